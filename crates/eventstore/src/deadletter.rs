@@ -1,0 +1,176 @@
+//! The dead-letter stream: where entries go that cannot be handled.
+//!
+//! An entry of stream `S` that cannot be decoded, or fails `max_deliveries`
+//! times, is copied to `S:dead` with its original fields plus the fields
+//! below, and acked in `S` in the same transaction, so it is neither lost
+//! nor able to block the group. An operator lists dead letters and replays
+//! them (re-publishes the original fields to `S`) once the cause is fixed.
+
+use redis::aio::ConnectionManager;
+use redis::Pipeline;
+
+use crate::entry::{entry_list, RawEntry};
+use crate::error::Result;
+use crate::stats::{stats_key, DEAD_LETTERED};
+
+const FIELD_STREAM: &str = "dead.stream";
+const FIELD_GROUP: &str = "dead.group";
+const FIELD_ORIGINAL_ID: &str = "dead.original_id";
+const FIELD_REASON: &str = "dead.reason";
+const FIELD_DELIVERIES: &str = "dead.deliveries";
+
+/// Dead-letter streams keep at most about this many entries.
+const DEAD_LETTER_MAXLEN: usize = 100_000;
+
+/// The dead-letter stream of `stream`.
+pub fn dead_letter_stream(stream: &str) -> String {
+    format!("{stream}:dead")
+}
+
+/// One dead letter, as listed for an operator.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeadLetter {
+    /// Its id in the dead-letter stream (what [`replay`] takes).
+    pub id: String,
+    /// The stream it came from.
+    pub stream: String,
+    /// The consumer group that gave up on it.
+    pub group: String,
+    /// Its id in the original stream.
+    pub original_id: String,
+    /// Why it was dead-lettered.
+    pub reason: String,
+    /// How many times it had been delivered.
+    pub deliveries: u64,
+    /// The original fields, values shown as (lossy) UTF-8.
+    pub fields: Vec<(String, String)>,
+}
+
+/// What the worker needs to dead-letter one entry.
+pub(crate) struct DeadLetterRequest {
+    pub entry: RawEntry,
+    pub reason: String,
+    pub deliveries: u64,
+}
+
+/// Adds to `pipe` the commands that copy `request` to the dead-letter stream,
+/// ack it in `group` and count it. The caller makes `pipe` atomic.
+pub(crate) fn add_dead_letter(pipe: &mut Pipeline, stream: &str, group: &str, request: &DeadLetterRequest) {
+    let mut xadd = redis::cmd("XADD");
+    xadd.arg(dead_letter_stream(stream))
+        .arg("MAXLEN")
+        .arg("~")
+        .arg(DEAD_LETTER_MAXLEN)
+        .arg("*")
+        .arg(FIELD_STREAM)
+        .arg(stream)
+        .arg(FIELD_GROUP)
+        .arg(group)
+        .arg(FIELD_ORIGINAL_ID)
+        .arg(&request.entry.id)
+        .arg(FIELD_REASON)
+        .arg(&request.reason)
+        .arg(FIELD_DELIVERIES)
+        .arg(request.deliveries);
+    for (name, value) in &request.entry.fields {
+        xadd.arg(name).arg(value.as_slice());
+    }
+    pipe.add_command(xadd).ignore();
+    pipe.cmd("XACK")
+        .arg(stream)
+        .arg(group)
+        .arg(&request.entry.id)
+        .ignore();
+    pipe.cmd("HINCRBY")
+        .arg(stats_key(stream, group))
+        .arg(DEAD_LETTERED)
+        .arg(1)
+        .ignore();
+}
+
+/// The oldest `count` dead letters of `stream`.
+pub async fn list(conn: &mut ConnectionManager, stream: &str, count: usize) -> Result<Vec<DeadLetter>> {
+    let reply: redis::Value = redis::cmd("XRANGE")
+        .arg(dead_letter_stream(stream))
+        .arg("-")
+        .arg("+")
+        .arg("COUNT")
+        .arg(count)
+        .query_async(conn)
+        .await?;
+    Ok(entry_list(reply)
+        .into_iter()
+        .map(|entry| to_dead_letter(stream, entry))
+        .collect())
+}
+
+/// Re-publishes dead letter `dead_id` of `stream` to `stream` and removes it
+/// from the dead-letter stream, atomically. Returns the new entry id, or
+/// `None` when no such dead letter exists.
+pub async fn replay(conn: &mut ConnectionManager, stream: &str, dead_id: &str) -> Result<Option<String>> {
+    let dead_stream = dead_letter_stream(stream);
+    let reply: redis::Value = redis::cmd("XRANGE")
+        .arg(&dead_stream)
+        .arg(dead_id)
+        .arg(dead_id)
+        .query_async(conn)
+        .await?;
+    let Some(entry) = entry_list(reply).into_iter().next() else {
+        return Ok(None);
+    };
+    let mut xadd = redis::cmd("XADD");
+    xadd.arg(stream).arg("*");
+    for (name, value) in entry.fields.iter().filter(|(name, _)| !name.starts_with("dead.")) {
+        xadd.arg(name).arg(value.as_slice());
+    }
+    let (new_id, _): (String, u64) = redis::pipe()
+        .atomic()
+        .add_command(xadd)
+        .cmd("XDEL")
+        .arg(&dead_stream)
+        .arg(&entry.id)
+        .query_async(conn)
+        .await?;
+    Ok(Some(new_id))
+}
+
+/// Replays every dead letter of `stream`; returns how many.
+pub async fn replay_all(conn: &mut ConnectionManager, stream: &str) -> Result<usize> {
+    let mut replayed = 0;
+    loop {
+        let batch = list(conn, stream, 500).await?;
+        if batch.is_empty() {
+            return Ok(replayed);
+        }
+        for letter in batch {
+            if replay(conn, stream, &letter.id).await?.is_some() {
+                replayed += 1;
+            }
+        }
+    }
+}
+
+fn to_dead_letter(stream: &str, entry: RawEntry) -> DeadLetter {
+    let field = |name: &str| {
+        entry
+            .fields
+            .iter()
+            .find(|(field, _)| field == name)
+            .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
+            .unwrap_or_default()
+    };
+    DeadLetter {
+        stream: stream.to_string(),
+        group: field(FIELD_GROUP),
+        original_id: field(FIELD_ORIGINAL_ID),
+        reason: field(FIELD_REASON),
+        deliveries: field(FIELD_DELIVERIES).parse().unwrap_or_default(),
+        fields: entry
+            .fields
+            .iter()
+            .filter(|(name, _)| !name.starts_with("dead."))
+            .map(|(name, value)| (name.clone(), String::from_utf8_lossy(value).into_owned()))
+            .collect(),
+        id: entry.id,
+    }
+}

@@ -1,0 +1,167 @@
+//! Raw stream entries as Redis returns them, read without trusting them.
+//!
+//! The worker must survive anything a stream holds, so replies are parsed
+//! here by hand rather than through a typed reply that would fail as a whole
+//! on one odd entry: an entry whose content was deleted comes back with no
+//! fields, and is reported as such instead of breaking the batch.
+
+use redis::Value;
+
+/// One entry of a stream: its id and its fields, in the order stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEntry {
+    /// The entry id (`<ms>-<seq>`).
+    pub id: String,
+    /// The field/value pairs; empty when the entry was deleted.
+    pub fields: Vec<(String, Vec<u8>)>,
+}
+
+/// Entries of the first stream in an `XREADGROUP`/`XREAD` reply (we always
+/// read one stream); an empty list for a nil reply (the block timed out).
+pub(crate) fn read_reply_entries(reply: Value) -> Vec<RawEntry> {
+    match reply {
+        Value::Array(streams) => streams
+            .into_iter()
+            .next()
+            .map(|stream| match stream {
+                Value::Array(mut key_and_entries) if key_and_entries.len() == 2 => {
+                    entry_list(key_and_entries.pop().unwrap_or(Value::Nil))
+                }
+                _ => Vec::new(),
+            })
+            .unwrap_or_default(),
+        Value::Map(streams) => streams
+            .into_iter()
+            .next()
+            .map(|(_, entries)| entry_list(entries))
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// A list of `[id, [field, value, ...]]` pairs, as in `XRANGE` or the second
+/// element of an `XAUTOCLAIM` reply.
+pub(crate) fn entry_list(value: Value) -> Vec<RawEntry> {
+    let Value::Array(items) = value else {
+        return Vec::new();
+    };
+    items.into_iter().filter_map(entry).collect()
+}
+
+fn entry(value: Value) -> Option<RawEntry> {
+    let Value::Array(mut parts) = value else {
+        return None;
+    };
+    if parts.len() != 2 {
+        return None;
+    }
+    let fields = parts.pop()?;
+    let id = text(parts.pop()?)?;
+    let fields = match fields {
+        Value::Array(flat) => {
+            let mut pairs = Vec::with_capacity(flat.len() / 2);
+            let mut flat = flat.into_iter();
+            while let (Some(name), Some(value)) = (flat.next(), flat.next()) {
+                pairs.push((text(name)?, bytes(value)?));
+            }
+            pairs
+        }
+        Value::Map(map) => map
+            .into_iter()
+            .map(|(name, value)| Some((text(name)?, bytes(value)?)))
+            .collect::<Option<_>>()?,
+        _ => Vec::new(),
+    };
+    Some(RawEntry { id, fields })
+}
+
+pub(crate) fn text(value: Value) -> Option<String> {
+    String::from_utf8(bytes(value)?).ok()
+}
+
+fn bytes(value: Value) -> Option<Vec<u8>> {
+    match value {
+        Value::BulkString(bytes) => Some(bytes),
+        Value::SimpleString(text) => Some(text.into_bytes()),
+        Value::VerbatimString { text, .. } => Some(text.into_bytes()),
+        Value::Int(n) => Some(n.to_string().into_bytes()),
+        _ => None,
+    }
+}
+
+/// A stream id as its two numbers, for ordering ids correctly (`"10-0"`
+/// sorts before `"9-0"` as text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StreamId {
+    /// Milliseconds part.
+    pub ms: u64,
+    /// Sequence part.
+    pub seq: u64,
+}
+
+impl StreamId {
+    /// Parses `<ms>-<seq>` (or a bare `<ms>`).
+    pub fn parse(id: &str) -> Option<Self> {
+        let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+        Some(Self {
+            ms: ms.parse().ok()?,
+            seq: seq.parse().ok()?,
+        })
+    }
+
+    /// The smallest id greater than this one.
+    pub fn next(self) -> Self {
+        match self.seq.checked_add(1) {
+            Some(seq) => Self { ms: self.ms, seq },
+            None => Self {
+                ms: self.ms + 1,
+                seq: 0,
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(text: &str) -> Value {
+        Value::BulkString(text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn a_read_reply_with_a_deleted_entry_keeps_the_others() {
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("s"),
+            Value::Array(vec![
+                Value::Array(vec![bulk("1-0"), Value::Array(vec![bulk("a"), bulk("x")])]),
+                Value::Array(vec![bulk("2-0"), Value::Nil]),
+            ]),
+        ])]);
+        let entries = read_reply_entries(reply);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].fields, vec![("a".to_string(), b"x".to_vec())]);
+        assert!(entries[1].fields.is_empty());
+        assert!(read_reply_entries(Value::Nil).is_empty());
+    }
+
+    #[test]
+    fn stream_ids_order_numerically() {
+        assert!(StreamId::parse("9-5").unwrap() < StreamId::parse("10-0").unwrap());
+        assert_eq!(StreamId::parse("7-1").unwrap().next().to_string(), "7-2");
+        assert_eq!(
+            StreamId::parse(&format!("7-{}", u64::MAX))
+                .unwrap()
+                .next()
+                .to_string(),
+            "8-0"
+        );
+        assert_eq!(StreamId::parse("oops"), None);
+    }
+}

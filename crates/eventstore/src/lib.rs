@@ -1,0 +1,60 @@
+//! The event store of comms: the one place that knows Redis Streams.
+//!
+//! Services see four things:
+//! - [`Envelope`] and [`Event`]: every entry is a versioned envelope with a
+//!   JSON payload, decoded into a typed event;
+//! - [`Publisher`]: `publish` one event, or `publish_batch` thousands in
+//!   pipelines;
+//! - [`Worker`]: a consumer-group member that runs a [`Handler`] on each
+//!   entry with at-least-once delivery, claims what dead consumers left,
+//!   dead-letters poison, and survives Redis restarts;
+//! - operations for the dashboard and operators: [`stream_stats`],
+//!   [`deadletter`] listing and replay, and safe [`trim`]ming.
+//!
+//! ```no_run
+//! # async fn demo() -> eventstore::Result<()> {
+//! use eventstore::{Delivery, Envelope, Event, HandleError, Publisher, RedisTarget, Worker, WorkerConfig};
+//!
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct Hello { name: String }
+//! impl Event for Hello { const TYPE: &'static str = "demo.hello"; const VERSION: u32 = 1; }
+//!
+//! let target = RedisTarget::parse("redis://127.0.0.1:6379")?;
+//! let publisher = Publisher::new(target.shared().await?);
+//! publisher.publish("demo", &Envelope::new(&Hello { name: "Ada".into() })?).await?;
+//!
+//! let shutdown = tokio_util::sync::CancellationToken::new();
+//! let worker = Worker::new(target, WorkerConfig::new("demo", "greeter", "greeter-1"));
+//! worker.run(|delivery: Delivery| async move {
+//!     let hello: Hello = delivery.envelope.decode()?;
+//!     println!("hello, {}", hello.name);
+//!     Ok::<(), HandleError>(())
+//! }, shutdown).await;
+//! # Ok(()) }
+//! ```
+
+mod connection;
+pub mod deadletter;
+mod entry;
+mod envelope;
+mod error;
+mod publisher;
+mod stats;
+pub mod trim;
+mod worker;
+
+pub use connection::{redact, RedisTarget};
+pub use deadletter::{dead_letter_stream, DeadLetter};
+pub use entry::{RawEntry, StreamId};
+pub use envelope::{DecodeError, Envelope, Event};
+pub use error::{Error, Result};
+pub use publisher::Publisher;
+pub use stats::{stream_stats, GroupStats, StreamStats};
+pub use worker::{
+    unique_consumer_name, CounterSnapshot, Delivery, HandleError, Handler, Worker, WorkerConfig,
+    WorkerCounters,
+};
+
+/// Re-exported so services need no direct dependency to name the
+/// shared connection type.
+pub use redis::aio::ConnectionManager;

@@ -1,0 +1,101 @@
+//! Keeping streams bounded without losing what a group still needs.
+//!
+//! Redis 7.0's `XTRIM` knows nothing of consumer groups, so the safe point is
+//! computed here: for each group, the oldest entry it still needs is its
+//! oldest pending entry, or, when nothing is pending, the entry after its
+//! last-delivered id. The stream is trimmed (`XTRIM MINID`) to the smallest of
+//! those over all groups. A stream without groups is left alone: nobody has
+//! read it yet.
+//!
+//! The group's last-delivered id is read *before* its pending list. Delivery
+//! only moves forward, so anything older than the pending minimum read
+//! afterwards was delivered and acknowledged; reading in the other order
+//! could miss an entry delivered in between.
+
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use tokio_util::sync::CancellationToken;
+
+use crate::entry::{text, StreamId};
+use crate::error::Result;
+
+/// The smallest id some group of `stream` still needs, or `None` when the
+/// stream has no groups (or does not exist).
+pub async fn safe_min_id(conn: &mut ConnectionManager, stream: &str) -> Result<Option<StreamId>> {
+    let exists: bool = redis::cmd("EXISTS").arg(stream).query_async(conn).await?;
+    if !exists {
+        return Ok(None);
+    }
+    let info: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(stream)
+        .query_async(conn)
+        .await?;
+    let mut min: Option<StreamId> = None;
+    for group in info.groups {
+        let Some(last_delivered) = StreamId::parse(&group.last_delivered_id) else {
+            return Ok(None);
+        };
+        let summary: redis::Value = redis::cmd("XPENDING")
+            .arg(stream)
+            .arg(&group.name)
+            .query_async(conn)
+            .await?;
+        let needed = oldest_pending(summary).unwrap_or_else(|| last_delivered.next());
+        min = Some(min.map_or(needed, |m| m.min(needed)));
+    }
+    Ok(min)
+}
+
+/// Trims `stream` to its safe point. Returns the number of entries removed.
+pub async fn trim(conn: &mut ConnectionManager, stream: &str) -> Result<u64> {
+    let Some(min_id) = safe_min_id(conn, stream).await? else {
+        return Ok(0);
+    };
+    let removed: u64 = redis::cmd("XTRIM")
+        .arg(stream)
+        .arg("MINID")
+        .arg("=")
+        .arg(min_id.to_string())
+        .query_async(conn)
+        .await?;
+    Ok(removed)
+}
+
+/// Trims each of `streams` every `every` until `shutdown`; errors are logged
+/// and retried at the next tick.
+pub async fn run_trimmer(
+    mut conn: ConnectionManager,
+    streams: Vec<String>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        for stream in &streams {
+            match trim(&mut conn, stream).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::debug!(stream, removed, "trimmed stream"),
+                Err(error) => tracing::warn!(stream, %error, "trimming failed; will retry"),
+            }
+        }
+    }
+}
+
+/// The smallest pending id from an `XPENDING <stream> <group>` summary
+/// (`[count, min, max, consumers]`), or `None` when nothing is pending.
+fn oldest_pending(summary: redis::Value) -> Option<StreamId> {
+    let redis::Value::Array(mut parts) = summary else {
+        return None;
+    };
+    if parts.len() < 2 {
+        return None;
+    }
+    let min = parts.swap_remove(1);
+    StreamId::parse(&text(min)?)
+}

@@ -1,0 +1,85 @@
+//! Shared pieces of the event store's integration tests.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use eventstore::{Envelope, Event, Publisher, RedisTarget, WorkerConfig};
+use serde::{Deserialize, Serialize};
+
+/// The event the tests publish: a number to recognise it by.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Numbered {
+    pub n: u64,
+}
+
+impl Event for Numbered {
+    const TYPE: &'static str = "test.numbered";
+    const VERSION: u32 = 1;
+}
+
+pub async fn publisher(target: &RedisTarget) -> Publisher {
+    Publisher::new(target.shared().await.expect("connect publisher"))
+}
+
+pub async fn publish_numbers(publisher: &Publisher, stream: &str, range: std::ops::Range<u64>) {
+    let envelopes: Vec<Envelope> = range.map(|n| Envelope::new(&Numbered { n }).unwrap()).collect();
+    publisher
+        .publish_batch(stream, &envelopes)
+        .await
+        .expect("publish");
+}
+
+/// A worker configuration with times short enough for tests.
+pub fn fast_config(stream: &str, group: &str, consumer: &str) -> WorkerConfig {
+    let mut config = WorkerConfig::new(stream, group, consumer);
+    config.block = Duration::from_millis(100);
+    config.claim_idle = Duration::from_millis(300);
+    config.claim_every = Duration::from_millis(100);
+    config.max_deliveries = 3;
+    config.shutdown_grace = Duration::from_secs(3);
+    config
+}
+
+/// Polls `condition` until it holds; panics with `what` after `timeout`.
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !condition().await {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Entries of `group` on `stream` delivered but not acknowledged (0 while
+/// the group does not exist yet).
+pub async fn pending(target: &RedisTarget, stream: &str, group: &str) -> u64 {
+    let mut conn = target.shared().await.unwrap();
+    let summary: redis::RedisResult<redis::Value> = redis::cmd("XPENDING")
+        .arg(stream)
+        .arg(group)
+        .query_async(&mut conn)
+        .await;
+    match summary {
+        Err(error) if error.code() == Some("NOGROUP") => 0,
+        Err(error) => panic!("XPENDING failed: {error}"),
+        Ok(summary) => pending_count(summary),
+    }
+}
+
+fn pending_count(summary: redis::Value) -> u64 {
+    match summary {
+        redis::Value::Array(parts) => match parts.first() {
+            Some(redis::Value::Int(n)) => *n as u64,
+            _ => 0,
+        },
+        _ => 0,
+    }
+}

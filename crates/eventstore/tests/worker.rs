@@ -1,0 +1,378 @@
+//! The consumer-group worker against a real `redis-server`.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{eventually, fast_config, pending, publish_numbers, publisher, Numbered};
+use eventstore::{deadletter, stream_stats, Delivery, HandleError, RedisTarget, Worker};
+use testkit::{Persistence, RedisServer};
+use tokio_util::sync::CancellationToken;
+
+type Seen = Arc<Mutex<HashMap<u64, Vec<u64>>>>;
+
+/// Records, per event number, the delivery counts it was handled with.
+fn record(seen: &Seen, delivery: &Delivery) -> Result<u64, HandleError> {
+    let event: Numbered = delivery.envelope.decode()?;
+    seen.lock()
+        .unwrap()
+        .entry(event.n)
+        .or_default()
+        .push(delivery.deliveries);
+    Ok(event.n)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handled_entries_are_acked_and_failed_ones_come_back() {
+    let redis = RedisServer::start();
+    let target = RedisTarget::parse(&redis.url()).unwrap();
+    let publisher = publisher(&target).await;
+    publish_numbers(&publisher, "s", 0..200).await;
+
+    let seen: Seen = Arc::default();
+    let shutdown = CancellationToken::new();
+    let worker = Worker::new(target.clone(), fast_config("s", "g", "c1"));
+    let counters = worker.counters();
+    let handler_seen = seen.clone();
+    let run = tokio::spawn(worker.run(
+        move |delivery: Delivery| {
+            let seen = handler_seen.clone();
+            async move {
+                let n = record(&seen, &delivery)?;
+                // Every tenth event fails on its first delivery only.
+                if n % 10 == 0 && delivery.deliveries == 1 {
+                    return Err(HandleError::Retry(anyhow::anyhow!("transient failure of {n}")));
+                }
+                Ok(())
+            }
+        },
+        shutdown.clone(),
+    ));
+
+    eventually("200 entries handled", Duration::from_secs(20), || async {
+        counters.snapshot().handled == 200
+    })
+    .await;
+    eventually("nothing pending", Duration::from_secs(5), || async {
+        pending(&target, "s", "g").await == 0
+    })
+    .await;
+    shutdown.cancel();
+    run.await.unwrap();
+
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 200);
+    for (n, deliveries) in seen.iter() {
+        if n % 10 == 0 {
+            assert_eq!(deliveries, &vec![1, 2], "event {n} fails once, then comes back");
+        } else {
+            assert_eq!(deliveries, &vec![1], "event {n} is handled once");
+        }
+    }
+    let snapshot = counters.snapshot();
+    assert_eq!(
+        (snapshot.failed, snapshot.retried, snapshot.dead_lettered),
+        (20, 20, 0)
+    );
+
+    let stats = stream_stats(&mut target.shared().await.unwrap(), "s")
+        .await
+        .unwrap();
+    assert_eq!(stats.length, 200);
+    let group = &stats.groups[0];
+    assert_eq!(
+        (group.handled, group.retried, group.pending, group.lag),
+        (200, 20, 0, Some(0))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_consumers_entries_are_claimed_by_another() {
+    let redis = RedisServer::start();
+    let target = RedisTarget::parse(&redis.url()).unwrap();
+    publish_numbers(&publisher(&target).await, "s", 0..50).await;
+
+    // The first consumer takes entries and hangs; then it dies.
+    let mut doomed_config = fast_config("s", "g", "doomed");
+    doomed_config.concurrency = 20;
+    let doomed = tokio::spawn(Worker::new(target.clone(), doomed_config).run(
+        |_: Delivery| std::future::pending::<Result<(), HandleError>>(),
+        CancellationToken::new(),
+    ));
+    eventually(
+        "the doomed consumer holds 20 entries",
+        Duration::from_secs(10),
+        || async { pending(&target, "s", "g").await == 20 },
+    )
+    .await;
+    doomed.abort();
+    let _ = doomed.await;
+
+    let seen: Seen = Arc::default();
+    let shutdown = CancellationToken::new();
+    let survivor = Worker::new(target.clone(), fast_config("s", "g", "survivor"));
+    let counters = survivor.counters();
+    let handler_seen = seen.clone();
+    let run = tokio::spawn(survivor.run(
+        move |delivery: Delivery| {
+            let seen = handler_seen.clone();
+            async move { record(&seen, &delivery).map(|_| ()) }
+        },
+        shutdown.clone(),
+    ));
+    eventually("all 50 handled", Duration::from_secs(20), || async {
+        counters.snapshot().handled == 50
+    })
+    .await;
+    shutdown.cancel();
+    run.await.unwrap();
+
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.keys().copied().collect::<HashSet<_>>(), (0..50).collect());
+    let claimed = seen.values().filter(|deliveries| deliveries[0] == 2).count();
+    assert_eq!(
+        claimed, 20,
+        "the 20 entries of the dead consumer were claimed (second delivery)"
+    );
+    assert_eq!(pending(&target, "s", "g").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_and_undecodable_entries_are_dead_lettered_and_the_worker_goes_on() {
+    let redis = RedisServer::start();
+    let target = RedisTarget::parse(&redis.url()).unwrap();
+    let publisher = publisher(&target).await;
+    publish_numbers(&publisher, "s", 0..10).await;
+    // Not an envelope at all, an unknown version, and an unknown type.
+    redis.command(&["XADD", "s", "*", "garbage", "yes"]);
+    redis.command(&[
+        "XADD",
+        "s",
+        "*",
+        "type",
+        "test.numbered",
+        "v",
+        "9",
+        "id",
+        "x",
+        "time",
+        "1",
+        "payload",
+        "{}",
+    ]);
+    redis.command(&[
+        "XADD",
+        "s",
+        "*",
+        "type",
+        "test.other",
+        "v",
+        "1",
+        "id",
+        "y",
+        "time",
+        "1",
+        "payload",
+        "{}",
+    ]);
+
+    // 3 always fails (retryable), 5 is refused as poison, 7 panics; the fix
+    // for 3 arrives later, for the replay.
+    let fixed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen: Seen = Arc::default();
+    let shutdown = CancellationToken::new();
+    let worker = Worker::new(target.clone(), fast_config("s", "g", "c1"));
+    let counters = worker.counters();
+    let (handler_seen, handler_fixed) = (seen.clone(), fixed.clone());
+    let run = tokio::spawn(worker.run(
+        move |delivery: Delivery| {
+            let (seen, fixed) = (handler_seen.clone(), handler_fixed.clone());
+            async move {
+                let n = record(&seen, &delivery)?;
+                match n {
+                    3 if !fixed.load(std::sync::atomic::Ordering::SeqCst) => {
+                        Err(HandleError::Retry(anyhow::anyhow!("the mail server is away")))
+                    }
+                    5 => Err(HandleError::Poison("recipient is not an address".into())),
+                    7 => panic!("bug in the handler"),
+                    _ => Ok(()),
+                }
+            }
+        },
+        shutdown.clone(),
+    ));
+
+    let mut conn = target.shared().await.unwrap();
+    eventually("six dead letters", Duration::from_secs(20), || {
+        let mut conn = conn.clone();
+        async move { deadletter::list(&mut conn, "s", 100).await.unwrap().len() == 6 }
+    })
+    .await;
+    // The worker is still alive and handles what comes next.
+    publish_numbers(&publisher, "s", 100..110).await;
+    eventually("later entries handled", Duration::from_secs(10), || async {
+        counters.snapshot().handled == 7 + 10
+    })
+    .await;
+    eventually("nothing pending", Duration::from_secs(5), || async {
+        pending(&target, "s", "g").await == 0
+    })
+    .await;
+
+    let letters = deadletter::list(&mut conn, "s", 100).await.unwrap();
+    let reason_of = |needle: &str| {
+        letters
+            .iter()
+            .find(|letter| letter.reason.contains(needle))
+            .unwrap_or_else(|| panic!("no dead letter says {needle:?}: {letters:#?}"))
+    };
+    assert_eq!(reason_of("missing field `type`").deliveries, 1);
+    reason_of("unsupported version 9");
+    reason_of("unexpected event type `test.other`");
+    let retried_out = reason_of("the mail server is away");
+    assert_eq!(
+        retried_out.deliveries, 3,
+        "dead-lettered on the max_deliveries-th failure"
+    );
+    assert_eq!(retried_out.group, "g");
+    reason_of("recipient is not an address");
+    reason_of("handler panicked: bug in the handler");
+    assert_eq!(seen.lock().unwrap()[&3], vec![1, 2, 3]);
+    assert_eq!(seen.lock().unwrap()[&5], vec![1], "poison is not retried");
+
+    // Once fixed, a replay re-publishes it and it is handled.
+    fixed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let replayed = deadletter::replay(&mut conn, "s", &retried_out.id).await.unwrap();
+    assert!(replayed.is_some());
+    eventually(
+        "the replayed entry is handled",
+        Duration::from_secs(10),
+        || async { seen.lock().unwrap()[&3].len() == 4 },
+    )
+    .await;
+    assert_eq!(deadletter::list(&mut conn, "s", 100).await.unwrap().len(), 5);
+    assert_eq!(
+        deadletter::replay(&mut conn, "s", &retried_out.id).await.unwrap(),
+        None
+    );
+
+    let stats = stream_stats(&mut conn, "s").await.unwrap();
+    assert_eq!(stats.dead_letters, 5);
+    assert_eq!(stats.groups[0].dead_lettered, 6);
+    shutdown.cancel();
+    run.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_crash_and_restart_loses_nothing() {
+    const TOTAL: u64 = 10_000;
+    let mut redis = RedisServer::start_with(Persistence::AofAlways, None);
+    let target = RedisTarget::parse(&redis.url()).unwrap();
+    publish_numbers(&publisher(&target).await, "s", 0..TOTAL).await;
+
+    let seen: Seen = Arc::default();
+    let shutdown = CancellationToken::new();
+    let mut config = fast_config("s", "g", "c1");
+    config.claim_idle = Duration::from_secs(2);
+    config.batch_size = 100;
+    let worker = Worker::new(target.clone(), config);
+    let counters = worker.counters();
+    let handler_seen = seen.clone();
+    let run = tokio::spawn(worker.run(
+        move |delivery: Delivery| {
+            let seen = handler_seen.clone();
+            async move {
+                record(&seen, &delivery)?;
+                // Slow enough that the crash lands mid-stream.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                Ok(())
+            }
+        },
+        shutdown.clone(),
+    ));
+
+    eventually("a quarter handled", Duration::from_secs(30), || async {
+        counters.snapshot().handled >= TOTAL / 4
+    })
+    .await;
+    redis.kill();
+    let handled_at_crash = counters.snapshot().handled;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    redis.restart();
+
+    eventually("every entry handled", Duration::from_secs(60), || async {
+        seen.lock().unwrap().len() as u64 == TOTAL
+    })
+    .await;
+    eventually("nothing pending", Duration::from_secs(10), || async {
+        pending(&target, "s", "g").await == 0
+    })
+    .await;
+    shutdown.cancel();
+    run.await.unwrap();
+
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.keys().copied().collect::<HashSet<_>>(), (0..TOTAL).collect());
+    let redelivered = seen.values().filter(|d| d.len() > 1).count();
+    assert!(handled_at_crash < TOTAL, "the crash happened mid-stream");
+    println!("crash after {handled_at_crash} handled; {redelivered} entries handled more than once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_in_flight_work_and_acks_only_what_was_handled() {
+    let redis = RedisServer::start();
+    let target = RedisTarget::parse(&redis.url()).unwrap();
+    publish_numbers(&publisher(&target).await, "s", 0..100).await;
+
+    let started = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let finished = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let shutdown = CancellationToken::new();
+    let mut config = fast_config("s", "g", "c1");
+    config.concurrency = 8;
+    let worker = Worker::new(target.clone(), config);
+    let counters = worker.counters();
+    let (s, f) = (started.clone(), finished.clone());
+    let run = tokio::spawn(worker.run(
+        move |_: Delivery| {
+            let (started, finished) = (s.clone(), f.clone());
+            async move {
+                started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok::<(), HandleError>(())
+            }
+        },
+        shutdown.clone(),
+    ));
+    eventually("handlers running", Duration::from_secs(10), || async {
+        started.load(std::sync::atomic::Ordering::SeqCst) >= 8
+    })
+    .await;
+    let asked = Instant::now();
+    shutdown.cancel();
+    run.await.unwrap();
+    let took = asked.elapsed();
+
+    let started = started.load(std::sync::atomic::Ordering::SeqCst);
+    let finished = finished.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(took < Duration::from_secs(3), "shutdown took {took:?}");
+    assert_eq!(started, finished, "every handler that started was let finish");
+    assert_eq!(
+        counters.snapshot().handled,
+        finished,
+        "all finished work was acked"
+    );
+    let stats = stream_stats(&mut target.shared().await.unwrap(), "s")
+        .await
+        .unwrap();
+    let group = &stats.groups[0];
+    assert_eq!(group.handled, finished);
+    assert_eq!(group.pending, 0, "nothing was read that was not handled");
+    assert_eq!(
+        group.lag,
+        Some(100 - finished),
+        "the rest waits for the next consumer"
+    );
+}

@@ -1,0 +1,31 @@
+//! Real servers for tests, each on a free loopback port in a directory of its
+//! own, stopped when dropped. Nothing here fakes a server: tests talk to the
+//! same `redis-server` a deployment runs.
+
+mod redis_server;
+
+pub use redis_server::{Persistence, RedisServer};
+
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("no free loopback port")
+}
+
+/// Waits until something accepts connections on `port`, or panics naming
+/// `what` after `timeout`.
+pub fn wait_for_port(port: u16, what: &str, timeout: Duration) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < timeout,
+            "{what} did not listen on port {port} within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,181 @@
+//! A private `redis-server` per test.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::free_port;
+
+/// Whether the server keeps its data across a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persistence {
+    /// Nothing on disk: the fastest, for tests that never restart Redis.
+    None,
+    /// Append-only file, fsynced on every write, so a SIGKILL loses nothing
+    /// that was acknowledged (the tests count on exact survival).
+    AofAlways,
+    /// Append-only file fsynced every second, as a deployment runs it.
+    AofEverySec,
+}
+
+/// A `redis-server` process on a free loopback port, killed when dropped.
+pub struct RedisServer {
+    port: u16,
+    dir: tempfile::TempDir,
+    persistence: Persistence,
+    password: Option<String>,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts a server without persistence.
+    pub fn start() -> Self {
+        Self::start_with(Persistence::None, None)
+    }
+
+    /// Starts a server with the given persistence and, optionally, a password.
+    pub fn start_with(persistence: Persistence, password: Option<&str>) -> Self {
+        let mut server = Self {
+            port: free_port(),
+            dir: tempfile::tempdir().expect("temporary directory"),
+            persistence,
+            password: password.map(str::to_string),
+            child: None,
+        };
+        server.spawn();
+        server
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A `redis://` URL for it, with the password if one is set.
+    pub fn url(&self) -> String {
+        match &self.password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and directory (so an AOF
+    /// is replayed).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// Runs one command with `redis-cli`-like simplicity over a raw socket
+    /// and returns the first line of the reply; for test assertions that
+    /// should not depend on the code under test.
+    pub fn command(&self, args: &[&str]) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to test redis");
+        let mut request = String::new();
+        if let Some(password) = &self.password {
+            request.push_str(&resp(&["AUTH", password]));
+        }
+        request.push_str(&resp(args));
+        stream.write_all(request.as_bytes()).expect("write to test redis");
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        if self.password.is_some() {
+            reader.read_line(&mut line).expect("read AUTH reply");
+            line.clear();
+        }
+        reader.read_line(&mut line).expect("read reply");
+        let line = line.trim_end().to_string();
+        if let Some(len) = line.strip_prefix('$').and_then(|n| n.parse::<i64>().ok()) {
+            if len < 0 {
+                return String::new();
+            }
+            let mut value = String::new();
+            reader.read_line(&mut value).expect("read bulk reply");
+            return value.trim_end().to_string();
+        }
+        line
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new("redis-server");
+        cmd.arg("--port")
+            .arg(self.port.to_string())
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--save")
+            .arg("")
+            .arg("--logfile")
+            .arg(self.dir.path().join("redis.log"));
+        match self.persistence {
+            Persistence::None => {
+                cmd.args(["--appendonly", "no"]);
+            }
+            Persistence::AofAlways => {
+                cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
+            }
+            Persistence::AofEverySec => {
+                cmd.args(["--appendonly", "yes", "--appendfsync", "everysec"]);
+            }
+        }
+        if let Some(password) = &self.password {
+            cmd.arg("--requirepass").arg(password);
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start redis-server ({e}); install it: apt-get install redis-server")
+            });
+        self.child = Some(child);
+        self.wait_until_loaded();
+    }
+
+    /// Waits until the server answers PING (it refuses commands while it
+    /// replays its AOF).
+    fn wait_until_loaded(&self) {
+        let start = Instant::now();
+        loop {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() && self.command(&["PING"]) == "+PONG" {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "redis-server did not start on port {}; see {}",
+                self.port,
+                log_path(self.dir.path())
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn log_path(dir: &Path) -> String {
+    dir.join("redis.log").display().to_string()
+}
+
+fn resp(args: &[&str]) -> String {
+    let mut out = format!("*{}\r\n", args.len());
+    for arg in args {
+        out.push_str(&format!("${}\r\n{}\r\n", arg.len(), arg));
+    }
+    out
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what comms needs and a machine may lack, from the package
+# registries only (Debian's apt, npm). Sourced by start.sh, test.sh, .ci/run
+# and the benchmarks; each function installs one thing if it is missing.
+set -euo pipefail
+
+comms_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# Runs apt-get as root, or through sudo when not root.
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing from Debian's packages: $*" >&2
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# redis-server and redis-cli (Debian's redis-server package). Debian starts
+# no daemon in containers; on a machine where it does, the stack still uses
+# its own private server.
+require_redis() {
+  command -v redis-server >/dev/null && command -v redis-cli >/dev/null && return
+  apt_install redis-server redis-tools
+}
+
+# smtp-source and smtp-sink (Debian's postfix package), for benchmarks only.
+# The postfix daemon is never started.
+require_postfix_tools() {
+  if ! command -v smtp-sink >/dev/null && [ ! -x /usr/sbin/smtp-sink ]; then
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections 2>/dev/null || true
+    apt_install postfix
+  fi
+}
+
+# The npm tools of the developer stack, installed into tools/node_modules
+# (maildev: SMTP test server with a web UI; redis-commander).
+require_node_tools() {
+  command -v npm >/dev/null || apt_install nodejs npm
+  local dir="$comms_root/tools"
+  if [ ! -x "$dir/node_modules/.bin/maildev" ]; then
+    echo "installing maildev from npm" >&2
+    (cd "$dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+}
+
+# Fails with one line naming the port and the variable that moves it.
+require_free_port() {
+  local port="$1" variable="$2" what="$3"
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port ($what) is already in use; set $variable to another port" >&2
+    exit 1
+  fi
+}

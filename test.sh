@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every test of comms: unit tests, and integration tests against real
+# servers (redis-server, SMTP) that the tests start themselves on free
+# loopback ports. Installs what is missing first.
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/require.sh
+require_redis
+cargo build --workspace --bins --quiet
+cargo test --workspace --quiet "$@"
