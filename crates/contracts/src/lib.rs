@@ -1,0 +1,171 @@
+//! The contracts between the services: stream names and event payloads.
+//!
+//! These types are the only thing services share. Each event carries what
+//! the next step needs (a recipient's address and name travel with the
+//! notification), so no service asks another for data while doing its job.
+//!
+//! ```text
+//! campaign-service ─ campaign.created ─► comms:campaigns ─► user-service
+//! user-service ─ notification.requested ─► comms:notifications ─► notification-service
+//! user-service ─ campaign.audience_expanded ─► comms:campaigns ─► campaign-service
+//! notification-service ─ email.requested ─► comms:emails ─► email-service
+//! email-service ─ email.delivery ─► comms:deliveries ─► notification-service, campaign-service
+//! ```
+
+use eventstore::Event;
+use serde::{Deserialize, Serialize};
+
+/// Campaign lifecycle events.
+pub const CAMPAIGNS: &str = "comms:campaigns";
+/// One entry per recipient of a campaign.
+pub const NOTIFICATIONS: &str = "comms:notifications";
+/// One rendered email per recipient, to send.
+pub const EMAILS: &str = "comms:emails";
+/// The outcome of each send.
+pub const DELIVERIES: &str = "comms:deliveries";
+
+/// Every stream of comms, for dashboards and trimming.
+pub const ALL_STREAMS: [&str; 4] = [CAMPAIGNS, NOTIFICATIONS, EMAILS, DELIVERIES];
+
+/// A campaign was created: its audience is to be notified.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CampaignCreated {
+    /// The campaign's id.
+    pub campaign_id: String,
+    /// The campaign's name.
+    pub name: String,
+    /// Subject template (minijinja; sees `name` and `email`).
+    pub subject: String,
+    /// Body template (minijinja; sees `name` and `email`).
+    pub body: String,
+}
+
+impl Event for CampaignCreated {
+    const TYPE: &'static str = "campaign.created";
+    const VERSION: u32 = 1;
+}
+
+/// The audience of a campaign is fully expanded: `total` notifications were
+/// requested.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AudienceExpanded {
+    /// The campaign's id.
+    pub campaign_id: String,
+    /// How many recipients the campaign has.
+    pub total: i64,
+}
+
+impl Event for AudienceExpanded {
+    const TYPE: &'static str = "campaign.audience_expanded";
+    const VERSION: u32 = 1;
+}
+
+/// One recipient of a campaign is to be notified.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NotificationRequested {
+    /// Deterministic: [`notification_id`] of campaign and user.
+    pub notification_id: String,
+    /// The campaign's id.
+    pub campaign_id: String,
+    /// The recipient's user id.
+    pub user_id: i64,
+    /// The recipient's address.
+    pub email: String,
+    /// The recipient's name.
+    pub name: String,
+    /// Subject template.
+    pub subject: String,
+    /// Body template.
+    pub body: String,
+}
+
+impl Event for NotificationRequested {
+    const TYPE: &'static str = "notification.requested";
+    const VERSION: u32 = 1;
+}
+
+/// A rendered email to send.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EmailRequested {
+    /// The notification this email delivers; the send is keyed on it.
+    pub notification_id: String,
+    /// The campaign's id.
+    pub campaign_id: String,
+    /// Recipient address.
+    pub to_email: String,
+    /// Recipient display name.
+    pub to_name: String,
+    /// Rendered subject.
+    pub subject: String,
+    /// Rendered plain-text body.
+    pub body: String,
+}
+
+impl Event for EmailRequested {
+    const TYPE: &'static str = "email.requested";
+    const VERSION: u32 = 1;
+}
+
+/// The final outcome of one email.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    /// The mail server accepted the message.
+    Sent,
+    /// The mail server refused it for good, or every retry failed.
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// The status as stored in databases.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Sent => "sent",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+}
+
+/// What happened to one email.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EmailDelivery {
+    /// The notification the email belonged to.
+    pub notification_id: String,
+    /// The campaign's id.
+    pub campaign_id: String,
+    /// Sent or failed.
+    pub status: DeliveryStatus,
+    /// The server's reply or the error, for failures.
+    pub detail: Option<String>,
+}
+
+impl Event for EmailDelivery {
+    const TYPE: &'static str = "email.delivery";
+    const VERSION: u32 = 1;
+}
+
+/// The namespace of notification ids (a UUID v5 namespace).
+const NOTIFICATION_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f1c_2b4e_9d3a_4c5b_8e7f_0a1b_2c3d_4e5f);
+
+/// The id of the notification of `user_id` in `campaign_id`: the same inputs
+/// always give the same id, so a re-published notification is recognised by
+/// every later step.
+pub fn notification_id(campaign_id: &str, user_id: i64) -> String {
+    uuid::Uuid::new_v5(
+        &NOTIFICATION_NAMESPACE,
+        format!("{campaign_id}/{user_id}").as_bytes(),
+    )
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notification_ids_are_deterministic_and_distinct() {
+        assert_eq!(notification_id("c1", 7), notification_id("c1", 7));
+        assert_ne!(notification_id("c1", 7), notification_id("c1", 8));
+        assert_ne!(notification_id("c1", 7), notification_id("c2", 7));
+    }
+}

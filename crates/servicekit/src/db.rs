@@ -1,0 +1,77 @@
+//! One database layer for SQLite and PostgreSQL, through sqlx's `Any`
+//! driver: the URL picks the backend, the code is the same.
+//!
+//! SQL is written to run on both: `$1` placeholders, `ON CONFLICT`, `BIGINT`
+//! and `TEXT` columns.
+
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+/// Whether `url` names an SQLite database.
+pub fn is_sqlite(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}
+
+/// Connects to `url` and applies `schema` (idempotent `CREATE … IF NOT
+/// EXISTS` statements). For SQLite the file and its directory are created,
+/// and the database runs in WAL mode so readers never wait for the writer.
+pub async fn connect(url: &str, schema: &[&str]) -> anyhow::Result<AnyPool> {
+    sqlx::any::install_default_drivers();
+    let sqlite = is_sqlite(url);
+    let url = if sqlite {
+        prepare_sqlite(url)?
+    } else {
+        url.to_string()
+    };
+    let options: AnyConnectOptions = url
+        .parse()
+        .map_err(|error| anyhow::anyhow!("invalid database URL: {error}"))?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(if sqlite { 4 } else { 8 })
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if sqlite {
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot open the database: {error}"))?;
+    if sqlite {
+        sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+    }
+    for statement in schema {
+        sqlx::query(statement)
+            .execute(&pool)
+            .await
+            .map_err(|error| anyhow::anyhow!("cannot create the schema: {error}"))?;
+    }
+    Ok(pool)
+}
+
+/// Creates the directory of an SQLite file and asks for the file to be
+/// created if missing (`mode=rwc`).
+fn prepare_sqlite(url: &str) -> anyhow::Result<String> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path != ":memory:" {
+        if let Some(dir) = std::path::Path::new(path)
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|error| anyhow::anyhow!("cannot create {}: {error}", dir.display()))?;
+        }
+    }
+    Ok(if url.contains('?') {
+        url.to_string()
+    } else {
+        format!("{url}?mode=rwc")
+    })
+}

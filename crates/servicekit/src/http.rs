@@ -1,0 +1,125 @@
+//! The HTTP side every service shares: `/health`, `/ready`, binding with a
+//! clear error, and serving until shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use eventstore::ConnectionManager;
+use serde_json::json;
+use sqlx::AnyPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+
+/// What a service depends on to do its work; `/ready` checks each.
+#[derive(Clone)]
+pub struct Dependencies {
+    /// The event store.
+    pub redis: ConnectionManager,
+    /// The service's own database.
+    pub db: AnyPool,
+}
+
+/// `/health` (the process answers) and `/ready` (its Redis and database
+/// answer: 200, or 503 with the failing part named).
+pub fn health_routes(deps: Dependencies) -> Router {
+    Router::new()
+        .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route("/ready", get(ready))
+        .with_state(Arc::new(deps))
+}
+
+async fn ready(State(deps): State<Arc<Dependencies>>) -> Response {
+    let mut redis = deps.redis.clone();
+    let redis_ok = redis::cmd("PING").query_async::<String>(&mut redis).await.is_ok();
+    let db_ok = sqlx::query("SELECT 1").execute(&deps.db).await.is_ok();
+    let body = Json(json!({
+        "redis": if redis_ok { "ok" } else { "unreachable" },
+        "database": if db_ok { "ok" } else { "unreachable" },
+    }));
+    let status = if redis_ok && db_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, body).into_response()
+}
+
+/// Binds `port` on `host`; a port in use is reported in one line naming the
+/// variable that moves it.
+pub async fn bind(host: &str, port: u16, port_variable: &str) -> anyhow::Result<TcpListener> {
+    let addr: SocketAddr = format!("{host}:{port}")
+        .parse()
+        .map_err(|error| anyhow::anyhow!("invalid listen address {host}:{port}: {error}"))?;
+    TcpListener::bind(addr).await.map_err(|error| {
+        if error.kind() == std::io::ErrorKind::AddrInUse {
+            anyhow::anyhow!("port {port} is already in use; set {port_variable} to another port")
+        } else {
+            anyhow::anyhow!("cannot listen on {addr}: {error}")
+        }
+    })
+}
+
+/// Serves `app` on `listener` until `shutdown`, letting requests in progress
+/// finish.
+pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let app = app.layer(TraceLayer::new_for_http());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+    Ok(())
+}
+
+/// An error answered as JSON: `{"error": "..."}` with its status.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// What is wrong, for the caller.
+    pub message: String,
+}
+
+impl ApiError {
+    /// 400 Bad Request.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    /// 404 Not Found.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(error: anyhow::Error) -> Self {
+        tracing::error!(error = format!("{error:#}"), "request failed");
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: "internal error".into(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        anyhow::Error::from(error).into()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}

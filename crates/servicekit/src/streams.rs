@@ -1,0 +1,44 @@
+//! How a service's stream workers are tuned, and how they are started.
+
+use std::time::Duration;
+
+use eventstore::{RedisTarget, Worker, WorkerConfig};
+use serde::{Deserialize, Serialize};
+
+/// Worker settings a service reads from its configuration (`CLAIM_IDLE_MS`,
+/// `MAX_DELIVERIES`, `CONCURRENCY` in the environment).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StreamSettings {
+    /// Idle time after which a pending entry is claimed again.
+    pub claim_idle_ms: u64,
+    /// Deliveries after which a failing entry is given up.
+    pub max_deliveries: u64,
+    /// Handlers running at once per worker.
+    pub concurrency: usize,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        Self {
+            claim_idle_ms: 30_000,
+            max_deliveries: 5,
+            concurrency: 64,
+        }
+    }
+}
+
+/// The unprefixed environment keys of [`StreamSettings`].
+pub const STREAM_ENV: [&str; 3] = ["claim_idle_ms", "max_deliveries", "concurrency"];
+
+impl StreamSettings {
+    /// A worker for `stream` in `group` as `consumer`, with these settings.
+    pub fn worker(&self, target: &RedisTarget, stream: &str, group: &str, consumer: &str) -> Worker {
+        let mut config = WorkerConfig::new(stream, group, consumer);
+        config.claim_idle = Duration::from_millis(self.claim_idle_ms);
+        config.claim_every = Duration::from_millis((self.claim_idle_ms / 4).clamp(100, 5_000));
+        config.max_deliveries = self.max_deliveries;
+        config.concurrency = self.concurrency;
+        config.batch_size = self.concurrency.max(16) * 2;
+        Worker::new(target.clone(), config)
+    }
+}

@@ -1,0 +1,110 @@
+//! A new campaign as the API accepts it: parsed once, valid from then on.
+
+use minijinja::Environment;
+use serde::Deserialize;
+
+/// The JSON body of `POST /api/v1/campaigns`.
+#[derive(Debug, Deserialize)]
+pub struct NewCampaignRequest {
+    /// Display name.
+    pub name: String,
+    /// Subject template.
+    pub subject: String,
+    /// Body template.
+    pub body: String,
+}
+
+/// A campaign whose fields are known to be usable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCampaign {
+    /// Display name, 1 to 200 characters.
+    pub name: String,
+    /// Subject template that compiles, 1 to 500 characters.
+    pub subject: String,
+    /// Body template that compiles, 1 to 100,000 characters.
+    pub body: String,
+}
+
+impl NewCampaign {
+    /// Checks each field; the error names the field and what is wrong.
+    pub fn parse(request: NewCampaignRequest) -> Result<Self, String> {
+        let name = request.name.trim().to_string();
+        check_length("name", &name, 200)?;
+        check_length("subject", &request.subject, 500)?;
+        check_length("body", &request.body, 100_000)?;
+        if request.subject.contains(['\r', '\n']) {
+            return Err("subject must be a single line".into());
+        }
+        check_template("subject", &request.subject)?;
+        check_template("body", &request.body)?;
+        Ok(Self {
+            name,
+            subject: request.subject,
+            body: request.body,
+        })
+    }
+
+    /// The demo campaign of `GET /api/v1/campaign/create`.
+    pub fn demo() -> Self {
+        Self {
+            name: "Demo campaign".into(),
+            subject: "Hello {{ name }}, news from comms".into(),
+            body: "Dear {{ name }},\n\nthis is the comms demo campaign, sent to {{ email }}.\n\nBest regards,\nthe comms team\n"
+                .into(),
+        }
+    }
+}
+
+fn check_length(field: &str, value: &str, max: usize) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err(format!("{field} must not be empty"));
+    }
+    if value.chars().count() > max {
+        return Err(format!("{field} must be at most {max} characters"));
+    }
+    Ok(())
+}
+
+fn check_template(field: &str, template: &str) -> Result<(), String> {
+    Environment::new()
+        .template_from_str(template)
+        .map(|_| ())
+        .map_err(|error| format!("{field} is not a valid template: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(name: &str, subject: &str, body: &str) -> NewCampaignRequest {
+        NewCampaignRequest {
+            name: name.into(),
+            subject: subject.into(),
+            body: body.into(),
+        }
+    }
+
+    #[test]
+    fn valid_input_is_accepted_and_bad_input_names_its_field() {
+        assert!(NewCampaign::parse(request("Spring", "Hi {{ name }}", "Body")).is_ok());
+        assert_eq!(
+            NewCampaign::parse(request(" ", "s", "b")).unwrap_err(),
+            "name must not be empty"
+        );
+        assert!(NewCampaign::parse(request("n", "Hi {{ name ", "b"))
+            .unwrap_err()
+            .starts_with("subject is not a valid template"));
+        assert_eq!(
+            NewCampaign::parse(request("n", "a\nb", "b")).unwrap_err(),
+            "subject must be a single line"
+        );
+        assert!(NewCampaign::parse(request(&"x".repeat(201), "s", "b")).is_err());
+    }
+
+    #[test]
+    fn the_demo_campaign_is_valid() {
+        let demo = NewCampaign::demo();
+        let again = NewCampaign::parse(request(&demo.name, &demo.subject, &demo.body)).unwrap();
+        assert_eq!(again, demo);
+    }
+}

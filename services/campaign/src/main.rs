@@ -1,0 +1,14 @@
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    servicekit::telemetry::init();
+    let shutdown = servicekit::shutdown::on_signal();
+    match campaign_service::run(shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("campaign-service: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

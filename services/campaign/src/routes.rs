@@ -1,0 +1,173 @@
+//! The HTTP API of campaign-service and its dashboard.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /` | the dashboard |
+//! | `GET /api/v1/campaign/create` | creates the demo campaign |
+//! | `POST /api/v1/campaigns` | creates a campaign from JSON |
+//! | `GET /api/v1/campaigns`, `GET /api/v1/campaigns/{id}` | status and exact progress |
+//! | `GET /api/v1/streams` | every stream's length, groups, pending, lag, counters |
+//! | `GET /api/v1/dead-letters?stream=…` | dead letters of a stream |
+//! | `POST /api/v1/dead-letters/replay?stream=…&id=…` | replays one |
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Html;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use eventstore::{deadletter, stream_stats, ConnectionManager, DeadLetter, StreamStats};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use servicekit::http::ApiError;
+
+use crate::domain::{NewCampaign, NewCampaignRequest};
+use crate::handlers::Tracker;
+use crate::store::Campaign;
+
+/// What the routes share.
+#[derive(Clone)]
+pub struct AppState {
+    /// Campaign store and publisher.
+    pub tracker: Tracker,
+    /// For stream figures and dead letters.
+    pub redis: ConnectionManager,
+}
+
+/// The routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(|| async { Html(include_str!("../static/index.html")) }))
+        .route("/api/v1/campaign/create", get(create_demo))
+        .route("/api/v1/campaigns", post(create).get(list))
+        .route("/api/v1/campaigns/{id}", get(one))
+        .route("/api/v1/streams", get(streams))
+        .route("/api/v1/dead-letters", get(dead_letters))
+        .route("/api/v1/dead-letters/replay", post(replay))
+        .with_state(state)
+}
+
+async fn create_demo(State(state): State<AppState>) -> Result<(StatusCode, Json<Campaign>), ApiError> {
+    create_campaign(&state, NewCampaign::demo()).await
+}
+
+async fn create(
+    State(state): State<AppState>,
+    body: Result<Json<NewCampaignRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Campaign>), ApiError> {
+    let Json(request) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let campaign = NewCampaign::parse(request).map_err(ApiError::bad_request)?;
+    create_campaign(&state, campaign).await
+}
+
+async fn create_campaign(
+    state: &AppState,
+    campaign: NewCampaign,
+) -> Result<(StatusCode, Json<Campaign>), ApiError> {
+    let campaign = state.tracker.store().create(campaign).await?;
+    // If this fails the campaign is re-announced later; the caller still
+    // gets its id.
+    if let Err(error) = state.tracker.announce(&campaign).await {
+        tracing::warn!(campaign = %campaign.id, error = format!("{error:#}"), "announcing failed; will retry");
+    }
+    tracing::info!(campaign = %campaign.id, "campaign created");
+    Ok((StatusCode::CREATED, Json(campaign)))
+}
+
+/// `?limit=` of the campaign list.
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(default = "default_limit")]
+    limit: i64,
+}
+
+fn default_limit() -> i64 {
+    50
+}
+
+async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Vec<Campaign>>, ApiError> {
+    let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    if !(1..=500).contains(&query.limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 500"));
+    }
+    Ok(Json(state.tracker.store().list(query.limit).await?))
+}
+
+async fn one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Campaign>, ApiError> {
+    state
+        .tracker
+        .store()
+        .get(&id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no campaign with id {id}")))
+}
+
+async fn streams(State(state): State<AppState>) -> Result<Json<Vec<StreamStats>>, ApiError> {
+    let mut conn = state.redis.clone();
+    let mut all = Vec::new();
+    for stream in contracts::ALL_STREAMS {
+        all.push(
+            stream_stats(&mut conn, stream)
+                .await
+                .map_err(anyhow::Error::from)?,
+        );
+    }
+    Ok(Json(all))
+}
+
+/// `?stream=` (and `&id=` for a replay).
+#[derive(Deserialize)]
+struct DeadLetterQuery {
+    stream: String,
+    id: Option<String>,
+}
+
+fn known_stream(stream: &str) -> Result<(), ApiError> {
+    if contracts::ALL_STREAMS.contains(&stream) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "unknown stream `{stream}`; one of {}",
+            contracts::ALL_STREAMS.join(", ")
+        )))
+    }
+}
+
+async fn dead_letters(
+    State(state): State<AppState>,
+    query: Result<Query<DeadLetterQuery>, QueryRejection>,
+) -> Result<Json<Vec<DeadLetter>>, ApiError> {
+    let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    known_stream(&query.stream)?;
+    let mut conn = state.redis.clone();
+    let letters = deadletter::list(&mut conn, &query.stream, 100)
+        .await
+        .map_err(anyhow::Error::from)?;
+    Ok(Json(letters))
+}
+
+async fn replay(
+    State(state): State<AppState>,
+    query: Result<Query<DeadLetterQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    known_stream(&query.stream)?;
+    let id = query
+        .id
+        .ok_or_else(|| ApiError::bad_request("missing query parameter `id`"))?;
+    let mut conn = state.redis.clone();
+    match deadletter::replay(&mut conn, &query.stream, &id)
+        .await
+        .map_err(anyhow::Error::from)?
+    {
+        Some(new_id) => Ok(Json(json!({ "replayed": id, "new_id": new_id }))),
+        None => Err(ApiError::not_found(format!(
+            "no dead letter {id} on {}",
+            query.stream
+        ))),
+    }
+}

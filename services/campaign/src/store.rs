@@ -1,0 +1,240 @@
+//! The campaigns and their progress, owned by campaign-service alone.
+//!
+//! Progress is exact under redelivery: each notification's outcome is
+//! inserted once (`outcomes` is keyed by notification id), and a campaign's
+//! `sent`/`failed` counters move only when that insert happened. The
+//! campaign completes when every recipient has an outcome.
+
+use std::collections::BTreeSet;
+
+use contracts::DeliveryStatus;
+use serde::Serialize;
+use sqlx::{AnyPool, Row};
+
+use crate::domain::NewCampaign;
+
+/// The schema, created at start if missing.
+pub const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS campaigns (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        body TEXT NOT NULL,
+        status TEXT NOT NULL,
+        total BIGINT,
+        sent BIGINT NOT NULL,
+        failed BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        completed_at BIGINT
+    )",
+    "CREATE TABLE IF NOT EXISTS outcomes (
+        notification_id TEXT PRIMARY KEY,
+        campaign_id TEXT NOT NULL,
+        status TEXT NOT NULL
+    )",
+];
+
+/// A campaign as the API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Campaign {
+    /// Its id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Subject template.
+    pub subject: String,
+    /// Body template.
+    pub body: String,
+    /// `expanding` (audience not yet known), `sending`, or `completed`.
+    pub status: String,
+    /// Exact counts.
+    pub progress: Progress,
+    /// Creation time, ms since the epoch.
+    pub created_at: i64,
+    /// Completion time, ms since the epoch.
+    pub completed_at: Option<i64>,
+}
+
+/// Where a campaign stands.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Progress {
+    /// Recipients (0 until the audience is expanded).
+    pub total: i64,
+    /// Emails the server accepted.
+    pub sent: i64,
+    /// Emails that failed for good.
+    pub failed: i64,
+    /// Recipients without a final status yet.
+    pub pending: i64,
+}
+
+/// One delivery outcome to record.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The notification.
+    pub notification_id: String,
+    /// Its campaign.
+    pub campaign_id: String,
+    /// Sent or failed.
+    pub status: DeliveryStatus,
+}
+
+/// The campaigns.
+#[derive(Clone)]
+pub struct CampaignStore {
+    db: AnyPool,
+}
+
+const COLUMNS: &str = "id, name, subject, body, status, total, sent, failed, created_at, completed_at";
+
+impl CampaignStore {
+    /// A store on `db` (schema applied).
+    pub fn new(db: AnyPool) -> Self {
+        Self { db }
+    }
+
+    /// Stores a new campaign and returns it.
+    pub async fn create(&self, campaign: NewCampaign) -> anyhow::Result<Campaign> {
+        let id = uuid::Uuid::new_v4().to_string();
+        sqlx::query(
+            "INSERT INTO campaigns (id, name, subject, body, status, total, sent, failed, created_at, completed_at)
+             VALUES ($1, $2, $3, $4, 'expanding', NULL, 0, 0, $5, NULL)",
+        )
+        .bind(&id)
+        .bind(&campaign.name)
+        .bind(&campaign.subject)
+        .bind(&campaign.body)
+        .bind(now_ms())
+        .execute(&self.db)
+        .await?;
+        self.get(&id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("campaign {id} vanished after insert"))
+    }
+
+    /// One campaign.
+    pub async fn get(&self, id: &str) -> anyhow::Result<Option<Campaign>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM campaigns WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.db)
+            .await?;
+        row.map(to_campaign).transpose()
+    }
+
+    /// The newest `limit` campaigns.
+    pub async fn list(&self, limit: i64) -> anyhow::Result<Vec<Campaign>> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM campaigns ORDER BY created_at DESC, id LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&self.db)
+        .await?
+        .into_iter()
+        .map(to_campaign)
+        .collect()
+    }
+
+    /// Campaigns still waiting for their audience, created before
+    /// `before_ms`: their creation event may not have been published.
+    pub async fn unexpanded(&self, before_ms: i64) -> anyhow::Result<Vec<Campaign>> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM campaigns WHERE status = 'expanding' AND created_at < $1"
+        ))
+        .bind(before_ms)
+        .fetch_all(&self.db)
+        .await?
+        .into_iter()
+        .map(to_campaign)
+        .collect()
+    }
+
+    /// Records the audience size of `id` (idempotent).
+    pub async fn set_total(&self, id: &str, total: i64) -> anyhow::Result<()> {
+        let mut tx = self.db.begin().await?;
+        sqlx::query(
+            "UPDATE campaigns SET total = $1, status = 'sending' WHERE id = $2 AND status = 'expanding'",
+        )
+        .bind(total)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        complete_if_done(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records `outcomes` in one transaction, each once.
+    pub async fn record(&self, outcomes: &[Outcome]) -> anyhow::Result<Vec<()>> {
+        let mut tx = self.db.begin().await?;
+        let mut touched = BTreeSet::new();
+        for outcome in outcomes {
+            let inserted = sqlx::query(
+                "INSERT INTO outcomes (notification_id, campaign_id, status) VALUES ($1, $2, $3)
+                 ON CONFLICT (notification_id) DO NOTHING",
+            )
+            .bind(&outcome.notification_id)
+            .bind(&outcome.campaign_id)
+            .bind(outcome.status.as_str())
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() == 1 {
+                let counter = match outcome.status {
+                    DeliveryStatus::Sent => "UPDATE campaigns SET sent = sent + 1 WHERE id = $1",
+                    DeliveryStatus::Failed => "UPDATE campaigns SET failed = failed + 1 WHERE id = $1",
+                };
+                sqlx::query(counter)
+                    .bind(&outcome.campaign_id)
+                    .execute(&mut *tx)
+                    .await?;
+                touched.insert(outcome.campaign_id.as_str());
+            }
+        }
+        for id in touched {
+            complete_if_done(&mut tx, id).await?;
+        }
+        tx.commit().await?;
+        Ok(vec![(); outcomes.len()])
+    }
+}
+
+async fn complete_if_done(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE campaigns SET status = 'completed', completed_at = $1
+         WHERE id = $2 AND status = 'sending' AND sent + failed >= total",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn to_campaign(row: sqlx::any::AnyRow) -> anyhow::Result<Campaign> {
+    let total: Option<i64> = row.try_get(5)?;
+    let sent: i64 = row.try_get(6)?;
+    let failed: i64 = row.try_get(7)?;
+    let total = total.unwrap_or(0);
+    Ok(Campaign {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        subject: row.try_get(2)?,
+        body: row.try_get(3)?,
+        status: row.try_get(4)?,
+        progress: Progress {
+            total,
+            sent,
+            failed,
+            pending: (total - sent - failed).max(0),
+        },
+        created_at: row.try_get(8)?,
+        completed_at: row.try_get(9)?,
+    })
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}

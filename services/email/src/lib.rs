@@ -1,0 +1,65 @@
+//! email-service: sends each requested email over SMTP exactly once as far
+//! as any SMTP client can (a durable send ledger and a stable `Message-ID`),
+//! and publishes every outcome to `comms:deliveries`.
+
+pub mod config;
+pub mod ledger;
+pub mod mailer;
+pub mod sender;
+
+use contracts::EMAILS;
+use eventstore::Publisher;
+use servicekit::http::{health_routes, Dependencies};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::ledger::Ledger;
+use crate::mailer::Mailer;
+use crate::sender::Sender;
+
+/// The consumer group of email-service.
+pub const GROUP: &str = "email-service";
+
+/// Runs email-service until `shutdown`.
+pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
+    let config = Config::load()?;
+    let (target, redis) = servicekit::connect_redis(&config.redis_url).await?;
+    let db = servicekit::db::connect(&config.database_url, ledger::SCHEMA).await?;
+    let mailer = Mailer::new(&config)?;
+    mailer.check().await.map_err(|error| {
+        anyhow::anyhow!(
+            "cannot reach the SMTP server at {}:{}: {error}",
+            config.smtp_host,
+            config.smtp_port
+        )
+    })?;
+    let listener = servicekit::http::bind(&config.host, config.port, "EMAIL_PORT").await?;
+    let consumer = servicekit::consumer_name(GROUP, config.port);
+    let ledger = Ledger::new(db.clone(), consumer.clone(), config.lease_ms);
+    let released = ledger.release_stale_leases().await?;
+    if released > 0 {
+        tracing::info!(released, "released the send leases of a previous run");
+    }
+
+    let sender = Sender {
+        mailer,
+        ledger,
+        publisher: Publisher::new(redis.clone()),
+        max_deliveries: config.streams.max_deliveries,
+    };
+    let worker = config.streams.worker(&target, EMAILS, GROUP, &consumer);
+    let worker = tokio::spawn(worker.run(
+        move |delivery| {
+            let sender = sender.clone();
+            async move { sender.handle(delivery).await }
+        },
+        shutdown.clone(),
+    ));
+    let trimmer = servicekit::spawn_trimmer(redis.clone(), &[EMAILS], shutdown.clone());
+
+    let app = health_routes(Dependencies { redis, db });
+    tracing::info!(port = config.port, "email-service ready");
+    servicekit::http::serve(listener, app, shutdown.clone()).await?;
+    let _ = tokio::join!(worker, trimmer);
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! notification-service: owns the per-recipient notification records. It
+//! turns each notification request into a rendered email request, and
+//! tracks each notification to its final status from the delivery events.
+
+pub mod config;
+pub mod handlers;
+pub mod render;
+pub mod routes;
+pub mod store;
+
+use contracts::{DELIVERIES, NOTIFICATIONS};
+use eventstore::Publisher;
+use servicekit::http::{health_routes, Dependencies};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::handlers::Notifier;
+use crate::store::NotificationStore;
+
+/// The consumer group of notification-service (on both its streams).
+pub const GROUP: &str = "notification-service";
+
+/// Runs notification-service until `shutdown`.
+pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
+    let config = Config::load()?;
+    let (target, redis) = servicekit::connect_redis(&config.redis_url).await?;
+    let db = servicekit::db::connect(&config.database_url, store::SCHEMA).await?;
+    let listener = servicekit::http::bind(&config.host, config.port, "NOTIFICATION_PORT").await?;
+    let store = NotificationStore::new(db.clone());
+    let notifier = Notifier::new(store.clone(), Publisher::new(redis.clone()));
+    let consumer = servicekit::consumer_name(GROUP, config.port);
+
+    let requests = config.streams.worker(&target, NOTIFICATIONS, GROUP, &consumer);
+    let on_request = notifier.clone();
+    let requests = tokio::spawn(requests.run(
+        move |delivery| {
+            let notifier = on_request.clone();
+            async move { notifier.on_request(delivery).await }
+        },
+        shutdown.clone(),
+    ));
+    let deliveries = config.streams.worker(&target, DELIVERIES, GROUP, &consumer);
+    let deliveries = tokio::spawn(deliveries.run(
+        move |delivery| {
+            let notifier = notifier.clone();
+            async move { notifier.on_delivery(delivery).await }
+        },
+        shutdown.clone(),
+    ));
+    let trimmer = servicekit::spawn_trimmer(redis.clone(), &[NOTIFICATIONS, DELIVERIES], shutdown.clone());
+
+    let app = routes::router(store).merge(health_routes(Dependencies { redis, db }));
+    tracing::info!(port = config.port, "notification-service ready");
+    servicekit::http::serve(listener, app, shutdown.clone()).await?;
+    let _ = tokio::join!(requests, deliveries, trimmer);
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! user-service: owns the users. It seeds them at start, serves them over
+//! HTTP, and expands each new campaign's audience into one notification
+//! request per user on `comms:notifications`.
+
+pub mod config;
+pub mod expand;
+pub mod routes;
+pub mod store;
+
+use std::time::Instant;
+
+use contracts::CAMPAIGNS;
+use eventstore::Publisher;
+use servicekit::http::{health_routes, Dependencies};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::expand::Expander;
+use crate::store::UserStore;
+
+/// The consumer group of user-service.
+pub const GROUP: &str = "user-service";
+
+/// Runs user-service until `shutdown`.
+pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
+    let config = Config::load()?;
+    let (target, redis) = servicekit::connect_redis(&config.redis_url).await?;
+    let db = servicekit::db::connect(&config.database_url, store::SCHEMA).await?;
+    let store = UserStore::new(db.clone());
+    let listener = servicekit::http::bind(&config.host, config.port, "USER_PORT").await?;
+
+    let started = Instant::now();
+    let seeded = store.seed(config.seed_users).await?;
+    tracing::info!(seeded, seconds = started.elapsed().as_secs_f64(), "users seeded");
+
+    let expander = Expander {
+        store: store.clone(),
+        publisher: Publisher::new(redis.clone()),
+        page_size: config.page_size,
+    };
+    let consumer = servicekit::consumer_name(GROUP, config.port);
+    let worker = config.streams.worker(&target, CAMPAIGNS, GROUP, &consumer);
+    let worker = tokio::spawn(worker.run(
+        move |delivery| {
+            let expander = expander.clone();
+            async move { expander.handle(delivery).await }
+        },
+        shutdown.clone(),
+    ));
+    let trimmer = servicekit::spawn_trimmer(redis.clone(), &[CAMPAIGNS], shutdown.clone());
+
+    let app = routes::router(store).merge(health_routes(Dependencies { redis, db }));
+    tracing::info!(port = config.port, "user-service ready");
+    servicekit::http::serve(listener, app, shutdown.clone()).await?;
+    let _ = tokio::join!(worker, trimmer);
+    Ok(())
+}

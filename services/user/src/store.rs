@@ -1,0 +1,195 @@
+//! The users table and the expansion cursors, owned by user-service alone.
+
+use fake::faker::name::en::{FirstName, LastName};
+use fake::Fake;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde::Serialize;
+use sqlx::{AnyPool, Row};
+
+/// The schema, created at start if missing.
+pub const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS users (
+        id BIGINT PRIMARY KEY,
+        name TEXT NOT NULL,
+        email TEXT NOT NULL UNIQUE
+    )",
+    "CREATE TABLE IF NOT EXISTS expansions (
+        campaign_id TEXT PRIMARY KEY,
+        cursor BIGINT NOT NULL,
+        total BIGINT,
+        done BIGINT NOT NULL
+    )",
+];
+
+/// One user, as served and as sent in notifications.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct User {
+    /// Its id, 1-based and dense after seeding.
+    pub id: i64,
+    /// Full name.
+    pub name: String,
+    /// Address.
+    pub email: String,
+}
+
+/// The users and expansion cursors.
+#[derive(Clone)]
+pub struct UserStore {
+    db: AnyPool,
+}
+
+/// Users per multi-row `INSERT` while seeding.
+const SEED_ROWS_PER_INSERT: usize = 500;
+
+impl UserStore {
+    /// A store on `db` (schema already applied).
+    pub fn new(db: AnyPool) -> Self {
+        Self { db }
+    }
+
+    /// Seeds users `1..=count` that do not exist yet. User `i` is the same
+    /// on every machine (its fake name is drawn from a generator seeded with
+    /// `i`). Returns how many were inserted.
+    pub async fn seed(&self, count: i64) -> anyhow::Result<i64> {
+        let existing: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM users")
+            .fetch_one(&self.db)
+            .await?
+            .try_get(0)?;
+        let mut next = existing + 1;
+        while next <= count {
+            let last = (next + 10_000 - 1).min(count);
+            let users: Vec<User> = (next..=last).map(fake_user).collect();
+            let mut tx = self.db.begin().await?;
+            for chunk in users.chunks(SEED_ROWS_PER_INSERT) {
+                let placeholders: Vec<String> = (0..chunk.len())
+                    .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO users (id, name, email) VALUES {}",
+                    placeholders.join(", ")
+                );
+                let mut query = sqlx::query(&sql);
+                for user in chunk {
+                    query = query
+                        .bind(user.id)
+                        .bind(user.name.clone())
+                        .bind(user.email.clone());
+                }
+                query.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            next = last + 1;
+        }
+        Ok((count - existing).max(0))
+    }
+
+    /// The user with `id`, if any.
+    pub async fn get(&self, id: i64) -> anyhow::Result<Option<User>> {
+        let row = sqlx::query("SELECT id, name, email FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.db)
+            .await?;
+        row.map(to_user).transpose()
+    }
+
+    /// Up to `limit` users with ids above `after`, in id order (keyset
+    /// pagination: stable and cheap however deep the page).
+    pub async fn page(&self, after: i64, limit: i64) -> anyhow::Result<Vec<User>> {
+        sqlx::query("SELECT id, name, email FROM users WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_user)
+            .collect()
+    }
+
+    /// How many users have an id up to `id`.
+    pub async fn count_up_to(&self, id: i64) -> anyhow::Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM users WHERE id <= $1")
+            .bind(id)
+            .fetch_one(&self.db)
+            .await?
+            .try_get(0)?)
+    }
+
+    /// The expansion cursor of `campaign_id`, created at 0 if new:
+    /// `(last user id published, total once done)`.
+    pub async fn expansion(&self, campaign_id: &str) -> anyhow::Result<(i64, Option<i64>)> {
+        sqlx::query(
+            "INSERT INTO expansions (campaign_id, cursor, total, done) VALUES ($1, 0, NULL, 0)
+             ON CONFLICT (campaign_id) DO NOTHING",
+        )
+        .bind(campaign_id)
+        .execute(&self.db)
+        .await?;
+        let row = sqlx::query("SELECT cursor, total FROM expansions WHERE campaign_id = $1")
+            .bind(campaign_id)
+            .fetch_one(&self.db)
+            .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    /// Moves the cursor forward (never back: a slower duplicate handler
+    /// cannot rewind it).
+    pub async fn advance(&self, campaign_id: &str, cursor: i64) -> anyhow::Result<()> {
+        sqlx::query("UPDATE expansions SET cursor = $1 WHERE campaign_id = $2 AND cursor < $1")
+            .bind(cursor)
+            .bind(campaign_id)
+            .execute(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Records that the expansion is complete with `total` recipients.
+    pub async fn finish(&self, campaign_id: &str, total: i64) -> anyhow::Result<()> {
+        sqlx::query("UPDATE expansions SET total = $1, done = 1 WHERE campaign_id = $2")
+            .bind(total)
+            .bind(campaign_id)
+            .execute(&self.db)
+            .await?;
+        Ok(())
+    }
+}
+
+fn to_user(row: sqlx::any::AnyRow) -> anyhow::Result<User> {
+    Ok(User {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        email: row.try_get(2)?,
+    })
+}
+
+/// The fake user with id `id`: deterministic, with a unique address.
+pub fn fake_user(id: i64) -> User {
+    let mut rng = StdRng::seed_from_u64(id as u64);
+    let first: String = FirstName().fake_with_rng(&mut rng);
+    let last: String = LastName().fake_with_rng(&mut rng);
+    let local = |part: &str| -> String {
+        part.chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_lowercase()
+    };
+    User {
+        id,
+        email: format!("{}.{}.{id}@example.com", local(&first), local(&last)),
+        name: format!("{first} {last}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fake_users_are_deterministic_with_unique_plain_addresses() {
+        assert_eq!(fake_user(42), fake_user(42));
+        let user = fake_user(7);
+        assert!(user.email.ends_with(".7@example.com"), "{}", user.email);
+        assert!(user.email.is_ascii() && !user.email.contains(' '));
+        assert!(user.name.contains(' '));
+    }
+}
