@@ -6,5 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/require.sh
 require_redis
+require_node_tools
 cargo build --workspace --bins --quiet
 cargo test --workspace --quiet "$@"

@@ -51,3 +51,9 @@ require_free_port() {
     exit 1
   fi
 }
+
+# curl, for the readiness checks of start.sh.
+require_curl() {
+  command -v curl >/dev/null && return
+  apt_install curl ca-certificates
+}

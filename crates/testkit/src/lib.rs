@@ -2,8 +2,10 @@
 //! own, stopped when dropped. Nothing here fakes a server: tests talk to the
 //! same `redis-server` a deployment runs.
 
+mod maildev;
 mod redis_server;
 
+pub use maildev::MailDev;
 pub use redis_server::{Persistence, RedisServer};
 
 use std::net::{TcpListener, TcpStream};

@@ -1,0 +1,64 @@
+//! A private MailDev (the stack's SMTP test server) per test, read through
+//! its REST API.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::{free_port, wait_for_port};
+
+/// A MailDev process: SMTP on one free port, web UI and REST API on another.
+pub struct MailDev {
+    smtp_port: u16,
+    web_port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl MailDev {
+    /// Starts MailDev from `tools/node_modules` (installed by `./test.sh`).
+    pub fn start() -> Self {
+        let binary = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tools/node_modules/.bin/maildev");
+        assert!(
+            binary.exists(),
+            "{} is missing; run ./test.sh, which installs it from npm",
+            binary.display()
+        );
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let (smtp_port, web_port) = (free_port(), free_port());
+        let log = std::fs::File::create(dir.path().join("maildev.log")).expect("maildev log");
+        let child = Command::new(binary)
+            .args(["--smtp", &smtp_port.to_string(), "--web", &web_port.to_string()])
+            .args(["--ip", "127.0.0.1", "--mail-directory"])
+            .arg(dir.path().join("mail"))
+            .stdout(Stdio::from(log.try_clone().expect("log handle")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("cannot start maildev");
+        wait_for_port(smtp_port, "maildev SMTP", Duration::from_secs(20));
+        wait_for_port(web_port, "maildev web", Duration::from_secs(20));
+        Self {
+            smtp_port,
+            web_port,
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// Its SMTP port.
+    pub fn smtp_port(&self) -> u16 {
+        self.smtp_port
+    }
+
+    /// The base URL of its REST API (`GET /email` lists every email).
+    pub fn api_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.web_port)
+    }
+}
+
+impl Drop for MailDev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# What the native stack runs, and how start.sh and stop.sh tell its
+# processes apart from any other: each component has a pid file
+# run/<name>.pid, and a pid counts as the component's only while the
+# process's command line still names the component's program (from this
+# checkout), so a pid that the system has since reused is never signalled.
+# Sourced by start.sh and stop.sh.
+
+stack_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+stack_run="$stack_root/run"
+
+# The four services, in the order start.sh starts them.
+# shellcheck disable=SC2034 # used by start.sh
+stack_services=(user-service notification-service email-service campaign-service)
+# Every component, in the order stop.sh stops them: the services first, so
+# that they can still flush their acks to Redis while they shut down.
+# shellcheck disable=SC2034 # used by start.sh and stop.sh
+stack_components=(campaign-service user-service notification-service email-service maildev redis)
+
+stack_pidfile() { echo "$stack_run/$1.pid"; }
+stack_log() { echo "$stack_run/logs/$1.log"; }
+
+# The pid recorded for a component, or nothing.
+stack_pid() {
+  local pid=""
+  [ -f "$(stack_pidfile "$1")" ] && read -r pid <"$(stack_pidfile "$1")" 2>/dev/null
+  [[ "$pid" =~ ^[0-9]+$ ]] && echo "$pid"
+  return 0
+}
+
+# True while the process exists and has not exited (a zombie has exited).
+stack_pid_alive() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  [ -n "$stat" ] || return 1
+  stat="${stat##*) }"
+  [ "${stat%% *}" != Z ]
+}
+
+# True when the live process pid is the component's own.
+stack_owns() {
+  local name="$1" pid="$2" cmdline
+  stack_pid_alive "$pid" || return 1
+  cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+  case "$name" in
+    redis)
+      # redis-server rewrites its command line to its title; it runs in
+      # the data directory that start.sh gives it.
+      [[ "$cmdline" == *redis-server* ]] &&
+        [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$stack_root/data/redis" ]
+      ;;
+    maildev) [[ "$cmdline" == *"$stack_root/tools/node_modules/.bin/maildev "* ]] ;;
+    *) [[ "$cmdline" == "$stack_root/target/release/$name "* ]] ;;
+  esac
+}
+
+# True when a Docker engine answers and Docker Compose is installed.
+stack_docker_engine() {
+  command -v docker >/dev/null 2>&1 &&
+    docker compose version >/dev/null 2>&1 &&
+    docker info >/dev/null 2>&1
+}
+
+stack_no_docker() {
+  echo "no Docker engine here; ./start.sh runs the stack natively" >&2
+  exit 1
+}

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Stops what ./start.sh started, and nothing else: the processes named by
+# run/*.pid, each only while its command line is still the one start.sh ran.
+# SIGTERM first; SIGKILL for what is still running 10 seconds later.
+#
+#   ./stop.sh                 stop the native stack
+#   ./stop.sh stop-docker     docker compose down, where an engine runs
+# shellcheck source-path=SCRIPTDIR
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/stack.sh
+
+case "${1:-}" in
+  "") ;;
+  stop-docker)
+    stack_docker_engine || stack_no_docker
+    exec docker compose down
+    ;;
+  -h | --help)
+    sed -n '2,7s/^# \{0,1\}//p' "$0"
+    exit 0
+    ;;
+  *)
+    echo "unknown argument: $1" >&2
+    sed -n '2,7s/^# \{0,1\}//p' "$0" >&2
+    exit 2
+    ;;
+esac
+
+stopped=()
+
+# Sends SIGTERM to the named components, waits up to 10 s for them to exit,
+# then sends SIGKILL to those still running.
+stop_group() {
+  local name pid names=() pids=() left i
+  for name in "$@"; do
+    pid="$(stack_pid "$name")"
+    [ -f "$(stack_pidfile "$name")" ] || continue
+    if [ -z "$pid" ] || ! stack_pid_alive "$pid"; then
+      rm -f "$(stack_pidfile "$name")"
+      continue
+    fi
+    if ! stack_owns "$name" "$pid"; then
+      echo "run/$name.pid: pid $pid is another program now; left alone" >&2
+      rm -f "$(stack_pidfile "$name")"
+      continue
+    fi
+    kill -TERM "$pid" 2>/dev/null || true
+    names+=("$name")
+    pids+=("$pid")
+  done
+  [ "${#pids[@]}" -gt 0 ] || return 0
+  for _ in $(seq 100); do
+    left=0
+    for pid in "${pids[@]}"; do
+      ! stack_pid_alive "$pid" || left=1
+    done
+    [ "$left" = 1 ] || break
+    sleep 0.1
+  done
+  for i in "${!pids[@]}"; do
+    name="${names[$i]}"
+    pid="${pids[$i]}"
+    if stack_owns "$name" "$pid"; then
+      kill -KILL "$pid" 2>/dev/null || true
+      stopped+=("$name (pid $pid, killed: still running 10 s after SIGTERM)")
+    else
+      stopped+=("$name (pid $pid)")
+    fi
+    rm -f "$(stack_pidfile "$name")"
+  done
+}
+
+services=()
+for name in "${stack_components[@]}"; do
+  case "$name" in redis | maildev) ;; *) services+=("$name") ;; esac
+done
+# The services first, while Redis still takes their last acks.
+stop_group "${services[@]}"
+stop_group maildev redis
+
+if [ "${#stopped[@]}" -eq 0 ]; then
+  echo "nothing was running"
+else
+  echo "stopped:"
+  printf '  %s\n' "${stopped[@]}"
+fi

@@ -1,0 +1,198 @@
+//! A whole comms stack for a test: private `redis-server` and MailDev on
+//! free ports, and the four service binaries (built by `cargo build --bins`
+//! in the same profile as the tests) as real processes that a test can
+//! SIGKILL and restart.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use testkit::{free_port, MailDev, Persistence, RedisServer};
+
+/// The services, in start order.
+pub const SERVICES: [&str; 4] = [
+    "user-service",
+    "notification-service",
+    "email-service",
+    "campaign-service",
+];
+
+/// A running stack.
+pub struct Stack {
+    /// The event store.
+    pub redis: RedisServer,
+    /// The SMTP server.
+    pub mail: MailDev,
+    dir: tempfile::TempDir,
+    ports: BTreeMap<&'static str, u16>,
+    users: u64,
+    processes: BTreeMap<&'static str, Child>,
+}
+
+impl Stack {
+    /// Starts everything, with `users` seeded users, and waits until each
+    /// service is ready.
+    pub fn start(users: u64) -> Self {
+        let mut stack = Self {
+            redis: RedisServer::start_with(Persistence::AofEverySec, None),
+            mail: MailDev::start(),
+            dir: tempfile::tempdir().expect("temporary directory"),
+            ports: SERVICES.iter().map(|name| (*name, free_port())).collect(),
+            users,
+            processes: BTreeMap::new(),
+        };
+        for name in SERVICES {
+            stack.start_service(name);
+        }
+        stack
+    }
+
+    /// The HTTP port of `service`.
+    pub fn port(&self, service: &str) -> u16 {
+        self.ports[service]
+    }
+
+    /// Starts `service` and waits until `/ready` answers 200.
+    pub fn start_service(&mut self, service: &'static str) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("{service}.log")))
+            .expect("service log");
+        let port_variable = format!("{}_PORT", service.trim_end_matches("-service").to_uppercase());
+        let child = Command::new(binary(service))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("CONFIG_DIR", self.dir.path().join("no-config"))
+            .env("DATA_DIR", self.dir.path().join("data"))
+            .env("REDIS_URL", self.redis.url())
+            .env("SMTP_HOST", "127.0.0.1")
+            .env("SMTP_PORT", self.mail.smtp_port().to_string())
+            .env("SEED_USERS", self.users.to_string())
+            .env("CLAIM_IDLE_MS", "1500")
+            .env("RUST_LOG", "info")
+            .env(port_variable, self.port(service).to_string())
+            .stdout(Stdio::from(log.try_clone().expect("log handle")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {service} ({e}); build it with `cargo build --bins`"));
+        self.processes.insert(service, child);
+        self.wait_ready(service);
+    }
+
+    /// SIGKILLs `service`, as a crash would.
+    pub fn kill(&mut self, service: &str) {
+        let mut child = self.processes.remove(service).expect("service is running");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+    }
+
+    /// GETs `path` from `service` and returns the JSON body.
+    pub fn get(&self, service: &str, path: &str) -> Value {
+        ureq::get(&format!("http://127.0.0.1:{}{path}", self.port(service)))
+            .call()
+            .unwrap_or_else(|e| panic!("GET {path} on {service}: {e}"))
+            .into_json()
+            .expect("JSON body")
+    }
+
+    /// POSTs `body` to `path` on `service`; returns status and JSON body
+    /// (error statuses included).
+    pub fn post(&self, service: &str, path: &str, body: &Value) -> (u16, Value) {
+        let response =
+            match ureq::post(&format!("http://127.0.0.1:{}{path}", self.port(service))).send_json(body) {
+                Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+                Err(error) => panic!("POST {path} on {service}: {error}"),
+            };
+        (response.status(), response.into_json().expect("JSON body"))
+    }
+
+    /// Every email MailDev received.
+    pub fn emails(&self) -> Vec<Value> {
+        ureq::get(&format!("{}/email", self.mail.api_url()))
+            .call()
+            .expect("maildev API")
+            .into_json()
+            .expect("maildev JSON")
+    }
+
+    /// Polls `campaign_id` until `completed`; panics with the services' log
+    /// tails after `timeout`.
+    pub fn wait_completed(&self, campaign_id: &str, timeout: Duration) -> Value {
+        let start = Instant::now();
+        loop {
+            let campaign = self.get("campaign-service", &format!("/api/v1/campaigns/{campaign_id}"));
+            if campaign["status"] == "completed" {
+                return campaign;
+            }
+            if start.elapsed() > timeout {
+                panic!(
+                    "campaign not completed after {timeout:?}: {campaign}\n{}",
+                    self.log_tails()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The last lines of each service's log, for failure messages.
+    pub fn log_tails(&self) -> String {
+        SERVICES
+            .iter()
+            .map(|service| {
+                let log = std::fs::read_to_string(self.dir.path().join(format!("{service}.log")))
+                    .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                format!(
+                    "--- {service}\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn wait_ready(&mut self, service: &'static str) {
+        let start = Instant::now();
+        let url = format!("http://127.0.0.1:{}/ready", self.port(service));
+        loop {
+            if ureq::get(&url).call().is_ok() {
+                return;
+            }
+            if let Some(status) = self
+                .processes
+                .get_mut(service)
+                .and_then(|child| child.try_wait().ok().flatten())
+            {
+                panic!("{service} exited with {status} at start\n{}", self.log_tails());
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{service} not ready\n{}",
+                self.log_tails()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for child in self.processes.values_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The binary of `service`, next to the test executable's `deps/` folder.
+fn binary(service: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    profile_dir.join(service)
+}

@@ -1,0 +1,147 @@
+//! A campaign end to end: every seeded user gets exactly one email, and the
+//! campaign reports exact counts; then the same with each worker service
+//! SIGKILLed once mid-campaign.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use e2e::Stack;
+use serde_json::{json, Value};
+
+const USERS: u64 = 3_000;
+
+/// Every user as `(address, name)`, read through the users API.
+fn users(stack: &Stack) -> BTreeSet<(String, String)> {
+    let mut users = BTreeSet::new();
+    let mut after = 0;
+    loop {
+        let page = stack.get("user-service", &format!("/api/v1/users?after={after}&limit=1000"));
+        for user in page["users"].as_array().unwrap() {
+            users.insert((
+                user["email"].as_str().unwrap().to_string(),
+                user["name"].as_str().unwrap().to_string(),
+            ));
+        }
+        match page["next_after"].as_i64() {
+            Some(next) => after = next,
+            None => return users,
+        }
+    }
+}
+
+/// Emails grouped by recipient address: `(name, message ids, bodies)`.
+fn by_recipient(emails: &[Value]) -> BTreeMap<String, (String, Vec<String>, Vec<String>)> {
+    let mut grouped: BTreeMap<String, (String, Vec<String>, Vec<String>)> = BTreeMap::new();
+    for email in emails {
+        let to = &email["to"][0];
+        let entry = grouped
+            .entry(to["address"].as_str().unwrap().to_string())
+            .or_default();
+        entry.0 = to["name"].as_str().unwrap().to_string();
+        entry.1.push(email["messageId"].as_str().unwrap().to_string());
+        entry
+            .2
+            .push(email["text"].as_str().unwrap_or_default().to_string());
+    }
+    grouped
+}
+
+fn create_campaign(stack: &Stack) -> String {
+    let (status, campaign) = stack.post(
+        "campaign-service",
+        "/api/v1/campaigns",
+        &json!({ "name": "e2e", "subject": "Hello {{ name }}", "body": "Dear {{ name }}, this goes to {{ email }}." }),
+    );
+    assert_eq!(status, 201, "{campaign}");
+    campaign["id"].as_str().unwrap().to_string()
+}
+
+/// Checks one email per user (or duplicates sharing their Message-ID), with
+/// the user's name and address; returns the number of duplicates.
+fn check_mailbox(stack: &Stack, users: &BTreeSet<(String, String)>) -> usize {
+    let emails = stack.emails();
+    let grouped = by_recipient(&emails);
+    let recipients: BTreeSet<(String, String)> = grouped
+        .iter()
+        .map(|(address, (name, _, _))| (address.clone(), name.clone()))
+        .collect();
+    assert_eq!(&recipients, users, "every user, and only users, got email");
+    for (address, (name, ids, bodies)) in &grouped {
+        assert!(
+            ids.iter().all(|id| id == &ids[0]),
+            "{address}: duplicates carry one Message-ID: {ids:?}"
+        );
+        assert_eq!(
+            bodies[0].trim_end(),
+            format!("Dear {name}, this goes to {address}.")
+        );
+    }
+    emails.len() - grouped.len()
+}
+
+#[test]
+fn a_campaign_emails_every_user_exactly_once_with_exact_counts() {
+    let stack = Stack::start(USERS);
+    let users = users(&stack);
+    assert_eq!(users.len() as u64, USERS);
+
+    let (status, error) = stack.post(
+        "campaign-service",
+        "/api/v1/campaigns",
+        &json!({ "name": "", "subject": "s" }),
+    );
+    assert_eq!(status, 400, "{error}");
+    assert!(error["error"].as_str().unwrap().contains("body"), "{error}");
+
+    let id = create_campaign(&stack);
+    let campaign = stack.wait_completed(&id, Duration::from_secs(180));
+    assert_eq!(
+        campaign["progress"],
+        json!({ "total": USERS, "sent": USERS, "failed": 0, "pending": 0 })
+    );
+    assert_eq!(check_mailbox(&stack, &users), 0, "no duplicate without a crash");
+
+    // The notification records agree.
+    let counts = stack.get(
+        "notification-service",
+        &format!("/api/v1/campaigns/{id}/notifications"),
+    );
+    assert_eq!(counts, json!({ "sent": USERS }));
+}
+
+#[test]
+fn killing_each_worker_service_mid_campaign_loses_nobody() {
+    let mut stack = Stack::start(USERS);
+    let users = users(&stack);
+    let id = create_campaign(&stack);
+
+    let wait_for_emails = |stack: &Stack, at_least: usize| {
+        let start = Instant::now();
+        while stack.emails().len() < at_least {
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "stalled before {at_least} emails\n{}",
+                stack.log_tails()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    for (service, after_emails) in [
+        ("user-service", 1),
+        ("notification-service", 1_000),
+        ("email-service", 2_000),
+    ] {
+        wait_for_emails(&stack, after_emails);
+        stack.kill(service);
+        std::thread::sleep(Duration::from_millis(300));
+        stack.start_service(service);
+    }
+
+    let campaign = stack.wait_completed(&id, Duration::from_secs(180));
+    assert_eq!(
+        campaign["progress"],
+        json!({ "total": USERS, "sent": USERS, "failed": 0, "pending": 0 })
+    );
+    let duplicates = check_mailbox(&stack, &users);
+    println!("duplicates after three SIGKILLs: {duplicates} (each with the same Message-ID as its original)");
+}
