@@ -7,5 +7,6 @@ cd "$(dirname "$0")"
 source scripts/require.sh
 require_redis
 require_node_tools
+require_postgres
 cargo build --workspace --bins --quiet
 cargo test --workspace --quiet "$@"

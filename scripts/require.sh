@@ -57,3 +57,11 @@ require_curl() {
   command -v curl >/dev/null && return
   apt_install curl ca-certificates
 }
+
+# PostgreSQL's server binaries (Debian's postgresql package), for the tests
+# that run the services on PostgreSQL. The tests start their own cluster on a
+# free port; no system cluster is needed.
+require_postgres() {
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && return
+  apt_install postgresql
+}

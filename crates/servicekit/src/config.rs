@@ -28,10 +28,15 @@ pub enum AppEnv {
 impl AppEnv {
     /// Reads `APP_ENV` (default `dev`).
     pub fn from_env() -> anyhow::Result<Self> {
-        match std::env::var("APP_ENV").as_deref() {
-            Err(_) | Ok("") | Ok("dev") => Ok(Self::Dev),
-            Ok("prod") => Ok(Self::Prod),
-            Ok(other) => anyhow::bail!("APP_ENV must be `dev` or `prod`, not `{other}`"),
+        Self::parse(&std::env::var("APP_ENV").unwrap_or_default())
+    }
+
+    /// `dev` (or empty) or `prod`.
+    pub fn parse(value: &str) -> anyhow::Result<Self> {
+        match value {
+            "" | "dev" => Ok(Self::Dev),
+            "prod" => Ok(Self::Prod),
+            other => anyhow::bail!("APP_ENV must be `dev` or `prod`, not `{other}`"),
         }
     }
 

@@ -3,9 +3,11 @@
 //! same `redis-server` a deployment runs.
 
 mod maildev;
+mod postgres;
 mod redis_server;
 
 pub use maildev::MailDev;
+pub use postgres::Postgres;
 pub use redis_server::{Persistence, RedisServer};
 
 use std::net::{TcpListener, TcpStream};

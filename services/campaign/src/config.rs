@@ -17,6 +17,11 @@ pub struct Config {
     pub database_url: String,
     /// Where SQLite files go (`DATA_DIR`).
     pub data_dir: String,
+    /// `dev` or `prod` (`APP_ENV`).
+    pub app_env: String,
+    /// The bearer token of the write endpoints (`API_TOKEN`); required in
+    /// `prod`.
+    pub api_token: String,
     /// Stream worker tuning.
     #[serde(flatten)]
     pub streams: StreamSettings,
@@ -30,6 +35,8 @@ impl Default for Config {
             redis_url: "redis://127.0.0.1:6379".into(),
             database_url: String::new(),
             data_dir: "data".into(),
+            app_env: "dev".into(),
+            api_token: String::new(),
             streams: StreamSettings::default(),
         }
     }
@@ -38,7 +45,7 @@ impl Default for Config {
 impl Config {
     /// Loads the configuration.
     pub fn load() -> anyhow::Result<Self> {
-        let mut shared = vec!["redis_url", "data_dir"];
+        let mut shared = vec!["redis_url", "data_dir", "app_env", "api_token"];
         shared.extend(STREAM_ENV);
         let mut config: Self =
             servicekit::config::load("campaign-service", &Self::default(), &shared, "CAMPAIGN_")?;

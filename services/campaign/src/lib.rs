@@ -2,6 +2,7 @@
 //! dashboard, announces new campaigns on `comms:campaigns`, and keeps each
 //! campaign's progress exact from `comms:deliveries`.
 
+pub mod access;
 pub mod config;
 pub mod domain;
 pub mod handlers;
@@ -11,10 +12,13 @@ pub mod store;
 use std::time::Duration;
 
 use contracts::{CAMPAIGNS, DELIVERIES};
-use eventstore::Publisher;
+use eventstore::{Publisher, RedisTarget};
+use servicekit::config::AppEnv;
 use servicekit::http::{health_routes, Dependencies};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::Access;
 use crate::config::Config;
 use crate::handlers::Tracker;
 use crate::routes::AppState;
@@ -23,46 +27,91 @@ use crate::store::CampaignStore;
 /// The consumer group of campaign-service (on both its streams).
 pub const GROUP: &str = "campaign-service";
 
-/// Runs campaign-service until `shutdown`.
+/// campaign-service, connected and bound, not yet serving.
+pub struct Application {
+    config: Config,
+    target: RedisTarget,
+    listener: TcpListener,
+    port: u16,
+    state: AppState,
+    deps: Dependencies,
+}
+
+impl Application {
+    /// Connects to Redis and the database and binds the port (0 picks a
+    /// free one); any of them failing is an error naming it.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let access = Access::new(AppEnv::parse(&config.app_env)?, &config.api_token)?;
+        let (target, redis) = servicekit::connect_redis(&config.redis_url).await?;
+        let db = servicekit::db::connect(&config.database_url, store::SCHEMA).await?;
+        let listener = servicekit::http::bind(&config.host, config.port, "CAMPAIGN_PORT").await?;
+        let port = listener.local_addr()?.port();
+        let tracker = Tracker::new(CampaignStore::new(db.clone()), Publisher::new(redis.clone()));
+        Ok(Self {
+            state: AppState {
+                tracker,
+                redis: redis.clone(),
+                access,
+            },
+            deps: Dependencies { redis, db },
+            config,
+            target,
+            listener,
+            port,
+        })
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves and consumes until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Self {
+            config,
+            target,
+            listener,
+            port,
+            state,
+            deps,
+        } = self;
+        let consumer = servicekit::consumer_name(GROUP, port);
+        let campaigns = config.streams.worker(&target, CAMPAIGNS, GROUP, &consumer);
+        let on_campaign = state.tracker.clone();
+        let campaigns = tokio::spawn(campaigns.run(
+            move |delivery| {
+                let tracker = on_campaign.clone();
+                async move { tracker.on_campaign_event(delivery).await }
+            },
+            shutdown.clone(),
+        ));
+        let deliveries = config.streams.worker(&target, DELIVERIES, GROUP, &consumer);
+        let on_delivery = state.tracker.clone();
+        let deliveries = tokio::spawn(deliveries.run(
+            move |delivery| {
+                let tracker = on_delivery.clone();
+                async move { tracker.on_delivery(delivery).await }
+            },
+            shutdown.clone(),
+        ));
+        let reannouncer = tokio::spawn(
+            state
+                .tracker
+                .clone()
+                .reannounce_stalled(Duration::from_secs(30), shutdown.clone()),
+        );
+
+        let app = routes::router(state).merge(health_routes(deps));
+        tracing::info!(port, "campaign-service ready");
+        servicekit::http::serve(listener, app, shutdown.clone()).await?;
+        let _ = tokio::join!(campaigns, deliveries, reannouncer);
+        Ok(())
+    }
+}
+
+/// Loads the configuration, builds and runs campaign-service until
+/// `shutdown`.
 pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
-    let config = Config::load()?;
-    let (target, redis) = servicekit::connect_redis(&config.redis_url).await?;
-    let db = servicekit::db::connect(&config.database_url, store::SCHEMA).await?;
-    let listener = servicekit::http::bind(&config.host, config.port, "CAMPAIGN_PORT").await?;
-    let tracker = Tracker::new(CampaignStore::new(db.clone()), Publisher::new(redis.clone()));
-    let consumer = servicekit::consumer_name(GROUP, config.port);
-
-    let campaigns = config.streams.worker(&target, CAMPAIGNS, GROUP, &consumer);
-    let on_campaign = tracker.clone();
-    let campaigns = tokio::spawn(campaigns.run(
-        move |delivery| {
-            let tracker = on_campaign.clone();
-            async move { tracker.on_campaign_event(delivery).await }
-        },
-        shutdown.clone(),
-    ));
-    let deliveries = config.streams.worker(&target, DELIVERIES, GROUP, &consumer);
-    let on_delivery = tracker.clone();
-    let deliveries = tokio::spawn(deliveries.run(
-        move |delivery| {
-            let tracker = on_delivery.clone();
-            async move { tracker.on_delivery(delivery).await }
-        },
-        shutdown.clone(),
-    ));
-    let reannouncer = tokio::spawn(
-        tracker
-            .clone()
-            .reannounce_stalled(Duration::from_secs(30), shutdown.clone()),
-    );
-
-    let app = routes::router(AppState {
-        tracker,
-        redis: redis.clone(),
-    })
-    .merge(health_routes(Dependencies { redis, db }));
-    tracing::info!(port = config.port, "campaign-service ready");
-    servicekit::http::serve(listener, app, shutdown.clone()).await?;
-    let _ = tokio::join!(campaigns, deliveries, reannouncer);
-    Ok(())
+    Application::build(Config::load()?).await?.run(shutdown).await
 }

@@ -15,12 +15,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{middleware, Json, Router};
 use eventstore::{deadletter, stream_stats, ConnectionManager, DeadLetter, StreamStats};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use servicekit::http::ApiError;
 
+use crate::access::{require_token, Access};
 use crate::domain::{NewCampaign, NewCampaignRequest};
 use crate::handlers::Tracker;
 use crate::store::Campaign;
@@ -32,22 +33,38 @@ pub struct AppState {
     pub tracker: Tracker,
     /// For stream figures and dead letters.
     pub redis: ConnectionManager,
+    /// Who may write.
+    pub access: Access,
 }
 
-/// The routes.
+/// The routes: writes behind [`require_token`], reads open.
 pub fn router(state: AppState) -> Router {
+    let writes = Router::new()
+        .route("/api/v1/campaigns", post(create))
+        .route("/api/v1/dead-letters/replay", post(replay))
+        .route_layer(middleware::from_fn_with_state(
+            state.access.clone(),
+            require_token,
+        ));
     Router::new()
         .route("/", get(|| async { Html(include_str!("../static/index.html")) }))
         .route("/api/v1/campaign/create", get(create_demo))
-        .route("/api/v1/campaigns", post(create).get(list))
+        .route("/api/v1/campaigns", get(list))
         .route("/api/v1/campaigns/{id}", get(one))
         .route("/api/v1/streams", get(streams))
         .route("/api/v1/dead-letters", get(dead_letters))
-        .route("/api/v1/dead-letters/replay", post(replay))
+        .merge(writes)
         .with_state(state)
 }
 
 async fn create_demo(State(state): State<AppState>) -> Result<(StatusCode, Json<Campaign>), ApiError> {
+    if !state.access.demo_enabled() {
+        return Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            message: "the demo endpoint is off when APP_ENV=prod; POST /api/v1/campaigns with a bearer token"
+                .into(),
+        });
+    }
     create_campaign(&state, NewCampaign::demo()).await
 }
 

@@ -28,6 +28,7 @@ pub struct Stack {
     dir: tempfile::TempDir,
     ports: BTreeMap<&'static str, u16>,
     users: u64,
+    env: Vec<(String, String)>,
     processes: BTreeMap<&'static str, Child>,
 }
 
@@ -35,12 +36,19 @@ impl Stack {
     /// Starts everything, with `users` seeded users, and waits until each
     /// service is ready.
     pub fn start(users: u64) -> Self {
+        Self::start_with(users, Vec::new())
+    }
+
+    /// Like [`Stack::start`], with extra environment for the services
+    /// (e.g. database URLs).
+    pub fn start_with(users: u64, env: Vec<(String, String)>) -> Self {
         let mut stack = Self {
             redis: RedisServer::start_with(Persistence::AofEverySec, None),
             mail: MailDev::start(),
             dir: tempfile::tempdir().expect("temporary directory"),
             ports: SERVICES.iter().map(|name| (*name, free_port())).collect(),
             users,
+            env,
             processes: BTreeMap::new(),
         };
         for name in SERVICES {
@@ -74,6 +82,7 @@ impl Stack {
             .env("CLAIM_IDLE_MS", "1500")
             .env("RUST_LOG", "info")
             .env(port_variable, self.port(service).to_string())
+            .envs(self.env.iter().cloned())
             .stdout(Stdio::from(log.try_clone().expect("log handle")))
             .stderr(Stdio::from(log))
             .spawn()

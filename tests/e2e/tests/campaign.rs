@@ -110,6 +110,35 @@ fn a_campaign_emails_every_user_exactly_once_with_exact_counts() {
 }
 
 #[test]
+fn every_service_runs_on_postgresql_through_the_same_code() {
+    let postgres = testkit::Postgres::start();
+    let env = ["campaign", "user", "notification", "email"]
+        .into_iter()
+        .map(|service| {
+            (
+                format!("{}_DATABASE_URL", service.to_uppercase()),
+                postgres.database(service),
+            )
+        })
+        .collect();
+    let stack = Stack::start_with(1_000, env);
+    let users = users(&stack);
+    assert_eq!(users.len(), 1_000);
+    let id = create_campaign(&stack);
+    let campaign = stack.wait_completed(&id, Duration::from_secs(120));
+    assert_eq!(
+        campaign["progress"],
+        json!({ "total": 1_000, "sent": 1_000, "failed": 0, "pending": 0 })
+    );
+    assert_eq!(check_mailbox(&stack, &users), 0);
+    let counts = stack.get(
+        "notification-service",
+        &format!("/api/v1/campaigns/{id}/notifications"),
+    );
+    assert_eq!(counts, json!({ "sent": 1_000 }));
+}
+
+#[test]
 fn killing_each_worker_service_mid_campaign_loses_nobody() {
     let mut stack = Stack::start(USERS);
     let users = users(&stack);

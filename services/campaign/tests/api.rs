@@ -1,0 +1,155 @@
+//! campaign-service's HTTP API against a real Redis and SQLite: status
+//! codes, JSON errors, and the bearer token of `prod`.
+
+use campaign_service::config::Config;
+use campaign_service::Application;
+use serde_json::{json, Value};
+use testkit::RedisServer;
+use tokio_util::sync::CancellationToken;
+
+/// A running campaign-service with its own Redis and database.
+struct TestApp {
+    base: String,
+    shutdown: CancellationToken,
+    _redis: RedisServer,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn spawn_app(app_env: &str, api_token: &str) -> anyhow::Result<TestApp> {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir()?;
+    let config = Config {
+        port: 0,
+        redis_url: redis.url(),
+        database_url: format!("sqlite://{}/campaigns.db", dir.path().display()),
+        app_env: app_env.into(),
+        api_token: api_token.into(),
+        ..Config::default()
+    };
+    let app = Application::build(config).await?;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let shutdown = CancellationToken::new();
+    tokio::spawn(app.run(shutdown.clone()));
+    Ok(TestApp {
+        base,
+        shutdown,
+        _redis: redis,
+        _dir: dir,
+    })
+}
+
+/// Sends a request; returns status and JSON body.
+async fn call(method: &str, url: String, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
+    let (method, token, body) = (
+        method.to_string(),
+        token.map(str::to_string),
+        body.map(str::to_string),
+    );
+    tokio::task::spawn_blocking(move || {
+        let mut request = ureq::request(&method, &url).set("content-type", "application/json");
+        if let Some(token) = token {
+            request = request.set("authorization", &format!("Bearer {token}"));
+        }
+        let response = match body {
+            Some(body) => request.send_string(&body),
+            None => request.call(),
+        };
+        let response = match response {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            Err(error) => panic!("{method} {url}: {error}"),
+        };
+        (response.status(), response.into_json().unwrap_or(Value::Null))
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaigns_are_created_and_bad_input_gets_a_json_error() {
+    let app = spawn_app("dev", "").await.unwrap();
+    let url = |path: &str| format!("{}{path}", app.base);
+
+    let (status, demo) = call("GET", url("/api/v1/campaign/create"), None, None).await;
+    assert_eq!(status, 201);
+    let id = demo["id"].as_str().unwrap().to_string();
+    assert_eq!(demo["status"], "expanding");
+    assert_eq!(
+        demo["progress"],
+        json!({ "total": 0, "sent": 0, "failed": 0, "pending": 0 })
+    );
+
+    let body = r#"{"name": "Spring", "subject": "Hi {{ name }}", "body": "Dear {{ name }}"}"#;
+    let (status, created) = call("POST", url("/api/v1/campaigns"), None, Some(body)).await;
+    assert_eq!(status, 201);
+    assert_eq!(created["name"], "Spring");
+
+    let (status, one) = call("GET", url(&format!("/api/v1/campaigns/{id}")), None, None).await;
+    assert_eq!((status, one["id"].as_str()), (200, Some(id.as_str())));
+    let (status, list) = call("GET", url("/api/v1/campaigns"), None, None).await;
+    assert_eq!((status, list.as_array().unwrap().len()), (200, 2));
+
+    for (body, expected) in [
+        ("{not json", "Failed to parse the request body as JSON"),
+        (r#"{"name": "x"}"#, "missing field `subject`"),
+        (
+            r#"{"name": "", "subject": "s", "body": "b"}"#,
+            "name must not be empty",
+        ),
+        (
+            r#"{"name": "n", "subject": "{{ oops", "body": "b"}"#,
+            "subject is not a valid template",
+        ),
+    ] {
+        let (status, error) = call("POST", url("/api/v1/campaigns"), None, Some(body)).await;
+        assert!((400..500).contains(&status), "{body}: {status}");
+        let message = error["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("JSON error for {body}: {error}"));
+        assert!(message.contains(expected), "{body}: {message}");
+    }
+    let (status, error) = call("GET", url("/api/v1/campaigns/nope"), None, None).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (404, Some("no campaign with id nope"))
+    );
+    let (status, _) = call("GET", url("/api/v1/campaigns?limit=0"), None, None).await;
+    assert_eq!(status, 400);
+    let (status, error) = call("GET", url("/api/v1/dead-letters?stream=nope"), None, None).await;
+    assert_eq!(status, 400, "{error}");
+
+    let (status, streams) = call("GET", url("/api/v1/streams"), None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(streams[0]["stream"], "comms:campaigns");
+    assert_eq!(streams[0]["length"], 2, "both campaigns were announced");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_prod_writes_need_the_bearer_token_and_the_demo_is_off() {
+    let error = spawn_app("prod", "")
+        .await
+        .err()
+        .expect("prod without a token is refused");
+    assert!(error.to_string().contains("API_TOKEN must be set"), "{error}");
+
+    let app = spawn_app("prod", "s3cret-token").await.unwrap();
+    let url = |path: &str| format!("{}{path}", app.base);
+    let body = r#"{"name": "n", "subject": "s", "body": "b"}"#;
+
+    let (status, error) = call("POST", url("/api/v1/campaigns"), None, Some(body)).await;
+    assert_eq!(status, 401);
+    assert!(error["error"].as_str().unwrap().contains("Bearer"));
+    let (status, _) = call("POST", url("/api/v1/campaigns"), Some("wrong"), Some(body)).await;
+    assert_eq!(status, 401);
+    let (status, _) = call("POST", url("/api/v1/campaigns"), Some("s3cret-token"), Some(body)).await;
+    assert_eq!(status, 201);
+    let (status, _) = call("GET", url("/api/v1/campaign/create"), None, None).await;
+    assert_eq!(status, 403);
+    let (status, _) = call("GET", url("/api/v1/campaigns"), None, None).await;
+    assert_eq!(status, 200, "reads stay open");
+}
