@@ -196,6 +196,17 @@ impl Drop for Stack {
     }
 }
 
+/// A command running `service`'s binary with a clean environment (only
+/// `PATH`, and no configuration file).
+pub fn service_command(service: &str) -> Command {
+    let mut command = Command::new(binary(service));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CONFIG_DIR", "/nonexistent");
+    command
+}
+
 /// The binary of `service`, next to the test executable's `deps/` folder.
 fn binary(service: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable");

@@ -1,0 +1,119 @@
+//! What a service does when what it needs is missing, and when it is told
+//! to stop.
+
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use e2e::service_command;
+use testkit::{free_port, MailDev, RedisServer};
+
+/// Runs `command` to its end; returns its exit success and standard error.
+fn run(command: &mut std::process::Command) -> (bool, String) {
+    let output = command.output().expect("run service");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The single line a failed start prints (logs go to standard output).
+fn error_line(stderr: &str) -> &str {
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line, not: {stderr}");
+    lines[0]
+}
+
+#[test]
+fn a_missing_redis_is_named_in_one_line_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("redis://:hunter2@127.0.0.1:{}", free_port());
+    let (ok, stderr) = run(service_command("user-service")
+        .env("REDIS_URL", &url)
+        .env("DATA_DIR", dir.path())
+        .env("USER_PORT", free_port().to_string()));
+    assert!(!ok);
+    let line = error_line(&stderr);
+    assert!(
+        line.starts_with("user-service: cannot connect to Redis at redis://:***@127.0.0.1:"),
+        "{line}"
+    );
+    assert!(!line.contains("hunter2"), "{line}");
+}
+
+#[test]
+fn a_missing_smtp_server_and_a_taken_port_are_named_in_one_line() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let smtp_port = free_port();
+    let (ok, stderr) = run(service_command("email-service")
+        .env("REDIS_URL", redis.url())
+        .env("DATA_DIR", dir.path())
+        .env("SMTP_PORT", smtp_port.to_string())
+        .env("EMAIL_PORT", free_port().to_string()));
+    assert!(!ok);
+    let line = error_line(&stderr);
+    assert!(
+        line.starts_with(&format!(
+            "email-service: cannot reach the SMTP server at 127.0.0.1:{smtp_port}"
+        )),
+        "{line}"
+    );
+
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let (ok, stderr) = run(service_command("notification-service")
+        .env("REDIS_URL", redis.url())
+        .env("DATA_DIR", dir.path())
+        .env("NOTIFICATION_PORT", port.to_string()));
+    assert!(!ok);
+    assert_eq!(
+        error_line(&stderr),
+        format!("notification-service: port {port} is already in use; set NOTIFICATION_PORT to another port")
+    );
+}
+
+#[test]
+fn sigterm_stops_every_service_within_seconds() {
+    let redis = RedisServer::start();
+    let mail = MailDev::start();
+    let dir = tempfile::tempdir().unwrap();
+    for service in e2e::SERVICES {
+        let port = free_port();
+        let port_variable = format!("{}_PORT", service.trim_end_matches("-service").to_uppercase());
+        let mut child = service_command(service)
+            .env("REDIS_URL", redis.url())
+            .env("DATA_DIR", dir.path())
+            .env("SEED_USERS", "100")
+            .env("SMTP_PORT", mail.smtp_port().to_string())
+            .env(port_variable, port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let ready = format!("http://127.0.0.1:{port}/ready");
+        let start = Instant::now();
+        while ureq::get(&ready).call().is_err() {
+            assert!(start.elapsed() < Duration::from_secs(30), "{service} not ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let asked = Instant::now();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = loop {
+            if let Some(exit) = child.try_wait().unwrap() {
+                break exit;
+            }
+            assert!(
+                asked.elapsed() < Duration::from_secs(8),
+                "{service} still running 8 s after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(exit.success(), "{service} exited with {exit}");
+        println!("{service} stopped {:?} after SIGTERM", asked.elapsed());
+    }
+}
