@@ -8,5 +8,6 @@ source scripts/require.sh
 require_redis
 require_node_tools
 require_postgres
+require_postfix_tools
 cargo build --workspace --bins --quiet
 cargo test --workspace --quiet "$@"

@@ -23,13 +23,35 @@ require_redis() {
   apt_install redis-server redis-tools
 }
 
-# smtp-source and smtp-sink (Debian's postfix package), for benchmarks only.
-# The postfix daemon is never started.
+# smtp-source and smtp-sink (Debian's postfix package), for the tests of SMTP
+# refusals and for the benchmarks.
+# The postfix daemon is never started: the package is preseeded with "No
+# configuration" (no main.cf, so nothing to run), and if its postinst started
+# a master process anyway (one that was not running before), it is stopped.
 require_postfix_tools() {
-  if ! command -v smtp-sink >/dev/null && [ ! -x /usr/sbin/smtp-sink ]; then
-    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections 2>/dev/null || true
-    apt_install postfix
-  fi
+  [ -x /usr/sbin/smtp-sink ] && [ -x /usr/sbin/smtp-source ] && return
+  command -v smtp-sink >/dev/null && command -v smtp-source >/dev/null && return
+  local sudo="" before
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  before="$(postfix_master_pids)"
+  echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
+  apt_install postfix
+  local pid
+  for pid in $(postfix_master_pids); do
+    case " $before " in *" $pid "*) continue ;; esac
+    echo "stopping the postfix daemon (pid $pid) that installing the package started" >&2
+    $sudo postfix stop >/dev/null 2>&1 || $sudo kill "$pid" 2>/dev/null || true
+  done
+}
+
+# The pids of running postfix master processes, if any.
+postfix_master_pids() {
+  local exe
+  for exe in /proc/[0-9]*/exe; do
+    [ "$(readlink "$exe" 2>/dev/null)" = /usr/lib/postfix/sbin/master ] || continue
+    exe="${exe#/proc/}"
+    echo "${exe%/exe}"
+  done
 }
 
 # The npm tools of the developer stack, installed into tools/node_modules

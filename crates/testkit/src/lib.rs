@@ -5,10 +5,12 @@
 mod maildev;
 mod postgres;
 mod redis_server;
+mod smtp_sink;
 
 pub use maildev::MailDev;
 pub use postgres::Postgres;
 pub use redis_server::{Persistence, RedisServer};
+pub use smtp_sink::{SinkMode, SmtpSink};
 
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};

@@ -1,0 +1,85 @@
+//! Postfix's `smtp-sink` (Debian's `postfix` package; its daemon is never
+//! started): a real SMTP server that accepts, or refuses on purpose, and
+//! keeps nothing.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::{free_port, wait_for_port};
+
+/// How the sink answers `RCPT TO`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkMode {
+    /// Accepts every message.
+    Accept,
+    /// Refuses every recipient with a 4xx (transient) reply.
+    SoftReject,
+    /// Refuses every recipient with a 5xx (permanent) reply.
+    HardReject,
+}
+
+/// An `smtp-sink` process on a port, killed when dropped.
+pub struct SmtpSink {
+    port: u16,
+    child: Child,
+}
+
+impl SmtpSink {
+    /// Starts a sink on a free port.
+    pub fn start(mode: SinkMode) -> Self {
+        Self::start_on(free_port(), mode)
+    }
+
+    /// Starts a sink on `port` (to replace another one in place).
+    pub fn start_on(port: u16, mode: SinkMode) -> Self {
+        let binary = ["/usr/sbin/smtp-sink", "/usr/bin/smtp-sink"]
+            .into_iter()
+            .find(|path| std::path::Path::new(path).exists())
+            .expect("smtp-sink not found; install it: apt-get install postfix");
+        let mut command = Command::new(binary);
+        match mode {
+            SinkMode::Accept => {}
+            SinkMode::SoftReject => {
+                command.args(["-r", "RCPT"]);
+            }
+            SinkMode::HardReject => {
+                command.args(["-f", "RCPT"]);
+            }
+        }
+        let user = std::env::var("USER").unwrap_or_default();
+        if user == "root" || user.is_empty() {
+            command.args(["-u", "nobody"]);
+        }
+        let child = command
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("256")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start smtp-sink");
+        wait_for_port(port, "smtp-sink", Duration::from_secs(10));
+        Self { port, child }
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops it (SIGKILL) and frees its port.
+    pub fn stop(mut self) -> u16 {
+        self.kill();
+        self.port
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,69 @@
+//! How email-service treats a mail server that refuses: a permanent (5xx)
+//! refusal is a final `failed` with the server's reply; a transient (4xx)
+//! one is retried until the server accepts.
+
+use std::time::Duration;
+
+use e2e::Stack;
+use serde_json::json;
+use testkit::{SinkMode, SmtpSink};
+
+const USERS: u64 = 200;
+
+fn create_campaign(stack: &Stack) -> String {
+    let body = json!({ "name": "refusals", "subject": "Hi {{ name }}", "body": "Dear {{ name }}" });
+    let (status, campaign) = stack.post("campaign-service", "/api/v1/campaigns", &body);
+    assert_eq!(status, 201, "{campaign}");
+    campaign["id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_permanent_refusal_is_a_final_failure_with_the_servers_reply() {
+    let sink = SmtpSink::start(SinkMode::HardReject);
+    let stack = Stack::start_with(USERS, vec![("SMTP_PORT".into(), sink.port().to_string())]);
+    let id = create_campaign(&stack);
+    let campaign = stack.wait_completed(&id, Duration::from_secs(60));
+    assert_eq!(
+        campaign["progress"],
+        json!({ "total": USERS, "sent": 0, "failed": USERS, "pending": 0 })
+    );
+    let counts = stack.get(
+        "notification-service",
+        &format!("/api/v1/campaigns/{id}/notifications"),
+    );
+    assert_eq!(counts, json!({ "failed": USERS }));
+    let notification_id = contracts::notification_id(&id, 1);
+    let notification = stack.get(
+        "notification-service",
+        &format!("/api/v1/notifications/{notification_id}"),
+    );
+    assert_eq!(notification["status"], "failed");
+    let detail = notification["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("permanent") && detail.contains("5"),
+        "the server's reply is kept: {detail}"
+    );
+}
+
+#[test]
+fn a_transient_refusal_is_retried_until_the_server_accepts() {
+    let refusing = SmtpSink::start(SinkMode::SoftReject);
+    let stack = Stack::start_with(USERS, vec![("SMTP_PORT".into(), refusing.port().to_string())]);
+    let id = create_campaign(&stack);
+    // Every attempt is refused for a while...
+    std::thread::sleep(Duration::from_secs(3));
+    let during = stack.get("campaign-service", &format!("/api/v1/campaigns/{id}"));
+    assert_eq!(during["progress"]["sent"], 0, "{during}");
+    assert_eq!(
+        during["progress"]["failed"], 0,
+        "a 4xx is not a final failure: {during}"
+    );
+    // ...then the server recovers, on the same port.
+    let port = refusing.stop();
+    let _accepting = SmtpSink::start_on(port, SinkMode::Accept);
+    let campaign = stack.wait_completed(&id, Duration::from_secs(90));
+    assert_eq!(
+        campaign["progress"],
+        json!({ "total": USERS, "sent": USERS, "failed": 0, "pending": 0 })
+    );
+}
