@@ -1,0 +1,98 @@
+//! Poison in a service's stream is dead-lettered, shown by the API, and
+//! never blocks the campaign behind it.
+
+use std::time::{Duration, Instant};
+
+use e2e::Stack;
+use serde_json::{json, Value};
+
+fn dead_letters(stack: &Stack) -> Vec<Value> {
+    stack
+        .get("campaign-service", "/api/v1/dead-letters?stream=comms:emails")
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn poison_is_dead_lettered_listed_and_replayable_and_blocks_nothing() {
+    let stack = Stack::start(100);
+    stack
+        .redis
+        .command(&["XADD", "comms:emails", "*", "garbage", "yes"]);
+    stack.redis.command(&[
+        "XADD",
+        "comms:emails",
+        "*",
+        "type",
+        "email.requested",
+        "v",
+        "99",
+        "id",
+        "x",
+        "time",
+        "1",
+        "payload",
+        "{}",
+    ]);
+
+    let body = json!({ "name": "after poison", "subject": "Hi {{ name }}", "body": "Dear {{ name }}" });
+    let (status, campaign) = stack.post("campaign-service", "/api/v1/campaigns", &body);
+    assert_eq!(status, 201);
+    let campaign = stack.wait_completed(campaign["id"].as_str().unwrap(), Duration::from_secs(60));
+    assert_eq!(campaign["progress"]["sent"], 100);
+
+    let start = Instant::now();
+    let letters = loop {
+        let letters = dead_letters(&stack);
+        if letters.len() == 2 || start.elapsed() > Duration::from_secs(20) {
+            break letters;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    let reasons: Vec<&str> = letters
+        .iter()
+        .map(|letter| letter["reason"].as_str().unwrap())
+        .collect();
+    assert!(reasons[0].contains("missing field `type`"), "{reasons:?}");
+    assert!(reasons[1].contains("unsupported version 99"), "{reasons:?}");
+    assert!(letters.iter().all(|letter| letter["group"] == "email-service"));
+
+    let streams = stack.get("campaign-service", "/api/v1/streams");
+    let emails = streams
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stream"] == "comms:emails")
+        .unwrap();
+    assert_eq!(emails["dead_letters"], 2);
+    assert_eq!(emails["groups"][0]["dead_lettered"], 2);
+    assert_eq!(emails["groups"][0]["pending"], 0);
+
+    // A replay puts it back in its stream; still poison, it comes back.
+    let id = letters[0]["id"].as_str().unwrap();
+    let (status, replayed) = stack.post(
+        "campaign-service",
+        &format!("/api/v1/dead-letters/replay?stream=comms:emails&id={id}"),
+        &json!({}),
+    );
+    assert_eq!(status, 200, "{replayed}");
+    let (status, _) = stack.post(
+        "campaign-service",
+        &format!("/api/v1/dead-letters/replay?stream=comms:emails&id={id}"),
+        &json!({}),
+    );
+    assert_eq!(status, 404, "a dead letter is replayed once");
+    let start = Instant::now();
+    while dead_letters(&stack)
+        .iter()
+        .all(|letter| letter["id"] == id || letter["reason"] != letters[0]["reason"])
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the replayed poison did not come back"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
