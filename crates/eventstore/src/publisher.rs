@@ -49,11 +49,6 @@ impl Publisher {
         }
         Ok(envelopes.len())
     }
-
-    /// The underlying connection, for callers that need other commands.
-    pub fn connection(&self) -> ConnectionManager {
-        self.conn.clone()
-    }
 }
 
 fn xadd(stream: &str, envelope: &Envelope) -> redis::Cmd {

@@ -263,6 +263,13 @@ async fn poison_and_undecodable_entries_are_dead_lettered_and_the_worker_goes_on
     assert_eq!(stats.groups[0].dead_lettered, 6);
     shutdown.cancel();
     run.await.unwrap();
+
+    // With the worker stopped, replaying everything empties the dead-letter
+    // stream and puts the five entries back in the stream.
+    let length_before = stream_stats(&mut conn, "s").await.unwrap().length;
+    assert_eq!(deadletter::replay_all(&mut conn, "s").await.unwrap(), 5);
+    let stats = stream_stats(&mut conn, "s").await.unwrap();
+    assert_eq!((stats.dead_letters, stats.length), (0, length_before + 5));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 /// Whether `url` names an SQLite database.
-pub fn is_sqlite(url: &str) -> bool {
+fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
 }
 
