@@ -29,6 +29,10 @@ pub enum Claim {
     Busy,
 }
 
+/// A final outcome for the ledger: notification id, `sent` or `failed`,
+/// and the failure's detail.
+pub type Final = (String, &'static str, Option<String>);
+
 /// The ledger.
 #[derive(Clone)]
 pub struct Ledger {
@@ -55,48 +59,61 @@ impl Ledger {
         Ok(result.rows_affected())
     }
 
-    /// Takes the lease on `id` if nobody holds a live one and it is not
-    /// final yet.
-    pub async fn claim(&self, id: &str) -> anyhow::Result<Claim> {
+    /// Takes the lease on each of `ids` that nobody holds a live lease on
+    /// and that is not final yet, in one transaction; says for each what
+    /// the ledger holds.
+    pub async fn claim_all(&self, ids: &[String]) -> anyhow::Result<Vec<Claim>> {
         let now = now_ms();
-        let taken = sqlx::query(
-            "INSERT INTO send_ledger (notification_id, status, owner, lease_until, attempts, detail)
-             VALUES ($1, 'sending', $2, $3, 1, NULL)
-             ON CONFLICT (notification_id) DO UPDATE
-                SET owner = $2, lease_until = $3, attempts = send_ledger.attempts + 1
-                WHERE send_ledger.status = 'sending' AND send_ledger.lease_until < $4",
-        )
-        .bind(id)
-        .bind(&self.owner)
-        .bind(now + self.lease_ms)
-        .bind(now)
-        .execute(&self.db)
-        .await?;
-        if taken.rows_affected() == 1 {
-            return Ok(Claim::Acquired);
-        }
-        let row = sqlx::query("SELECT status, detail FROM send_ledger WHERE notification_id = $1")
+        let mut tx = self.db.begin().await?;
+        let mut claims = Vec::with_capacity(ids.len());
+        for id in ids {
+            let taken = sqlx::query(
+                "INSERT INTO send_ledger (notification_id, status, owner, lease_until, attempts, detail)
+                 VALUES ($1, 'sending', $2, $3, 1, NULL)
+                 ON CONFLICT (notification_id) DO UPDATE
+                    SET owner = $2, lease_until = $3, attempts = send_ledger.attempts + 1
+                    WHERE send_ledger.status = 'sending' AND send_ledger.lease_until < $4",
+            )
             .bind(id)
-            .fetch_one(&self.db)
+            .bind(&self.owner)
+            .bind(now + self.lease_ms)
+            .bind(now)
+            .execute(&mut *tx)
             .await?;
-        let status: String = row.try_get(0)?;
-        let detail: Option<String> = row.try_get(1)?;
-        Ok(match status.as_str() {
-            "sent" => Claim::Sent,
-            "failed" => Claim::Failed(detail.unwrap_or_default()),
-            _ => Claim::Busy,
-        })
+            if taken.rows_affected() == 1 {
+                claims.push(Claim::Acquired);
+                continue;
+            }
+            let row = sqlx::query("SELECT status, detail FROM send_ledger WHERE notification_id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let status: String = row.try_get(0)?;
+            let detail: Option<String> = row.try_get(1)?;
+            claims.push(match status.as_str() {
+                "sent" => Claim::Sent,
+                "failed" => Claim::Failed(detail.unwrap_or_default()),
+                _ => Claim::Busy,
+            });
+        }
+        tx.commit().await?;
+        Ok(claims)
     }
 
-    /// Records the final outcome of `id`.
-    pub async fn finish(&self, id: &str, status: &str, detail: Option<&str>) -> anyhow::Result<()> {
-        sqlx::query("UPDATE send_ledger SET status = $1, detail = $2 WHERE notification_id = $3")
-            .bind(status)
-            .bind(detail)
-            .bind(id)
-            .execute(&self.db)
-            .await?;
-        Ok(())
+    /// Records final outcomes `(id, "sent" | "failed", detail)` in one
+    /// transaction.
+    pub async fn finish_all(&self, outcomes: &[Final]) -> anyhow::Result<Vec<()>> {
+        let mut tx = self.db.begin().await?;
+        for (id, status, detail) in outcomes {
+            sqlx::query("UPDATE send_ledger SET status = $1, detail = $2 WHERE notification_id = $3")
+                .bind(*status)
+                .bind(detail.clone())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(vec![(); outcomes.len()])
     }
 
     /// Gives the lease on `id` back after a transient failure, so the retry

@@ -41,12 +41,12 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(released, "released the send leases of a previous run");
     }
 
-    let sender = Sender {
+    let sender = Sender::new(
         mailer,
         ledger,
-        publisher: Publisher::new(redis.clone()),
-        max_deliveries: config.streams.max_deliveries,
-    };
+        Publisher::new(redis.clone()),
+        config.streams.max_deliveries,
+    );
     let worker = config.streams.worker(&target, EMAILS, GROUP, &consumer);
     let worker = tokio::spawn(worker.run(
         move |delivery| {

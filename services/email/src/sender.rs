@@ -6,37 +6,65 @@
 //! `250 OK` but before the ledger write is the one window that can send a
 //! duplicate; it carries the same `Message-ID`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use contracts::{DeliveryStatus, EmailDelivery, EmailRequested, DELIVERIES};
 use eventstore::{Delivery, Envelope, HandleError, Publisher};
+use servicekit::batch::Batcher;
 
-use crate::ledger::{Claim, Ledger};
+use crate::ledger::{Claim, Final, Ledger};
 use crate::mailer::{Mailer, SendError};
 
 /// Quick retries of a transient failure inside one delivery, before the
 /// entry is left for a later redelivery.
 const QUICK_RETRIES: [Duration; 2] = [Duration::from_millis(200), Duration::from_millis(1_000)];
 
-/// The email handler's state.
+/// Ledger writes grouped per transaction at most.
+const MAX_BATCH: usize = 256;
+
+/// The email handler's state. Ledger writes from concurrent handlers are
+/// grouped into shared transactions (the ledger is written twice per email).
 #[derive(Clone)]
 pub struct Sender {
-    /// SMTP client.
-    pub mailer: Mailer,
-    /// Send ledger.
-    pub ledger: Ledger,
-    /// Where outcomes go.
-    pub publisher: Publisher,
-    /// Deliveries after which a transient failure becomes final.
-    pub max_deliveries: u64,
+    mailer: Arc<Mailer>,
+    ledger: Ledger,
+    claims: Batcher<String, Claim>,
+    finals: Batcher<Final, ()>,
+    publisher: Publisher,
+    max_deliveries: u64,
 }
 
 impl Sender {
+    /// A handler sending with `mailer`, keeping `ledger`, publishing
+    /// outcomes with `publisher`; a transient failure becomes final on the
+    /// `max_deliveries`-th delivery.
+    pub fn new(mailer: Mailer, ledger: Ledger, publisher: Publisher, max_deliveries: u64) -> Self {
+        let claiming = ledger.clone();
+        let claims = Batcher::spawn(MAX_BATCH, move |ids: Vec<String>| {
+            let ledger = claiming.clone();
+            async move { ledger.claim_all(&ids).await }
+        });
+        let finishing = ledger.clone();
+        let finals = Batcher::spawn(MAX_BATCH, move |outcomes: Vec<Final>| {
+            let ledger = finishing.clone();
+            async move { ledger.finish_all(&outcomes).await }
+        });
+        Self {
+            mailer: Arc::new(mailer),
+            ledger,
+            claims,
+            finals,
+            publisher,
+            max_deliveries,
+        }
+    }
+
     /// Handles one `email.requested`.
     pub async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
         let email: EmailRequested = delivery.envelope.decode()?;
         let id = email.notification_id.clone();
-        let outcome = match self.ledger.claim(&id).await? {
+        let outcome = match self.claims.submit(id.clone()).await? {
             Claim::Sent => (DeliveryStatus::Sent, None),
             Claim::Failed(detail) => (DeliveryStatus::Failed, Some(detail)),
             Claim::Busy => {
@@ -46,16 +74,20 @@ impl Sender {
             }
             Claim::Acquired => match self.send_with_retries(&email).await {
                 Ok(()) => {
-                    self.ledger.finish(&id, "sent", None).await?;
+                    self.finals.submit((id.clone(), "sent", None)).await?;
                     (DeliveryStatus::Sent, None)
                 }
                 Err(SendError::Permanent(detail)) => {
-                    self.ledger.finish(&id, "failed", Some(&detail)).await?;
+                    self.finals
+                        .submit((id.clone(), "failed", Some(detail.clone())))
+                        .await?;
                     (DeliveryStatus::Failed, Some(detail))
                 }
                 Err(SendError::Transient(detail)) if delivery.deliveries >= self.max_deliveries => {
                     let detail = format!("gave up after {} deliveries: {detail}", delivery.deliveries);
-                    self.ledger.finish(&id, "failed", Some(&detail)).await?;
+                    self.finals
+                        .submit((id.clone(), "failed", Some(detail.clone())))
+                        .await?;
                     (DeliveryStatus::Failed, Some(detail))
                 }
                 Err(SendError::Transient(detail)) => {

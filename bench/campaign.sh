@@ -1,0 +1,502 @@
+#!/usr/bin/env bash
+# Campaign end to end: the four services, a private redis-server (AOF fsynced
+# every second, as start.sh runs it) and an SMTP server, all on free loopback
+# ports; one campaign to every seeded user, timed from its creation to its
+# completion.
+#
+# Two runs, each on a fresh Redis and fresh databases:
+#   maildev     the developer stack's SMTP server (Node.js, keeps every email)
+#   smtp-sink   Postfix's test sink (accepts and drops), so the SMTP server is
+#               not what limits delivery
+# After each campaign, smtp-source sends as many messages of the same size
+# over as many reused connections as email-service's SMTP pool to the same
+# server: the raw SMTP ceiling, measured in the same run on the same machine.
+#
+# Per run: seeding time (user-service's "users seeded" log line), campaign
+# seconds and emails/s, the ratio to the raw ceiling, peak RSS (VmHWM) of each
+# process, Redis memory (peak and final), CPU per process during the campaign
+# and the largest backlog (lag + pending) each consumer group had. Checks that
+# the progress is exact (sent + failed = total = USERS) and that the SMTP
+# server received USERS messages. Prints tables, then, as the last line, one
+# JSON object (top-level figures are the smtp-sink run's).
+#
+#   bench/campaign.sh                 # 100,000 users
+#   USERS=5000 bench/campaign.sh      # a quick run
+#
+# Settings: USERS (100000), SMTP_POOL (16, email-service's SMTP connections
+# and smtp-source's sessions), CONCURRENCY (the services' own default when
+# unset), CAMPAIGN_TIMEOUT (1800 s), MAILDEV_RAW_MESSAGES (smtp-source
+# messages sent to maildev; min(USERS, 20000)), KEEP=1 keeps the work
+# directory (logs, databases, samples).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+# shellcheck source=scripts/require.sh
+source scripts/require.sh
+
+users="${USERS:-100000}"
+smtp_pool="${SMTP_POOL:-16}"
+campaign_timeout="${CAMPAIGN_TIMEOUT:-1800}"
+maildev_raw="${MAILDEV_RAW_MESSAGES:-$((users < 20000 ? users : 20000))}"
+for setting in users smtp_pool campaign_timeout maildev_raw; do
+  [[ "${!setting}" =~ ^[1-9][0-9]*$ ]] || {
+    echo "$setting=${!setting}: a positive whole number is needed" >&2
+    exit 2
+  }
+done
+started=$SECONDS
+
+require_redis
+require_node_tools
+require_postfix_tools
+require_curl
+command -v jq >/dev/null || apt_install jq
+smtp_sink="$(command -v smtp-sink || echo /usr/sbin/smtp-sink)"
+smtp_source="$(command -v smtp-source || echo /usr/sbin/smtp-source)"
+maildev_bin="$root/tools/node_modules/.bin/maildev"
+services=(user-service notification-service email-service campaign-service)
+
+echo "building the services (release)..." >&2
+cargo build --release --bins --quiet
+bin_dir="${CARGO_TARGET_DIR:-$root/target}/release"
+for name in "${services[@]}"; do
+  [ -x "$bin_dir/$name" ] || { echo "$bin_dir/$name was not built" >&2; exit 1; }
+done
+
+workdir="$(mktemp -d)"
+declare -A pid=()   # component name -> pid, for the current run
+declare -A live=()  # pid -> name: every process this script started and has not reaped
+
+# True while the process runs (a zombie has exited).
+alive() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }"
+  [ "${stat%% *}" != Z ]
+}
+
+# Stops the given pids (children of this script, not yet reaped, so never a
+# reused pid): SIGTERM, up to 10 s to exit, then SIGKILL; reaps them.
+stop_pids() {
+  local p tries
+  for p in "$@"; do kill "$p" 2>/dev/null || true; done
+  for p in "$@"; do
+    tries=0
+    while alive "$p" && [ "$tries" -lt 100 ]; do
+      sleep 0.1
+      tries=$((tries + 1))
+    done
+    kill -9 "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+    unset "live[$p]"
+  done
+}
+cleanup() {
+  local status=$?
+  # The services first (they flush their acks to Redis as they stop), then
+  # the SMTP server and Redis.
+  local p first=() then=()
+  for p in "${!live[@]}"; do
+    case "${live[$p]}" in
+      *-service) first+=("$p") ;;
+      *) then+=("$p") ;;
+    esac
+  done
+  [ "${#first[@]}" -eq 0 ] || stop_pids "${first[@]}"
+  [ "${#then[@]}" -eq 0 ] || stop_pids "${then[@]}"
+  if [ "${KEEP:-0}" = 1 ]; then
+    echo "work directory kept: $workdir" >&2
+  else
+    rm -rf "$workdir"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Free loopback ports, all distinct (held open together while chosen).
+free_ports() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+held = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    held.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in held))
+EOF
+}
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+mb() { awk -v v="$1" -v d="$2" 'BEGIN { printf "%.1f", v / d }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+
+# launch NAME CMD...: starts a process in the background, output to its log.
+launch() {
+  local name="$1"
+  shift
+  "$@" >"$rundir/$name.log" 2>&1 </dev/null &
+  pid[$name]=$!
+  live[$!]="$name"
+}
+
+fail() {
+  echo "$run: $*" >&2
+  local log
+  for log in "$rundir"/*.log; do
+    [ -f "$log" ] || continue
+    echo "--- last lines of ${log##*/}" >&2
+    tail -n 15 "$log" >&2
+  done
+  exit 1
+}
+
+# wait_until NAME TIMEOUT CHECK...: until CHECK succeeds; fails if NAME exits.
+wait_until() {
+  local name="$1" timeout="$2" deadline
+  shift 2
+  deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    alive "${pid[$name]}" || fail "$name exited while starting"
+    [ "$SECONDS" -lt "$deadline" ] || fail "$name not ready after ${timeout}s"
+    sleep 0.05
+  done
+}
+http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
+redis_up() { [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ]; }
+smtp_up() { (exec 3<>"/dev/tcp/127.0.0.1/$1"); }
+
+# The environment of a service process: nothing inherited but PATH and HOME.
+service_env() {
+  local name="$1" port="$2" port_var
+  port_var="$(echo "${name%-service}" | tr '[:lower:]' '[:upper:]')_PORT"
+  local vars=(PATH="$PATH" HOME="${HOME:-/tmp}" APP_ENV=dev RUST_LOG=info LOG_FORMAT=json
+    CONFIG_DIR="$workdir/no-config" DATA_DIR="$rundir/data" REDIS_URL="redis://127.0.0.1:$redis_port"
+    SMTP_HOST=127.0.0.1 SMTP_PORT="$smtp_port" SMTP_POOL="$smtp_pool" SEED_USERS="$users"
+    "$port_var=$port")
+  [ -z "${CONCURRENCY:-}" ] || vars+=(CONCURRENCY="$CONCURRENCY")
+  printf '%s\n' "${vars[@]}"
+}
+start_service() {
+  local name="$1" port="$2" env_vars
+  mapfile -t env_vars < <(service_env "$name" "$port")
+  launch "$name" env -i "${env_vars[@]}" "$bin_dir/$name"
+}
+
+# CPU ticks (user + system) of a process.
+cpu_ticks() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || { echo 0; return; }
+  stat="${stat##*) }"
+  awk '{ print $12 + $13 }' <<<"$stat"
+}
+# Peak resident set (VmHWM) of a process, in MB.
+peak_rss_mb() {
+  local kb
+  kb="$(awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null)"
+  mb "${kb:-0}" 1024
+}
+# "group pending lag" per consumer group of a stream.
+stream_groups() {
+  redis-cli -p "$redis_port" XINFO GROUPS "$1" 2>/dev/null |
+    awk 'prev == "name" { n = $0 } prev == "pending" { p = $0 } prev == "lag" { print n, p, $0 } { prev = $0 }'
+}
+redis_memory() { redis-cli -p "$redis_port" info memory | tr -d '\r' | awk -F: -v k="$1" '$1 == k { print $2 }'; }
+
+streams=(comms:campaigns comms:notifications comms:emails comms:deliveries)
+subject='Hello {{ name }}, our spring catalogue is out'
+body='Dear {{ name }},
+
+our spring catalogue is out: new products, better prices, and free delivery
+on every order above 50 euros until the end of the month. Read it online, or
+reply to this email and we will post you a printed copy.
+
+You receive this message at {{ email }} because you subscribed to our news.
+To stop receiving it, reply with "unsubscribe".
+
+Best regards,
+the comms team
+'
+
+declare -A result=()   # run.key -> value
+clk_tck="$(getconf CLK_TCK)"
+msg_size=""            # mean size of the emails maildev stored (bytes)
+
+# bench_run NAME: one complete run; NAME is maildev or smtp-sink.
+bench_run() {
+  run="$1"
+  rundir="$workdir/$run"
+  mkdir -p "$rundir/data" "$rundir/redis" "$rundir/mail"
+  pid=()
+  read -r redis_port smtp_port web_port user_port notification_port email_port campaign_port \
+    <<<"$(free_ports 7)"
+  result[$run.loadavg]="$(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "[$run] load average before the run: ${result[$run.loadavg]}" >&2
+
+  launch redis redis-server --port "$redis_port" --bind 127.0.0.1 --daemonize no \
+    --appendonly yes --appendfsync everysec --save "" --dir "$rundir/redis" \
+    --logfile "$rundir/redis.log"
+  wait_until redis 30 redis_up
+  case "$run" in
+    maildev)
+      launch maildev "$maildev_bin" --smtp "$smtp_port" --web "$web_port" --ip 127.0.0.1 \
+        --web-ip 127.0.0.1 --mail-directory "$rundir/mail"
+      wait_until maildev 60 http_ok "http://127.0.0.1:$web_port/healthz"
+      wait_until maildev 30 smtp_up "$smtp_port"
+      smtp_proc=maildev
+      ;;
+    smtp-sink)
+      local as_user
+      as_user="$(id -un)"
+      [ "$(id -u)" -ne 0 ] || as_user=nobody
+      # -c: counters (sessions, messages) on stdout; up to 256 sessions at
+      # once (the default), unlimited sessions and messages in all.
+      launch smtp-sink "$smtp_sink" -c -u "$as_user" "127.0.0.1:$smtp_port" 1024
+      wait_until smtp-sink 30 smtp_up "$smtp_port"
+      smtp_proc=smtp-sink
+      ;;
+  esac
+
+  # user-service alone first, so that seeding has the machine to itself.
+  echo "[$run] seeding $users users..." >&2
+  local t0 t1
+  t0="$(now)"
+  start_service user-service "$user_port"
+  wait_until user-service 600 http_ok "http://127.0.0.1:$user_port/ready"
+  t1="$(now)"
+  result[$run.ready_s]="$(elapsed "$t0" "$t1")"
+  local seeded_line
+  seeded_line="$(jq -c 'select(.fields.message == "users seeded") | .fields' "$rundir/user-service.log" 2>/dev/null | head -n 1)"
+  [ -n "$seeded_line" ] || fail "no 'users seeded' line in user-service's log"
+  [ "$(jq -r .seeded <<<"$seeded_line")" = "$users" ] || fail "seeded $(jq -r .seeded <<<"$seeded_line") users, not $users"
+  result[$run.seed_s]="$(jq -r '.seconds * 1000 | round / 1000' <<<"$seeded_line")"
+
+  start_service notification-service "$notification_port"
+  start_service email-service "$email_port"
+  start_service campaign-service "$campaign_port"
+  wait_until notification-service 60 http_ok "http://127.0.0.1:$notification_port/ready"
+  wait_until email-service 60 http_ok "http://127.0.0.1:$email_port/ready"
+  wait_until campaign-service 60 http_ok "http://127.0.0.1:$campaign_port/ready"
+
+  local procs=(user-service notification-service email-service campaign-service "$smtp_proc" redis)
+  declare -A ticks0=()
+  local name
+  for name in "${procs[@]}"; do ticks0[$name]="$(cpu_ticks "${pid[$name]}")"; done
+
+  echo "[$run] campaign to $users users..." >&2
+  local api="http://127.0.0.1:$campaign_port/api/v1/campaigns" created id campaign status
+  t0="$(now)"
+  created="$(curl -fsS -XPOST "$api" -H 'content-type: application/json' \
+    -d "$(jq -n --arg s "$subject" --arg b "$body" '{name: "bench", subject: $s, body: $b}')")" ||
+    fail "creating the campaign failed"
+  id="$(jq -r .id <<<"$created")"
+  local deadline=$((SECONDS + campaign_timeout)) next_sample=0 expanded_at=""
+  local samples="$rundir/samples.txt"
+  : >"$samples"
+  while :; do
+    campaign="$(curl -fsS --max-time 5 "$api/$id")" || fail "reading the campaign failed"
+    status="$(jq -r .status <<<"$campaign")"
+    [ -n "$expanded_at" ] || [ "$status" = expanding ] || expanded_at="$(now)"
+    [ "$status" != completed ] || break
+    # Every second: each group's pending and lag, each process's CPU ticks.
+    if [ "$SECONDS" -ge "$next_sample" ]; then
+      next_sample=$((SECONDS + 1))
+      local stream t
+      t="$(elapsed "$t0" "$(now)")"
+      for stream in "${streams[@]}"; do
+        stream_groups "$stream" | sed "s|^|$t $stream |" >>"$samples"
+      done
+      echo "$t progress $(jq -c .progress <<<"$campaign")" >>"$samples"
+    fi
+    [ "$SECONDS" -lt "$deadline" ] || fail "campaign not completed after ${campaign_timeout}s: $campaign"
+    sleep 0.2
+  done
+  t1="$(now)"
+  [ -n "$expanded_at" ] || expanded_at="$t1"
+  result[$run.campaign_wall_s]="$(elapsed "$t0" "$t1")"
+  result[$run.expanded_s]="$(elapsed "$t0" "$expanded_at")"
+  # The campaign's own timestamps (ms), not the polling's.
+  result[$run.campaign_s]="$(jq -r '(.completed_at - .created_at) / 1000' <<<"$campaign")"
+  local total sent failed
+  total="$(jq -r .progress.total <<<"$campaign")"
+  sent="$(jq -r .progress.sent <<<"$campaign")"
+  failed="$(jq -r .progress.failed <<<"$campaign")"
+  result[$run.sent]="$sent"
+  result[$run.failed]="$failed"
+  result[$run.emails_per_s]="$(awk -v n="$total" -v s="${result[$run.campaign_s]}" 'BEGIN { printf "%.0f", n / s }')"
+  for name in "${procs[@]}"; do
+    result[$run.cpu.$name]="$(awk -v a="${ticks0[$name]}" -v b="$(cpu_ticks "${pid[$name]}")" \
+      -v hz="$clk_tck" -v s="${result[$run.campaign_wall_s]}" 'BEGIN { printf "%.0f", 100 * (b - a) / hz / s }')"
+  done
+  # The largest backlog (lag + pending) each group had, and when.
+  result[$run.backlog]="$(awk '$3 != "progress" && NF == 5 { k = $2 " " $3; b = $4 + $5; if (!(k in m) || b > m[k]) { m[k] = b; at[k] = $1 } }
+    END { for (k in m) printf "%s %d %s\n", k, m[k], at[k] }' "$samples" | sort)"
+
+  # Memory: VmHWM is the process's peak resident set.
+  for name in "${procs[@]}"; do
+    [ "$name" = redis ] || result[$run.rss.$name]="$(peak_rss_mb "${pid[$name]}")"
+  done
+  result[$run.redis_peak_mb]="$(mb "$(redis_memory used_memory_peak)" 1048576)"
+  result[$run.redis_final_mb]="$(mb "$(redis_memory used_memory)" 1048576)"
+  result[$run.redis_rss_mb]="$(peak_rss_mb "${pid[redis]}")"
+
+  # Exact progress, and every message at the SMTP server.
+  local checks=()
+  [ "$total" = "$users" ] || checks+=("total $total != USERS $users")
+  [ "$((sent + failed))" = "$total" ] || checks+=("sent $sent + failed $failed != total $total")
+  local received=0 tries=0
+  case "$run" in
+    maildev)
+      # The .eml files it stored, and its API: ?skip=USERS-1 gives one email,
+      # ?skip=USERS none.
+      while :; do
+        received="$(find "$rundir/mail" -maxdepth 1 -name '*.eml' | wc -l)"
+        if [ "$received" -ge "$sent" ] || [ "$tries" -ge 100 ]; then break; fi
+        tries=$((tries + 1))
+        sleep 0.1
+      done
+      local last beyond
+      last="$(curl -fsS --max-time 60 "http://127.0.0.1:$web_port/email?skip=$((users - 1))" | jq length)"
+      beyond="$(curl -fsS --max-time 60 "http://127.0.0.1:$web_port/email?skip=$users" | jq length)"
+      [ "$last" = 1 ] && [ "$beyond" = 0 ] || checks+=("maildev's API does not hold exactly $users emails")
+      msg_size="$(find "$rundir/mail" -maxdepth 1 -name '*.eml' -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f", s / NR }')"
+      ;;
+    smtp-sink)
+      received="$(sink_messages)"
+      ;;
+  esac
+  result[$run.received]="$received"
+  [ "$received" = "$users" ] || checks+=("the SMTP server received $received messages, not $users")
+  result[$run.exact]=true
+  if [ "${#checks[@]}" -gt 0 ]; then
+    result[$run.exact]=false
+    printf '[%s] CHECK FAILED: %s\n' "$run" "${checks[@]}" >&2
+  fi
+
+  # The services and Redis stop; the SMTP server stays for the raw ceiling.
+  local stopping=()
+  for name in campaign-service email-service notification-service user-service redis; do
+    stopping+=("${pid[$name]}")
+  done
+  stop_pids "${stopping[@]}"
+
+  local messages=$users
+  [ "$run" = smtp-sink ] || messages=$maildev_raw
+  local size="${msg_size:-600}" before_raw
+  [ "$run" != smtp-sink ] || before_raw="$(sink_messages)"
+  echo "[$run] raw SMTP ceiling: smtp-source, $smtp_pool sessions, $messages messages of $size bytes..." >&2
+  t0="$(now)"
+  "$smtp_source" -d -s "$smtp_pool" -m "$messages" -l "$size" \
+    -f from@example.com -t to@example.com "127.0.0.1:$smtp_port" >"$rundir/smtp-source.log" 2>&1 ||
+    fail "smtp-source failed"
+  t1="$(now)"
+  result[$run.raw_s]="$(elapsed "$t0" "$t1")"
+  result[$run.raw_messages]="$messages"
+  result[$run.raw_smtp_per_s]="$(awk -v n="$messages" -v s="${result[$run.raw_s]}" 'BEGIN { printf "%.0f", n / s }')"
+  if [ "$run" = smtp-sink ]; then
+    local got
+    got="$(($(sink_messages) - before_raw))"
+    [ "$got" = "$messages" ] || {
+      result[$run.exact]=false
+      echo "[$run] CHECK FAILED: smtp-sink counted $got raw messages, not $messages" >&2
+    }
+  fi
+  result[$run.ratio]="$(ratio "${result[$run.emails_per_s]}" "${result[$run.raw_smtp_per_s]}")"
+  stop_pids "${pid[$smtp_proc]}"
+}
+
+# The messages smtp-sink has counted so far (its -c counters, last update).
+sink_messages() {
+  tr '\r' '\n' <"$workdir/smtp-sink/smtp-sink.log" | sed -nE 's/.*mesg=([0-9]+).*/\1/p' | tail -n 1 | grep . || echo 0
+}
+
+bench_run maildev
+bench_run smtp-sink
+took=$((SECONDS - started))
+
+# --- report -------------------------------------------------------------------
+runs=(maildev smtp-sink)
+echo
+printf '%-9s %7s %6s %10s %8s %10s %6s %6s %7s %6s %7s %6s %9s %9s\n' \
+  run users seed_s campaign_s emails/s "raw smtp/s" ratio "user" "notif." "email" "campgn" "smtp" "redis pk" "redis end"
+for run in "${runs[@]}"; do
+  smtp_proc=$run
+  printf '%-9s %7s %6s %10s %8s %10s %6s %6s %7s %6s %7s %6s %9s %9s\n' \
+    "$run" "$users" "${result[$run.seed_s]}" "${result[$run.campaign_s]}" "${result[$run.emails_per_s]}" \
+    "${result[$run.raw_smtp_per_s]}" "${result[$run.ratio]}" \
+    "${result[$run.rss.user-service]}" "${result[$run.rss.notification-service]}" \
+    "${result[$run.rss.email-service]}" "${result[$run.rss.campaign-service]}" \
+    "${result[$run.rss.$smtp_proc]}" "${result[$run.redis_peak_mb]}" "${result[$run.redis_final_mb]}"
+done
+echo "(seconds; emails/s = users / campaign_s; ratio = emails/s / raw smtp/s; peak RSS (VmHWM) and Redis used_memory in MB)"
+echo
+echo "CPU during the campaign (% of one core; $(nproc) cores):"
+printf '  %-9s %6s %7s %6s %7s %6s %6s\n' run "user" "notif." "email" "campgn" "smtp" "redis"
+for run in "${runs[@]}"; do
+  printf '  %-9s %6s %7s %6s %7s %6s %6s\n' "$run" "${result[$run.cpu.user-service]}" \
+    "${result[$run.cpu.notification-service]}" "${result[$run.cpu.email-service]}" \
+    "${result[$run.cpu.campaign-service]}" "${result[$run.cpu.$run]}" "${result[$run.cpu.redis]}"
+done
+echo
+echo "largest backlog (lag + pending) per stream and group, sampled every second:"
+for run in "${runs[@]}"; do
+  echo "  $run (audience expanded after ${result[$run.expanded_s]} s):"
+  awk '{ printf "    %-20s %-21s %8d  at %5.1f s\n", $1, $2, $3, $4 }' <<<"${result[$run.backlog]}"
+done
+echo
+echo "users: $users; SMTP pool: $smtp_pool; raw SMTP: smtp-source -d -s $smtp_pool -l ${msg_size:-600} (maildev: ${result[maildev.raw_messages]} messages, smtp-sink: ${result[smtp-sink.raw_messages]}); exact: maildev ${result[maildev.exact]}, smtp-sink ${result[smtp-sink.exact]}"
+echo "cores: $(nproc); load average before the runs: maildev ${result[maildev.loadavg]}, smtp-sink ${result[smtp-sink.loadavg]}; took ${took} s"
+echo
+
+run_json() {
+  local run="$1" smtp_proc="$1"
+  jq -nc \
+    --argjson users "$users" \
+    --argjson seed_s "${result[$run.seed_s]}" \
+    --argjson ready_s "${result[$run.ready_s]}" \
+    --argjson campaign_s "${result[$run.campaign_s]}" \
+    --argjson campaign_wall_s "${result[$run.campaign_wall_s]}" \
+    --argjson expanded_s "${result[$run.expanded_s]}" \
+    --argjson emails_per_s "${result[$run.emails_per_s]}" \
+    --argjson raw_smtp_per_s "${result[$run.raw_smtp_per_s]}" \
+    --argjson raw_messages "${result[$run.raw_messages]}" \
+    --argjson ratio "${result[$run.ratio]}" \
+    --argjson sent "${result[$run.sent]}" \
+    --argjson failed "${result[$run.failed]}" \
+    --argjson received "${result[$run.received]}" \
+    --argjson exact "${result[$run.exact]}" \
+    --argjson user "${result[$run.rss.user-service]}" \
+    --argjson notification "${result[$run.rss.notification-service]}" \
+    --argjson email "${result[$run.rss.email-service]}" \
+    --argjson campaign "${result[$run.rss.campaign-service]}" \
+    --argjson smtp_rss "${result[$run.rss.$smtp_proc]}" \
+    --argjson redis_peak_mb "${result[$run.redis_peak_mb]}" \
+    --argjson redis_final_mb "${result[$run.redis_final_mb]}" \
+    --argjson redis_rss_mb "${result[$run.redis_rss_mb]}" \
+    --argjson cpu "$(for name in user-service notification-service email-service campaign-service "$smtp_proc" redis; do
+      printf '%s %s\n' "$name" "${result[$run.cpu.$name]}"; done | jq -Rn '[inputs | split(" ") | {(.[0]): (.[1] | tonumber)}] | add')" \
+    --argjson backlog "$(jq -Rn '[inputs | select(length > 0) | split(" ") | {stream: .[0], group: .[1], max: (.[2] | tonumber), at_s: (.[3] | tonumber)}]' <<<"${result[$run.backlog]}")" \
+    --arg smtp_server "$run" \
+    --arg loadavg "${result[$run.loadavg]}" \
+    '{users: $users, seed_s: $seed_s, ready_s: $ready_s, campaign_s: $campaign_s, campaign_wall_s: $campaign_wall_s,
+      expanded_s: $expanded_s, emails_per_s: $emails_per_s, raw_smtp_per_s: $raw_smtp_per_s, raw_messages: $raw_messages,
+      ratio: $ratio, sent: $sent, failed: $failed, received: $received, exact: $exact, smtp_server: $smtp_server,
+      peak_rss_mb: {"user-service": $user, "notification-service": $notification, "email-service": $email,
+                    "campaign-service": $campaign, ($smtp_server): $smtp_rss},
+      redis_peak_mb: $redis_peak_mb, redis_final_mb: $redis_final_mb, redis_rss_mb: $redis_rss_mb,
+      cpu_percent: $cpu, max_backlog: $backlog, loadavg_before: $loadavg}'
+}
+jq -nc \
+  --argjson sink "$(run_json smtp-sink)" \
+  --argjson maildev "$(run_json maildev)" \
+  --argjson cores "$(nproc)" \
+  --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+  --arg redis "$(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/')" \
+  --argjson smtp_pool "$smtp_pool" \
+  --argjson msg_size "${msg_size:-600}" \
+  --argjson elapsed_s "$took" \
+  '$sink + {smtp_pool: $smtp_pool, message_bytes: $msg_size, maildev: $maildev,
+    machine: {cores: $cores, date: $date, redis: $redis}, elapsed_s: $elapsed_s}'
+[ "${result[maildev.exact]}" = true ] && [ "${result[smtp-sink.exact]}" = true ]
