@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use redis::aio::{ConnectionManager, MultiplexedConnection};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -53,8 +53,13 @@ pub struct WorkerConfig {
     /// How long one `XREADGROUP` blocks waiting for entries; also bounds how
     /// long a shutdown waits for the read in progress.
     pub block: Duration,
-    /// Most handlers running at once.
+    /// Most handlers running at once. A read asks for no more entries than
+    /// there are free handler slots, so this also caps `batch_size`.
     pub concurrency: usize,
+    /// Reading connections, each with its own read loop, sharing the
+    /// handler slots. One is enough for most services; a second one lets a
+    /// fast consumer read the next batch while the last is being dispatched.
+    pub readers: usize,
     /// An entry pending this long (its consumer died, or its handler failed)
     /// is claimed and delivered again.
     pub claim_idle: Duration,
@@ -78,6 +83,7 @@ impl WorkerConfig {
             batch_size: 256,
             block: Duration::from_secs(1),
             concurrency: 64,
+            readers: 1,
             claim_idle: Duration::from_secs(30),
             claim_every: Duration::from_secs(5),
             max_deliveries: 5,
@@ -236,13 +242,11 @@ impl Worker {
     /// and returns. Redis being away is not an error: the worker keeps
     /// retrying with backoff until it is back or shutdown comes.
     pub async fn run<H: Handler>(self, handler: H, shutdown: CancellationToken) {
-        let Some(mut ctrl) = self.connect_shared(&shutdown).await else {
+        let Some(ctrl) = self.connect_shared(&shutdown).await else {
             return;
         };
         let config = self.config.clone();
-        let handler = Arc::new(handler);
         let inflight: InFlight = Arc::default();
-        let permits = Arc::new(Semaphore::new(config.concurrency));
         let (outcomes, outcome_rx) = mpsc::channel(config.concurrency + config.batch_size);
         let acks_deadline = CancellationToken::new();
         let acker = tokio::spawn(ack_loop(
@@ -253,109 +257,50 @@ impl Worker {
             self.counters.clone(),
             acks_deadline.clone(),
         ));
-        let dispatcher = Dispatcher {
-            handler,
-            config: config.clone(),
-            inflight,
-            permits: permits.clone(),
-            outcomes,
-            tasks: JoinSet::new(),
-        };
-        let mut dispatcher = dispatcher;
-
-        let mut reader: Option<MultiplexedConnection> = None;
-        let mut backoff = Backoff::default();
-        // Where to continue reading this consumer's own pending entries;
-        // `None` once they are all re-read and new entries (`>`) are next.
-        let mut history_from: Option<String> = None;
-        let mut last_claim: Option<Instant> = None;
-
-        while !shutdown.is_cancelled() {
-            while dispatcher.tasks.try_join_next().is_some() {}
-
-            let conn = match reader.as_mut() {
-                Some(conn) => conn,
-                None => match self.connect_reader(&mut ctrl).await {
-                    Ok(conn) => {
-                        history_from = Some("0".into());
-                        reader.insert(conn)
-                    }
-                    Err(error) => {
-                        tracing::warn!(stream = %config.stream, %error, "cannot reach Redis; retrying");
-                        if !backoff.wait(&shutdown).await {
-                            break;
-                        }
-                        continue;
-                    }
-                },
-            };
-
-            if last_claim.is_none_or(|at| at.elapsed() >= config.claim_every) {
-                last_claim = Some(Instant::now());
-                if let Err(error) = self.claim_idle(&mut ctrl, &mut dispatcher).await {
-                    tracing::warn!(stream = %config.stream, %error, "claiming idle entries failed");
-                }
-            }
-
-            let free = permits.available_permits();
-            if free == 0 {
-                tokio::select! {
-                    permit = permits.clone().acquire_owned() => drop(permit),
-                    _ = shutdown.cancelled() => break,
-                }
-                continue;
-            }
-            let count = free.min(config.batch_size);
-            let from = history_from.as_deref().unwrap_or(">");
-            match read_group(conn, &config, from, count).await {
-                Ok(entries) => {
-                    backoff.reset();
-                    if history_from.is_some() {
-                        history_from = entries.last().map(|entry| entry.id.clone());
-                        let counts = delivery_counts(&mut ctrl, &config, &entries).await;
-                        match counts {
-                            Ok(counts) => dispatcher.dispatch_all(entries, counts).await,
-                            Err(error) => {
-                                tracing::warn!(%error, "cannot read delivery counts");
-                                reader = None;
-                            }
-                        }
-                    } else {
-                        let counts = vec![1; entries.len()];
-                        dispatcher.dispatch_all(entries, counts).await;
-                    }
-                }
-                Err(error) if is_missing_group(&error) => {
-                    if let Err(error) = ensure_group(&mut ctrl, &config).await {
-                        tracing::warn!(%error, "cannot recreate consumer group");
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(stream = %config.stream, %error, "reading the stream failed; reconnecting");
-                    reader = None;
-                    if !backoff.wait(&shutdown).await {
-                        break;
-                    }
-                }
+        let handler = Arc::new(handler);
+        let permits = Arc::new(Semaphore::new(config.concurrency));
+        let loops: Vec<_> = (0..config.readers.max(1))
+            .map(|index| {
+                let read_loop = ReadLoop {
+                    target: self.target.clone(),
+                    ctrl: ctrl.clone(),
+                    primary: index == 0,
+                    consumer: reader_consumer_name(&config.consumer, index),
+                    dispatcher: Dispatcher {
+                        handler: handler.clone(),
+                        config: config.clone(),
+                        inflight: inflight.clone(),
+                        permits: permits.clone(),
+                        outcomes: outcomes.clone(),
+                        tasks: JoinSet::new(),
+                    },
+                };
+                tokio::spawn(read_loop.run(shutdown.clone()))
+            })
+            .collect();
+        drop(outcomes);
+        let mut running: Vec<JoinSet<()>> = Vec::new();
+        for read_loop in loops {
+            if let Ok(tasks) = read_loop.await {
+                running.push(tasks);
             }
         }
 
-        drop(reader);
-        let Dispatcher {
-            outcomes, mut tasks, ..
-        } = dispatcher;
-        drop(outcomes);
         let drained = tokio::time::timeout(config.shutdown_grace, async {
-            while tasks.join_next().await.is_some() {}
+            for tasks in running.iter_mut() {
+                while tasks.join_next().await.is_some() {}
+            }
         })
         .await;
         if drained.is_err() {
             tracing::warn!(
                 stream = %config.stream,
-                abandoned = tasks.len(),
+                abandoned = running.iter().map(JoinSet::len).sum::<usize>(),
                 "handlers still running at the end of the grace period; their entries stay pending"
             );
-            tasks.shutdown().await;
+            for tasks in running.iter_mut() {
+                tasks.shutdown().await;
+            }
         }
         // The acker ends when every outcome has been sent and flushed; if Redis
         // is away it gives up after the grace period (entries stay pending).
@@ -383,21 +328,140 @@ impl Worker {
             }
         }
     }
+}
 
-    async fn connect_reader(&self, ctrl: &mut ConnectionManager) -> crate::Result<MultiplexedConnection> {
-        let conn = self.target.dedicated(self.config.block).await?;
-        ensure_group(ctrl, &self.config).await?;
+/// The consumer name of read loop `index`: the worker's own for the first,
+/// `<consumer>/<n>` for the others, so that each loop has a pending list of
+/// its own to re-read after a reconnect.
+fn reader_consumer_name(consumer: &str, index: usize) -> String {
+    if index == 0 {
+        consumer.to_string()
+    } else {
+        format!("{consumer}/{}", index + 1)
+    }
+}
+
+/// One reading connection of a worker and the handlers it started. A
+/// worker runs `readers` of them: reading, parsing and dispatching a batch
+/// are sequential within one loop, so a second loop keeps Redis and the
+/// handlers busy meanwhile. Each loop is a consumer of the group of its
+/// own; the primary one also claims idle entries for the worker.
+struct ReadLoop<H> {
+    target: RedisTarget,
+    ctrl: ConnectionManager,
+    primary: bool,
+    consumer: String,
+    dispatcher: Dispatcher<H>,
+}
+
+impl<H: Handler> ReadLoop<H> {
+    /// Reads and dispatches until `shutdown`; returns the handler tasks
+    /// still running, for the worker to drain.
+    async fn run(mut self, shutdown: CancellationToken) -> JoinSet<()> {
+        let config = self.dispatcher.config.clone();
+        let permits = self.dispatcher.permits.clone();
+        let mut reader: Option<MultiplexedConnection> = None;
+        let mut backoff = Backoff::default();
+        // Where to continue reading this consumer's own pending entries;
+        // `None` once they are all re-read and new entries (`>`) are next.
+        let mut history_from: Option<String> = None;
+        let mut last_claim: Option<Instant> = None;
+
+        while !shutdown.is_cancelled() {
+            while self.dispatcher.tasks.try_join_next().is_some() {}
+
+            if reader.is_none() {
+                match self.connect_reader().await {
+                    Ok(conn) => {
+                        reader = Some(conn);
+                        history_from = Some("0".into());
+                    }
+                    Err(error) => {
+                        tracing::warn!(stream = %config.stream, %error, "cannot reach Redis; retrying");
+                        if !backoff.wait(&shutdown).await {
+                            break;
+                        }
+                        continue;
+                    }
+                }
+            }
+
+            if self.primary && last_claim.is_none_or(|at| at.elapsed() >= config.claim_every) {
+                last_claim = Some(Instant::now());
+                if let Err(error) = self.claim_idle().await {
+                    tracing::warn!(stream = %config.stream, %error, "claiming idle entries failed");
+                }
+            }
+
+            let free = permits.available_permits();
+            if free == 0 {
+                tokio::select! {
+                    permit = permits.clone().acquire_owned() => drop(permit),
+                    _ = shutdown.cancelled() => break,
+                }
+                continue;
+            }
+            let count = free.min(config.batch_size);
+            // Reserve the handler slots before reading, so that two loops
+            // never read more entries than there are slots for.
+            let Ok(reserved) = permits.clone().try_acquire_many_owned(count as u32) else {
+                continue;
+            };
+            let from = history_from.as_deref().unwrap_or(">");
+            let Some(conn) = reader.as_mut() else {
+                continue;
+            };
+            match read_group(conn, &config, &self.consumer, from, count).await {
+                Ok(entries) => {
+                    backoff.reset();
+                    if history_from.is_some() {
+                        history_from = entries.last().map(|entry| entry.id.clone());
+                        match delivery_counts(&mut self.ctrl, &config, &entries).await {
+                            Ok(counts) => {
+                                self.dispatcher
+                                    .dispatch_all(entries, counts, Some(reserved))
+                                    .await
+                            }
+                            Err(error) => {
+                                tracing::warn!(%error, "cannot read delivery counts");
+                                reader = None;
+                            }
+                        }
+                    } else {
+                        let counts = vec![1; entries.len()];
+                        self.dispatcher
+                            .dispatch_all(entries, counts, Some(reserved))
+                            .await;
+                    }
+                }
+                Err(error) if is_missing_group(&error) => {
+                    if let Err(error) = ensure_group(&mut self.ctrl, &config).await {
+                        tracing::warn!(%error, "cannot recreate consumer group");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(stream = %config.stream, %error, "reading the stream failed; reconnecting");
+                    reader = None;
+                    if !backoff.wait(&shutdown).await {
+                        break;
+                    }
+                }
+            }
+        }
+        self.dispatcher.tasks
+    }
+
+    async fn connect_reader(&mut self) -> crate::Result<MultiplexedConnection> {
+        let conn = self.target.dedicated(self.dispatcher.config.block).await?;
+        ensure_group(&mut self.ctrl, &self.dispatcher.config).await?;
         Ok(conn)
     }
 
     /// Claims entries idle longer than `claim_idle` in the whole group (this
     /// consumer's failed ones included) and dispatches them.
-    async fn claim_idle(
-        &self,
-        ctrl: &mut ConnectionManager,
-        dispatcher: &mut Dispatcher<impl Handler>,
-    ) -> crate::Result<()> {
-        let config = &self.config;
+    async fn claim_idle(&mut self) -> crate::Result<()> {
+        let config = self.dispatcher.config.clone();
+        let ctrl = &mut self.ctrl;
         let mut cursor = "0-0".to_string();
         loop {
             let reply: redis::Value = redis::cmd("XAUTOCLAIM")
@@ -413,8 +477,8 @@ impl Worker {
             let (next, entries) = parse_autoclaim(reply);
             if !entries.is_empty() {
                 tracing::info!(stream = %config.stream, claimed = entries.len(), "claimed idle entries");
-                let counts = delivery_counts(ctrl, config, &entries).await?;
-                dispatcher.dispatch_all(entries, counts).await;
+                let counts = delivery_counts(ctrl, &config, &entries).await?;
+                self.dispatcher.dispatch_all(entries, counts, None).await;
             }
             match next {
                 Some(next) if next != "0-0" => cursor = next,
@@ -435,7 +499,14 @@ struct Dispatcher<H> {
 }
 
 impl<H: Handler> Dispatcher<H> {
-    async fn dispatch_all(&mut self, entries: Vec<RawEntry>, counts: Vec<u64>) {
+    /// Starts a handler for each entry not already in flight, taking its
+    /// slot from `reserved` while it lasts, then from the semaphore.
+    async fn dispatch_all(
+        &mut self,
+        entries: Vec<RawEntry>,
+        counts: Vec<u64>,
+        mut reserved: Option<OwnedSemaphorePermit>,
+    ) {
         for (entry, deliveries) in entries.into_iter().zip(counts) {
             if !self
                 .inflight
@@ -445,8 +516,17 @@ impl<H: Handler> Dispatcher<H> {
             {
                 continue;
             }
-            let Ok(permit) = self.permits.clone().acquire_owned().await else {
-                return;
+            let permit = match reserved.take() {
+                Some(mut batch) if batch.num_permits() > 1 => {
+                    let one = batch.split(1).expect("a batch of several permits splits");
+                    reserved = Some(batch);
+                    one
+                }
+                Some(last) => last,
+                None => match self.permits.clone().acquire_owned().await {
+                    Ok(permit) => permit,
+                    Err(_) => return,
+                },
             };
             let handler = self.handler.clone();
             let outcomes = self.outcomes.clone();
@@ -602,13 +682,14 @@ fn settle_pipeline(config: &WorkerConfig, batch: &[Outcome]) -> redis::Pipeline 
 async fn read_group(
     conn: &mut MultiplexedConnection,
     config: &WorkerConfig,
+    consumer: &str,
     from: &str,
     count: usize,
 ) -> redis::RedisResult<Vec<RawEntry>> {
     let mut cmd = redis::cmd("XREADGROUP");
     cmd.arg("GROUP")
         .arg(&config.group)
-        .arg(&config.consumer)
+        .arg(consumer)
         .arg("COUNT")
         .arg(count);
     if from == ">" {

@@ -383,3 +383,40 @@ async fn shutdown_finishes_in_flight_work_and_acks_only_what_was_handled() {
         "the rest waits for the next consumer"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_read_loops_share_the_work_and_handle_each_entry_once() {
+    let redis = RedisServer::start();
+    let target = RedisTarget::parse(&redis.url()).unwrap();
+    publish_numbers(&publisher(&target).await, "s", 0..5_000).await;
+
+    let seen: Seen = Arc::default();
+    let shutdown = CancellationToken::new();
+    let mut config = fast_config("s", "g", "c1");
+    config.readers = 2;
+    config.batch_size = 100;
+    let worker = Worker::new(target.clone(), config);
+    let counters = worker.counters();
+    let handler_seen = seen.clone();
+    let run = tokio::spawn(worker.run(
+        move |delivery: Delivery| {
+            let seen = handler_seen.clone();
+            async move { record(&seen, &delivery).map(|_| ()) }
+        },
+        shutdown.clone(),
+    ));
+    eventually("5,000 handled", Duration::from_secs(20), || async {
+        counters.snapshot().handled == 5_000
+    })
+    .await;
+    shutdown.cancel();
+    run.await.unwrap();
+
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 5_000);
+    assert!(
+        seen.values().all(|deliveries| deliveries == &vec![1]),
+        "each entry once"
+    );
+    assert_eq!(pending(&target, "s", "g").await, 0);
+}
