@@ -78,3 +78,37 @@ fn prepare_sqlite(url: &str) -> anyhow::Result<String> {
         format!("{url}?mode=rwc")
     })
 }
+
+/// Placeholders for a multi-row `VALUES` list: `rows` tuples of `columns`
+/// parameters each, numbered from `$1`: `($1, $2), ($3, $4)`. One statement
+/// per batch instead of one per row: each statement is a round trip to the
+/// database (for SQLite, to its worker thread).
+pub fn values_list(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let params: Vec<String> = (1..=columns)
+                .map(|col| format!("${}", row * columns + col))
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Placeholders for an `IN (...)` list of `count` parameters numbered from
+/// `$first`.
+pub fn in_list(count: usize, first: usize) -> String {
+    let params: Vec<String> = (first..first + count).map(|n| format!("${n}")).collect();
+    format!("({})", params.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_in_order() {
+        assert_eq!(values_list(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(in_list(3, 2), "($2, $3, $4)");
+    }
+}

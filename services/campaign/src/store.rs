@@ -5,7 +5,7 @@
 //! `sent`/`failed` counters move only when that insert happened. The
 //! campaign completes when every recipient has an outcome.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use contracts::DeliveryStatus;
 use serde::Serialize;
@@ -163,34 +163,45 @@ impl CampaignStore {
         Ok(())
     }
 
-    /// Records `outcomes` in one transaction, each once.
+    /// Records `outcomes` in one transaction, each once: the outcomes
+    /// inserted for the first time (a multi-row insert that skips known
+    /// notification ids and returns the new ones) are the only ones counted.
     pub async fn record(&self, outcomes: &[Outcome]) -> anyhow::Result<Vec<()>> {
-        let mut tx = self.db.begin().await?;
-        let mut touched = BTreeSet::new();
+        let sql = format!(
+            "INSERT INTO outcomes (notification_id, campaign_id, status) VALUES {}
+             ON CONFLICT (notification_id) DO NOTHING
+             RETURNING campaign_id, status",
+            servicekit::db::values_list(outcomes.len(), 3)
+        );
+        let mut insert = sqlx::query(&sql);
         for outcome in outcomes {
-            let inserted = sqlx::query(
-                "INSERT INTO outcomes (notification_id, campaign_id, status) VALUES ($1, $2, $3)
-                 ON CONFLICT (notification_id) DO NOTHING",
-            )
-            .bind(&outcome.notification_id)
-            .bind(&outcome.campaign_id)
-            .bind(outcome.status.as_str())
-            .execute(&mut *tx)
-            .await?;
-            if inserted.rows_affected() == 1 {
-                let counter = match outcome.status {
-                    DeliveryStatus::Sent => "UPDATE campaigns SET sent = sent + 1 WHERE id = $1",
-                    DeliveryStatus::Failed => "UPDATE campaigns SET failed = failed + 1 WHERE id = $1",
-                };
-                sqlx::query(counter)
-                    .bind(&outcome.campaign_id)
-                    .execute(&mut *tx)
-                    .await?;
-                touched.insert(outcome.campaign_id.as_str());
+            insert = insert
+                .bind(&outcome.notification_id)
+                .bind(&outcome.campaign_id)
+                .bind(outcome.status.as_str());
+        }
+        let mut tx = self.db.begin().await?;
+        let inserted = insert.fetch_all(&mut *tx).await?;
+        // (sent, failed) newly counted per campaign.
+        let mut counts: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        for row in inserted {
+            let campaign_id: String = row.try_get(0)?;
+            let status: String = row.try_get(1)?;
+            let entry = counts.entry(campaign_id).or_default();
+            if status == DeliveryStatus::Sent.as_str() {
+                entry.0 += 1;
+            } else {
+                entry.1 += 1;
             }
         }
-        for id in touched {
-            complete_if_done(&mut tx, id).await?;
+        for (campaign_id, (sent, failed)) in &counts {
+            sqlx::query("UPDATE campaigns SET sent = sent + $1, failed = failed + $2 WHERE id = $3")
+                .bind(*sent)
+                .bind(*failed)
+                .bind(campaign_id)
+                .execute(&mut *tx)
+                .await?;
+            complete_if_done(&mut tx, campaign_id).await?;
         }
         tx.commit().await?;
         Ok(vec![(); outcomes.len()])

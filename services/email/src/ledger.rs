@@ -4,6 +4,9 @@
 //! outcome, and an id `sending` under someone else's live lease is left to
 //! them.
 
+use std::collections::{HashMap, HashSet};
+
+use servicekit::db::{in_list, values_list};
 use sqlx::{AnyPool, Row};
 
 /// The schema, created at start if missing.
@@ -60,51 +63,102 @@ impl Ledger {
     }
 
     /// Takes the lease on each of `ids` that nobody holds a live lease on
-    /// and that is not final yet, in one transaction; says for each what
-    /// the ledger holds.
+    /// and that is not final yet, in one transaction of two statements (a
+    /// multi-row upsert returning the leases taken, then a read of the
+    /// others); says for each what the ledger holds. An id that appears
+    /// twice is leased once: its second request is told `Busy`.
     pub async fn claim_all(&self, ids: &[String]) -> anyhow::Result<Vec<Claim>> {
         let now = now_ms();
+        let mut seen = HashSet::new();
+        let unique: Vec<&String> = ids.iter().filter(|id| seen.insert(id.as_str())).collect();
+        let upsert_sql = format!(
+            "INSERT INTO send_ledger (notification_id, status, owner, lease_until, attempts, detail)
+             VALUES {}
+             ON CONFLICT (notification_id) DO UPDATE
+                SET owner = excluded.owner, lease_until = excluded.lease_until,
+                    attempts = send_ledger.attempts + 1
+                WHERE send_ledger.status = 'sending' AND send_ledger.lease_until < ${}
+             RETURNING notification_id",
+            values_list(unique.len(), 6),
+            unique.len() * 6 + 1
+        );
+        let mut upsert = sqlx::query(&upsert_sql);
+        for id in &unique {
+            upsert = upsert
+                .bind(*id)
+                .bind("sending")
+                .bind(&self.owner)
+                .bind(now + self.lease_ms)
+                .bind(1_i64)
+                .bind(None::<String>);
+        }
+        upsert = upsert.bind(now);
+        let select_sql = format!(
+            "SELECT notification_id, status, detail FROM send_ledger WHERE notification_id IN {}",
+            in_list(unique.len(), 1)
+        );
+        let mut select = sqlx::query(&select_sql);
+        for id in &unique {
+            select = select.bind(*id);
+        }
+
         let mut tx = self.db.begin().await?;
-        let mut claims = Vec::with_capacity(ids.len());
-        for id in ids {
-            let taken = sqlx::query(
-                "INSERT INTO send_ledger (notification_id, status, owner, lease_until, attempts, detail)
-                 VALUES ($1, 'sending', $2, $3, 1, NULL)
-                 ON CONFLICT (notification_id) DO UPDATE
-                    SET owner = $2, lease_until = $3, attempts = send_ledger.attempts + 1
-                    WHERE send_ledger.status = 'sending' AND send_ledger.lease_until < $4",
-            )
-            .bind(id)
-            .bind(&self.owner)
-            .bind(now + self.lease_ms)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            if taken.rows_affected() == 1 {
-                claims.push(Claim::Acquired);
-                continue;
-            }
-            let row = sqlx::query("SELECT status, detail FROM send_ledger WHERE notification_id = $1")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
-            let status: String = row.try_get(0)?;
-            let detail: Option<String> = row.try_get(1)?;
-            claims.push(match status.as_str() {
-                "sent" => Claim::Sent,
-                "failed" => Claim::Failed(detail.unwrap_or_default()),
-                _ => Claim::Busy,
-            });
+        let acquired: HashSet<String> = upsert
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?;
+        let mut claims: HashMap<String, Claim> = HashMap::new();
+        for row in select.fetch_all(&mut *tx).await? {
+            let id: String = row.try_get(0)?;
+            let status: String = row.try_get(1)?;
+            let detail: Option<String> = row.try_get(2)?;
+            let claim = if acquired.contains(&id) {
+                Claim::Acquired
+            } else {
+                match status.as_str() {
+                    "sent" => Claim::Sent,
+                    "failed" => Claim::Failed(detail.unwrap_or_default()),
+                    _ => Claim::Busy,
+                }
+            };
+            claims.insert(id, claim);
         }
         tx.commit().await?;
-        Ok(claims)
+        Ok(ids
+            .iter()
+            .map(|id| match claims.get_mut(id) {
+                // The first request of an id gets the lease; any later one
+                // in the same batch finds it taken.
+                Some(claim @ Claim::Acquired) => std::mem::replace(claim, Claim::Busy),
+                Some(claim) => claim.clone(),
+                None => Claim::Busy,
+            })
+            .collect())
     }
 
     /// Records final outcomes `(id, "sent" | "failed", detail)` in one
-    /// transaction.
+    /// transaction; the sent ones, the common case, in one statement.
     pub async fn finish_all(&self, outcomes: &[Final]) -> anyhow::Result<Vec<()>> {
+        let sent: Vec<&String> = outcomes
+            .iter()
+            .filter(|(_, status, _)| *status == "sent")
+            .map(|(id, _, _)| id)
+            .collect();
         let mut tx = self.db.begin().await?;
-        for (id, status, detail) in outcomes {
+        if !sent.is_empty() {
+            let sql = format!(
+                "UPDATE send_ledger SET status = 'sent' WHERE notification_id IN {}",
+                in_list(sent.len(), 1)
+            );
+            let mut update = sqlx::query(&sql);
+            for id in sent {
+                update = update.bind(id);
+            }
+            update.execute(&mut *tx).await?;
+        }
+        for (id, status, detail) in outcomes.iter().filter(|(_, status, _)| *status != "sent") {
             sqlx::query("UPDATE send_ledger SET status = $1, detail = $2 WHERE notification_id = $3")
                 .bind(*status)
                 .bind(detail.clone())

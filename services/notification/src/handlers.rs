@@ -24,7 +24,7 @@ type Outcome = (String, DeliveryStatus, Option<String>);
 pub struct Notifier {
     publisher: Publisher,
     recorder: Batcher<NotificationRequested, bool>,
-    finisher: Batcher<Outcome, bool>,
+    finisher: Batcher<Outcome, ()>,
 }
 
 impl Notifier {

@@ -1,8 +1,11 @@
 //! The notification records: one per recipient of a campaign, moving
 //! `pending → sent | failed` exactly once.
 
+use std::collections::HashSet;
+
 use contracts::{DeliveryStatus, NotificationRequested};
 use serde::Serialize;
+use servicekit::db::{in_list, values_list};
 use sqlx::{AnyPool, Row};
 
 /// The schema, created at start if missing.
@@ -51,58 +54,88 @@ impl NotificationStore {
     /// (and so needs its email requested).
     pub async fn record(&self, requests: &[NotificationRequested]) -> anyhow::Result<Vec<bool>> {
         let now = now_ms();
-        let mut tx = self.db.begin().await?;
-        let mut pending = Vec::with_capacity(requests.len());
+        let insert_sql = format!(
+            "INSERT INTO notifications (id, campaign_id, user_id, email, name, status, detail, updated_at)
+             VALUES {} ON CONFLICT (id) DO NOTHING",
+            values_list(requests.len(), 8)
+        );
+        let mut insert = sqlx::query(&insert_sql);
         for request in requests {
-            sqlx::query(
-                "INSERT INTO notifications (id, campaign_id, user_id, email, name, status, detail, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, 'pending', NULL, $6)
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&request.notification_id)
-            .bind(&request.campaign_id)
-            .bind(request.user_id)
-            .bind(&request.email)
-            .bind(&request.name)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let status: String = sqlx::query("SELECT status FROM notifications WHERE id = $1")
+            insert = insert
                 .bind(&request.notification_id)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
-            pending.push(status == "pending");
+                .bind(&request.campaign_id)
+                .bind(request.user_id)
+                .bind(&request.email)
+                .bind(&request.name)
+                .bind("pending")
+                .bind(None::<String>)
+                .bind(now);
         }
+        let select_sql = format!(
+            "SELECT id FROM notifications WHERE status = 'pending' AND id IN {}",
+            in_list(requests.len(), 1)
+        );
+        let mut select = sqlx::query(&select_sql);
+        for request in requests {
+            select = select.bind(&request.notification_id);
+        }
+        let mut tx = self.db.begin().await?;
+        insert.execute(&mut *tx).await?;
+        let pending: HashSet<String> = select
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?;
         tx.commit().await?;
-        Ok(pending)
+        Ok(requests
+            .iter()
+            .map(|request| pending.contains(&request.notification_id))
+            .collect())
     }
 
     /// Moves each `(id, status, detail)` from `pending` to its final status
-    /// in one transaction; returns for each whether it moved (false for a
-    /// redelivered outcome).
+    /// in one transaction; an outcome for a notification already final (a
+    /// redelivery) changes nothing. Successes, the common case, share one
+    /// statement.
     pub async fn finish(
         &self,
         outcomes: &[(String, DeliveryStatus, Option<String>)],
-    ) -> anyhow::Result<Vec<bool>> {
+    ) -> anyhow::Result<Vec<()>> {
         let now = now_ms();
+        let sent: Vec<&String> = outcomes
+            .iter()
+            .filter(|(_, status, _)| *status == DeliveryStatus::Sent)
+            .map(|(id, _, _)| id)
+            .collect();
         let mut tx = self.db.begin().await?;
-        let mut moved = Vec::with_capacity(outcomes.len());
-        for (id, status, detail) in outcomes {
-            let result = sqlx::query(
-                "UPDATE notifications SET status = $1, detail = $2, updated_at = $3
-                 WHERE id = $4 AND status = 'pending'",
+        if !sent.is_empty() {
+            let sql = format!(
+                "UPDATE notifications SET status = 'sent', updated_at = $1 WHERE status = 'pending' AND id IN {}",
+                in_list(sent.len(), 2)
+            );
+            let mut update = sqlx::query(&sql).bind(now);
+            for id in sent {
+                update = update.bind(id);
+            }
+            update.execute(&mut *tx).await?;
+        }
+        for (id, _, detail) in outcomes
+            .iter()
+            .filter(|(_, status, _)| *status == DeliveryStatus::Failed)
+        {
+            sqlx::query(
+                "UPDATE notifications SET status = 'failed', detail = $1, updated_at = $2
+                 WHERE id = $3 AND status = 'pending'",
             )
-            .bind(status.as_str())
             .bind(detail.clone())
             .bind(now)
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            moved.push(result.rows_affected() == 1);
         }
         tx.commit().await?;
-        Ok(moved)
+        Ok(vec![(); outcomes.len()])
     }
 
     /// One notification by id.

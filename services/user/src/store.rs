@@ -62,12 +62,9 @@ impl UserStore {
             let users: Vec<User> = (next..=last).map(fake_user).collect();
             let mut tx = self.db.begin().await?;
             for chunk in users.chunks(SEED_ROWS_PER_INSERT) {
-                let placeholders: Vec<String> = (0..chunk.len())
-                    .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
-                    .collect();
                 let sql = format!(
                     "INSERT INTO users (id, name, email) VALUES {}",
-                    placeholders.join(", ")
+                    servicekit::db::values_list(chunk.len(), 3)
                 );
                 let mut query = sqlx::query(&sql);
                 for user in chunk {
