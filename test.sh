@@ -9,5 +9,6 @@ require_redis
 require_node_tools
 require_postgres
 require_postfix_tools
+require_openssl
 cargo build --workspace --bins --quiet
 cargo test --workspace --quiet "$@"

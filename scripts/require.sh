@@ -87,3 +87,9 @@ require_postgres() {
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && return
   apt_install postgresql
 }
+
+# The openssl command, which makes the test CA of the TLS tests.
+require_openssl() {
+  command -v openssl >/dev/null && return
+  apt_install openssl
+}

@@ -26,6 +26,8 @@ pub struct RedisServer {
     dir: tempfile::TempDir,
     persistence: Persistence,
     password: Option<String>,
+    /// Whether it speaks TLS only (certificates in `dir`).
+    tls: bool,
     child: Option<Child>,
 }
 
@@ -42,10 +44,33 @@ impl RedisServer {
             dir: tempfile::tempdir().expect("temporary directory"),
             persistence,
             password: password.map(str::to_string),
+            tls: false,
             child: None,
         };
         server.spawn();
         server
+    }
+
+    /// Starts a server that speaks only TLS, with a certificate for
+    /// `localhost` and `127.0.0.1` signed by a fresh test CA (made with the
+    /// `openssl` command); [`RedisServer::ca_file`] is that CA.
+    pub fn start_tls(password: &str) -> Self {
+        let mut server = Self {
+            port: free_port(),
+            dir: tempfile::tempdir().expect("temporary directory"),
+            persistence: Persistence::None,
+            password: Some(password.to_string()),
+            tls: true,
+            child: None,
+        };
+        make_certificates(server.dir.path());
+        server.spawn();
+        server
+    }
+
+    /// The CA certificate (PEM) of a TLS server.
+    pub fn ca_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.crt")
     }
 
     /// The port it listens on.
@@ -55,9 +80,11 @@ impl RedisServer {
 
     /// A `redis://` URL for it, with the password if one is set.
     pub fn url(&self) -> String {
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        let host = if self.tls { "localhost" } else { "127.0.0.1" };
         match &self.password {
-            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
-            None => format!("redis://127.0.0.1:{}", self.port),
+            Some(password) => format!("{scheme}://:{password}@{host}:{}", self.port),
+            None => format!("{scheme}://{host}:{}", self.port),
         }
     }
 
@@ -80,6 +107,7 @@ impl RedisServer {
     /// and returns the first line of the reply; for test assertions that
     /// should not depend on the code under test.
     pub fn command(&self, args: &[&str]) -> String {
+        assert!(!self.tls, "command() speaks plain RESP; not for a TLS server");
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to test redis");
         let mut request = String::new();
         if let Some(password) = &self.password {
@@ -108,9 +136,26 @@ impl RedisServer {
 
     fn spawn(&mut self) {
         let mut cmd = Command::new("redis-server");
-        cmd.arg("--port")
-            .arg(self.port.to_string())
-            .arg("--bind")
+        if self.tls {
+            let dir = self.dir.path();
+            cmd.args([
+                "--port",
+                "0",
+                "--tls-port",
+                &self.port.to_string(),
+                "--tls-auth-clients",
+                "no",
+            ])
+            .arg("--tls-cert-file")
+            .arg(dir.join("server.crt"))
+            .arg("--tls-key-file")
+            .arg(dir.join("server.key"))
+            .arg("--tls-ca-cert-file")
+            .arg(dir.join("ca.crt"));
+        } else {
+            cmd.arg("--port").arg(self.port.to_string());
+        }
+        cmd.arg("--bind")
             .arg("127.0.0.1")
             .arg("--dir")
             .arg(self.dir.path())
@@ -148,7 +193,7 @@ impl RedisServer {
     fn wait_until_loaded(&self) {
         let start = Instant::now();
         loop {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() && self.command(&["PING"]) == "+PONG" {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() && self.answers_ping() {
                 return;
             }
             assert!(
@@ -160,6 +205,86 @@ impl RedisServer {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+impl RedisServer {
+    fn answers_ping(&self) -> bool {
+        if !self.tls {
+            return self.command(&["PING"]) == "+PONG";
+        }
+        let mut cli = Command::new("redis-cli");
+        cli.args(["--tls", "--cacert"]).arg(self.ca_file()).args([
+            "-p",
+            &self.port.to_string(),
+            "--no-auth-warning",
+        ]);
+        if let Some(password) = &self.password {
+            cli.args(["-a", password]);
+        }
+        cli.arg("PING")
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "PONG")
+            .unwrap_or(false)
+    }
+}
+
+/// A test CA and a server certificate for `localhost`/`127.0.0.1` in `dir`.
+fn make_certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("cannot run openssl (apt-get install openssl)");
+        assert!(status.success(), "openssl {args:?} failed");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=comms test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(dir.join("san.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1").expect("write san.cnf");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san.cnf",
+    ]);
 }
 
 impl Drop for RedisServer {
