@@ -14,7 +14,9 @@
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::streams::{StreamSettings, STREAM_ENV};
 
 /// The environment a service runs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +71,69 @@ pub fn load<T: DeserializeOwned + Serialize>(
         .merge(Env::prefixed(prefix).global())
         .extract()
         .map_err(|error| anyhow::anyhow!("invalid configuration ({file} and environment): {error}"))
+}
+
+/// What every service reads: where it listens, its event store, its
+/// database and how its stream workers are tuned. A service's own
+/// configuration flattens this in beside its own settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceSettings {
+    /// Address to listen on.
+    pub host: String,
+    /// HTTP port (`<PREFIX>PORT`, e.g. `USER_PORT`).
+    pub port: u16,
+    /// The event store (`REDIS_URL`).
+    pub redis_url: String,
+    /// The service's database (`<PREFIX>DATABASE_URL`); an SQLite file
+    /// under `DATA_DIR/<APP_ENV>/` when empty.
+    pub database_url: String,
+    /// Where SQLite files go (`DATA_DIR`).
+    pub data_dir: String,
+    /// Stream worker tuning.
+    #[serde(flatten)]
+    pub streams: StreamSettings,
+}
+
+impl ServiceSettings {
+    /// Defaults for a service listening on `port`, on a local Redis.
+    pub fn new(port: u16) -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port,
+            redis_url: "redis://127.0.0.1:6379".into(),
+            database_url: String::new(),
+            data_dir: "data".into(),
+            streams: StreamSettings::default(),
+        }
+    }
+}
+
+/// A service's configuration: its [`ServiceSettings`] and its own.
+pub trait ServiceConfig: DeserializeOwned + Serialize {
+    /// The shared part.
+    fn settings_mut(&mut self) -> &mut ServiceSettings;
+}
+
+/// Loads the configuration of service `name` (see [`load`]) with `prefix`
+/// for its own variables and `own_env` for its unprefixed ones; an empty
+/// database URL becomes the SQLite file `DATA_DIR/<APP_ENV>/<database_file>`.
+pub fn load_service<T: ServiceConfig>(
+    name: &str,
+    prefix: &str,
+    defaults: &T,
+    own_env: &[&str],
+    database_file: &str,
+) -> anyhow::Result<T> {
+    let mut shared = vec!["redis_url", "data_dir"];
+    shared.extend(STREAM_ENV);
+    shared.extend(own_env);
+    let mut config = load(name, defaults, &shared, prefix)?;
+    let settings = config.settings_mut();
+    if settings.database_url.is_empty() {
+        let env = AppEnv::from_env()?;
+        settings.database_url = format!("sqlite://{}/{}/{database_file}", settings.data_dir, env.as_str());
+    }
+    Ok(config)
 }
 
 #[cfg(test)]
@@ -126,6 +191,43 @@ mod tests {
 
             jail.set_env("APP_ENV", "staging");
             assert!(load("demo-service", &defaults, &[], "DEMO_").is_err());
+            Ok(())
+        });
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct DemoService {
+        #[serde(flatten)]
+        service: ServiceSettings,
+        greeting: String,
+    }
+
+    impl ServiceConfig for DemoService {
+        fn settings_mut(&mut self) -> &mut ServiceSettings {
+            &mut self.service
+        }
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's own test-jail signature
+    fn a_service_gets_an_sqlite_file_per_environment_unless_given_a_url() {
+        figment::Jail::expect_with(|jail| {
+            let defaults = DemoService {
+                service: ServiceSettings::new(9000),
+                greeting: "hi".into(),
+            };
+            jail.set_env("DATA_DIR", "/var/lib/comms");
+            jail.set_env("DEMO_PORT", "9100");
+            jail.set_env("CLAIM_IDLE_MS", "1500");
+            let config = load_service("demo-service", "DEMO_", &defaults, &[], "demo.db").unwrap();
+            assert_eq!(config.service.database_url, "sqlite:///var/lib/comms/dev/demo.db");
+            assert_eq!(config.service.port, 9100);
+            assert_eq!(config.service.streams.claim_idle_ms, 1500);
+            assert_eq!(config.greeting, "hi");
+
+            jail.set_env("DEMO_DATABASE_URL", "postgres://db/demo");
+            let config = load_service("demo-service", "DEMO_", &defaults, &[], "demo.db").unwrap();
+            assert_eq!(config.service.database_url, "postgres://db/demo");
             Ok(())
         });
     }

@@ -42,9 +42,10 @@ impl Application {
     /// free one); any of them failing is an error naming it.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let access = Access::new(AppEnv::parse(&config.app_env)?, &config.api_token)?;
-        let (target, redis) = servicekit::connect_redis(&config.redis_url).await?;
-        let db = servicekit::db::connect(&config.database_url, store::SCHEMA).await?;
-        let listener = servicekit::http::bind(&config.host, config.port, "CAMPAIGN_PORT").await?;
+        let (target, redis) = servicekit::connect_redis(&config.service.redis_url).await?;
+        let db = servicekit::db::connect(&config.service.database_url, store::SCHEMA).await?;
+        let listener =
+            servicekit::http::bind(&config.service.host, config.service.port, "CAMPAIGN_PORT").await?;
         let port = listener.local_addr()?.port();
         let tracker = Tracker::new(CampaignStore::new(db.clone()), Publisher::new(redis.clone()));
         Ok(Self {
@@ -77,7 +78,10 @@ impl Application {
             deps,
         } = self;
         let consumer = servicekit::consumer_name(GROUP, port);
-        let campaigns = config.streams.worker(&target, CAMPAIGNS, GROUP, &consumer);
+        let campaigns = config
+            .service
+            .streams
+            .worker(&target, CAMPAIGNS, GROUP, &consumer);
         let on_campaign = state.tracker.clone();
         let campaigns = tokio::spawn(campaigns.run(
             move |delivery| {
@@ -86,7 +90,10 @@ impl Application {
             },
             shutdown.clone(),
         ));
-        let deliveries = config.streams.worker(&target, DELIVERIES, GROUP, &consumer);
+        let deliveries = config
+            .service
+            .streams
+            .worker(&target, DELIVERIES, GROUP, &consumer);
         let on_delivery = state.tracker.clone();
         let deliveries = tokio::spawn(deliveries.run(
             move |delivery| {

@@ -4,6 +4,7 @@
 use campaign_service::config::Config;
 use campaign_service::Application;
 use serde_json::{json, Value};
+use servicekit::config::ServiceSettings;
 use testkit::RedisServer;
 use tokio_util::sync::CancellationToken;
 
@@ -25,12 +26,13 @@ async fn spawn_app(app_env: &str, api_token: &str) -> anyhow::Result<TestApp> {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir()?;
     let config = Config {
-        port: 0,
-        redis_url: redis.url(),
-        database_url: format!("sqlite://{}/campaigns.db", dir.path().display()),
+        service: ServiceSettings {
+            redis_url: redis.url(),
+            database_url: format!("sqlite://{}/campaigns.db", dir.path().display()),
+            ..ServiceSettings::new(0)
+        },
         app_env: app_env.into(),
         api_token: api_token.into(),
-        ..Config::default()
     };
     let app = Application::build(config).await?;
     let base = format!("http://127.0.0.1:{}", app.port());

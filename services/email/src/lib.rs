@@ -23,8 +23,8 @@ pub const GROUP: &str = "email-service";
 /// Runs email-service until `shutdown`.
 pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
     let config = Config::load()?;
-    let (target, redis) = servicekit::connect_redis(&config.redis_url).await?;
-    let db = servicekit::db::connect(&config.database_url, ledger::SCHEMA).await?;
+    let (target, redis) = servicekit::connect_redis(&config.service.redis_url).await?;
+    let db = servicekit::db::connect(&config.service.database_url, ledger::SCHEMA).await?;
     let mailer = Mailer::new(&config)?;
     mailer.check().await.map_err(|error| {
         anyhow::anyhow!(
@@ -33,8 +33,8 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
             config.smtp_port
         )
     })?;
-    let listener = servicekit::http::bind(&config.host, config.port, "EMAIL_PORT").await?;
-    let consumer = servicekit::consumer_name(GROUP, config.port);
+    let listener = servicekit::http::bind(&config.service.host, config.service.port, "EMAIL_PORT").await?;
+    let consumer = servicekit::consumer_name(GROUP, config.service.port);
     let ledger = Ledger::new(db.clone(), consumer.clone(), config.lease_ms);
     let released = ledger.release_stale_leases().await?;
     if released > 0 {
@@ -45,9 +45,9 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         mailer,
         ledger,
         Publisher::new(redis.clone()),
-        config.streams.max_deliveries,
+        config.service.streams.max_deliveries,
     );
-    let worker = config.streams.worker(&target, EMAILS, GROUP, &consumer);
+    let worker = config.service.streams.worker(&target, EMAILS, GROUP, &consumer);
     let worker = tokio::spawn(worker.run(
         move |delivery| {
             let sender = sender.clone();
@@ -58,7 +58,7 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
     let trimmer = servicekit::spawn_trimmer(redis.clone(), &[EMAILS], shutdown.clone());
 
     let app = health_routes(Dependencies { redis, db });
-    tracing::info!(port = config.port, "email-service ready");
+    tracing::info!(port = config.service.port, "email-service ready");
     servicekit::http::serve(listener, app, shutdown.clone()).await?;
     let _ = tokio::join!(worker, trimmer);
     Ok(())

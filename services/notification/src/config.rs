@@ -1,51 +1,40 @@
-//! notification-service's configuration (see `servicekit::config`).
+//! notification-service's configuration (see `servicekit::config` for the layers).
 
 use serde::{Deserialize, Serialize};
-use servicekit::streams::{StreamSettings, STREAM_ENV};
+use servicekit::config::{ServiceConfig, ServiceSettings};
 
 /// Everything notification-service reads at start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
-    /// Address to listen on.
-    pub host: String,
-    /// HTTP port (`NOTIFICATION_PORT`).
-    pub port: u16,
-    /// The event store (`REDIS_URL`).
-    pub redis_url: String,
-    /// Its database (`NOTIFICATION_DATABASE_URL`); an SQLite file under
-    /// `DATA_DIR` when empty.
-    pub database_url: String,
-    /// Where SQLite files go (`DATA_DIR`).
-    pub data_dir: String,
-    /// Stream worker tuning.
+    /// Port, Redis, database, workers (`NOTIFICATION_PORT`, `REDIS_URL`,
+    /// `NOTIFICATION_DATABASE_URL`, ...).
     #[serde(flatten)]
-    pub streams: StreamSettings,
+    pub service: ServiceSettings,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            host: "127.0.0.1".into(),
-            port: 8083,
-            redis_url: "redis://127.0.0.1:6379".into(),
-            database_url: String::new(),
-            data_dir: "data".into(),
-            streams: StreamSettings::default(),
+            service: ServiceSettings::new(8083),
         }
+    }
+}
+
+impl ServiceConfig for Config {
+    fn settings_mut(&mut self) -> &mut ServiceSettings {
+        &mut self.service
     }
 }
 
 impl Config {
     /// Loads the configuration.
     pub fn load() -> anyhow::Result<Self> {
-        let mut shared = vec!["redis_url", "data_dir"];
-        shared.extend(STREAM_ENV);
-        let mut config: Self =
-            servicekit::config::load("notification-service", &Self::default(), &shared, "NOTIFICATION_")?;
-        if config.database_url.is_empty() {
-            let env = servicekit::config::AppEnv::from_env()?;
-            config.database_url = format!("sqlite://{}/{}/notifications.db", config.data_dir, env.as_str());
-        }
-        Ok(config)
+        servicekit::config::load_service(
+            "notification-service",
+            "NOTIFICATION_",
+            &Self::default(),
+            &[],
+            "notifications.db",
+        )
     }
 }

@@ -23,14 +23,18 @@ pub const GROUP: &str = "notification-service";
 /// Runs notification-service until `shutdown`.
 pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
     let config = Config::load()?;
-    let (target, redis) = servicekit::connect_redis(&config.redis_url).await?;
-    let db = servicekit::db::connect(&config.database_url, store::SCHEMA).await?;
-    let listener = servicekit::http::bind(&config.host, config.port, "NOTIFICATION_PORT").await?;
+    let (target, redis) = servicekit::connect_redis(&config.service.redis_url).await?;
+    let db = servicekit::db::connect(&config.service.database_url, store::SCHEMA).await?;
+    let listener =
+        servicekit::http::bind(&config.service.host, config.service.port, "NOTIFICATION_PORT").await?;
     let store = NotificationStore::new(db.clone());
     let notifier = Notifier::new(store.clone(), Publisher::new(redis.clone()));
-    let consumer = servicekit::consumer_name(GROUP, config.port);
+    let consumer = servicekit::consumer_name(GROUP, config.service.port);
 
-    let requests = config.streams.worker(&target, NOTIFICATIONS, GROUP, &consumer);
+    let requests = config
+        .service
+        .streams
+        .worker(&target, NOTIFICATIONS, GROUP, &consumer);
     let on_request = notifier.clone();
     let requests = tokio::spawn(requests.run(
         move |delivery| {
@@ -39,7 +43,10 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         },
         shutdown.clone(),
     ));
-    let deliveries = config.streams.worker(&target, DELIVERIES, GROUP, &consumer);
+    let deliveries = config
+        .service
+        .streams
+        .worker(&target, DELIVERIES, GROUP, &consumer);
     let deliveries = tokio::spawn(deliveries.run(
         move |delivery| {
             let notifier = notifier.clone();
@@ -50,7 +57,7 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
     let trimmer = servicekit::spawn_trimmer(redis.clone(), &[NOTIFICATIONS, DELIVERIES], shutdown.clone());
 
     let app = routes::router(store).merge(health_routes(Dependencies { redis, db }));
-    tracing::info!(port = config.port, "notification-service ready");
+    tracing::info!(port = config.service.port, "notification-service ready");
     servicekit::http::serve(listener, app, shutdown.clone()).await?;
     let _ = tokio::join!(requests, deliveries, trimmer);
     Ok(())

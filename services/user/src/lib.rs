@@ -24,10 +24,10 @@ pub const GROUP: &str = "user-service";
 /// Runs user-service until `shutdown`.
 pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
     let config = Config::load()?;
-    let (target, redis) = servicekit::connect_redis(&config.redis_url).await?;
-    let db = servicekit::db::connect(&config.database_url, store::SCHEMA).await?;
+    let (target, redis) = servicekit::connect_redis(&config.service.redis_url).await?;
+    let db = servicekit::db::connect(&config.service.database_url, store::SCHEMA).await?;
     let store = UserStore::new(db.clone());
-    let listener = servicekit::http::bind(&config.host, config.port, "USER_PORT").await?;
+    let listener = servicekit::http::bind(&config.service.host, config.service.port, "USER_PORT").await?;
 
     let started = Instant::now();
     let seeded = store.seed(config.seed_users).await?;
@@ -38,8 +38,11 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         publisher: Publisher::new(redis.clone()),
         page_size: config.page_size,
     };
-    let consumer = servicekit::consumer_name(GROUP, config.port);
-    let worker = config.streams.worker(&target, CAMPAIGNS, GROUP, &consumer);
+    let consumer = servicekit::consumer_name(GROUP, config.service.port);
+    let worker = config
+        .service
+        .streams
+        .worker(&target, CAMPAIGNS, GROUP, &consumer);
     let worker = tokio::spawn(worker.run(
         move |delivery| {
             let expander = expander.clone();
@@ -50,7 +53,7 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
     let trimmer = servicekit::spawn_trimmer(redis.clone(), &[CAMPAIGNS], shutdown.clone());
 
     let app = routes::router(store).merge(health_routes(Dependencies { redis, db }));
-    tracing::info!(port = config.port, "user-service ready");
+    tracing::info!(port = config.service.port, "user-service ready");
     servicekit::http::serve(listener, app, shutdown.clone()).await?;
     let _ = tokio::join!(worker, trimmer);
     Ok(())
