@@ -51,6 +51,23 @@ impl Publisher {
     }
 }
 
+impl Publisher {
+    /// Appends each `(stream, envelope)` to its stream, in order, in one
+    /// pipeline: for many small events from concurrent handlers, one round
+    /// trip instead of one each.
+    pub async fn publish_many(&self, events: &[(&str, Envelope)]) -> Result<usize> {
+        let mut conn = self.conn.clone();
+        for chunk in events.chunks(Self::PIPELINE_CHUNK) {
+            let mut pipe = redis::pipe();
+            for (stream, envelope) in chunk {
+                pipe.add_command(xadd(stream, envelope)).ignore();
+            }
+            pipe.query_async::<()>(&mut conn).await?;
+        }
+        Ok(events.len())
+    }
+}
+
 fn xadd(stream: &str, envelope: &Envelope) -> redis::Cmd {
     let mut cmd = redis::cmd("XADD");
     cmd.arg(stream).arg("*");

@@ -72,6 +72,22 @@ impl<T: Send + 'static, R: Send + 'static> Batcher<T, R> {
     }
 }
 
+/// Events published by many concurrent handlers, sent to Redis in shared
+/// pipelines: a handler waits until its event is in the stream, as with
+/// `Publisher::publish`, but the round trip is shared with the others.
+pub type PipelinedPublisher = Batcher<(&'static str, eventstore::Envelope), ()>;
+
+/// Starts a [`PipelinedPublisher`] on `publisher`.
+pub fn pipelined(publisher: eventstore::Publisher) -> PipelinedPublisher {
+    Batcher::spawn(512, move |events: Vec<(&'static str, eventstore::Envelope)>| {
+        let publisher = publisher.clone();
+        async move {
+            publisher.publish_many(&events).await?;
+            Ok(vec![(); events.len()])
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

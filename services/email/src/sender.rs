@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use contracts::{DeliveryStatus, EmailDelivery, EmailRequested, DELIVERIES};
 use eventstore::{Delivery, Envelope, HandleError, Publisher};
-use servicekit::batch::Batcher;
+use servicekit::batch::{pipelined, Batcher, PipelinedPublisher};
 
 use crate::ledger::{Claim, Final, Ledger};
 use crate::mailer::{Mailer, SendError};
@@ -31,7 +31,7 @@ pub struct Sender {
     ledger: Ledger,
     claims: Batcher<String, Claim>,
     finals: Batcher<Final, ()>,
-    publisher: Publisher,
+    publisher: PipelinedPublisher,
     max_deliveries: u64,
 }
 
@@ -55,7 +55,7 @@ impl Sender {
             ledger,
             claims,
             finals,
-            publisher,
+            publisher: pipelined(publisher),
             max_deliveries,
         }
     }
@@ -106,10 +106,7 @@ impl Sender {
         let envelope = Envelope::with_id(&event, format!("delivery:{id}"))
             .map_err(anyhow::Error::from)?
             .traced(delivery.envelope.trace.clone());
-        self.publisher
-            .publish(DELIVERIES, &envelope)
-            .await
-            .map_err(anyhow::Error::from)?;
+        self.publisher.submit((DELIVERIES, envelope)).await?;
         Ok(())
     }
 

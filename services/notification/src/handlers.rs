@@ -8,7 +8,7 @@
 
 use contracts::{DeliveryStatus, EmailDelivery, EmailRequested, NotificationRequested, DELIVERIES, EMAILS};
 use eventstore::{Delivery, Envelope, HandleError, Publisher};
-use servicekit::batch::Batcher;
+use servicekit::batch::{pipelined, Batcher, PipelinedPublisher};
 
 use crate::render::render;
 use crate::store::NotificationStore;
@@ -22,7 +22,7 @@ type Outcome = (String, DeliveryStatus, Option<String>);
 /// Shared state of both handlers.
 #[derive(Clone)]
 pub struct Notifier {
-    publisher: Publisher,
+    publisher: PipelinedPublisher,
     recorder: Batcher<NotificationRequested, bool>,
     finisher: Batcher<Outcome, ()>,
 }
@@ -40,7 +40,7 @@ impl Notifier {
             async move { store.finish(&outcomes).await }
         });
         Self {
-            publisher,
+            publisher: pipelined(publisher),
             recorder,
             finisher,
         }
@@ -78,10 +78,7 @@ impl Notifier {
             }
         };
         let envelope = envelope.map_err(anyhow::Error::from)?.traced(trace);
-        self.publisher
-            .publish(stream, &envelope)
-            .await
-            .map_err(anyhow::Error::from)?;
+        self.publisher.submit((stream, envelope)).await?;
         Ok(())
     }
 
