@@ -125,6 +125,16 @@ async fn campaigns_are_created_and_bad_input_gets_a_json_error() {
     let (status, error) = call("GET", url("/api/v1/dead-letters?stream=nope"), None, None).await;
     assert_eq!(status, 400, "{error}");
 
+    let dashboard = url("/");
+    let page =
+        tokio::task::spawn_blocking(move || ureq::get(&dashboard).call().unwrap().into_string().unwrap())
+            .await
+            .unwrap();
+    assert!(
+        page.contains("<h2>Campaigns</h2>") && page.contains("/api/v1/streams"),
+        "the dashboard is served"
+    );
+
     let (status, streams) = call("GET", url("/api/v1/streams"), None, None).await;
     assert_eq!(status, 200);
     assert_eq!(streams[0]["stream"], "comms:campaigns");
