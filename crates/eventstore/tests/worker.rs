@@ -24,6 +24,26 @@ fn record(seen: &Seen, delivery: &Delivery) -> Result<u64, HandleError> {
     Ok(event.n)
 }
 
+/// Runs a worker whose handler only records what it sees.
+fn spawn_recording(
+    target: &RedisTarget,
+    config: eventstore::WorkerConfig,
+    seen: &Seen,
+    shutdown: &CancellationToken,
+) -> (tokio::task::JoinHandle<()>, Arc<eventstore::WorkerCounters>) {
+    let worker = Worker::new(target.clone(), config);
+    let counters = worker.counters();
+    let seen = seen.clone();
+    let run = tokio::spawn(worker.run(
+        move |delivery: Delivery| {
+            let seen = seen.clone();
+            async move { record(&seen, &delivery).map(|_| ()) }
+        },
+        shutdown.clone(),
+    ));
+    (run, counters)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handled_entries_are_acked_and_failed_ones_come_back() {
     let redis = RedisServer::start();
@@ -112,16 +132,7 @@ async fn a_dead_consumers_entries_are_claimed_by_another() {
 
     let seen: Seen = Arc::default();
     let shutdown = CancellationToken::new();
-    let survivor = Worker::new(target.clone(), fast_config("s", "g", "survivor"));
-    let counters = survivor.counters();
-    let handler_seen = seen.clone();
-    let run = tokio::spawn(survivor.run(
-        move |delivery: Delivery| {
-            let seen = handler_seen.clone();
-            async move { record(&seen, &delivery).map(|_| ()) }
-        },
-        shutdown.clone(),
-    ));
+    let (run, counters) = spawn_recording(&target, fast_config("s", "g", "survivor"), &seen, &shutdown);
     eventually("all 50 handled", Duration::from_secs(20), || async {
         counters.snapshot().handled == 50
     })
@@ -395,16 +406,7 @@ async fn two_read_loops_share_the_work_and_handle_each_entry_once() {
     let mut config = fast_config("s", "g", "c1");
     config.readers = 2;
     config.batch_size = 100;
-    let worker = Worker::new(target.clone(), config);
-    let counters = worker.counters();
-    let handler_seen = seen.clone();
-    let run = tokio::spawn(worker.run(
-        move |delivery: Delivery| {
-            let seen = handler_seen.clone();
-            async move { record(&seen, &delivery).map(|_| ()) }
-        },
-        shutdown.clone(),
-    ));
+    let (run, counters) = spawn_recording(&target, config, &seen, &shutdown);
     eventually("5,000 handled", Duration::from_secs(20), || async {
         counters.snapshot().handled == 5_000
     })

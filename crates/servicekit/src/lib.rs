@@ -24,6 +24,15 @@ pub fn consumer_name(service: &str, port: u16) -> String {
     format!("{service}@{host}:{port}")
 }
 
+/// Milliseconds since the Unix epoch: how the services store times, the
+/// same in SQLite and PostgreSQL.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
 /// Connects to Redis at start, or fails with one line naming the target
 /// (the password redacted).
 pub async fn connect_redis(

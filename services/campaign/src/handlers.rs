@@ -14,7 +14,9 @@ use eventstore::{Delivery, Envelope, Event, HandleError, Publisher};
 use servicekit::batch::Batcher;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{now_ms, Campaign, CampaignStore, Outcome};
+use servicekit::now_ms;
+
+use crate::store::{Campaign, CampaignStore, Outcome};
 
 /// Outcomes recorded per transaction at most.
 const MAX_BATCH: usize = 512;

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use contracts::DeliveryStatus;
 use serde::Serialize;
+use servicekit::now_ms;
 use sqlx::{AnyPool, Row};
 
 use crate::domain::NewCampaign;
@@ -240,12 +241,4 @@ fn to_campaign(row: sqlx::any::AnyRow) -> anyhow::Result<Campaign> {
         created_at: row.try_get(8)?,
         completed_at: row.try_get(9)?,
     })
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }

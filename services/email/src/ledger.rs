@@ -6,7 +6,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+use contracts::DeliveryStatus;
 use servicekit::db::{in_list, values_list};
+use servicekit::now_ms;
 use sqlx::{AnyPool, Row};
 
 /// The schema, created at start if missing.
@@ -32,9 +34,9 @@ pub enum Claim {
     Busy,
 }
 
-/// A final outcome for the ledger: notification id, `sent` or `failed`,
-/// and the failure's detail.
-pub type Final = (String, &'static str, Option<String>);
+/// A final outcome for the ledger: notification id, status, and the
+/// failure's detail.
+pub type Final = (String, DeliveryStatus, Option<String>);
 
 /// The ledger.
 #[derive(Clone)]
@@ -138,12 +140,12 @@ impl Ledger {
             .collect())
     }
 
-    /// Records final outcomes `(id, "sent" | "failed", detail)` in one
+    /// Records final outcomes `(id, status, detail)` in one
     /// transaction; the sent ones, the common case, in one statement.
     pub async fn finish_all(&self, outcomes: &[Final]) -> anyhow::Result<Vec<()>> {
         let sent: Vec<&String> = outcomes
             .iter()
-            .filter(|(_, status, _)| *status == "sent")
+            .filter(|(_, status, _)| *status == DeliveryStatus::Sent)
             .map(|(id, _, _)| id)
             .collect();
         let mut tx = self.db.begin().await?;
@@ -158,9 +160,12 @@ impl Ledger {
             }
             update.execute(&mut *tx).await?;
         }
-        for (id, status, detail) in outcomes.iter().filter(|(_, status, _)| *status != "sent") {
+        for (id, status, detail) in outcomes
+            .iter()
+            .filter(|(_, status, _)| *status == DeliveryStatus::Failed)
+        {
             sqlx::query("UPDATE send_ledger SET status = $1, detail = $2 WHERE notification_id = $3")
-                .bind(*status)
+                .bind(status.as_str())
                 .bind(detail.clone())
                 .bind(id)
                 .execute(&mut *tx)
@@ -181,11 +186,4 @@ impl Ledger {
         .await?;
         Ok(())
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }

@@ -74,19 +74,21 @@ impl Sender {
             }
             Claim::Acquired => match self.send_with_retries(&email).await {
                 Ok(()) => {
-                    self.finals.submit((id.clone(), "sent", None)).await?;
+                    self.finals
+                        .submit((id.clone(), DeliveryStatus::Sent, None))
+                        .await?;
                     (DeliveryStatus::Sent, None)
                 }
                 Err(SendError::Permanent(detail)) => {
                     self.finals
-                        .submit((id.clone(), "failed", Some(detail.clone())))
+                        .submit((id.clone(), DeliveryStatus::Failed, Some(detail.clone())))
                         .await?;
                     (DeliveryStatus::Failed, Some(detail))
                 }
                 Err(SendError::Transient(detail)) if delivery.deliveries >= self.max_deliveries => {
                     let detail = format!("gave up after {} deliveries: {detail}", delivery.deliveries);
                     self.finals
-                        .submit((id.clone(), "failed", Some(detail.clone())))
+                        .submit((id.clone(), DeliveryStatus::Failed, Some(detail.clone())))
                         .await?;
                     (DeliveryStatus::Failed, Some(detail))
                 }

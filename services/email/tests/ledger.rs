@@ -1,6 +1,7 @@
 //! The send ledger on SQLite and on PostgreSQL: one lease per id, final
 //! states are final, and a dead run's leases can be taken over.
 
+use contracts::DeliveryStatus;
 use email_service::ledger::{Claim, Ledger, SCHEMA};
 use testkit::Postgres;
 
@@ -26,8 +27,12 @@ async fn check_ledger(url: &str) {
 
     ledger
         .finish_all(&[
-            ("a".into(), "sent", None),
-            ("b".into(), "failed", Some("550 no such user".into())),
+            ("a".into(), DeliveryStatus::Sent, None),
+            (
+                "b".into(),
+                DeliveryStatus::Failed,
+                Some("550 no such user".into()),
+            ),
         ])
         .await
         .unwrap();

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use contracts::{DeliveryStatus, NotificationRequested};
 use serde::Serialize;
 use servicekit::db::{in_list, values_list};
+use servicekit::now_ms;
 use sqlx::{AnyPool, Row};
 
 /// The schema, created at start if missing.
@@ -169,11 +170,4 @@ impl NotificationStore {
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
             .collect()
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }

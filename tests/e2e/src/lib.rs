@@ -69,7 +69,7 @@ impl Stack {
             .append(true)
             .open(self.dir.path().join(format!("{service}.log")))
             .expect("service log");
-        let port_variable = format!("{}_PORT", service.trim_end_matches("-service").to_uppercase());
+        let port_variable = port_variable(service);
         let child = Command::new(binary(service))
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -194,6 +194,11 @@ impl Drop for Stack {
             let _ = child.wait();
         }
     }
+}
+
+/// The variable that sets `service`'s HTTP port (`USER_PORT`, ...).
+pub fn port_variable(service: &str) -> String {
+    format!("{}_PORT", service.trim_end_matches("-service").to_uppercase())
 }
 
 /// A command running `service`'s binary with a clean environment (only

@@ -80,7 +80,7 @@ fn sigterm_stops_every_service_within_seconds() {
     let dir = tempfile::tempdir().unwrap();
     for service in e2e::SERVICES {
         let port = free_port();
-        let port_variable = format!("{}_PORT", service.trim_end_matches("-service").to_uppercase());
+        let port_variable = e2e::port_variable(service);
         let mut child = service_command(service)
             .env("REDIS_URL", redis.url())
             .env("DATA_DIR", dir.path())
