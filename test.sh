@@ -10,5 +10,6 @@ require_node_tools
 require_postgres
 require_postfix_tools
 require_openssl
+require_openbao
 cargo build --workspace --bins --quiet
 cargo test --workspace --quiet "$@"

