@@ -1,7 +1,8 @@
 //! email-service's configuration (see `servicekit::config` for the layers).
 
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use servicekit::config::{ServiceConfig, ServiceSettings};
+use servicekit::config::{empty_secret, ServiceConfig, ServiceSettings};
 use servicekit::streams::StreamSettings;
 
 /// Everything email-service reads at start.
@@ -18,7 +19,8 @@ pub struct Config {
     /// SMTP user (`SMTP_USER`); no authentication when empty.
     pub smtp_user: String,
     /// SMTP password (`SMTP_PASSWORD`).
-    pub smtp_password: String,
+    #[serde(skip_serializing, default = "empty_secret")]
+    pub smtp_password: SecretString,
     /// `none` (plain, for local test servers) or `starttls` (`SMTP_TLS`).
     pub smtp_tls: String,
     /// Most connections open to the SMTP server at once (`SMTP_POOL`).
@@ -44,7 +46,7 @@ impl Default for Config {
             smtp_host: "127.0.0.1".into(),
             smtp_port: 2500,
             smtp_user: String::new(),
-            smtp_password: String::new(),
+            smtp_password: empty_secret(),
             smtp_tls: "none".into(),
             smtp_pool: 16,
             mail_from: "comms <comms@example.com>".into(),
@@ -61,7 +63,7 @@ impl ServiceConfig for Config {
 
 impl Config {
     /// Loads the configuration.
-    pub fn load() -> anyhow::Result<Self> {
+    pub async fn load() -> anyhow::Result<Self> {
         servicekit::config::load_service(
             "email-service",
             "EMAIL_",
@@ -77,5 +79,6 @@ impl Config {
             ],
             "email.db",
         )
+        .await
     }
 }

@@ -9,6 +9,7 @@
 //! all the time. Here each connection is a `TcpStream` with `TCP_NODELAY`,
 //! handed to lettre's SMTP client, and at most `SMTP_POOL` are open at once.
 
+use secrecy::ExposeSecret;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -68,8 +69,12 @@ impl Mailer {
             host: config.smtp_host.clone(),
             port: config.smtp_port,
             starttls,
-            credentials: (!config.smtp_user.is_empty())
-                .then(|| Credentials::new(config.smtp_user.clone(), config.smtp_password.clone())),
+            credentials: (!config.smtp_user.is_empty()).then(|| {
+                Credentials::new(
+                    config.smtp_user.clone(),
+                    config.smtp_password.expose_secret().to_string(),
+                )
+            }),
             from,
             hello: ClientId::default(),
             idle: Mutex::new(Vec::new()),
