@@ -24,6 +24,11 @@ pub const EMAILS: &str = "comms:emails";
 /// The outcome of each send.
 pub const DELIVERIES: &str = "comms:deliveries";
 
+/// The consumer group that expands campaigns on [`CAMPAIGNS`]
+/// (user-service's): campaign-service asks whether an announcement still
+/// waits in it before announcing a campaign again.
+pub const AUDIENCE_GROUP: &str = "user-service";
+
 /// Every stream of comms, for dashboards and trimming.
 pub const ALL_STREAMS: [&str; 4] = [CAMPAIGNS, NOTIFICATIONS, EMAILS, DELIVERIES];
 

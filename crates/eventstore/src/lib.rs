@@ -38,6 +38,7 @@ pub mod deadletter;
 mod entry;
 mod envelope;
 mod error;
+pub mod pending;
 mod publisher;
 mod stats;
 pub mod trim;

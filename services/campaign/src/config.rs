@@ -17,6 +17,10 @@ pub struct Config {
     /// (`API_TOKEN`); required in `prod`.
     #[serde(skip_serializing, default = "empty_secret")]
     pub api_token: SecretString,
+    /// How long a campaign may wait for its audience before it is announced
+    /// again, in ms (`CAMPAIGN_REANNOUNCE_MS`); also how often stalled
+    /// campaigns are looked for.
+    pub reannounce_ms: u64,
 }
 
 impl Default for Config {
@@ -25,6 +29,7 @@ impl Default for Config {
             service: ServiceSettings::new(8080),
             app_env: "dev".into(),
             api_token: empty_secret(),
+            reannounce_ms: 30_000,
         }
     }
 }

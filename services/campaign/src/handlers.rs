@@ -2,15 +2,19 @@
 //!
 //! - It publishes `campaign.created` when a campaign is created, and again
 //!   for a campaign whose audience is still unknown a while later (the first
-//!   publish may have failed after the insert; user-service expands a
-//!   campaign once however often it is announced).
+//!   publish may have failed after the insert, or its handling was lost).
+//!   It re-announces only once user-service's group has settled the last
+//!   announcement: behind a stopped or slow user-service the announcement
+//!   waits in the stream, and copies piled up behind it would each be
+//!   handled later (user-service expands a campaign once however often it is
+//!   announced, but need not be sent a copy every interval).
 //! - On `comms:campaigns` it reads `campaign.audience_expanded` (the total).
 //! - On `comms:deliveries` it counts each notification's outcome once.
 
 use std::time::Duration;
 
-use contracts::{AudienceExpanded, CampaignCreated, EmailDelivery, CAMPAIGNS};
-use eventstore::{Delivery, Envelope, Event, HandleError, Publisher};
+use contracts::{AudienceExpanded, CampaignCreated, EmailDelivery, AUDIENCE_GROUP, CAMPAIGNS};
+use eventstore::{pending, ConnectionManager, Delivery, Envelope, Event, HandleError, Publisher};
 use servicekit::batch::Batcher;
 use tokio_util::sync::CancellationToken;
 
@@ -25,13 +29,15 @@ const MAX_BATCH: usize = 512;
 #[derive(Clone)]
 pub struct Tracker {
     store: CampaignStore,
+    /// For looking up whether an announcement is still waiting.
+    redis: ConnectionManager,
     publisher: Publisher,
     outcomes: Batcher<Outcome, ()>,
 }
 
 impl Tracker {
-    /// Handlers on `store`, publishing with `publisher`.
-    pub fn new(store: CampaignStore, publisher: Publisher) -> Self {
+    /// Handlers on `store`, publishing on `redis`.
+    pub fn new(store: CampaignStore, redis: ConnectionManager) -> Self {
         let recording = store.clone();
         let outcomes = Batcher::spawn(MAX_BATCH, move |outcomes: Vec<Outcome>| {
             let store = recording.clone();
@@ -39,7 +45,8 @@ impl Tracker {
         });
         Self {
             store,
-            publisher,
+            publisher: Publisher::new(redis.clone()),
+            redis,
             outcomes,
         }
     }
@@ -49,7 +56,8 @@ impl Tracker {
         &self.store
     }
 
-    /// Announces `campaign` to user-service.
+    /// Announces `campaign` to user-service and remembers the announcement's
+    /// stream entry.
     pub async fn announce(&self, campaign: &Campaign) -> anyhow::Result<()> {
         let event = CampaignCreated {
             campaign_id: campaign.id.clone(),
@@ -57,10 +65,21 @@ impl Tracker {
             subject: campaign.subject.clone(),
             body: campaign.body.clone(),
         };
-        self.publisher
+        let entry_id = self
+            .publisher
             .publish(CAMPAIGNS, &Envelope::with_id(&event, campaign.id.clone())?)
             .await?;
-        Ok(())
+        self.store.announced(&campaign.id, &entry_id).await
+    }
+
+    /// Whether the latest announcement of `campaign_id` is still waiting
+    /// for user-service's group (undelivered, or delivered and not acked).
+    async fn announcement_waits(&self, campaign_id: &str) -> anyhow::Result<bool> {
+        let Some(entry_id) = self.store.last_announcement(campaign_id).await? else {
+            return Ok(false);
+        };
+        let mut conn = self.redis.clone();
+        Ok(pending::awaits(&mut conn, CAMPAIGNS, AUDIENCE_GROUP, &entry_id).await?)
     }
 
     /// Handles one entry of `comms:campaigns`.
@@ -88,8 +107,9 @@ impl Tracker {
         Ok(())
     }
 
-    /// Re-announces campaigns still waiting for their audience after
-    /// `after`, every `after`, until `shutdown`.
+    /// Every `after` until `shutdown`, re-announces the campaigns still
+    /// waiting for their audience `after` their creation whose latest
+    /// announcement is no longer waiting in user-service's group.
     pub async fn reannounce_stalled(self, after: Duration, shutdown: CancellationToken) {
         let mut ticker = tokio::time::interval(after);
         loop {
@@ -105,6 +125,15 @@ impl Tracker {
                 }
             };
             for campaign in stalled {
+                match self.announcement_waits(&campaign.id).await {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(error) => {
+                        tracing::warn!(campaign = %campaign.id, error = format!("{error:#}"), "cannot check the last announcement");
+                        continue;
+                    }
+                }
+                tracing::info!(campaign = %campaign.id, "re-announcing a stalled campaign");
                 if let Err(error) = self.announce(&campaign).await {
                     tracing::warn!(campaign = %campaign.id, error = format!("{error:#}"), "re-announcing failed");
                 }

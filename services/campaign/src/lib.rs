@@ -12,7 +12,7 @@ use secrecy::ExposeSecret;
 use std::time::Duration;
 
 use contracts::{CAMPAIGNS, DELIVERIES};
-use eventstore::{Publisher, RedisTarget};
+use eventstore::RedisTarget;
 use servicekit::access::Access;
 use servicekit::config::AppEnv;
 use servicekit::http::{health_routes, Dependencies};
@@ -47,7 +47,7 @@ impl Application {
         let listener =
             servicekit::http::bind(&config.service.host, config.service.port, "CAMPAIGN_PORT").await?;
         let port = listener.local_addr()?.port();
-        let tracker = Tracker::new(CampaignStore::new(db.clone()), Publisher::new(redis.clone()));
+        let tracker = Tracker::new(CampaignStore::new(db.clone()), redis.clone());
         Ok(Self {
             state: AppState {
                 tracker,
@@ -106,7 +106,7 @@ impl Application {
             state
                 .tracker
                 .clone()
-                .reannounce_stalled(Duration::from_secs(30), shutdown.clone()),
+                .reannounce_stalled(Duration::from_millis(config.reannounce_ms), shutdown.clone()),
         );
 
         let app = routes::router(state).merge(health_routes(deps));

@@ -33,6 +33,10 @@ pub const SCHEMA: &[&str] = &[
         campaign_id TEXT NOT NULL,
         status TEXT NOT NULL
     )",
+    "CREATE TABLE IF NOT EXISTS announcements (
+        campaign_id TEXT PRIMARY KEY,
+        entry_id TEXT NOT NULL
+    )",
 ];
 
 /// A campaign as the API shows it.
@@ -147,6 +151,30 @@ impl CampaignStore {
         .into_iter()
         .map(to_campaign)
         .collect()
+    }
+
+    /// Remembers `entry_id` as the stream entry of the latest announcement
+    /// of `campaign_id`.
+    pub async fn announced(&self, campaign_id: &str, entry_id: &str) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO announcements (campaign_id, entry_id) VALUES ($1, $2)
+             ON CONFLICT (campaign_id) DO UPDATE SET entry_id = excluded.entry_id",
+        )
+        .bind(campaign_id)
+        .bind(entry_id)
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// The stream entry of the latest announcement of `campaign_id`, if one
+    /// was published.
+    pub async fn last_announcement(&self, campaign_id: &str) -> anyhow::Result<Option<String>> {
+        let row = sqlx::query("SELECT entry_id FROM announcements WHERE campaign_id = $1")
+            .bind(campaign_id)
+            .fetch_optional(&self.db)
+            .await?;
+        Ok(row.map(|row| row.try_get(0)).transpose()?)
     }
 
     /// Records the audience size of `id` (idempotent).

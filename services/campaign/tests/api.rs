@@ -33,6 +33,7 @@ async fn spawn_app(app_env: &str, api_token: &str) -> anyhow::Result<TestApp> {
         },
         app_env: app_env.into(),
         api_token: api_token.into(),
+        ..Config::default()
     };
     let app = Application::build(config).await?;
     let base = format!("http://127.0.0.1:{}", app.port());

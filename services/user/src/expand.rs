@@ -1,31 +1,76 @@
 //! Expanding a campaign's audience: one `notification.requested` per user,
-//! published page by page.
+//! published page by page, once per campaign however often the campaign is
+//! announced.
 //!
 //! The cursor (last user id published) is saved only after the page's
 //! events are in the stream, so a crash re-publishes at most one page (with
 //! the same deterministic notification ids, which downstream absorbs) and
 //! never skips one. A redelivered `campaign.created` resumes from the cursor;
 //! a finished one only re-announces the total.
+//!
+//! One expansion per campaign at a time: announcements of a campaign queue
+//! up behind a stopped user-service (re-announcements, redeliveries, several
+//! instances), and each expanding from the same cursor would publish the
+//! audience once per copy. So:
+//! - within a process, an announcement of a campaign this process is
+//!   already expanding is acknowledged and does nothing ([`Running`]);
+//! - across processes, the expansion is done under a lease in the database
+//!   (owner: the consumer name, stable across restarts, so a restarted
+//!   instance resumes its own expansion at once). The lease is renewed
+//!   before each page is published, and a page is published only if the
+//!   renewal found the lease still ours; an instance that finds the lease
+//!   held by another leaves the expansion to it.
+//!
+//! An announcement that did nothing is acknowledged: the expansion it met
+//! finishes under its own announcement's entry, which stays pending until
+//! then (and is redelivered if its process dies); campaign-service
+//! re-announces a campaign whose audience is still unknown once user-service
+//! has settled the last announcement.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use contracts::{
     notification_id, AudienceExpanded, CampaignCreated, NotificationRequested, CAMPAIGNS, NOTIFICATIONS,
 };
 use eventstore::{Delivery, Envelope, Event, HandleError, Publisher};
+use servicekit::now_ms;
 
 use crate::store::UserStore;
+
+/// How long an expansion lease lasts without renewal. It is renewed before
+/// every page (a page takes milliseconds), so only a dead or stuck expander
+/// lets it run out; another instance takes over after that.
+const LEASE_MS: i64 = 60_000;
 
 /// What the expansion handler needs.
 #[derive(Clone)]
 pub struct Expander {
     /// Users and cursors.
-    pub store: UserStore,
+    store: UserStore,
     /// Where notifications go.
-    pub publisher: Publisher,
+    publisher: Publisher,
     /// Users per page.
-    pub page_size: i64,
+    page_size: i64,
+    /// This instance as a lease owner: its consumer name.
+    owner: String,
+    /// The campaigns this process is expanding now.
+    running: Running,
 }
 
 impl Expander {
+    /// An expander on `store` publishing with `publisher`, `page_size`
+    /// users at a time, taking leases as `owner`.
+    pub fn new(store: UserStore, publisher: Publisher, page_size: i64, owner: String) -> Self {
+        Self {
+            store,
+            publisher,
+            page_size,
+            owner,
+            running: Running::default(),
+        }
+    }
+
     /// Handles one entry of `comms:campaigns`: expands `campaign.created`,
     /// ignores the stream's other event types.
     pub async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
@@ -33,7 +78,13 @@ impl Expander {
             return Ok(());
         }
         let campaign: CampaignCreated = delivery.envelope.decode()?;
-        let total = self.expand(&campaign).await?;
+        let Some(_running) = self.running.enter(&campaign.campaign_id) else {
+            tracing::info!(campaign = %campaign.campaign_id, "already being expanded here; announcement ignored");
+            return Ok(());
+        };
+        let Some(total) = self.expand(&campaign).await? else {
+            return Ok(());
+        };
         let announcement = AudienceExpanded {
             campaign_id: campaign.campaign_id.clone(),
             total,
@@ -49,11 +100,25 @@ impl Expander {
     }
 
     /// Publishes the notifications of every user not yet covered by the
-    /// cursor; returns the campaign's total audience.
-    pub async fn expand(&self, campaign: &CampaignCreated) -> anyhow::Result<i64> {
-        let (mut cursor, total) = self.store.expansion(&campaign.campaign_id).await?;
+    /// cursor; returns the campaign's total audience, or `None` when
+    /// another instance holds the expansion.
+    async fn expand(&self, campaign: &CampaignCreated) -> anyhow::Result<Option<i64>> {
+        let id = &campaign.campaign_id;
+        if let (_, Some(total)) = self.store.expansion(id).await? {
+            return Ok(Some(total));
+        }
+        if !self
+            .store
+            .take_lease(id, &self.owner, now_ms() + LEASE_MS)
+            .await?
+        {
+            tracing::info!(campaign = %id, "being expanded by another instance; announcement ignored");
+            return Ok(None);
+        }
+        // Read under the lease: the previous holder may have moved it.
+        let (mut cursor, total) = self.store.expansion(id).await?;
         if let Some(total) = total {
-            return Ok(total);
+            return Ok(Some(total));
         }
         loop {
             let page = self.store.page(cursor, self.page_size).await?;
@@ -61,29 +126,88 @@ impl Expander {
                 break;
             };
             let last_id = last.id;
+            if !self
+                .store
+                .renew_lease(id, &self.owner, now_ms() + LEASE_MS)
+                .await?
+            {
+                tracing::warn!(campaign = %id, cursor, "expansion lease lost to another instance; stopping");
+                return Ok(None);
+            }
             let envelopes = page
                 .into_iter()
                 .map(|user| {
-                    let id = notification_id(&campaign.campaign_id, user.id);
+                    let notification = notification_id(id, user.id);
                     let event = NotificationRequested {
-                        notification_id: id.clone(),
-                        campaign_id: campaign.campaign_id.clone(),
+                        notification_id: notification.clone(),
+                        campaign_id: id.clone(),
                         user_id: user.id,
                         email: user.email,
                         name: user.name,
                         subject: campaign.subject.clone(),
                         body: campaign.body.clone(),
                     };
-                    Envelope::with_id(&event, id)
+                    Envelope::with_id(&event, notification)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             self.publisher.publish_batch(NOTIFICATIONS, &envelopes).await?;
-            self.store.advance(&campaign.campaign_id, last_id).await?;
+            self.store.advance(id, last_id).await?;
             cursor = last_id;
         }
         let total = self.store.count_up_to(cursor).await?;
-        self.store.finish(&campaign.campaign_id, total).await?;
-        tracing::info!(campaign = %campaign.campaign_id, total, "audience expanded");
-        Ok(total)
+        self.store.finish(id, total).await?;
+        tracing::info!(campaign = %id, total, "audience expanded");
+        Ok(Some(total))
+    }
+}
+
+/// The campaigns this process is expanding.
+#[derive(Clone, Default)]
+struct Running(Arc<Mutex<HashSet<String>>>);
+
+impl Running {
+    /// Marks `campaign_id` as being expanded here until the guard drops;
+    /// `None` if it already is.
+    fn enter(&self, campaign_id: &str) -> Option<RunningGuard> {
+        let inserted = self
+            .0
+            .lock()
+            .expect("running set")
+            .insert(campaign_id.to_string());
+        inserted.then(|| RunningGuard {
+            running: self.clone(),
+            campaign_id: campaign_id.to_string(),
+        })
+    }
+}
+
+/// Holds a campaign in [`Running`] while its expansion runs.
+struct RunningGuard {
+    running: Running,
+    campaign_id: String,
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.running
+            .0
+            .lock()
+            .expect("running set")
+            .remove(&self.campaign_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_campaign_runs_once_per_process_until_its_guard_drops() {
+        let running = Running::default();
+        let first = running.enter("c1").expect("free");
+        assert!(running.enter("c1").is_none(), "a second expansion is refused");
+        assert!(running.enter("c2").is_some(), "other campaigns are not held up");
+        drop(first);
+        assert!(running.enter("c1").is_some(), "free again once done");
     }
 }

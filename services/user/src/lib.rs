@@ -21,8 +21,8 @@ use crate::config::Config;
 use crate::expand::Expander;
 use crate::store::UserStore;
 
-/// The consumer group of user-service.
-pub const GROUP: &str = "user-service";
+/// The consumer group of user-service, the one that expands campaigns.
+pub const GROUP: &str = contracts::AUDIENCE_GROUP;
 
 /// Runs user-service until `shutdown`.
 pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -37,12 +37,13 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
     let seeded = store.seed(config.seed_users).await?;
     tracing::info!(seeded, seconds = started.elapsed().as_secs_f64(), "users seeded");
 
-    let expander = Expander {
-        store: store.clone(),
-        publisher: Publisher::new(redis.clone()),
-        page_size: config.page_size,
-    };
     let consumer = servicekit::consumer_name(GROUP, config.service.port);
+    let expander = Expander::new(
+        store.clone(),
+        Publisher::new(redis.clone()),
+        config.page_size,
+        consumer.clone(),
+    );
     let worker = config
         .service
         .streams

@@ -5,6 +5,7 @@ use fake::Fake;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::Serialize;
+use servicekit::now_ms;
 use sqlx::{AnyPool, Row};
 
 /// The schema, created at start if missing.
@@ -19,6 +20,11 @@ pub const SCHEMA: &[&str] = &[
         cursor BIGINT NOT NULL,
         total BIGINT,
         done BIGINT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS expansion_leases (
+        campaign_id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        lease_until BIGINT NOT NULL
     )",
 ];
 
@@ -140,13 +146,54 @@ impl UserStore {
         Ok(())
     }
 
-    /// Records that the expansion is complete with `total` recipients.
+    /// Takes the expansion lease of `campaign_id` for `owner` until
+    /// `until_ms`, if it is free, expired, or already `owner`'s (a restarted
+    /// instance under the same consumer name resumes at once). Returns
+    /// whether `owner` holds it now.
+    pub async fn take_lease(&self, campaign_id: &str, owner: &str, until_ms: i64) -> anyhow::Result<bool> {
+        let taken = sqlx::query(
+            "INSERT INTO expansion_leases (campaign_id, owner, lease_until) VALUES ($1, $2, $3)
+             ON CONFLICT (campaign_id) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until
+             WHERE expansion_leases.owner = excluded.owner OR expansion_leases.lease_until < $4",
+        )
+        .bind(campaign_id)
+        .bind(owner)
+        .bind(until_ms)
+        .bind(now_ms())
+        .execute(&self.db)
+        .await?
+        .rows_affected();
+        Ok(taken == 1)
+    }
+
+    /// Extends `owner`'s lease of `campaign_id` to `until_ms`; false when
+    /// the lease has passed to another owner.
+    pub async fn renew_lease(&self, campaign_id: &str, owner: &str, until_ms: i64) -> anyhow::Result<bool> {
+        let renewed =
+            sqlx::query("UPDATE expansion_leases SET lease_until = $1 WHERE campaign_id = $2 AND owner = $3")
+                .bind(until_ms)
+                .bind(campaign_id)
+                .bind(owner)
+                .execute(&self.db)
+                .await?
+                .rows_affected();
+        Ok(renewed == 1)
+    }
+
+    /// Records that the expansion is complete with `total` recipients, and
+    /// frees its lease.
     pub async fn finish(&self, campaign_id: &str, total: i64) -> anyhow::Result<()> {
+        let mut tx = self.db.begin().await?;
         sqlx::query("UPDATE expansions SET total = $1, done = 1 WHERE campaign_id = $2")
             .bind(total)
             .bind(campaign_id)
-            .execute(&self.db)
+            .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM expansion_leases WHERE campaign_id = $1")
+            .bind(campaign_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -178,6 +178,31 @@ impl Stack {
         (response.status(), response.into_json().expect("JSON body"))
     }
 
+    /// How many entries were ever added to `stream` (`XINFO STREAM`'s
+    /// `entries-added`, read with `redis-cli`): unlike the stream's length,
+    /// trimming does not lower it. 0 for a stream that does not exist.
+    pub fn entries_added(&self, stream: &str) -> u64 {
+        let output = Command::new("redis-cli")
+            .args([
+                "-p",
+                &self.redis.port().to_string(),
+                "--raw",
+                "XINFO",
+                "STREAM",
+                stream,
+            ])
+            .output()
+            .expect("redis-cli runs");
+        let text = String::from_utf8_lossy(&output.stdout);
+        let mut lines = text.lines();
+        while let Some(line) = lines.next() {
+            if line == "entries-added" {
+                return lines.next().and_then(|n| n.parse().ok()).expect("a count");
+            }
+        }
+        0
+    }
+
     /// Everything `service` has logged so far.
     pub fn log(&self, service: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(format!("{service}.log"))).unwrap_or_default()

@@ -1,0 +1,140 @@
+//! A campaign's audience is expanded once, whatever the announcements:
+//! exactly one `notification.requested` per user, and one email per user,
+//! with announcements queued behind a stopped user-service, and with
+//! user-service SIGKILLed in the middle of an expansion.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use contracts::{CampaignCreated, CAMPAIGNS, NOTIFICATIONS};
+use e2e::Stack;
+use serde_json::json;
+
+/// Emails MailDev received, per recipient address.
+fn emails_per_recipient(stack: &Stack) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for email in stack.emails() {
+        let address = email["to"][0]["address"].as_str().unwrap().to_string();
+        *counts.entry(address).or_default() += 1;
+    }
+    counts
+}
+
+fn create_campaign(stack: &Stack) -> (String, CampaignCreated) {
+    let (subject, body) = ("Hello {{ name }}", "Dear {{ name }}, this goes to {{ email }}.");
+    let (status, campaign) = stack.post(
+        "campaign-service",
+        "/api/v1/campaigns",
+        &json!({ "name": "once", "subject": subject, "body": body }),
+    );
+    assert_eq!(status, 201, "{campaign}");
+    let id = campaign["id"].as_str().unwrap().to_string();
+    let event = CampaignCreated {
+        campaign_id: id.clone(),
+        name: "once".into(),
+        subject: subject.into(),
+        body: body.into(),
+    };
+    (id, event)
+}
+
+/// Adds a copy of the announcement of `event` to `comms:campaigns`, as a
+/// second campaign-service instance or a replayed dead letter would.
+fn announce_again(stack: &Stack, event: &CampaignCreated) {
+    let payload = serde_json::to_string(event).unwrap();
+    stack.redis.command(&[
+        "XADD",
+        CAMPAIGNS,
+        "*",
+        "type",
+        "campaign.created",
+        "v",
+        "1",
+        "id",
+        &event.campaign_id,
+        "time",
+        "1",
+        "payload",
+        &payload,
+    ]);
+}
+
+#[test]
+fn announcements_queued_behind_a_stopped_user_service_expand_the_audience_once() {
+    const USERS: u64 = 500;
+    let mut stack = Stack::start_with(
+        USERS,
+        vec![
+            ("CAMPAIGN_REANNOUNCE_MS".into(), "300".into()),
+            ("USER_PAGE_SIZE".into(), "50".into()),
+        ],
+    );
+    stack.kill("user-service");
+    let (id, event) = create_campaign(&stack);
+    // Several re-announcement intervals pass while user-service is down.
+    std::thread::sleep(Duration::from_secs(3));
+    for _ in 0..3 {
+        announce_again(&stack, &event);
+    }
+    let announcements = stack.entries_added(CAMPAIGNS);
+    assert_eq!(
+        announcements, 4,
+        "the announcement and its three copies, and no re-announcement while it waits"
+    );
+    stack.start_service("user-service");
+
+    let campaign = stack.wait_completed(&id, Duration::from_secs(120));
+    assert_eq!(
+        campaign["progress"],
+        json!({ "total": USERS, "sent": USERS, "failed": 0, "pending": 0 })
+    );
+    assert_eq!(
+        stack.entries_added(NOTIFICATIONS),
+        USERS,
+        "one notification.requested per user after {announcements} announcements\n{}",
+        stack.log_tails()
+    );
+    let emails = emails_per_recipient(&stack);
+    assert_eq!(emails.len() as u64, USERS, "every user got email");
+    assert!(emails.values().all(|n| *n == 1), "one email per user");
+}
+
+#[test]
+fn a_user_service_killed_mid_expansion_resumes_and_repeats_at_most_one_page() {
+    const USERS: u64 = 5_000;
+    const PAGE: u64 = 10;
+    let mut stack = Stack::start_with(USERS, vec![("USER_PAGE_SIZE".into(), PAGE.to_string())]);
+    let (id, _) = create_campaign(&stack);
+
+    let start = Instant::now();
+    while stack.entries_added(NOTIFICATIONS) < USERS / 5 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "expansion did not start\n{}",
+            stack.log_tails()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    stack.kill("user-service");
+    let at_kill = stack.entries_added(NOTIFICATIONS);
+    assert!(
+        at_kill < USERS,
+        "the kill landed mid-expansion ({at_kill} of {USERS})"
+    );
+    stack.start_service("user-service");
+
+    let campaign = stack.wait_completed(&id, Duration::from_secs(180));
+    assert_eq!(
+        campaign["progress"],
+        json!({ "total": USERS, "sent": USERS, "failed": 0, "pending": 0 })
+    );
+    let added = stack.entries_added(NOTIFICATIONS);
+    println!("killed at {at_kill} of {USERS} notifications; {added} published in all");
+    assert!(
+        (USERS..=USERS + PAGE).contains(&added),
+        "at most one page published again: {added}"
+    );
+    let emails = emails_per_recipient(&stack);
+    assert_eq!(emails.len() as u64, USERS, "every user got email");
+    assert!(emails.values().all(|n| *n == 1), "one email per user");
+}
