@@ -3,9 +3,12 @@
 //! These types are the only thing services share. Each event carries what
 //! the next step needs (a recipient's address and name travel with the
 //! notification), so no service asks another for data while doing its job.
+//! A campaign's templates travel once, in `campaign.created`, which
+//! notification-service reads too and keeps per campaign; they are never
+//! copied into each recipient's `notification.requested`.
 //!
 //! ```text
-//! campaign-service ─ campaign.created ─► comms:campaigns ─► user-service
+//! campaign-service ─ campaign.created ─► comms:campaigns ─► user-service, notification-service
 //! user-service ─ notification.requested ─► comms:notifications ─► notification-service
 //! user-service ─ campaign.audience_expanded ─► comms:campaigns ─► campaign-service
 //! notification-service ─ email.requested ─► comms:emails ─► email-service
@@ -32,7 +35,8 @@ pub const AUDIENCE_GROUP: &str = "user-service";
 /// Every stream of comms, for dashboards and trimming.
 pub const ALL_STREAMS: [&str; 4] = [CAMPAIGNS, NOTIFICATIONS, EMAILS, DELIVERIES];
 
-/// A campaign was created: its audience is to be notified.
+/// A campaign was created: its audience is to be notified (user-service),
+/// with these templates (notification-service).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CampaignCreated {
     /// The campaign's id.
@@ -65,7 +69,10 @@ impl Event for AudienceExpanded {
     const VERSION: u32 = 1;
 }
 
-/// One recipient of a campaign is to be notified.
+/// One recipient of a campaign is to be notified. The campaign's templates
+/// are not in it: they came once, in [`CampaignCreated`].
+///
+/// Version 2: version 1 carried the subject and body templates too.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct NotificationRequested {
     /// Deterministic: [`notification_id`] of campaign and user.
@@ -78,15 +85,11 @@ pub struct NotificationRequested {
     pub email: String,
     /// The recipient's name.
     pub name: String,
-    /// Subject template.
-    pub subject: String,
-    /// Body template.
-    pub body: String,
 }
 
 impl Event for NotificationRequested {
     const TYPE: &'static str = "notification.requested";
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
 }
 
 /// A rendered email to send.

@@ -70,7 +70,10 @@ async fn create(
     body: Result<Json<NewCampaignRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Campaign>), ApiError> {
     let Json(request) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
-    let campaign = NewCampaign::parse(request).map_err(ApiError::bad_request)?;
+    let campaign = tokio::task::spawn_blocking(move || NewCampaign::parse(request))
+        .await
+        .map_err(anyhow::Error::from)?
+        .map_err(ApiError::bad_request)?;
     create_campaign(&state, campaign).await
 }
 

@@ -143,6 +143,44 @@ async fn campaigns_are_created_and_bad_input_gets_a_json_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_that_cannot_render_within_their_bounds_are_refused_at_creation() {
+    let app = spawn_app("dev", "").await.unwrap();
+    let url = |path: &str| format!("{}{path}", app.base);
+    let nested_loops =
+        "{% for i in range(100000) %}{% for j in range(100000) %}{{ i }}{% endfor %}{% endfor %}";
+    for (subject, body, expected) in [
+        (
+            "Hi {{ name }}",
+            "Dear {{ nope }}",
+            "body uses an undefined variable",
+        ),
+        ("Hi {{ user.name }}", "b", "subject uses an undefined variable"),
+        (
+            "s",
+            r#"{{ "x" * 100000000 }}"#,
+            "body renders to more than 200000 bytes",
+        ),
+        ("s", nested_loops, "body is too costly to render"),
+        (&"s".repeat(501), "b", "subject must be at most 500 characters"),
+        (
+            "s",
+            &"b".repeat(100_001),
+            "body must be at most 100000 characters",
+        ),
+    ] {
+        let request = json!({ "name": "n", "subject": subject, "body": body }).to_string();
+        let (status, error) = call("POST", url("/api/v1/campaigns"), None, Some(&request)).await;
+        let message = error["error"].as_str().unwrap_or_default();
+        assert_eq!(status, 400, "{expected}: {error}");
+        assert!(message.contains(expected), "{expected}: {message}");
+    }
+    let (_, list) = call("GET", url("/api/v1/campaigns"), None, None).await;
+    assert_eq!(list, json!([]), "nothing refused was stored");
+    let (_, streams) = call("GET", url("/api/v1/streams"), None, None).await;
+    assert_eq!(streams[0]["length"], 0, "nothing refused was announced");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_prod_writes_the_demo_and_dead_letters_need_the_bearer_token() {
     let error = spawn_app("prod", "")
         .await

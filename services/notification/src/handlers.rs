@@ -1,17 +1,28 @@
-//! The two streams notification-service consumes.
+//! The three streams notification-service consumes.
 //!
+//! - `comms:campaigns`: keep the templates of each `campaign.created`
+//!   (the only place they travel).
 //! - `comms:notifications`: record the notification (batched with other
-//!   handlers' records into one transaction), render it, request its email.
-//!   A notification already final is not requested again.
+//!   handlers' records into one transaction), render it with its campaign's
+//!   templates, request its email. A notification already final is not
+//!   requested again. A request whose campaign's templates are not known
+//!   yet (its `campaign.created` not yet read here) is retried later.
 //! - `comms:deliveries`: move the record to its final status, once; a
 //!   redelivered outcome changes nothing.
+//!
+//! Rendering runs template code: it is bounded in fuel and output (the
+//! `templates` crate) and runs on the blocking pool, so a costly template
+//! never stalls the other handlers or `/health`. A template that fails for
+//! a recipient fails that notification, with the reason.
 
-use contracts::{DeliveryStatus, EmailDelivery, EmailRequested, NotificationRequested, DELIVERIES, EMAILS};
-use eventstore::{Delivery, Envelope, HandleError, Publisher};
+use contracts::{
+    CampaignCreated, DeliveryStatus, EmailDelivery, EmailRequested, NotificationRequested, DELIVERIES, EMAILS,
+};
+use eventstore::{Delivery, Envelope, Event, HandleError, Publisher};
 use servicekit::batch::{pipelined, Batcher, PipelinedPublisher};
 
-use crate::render::render;
 use crate::store::NotificationStore;
+use crate::templates::TemplateCache;
 
 /// Records written per transaction at most.
 const MAX_BATCH: usize = 512;
@@ -19,9 +30,11 @@ const MAX_BATCH: usize = 512;
 /// A final outcome to record: notification id, status, detail.
 type Outcome = (String, DeliveryStatus, Option<String>);
 
-/// Shared state of both handlers.
+/// Shared state of the handlers.
 #[derive(Clone)]
 pub struct Notifier {
+    store: NotificationStore,
+    templates: TemplateCache,
     publisher: PipelinedPublisher,
     recorder: Batcher<NotificationRequested, bool>,
     finisher: Batcher<Outcome, ()>,
@@ -35,15 +48,31 @@ impl Notifier {
             let store = recording.clone();
             async move { store.record(&requests).await }
         });
+        let finishing = store.clone();
         let finisher = Batcher::spawn(MAX_BATCH, move |outcomes: Vec<Outcome>| {
-            let store = store.clone();
+            let store = finishing.clone();
             async move { store.finish(&outcomes).await }
         });
         Self {
+            templates: TemplateCache::new(store.clone()),
+            store,
             publisher: pipelined(publisher),
             recorder,
             finisher,
         }
+    }
+
+    /// Handles one entry of `comms:campaigns`: keeps the templates of
+    /// `campaign.created`, ignores the stream's other event types.
+    pub async fn on_campaign_event(&self, delivery: Delivery) -> Result<(), HandleError> {
+        if delivery.envelope.event_type != CampaignCreated::TYPE {
+            return Ok(());
+        }
+        let campaign: CampaignCreated = delivery.envelope.decode()?;
+        self.store
+            .save_templates(&campaign.campaign_id, &campaign.subject, &campaign.body)
+            .await?;
+        Ok(())
     }
 
     /// Handles one `notification.requested`.
@@ -53,9 +82,21 @@ impl Notifier {
         if !pending {
             return Ok(());
         }
+        let templates = self.templates.get(&request.campaign_id).await?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "the templates of campaign {} are not known yet",
+                request.campaign_id
+            )
+        })?;
+        let (name, email) = (request.name.clone(), request.email.clone());
+        let rendered = tokio::task::spawn_blocking(move || match templates.as_ref() {
+            Ok(templates) => templates.render(&name, &email),
+            Err(error) => Err(error.clone()),
+        })
+        .await
+        .map_err(anyhow::Error::from)?;
         let trace = delivery.envelope.trace.clone();
-        let (stream, envelope) = match render(&request.subject, &request.body, &request.name, &request.email)
-        {
+        let (stream, envelope) = match rendered {
             Ok(rendered) => {
                 let email = EmailRequested {
                     notification_id: request.notification_id.clone(),

@@ -1,14 +1,15 @@
-//! notification-service: owns the per-recipient notification records. It
-//! turns each notification request into a rendered email request, and
-//! tracks each notification to its final status from the delivery events.
+//! notification-service: owns the per-recipient notification records and
+//! the campaigns' templates. It turns each notification request into a
+//! rendered email request, and tracks each notification to its final status
+//! from the delivery events.
 
 pub mod config;
 pub mod handlers;
-pub mod render;
 pub mod routes;
 pub mod store;
+pub mod templates;
 
-use contracts::{DELIVERIES, NOTIFICATIONS};
+use contracts::{CAMPAIGNS, DELIVERIES, NOTIFICATIONS};
 use eventstore::Publisher;
 use secrecy::ExposeSecret;
 use servicekit::http::{health_routes, Dependencies};
@@ -18,7 +19,7 @@ use crate::config::Config;
 use crate::handlers::Notifier;
 use crate::store::NotificationStore;
 
-/// The consumer group of notification-service (on both its streams).
+/// The consumer group of notification-service (on each of its streams).
 pub const GROUP: &str = "notification-service";
 
 /// Runs notification-service until `shutdown`.
@@ -32,6 +33,18 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
     let notifier = Notifier::new(store.clone(), Publisher::new(redis.clone()));
     let consumer = servicekit::consumer_name(GROUP, config.service.port);
 
+    let campaigns = config
+        .service
+        .streams
+        .worker(&target, CAMPAIGNS, GROUP, &consumer);
+    let on_campaign = notifier.clone();
+    let campaigns = tokio::spawn(campaigns.run(
+        move |delivery| {
+            let notifier = on_campaign.clone();
+            async move { notifier.on_campaign_event(delivery).await }
+        },
+        shutdown.clone(),
+    ));
     let requests = config
         .service
         .streams
@@ -60,6 +73,6 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
     let app = routes::router(store).merge(health_routes(Dependencies { redis, db }));
     tracing::info!(port = config.service.port, "notification-service ready");
     servicekit::http::serve(listener, app, shutdown.clone()).await?;
-    let _ = tokio::join!(requests, deliveries, trimmer);
+    let _ = tokio::join!(campaigns, requests, deliveries, trimmer);
     Ok(())
 }

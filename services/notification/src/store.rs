@@ -1,5 +1,6 @@
 //! The notification records: one per recipient of a campaign, moving
-//! `pending → sent | failed` exactly once.
+//! `pending → sent | failed` exactly once; and each campaign's templates,
+//! stored once.
 
 use std::collections::HashSet;
 
@@ -10,7 +11,8 @@ use servicekit::now_ms;
 use sqlx::{AnyPool, Row};
 
 /// The schema, created at start if missing.
-pub const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS notifications (
+pub const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS notifications (
         id TEXT PRIMARY KEY,
         campaign_id TEXT NOT NULL,
         user_id BIGINT NOT NULL,
@@ -19,7 +21,13 @@ pub const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS notifications (
         status TEXT NOT NULL,
         detail TEXT,
         updated_at BIGINT NOT NULL
-    )"];
+    )",
+    "CREATE TABLE IF NOT EXISTS templates (
+        campaign_id TEXT PRIMARY KEY,
+        subject TEXT NOT NULL,
+        body TEXT NOT NULL
+    )",
+];
 
 /// One notification as served.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -137,6 +145,30 @@ impl NotificationStore {
         }
         tx.commit().await?;
         Ok(vec![(); outcomes.len()])
+    }
+
+    /// Keeps the templates of `campaign_id` (a campaign's templates never
+    /// change: a second copy is ignored).
+    pub async fn save_templates(&self, campaign_id: &str, subject: &str, body: &str) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO templates (campaign_id, subject, body) VALUES ($1, $2, $3)
+             ON CONFLICT (campaign_id) DO NOTHING",
+        )
+        .bind(campaign_id)
+        .bind(subject)
+        .bind(body)
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// The `(subject, body)` templates of `campaign_id`, if known.
+    pub async fn templates(&self, campaign_id: &str) -> anyhow::Result<Option<(String, String)>> {
+        let row = sqlx::query("SELECT subject, body FROM templates WHERE campaign_id = $1")
+            .bind(campaign_id)
+            .fetch_optional(&self.db)
+            .await?;
+        row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).transpose()
     }
 
     /// One notification by id.

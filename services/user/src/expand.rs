@@ -82,7 +82,7 @@ impl Expander {
             tracing::info!(campaign = %campaign.campaign_id, "already being expanded here; announcement ignored");
             return Ok(());
         };
-        let Some(total) = self.expand(&campaign).await? else {
+        let Some(total) = self.expand(&campaign.campaign_id).await? else {
             return Ok(());
         };
         let announcement = AudienceExpanded {
@@ -102,8 +102,7 @@ impl Expander {
     /// Publishes the notifications of every user not yet covered by the
     /// cursor; returns the campaign's total audience, or `None` when
     /// another instance holds the expansion.
-    async fn expand(&self, campaign: &CampaignCreated) -> anyhow::Result<Option<i64>> {
-        let id = &campaign.campaign_id;
+    async fn expand(&self, id: &str) -> anyhow::Result<Option<i64>> {
         if let (_, Some(total)) = self.store.expansion(id).await? {
             return Ok(Some(total));
         }
@@ -140,12 +139,10 @@ impl Expander {
                     let notification = notification_id(id, user.id);
                     let event = NotificationRequested {
                         notification_id: notification.clone(),
-                        campaign_id: id.clone(),
+                        campaign_id: id.to_string(),
                         user_id: user.id,
                         email: user.email,
                         name: user.name,
-                        subject: campaign.subject.clone(),
-                        body: campaign.body.clone(),
                     };
                     Envelope::with_id(&event, notification)
                 })
