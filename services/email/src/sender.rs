@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use contracts::{DeliveryStatus, EmailDelivery, EmailRequested, DELIVERIES};
-use eventstore::{Delivery, Envelope, HandleError, Publisher};
+use eventstore::{Delivery, Envelope, HandleError, Handler, Publisher};
 use servicekit::batch::{pipelined, Batcher, PipelinedPublisher};
 
 use crate::ledger::{Claim, Final, Ledger};
@@ -32,14 +32,14 @@ pub struct Sender {
     claims: Batcher<String, Claim>,
     finals: Batcher<Final, ()>,
     publisher: PipelinedPublisher,
-    max_deliveries: u64,
 }
 
 impl Sender {
     /// A handler sending with `mailer`, keeping `ledger`, publishing
-    /// outcomes with `publisher`; a transient failure becomes final on the
-    /// `max_deliveries`-th delivery.
-    pub fn new(mailer: Mailer, ledger: Ledger, publisher: Publisher, max_deliveries: u64) -> Self {
+    /// outcomes with `publisher`. A transient failure is retried by the
+    /// worker within its retry budget; past it, [`Handler::give_up`]
+    /// publishes the final `failed`.
+    pub fn new(mailer: Mailer, ledger: Ledger, publisher: Publisher) -> Self {
         let claiming = ledger.clone();
         let claims = Batcher::spawn(MAX_BATCH, move |ids: Vec<String>| {
             let ledger = claiming.clone();
@@ -56,7 +56,6 @@ impl Sender {
             claims,
             finals,
             publisher: pipelined(publisher),
-            max_deliveries,
         }
     }
 
@@ -85,13 +84,6 @@ impl Sender {
                         .await?;
                     (DeliveryStatus::Failed, Some(detail))
                 }
-                Err(SendError::Transient(detail)) if delivery.deliveries >= self.max_deliveries => {
-                    let detail = format!("gave up after {} deliveries: {detail}", delivery.deliveries);
-                    self.finals
-                        .submit((id.clone(), DeliveryStatus::Failed, Some(detail.clone())))
-                        .await?;
-                    (DeliveryStatus::Failed, Some(detail))
-                }
                 Err(SendError::Transient(detail)) => {
                     self.ledger.release(&id).await?;
                     return Err(HandleError::Retry(anyhow::anyhow!("sending {id}: {detail}")));
@@ -99,6 +91,18 @@ impl Sender {
             },
         };
         let (status, detail) = outcome;
+        self.publish(&delivery, email, status, detail).await
+    }
+
+    /// Publishes the outcome of `email`, which `delivery` carried.
+    async fn publish(
+        &self,
+        delivery: &Delivery,
+        email: EmailRequested,
+        status: DeliveryStatus,
+        detail: Option<String>,
+    ) -> Result<(), HandleError> {
+        let id = email.notification_id;
         let event = EmailDelivery {
             notification_id: id.clone(),
             campaign_id: email.campaign_id,
@@ -126,5 +130,25 @@ impl Sender {
                 result => return result,
             }
         }
+    }
+}
+
+/// The worker runs [`Sender::handle`] on each request; when it gives an
+/// entry up (its retry budget spent, or it crashed the process too often)
+/// the request is `failed`, so its notification and campaign are final. The
+/// ledger is left as it is: a replayed dead letter may still send once.
+impl Handler for Sender {
+    fn handle(
+        &self,
+        delivery: Delivery,
+    ) -> impl std::future::Future<Output = Result<(), HandleError>> + Send {
+        Sender::handle(self, delivery)
+    }
+
+    async fn give_up(&self, delivery: Delivery, reason: &str) -> Result<(), HandleError> {
+        let email: EmailRequested = delivery.envelope.decode()?;
+        let detail = format!("dead-lettered: {reason}");
+        self.publish(&delivery, email, DeliveryStatus::Failed, Some(detail))
+            .await
     }
 }

@@ -96,7 +96,7 @@ impl<H: Handler> Attempts<H> {
                 }
                 Err(panic) => {
                     let error = format!("handler panicked: {}", panic_message(&*panic));
-                    if deliveries - retried >= max {
+                    if deliveries.saturating_sub(retried) >= max {
                         return Some(self.give_up(entry, envelope, deliveries, error, true).await);
                     }
                     error
