@@ -15,13 +15,15 @@ use eventstore::{deadletter, Delivery, Envelope, HandleError, Handler, RedisTarg
 use testkit::RedisServer;
 use tokio_util::sync::CancellationToken;
 
+/// Per event number: (delivery count, when) of each run.
+type Runs = Arc<Mutex<HashMap<u64, Vec<(u64, Instant)>>>>;
+
 /// A handler that fails event numbers in `failing` with a retry, records
 /// every run and every give-up.
 #[derive(Clone, Default)]
 struct Recorder {
     failing: Arc<Mutex<Vec<u64>>>,
-    /// Per event number: (delivery count, when) of each run.
-    runs: Arc<Mutex<HashMap<u64, Vec<(u64, Instant)>>>>,
+    runs: Runs,
     /// (event number, delivery count, reason) of each give-up.
     given_up: Arc<Mutex<Vec<(u64, u64, String)>>>,
 }
