@@ -3,20 +3,34 @@
 //! 1. the service's built-in defaults;
 //! 2. `config/<APP_ENV>.toml`: its `[default]` table, then the table named
 //!    after the service (e.g. `[user-service]`);
-//! 3. shared environment variables (`REDIS_URL`, `DATA_DIR`, …, each
+//! 3. the service's secret in Vault, `secret/comms/<APP_ENV>/<service>`,
+//!    when `VAULT_ADDR` and `VAULT_TOKEN` are set (see [`crate::vault`]);
+//! 4. shared environment variables (`REDIS_URL`, `DATA_DIR`, …, each
 //!    service names the ones it reads);
-//! 4. the service's own prefixed variables (`USER_PORT`,
+//! 5. the service's own prefixed variables (`USER_PORT`,
 //!    `USER_DATABASE_URL`, …).
 //!
 //! `APP_ENV` is `dev` (the default) or `prod`; `CONFIG_DIR` moves the
-//! `config/` directory.
+//! `config/` directory. The environment overrides Vault so that one
+//! setting can be changed for one run without writing to Vault.
+//!
+//! Secret values (URLs that carry passwords, SMTP passwords, API tokens)
+//! are [`SecretString`]s: their `Debug` is redacted, and they are exposed
+//! only where they are used.
+
+use std::collections::BTreeMap;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::streams::{StreamSettings, STREAM_ENV};
+use crate::vault::VaultSource;
+
+/// Keys and values a service read from Vault.
+pub type VaultSecrets = BTreeMap<String, serde_json::Value>;
 
 /// The environment a service runs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,13 +65,17 @@ impl AppEnv {
     }
 }
 
-/// Loads a service's configuration from the layers above.
+/// Loads a service's configuration from the layers above, `vault` being
+/// what its Vault secret holds (empty without Vault).
 ///
 /// `shared_env` lists the unprefixed variables the service reads (as
 /// lowercase keys, e.g. `"redis_url"`); `prefix` is its own (e.g. `"USER_"`).
+/// Strings that a numeric setting needs as numbers (Vault keeps strings:
+/// `smtp_port = "2500"`) are read as numbers.
 pub fn load<T: DeserializeOwned + Serialize>(
     service: &str,
     defaults: &T,
+    vault: &VaultSecrets,
     shared_env: &[&str],
     prefix: &str,
 ) -> anyhow::Result<T> {
@@ -67,15 +85,31 @@ pub fn load<T: DeserializeOwned + Serialize>(
     Figment::from(Serialized::defaults(defaults))
         .merge(Toml::file(&file).nested())
         .select(service)
+        .merge(Serialized::globals(vault))
         .merge(Env::raw().only(shared_env).global())
         .merge(Env::prefixed(prefix).global())
-        .extract()
-        .map_err(|error| anyhow::anyhow!("invalid configuration ({file} and environment): {error}"))
+        .extract_lossy()
+        .map_err(|error| anyhow::anyhow!("invalid configuration ({file}, Vault and environment): {error}"))
+}
+
+/// Reads `service`'s secret from Vault when `VAULT_ADDR` is set; nothing
+/// otherwise. Logs the path and the keys it found, never their values.
+pub async fn read_vault(service: &str) -> anyhow::Result<VaultSecrets> {
+    let Some(source) = VaultSource::from_env(AppEnv::from_env()?, service)? else {
+        return Ok(VaultSecrets::new());
+    };
+    let secrets = source.read().await?;
+    let keys: Vec<&str> = secrets.keys().map(String::as_str).collect();
+    tracing::info!(path = %source.location(), keys = %keys.join(","), "secrets read from Vault");
+    Ok(secrets)
 }
 
 /// What every service reads: where it listens, its event store, its
 /// database and how its stream workers are tuned. A service's own
 /// configuration flattens this in beside its own settings.
+///
+/// The two URLs are secrets (they carry passwords); they take no part in
+/// the serialized defaults, and their defaults come from serde instead.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServiceSettings {
     /// Address to listen on.
@@ -83,10 +117,12 @@ pub struct ServiceSettings {
     /// HTTP port (`<PREFIX>PORT`, e.g. `USER_PORT`).
     pub port: u16,
     /// The event store (`REDIS_URL`).
-    pub redis_url: String,
+    #[serde(skip_serializing, default = "default_redis_url")]
+    pub redis_url: SecretString,
     /// The service's database (`<PREFIX>DATABASE_URL`); an SQLite file
     /// under `DATA_DIR/<APP_ENV>/` when empty.
-    pub database_url: String,
+    #[serde(skip_serializing, default = "empty_secret")]
+    pub database_url: SecretString,
     /// Where SQLite files go (`DATA_DIR`).
     pub data_dir: String,
     /// Stream worker tuning.
@@ -100,12 +136,22 @@ impl ServiceSettings {
         Self {
             host: "127.0.0.1".into(),
             port,
-            redis_url: "redis://127.0.0.1:6379".into(),
-            database_url: String::new(),
+            redis_url: default_redis_url(),
+            database_url: empty_secret(),
             data_dir: "data".into(),
             streams: StreamSettings::default(),
         }
     }
+}
+
+/// A Redis server on this machine's default port.
+fn default_redis_url() -> SecretString {
+    "redis://127.0.0.1:6379".into()
+}
+
+/// No value: the setting is unset.
+pub fn empty_secret() -> SecretString {
+    SecretString::default()
 }
 
 /// A service's configuration: its [`ServiceSettings`] and its own.
@@ -114,10 +160,11 @@ pub trait ServiceConfig: DeserializeOwned + Serialize {
     fn settings_mut(&mut self) -> &mut ServiceSettings;
 }
 
-/// Loads the configuration of service `name` (see [`load`]) with `prefix`
-/// for its own variables and `own_env` for its unprefixed ones; an empty
-/// database URL becomes the SQLite file `DATA_DIR/<APP_ENV>/<database_file>`.
-pub fn load_service<T: ServiceConfig>(
+/// Loads the configuration of service `name` (see [`load`], with its
+/// secret from Vault when one is configured) with `prefix` for its own
+/// variables and `own_env` for its unprefixed ones; an empty database URL
+/// becomes the SQLite file `DATA_DIR/<APP_ENV>/<database_file>`.
+pub async fn load_service<T: ServiceConfig>(
     name: &str,
     prefix: &str,
     defaults: &T,
@@ -127,11 +174,13 @@ pub fn load_service<T: ServiceConfig>(
     let mut shared = vec!["redis_url", "data_dir"];
     shared.extend(STREAM_ENV);
     shared.extend(own_env);
-    let mut config = load(name, defaults, &shared, prefix)?;
+    let vault = read_vault(name).await?;
+    let mut config = load(name, defaults, &vault, &shared, prefix)?;
     let settings = config.settings_mut();
-    if settings.database_url.is_empty() {
+    if settings.database_url.expose_secret().is_empty() {
         let env = AppEnv::from_env()?;
-        settings.database_url = format!("sqlite://{}/{}/{database_file}", settings.data_dir, env.as_str());
+        settings.database_url =
+            format!("sqlite://{}/{}/{database_file}", settings.data_dir, env.as_str()).into();
     }
     Ok(config)
 }
@@ -148,9 +197,18 @@ mod tests {
         greeting: String,
     }
 
+    /// Runs `future` to its end, in a test jail's synchronous closure.
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
     #[test]
     #[allow(clippy::result_large_err)] // figment's own test-jail signature
-    fn file_then_shared_env_then_prefixed_env() {
+    fn file_then_vault_then_shared_env_then_prefixed_env() {
         figment::Jail::expect_with(|jail| {
             jail.create_dir("config")?;
             jail.create_file(
@@ -169,28 +227,41 @@ mod tests {
                 redis_url: "redis://built-in".into(),
                 greeting: "built-in".into(),
             };
-            let loaded = load("demo-service", &defaults, &["redis_url"], "DEMO_").unwrap();
+            let none = VaultSecrets::new();
+            let loaded = load("demo-service", &defaults, &none, &["redis_url"], "DEMO_").unwrap();
             assert_eq!(loaded.port, 9001);
             assert_eq!(loaded.greeting, "file service");
             assert_eq!(loaded.redis_url, "redis://from-file-default");
 
+            let vault: VaultSecrets = [
+                ("redis_url".to_string(), serde_json::json!("redis://from-vault")),
+                ("port".to_string(), serde_json::json!("9003")),
+            ]
+            .into();
+            let loaded = load("demo-service", &defaults, &vault, &["redis_url"], "DEMO_").unwrap();
+            assert_eq!(
+                (loaded.port, loaded.redis_url.as_str(), loaded.greeting.as_str()),
+                (9003, "redis://from-vault", "file service"),
+                "Vault overrides the file, and its strings become numbers where needed"
+            );
+
             jail.set_env("REDIS_URL", "redis://from-env");
             jail.set_env("DEMO_PORT", "9002");
-            let loaded = load("demo-service", &defaults, &["redis_url"], "DEMO_").unwrap();
+            let loaded = load("demo-service", &defaults, &vault, &["redis_url"], "DEMO_").unwrap();
             assert_eq!(
                 (loaded.port, loaded.redis_url.as_str()),
                 (9002, "redis://from-env")
             );
 
             jail.set_env("APP_ENV", "prod");
-            let loaded = load("demo-service", &defaults, &["redis_url"], "DEMO_").unwrap();
+            let loaded = load("demo-service", &defaults, &none, &["redis_url"], "DEMO_").unwrap();
             assert_eq!(
                 loaded.greeting, "built-in",
                 "prod reads config/prod.toml, absent here"
             );
 
             jail.set_env("APP_ENV", "staging");
-            assert!(load("demo-service", &defaults, &[], "DEMO_").is_err());
+            assert!(load("demo-service", &defaults, &none, &[], "DEMO_").is_err());
             Ok(())
         });
     }
@@ -219,15 +290,22 @@ mod tests {
             jail.set_env("DATA_DIR", "/var/lib/comms");
             jail.set_env("DEMO_PORT", "9100");
             jail.set_env("CLAIM_IDLE_MS", "1500");
-            let config = load_service("demo-service", "DEMO_", &defaults, &[], "demo.db").unwrap();
-            assert_eq!(config.service.database_url, "sqlite:///var/lib/comms/dev/demo.db");
+            let config = block_on(load_service("demo-service", "DEMO_", &defaults, &[], "demo.db")).unwrap();
+            assert_eq!(
+                config.service.database_url.expose_secret(),
+                "sqlite:///var/lib/comms/dev/demo.db"
+            );
             assert_eq!(config.service.port, 9100);
             assert_eq!(config.service.streams.claim_idle_ms, 1500);
             assert_eq!(config.greeting, "hi");
 
             jail.set_env("DEMO_DATABASE_URL", "postgres://db/demo");
-            let config = load_service("demo-service", "DEMO_", &defaults, &[], "demo.db").unwrap();
-            assert_eq!(config.service.database_url, "postgres://db/demo");
+            let config = block_on(load_service("demo-service", "DEMO_", &defaults, &[], "demo.db")).unwrap();
+            assert_eq!(config.service.database_url.expose_secret(), "postgres://db/demo");
+            assert!(
+                !format!("{config:?}").contains("postgres://db/demo"),
+                "secrets are redacted in Debug output"
+            );
             Ok(())
         });
     }

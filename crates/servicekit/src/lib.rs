@@ -2,6 +2,7 @@
 //! crate holds only its domain: what it stores, what it consumes, what it
 //! publishes.
 
+pub mod access;
 pub mod batch;
 pub mod config;
 pub mod db;
@@ -9,6 +10,7 @@ pub mod http;
 pub mod shutdown;
 pub mod streams;
 pub mod telemetry;
+pub mod vault;
 
 /// This instance's consumer name in its service's group:
 /// `<service>@<host>:<http port>`. It is unique among live instances (two

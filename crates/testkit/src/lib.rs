@@ -1,15 +1,20 @@
-//! Real servers for tests, each on a free loopback port in a directory of its
-//! own, stopped when dropped. Nothing here fakes a server: tests talk to the
-//! same `redis-server` a deployment runs.
+//! Real servers for tests (Redis, SMTP, PostgreSQL, OpenBao), each on a
+//! free loopback port in a directory of its own, stopped when dropped.
+//! Nothing here fakes a server: tests talk to the same servers a deployment
+//! runs.
 
 mod maildev;
+mod openbao;
 mod postgres;
 mod redis_server;
+mod slow_smtp;
 mod smtp_sink;
 
 pub use maildev::MailDev;
+pub use openbao::OpenBao;
 pub use postgres::Postgres;
 pub use redis_server::{Persistence, RedisServer};
+pub use slow_smtp::SlowSmtp;
 pub use smtp_sink::{SinkMode, SmtpSink};
 
 use std::net::{TcpListener, TcpStream};

@@ -18,6 +18,12 @@ pub struct MailDev {
 impl MailDev {
     /// Starts MailDev from `tools/node_modules` (installed by `./test.sh`).
     pub fn start() -> Self {
+        Self::start_with_auth(None)
+    }
+
+    /// Starts MailDev that takes mail only from a client that
+    /// authenticates as `(user, password)`, when given.
+    pub fn start_with_auth(auth: Option<(&str, &str)>) -> Self {
         let binary = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tools/node_modules/.bin/maildev");
         assert!(
             binary.exists(),
@@ -31,6 +37,11 @@ impl MailDev {
             .args(["--smtp", &smtp_port.to_string(), "--web", &web_port.to_string()])
             .args(["--ip", "127.0.0.1", "--mail-directory"])
             .arg(dir.path().join("mail"))
+            .args(
+                auth.map(|(user, password)| ["--incoming-user", user, "--incoming-pass", password])
+                    .into_iter()
+                    .flatten(),
+            )
             .stdout(Stdio::from(log.try_clone().expect("log handle")))
             .stderr(Stdio::from(log))
             .spawn()

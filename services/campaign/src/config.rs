@@ -1,7 +1,8 @@
 //! campaign-service's configuration (see `servicekit::config` for the layers).
 
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use servicekit::config::{ServiceConfig, ServiceSettings};
+use servicekit::config::{empty_secret, ServiceConfig, ServiceSettings};
 
 /// Everything campaign-service reads at start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -12,9 +13,10 @@ pub struct Config {
     pub service: ServiceSettings,
     /// `dev` or `prod` (`APP_ENV`).
     pub app_env: String,
-    /// The bearer token of the write endpoints (`API_TOKEN`); required in
-    /// `prod`.
-    pub api_token: String,
+    /// The bearer token of the write endpoints and of personal data
+    /// (`API_TOKEN`); required in `prod`.
+    #[serde(skip_serializing, default = "empty_secret")]
+    pub api_token: SecretString,
 }
 
 impl Default for Config {
@@ -22,7 +24,7 @@ impl Default for Config {
         Self {
             service: ServiceSettings::new(8080),
             app_env: "dev".into(),
-            api_token: String::new(),
+            api_token: empty_secret(),
         }
     }
 }
@@ -35,7 +37,7 @@ impl ServiceConfig for Config {
 
 impl Config {
     /// Loads the configuration.
-    pub fn load() -> anyhow::Result<Self> {
+    pub async fn load() -> anyhow::Result<Self> {
         servicekit::config::load_service(
             "campaign-service",
             "CAMPAIGN_",
@@ -43,5 +45,6 @@ impl Config {
             &["app_env", "api_token"],
             "campaigns.db",
         )
+        .await
     }
 }

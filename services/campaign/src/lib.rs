@@ -2,23 +2,23 @@
 //! dashboard, announces new campaigns on `comms:campaigns`, and keeps each
 //! campaign's progress exact from `comms:deliveries`.
 
-pub mod access;
 pub mod config;
 pub mod domain;
 pub mod handlers;
 pub mod routes;
 pub mod store;
 
+use secrecy::ExposeSecret;
 use std::time::Duration;
 
 use contracts::{CAMPAIGNS, DELIVERIES};
 use eventstore::{Publisher, RedisTarget};
+use servicekit::access::Access;
 use servicekit::config::AppEnv;
 use servicekit::http::{health_routes, Dependencies};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::access::Access;
 use crate::config::Config;
 use crate::handlers::Tracker;
 use crate::routes::AppState;
@@ -42,8 +42,8 @@ impl Application {
     /// free one); any of them failing is an error naming it.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let access = Access::new(AppEnv::parse(&config.app_env)?, &config.api_token)?;
-        let (target, redis) = servicekit::connect_redis(&config.service.redis_url).await?;
-        let db = servicekit::db::connect(&config.service.database_url, store::SCHEMA).await?;
+        let (target, redis) = servicekit::connect_redis(config.service.redis_url.expose_secret()).await?;
+        let db = servicekit::db::connect(config.service.database_url.expose_secret(), store::SCHEMA).await?;
         let listener =
             servicekit::http::bind(&config.service.host, config.service.port, "CAMPAIGN_PORT").await?;
         let port = listener.local_addr()?.port();
@@ -120,5 +120,8 @@ impl Application {
 /// Loads the configuration, builds and runs campaign-service until
 /// `shutdown`.
 pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
-    Application::build(Config::load()?).await?.run(shutdown).await
+    Application::build(Config::load().await?)
+        .await?
+        .run(shutdown)
+        .await
 }

@@ -27,8 +27,8 @@ async fn spawn_app(app_env: &str, api_token: &str) -> anyhow::Result<TestApp> {
     let dir = tempfile::tempdir()?;
     let config = Config {
         service: ServiceSettings {
-            redis_url: redis.url(),
-            database_url: format!("sqlite://{}/campaigns.db", dir.path().display()),
+            redis_url: redis.url().into(),
+            database_url: format!("sqlite://{}/campaigns.db", dir.path().display()).into(),
             ..ServiceSettings::new(0)
         },
         app_env: app_env.into(),
@@ -151,7 +151,7 @@ async fn campaigns_are_created_and_bad_input_gets_a_json_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn in_prod_writes_need_the_bearer_token_and_the_demo_is_off() {
+async fn in_prod_writes_the_demo_and_dead_letters_need_the_bearer_token() {
     let error = spawn_app("prod", "")
         .await
         .err()
@@ -170,7 +170,28 @@ async fn in_prod_writes_need_the_bearer_token_and_the_demo_is_off() {
     let (status, _) = call("POST", url("/api/v1/campaigns"), Some("s3cret-token"), Some(body)).await;
     assert_eq!(status, 201);
     let (status, _) = call("GET", url("/api/v1/campaign/create"), None, None).await;
-    assert_eq!(status, 403);
+    assert_eq!(status, 401, "the demo endpoint needs the token in prod");
+    let (status, _) = call("GET", url("/api/v1/campaign/create"), Some("s3cret-token"), None).await;
+    assert_eq!(status, 201);
+    let dead_letters = || url("/api/v1/dead-letters?stream=comms:emails");
+    let (status, _) = call("GET", dead_letters(), None, None).await;
+    assert_eq!(status, 401, "dead-letter payloads are personal data");
+    let (status, _) = call("GET", dead_letters(), Some("s3cret-token"), None).await;
+    assert_eq!(status, 200);
     let (status, _) = call("GET", url("/api/v1/campaigns"), None, None).await;
-    assert_eq!(status, 200, "reads stay open");
+    assert_eq!(status, 200, "progress stays open");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_dev_a_set_token_guards_the_demo_endpoint_too() {
+    let app = spawn_app("dev", "dev-token").await.unwrap();
+    let url = |path: &str| format!("{}{path}", app.base);
+    let (status, error) = call("GET", url("/api/v1/campaign/create"), None, None).await;
+    assert_eq!(status, 401);
+    assert!(
+        !error.to_string().contains("dev-token"),
+        "the token never shows in an answer: {error}"
+    );
+    let (status, _) = call("GET", url("/api/v1/campaign/create"), Some("dev-token"), None).await;
+    assert_eq!(status, 201);
 }

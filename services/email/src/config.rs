@@ -1,7 +1,8 @@
 //! email-service's configuration (see `servicekit::config` for the layers).
 
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use servicekit::config::{ServiceConfig, ServiceSettings};
+use servicekit::config::{empty_secret, ServiceConfig, ServiceSettings};
 use servicekit::streams::StreamSettings;
 
 /// Everything email-service reads at start.
@@ -18,16 +19,22 @@ pub struct Config {
     /// SMTP user (`SMTP_USER`); no authentication when empty.
     pub smtp_user: String,
     /// SMTP password (`SMTP_PASSWORD`).
-    pub smtp_password: String,
+    #[serde(skip_serializing, default = "empty_secret")]
+    pub smtp_password: SecretString,
     /// `none` (plain, for local test servers) or `starttls` (`SMTP_TLS`).
     pub smtp_tls: String,
     /// Most connections open to the SMTP server at once (`SMTP_POOL`).
     pub smtp_pool: u32,
     /// The sender address (`MAIL_FROM`).
     pub mail_from: String,
-    /// How long a send may hold its ledger lease before another instance
-    /// may take it over.
+    /// How long a send's ledger lease lasts unless renewed; it is renewed
+    /// while the send runs, so this is how soon the sends of a dead
+    /// instance can be taken over (`EMAIL_LEASE_MS`).
     pub lease_ms: i64,
+    /// Longest any one SMTP step may take: waiting for a pooled
+    /// connection, opening one, one command, a message and its reply
+    /// (`SMTP_TIMEOUT_MS`).
+    pub smtp_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -44,11 +51,12 @@ impl Default for Config {
             smtp_host: "127.0.0.1".into(),
             smtp_port: 2500,
             smtp_user: String::new(),
-            smtp_password: String::new(),
+            smtp_password: empty_secret(),
             smtp_tls: "none".into(),
             smtp_pool: 16,
             mail_from: "comms <comms@example.com>".into(),
             lease_ms: 60_000,
+            smtp_timeout_ms: 30_000,
         }
     }
 }
@@ -61,7 +69,7 @@ impl ServiceConfig for Config {
 
 impl Config {
     /// Loads the configuration.
-    pub fn load() -> anyhow::Result<Self> {
+    pub async fn load() -> anyhow::Result<Self> {
         servicekit::config::load_service(
             "email-service",
             "EMAIL_",
@@ -74,8 +82,10 @@ impl Config {
                 "smtp_tls",
                 "smtp_pool",
                 "mail_from",
+                "smtp_timeout_ms",
             ],
             "email.db",
         )
+        .await
     }
 }

@@ -9,6 +9,7 @@ pub mod sender;
 
 use contracts::EMAILS;
 use eventstore::Publisher;
+use secrecy::ExposeSecret;
 use servicekit::http::{health_routes, Dependencies};
 use tokio_util::sync::CancellationToken;
 
@@ -22,9 +23,9 @@ pub const GROUP: &str = "email-service";
 
 /// Runs email-service until `shutdown`.
 pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
-    let config = Config::load()?;
-    let (target, redis) = servicekit::connect_redis(&config.service.redis_url).await?;
-    let db = servicekit::db::connect(&config.service.database_url, ledger::SCHEMA).await?;
+    let config = Config::load().await?;
+    let (target, redis) = servicekit::connect_redis(config.service.redis_url.expose_secret()).await?;
+    let db = servicekit::db::connect(config.service.database_url.expose_secret(), ledger::SCHEMA).await?;
     let mailer = Mailer::new(&config)?;
     mailer.check().await.map_err(|error| {
         anyhow::anyhow!(

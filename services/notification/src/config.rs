@@ -28,7 +28,7 @@ impl ServiceConfig for Config {
 
 impl Config {
     /// Loads the configuration.
-    pub fn load() -> anyhow::Result<Self> {
+    pub async fn load() -> anyhow::Result<Self> {
         servicekit::config::load_service(
             "notification-service",
             "NOTIFICATION_",
@@ -36,5 +36,6 @@ impl Config {
             &[],
             "notifications.db",
         )
+        .await
     }
 }

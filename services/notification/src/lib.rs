@@ -10,6 +10,7 @@ pub mod store;
 
 use contracts::{DELIVERIES, NOTIFICATIONS};
 use eventstore::Publisher;
+use secrecy::ExposeSecret;
 use servicekit::http::{health_routes, Dependencies};
 use tokio_util::sync::CancellationToken;
 
@@ -22,9 +23,9 @@ pub const GROUP: &str = "notification-service";
 
 /// Runs notification-service until `shutdown`.
 pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
-    let config = Config::load()?;
-    let (target, redis) = servicekit::connect_redis(&config.service.redis_url).await?;
-    let db = servicekit::db::connect(&config.service.database_url, store::SCHEMA).await?;
+    let config = Config::load().await?;
+    let (target, redis) = servicekit::connect_redis(config.service.redis_url.expose_secret()).await?;
+    let db = servicekit::db::connect(config.service.database_url.expose_secret(), store::SCHEMA).await?;
     let listener =
         servicekit::http::bind(&config.service.host, config.service.port, "NOTIFICATION_PORT").await?;
     let store = NotificationStore::new(db.clone());

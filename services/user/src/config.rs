@@ -1,7 +1,8 @@
 //! user-service's configuration (see `servicekit::config` for the layers).
 
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use servicekit::config::{ServiceConfig, ServiceSettings};
+use servicekit::config::{empty_secret, ServiceConfig, ServiceSettings};
 
 /// Everything user-service reads at start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -14,6 +15,12 @@ pub struct Config {
     pub seed_users: i64,
     /// Users per page when expanding an audience.
     pub page_size: i64,
+    /// `dev` or `prod` (`APP_ENV`).
+    pub app_env: String,
+    /// The bearer token that reading users needs (`API_TOKEN`); required
+    /// in `prod`.
+    #[serde(skip_serializing, default = "empty_secret")]
+    pub api_token: SecretString,
 }
 
 impl Default for Config {
@@ -22,6 +29,8 @@ impl Default for Config {
             service: ServiceSettings::new(8082),
             seed_users: 100_000,
             page_size: 1_000,
+            app_env: "dev".into(),
+            api_token: empty_secret(),
         }
     }
 }
@@ -34,13 +43,14 @@ impl ServiceConfig for Config {
 
 impl Config {
     /// Loads the configuration.
-    pub fn load() -> anyhow::Result<Self> {
+    pub async fn load() -> anyhow::Result<Self> {
         servicekit::config::load_service(
             "user-service",
             "USER_",
             &Self::default(),
-            &["seed_users"],
+            &["seed_users", "app_env", "api_token"],
             "users.db",
         )
+        .await
     }
 }

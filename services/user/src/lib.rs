@@ -7,10 +7,13 @@ pub mod expand;
 pub mod routes;
 pub mod store;
 
+use secrecy::ExposeSecret;
 use std::time::Instant;
 
 use contracts::CAMPAIGNS;
 use eventstore::Publisher;
+use servicekit::access::Access;
+use servicekit::config::AppEnv;
 use servicekit::http::{health_routes, Dependencies};
 use tokio_util::sync::CancellationToken;
 
@@ -23,9 +26,10 @@ pub const GROUP: &str = "user-service";
 
 /// Runs user-service until `shutdown`.
 pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
-    let config = Config::load()?;
-    let (target, redis) = servicekit::connect_redis(&config.service.redis_url).await?;
-    let db = servicekit::db::connect(&config.service.database_url, store::SCHEMA).await?;
+    let config = Config::load().await?;
+    let access = Access::new(AppEnv::parse(&config.app_env)?, &config.api_token)?;
+    let (target, redis) = servicekit::connect_redis(config.service.redis_url.expose_secret()).await?;
+    let db = servicekit::db::connect(config.service.database_url.expose_secret(), store::SCHEMA).await?;
     let store = UserStore::new(db.clone());
     let listener = servicekit::http::bind(&config.service.host, config.service.port, "USER_PORT").await?;
 
@@ -52,7 +56,7 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
     ));
     let trimmer = servicekit::spawn_trimmer(redis.clone(), &[CAMPAIGNS], shutdown.clone());
 
-    let app = routes::router(store).merge(health_routes(Dependencies { redis, db }));
+    let app = routes::router(store, access).merge(health_routes(Dependencies { redis, db }));
     tracing::info!(port = config.service.port, "user-service ready");
     servicekit::http::serve(listener, app, shutdown.clone()).await?;
     let _ = tokio::join!(worker, trimmer);

@@ -1,10 +1,12 @@
 //! The users API: `GET /api/v1/users` (keyset pages) and
-//! `GET /api/v1/users/{id}`.
+//! `GET /api/v1/users/{id}`. Both return personal data, so both need the
+//! API token whenever one is set (always in `prod`).
 
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{middleware, Json, Router};
 use serde::{Deserialize, Serialize};
+use servicekit::access::{require_token, Access};
 use servicekit::http::ApiError;
 
 use crate::store::{User, UserStore};
@@ -12,11 +14,12 @@ use crate::store::{User, UserStore};
 /// Most users one page may hold.
 const MAX_LIMIT: i64 = 1_000;
 
-/// The routes, on `store`.
-pub fn router(store: UserStore) -> Router {
+/// The routes, on `store`, behind `access`.
+pub fn router(store: UserStore, access: Access) -> Router {
     Router::new()
         .route("/api/v1/users", get(list))
         .route("/api/v1/users/{id}", get(one))
+        .route_layer(middleware::from_fn_with_state(access, require_token))
         .with_state(store)
 }
 

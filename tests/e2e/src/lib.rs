@@ -19,6 +19,20 @@ pub const SERVICES: [&str; 4] = [
     "campaign-service",
 ];
 
+/// How the services learn where Redis and the SMTP server are.
+pub enum Wiring {
+    /// From environment variables (`REDIS_URL`, `SMTP_HOST`, `SMTP_PORT`).
+    Environment,
+    /// Only from their secrets in Vault: the services get `VAULT_ADDR` and
+    /// `VAULT_TOKEN`, and no address of Redis or SMTP.
+    Vault {
+        /// `VAULT_ADDR`.
+        addr: String,
+        /// `VAULT_TOKEN`.
+        token: String,
+    },
+}
+
 /// A running stack.
 pub struct Stack {
     /// The event store.
@@ -29,7 +43,10 @@ pub struct Stack {
     ports: BTreeMap<&'static str, u16>,
     users: u64,
     env: Vec<(String, String)>,
+    wiring: Wiring,
     processes: BTreeMap<&'static str, Child>,
+    /// Further instances of services, beside those in `processes`.
+    extra_instances: Vec<Child>,
 }
 
 impl Stack {
@@ -42,14 +59,34 @@ impl Stack {
     /// Like [`Stack::start`], with extra environment for the services
     /// (e.g. database URLs).
     pub fn start_with(users: u64, env: Vec<(String, String)>) -> Self {
+        Self::start_on(
+            users,
+            RedisServer::start_with(Persistence::AofEverySec, None),
+            MailDev::start(),
+            Wiring::Environment,
+            env,
+        )
+    }
+
+    /// Starts the services on the given servers, wired as `wiring` says,
+    /// with extra environment `env`.
+    pub fn start_on(
+        users: u64,
+        redis: RedisServer,
+        mail: MailDev,
+        wiring: Wiring,
+        env: Vec<(String, String)>,
+    ) -> Self {
         let mut stack = Self {
-            redis: RedisServer::start_with(Persistence::AofEverySec, None),
-            mail: MailDev::start(),
+            redis,
+            mail,
             dir: tempfile::tempdir().expect("temporary directory"),
             ports: SERVICES.iter().map(|name| (*name, free_port())).collect(),
             users,
             env,
+            wiring,
             processes: BTreeMap::new(),
+            extra_instances: Vec::new(),
         };
         for name in SERVICES {
             stack.start_service(name);
@@ -64,31 +101,68 @@ impl Stack {
 
     /// Starts `service` and waits until `/ready` answers 200.
     pub fn start_service(&mut self, service: &'static str) {
+        let child = self.spawn(service, self.port(service));
+        self.processes.insert(service, child);
+        self.wait_ready(service);
+    }
+
+    /// Starts one more instance of `service`, on a port of its own, in the
+    /// same consumer group and on the same database; waits until it is
+    /// ready and returns its port.
+    pub fn start_extra_instance(&mut self, service: &'static str) -> u16 {
+        let port = free_port();
+        let mut child = self.spawn(service, port);
+        let start = Instant::now();
+        while ureq::get(&format!("http://127.0.0.1:{port}/ready"))
+            .call()
+            .is_err()
+        {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "{service} (extra instance) exited with {status} at start\n{}",
+                    self.log_tails()
+                );
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{service} (extra instance) not ready"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.extra_instances.push(child);
+        port
+    }
+
+    /// Spawns `service` listening on `port`, logging to its log file.
+    fn spawn(&self, service: &'static str, port: u16) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.path().join(format!("{service}.log")))
             .expect("service log");
         let port_variable = port_variable(service);
-        let child = Command::new(binary(service))
-            .env_clear()
+        let mut command = Command::new(binary(service));
+        command.env_clear();
+        match &self.wiring {
+            Wiring::Environment => command
+                .env("REDIS_URL", self.redis.url())
+                .env("SMTP_HOST", "127.0.0.1")
+                .env("SMTP_PORT", self.mail.smtp_port().to_string()),
+            Wiring::Vault { addr, token } => command.env("VAULT_ADDR", addr).env("VAULT_TOKEN", token),
+        };
+        command
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("CONFIG_DIR", self.dir.path().join("no-config"))
             .env("DATA_DIR", self.dir.path().join("data"))
-            .env("REDIS_URL", self.redis.url())
-            .env("SMTP_HOST", "127.0.0.1")
-            .env("SMTP_PORT", self.mail.smtp_port().to_string())
             .env("SEED_USERS", self.users.to_string())
             .env("CLAIM_IDLE_MS", "1500")
             .env("RUST_LOG", "info")
-            .env(port_variable, self.port(service).to_string())
+            .env(port_variable, port.to_string())
             .envs(self.env.iter().cloned())
             .stdout(Stdio::from(log.try_clone().expect("log handle")))
             .stderr(Stdio::from(log))
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {service} ({e}); build it with `cargo build --bins`"));
-        self.processes.insert(service, child);
-        self.wait_ready(service);
+            .unwrap_or_else(|e| panic!("cannot start {service} ({e}); build it with `cargo build --bins`"))
     }
 
     /// SIGKILLs `service`, as a crash would.
@@ -110,12 +184,38 @@ impl Stack {
     /// POSTs `body` to `path` on `service`; returns status and JSON body
     /// (error statuses included).
     pub fn post(&self, service: &str, path: &str, body: &Value) -> (u16, Value) {
-        let response =
-            match ureq::post(&format!("http://127.0.0.1:{}{path}", self.port(service))).send_json(body) {
-                Ok(response) | Err(ureq::Error::Status(_, response)) => response,
-                Err(error) => panic!("POST {path} on {service}: {error}"),
-            };
+        self.call("POST", service, path, None, Some(body))
+    }
+
+    /// Sends `method` to `path` on `service`, with `Authorization: Bearer
+    /// <token>` when given; returns status and JSON body (error statuses
+    /// included).
+    pub fn call(
+        &self,
+        method: &str,
+        service: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = ureq::request(method, &format!("http://127.0.0.1:{}{path}", self.port(service)));
+        if let Some(token) = token {
+            request = request.set("authorization", &format!("Bearer {token}"));
+        }
+        let response = match body {
+            Some(body) => request.send_json(body),
+            None => request.call(),
+        };
+        let response = match response {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            Err(error) => panic!("{method} {path} on {service}: {error}"),
+        };
         (response.status(), response.into_json().expect("JSON body"))
+    }
+
+    /// Everything `service` has logged so far.
+    pub fn log(&self, service: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{service}.log"))).unwrap_or_default()
     }
 
     /// Every email MailDev received.
@@ -151,8 +251,7 @@ impl Stack {
         SERVICES
             .iter()
             .map(|service| {
-                let log = std::fs::read_to_string(self.dir.path().join(format!("{service}.log")))
-                    .unwrap_or_default();
+                let log = self.log(service);
                 let tail: Vec<&str> = log.lines().rev().take(15).collect();
                 format!(
                     "--- {service}\n{}",
@@ -189,7 +288,7 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        for child in self.processes.values_mut() {
+        for child in self.processes.values_mut().chain(&mut self.extra_instances) {
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use e2e::service_command;
-use testkit::{free_port, MailDev, RedisServer};
+use testkit::{free_port, MailDev, OpenBao, RedisServer};
 
 /// Runs `command` to its end; returns its exit success and standard error.
 fn run(command: &mut std::process::Command) -> (bool, String) {
@@ -116,4 +116,129 @@ fn sigterm_stops_every_service_within_seconds() {
         assert!(exit.success(), "{service} exited with {exit}");
         println!("{service} stopped {:?} after SIGTERM", asked.elapsed());
     }
+}
+
+#[test]
+fn a_vault_problem_is_named_in_one_line_without_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = OpenBao::start("right-token-9f2c");
+    let start = |addr: &str, token: &str| {
+        run(service_command("notification-service")
+            .env("VAULT_ADDR", addr)
+            .env("VAULT_TOKEN", token)
+            .env("DATA_DIR", dir.path())
+            .env("NOTIFICATION_PORT", free_port().to_string()))
+    };
+    let path = "(secret/comms/dev/notification-service)";
+
+    let unreachable = format!("http://127.0.0.1:{}", free_port());
+    let (ok, stderr) = start(&unreachable, "right-token-9f2c");
+    assert!(!ok);
+    let line = error_line(&stderr);
+    assert!(
+        line.starts_with(&format!(
+            "notification-service: cannot read secrets from Vault at {unreachable} {path}: unreachable"
+        )),
+        "{line}"
+    );
+
+    let (ok, stderr) = start(&vault.addr(), "wrong-token-4b1d");
+    assert!(!ok);
+    let line = error_line(&stderr);
+    assert!(
+        line.contains(&format!("Vault at {} {path}: permission denied", vault.addr())),
+        "{line}"
+    );
+    assert!(!line.contains("wrong-token-4b1d"), "{line}");
+
+    let (ok, stderr) = start(&vault.addr(), "right-token-9f2c");
+    assert!(!ok, "no secret for the service: it must not run half-configured");
+    let line = error_line(&stderr);
+    assert!(
+        line.contains(&format!("{path}: no secret at this path")),
+        "{line}"
+    );
+    assert!(!line.contains("right-token-9f2c"), "{line}");
+
+    let (ok, stderr) = run(service_command("notification-service").env("VAULT_ADDR", vault.addr()));
+    assert!(!ok);
+    assert!(error_line(&stderr).contains("VAULT_TOKEN is not"), "{stderr}");
+}
+
+/// Starts user-service until it is ready (then stops it) or exits; true
+/// when it got ready.
+fn user_service_gets_ready(command: &mut std::process::Command) -> bool {
+    let port = free_port();
+    let mut child = command
+        .env("USER_PORT", port.to_string())
+        .env("SEED_USERS", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let ready = loop {
+        if ureq::get(&format!("http://127.0.0.1:{port}/ready"))
+            .call()
+            .is_ok()
+        {
+            break true;
+        }
+        if child.try_wait().unwrap().is_some() || start.elapsed() > Duration::from_secs(30) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    ready
+}
+
+#[test]
+fn configuration_layers_file_then_vault_then_environment() {
+    let redis = RedisServer::start();
+    let vault = OpenBao::start("0000");
+    let dir = tempfile::tempdir().unwrap();
+    let dead = |what: &str| format!("redis://{what}@127.0.0.1:{}", free_port());
+    let config_dir = dir.path().join("config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::write(
+        config_dir.join("prod.toml"),
+        format!("[default]\nredis_url = \"{}\"\n", dead("file")),
+    )
+    .unwrap();
+    let user_service = || {
+        let mut command = service_command("user-service");
+        command
+            .env("APP_ENV", "prod")
+            .env("API_TOKEN", "t")
+            .env("CONFIG_DIR", &config_dir)
+            .env("DATA_DIR", dir.path());
+        command
+    };
+    assert!(
+        !user_service_gets_ready(&mut user_service()),
+        "the file names a dead Redis"
+    );
+
+    vault.put("secret/comms/prod/user-service", &[("redis_url", &redis.url())]);
+    let with_vault = || {
+        let mut command = user_service();
+        command.env("VAULT_ADDR", vault.addr()).env("VAULT_TOKEN", "0000");
+        command
+    };
+    assert!(
+        user_service_gets_ready(&mut with_vault()),
+        "Vault overrides the file"
+    );
+    assert!(
+        !user_service_gets_ready(with_vault().env("REDIS_URL", dead("env"))),
+        "the environment overrides Vault"
+    );
+
+    vault.put("secret/comms/dev/user-service", &[("redis_url", &dead("dev"))]);
+    assert!(
+        user_service_gets_ready(&mut with_vault()),
+        "prod reads prod's secret, not dev's"
+    );
 }

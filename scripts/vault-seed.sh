@@ -1,0 +1,195 @@
+#!/bin/sh
+# Writes the secrets of comms into a Vault-compatible server (OpenBao's dev
+# server in the stacks): one KV v2 secret per environment and service, at
+#
+#   secret/comms/<env>/<service>      env: dev, prod
+#                                     service: campaign-service, user-service,
+#                                     notification-service, email-service
+#
+# Each secret's keys are the service's configuration keys, so a service reads
+# its secret as one more configuration layer (defaults < config/<env>.toml <
+# Vault < environment variables):
+#
+#   every service     redis_url, database_url
+#   email-service     smtp_host, smtp_port, smtp_user, smtp_password, smtp_tls
+#   campaign-service  api_token
+#
+# A key whose value is empty is not written (no database_url means SQLite;
+# no api_token means none), yet every service gets a secret in every
+# environment: a missing secret stops a service at start. Values are strings.
+# Run it again to overwrite: each run writes a new version of every secret.
+#
+# POSIX sh and the bao CLI only (it also runs in the openbao/openbao image,
+# which has no bash, curl or jq). Settings (environment variables, with
+# their defaults, good for ./start.sh's native stack):
+#
+#   BAO=bao                     the bao (or vault) command
+#   BAO_ADDR=http://127.0.0.1:8200   the server (VAULT_ADDR when BAO_ADDR is unset)
+#   BAO_TOKEN=0000              a token that may write (VAULT_TOKEN when unset)
+#   SEED_WAIT=30                seconds to wait for the server to answer
+#   SEED_ENVS="dev prod"        the environments to write
+#   KV_MOUNT=secret             the KV v2 mount (enabled when missing)
+#   KV_PREFIX=comms             the path under it: <KV_MOUNT>/<KV_PREFIX>/<env>/<service>
+#
+#   per environment, <ENV> being DEV or PROD:
+#   <ENV>_REDIS_URL=redis://127.0.0.1:6379
+#   <ENV>_DATABASE_URL          a URL where {db} stands for the service's database:
+#                               users, campaigns, notifications, email
+#                               DEV: empty (SQLite files under data/dev/)
+#                               PROD: postgres://comms:comms@127.0.0.1:5433/{db}
+#   <ENV>_<SVC>_DATABASE_URL    one service's URL instead of the pattern (set
+#                               and empty: SQLite); <SVC> is CAMPAIGN, USER,
+#                               NOTIFICATION or EMAIL
+#   <ENV>_SMTP_HOST=127.0.0.1
+#   <ENV>_SMTP_PORT=2500
+#   <ENV>_SMTP_USER             DEV: empty  PROD: comms
+#   <ENV>_SMTP_PASSWORD         DEV: empty  PROD: comms-smtp-example
+#   <ENV>_SMTP_TLS=none         none, starttls or tls. The stacks' SMTP server
+#                               (MailDev) offers no STARTTLS, so prod is seeded
+#                               with none; set PROD_SMTP_TLS= (empty) to keep
+#                               config/prod.toml's starttls for a real relay.
+#   <ENV>_API_TOKEN             DEV: empty  PROD: comms-prod-example-token
+#
+# For the Docker stack, e.g.:
+#   BAO_ADDR=http://openbao:8200 DEV_REDIS_URL=redis://redis:6379 \
+#   PROD_REDIS_URL=redis://redis:6379 DEV_SMTP_HOST=maildev DEV_SMTP_PORT=1025 \
+#   PROD_SMTP_HOST=maildev PROD_SMTP_PORT=1025 \
+#   PROD_DATABASE_URL='postgres://comms:secret@postgres:5432/{db}' vault-seed.sh
+#
+# Values reach bao as JSON on its standard input (never on a command line).
+# Prints the path and key names it wrote, never a value.
+set -eu
+
+BAO="${BAO:-bao}"
+BAO_ADDR="${BAO_ADDR:-${VAULT_ADDR:-http://127.0.0.1:8200}}"
+BAO_TOKEN="${BAO_TOKEN:-${VAULT_TOKEN:-0000}}"
+export BAO_ADDR BAO_TOKEN
+SEED_WAIT="${SEED_WAIT:-30}"
+SEED_ENVS="${SEED_ENVS:-dev prod}"
+KV_MOUNT="${KV_MOUNT:-secret}"
+KV_PREFIX="${KV_PREFIX:-comms}"
+
+: "${DEV_REDIS_URL=redis://127.0.0.1:6379}"
+: "${DEV_DATABASE_URL=}"
+: "${DEV_SMTP_HOST=127.0.0.1}"
+: "${DEV_SMTP_PORT=2500}"
+: "${DEV_SMTP_USER=}"
+: "${DEV_SMTP_PASSWORD=}"
+: "${DEV_SMTP_TLS=none}"
+: "${DEV_API_TOKEN=}"
+
+: "${PROD_REDIS_URL=redis://127.0.0.1:6379}"
+: "${PROD_DATABASE_URL=postgres://comms:comms@127.0.0.1:5433/{db}}"
+: "${PROD_SMTP_HOST=127.0.0.1}"
+: "${PROD_SMTP_PORT=2500}"
+: "${PROD_SMTP_USER=comms}"
+: "${PROD_SMTP_PASSWORD=comms-smtp-example}"
+: "${PROD_SMTP_TLS=none}"
+: "${PROD_API_TOKEN=comms-prod-example-token}"
+
+fail() {
+  echo "vault-seed: $*" >&2
+  exit 1
+}
+
+command -v "$BAO" >/dev/null 2>&1 || fail "no $BAO command (BAO names it)"
+case "$SEED_WAIT" in '' | *[!0-9]*) fail "SEED_WAIT=$SEED_WAIT is not a number of seconds" ;; esac
+
+# The value of the variable named $1 (names are built from the environment
+# and service below, never from input).
+value_of() {
+  eval "printf '%s' \"\${$1-}\""
+}
+
+# True when the variable named $1 is set, even to nothing.
+is_set() {
+  eval "[ -n \"\${$1+set}\" ]"
+}
+
+# $1 as the inside of a JSON string: \ and " escaped, control characters
+# (none belongs in these values) refused. Plain sh, character by character.
+json_escape() {
+  rest="$1"
+  escaped=""
+  while [ -n "$rest" ]; do
+    char="${rest%"${rest#?}"}"
+    rest="${rest#?}"
+    case "$char" in
+      \\ | '"') escaped="$escaped\\$char" ;;
+      [[:cntrl:]]) return 1 ;;
+      *) escaped="$escaped$char" ;;
+    esac
+  done
+  printf '%s' "$escaped"
+}
+
+# In a container started beside the server, the server may still be starting.
+waited=0
+until "$BAO" status >/dev/null 2>&1; do
+  # `bao status` exits 2 for a sealed server, which answers but cannot store.
+  if [ "$waited" -ge "$SEED_WAIT" ]; then
+    fail "no unsealed Vault server answers at $BAO_ADDR after ${SEED_WAIT}s (BAO_ADDR, SEED_WAIT)"
+  fi
+  sleep 1
+  waited=$((waited + 1))
+done
+
+# A dev server mounts secret/ as KV v2 already; any other server may not.
+# Enabling an existing mount fails, harmlessly: a real problem (a token that
+# may not write, say) shows in the first put below.
+"$BAO" secrets enable -path="$KV_MOUNT" -version=2 kv >/dev/null 2>&1 || true
+
+for env in $SEED_ENVS; do
+  case "$env" in
+    dev) ENV=DEV ;;
+    prod) ENV=PROD ;;
+    *) fail "SEED_ENVS: $env is neither dev nor prod" ;;
+  esac
+  for service in campaign-service user-service notification-service email-service; do
+    case "$service" in
+      campaign-service) SVC=CAMPAIGN db=campaigns ;;
+      user-service) SVC=USER db=users ;;
+      notification-service) SVC=NOTIFICATION db=notifications ;;
+      email-service) SVC=EMAIL db=email ;;
+    esac
+
+    if is_set "${ENV}_${SVC}_DATABASE_URL"; then
+      database_url="$(value_of "${ENV}_${SVC}_DATABASE_URL")"
+    else
+      database_url="$(value_of "${ENV}_DATABASE_URL")"
+      case "$database_url" in
+        *'{db}'*) database_url="${database_url%%"{db}"*}$db${database_url#*"{db}"}" ;;
+      esac
+    fi
+
+    # The secret goes to bao as JSON on its standard input: no value is on a
+    # command line, and none is taken for bao's @file or - syntax.
+    json=""
+    keys=""
+    put() {
+      [ -n "$2" ] || return 0
+      escaped="$(json_escape "$2")" || fail "$env $service: the value of $1 holds a control character"
+      json="$json${json:+,}\"$1\":\"$escaped\""
+      keys="$keys $1"
+    }
+    put redis_url "$(value_of "${ENV}_REDIS_URL")"
+    put database_url "$database_url"
+    if [ "$service" = email-service ]; then
+      put smtp_host "$(value_of "${ENV}_SMTP_HOST")"
+      put smtp_port "$(value_of "${ENV}_SMTP_PORT")"
+      put smtp_user "$(value_of "${ENV}_SMTP_USER")"
+      put smtp_password "$(value_of "${ENV}_SMTP_PASSWORD")"
+      put smtp_tls "$(value_of "${ENV}_SMTP_TLS")"
+    fi
+    if [ "$service" = campaign-service ]; then
+      put api_token "$(value_of "${ENV}_API_TOKEN")"
+    fi
+
+    # With no keys at all the secret is still written ({}), so that the
+    # service finds it.
+    path="$KV_PREFIX/$env/$service"
+    printf '{%s}\n' "$json" | "$BAO" kv put -mount="$KV_MOUNT" "$path" - >/dev/null ||
+      fail "could not write $KV_MOUNT/$path at $BAO_ADDR"
+    echo "wrote $KV_MOUNT/$path:${keys:- (no keys)}"
+  done
+done

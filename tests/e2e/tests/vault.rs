@@ -1,0 +1,115 @@
+//! Secrets from Vault: a stack whose services learn where Redis, their
+//! database and the SMTP server are, and their passwords and API token,
+//! only from a real OpenBao; a campaign runs through it, and no secret
+//! value shows in any log line or HTTP answer.
+
+use std::time::Duration;
+
+use e2e::{Stack, Wiring, SERVICES};
+use serde_json::json;
+use testkit::{MailDev, OpenBao, Persistence, Postgres, RedisServer};
+
+const USERS: u64 = 200;
+
+/// A value no log line would hold by chance.
+fn secret(what: &str) -> String {
+    format!("{what}-{}-x7Qz", std::process::id())
+}
+
+#[test]
+fn the_services_take_their_secrets_from_vault_and_never_show_them() {
+    let redis_password = secret("redis-pass");
+    let smtp_password = secret("smtp-pass");
+    let database_password = secret("db-pass");
+    let api_token = secret("api-token");
+    let vault_token = secret("vault-token");
+
+    let redis = RedisServer::start_with(Persistence::AofEverySec, Some(&redis_password));
+    let mail = MailDev::start_with_auth(Some(("comms", &smtp_password)));
+    let postgres = Postgres::start();
+    // The test cluster trusts loopback, so any password is accepted; it is
+    // still a secret that must never be shown.
+    let campaigns_db =
+        postgres
+            .database("campaigns")
+            .replacen("postgres@", &format!("postgres:{database_password}@"), 1);
+    let vault = OpenBao::start(&vault_token);
+    let redis_url = redis.url();
+    let smtp_port = mail.smtp_port().to_string();
+    for service in SERVICES {
+        let mut pairs = vec![("redis_url", redis_url.as_str())];
+        match service {
+            "email-service" => pairs.extend([
+                ("smtp_host", "127.0.0.1"),
+                ("smtp_port", smtp_port.as_str()),
+                ("smtp_user", "comms"),
+                ("smtp_password", smtp_password.as_str()),
+            ]),
+            "campaign-service" => {
+                pairs.extend([("api_token", api_token.as_str()), ("database_url", &campaigns_db)])
+            }
+            "user-service" => pairs.push(("api_token", api_token.as_str())),
+            _ => {}
+        }
+        vault.put(&format!("secret/comms/dev/{service}"), &pairs);
+    }
+
+    let stack = Stack::start_on(
+        USERS,
+        redis,
+        mail,
+        Wiring::Vault {
+            addr: vault.addr(),
+            token: vault_token.clone(),
+        },
+        // Every library's debug lines too: none may carry a secret.
+        vec![("RUST_LOG".into(), "debug".into())],
+    );
+    let body = json!({ "name": "vault", "subject": "Hi {{ name }}", "body": "For {{ email }}" });
+    let (status, refused) = stack.call("POST", "campaign-service", "/api/v1/campaigns", None, Some(&body));
+    assert_eq!(status, 401, "the API token from Vault guards writes: {refused}");
+    let (status, _) = stack.call("GET", "user-service", "/api/v1/users", None, None);
+    assert_eq!(status, 401, "and the users' personal data");
+    let (status, page) = stack.call("GET", "user-service", "/api/v1/users", Some(&api_token), None);
+    assert_eq!(status, 200, "{page}");
+
+    let (status, campaign) = stack.call(
+        "POST",
+        "campaign-service",
+        "/api/v1/campaigns",
+        Some(&api_token),
+        Some(&body),
+    );
+    assert_eq!(status, 201, "{campaign}");
+    let id = campaign["id"].as_str().unwrap();
+    let done = stack.wait_completed(id, Duration::from_secs(90));
+    assert_eq!(done["progress"]["sent"], USERS, "{done}");
+    assert_eq!(
+        stack.emails().len() as u64,
+        USERS,
+        "every email went through the SMTP server that needs the password from Vault"
+    );
+
+    let secrets = [
+        &redis_password,
+        &smtp_password,
+        &database_password,
+        &api_token,
+        &vault_token,
+    ];
+    for service in SERVICES {
+        let log = stack.log(service);
+        assert!(
+            log.contains("secrets read from Vault") && log.contains(&format!("secret/comms/dev/{service}")),
+            "{service} names where its secrets came from:\n{log}"
+        );
+        for line in log.lines() {
+            for secret in secrets {
+                assert!(
+                    !line.contains(secret.as_str()),
+                    "{service} logged a secret: {line}"
+                );
+            }
+        }
+    }
+}
