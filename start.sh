@@ -290,10 +290,10 @@ died() {
   exit 1
 }
 
-deadline=$((SECONDS + READY_TIMEOUT))
-# Waits until each named component is ready, a dot a second.
+# Waits until each named component is ready, a dot a second, for up to
+# READY_TIMEOUT seconds.
 wait_ready() {
-  local pending=("$@") waiting name pid
+  local pending=("$@") waiting name pid deadline=$((SECONDS + READY_TIMEOUT))
   printf 'waiting for %s:' "$*"
   while :; do
     waiting=()
