@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Runs the whole comms stack natively, on loopback: a private Redis (AOF on),
-# maildev (SMTP test server with a web UI), and the four services built in
-# release mode. Installs what is missing first, from Debian's packages and npm.
+# OpenBao (a Vault-compatible secrets server) holding the services' secrets,
+# maildev (SMTP test server with a web UI), Redis Commander (browses the
+# streams), in prod a private PostgreSQL, and the four services built in
+# release mode. Installs what is missing first, from Debian's packages, npm
+# and PyPI.
 #
-#   ./start.sh                 start the stack; ./stop.sh stops it
+#   ./start.sh                 start the stack (dev); ./stop.sh stops it
+#   APP_ENV=prod ./start.sh    prod: PostgreSQL, a bearer token, SMTP login
 #   ./start.sh build-docker    the same with Docker Compose, where an engine runs
 #
 # Settings (environment variables, with their defaults):
@@ -12,9 +16,17 @@
 #   REDIS_URL              use this Redis server instead of starting one
 #   SMTP_PORT=2500         maildev's SMTP port
 #   MAIL_UI_PORT=9000      maildev's web UI and REST API
+#   VAULT_PORT=8200        OpenBao's API and web UI (VAULT_PORT+1: its cluster port)
+#   REDIS_COMMANDER_PORT=8081  Redis Commander's web UI
+#   POSTGRES_PORT=5433     the private PostgreSQL server's port (prod)
+#   PROD_DATABASE_URL      use this PostgreSQL server instead (prod; {db} in it
+#                          stands for each database: users, campaigns, ...)
 #   CAMPAIGN_PORT=8080     campaign-service: REST API and dashboard
 #   USER_PORT=8082  NOTIFICATION_PORT=8083  EMAIL_PORT=8084
 #   READY_TIMEOUT=120      seconds to wait for everything to be ready
+#   SEED_USERS             users to seed (config/<env>.toml; this stack's prod: 1000)
+# The secrets written to OpenBao take scripts/vault-seed.sh's settings
+# (PROD_API_TOKEN, PROD_SMTP_PASSWORD, PROD_DATABASE_URL, ...).
 #
 # Pid files are run/<name>.pid, logs run/logs/<name>.log, data under data/.
 # shellcheck source-path=SCRIPTDIR
@@ -24,7 +36,7 @@ source scripts/require.sh
 source scripts/stack.sh
 
 usage() {
-  sed -n '2,19s/^# \{0,1\}//p' "$0"
+  sed -n '2,31s/^# \{0,1\}//p' "$0"
 }
 
 case "${1:-}" in
@@ -45,15 +57,22 @@ case "${1:-}" in
 esac
 
 export APP_ENV="${APP_ENV:-dev}"
-export REDIS_PORT="${REDIS_PORT:-6379}"
-export SMTP_PORT="${SMTP_PORT:-2500}"
-export MAIL_UI_PORT="${MAIL_UI_PORT:-9000}"
 export CAMPAIGN_PORT="${CAMPAIGN_PORT:-8080}"
 export USER_PORT="${USER_PORT:-8082}"
 export NOTIFICATION_PORT="${NOTIFICATION_PORT:-8083}"
 export EMAIL_PORT="${EMAIL_PORT:-8084}"
-export SMTP_HOST=127.0.0.1
+# The settings below are this script's own. The services take their Redis
+# URL and SMTP server from Vault, so none of these reaches them: an exported
+# REDIS_URL or SMTP_PORT would override what Vault holds.
+REDIS_PORT="${REDIS_PORT:-6379}"
+SMTP_PORT="${SMTP_PORT:-2500}"
+MAIL_UI_PORT="${MAIL_UI_PORT:-9000}"
+VAULT_PORT="${VAULT_PORT:-8200}"
+REDIS_COMMANDER_PORT="${REDIS_COMMANDER_PORT:-8081}"
+POSTGRES_PORT="${POSTGRES_PORT:-5433}"
 READY_TIMEOUT="${READY_TIMEOUT:-120}"
+export -n REDIS_URL SMTP_PORT REDIS_PORT MAIL_UI_PORT VAULT_PORT REDIS_COMMANDER_PORT \
+  POSTGRES_PORT READY_TIMEOUT PROD_DATABASE_URL 2>/dev/null || true
 
 case "$APP_ENV" in
   dev | prod) ;;
@@ -62,13 +81,21 @@ case "$APP_ENV" in
     exit 1
     ;;
 esac
+# config/prod.toml seeds no users (a deployment has its own); this stack in
+# prod seeds a thousand, so that a campaign has someone to email.
+[ "$APP_ENV" != prod ] || export SEED_USERS="${SEED_USERS:-1000}"
 
 # Each port this script binds, with the variable that moves it and what uses it.
 own_redis=1
 [ -z "${REDIS_URL:-}" ] || own_redis=0
+# PostgreSQL runs only in prod, and only when no server is named.
+own_postgres=0
+[ "$APP_ENV" != prod ] || [ -n "${PROD_DATABASE_URL:-}" ] || own_postgres=1
 ports=()
 [ "$own_redis" = 0 ] || ports+=("REDIS_PORT Redis")
-ports+=("SMTP_PORT maildev's SMTP server" "MAIL_UI_PORT maildev's web UI"
+[ "$own_postgres" = 0 ] || ports+=("POSTGRES_PORT PostgreSQL")
+ports+=("VAULT_PORT OpenBao" "SMTP_PORT maildev's SMTP server" "MAIL_UI_PORT maildev's web UI"
+  "REDIS_COMMANDER_PORT Redis Commander"
   "CAMPAIGN_PORT campaign-service" "USER_PORT user-service"
   "NOTIFICATION_PORT notification-service" "EMAIL_PORT email-service")
 
@@ -116,15 +143,26 @@ for entry in "${ports[@]}"; do
   fi
   port_owner[$port]="$variable"
 done
+# OpenBao's dev server also listens on the port after its own (its cluster
+# port), which nothing else can move.
+vault_cluster_port=$((VAULT_PORT + 1))
+if [ "$vault_cluster_port" -gt 65535 ] || [ -n "${port_owner[$vault_cluster_port]:-}" ]; then
+  echo "VAULT_PORT=$VAULT_PORT: OpenBao also needs port $vault_cluster_port (its cluster port)${port_owner[$vault_cluster_port]:+, which is ${port_owner[$vault_cluster_port]}}; set VAULT_PORT to another port" >&2
+  exit 1
+fi
 for entry in "${ports[@]}"; do
   variable="${entry%% *}"
   require_free_port "${!variable}" "$variable" "${entry#* }"
 done
+require_free_port "$vault_cluster_port" VAULT_PORT "OpenBao's cluster port, VAULT_PORT + 1"
 
 # --- what the stack needs ---------------------------------------------------
 require_redis
 require_node_tools
+require_redis_commander
+require_openbao
 require_curl
+[ "$own_postgres" = 0 ] || require_postgres
 if ! command -v cargo >/dev/null; then
   echo "cargo is needed to build the services: install Rust 1.85 or newer" >&2
   exit 1
@@ -138,6 +176,61 @@ for name in "${stack_services[@]}"; do
     exit 1
   fi
 done
+
+# --- PostgreSQL (prod) ------------------------------------------------------
+# A cluster of the stack's own in data/postgres, its superuser `comms` with a
+# password made on first use and kept in data/postgres.password (the prod
+# database URLs in Vault carry it, in dev runs too). PostgreSQL refuses to
+# run as root: as root, the server runs as the `postgres` user of Debian's
+# package.
+pg_bin=""
+pg_as=()
+postgres_password() {
+  local file="$stack_root/data/postgres.password"
+  if [ ! -s "$file" ]; then
+    mkdir -p "$stack_root/data"
+    # Letters and digits only: the password goes into URLs as it is.
+    (umask 077 && head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24 >"$file")
+  fi
+  cat "$file"
+}
+if [ "$own_postgres" = 1 ]; then
+  for dir in /usr/lib/postgresql/*/bin; do
+    [ -x "$dir/initdb" ] && pg_bin="$dir"
+  done
+  [ -n "$pg_bin" ] || {
+    echo "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin (apt-get install postgresql)" >&2
+    exit 1
+  }
+  if [ "$(id -u)" = 0 ]; then
+    pg_as=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+  fi
+  pg_data="$stack_root/data/postgres"
+  if [ ! -f "$pg_data/PG_VERSION" ]; then
+    echo "creating the PostgreSQL cluster in data/postgres"
+    rm -rf "$pg_data"
+    mkdir -p "$pg_data"
+    chmod 700 "$pg_data"
+    [ "${#pg_as[@]}" = 0 ] || chown postgres: "$pg_data"
+    if ! "${pg_as[@]}" test -w "$pg_data"; then
+      echo "the postgres user cannot reach data/postgres: every directory above it must be searchable (chmod o+x)" >&2
+      exit 1
+    fi
+    # The password reaches initdb in a file only its user reads (never on a
+    # command line; another user cannot reopen this script's stdin).
+    pwfile="$(mktemp)"
+    postgres_password >"$pwfile"
+    [ "${#pg_as[@]}" = 0 ] || chown postgres: "$pwfile"
+    if ! "${pg_as[@]}" "$pg_bin/initdb" -D "$pg_data" -U comms --pwfile="$pwfile" \
+      --auth=scram-sha-256 --encoding=UTF8 --no-locale >"$(stack_log postgres-initdb)" 2>&1; then
+      rm -f "$pwfile"
+      rm -rf "$pg_data"
+      echo "initdb failed; see run/logs/postgres-initdb.log" >&2
+      exit 1
+    fi
+    rm -f "$pwfile"
+  fi
+fi
 
 # --- start ------------------------------------------------------------------
 launched=()
@@ -180,6 +273,10 @@ ready() {
       curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$MAIL_UI_PORT/healthz" 2>/dev/null &&
         (exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT") 2>/dev/null
       ;;
+    # 200 once unsealed and active; a dev server starts unsealed.
+    openbao) curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$VAULT_PORT/v1/sys/health" 2>/dev/null ;;
+    redis-commander) curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$REDIS_COMMANDER_PORT/" 2>/dev/null ;;
+    postgres) "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$POSTGRES_PORT" -t 2 ;;
     *) curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$(service_port "$1")/ready" 2>/dev/null ;;
   esac
 }
@@ -193,10 +290,10 @@ died() {
   exit 1
 }
 
-deadline=$((SECONDS + READY_TIMEOUT))
-# Waits until each named component is ready, a dot a second.
+# Waits until each named component is ready, a dot a second, for up to
+# READY_TIMEOUT seconds.
 wait_ready() {
-  local pending=("$@") waiting name pid
+  local pending=("$@") waiting name pid deadline=$((SECONDS + READY_TIMEOUT))
   printf 'waiting for %s:' "$*"
   while :; do
     waiting=()
@@ -227,38 +324,188 @@ wait_ready() {
   echo
 }
 
+# A URL with the password of its user information (everything between the
+# scheme's // and the last @, after the user name's colon) shown as ***.
+redact_url() {
+  local url="$1" scheme rest userinfo
+  [[ "$url" == *://*@* ]] || {
+    printf '%s' "$url"
+    return
+  }
+  scheme="${url%%://*}"
+  rest="${url#*://}"
+  userinfo="${rest%@*}"
+  if [[ "$userinfo" == *:* ]]; then
+    printf '%s://%s:***@%s' "$scheme" "${userinfo%%:*}" "${rest##*@}"
+  else
+    printf '%s://***@%s' "$scheme" "${rest##*@}"
+  fi
+}
+
+# %XX escapes of a URL's part decoded.
+url_decode() {
+  local text="${1//\\/\\\\}"
+  printf '%b' "${text//%/\\x}"
+}
+
+# A JSON string of $1.
+json_string() {
+  local text="${1//\\/\\\\}"
+  text="${text//\"/\\\"}"
+  printf '"%s"' "$text"
+}
+
+# Redis Commander's configuration (node-config's NODE_CONFIG) with one
+# connection, to the Redis server of $1 (redis:// or rediss://, user,
+# password, host, port, database). It travels in the environment, so the
+# password is on no command line.
+redis_commander_config() {
+  local url="$1" rest userinfo="" hostport host port db user="" password="" tls=""
+  rest="${url#*://}"
+  if [[ "$rest" == *@* ]]; then
+    userinfo="${rest%@*}"
+    rest="${rest##*@}"
+  fi
+  hostport="${rest%%[/?#]*}"
+  db="${rest#"$hostport"}"
+  db="${db#/}"
+  db="${db%%[?#]*}"
+  if [[ "$hostport" == \[* ]]; then
+    host="${hostport%%]*}"
+    host="${host#[}"
+    port="${hostport#*]}"
+  else
+    host="${hostport%%:*}"
+    port="${hostport#"$host"}"
+  fi
+  port="${port#:}"
+  if [[ "$userinfo" == *:* ]]; then
+    user="$(url_decode "${userinfo%%:*}")"
+    password="$(url_decode "${userinfo#*:}")"
+  elif [ -n "$userinfo" ]; then
+    user="$(url_decode "$userinfo")"
+  fi
+  [[ "$url" != rediss://* ]] || tls=',"tls":{}'
+  printf '{"noSave":true,"connections":[{"label":"comms","host":%s,"port":%s,"dbIndex":%s,' \
+    "$(json_string "${host:-127.0.0.1}")" "${port:-6379}" "${db:-0}"
+  printf '"username":%s,"password":%s,"connectionName":"redis-commander"%s}]}' \
+    "$([ -n "$user" ] && json_string "$user" || echo null)" "$(json_string "$password")" "$tls"
+}
+
+bao() {
+  BAO_ADDR="$VAULT_ADDR" BAO_TOKEN="$VAULT_TOKEN" "$comms_bao" "$@"
+}
+
+# One key of a secret in OpenBao, or nothing when the key is not there.
+vault_field() {
+  bao kv get -mount=secret -field="$2" "$1" 2>/dev/null || true
+}
+
 echo "logs: run/logs/"
-infra=(maildev)
+infra=(openbao)
 if [ "$own_redis" = 1 ]; then
   mkdir -p data/redis
   launch redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
     --daemonize no --appendonly yes --appendfsync everysec --save "" \
     --dir "$stack_root/data/redis" --logfile "$(stack_log redis)"
-  export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
-  infra=(redis maildev)
+  REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+  infra+=(redis)
 fi
-export REDIS_URL
-rm -rf "$stack_run/maildev"
-launch maildev "$stack_root/tools/node_modules/.bin/maildev" \
-  --smtp "$SMTP_PORT" --web "$MAIL_UI_PORT" --ip 127.0.0.1 --web-ip 127.0.0.1 \
-  --mail-directory "$stack_run/maildev"
+if [ "$own_postgres" = 1 ]; then
+  # No Unix socket: clients, the services included, come over TCP with the
+  # password.
+  launch postgres "${pg_as[@]}" "$pg_bin/postgres" -D "$pg_data" -p "$POSTGRES_PORT" \
+    -c listen_addresses=127.0.0.1 -c unix_socket_directories=
+  infra+=(postgres)
+fi
+# OpenBao's dev server keeps everything in memory: the secrets are written
+# again at every start. -dev-no-store-token leaves ~/.vault-token alone.
+launch openbao "$comms_bao" server -dev -dev-root-token-id=0000 \
+  -dev-listen-address="127.0.0.1:$VAULT_PORT" -dev-no-store-token
+export VAULT_ADDR="http://127.0.0.1:$VAULT_PORT" VAULT_TOKEN=0000
 wait_ready "${infra[@]}"
 
+# --- secrets ----------------------------------------------------------------
+# Dev and prod secrets of every service, pointing at this stack's servers;
+# scripts/vault-seed.sh's other settings (PROD_API_TOKEN, ...) pass through.
+if [ -z "${PROD_DATABASE_URL:-}" ]; then
+  PROD_DATABASE_URL="postgres://comms:$(postgres_password)@127.0.0.1:$POSTGRES_PORT/{db}"
+fi
+if ! BAO="$comms_bao" BAO_ADDR="$VAULT_ADDR" BAO_TOKEN="$VAULT_TOKEN" SEED_ENVS="dev prod" \
+  DEV_REDIS_URL="$REDIS_URL" PROD_REDIS_URL="$REDIS_URL" \
+  DEV_SMTP_HOST=127.0.0.1 PROD_SMTP_HOST=127.0.0.1 \
+  DEV_SMTP_PORT="$SMTP_PORT" PROD_SMTP_PORT="$SMTP_PORT" \
+  PROD_DATABASE_URL="$PROD_DATABASE_URL" \
+  scripts/vault-seed.sh >"$(stack_log vault-seed)" 2>&1; then
+  echo "writing the secrets to OpenBao failed; the last lines of run/logs/vault-seed.log:" >&2
+  tail -n 5 "$(stack_log vault-seed)" | sed 's/^/  /' >&2
+  exit 1
+fi
+echo "secrets: secret/comms/{dev,prod}/<service> in OpenBao (run/logs/vault-seed.log lists the keys)"
+
+if [ "$own_postgres" = 1 ]; then
+  # One database per service, as the URLs in Vault name them.
+  for db in users campaigns notifications email; do
+    exists="$(PGPASSWORD="$(postgres_password)" "$pg_bin/psql" -h 127.0.0.1 -p "$POSTGRES_PORT" \
+      -U comms -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'")"
+    [ "$exists" = 1 ] ||
+      PGPASSWORD="$(postgres_password)" "$pg_bin/createdb" -h 127.0.0.1 -p "$POSTGRES_PORT" -U comms "$db"
+  done
+fi
+
+# The SMTP login email-service reads from Vault, if any, is the one maildev
+# asks for (in prod: the example user and password of vault-seed.sh). It
+# goes to maildev in its environment, off the command line.
+smtp_user="$(vault_field "comms/$APP_ENV/email-service" smtp_user)"
+smtp_password="$(vault_field "comms/$APP_ENV/email-service" smtp_password)"
+maildev_auth=()
+if [ -n "$smtp_user" ] && [ -n "$smtp_password" ]; then
+  maildev_auth=(env MAILDEV_INCOMING_USER="$smtp_user" MAILDEV_INCOMING_PASS="$smtp_password")
+fi
+rm -rf "$stack_run/maildev"
+launch maildev "${maildev_auth[@]}" "$stack_root/tools/node_modules/.bin/maildev" \
+  --smtp "$SMTP_PORT" --web "$MAIL_UI_PORT" --ip 127.0.0.1 --web-ip 127.0.0.1 \
+  --mail-directory "$stack_run/maildev"
+# Node reads extra CAs from NODE_EXTRA_CA_CERTS, not SSL_CERT_FILE (which the
+# services read for a rediss:// server with a private CA).
+launch redis-commander env NODE_CONFIG="$(redis_commander_config "$REDIS_URL")" \
+  ${SSL_CERT_FILE:+NODE_EXTRA_CA_CERTS="$SSL_CERT_FILE"} \
+  "$stack_root/tools/node_modules/.bin/redis-commander" \
+  --address 127.0.0.1 --port "$REDIS_COMMANDER_PORT" --nosave --no-log-data
+wait_ready maildev redis-commander
+
+# The services: settings from config/<APP_ENV>.toml, then their secret in
+# OpenBao (VAULT_ADDR, VAULT_TOKEN); their ports from the environment.
+export CONFIG_DIR="$stack_root/config" DATA_DIR="$stack_root/data"
 for name in "${stack_services[@]}"; do
   launch "$name" "$stack_root/target/release/$name"
 done
 wait_ready "${stack_services[@]}"
 finished=1
 
-# The password of a Redis URL never shows.
-redis_shown="$(printf '%s' "$REDIS_URL" | sed -E 's#(//[^/@]*:)[^/@]*@#\1***@#; s#//[^/:@]*@#//***@#')"
+api_token=""
+[ "$APP_ENV" != prod ] || api_token="$(vault_field comms/prod/campaign-service api_token)"
 cat <<EOF
 
-comms is running ($APP_ENV; Redis at $redis_shown)
+comms is running ($APP_ENV; Redis at $(redact_url "$REDIS_URL"))
   dashboard and API   http://localhost:$CAMPAIGN_PORT/
   emails              http://localhost:$MAIL_UI_PORT/
-  create a campaign   curl http://localhost:$CAMPAIGN_PORT/api/v1/campaign/create
+  streams             http://localhost:$REDIS_COMMANDER_PORT/ (Redis Commander)
+  secrets             http://localhost:$VAULT_PORT/ui/ (OpenBao; token 0000; secret/comms/)
+EOF
+if [ -n "$api_token" ]; then
+  cat <<EOF
+  API token           $api_token
+  create a campaign   curl -H "Authorization: Bearer $api_token" -H 'Content-Type: application/json' \\
+                        -d '{"name":"hello","subject":"Hello {{ name }}","body":"Hi {{ name }}"}' \\
+                        http://localhost:$CAMPAIGN_PORT/api/v1/campaigns
+EOF
+else
+  echo "  create a campaign   curl http://localhost:$CAMPAIGN_PORT/api/v1/campaign/create"
+fi
+cat <<EOF
   its progress        curl http://localhost:$CAMPAIGN_PORT/api/v1/campaigns
   logs                run/logs/ (tail -f run/logs/*.log)
   stop                ./stop.sh
+RedisInsight (8001) runs only in the Docker stack: ./start.sh build-docker; Redis Commander on $REDIS_COMMANDER_PORT shows the streams here
 EOF

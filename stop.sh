@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Stops what ./start.sh started, and nothing else: the processes named by
 # run/*.pid, each only while its command line is still the one start.sh ran.
-# SIGTERM first; SIGKILL for what is still running 10 seconds later.
+# SIGTERM first (SIGINT for PostgreSQL: its fast shutdown); SIGKILL for what
+# is still running 10 seconds later.
 #
 #   ./stop.sh                 stop the native stack
 #   ./stop.sh stop-docker     docker compose down, where an engine runs
@@ -17,20 +18,20 @@ case "${1:-}" in
     exec docker compose down
     ;;
   -h | --help)
-    sed -n '2,7s/^# \{0,1\}//p' "$0"
+    sed -n '2,8s/^# \{0,1\}//p' "$0"
     exit 0
     ;;
   *)
     echo "unknown argument: $1" >&2
-    sed -n '2,7s/^# \{0,1\}//p' "$0" >&2
+    sed -n '2,8s/^# \{0,1\}//p' "$0" >&2
     exit 2
     ;;
 esac
 
 stopped=()
 
-# Sends SIGTERM to the named components, waits up to 10 s for them to exit,
-# then sends SIGKILL to those still running.
+# Sends each named component its stop signal, waits up to 10 s for them to
+# exit, then sends SIGKILL to those still running.
 stop_group() {
   local name pid names=() pids=() left i
   for name in "$@"; do
@@ -45,7 +46,7 @@ stop_group() {
       rm -f "$(stack_pidfile "$name")"
       continue
     fi
-    kill -TERM "$pid" 2>/dev/null || true
+    kill -"$(stack_stop_signal "$name")" "$pid" 2>/dev/null || true
     names+=("$name")
     pids+=("$pid")
   done
@@ -63,7 +64,7 @@ stop_group() {
     pid="${pids[$i]}"
     if stack_owns "$name" "$pid"; then
       kill -KILL "$pid" 2>/dev/null || true
-      stopped+=("$name (pid $pid, killed: still running 10 s after SIGTERM)")
+      stopped+=("$name (pid $pid, killed: still running 10 s after SIG$(stack_stop_signal "$name"))")
     else
       stopped+=("$name (pid $pid)")
     fi
@@ -71,13 +72,14 @@ stop_group() {
   done
 }
 
-services=()
+# The services first, while Redis and their databases still take their last
+# writes; then the rest together.
+stop_group "${stack_services[@]}"
+others=()
 for name in "${stack_components[@]}"; do
-  case "$name" in redis | maildev) ;; *) services+=("$name") ;; esac
+  case " ${stack_services[*]} " in *" $name "*) ;; *) others+=("$name") ;; esac
 done
-# The services first, while Redis still takes their last acks.
-stop_group "${services[@]}"
-stop_group maildev redis
+stop_group "${others[@]}"
 
 if [ "${#stopped[@]}" -eq 0 ]; then
   echo "nothing was running"

@@ -110,3 +110,21 @@ require_openbao() {
     exit 1
   }
 }
+
+# Redis Commander (npm: redis-commander), which start.sh runs to browse the
+# streams; installed with the other tools of tools/package.json. Install
+# scripts are skipped: the only one builds bcrypt, an optional dependency
+# it replaces with bcryptjs, and would fetch from outside the registry.
+require_redis_commander() {
+  [ -x "$comms_root/tools/node_modules/.bin/redis-commander" ] && return
+  command -v npm >/dev/null || apt_install nodejs npm
+  echo "installing Redis Commander from npm" >&2
+  (cd "$comms_root/tools" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
+# Debian's chromium, the browser scripts/screenshots.mjs drives (through
+# npm's playwright-core, which downloads no browser of its own).
+require_chromium() {
+  [ -x /usr/bin/chromium ] && return
+  apt_install chromium
+}

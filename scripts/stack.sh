@@ -14,8 +14,10 @@ stack_run="$stack_root/run"
 stack_services=(user-service notification-service email-service campaign-service)
 # Every component, in the order stop.sh stops them: the services first, so
 # that they can still flush their acks to Redis while they shut down.
+# postgres runs only with APP_ENV=prod.
 # shellcheck disable=SC2034 # used by start.sh and stop.sh
-stack_components=(campaign-service user-service notification-service email-service maildev redis)
+stack_components=(campaign-service user-service notification-service email-service
+  redis-commander maildev openbao postgres redis)
 
 stack_pidfile() { echo "$stack_run/$1.pid"; }
 stack_log() { echo "$stack_run/logs/$1.log"; }
@@ -50,18 +52,23 @@ stack_owns() {
         [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$stack_root/data/redis" ]
       ;;
     maildev) [[ "$cmdline" == *"$stack_root/tools/node_modules/.bin/maildev "* ]] ;;
+    redis-commander) [[ "$cmdline" == *"$stack_root/tools/node_modules/.bin/redis-commander "* ]] ;;
+    # The bao script of the virtualenv execs the Go binary it ships.
+    openbao) [[ "$cmdline" == "$stack_root/tools/openbao/"*"/bao server -dev "* ]] ;;
+    postgres)
+      # The postmaster runs in its data directory.
+      [[ "$cmdline" == /usr/lib/postgresql/*/bin/postgres\ * ]] &&
+        [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$stack_root/data/postgres" ]
+      ;;
     *) [[ "$cmdline" == "$stack_root/target/release/$name "* ]] ;;
   esac
 }
 
-# True when a Docker engine answers and Docker Compose is installed.
-stack_docker_engine() {
-  command -v docker >/dev/null 2>&1 &&
-    docker compose version >/dev/null 2>&1 &&
-    docker info >/dev/null 2>&1
-}
-
-stack_no_docker() {
-  echo "no Docker engine here; ./start.sh runs the stack natively" >&2
-  exit 1
+# The signal that stops a component cleanly. PostgreSQL's SIGTERM waits for
+# every client to disconnect; SIGINT (fast shutdown) ends their sessions.
+stack_stop_signal() {
+  case "$1" in
+    postgres) echo INT ;;
+    *) echo TERM ;;
+  esac
 }

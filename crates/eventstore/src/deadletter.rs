@@ -5,12 +5,15 @@
 //! below, and acked in `S` in the same transaction, so it is neither lost
 //! nor able to block the group. An operator lists dead letters and replays
 //! them (re-publishes the original fields to `S`) once the cause is fixed.
+//!
+//! Dead-letter streams are never capped nor trimmed: a dead letter leaves
+//! only by an operator's replay (or deletion), never by eviction.
 
 use redis::aio::ConnectionManager;
 use redis::Pipeline;
 
-use crate::entry::{entry_list, RawEntry};
-use crate::error::Result;
+use crate::entry::{entry_list, RawEntry, StreamId};
+use crate::error::{Error, Result};
 use crate::stats::{stats_key, DEAD_LETTERED};
 
 const FIELD_STREAM: &str = "dead.stream";
@@ -19,12 +22,17 @@ const FIELD_ORIGINAL_ID: &str = "dead.original_id";
 const FIELD_REASON: &str = "dead.reason";
 const FIELD_DELIVERIES: &str = "dead.deliveries";
 
-/// Dead-letter streams keep at most about this many entries.
-const DEAD_LETTER_MAXLEN: usize = 100_000;
+/// The suffix that makes a stream's name its dead-letter stream's.
+const DEAD_SUFFIX: &str = ":dead";
 
 /// The dead-letter stream of `stream`.
 pub fn dead_letter_stream(stream: &str) -> String {
-    format!("{stream}:dead")
+    format!("{stream}{DEAD_SUFFIX}")
+}
+
+/// Whether `stream` is a dead-letter stream (which nothing may trim).
+pub fn is_dead_letter_stream(stream: &str) -> bool {
+    stream.ends_with(DEAD_SUFFIX)
 }
 
 /// One dead letter, as listed for an operator.
@@ -58,9 +66,6 @@ pub(crate) struct DeadLetterRequest {
 pub(crate) fn add_dead_letter(pipe: &mut Pipeline, stream: &str, group: &str, request: &DeadLetterRequest) {
     let mut xadd = redis::cmd("XADD");
     xadd.arg(dead_letter_stream(stream))
-        .arg("MAXLEN")
-        .arg("~")
-        .arg(DEAD_LETTER_MAXLEN)
         .arg("*")
         .arg(FIELD_STREAM)
         .arg(stream)
@@ -106,8 +111,12 @@ pub async fn list(conn: &mut ConnectionManager, stream: &str, count: usize) -> R
 
 /// Re-publishes dead letter `dead_id` of `stream` to `stream` and removes it
 /// from the dead-letter stream, atomically. Returns the new entry id, or
-/// `None` when no such dead letter exists.
+/// `None` when no such dead letter exists; [`Error::InvalidId`] when
+/// `dead_id` is not a stream id (the caller's mistake, not the store's).
 pub async fn replay(conn: &mut ConnectionManager, stream: &str, dead_id: &str) -> Result<Option<String>> {
+    if !StreamId::is_exact(dead_id) {
+        return Err(Error::InvalidId(dead_id.to_string()));
+    }
     let dead_stream = dead_letter_stream(stream);
     let reply: redis::Value = redis::cmd("XRANGE")
         .arg(&dead_stream)

@@ -109,6 +109,11 @@ impl StreamId {
         })
     }
 
+    /// Whether `id` is a complete `<ms>-<seq>` id, as Redis gives them.
+    pub fn is_exact(id: &str) -> bool {
+        id.contains('-') && Self::parse(id).is_some()
+    }
+
     /// The smallest id greater than this one.
     pub fn next(self) -> Self {
         match self.seq.checked_add(1) {
@@ -163,5 +168,9 @@ mod tests {
             "8-0"
         );
         assert_eq!(StreamId::parse("oops"), None);
+        assert!(StreamId::is_exact("1712-3"));
+        assert!(!StreamId::is_exact("1712"));
+        assert!(!StreamId::is_exact("1712-x"));
+        assert!(!StreamId::is_exact("-"));
     }
 }

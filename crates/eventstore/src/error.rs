@@ -26,6 +26,10 @@ pub enum Error {
     /// A command failed once connected.
     #[error("Redis command failed: {0}")]
     Redis(#[from] redis::RedisError),
+    /// A stream id given by a caller is not of the form `<ms>-<seq>`: the
+    /// request is wrong (an HTTP layer answers 400), not the store.
+    #[error("invalid stream id `{0}`: expected <milliseconds>-<sequence>")]
+    InvalidId(String),
     /// An event could not be serialized into an envelope.
     #[error("cannot encode event: {0}")]
     Encode(#[from] serde_json::Error),

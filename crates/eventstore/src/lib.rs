@@ -7,9 +7,12 @@
 //!   pipelines;
 //! - [`Worker`]: a consumer-group member that runs a [`Handler`] on each
 //!   entry with at-least-once delivery, claims what dead consumers left,
-//!   dead-letters poison, and survives Redis restarts;
+//!   retries transient failures within a budget in time, gives up on
+//!   poison (letting the handler settle it, [`Handler::give_up`]) and
+//!   dead-letters it, and survives Redis restarts;
 //! - operations for the dashboard and operators: [`stream_stats`],
-//!   [`deadletter`] listing and replay, and safe [`trim`]ming.
+//!   [`deadletter`] listing and replay, safe [`trim`]ming, and
+//!   [`ensure_group`], which says what a group created late can never see.
 //!
 //! ```no_run
 //! # async fn demo() -> eventstore::Result<()> {
@@ -38,6 +41,7 @@ pub mod deadletter;
 mod entry;
 mod envelope;
 mod error;
+mod group;
 pub mod pending;
 mod publisher;
 mod stats;
@@ -49,6 +53,7 @@ pub use deadletter::{dead_letter_stream, DeadLetter};
 pub use entry::{RawEntry, StreamId};
 pub use envelope::{DecodeError, Envelope, Event};
 pub use error::{Error, Result};
+pub use group::{ensure_group, GroupStart};
 pub use publisher::Publisher;
 pub use stats::{stream_stats, GroupStats, StreamStats};
 pub use worker::{

@@ -46,7 +46,7 @@ pub struct GroupStats {
     pub lag: Option<u64>,
     /// Entries handled successfully and acked.
     pub handled: u64,
-    /// Deliveries that were redeliveries (a previous attempt failed or its
+    /// Entries settled on a redelivery (an earlier attempt failed or its
     /// consumer died).
     pub retried: u64,
     /// Entries moved to the dead-letter stream.

@@ -17,6 +17,7 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use tokio_util::sync::CancellationToken;
 
+use crate::deadletter::is_dead_letter_stream;
 use crate::entry::{text, StreamId};
 use crate::error::Result;
 
@@ -48,8 +49,12 @@ pub async fn safe_min_id(conn: &mut ConnectionManager, stream: &str) -> Result<O
     Ok(min)
 }
 
-/// Trims `stream` to its safe point. Returns the number of entries removed.
+/// Trims `stream` to its safe point. Returns the number of entries removed
+/// (always 0 for a dead-letter stream).
 pub async fn trim(conn: &mut ConnectionManager, stream: &str) -> Result<u64> {
+    if is_dead_letter_stream(stream) {
+        return Ok(0);
+    }
     let Some(min_id) = safe_min_id(conn, stream).await? else {
         return Ok(0);
     };

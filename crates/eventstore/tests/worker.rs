@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{eventually, fast_config, pending, publish_numbers, publisher, Numbered};
+use common::{eventually, fast_config, pending, pending_entries, publish_numbers, publisher, Numbered};
 use eventstore::{deadletter, stream_stats, Delivery, HandleError, RedisTarget, Worker};
 use testkit::{Persistence, RedisServer};
 use tokio_util::sync::CancellationToken;
@@ -114,10 +114,17 @@ async fn a_dead_consumers_entries_are_claimed_by_another() {
     let target = RedisTarget::parse(&redis.url()).unwrap();
     publish_numbers(&publisher(&target).await, "s", 0..50).await;
 
-    // The first consumer takes entries and hangs; then it dies.
+    // The first consumer takes entries and hangs; then it dies: its runtime
+    // is shut down, which stops every task it had and closes its
+    // connections, as the end of its process would.
     let mut doomed_config = fast_config("s", "g", "doomed");
     doomed_config.concurrency = 20;
-    let doomed = tokio::spawn(Worker::new(target.clone(), doomed_config).run(
+    let doomed_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    doomed_runtime.spawn(Worker::new(target.clone(), doomed_config.clone()).run(
         |_: Delivery| std::future::pending::<Result<(), HandleError>>(),
         CancellationToken::new(),
     ));
@@ -127,8 +134,20 @@ async fn a_dead_consumers_entries_are_claimed_by_another() {
         || async { pending(&target, "s", "g").await == 20 },
     )
     .await;
-    doomed.abort();
-    let _ = doomed.await;
+    doomed_runtime.shutdown_background();
+    // Really dead: nothing keeps its entries fresh any more.
+    eventually(
+        "the doomed consumer's entries go idle",
+        Duration::from_secs(10),
+        || async {
+            let entries = pending_entries(&target, "s", "g").await;
+            entries.len() == 20
+                && entries.iter().all(|entry| {
+                    entry.consumer == "doomed" && entry.idle_ms > doomed_config.claim_idle.as_millis() as u64
+                })
+        },
+    )
+    .await;
 
     let seen: Seen = Arc::default();
     let shutdown = CancellationToken::new();
@@ -194,7 +213,9 @@ async fn poison_and_undecodable_entries_are_dead_lettered_and_the_worker_goes_on
     let fixed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let seen: Seen = Arc::default();
     let shutdown = CancellationToken::new();
-    let worker = Worker::new(target.clone(), fast_config("s", "g", "c1"));
+    let mut config = fast_config("s", "g", "c1");
+    config.retry_budget = Duration::from_secs(2);
+    let worker = Worker::new(target.clone(), config);
     let counters = worker.counters();
     let (handler_seen, handler_fixed) = (seen.clone(), fixed.clone());
     let run = tokio::spawn(worker.run(
@@ -243,14 +264,18 @@ async fn poison_and_undecodable_entries_are_dead_lettered_and_the_worker_goes_on
     reason_of("unsupported version 9");
     reason_of("unexpected event type `test.other`");
     let retried_out = reason_of("the mail server is away");
-    assert_eq!(
-        retried_out.deliveries, 3,
-        "dead-lettered on the max_deliveries-th failure"
-    );
+    assert!(retried_out.reason.contains("retry budget"), "{retried_out:?}");
+    let attempts: Vec<u64> = (1..=retried_out.deliveries).collect();
+    assert!(attempts.len() >= 2, "retried before its budget ran out");
     assert_eq!(retried_out.group, "g");
     reason_of("recipient is not an address");
     reason_of("handler panicked: bug in the handler");
-    assert_eq!(seen.lock().unwrap()[&3], vec![1, 2, 3]);
+    assert_eq!(seen.lock().unwrap()[&3], attempts);
+    assert_eq!(
+        reason_of("handler panicked").deliveries,
+        3,
+        "a panic counts against max_deliveries"
+    );
     assert_eq!(seen.lock().unwrap()[&5], vec![1], "poison is not retried");
 
     // Once fixed, a replay re-publishes it and it is handled.
@@ -260,7 +285,7 @@ async fn poison_and_undecodable_entries_are_dead_lettered_and_the_worker_goes_on
     eventually(
         "the replayed entry is handled",
         Duration::from_secs(10),
-        || async { seen.lock().unwrap()[&3].len() == 4 },
+        || async { seen.lock().unwrap()[&3].len() == attempts.len() + 1 },
     )
     .await;
     assert_eq!(deadletter::list(&mut conn, "s", 100).await.unwrap().len(), 5);

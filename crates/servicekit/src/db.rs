@@ -9,6 +9,29 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+/// The PostgreSQL advisory lock that serialises schema changes ("comms" in
+/// ASCII), so that instances starting at the same moment do not race to
+/// create the same tables (`CREATE TABLE IF NOT EXISTS` is not safe against
+/// itself there).
+const SCHEMA_LOCK: i64 = 0x0063_6f6d_6d73;
+
+/// Applies `schema` in one transaction; on PostgreSQL under
+/// [`SCHEMA_LOCK`], held until the transaction ends. (SQLite's single
+/// writer serialises it already.)
+async fn create_schema(pool: &AnyPool, schema: &[&str], sqlite: bool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    if !sqlite {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(SCHEMA_LOCK)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for statement in schema {
+        sqlx::query(statement).execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}
+
 /// Whether `url` names an SQLite database.
 fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
@@ -49,12 +72,9 @@ pub async fn connect(url: &str, schema: &[&str]) -> anyhow::Result<AnyPool> {
     if sqlite {
         sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
     }
-    for statement in schema {
-        sqlx::query(statement)
-            .execute(&pool)
-            .await
-            .map_err(|error| anyhow::anyhow!("cannot create the schema: {error}"))?;
-    }
+    create_schema(&pool, schema, sqlite)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot create the schema: {error}"))?;
     Ok(pool)
 }
 

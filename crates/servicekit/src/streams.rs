@@ -6,13 +6,18 @@ use eventstore::{RedisTarget, Worker, WorkerConfig};
 use serde::{Deserialize, Serialize};
 
 /// Worker settings a service reads from its configuration (`CLAIM_IDLE_MS`,
-/// `MAX_DELIVERIES`, `CONCURRENCY` in the environment).
+/// `MAX_DELIVERIES`, `RETRY_BUDGET_SECS`, `CONCURRENCY` in the environment).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StreamSettings {
     /// Idle time after which a pending entry is claimed again.
     pub claim_idle_ms: u64,
-    /// Deliveries after which a failing entry is given up.
+    /// Deliveries that never answered (crashes, panics) after which an
+    /// entry is given up.
     pub max_deliveries: u64,
+    /// How long after its publication an entry failing with a transient
+    /// error is still retried.
+    #[serde(default = "default_retry_budget_secs")]
+    pub retry_budget_secs: u64,
     /// Handlers running at once per worker.
     pub concurrency: usize,
 }
@@ -22,13 +27,24 @@ impl Default for StreamSettings {
         Self {
             claim_idle_ms: 30_000,
             max_deliveries: 5,
+            retry_budget_secs: default_retry_budget_secs(),
             concurrency: 64,
         }
     }
 }
 
+/// Six hours: transient trouble is waited out, not counted.
+fn default_retry_budget_secs() -> u64 {
+    6 * 60 * 60
+}
+
 /// The unprefixed environment keys of [`StreamSettings`].
-pub const STREAM_ENV: [&str; 3] = ["claim_idle_ms", "max_deliveries", "concurrency"];
+pub const STREAM_ENV: [&str; 4] = [
+    "claim_idle_ms",
+    "max_deliveries",
+    "retry_budget_secs",
+    "concurrency",
+];
 
 impl StreamSettings {
     /// A worker for `stream` in `group` as `consumer`, with these settings.
@@ -37,6 +53,7 @@ impl StreamSettings {
         config.claim_idle = Duration::from_millis(self.claim_idle_ms);
         config.claim_every = Duration::from_millis((self.claim_idle_ms / 4).clamp(100, 5_000));
         config.max_deliveries = self.max_deliveries;
+        config.retry_budget = Duration::from_secs(self.retry_budget_secs);
         config.concurrency = self.concurrency;
         config.batch_size = self.concurrency.max(16) * 2;
         Worker::new(target.clone(), config)

@@ -7,12 +7,14 @@ mod maildev;
 mod openbao;
 mod postgres;
 mod redis_server;
+mod slow_smtp;
 mod smtp_sink;
 
 pub use maildev::MailDev;
 pub use openbao::OpenBao;
 pub use postgres::Postgres;
 pub use redis_server::{Persistence, RedisServer};
+pub use slow_smtp::{serve_session, Answer, SlowSmtp};
 pub use smtp_sink::{SinkMode, SmtpSink};
 
 use std::net::{TcpListener, TcpStream};

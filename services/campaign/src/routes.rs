@@ -177,10 +177,13 @@ async fn replay(
         .id
         .ok_or_else(|| ApiError::bad_request("missing query parameter `id`"))?;
     let mut conn = state.redis.clone();
-    match deadletter::replay(&mut conn, &query.stream, &id)
+    let replayed = deadletter::replay(&mut conn, &query.stream, &id)
         .await
-        .map_err(anyhow::Error::from)?
-    {
+        .map_err(|error| match error {
+            eventstore::Error::InvalidId(_) => ApiError::bad_request(error.to_string()),
+            error => anyhow::Error::from(error).into(),
+        })?;
+    match replayed {
         Some(new_id) => Ok(Json(json!({ "replayed": id, "new_id": new_id }))),
         None => Err(ApiError::not_found(format!(
             "no dead letter {id} on {}",

@@ -125,6 +125,15 @@ async fn campaigns_are_created_and_bad_input_gets_a_json_error() {
     assert_eq!(status, 400);
     let (status, error) = call("GET", url("/api/v1/dead-letters?stream=nope"), None, None).await;
     assert_eq!(status, 400, "{error}");
+    let replay = url("/api/v1/dead-letters/replay?stream=comms:emails&id=oops");
+    let (status, error) = call("POST", replay, None, None).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (
+            400,
+            Some("invalid stream id `oops`: expected <milliseconds>-<sequence>")
+        )
+    );
 
     let dashboard = url("/");
     let page =

@@ -27,9 +27,14 @@ pub struct Config {
     pub smtp_pool: u32,
     /// The sender address (`MAIL_FROM`).
     pub mail_from: String,
-    /// How long a send may hold its ledger lease before another instance
-    /// may take it over.
+    /// How long a send's ledger lease lasts unless renewed; it is renewed
+    /// while the send runs, so this is how soon the sends of a dead
+    /// instance can be taken over (`EMAIL_LEASE_MS`).
     pub lease_ms: i64,
+    /// Longest any one SMTP step may take: waiting for a pooled
+    /// connection, opening one, one command, a message and its reply
+    /// (`SMTP_TIMEOUT_MS`).
+    pub smtp_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -51,6 +56,7 @@ impl Default for Config {
             smtp_pool: 16,
             mail_from: "comms <comms@example.com>".into(),
             lease_ms: 60_000,
+            smtp_timeout_ms: 30_000,
         }
     }
 }
@@ -76,6 +82,7 @@ impl Config {
                 "smtp_tls",
                 "smtp_pool",
                 "mail_from",
+                "smtp_timeout_ms",
             ],
             "email.db",
         )

@@ -3,6 +3,13 @@
 //! a request for an id already `sent` or `failed` only re-announces the
 //! outcome, and an id `sending` under someone else's live lease is left to
 //! them.
+//!
+//! Leases are fenced: every take-over of an id bumps its `attempts`, and a
+//! lease is the pair (owner, attempts). Renewing, releasing and finishing
+//! check both in their `WHERE`, so a sender that lost its lease (it was too
+//! slow, or the id was taken over) can no longer change the id's row, and
+//! the holder renews its leases while its sends run, so a slow send keeps
+//! its lease.
 
 use std::collections::{HashMap, HashSet};
 
@@ -24,8 +31,8 @@ pub const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS send_ledger (
 /// What the ledger says about an id when a send is asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// The lease is ours: send.
-    Acquired,
+    /// The lease is ours, with this generation: send.
+    Acquired(Generation),
     /// Already sent: do not send again.
     Sent,
     /// Already failed for good, with this detail.
@@ -34,9 +41,15 @@ pub enum Claim {
     Busy,
 }
 
-/// A final outcome for the ledger: notification id, status, and the
-/// failure's detail.
-pub type Final = (String, DeliveryStatus, Option<String>);
+/// Which take-over of an id a lease is (its `attempts` when taken).
+pub type Generation = i64;
+
+/// A lease held: notification id and generation.
+pub type Lease = (String, Generation);
+
+/// A final outcome for the ledger: the lease it was sent under, status,
+/// and the failure's detail.
+pub type Final = (Lease, DeliveryStatus, Option<String>);
 
 /// The ledger.
 #[derive(Clone)]
@@ -50,6 +63,11 @@ impl Ledger {
     /// A ledger on `db` whose leases are taken in the name of `owner`.
     pub fn new(db: AnyPool, owner: String, lease_ms: i64) -> Self {
         Self { db, owner, lease_ms }
+    }
+
+    /// How long a lease lasts unless renewed.
+    pub fn lease_duration(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.lease_ms.max(0) as u64)
     }
 
     /// Releases the leases a previous run of this same instance held when
@@ -80,7 +98,7 @@ impl Ledger {
                 SET owner = excluded.owner, lease_until = excluded.lease_until,
                     attempts = send_ledger.attempts + 1
                 WHERE send_ledger.status = 'sending' AND send_ledger.lease_until < ${}
-             RETURNING notification_id",
+             RETURNING notification_id, attempts",
             values_list(unique.len(), 6),
             unique.len() * 6 + 1
         );
@@ -105,19 +123,19 @@ impl Ledger {
         }
 
         let mut tx = self.db.begin().await?;
-        let acquired: HashSet<String> = upsert
+        let acquired: HashMap<String, Generation> = upsert
             .fetch_all(&mut *tx)
             .await?
             .into_iter()
-            .map(|row| row.try_get(0))
-            .collect::<Result<_, _>>()?;
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()?;
         let mut claims: HashMap<String, Claim> = HashMap::new();
         for row in select.fetch_all(&mut *tx).await? {
             let id: String = row.try_get(0)?;
             let status: String = row.try_get(1)?;
             let detail: Option<String> = row.try_get(2)?;
-            let claim = if acquired.contains(&id) {
-                Claim::Acquired
+            let claim = if let Some(generation) = acquired.get(&id) {
+                Claim::Acquired(*generation)
             } else {
                 match status.as_str() {
                     "sent" => Claim::Sent,
@@ -133,55 +151,111 @@ impl Ledger {
             .map(|id| match claims.get_mut(id) {
                 // The first request of an id gets the lease; any later one
                 // in the same batch finds it taken.
-                Some(claim @ Claim::Acquired) => std::mem::replace(claim, Claim::Busy),
+                Some(claim @ Claim::Acquired(_)) => std::mem::replace(claim, Claim::Busy),
                 Some(claim) => claim.clone(),
                 None => Claim::Busy,
             })
             .collect())
     }
 
-    /// Records final outcomes `(id, status, detail)` in one
-    /// transaction; the sent ones, the common case, in one statement.
-    pub async fn finish_all(&self, outcomes: &[Final]) -> anyhow::Result<Vec<()>> {
-        let sent: Vec<&String> = outcomes
+    /// Records final outcomes in one transaction, each only while its
+    /// lease is still this sender's; the sent ones, the common case, in one
+    /// statement. Says for each whether it was recorded (`false`: the
+    /// lease was lost, the row belongs to someone else now).
+    pub async fn finish_all(&self, outcomes: &[Final]) -> anyhow::Result<Vec<bool>> {
+        let sent: Vec<&Lease> = outcomes
             .iter()
             .filter(|(_, status, _)| *status == DeliveryStatus::Sent)
-            .map(|(id, _, _)| id)
+            .map(|(lease, _, _)| lease)
             .collect();
+        let mut recorded = HashSet::new();
         let mut tx = self.db.begin().await?;
         if !sent.is_empty() {
             let sql = format!(
-                "UPDATE send_ledger SET status = 'sent' WHERE notification_id IN {}",
-                in_list(sent.len(), 1)
+                "UPDATE send_ledger SET status = 'sent'
+                 WHERE status = 'sending' AND owner = ${} AND (notification_id, attempts) IN (VALUES {})
+                 RETURNING notification_id",
+                sent.len() * 2 + 1,
+                values_list(sent.len(), 2)
             );
             let mut update = sqlx::query(&sql);
-            for id in sent {
-                update = update.bind(id);
+            for (id, generation) in &sent {
+                update = update.bind(id).bind(generation);
             }
-            update.execute(&mut *tx).await?;
+            for row in update.bind(&self.owner).fetch_all(&mut *tx).await? {
+                recorded.insert(row.try_get::<String, _>(0)?);
+            }
         }
-        for (id, status, detail) in outcomes
+        for ((id, generation), status, detail) in outcomes
             .iter()
             .filter(|(_, status, _)| *status == DeliveryStatus::Failed)
         {
-            sqlx::query("UPDATE send_ledger SET status = $1, detail = $2 WHERE notification_id = $3")
-                .bind(status.as_str())
-                .bind(detail.clone())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            let updated = sqlx::query(
+                "UPDATE send_ledger SET status = $1, detail = $2
+                 WHERE notification_id = $3 AND attempts = $4 AND owner = $5 AND status = 'sending'",
+            )
+            .bind(status.as_str())
+            .bind(detail.clone())
+            .bind(id)
+            .bind(generation)
+            .bind(&self.owner)
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() > 0 {
+                recorded.insert(id.clone());
+            }
         }
         tx.commit().await?;
-        Ok(vec![(); outcomes.len()])
+        Ok(outcomes
+            .iter()
+            .map(|((id, _), _, _)| recorded.contains(id))
+            .collect())
     }
 
-    /// Gives the lease on `id` back after a transient failure, so the retry
-    /// need not wait for it to expire.
-    pub async fn release(&self, id: &str) -> anyhow::Result<()> {
+    /// Extends the leases still held among `leases` by a lease duration
+    /// from now; returns those that were lost.
+    pub async fn renew_all(&self, leases: &[Lease]) -> anyhow::Result<Vec<Lease>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "UPDATE send_ledger SET lease_until = ${}
+             WHERE status = 'sending' AND owner = ${} AND (notification_id, attempts) IN (VALUES {})
+             RETURNING notification_id",
+            leases.len() * 2 + 1,
+            leases.len() * 2 + 2,
+            values_list(leases.len(), 2)
+        );
+        let mut update = sqlx::query(&sql);
+        for (id, generation) in leases {
+            update = update.bind(id).bind(generation);
+        }
+        let renewed: HashSet<String> = update
+            .bind(now_ms() + self.lease_ms)
+            .bind(&self.owner)
+            .fetch_all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?;
+        Ok(leases
+            .iter()
+            .filter(|(id, _)| !renewed.contains(id))
+            .cloned()
+            .collect())
+    }
+
+    /// Gives `lease` back after a transient failure, so the retry need not
+    /// wait for it to expire; a lease taken over since is left alone.
+    pub async fn release(&self, lease: &Lease) -> anyhow::Result<()> {
+        let (id, generation) = lease;
         sqlx::query(
-            "UPDATE send_ledger SET lease_until = 0 WHERE notification_id = $1 AND status = 'sending'",
+            "UPDATE send_ledger SET lease_until = 0
+             WHERE notification_id = $1 AND attempts = $2 AND owner = $3 AND status = 'sending'",
         )
         .bind(id)
+        .bind(generation)
+        .bind(&self.owner)
         .execute(&self.db)
         .await?;
         Ok(())

@@ -42,20 +42,9 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(released, "released the send leases of a previous run");
     }
 
-    let sender = Sender::new(
-        mailer,
-        ledger,
-        Publisher::new(redis.clone()),
-        config.service.streams.max_deliveries,
-    );
+    let sender = Sender::new(mailer, ledger, Publisher::new(redis.clone()));
     let worker = config.service.streams.worker(&target, EMAILS, GROUP, &consumer);
-    let worker = tokio::spawn(worker.run(
-        move |delivery| {
-            let sender = sender.clone();
-            async move { sender.handle(delivery).await }
-        },
-        shutdown.clone(),
-    ));
+    let worker = tokio::spawn(worker.run(sender, shutdown.clone()));
     let trimmer = servicekit::spawn_trimmer(redis.clone(), &[EMAILS], shutdown.clone());
 
     let app = health_routes(Dependencies { redis, db });

@@ -9,34 +9,50 @@
 //! all the time. Here each connection is a `TcpStream` with `TCP_NODELAY`,
 //! handed to lettre's SMTP client, and at most `SMTP_POOL` are open at once.
 
-use secrecy::ExposeSecret;
+//!
+//! Every phase is bounded, so that a send always ends well within its
+//! ledger lease: waiting for a pooled connection, opening one (TCP,
+//! greeting, EHLO, STARTTLS, AUTH), each command, and the message itself.
+
 use std::sync::Mutex;
 use std::time::Duration;
 
 use contracts::EmailRequested;
+use lettre::address::Envelope;
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::Message;
+use secrecy::ExposeSecret;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use crate::config::Config;
 
-/// Longest a connection attempt or one message may take.
-const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Why a send did not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
-    /// Worth retrying: the server was unreachable, timed out, or answered 4xx.
+    /// Worth retrying: the server was unreachable, timed out before the
+    /// message was handed over, or answered 4xx.
     #[error("transient: {0}")]
     Transient(String),
-    /// Will never succeed: a 5xx reply or an unusable message.
+    /// The message went out but no reply came (a timeout or a dropped
+    /// connection after the final `.`): the server may have accepted it.
+    /// Sending it again may deliver it twice (with the same `Message-ID`).
+    #[error("uncertain: {0}")]
+    Uncertain(String),
+    /// Will never succeed for this recipient: a 5xx reply to its
+    /// transaction or an unusable message.
     #[error("permanent: {0}")]
     Permanent(String),
+    /// The server refused the connection itself for good (a 5xx greeting,
+    /// AUTH refused): nothing about this recipient, and no other send will
+    /// fare better until an operator acts.
+    #[error("connection refused for good: {0}")]
+    Connection(String),
 }
 
 /// The SMTP client: a bounded pool of open connections to one server.
@@ -51,6 +67,10 @@ pub struct Mailer {
     idle: Mutex<Vec<AsyncSmtpConnection>>,
     /// One permit per connection that may be open at once.
     slots: Semaphore,
+    /// Longest that waiting for a pooled connection, opening one (TCP,
+    /// greeting, EHLO, STARTTLS, AUTH), one command, or the transfer of a
+    /// message and its reply may take (`SMTP_TIMEOUT_MS`).
+    timeout: Duration,
 }
 
 impl Mailer {
@@ -79,6 +99,7 @@ impl Mailer {
             hello: ClientId::default(),
             idle: Mutex::new(Vec::new()),
             slots: Semaphore::new(config.smtp_pool.max(1) as usize),
+            timeout: Duration::from_millis(config.smtp_timeout_ms.max(1)),
         })
     }
 
@@ -96,24 +117,28 @@ impl Mailer {
         let message = self.message(email)?;
         let envelope = message.envelope().clone();
         let bytes = message.formatted();
-        let _slot = self.slots.acquire().await.expect("the pool is never closed");
+        let timeout = self.timeout;
+        let _slot = tokio::time::timeout(timeout, self.slots.acquire())
+            .await
+            .map_err(|_| SendError::Transient(format!("no SMTP connection free within {timeout:?}")))?
+            .expect("the pool is never closed");
         let pooled = self.idle.lock().expect("idle connections").pop();
         let mut connection = match pooled {
             Some(connection) if !connection.has_broken() => connection,
-            _ => self.open().await?,
+            _ => tokio::time::timeout(timeout, self.open())
+                .await
+                .map_err(|_| self.transient("timed out opening a connection to", &"no answer"))??,
         };
-        let sent = tokio::time::timeout(SMTP_TIMEOUT, connection.send(&envelope, &bytes)).await;
-        match sent {
-            Ok(Ok(_)) => {
+        match transfer(&mut connection, &envelope, &bytes, timeout).await {
+            Ok(()) => {
                 self.idle.lock().expect("idle connections").push(connection);
                 Ok(())
             }
             // After a refusal the transaction state is unclear: start afresh.
-            Ok(Err(error)) => {
+            Err(error) => {
                 connection.abort().await;
-                Err(classify(error))
+                Err(error)
             }
-            Err(_) => Err(SendError::Transient(format!("no answer within {SMTP_TIMEOUT:?}"))),
         }
     }
 
@@ -137,33 +162,118 @@ impl Mailer {
 
     /// A new connection: TCP with `TCP_NODELAY`, EHLO, then STARTTLS and
     /// AUTH when configured.
+    /// A 5xx here is about the server or our account, never a recipient:
+    /// it is a [`SendError::Connection`].
     async fn open(&self) -> Result<AsyncSmtpConnection, SendError> {
-        let transient = |what: &str, error: &dyn std::fmt::Display| {
-            SendError::Transient(format!("{what} {}:{}: {error}", self.host, self.port))
-        };
-        let connect = TcpStream::connect((self.host.as_str(), self.port));
-        let stream = tokio::time::timeout(SMTP_TIMEOUT, connect)
+        let stream = TcpStream::connect((self.host.as_str(), self.port))
             .await
-            .map_err(|_| transient("timed out connecting to", &"no answer"))?
-            .map_err(|error| transient("cannot connect to", &error))?;
+            .map_err(|error| self.transient("cannot connect to", &error))?;
         stream
             .set_nodelay(true)
-            .map_err(|error| transient("cannot configure the socket to", &error))?;
+            .map_err(|error| self.transient("cannot configure the socket to", &error))?;
+        let refused = |error: lettre::transport::smtp::Error| match classify(error) {
+            SendError::Permanent(detail) => {
+                SendError::Connection(format!("{}:{}: {detail}", self.host, self.port))
+            }
+            other => other,
+        };
         let mut connection = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
             .await
-            .map_err(classify)?;
+            .map_err(refused)?;
         if self.starttls {
             let tls = TlsParameters::new(self.host.clone())
-                .map_err(|error| SendError::Permanent(error.to_string()))?;
-            connection.starttls(tls, &self.hello).await.map_err(classify)?;
+                .map_err(|error| SendError::Connection(error.to_string()))?;
+            connection.starttls(tls, &self.hello).await.map_err(refused)?;
         }
         if let Some(credentials) = &self.credentials {
             connection
                 .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
                 .await
-                .map_err(classify)?;
+                .map_err(refused)?;
         }
         Ok(connection)
+    }
+
+    fn transient(&self, what: &str, error: &dyn std::fmt::Display) -> SendError {
+        SendError::Transient(format!("{what} {}:{}: {error}", self.host, self.port))
+    }
+}
+
+/// One mail transaction on an open connection, each step bounded by
+/// `timeout`. Up to `DATA`'s `354` nothing can have been delivered,
+/// so a failure is transient or permanent as the server says; once the
+/// message is out, a missing reply is [`SendError::Uncertain`].
+async fn transfer(
+    connection: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    message: &[u8],
+    timeout: Duration,
+) -> Result<(), SendError> {
+    let mut options = Vec::new();
+    if envelope
+        .to()
+        .iter()
+        .any(|to| !AsRef::<str>::as_ref(to).is_ascii())
+        || envelope
+            .from()
+            .is_some_and(|from| !AsRef::<str>::as_ref(from).is_ascii())
+    {
+        if !connection.server_info().supports_feature(Extension::SmtpUtfEight) {
+            return Err(SendError::Permanent(
+                "the address needs SMTPUTF8, which the server lacks".into(),
+            ));
+        }
+        options.push(MailParameter::SmtpUtfEight);
+    }
+    if !message.is_ascii() {
+        if !connection.server_info().supports_feature(Extension::EightBitMime) {
+            return Err(SendError::Permanent(
+                "the message needs 8BITMIME, which the server lacks".into(),
+            ));
+        }
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    bounded(
+        "MAIL FROM",
+        timeout,
+        connection.command(Mail::new(envelope.from().cloned(), options)),
+    )
+    .await?;
+    for to in envelope.to() {
+        bounded(
+            "RCPT TO",
+            timeout,
+            connection.command(Rcpt::new(to.clone(), Vec::new())),
+        )
+        .await?;
+    }
+    bounded("DATA", timeout, connection.command(Data)).await?;
+    match tokio::time::timeout(timeout, connection.message(message)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) if error.is_permanent() || error.is_transient() => Err(classify(error)),
+        Ok(Err(error)) => Err(SendError::Uncertain(format!(
+            "no reply after the message: {error}"
+        ))),
+        Err(_) => Err(SendError::Uncertain(format!(
+            "no reply within {timeout:?} after the message"
+        ))),
+    }
+}
+
+/// One command, bounded by `timeout`.
+async fn bounded(
+    what: &str,
+    timeout: Duration,
+    command: impl std::future::Future<
+        Output = Result<lettre::transport::smtp::response::Response, lettre::transport::smtp::Error>,
+    >,
+) -> Result<(), SendError> {
+    match tokio::time::timeout(timeout, command).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => Err(classify(error)),
+        Err(_) => Err(SendError::Transient(format!(
+            "no reply to {what} within {timeout:?}"
+        ))),
     }
 }
 

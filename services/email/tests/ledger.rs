@@ -1,5 +1,8 @@
 //! The send ledger on SQLite and on PostgreSQL: one lease per id, final
-//! states are final, and a dead run's leases can be taken over.
+//! states are final, a dead run's leases can be taken over, and a lease
+//! lost is lost: its old holder can no longer write the id's row.
+
+use std::time::Duration;
 
 use contracts::DeliveryStatus;
 use email_service::ledger::{Claim, Ledger, SCHEMA};
@@ -16,7 +19,7 @@ async fn check_ledger(url: &str) {
     let claims = ledger.claim_all(&ids(&["a", "a", "b"])).await.unwrap();
     assert_eq!(
         claims,
-        vec![Claim::Acquired, Claim::Busy, Claim::Acquired],
+        vec![Claim::Acquired(1), Claim::Busy, Claim::Acquired(1)],
         "one lease per id"
     );
     assert_eq!(
@@ -25,17 +28,18 @@ async fn check_ledger(url: &str) {
         "the lease is live"
     );
 
-    ledger
+    let recorded = ledger
         .finish_all(&[
-            ("a".into(), DeliveryStatus::Sent, None),
+            (("a".into(), 1), DeliveryStatus::Sent, None),
             (
-                "b".into(),
+                ("b".into(), 1),
                 DeliveryStatus::Failed,
                 Some("550 no such user".into()),
             ),
         ])
         .await
         .unwrap();
+    assert_eq!(recorded, vec![true, true]);
     let claims = ledger.claim_all(&ids(&["a", "b"])).await.unwrap();
     assert_eq!(
         claims,
@@ -44,10 +48,11 @@ async fn check_ledger(url: &str) {
 
     // A lease released after a transient failure is taken again at once.
     ledger.claim_all(&ids(&["c"])).await.unwrap();
-    ledger.release("c").await.unwrap();
+    ledger.release(&("c".into(), 1)).await.unwrap();
     assert_eq!(
         ledger.claim_all(&ids(&["c"])).await.unwrap(),
-        vec![Claim::Acquired]
+        vec![Claim::Acquired(2)],
+        "a take-over is a new generation"
     );
 
     // Another instance sees the live lease; after a restart of the holder,
@@ -58,8 +63,101 @@ async fn check_ledger(url: &str) {
     assert_eq!(restarted.release_stale_leases().await.unwrap(), 1);
     assert_eq!(
         other.claim_all(&ids(&["c"])).await.unwrap(),
-        vec![Claim::Acquired]
+        vec![Claim::Acquired(3)]
     );
+}
+
+/// A sender whose lease lapsed (a slow send) and was taken over can no
+/// longer renew, release or finish it: the new holder's lease stands.
+async fn check_fencing(url: &str) {
+    let db = servicekit::db::connect(url, SCHEMA).await.unwrap();
+    let slow = Ledger::new(db.clone(), "sender-1".into(), 200);
+    let other = Ledger::new(db.clone(), "sender-2".into(), 60_000);
+
+    assert_eq!(
+        slow.claim_all(&ids(&["x", "y"])).await.unwrap(),
+        vec![Claim::Acquired(1); 2]
+    );
+    assert!(
+        slow.renew_all(&[("y".into(), 1)]).await.unwrap().is_empty(),
+        "a held lease renews"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        other.claim_all(&ids(&["x"])).await.unwrap(),
+        vec![Claim::Acquired(2)]
+    );
+
+    let lost = slow.renew_all(&[("x".into(), 1), ("y".into(), 1)]).await.unwrap();
+    assert_eq!(lost, vec![("x".to_string(), 1)], "x was taken over");
+    slow.release(&("x".into(), 1)).await.unwrap();
+    assert_eq!(
+        slow.claim_all(&ids(&["x"])).await.unwrap(),
+        vec![Claim::Busy],
+        "the old holder's release leaves the new lease alone"
+    );
+    let recorded = slow
+        .finish_all(&[
+            (("x".into(), 1), DeliveryStatus::Failed, Some("timeout".into())),
+            (("y".into(), 1), DeliveryStatus::Sent, None),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(recorded, vec![false, true], "only y's lease was still held");
+    assert_eq!(
+        other
+            .finish_all(&[(("x".into(), 2), DeliveryStatus::Sent, None)])
+            .await
+            .unwrap(),
+        vec![true]
+    );
+
+    // The same instance taking an id over from itself fences its own
+    // older send too.
+    let again = Ledger::new(db, "sender-1".into(), 1);
+    assert_eq!(
+        again.claim_all(&ids(&["z"])).await.unwrap(),
+        vec![Claim::Acquired(1)]
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        again.claim_all(&ids(&["z"])).await.unwrap(),
+        vec![Claim::Acquired(2)]
+    );
+    assert_eq!(
+        again
+            .finish_all(&[(("z".into(), 1), DeliveryStatus::Sent, None)])
+            .await
+            .unwrap(),
+        vec![false]
+    );
+}
+
+#[tokio::test]
+async fn lost_leases_are_fenced_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    check_fencing(&format!("sqlite://{}/email.db", dir.path().display())).await;
+}
+
+#[tokio::test]
+async fn lost_leases_are_fenced_on_postgresql() {
+    let postgres = Postgres::start();
+    check_fencing(&postgres.database("email")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_starting_at_once_create_the_schema_once() {
+    let postgres = Postgres::start();
+    let url = postgres.database("email");
+    let starts: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { servicekit::db::connect(&url, SCHEMA).await.map(|_| ()) })
+        })
+        .collect();
+    for start in starts {
+        start.await.unwrap().expect("every instance starts");
+    }
 }
 
 #[tokio::test]

@@ -45,6 +45,8 @@ pub struct Stack {
     env: Vec<(String, String)>,
     wiring: Wiring,
     processes: BTreeMap<&'static str, Child>,
+    /// Further instances of services, beside those in `processes`.
+    extra_instances: Vec<Child>,
 }
 
 impl Stack {
@@ -84,6 +86,7 @@ impl Stack {
             env,
             wiring,
             processes: BTreeMap::new(),
+            extra_instances: Vec::new(),
         };
         for name in SERVICES {
             stack.start_service(name);
@@ -98,6 +101,40 @@ impl Stack {
 
     /// Starts `service` and waits until `/ready` answers 200.
     pub fn start_service(&mut self, service: &'static str) {
+        let child = self.spawn(service, self.port(service));
+        self.processes.insert(service, child);
+        self.wait_ready(service);
+    }
+
+    /// Starts one more instance of `service`, on a port of its own, in the
+    /// same consumer group and on the same database; waits until it is
+    /// ready and returns its port.
+    pub fn start_extra_instance(&mut self, service: &'static str) -> u16 {
+        let port = free_port();
+        let mut child = self.spawn(service, port);
+        let start = Instant::now();
+        while ureq::get(&format!("http://127.0.0.1:{port}/ready"))
+            .call()
+            .is_err()
+        {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "{service} (extra instance) exited with {status} at start\n{}",
+                    self.log_tails()
+                );
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{service} (extra instance) not ready"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.extra_instances.push(child);
+        port
+    }
+
+    /// Spawns `service` listening on `port`, logging to its log file.
+    fn spawn(&self, service: &'static str, port: u16) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -113,21 +150,19 @@ impl Stack {
                 .env("SMTP_PORT", self.mail.smtp_port().to_string()),
             Wiring::Vault { addr, token } => command.env("VAULT_ADDR", addr).env("VAULT_TOKEN", token),
         };
-        let child = command
+        command
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("CONFIG_DIR", self.dir.path().join("no-config"))
             .env("DATA_DIR", self.dir.path().join("data"))
             .env("SEED_USERS", self.users.to_string())
             .env("CLAIM_IDLE_MS", "1500")
             .env("RUST_LOG", "info")
-            .env(port_variable, self.port(service).to_string())
+            .env(port_variable, port.to_string())
             .envs(self.env.iter().cloned())
             .stdout(Stdio::from(log.try_clone().expect("log handle")))
             .stderr(Stdio::from(log))
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {service} ({e}); build it with `cargo build --bins`"));
-        self.processes.insert(service, child);
-        self.wait_ready(service);
+            .unwrap_or_else(|e| panic!("cannot start {service} ({e}); build it with `cargo build --bins`"))
     }
 
     /// SIGKILLs `service`, as a crash would.
@@ -278,7 +313,7 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        for child in self.processes.values_mut() {
+        for child in self.processes.values_mut().chain(&mut self.extra_instances) {
             let _ = child.kill();
             let _ = child.wait();
         }

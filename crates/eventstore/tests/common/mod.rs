@@ -83,3 +83,35 @@ fn pending_count(summary: redis::Value) -> u64 {
         _ => 0,
     }
 }
+
+/// One row of a group's pending list.
+#[derive(Debug, Clone)]
+pub struct PendingEntry {
+    pub id: String,
+    pub consumer: String,
+    pub idle_ms: u64,
+    pub deliveries: u64,
+}
+
+/// The pending list of `group` on `stream` (up to 10,000 rows), as Redis
+/// holds it.
+pub async fn pending_entries(target: &RedisTarget, stream: &str, group: &str) -> Vec<PendingEntry> {
+    let mut conn = target.shared().await.unwrap();
+    let rows: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+        .arg(stream)
+        .arg(group)
+        .arg("-")
+        .arg("+")
+        .arg(10_000)
+        .query_async(&mut conn)
+        .await
+        .expect("XPENDING");
+    rows.into_iter()
+        .map(|(id, consumer, idle_ms, deliveries)| PendingEntry {
+            id,
+            consumer,
+            idle_ms,
+            deliveries,
+        })
+        .collect()
+}

@@ -1,0 +1,532 @@
+#!/usr/bin/env bash
+# Chaos run that counts every email: one campaign to every seeded user while
+# faults are injected at random (seeded) moments, then a count of what the
+# SMTP server received against what the campaign says.
+#
+# The stack, on free loopback ports: a private redis-server (AOF fsynced
+# every second, as start.sh runs it), chaos-smtp (the harness's recording
+# SMTP server, crates/testkit/src/bin/chaos-smtp.rs: it appends the
+# Message-ID of every message it takes to a file, and a control file sets
+# its mode: accept, slow DATA, 4xx, down) and the four release binaries.
+#
+# Faults, in a seeded random order with random gaps (SEED repeats a run):
+#   - SIGKILL of each service in turn, restarted a few seconds later:
+#     user-service just after the campaign's creation (during the audience
+#     expansion), then notification-, email- and campaign-service in a random
+#     order; KILLS=5 (the default from 100,000 users) adds one more;
+#   - SIGKILL of Redis, restarted from its AOF a few seconds later;
+#   - the SMTP server down (not listening), answering 4xx, answering DATA
+#     slowly (below SMTP_TIMEOUT_MS, so no send is uncertain), each for a
+#     period that scales with the run: 60/30/30 s at 100,000 users,
+#     proportionally fewer below, never under 5/4/4 s;
+#   - CLIENT KILL of each service's Redis connections (found by their local
+#     ports: the services do not name their connections);
+#   - 1,000 poison entries (not envelopes) into each of the four streams.
+#
+# So that the faults land while the campaign runs, the SMTP server paces its
+# clients (it answers MAIL FROM after a delay: nothing is delivered yet, so
+# a crash then costs no duplicate) to last about as long as the schedule of
+# faults.
+#
+# Checks at the end (bounded waits): the campaign completed; every email
+# arrived (lost = expected - unique Message-IDs received = 0); duplicates
+# (Message-IDs received more than once) within 0.1 % of expected; the
+# campaign's progress is exact (sent + failed = total = expected, sent =
+# unique received); every poison entry is in its stream's dead letters, for
+# every group reading that stream; no group holds a pending entry or lags.
+# Prints a table, then as the last line one JSON object. Exits non-zero when
+# an email is lost, the counts differ or a poison entry was not
+# dead-lettered (or the campaign did not complete).
+#
+#   bench/chaos.sh                      # 100,000 users, five kills
+#   USERS=2000 bench/chaos.sh           # the CI run (about 2 minutes)
+#   USERS=2000 SEED=1234 bench/chaos.sh # repeat a run's schedule
+#
+# Settings: USERS (100000), SEED (random), KILLS (5 from 100,000 users, else
+# 4; at least 4), SMTP_POOL (16), CAMPAIGN_TIMEOUT (seconds after the last
+# fault; 600), KEEP=1 keeps the work directory (logs, databases, received
+# Message-IDs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+# shellcheck source=scripts/require.sh
+source scripts/require.sh
+
+users="${USERS:-100000}"
+seed="${SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}"
+kills="${KILLS:-$((users >= 100000 ? 5 : 4))}"
+smtp_pool="${SMTP_POOL:-16}"
+campaign_timeout="${CAMPAIGN_TIMEOUT:-600}"
+for setting in users smtp_pool campaign_timeout kills; do
+  [[ "${!setting}" =~ ^[1-9][0-9]*$ ]] || {
+    echo "$setting=${!setting}: a positive whole number is needed" >&2
+    exit 2
+  }
+done
+[[ "$seed" =~ ^[0-9]+$ ]] || { echo "SEED=$seed: a whole number is needed" >&2; exit 2; }
+[ "$kills" -ge 4 ] || { echo "KILLS=$kills: at least 4 (one per service)" >&2; exit 2; }
+# Bash's RANDOM is a seeded generator: the same SEED gives the same schedule.
+RANDOM=$seed
+started=$SECONDS
+
+require_redis
+require_curl
+command -v jq >/dev/null || apt_install jq
+command -v ss >/dev/null || apt_install iproute2
+services=(user-service notification-service email-service campaign-service)
+streams=(comms:campaigns comms:notifications comms:emails comms:deliveries)
+
+echo "building the services and chaos-smtp (release)..." >&2
+cargo build --release --bins --quiet
+bin_dir="${CARGO_TARGET_DIR:-$root/target}/release"
+for name in "${services[@]}" chaos-smtp; do
+  [ -x "$bin_dir/$name" ] || { echo "$bin_dir/$name was not built" >&2; exit 1; }
+done
+
+workdir="$(mktemp -d)"
+declare -A pid=()   # component name -> pid
+declare -A live=()  # pid -> name: every process this script started and has not reaped
+
+# True while the process runs (a zombie has exited).
+alive() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }"
+  [ "${stat%% *}" != Z ]
+}
+
+# Stops the given pids (children of this script, not yet reaped, so never a
+# reused pid): SIGTERM, up to 10 s to exit, then SIGKILL; reaps them.
+stop_pids() {
+  local p tries
+  for p in "$@"; do kill "$p" 2>/dev/null || true; done
+  for p in "$@"; do
+    tries=0
+    while alive "$p" && [ "$tries" -lt 100 ]; do
+      sleep 0.1
+      tries=$((tries + 1))
+    done
+    kill -9 "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+    unset "live[$p]"
+  done
+}
+cleanup() {
+  local status=$?
+  # The services first (they flush their acks as they stop), then the SMTP
+  # server and Redis.
+  local p first=() then=()
+  for p in "${!live[@]}"; do
+    case "${live[$p]}" in
+      *-service) first+=("$p") ;;
+      *) then+=("$p") ;;
+    esac
+  done
+  [ "${#first[@]}" -eq 0 ] || stop_pids "${first[@]}"
+  [ "${#then[@]}" -eq 0 ] || stop_pids "${then[@]}"
+  if [ "${KEEP:-0}" = 1 ]; then
+    echo "work directory kept: $workdir" >&2
+  else
+    rm -rf "$workdir"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Free loopback ports, all distinct (held open together while chosen).
+free_ports() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+held = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    held.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in held))
+EOF
+}
+
+# launch NAME CMD...: starts a process in the background, appending to its
+# log (a restarted process keeps one log).
+launch() {
+  local name="$1"
+  shift
+  "$@" >>"$workdir/$name.log" 2>&1 </dev/null &
+  pid[$name]=$!
+  live[$!]="$name"
+}
+
+# sigkill NAME: kills the process as a crash would, and reaps it.
+sigkill() {
+  local p="${pid[$1]}"
+  kill -9 "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+  unset "live[$p]"
+}
+
+fail() {
+  echo "chaos: $*" >&2
+  local log
+  for log in "$workdir"/*.log; do
+    [ -f "$log" ] || continue
+    echo "--- last lines of ${log##*/}" >&2
+    tail -n 15 "$log" >&2
+  done
+  exit 1
+}
+
+# wait_until NAME TIMEOUT CHECK...: until CHECK succeeds; fails if NAME exits.
+wait_until() {
+  local name="$1" timeout="$2" deadline
+  shift 2
+  deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    alive "${pid[$name]}" || fail "$name exited while starting"
+    [ "$SECONDS" -lt "$deadline" ] || fail "$name not ready after ${timeout}s"
+    sleep 0.05
+  done
+}
+http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
+rcli() { redis-cli -p "$redis_port" "$@"; }
+redis_up() { [ "$(rcli ping 2>/dev/null)" = PONG ]; }
+smtp_up() { (exec 3<>"/dev/tcp/127.0.0.1/$1"); }
+now_s() { awk -v t0="$t_start" -v t="$(date +%s.%N)" 'BEGIN { printf "%.1f", t - t0 }'; }
+
+read -r redis_port smtp_port user_port notification_port email_port campaign_port <<<"$(free_ports 6)"
+declare -A port=([user-service]=$user_port [notification-service]=$notification_port
+  [email-service]=$email_port [campaign-service]=$campaign_port)
+mkdir -p "$workdir/data" "$workdir/redis"
+ids_file="$workdir/message-ids.txt"
+control="$workdir/smtp-mode"
+: >"$ids_file"
+echo accept >"$control"
+
+# --- the schedule ---------------------------------------------------------------
+# Fault periods scale with the run: f = USERS / 100,000.
+scaled() { awk -v f="$users" -v full="$1" -v min="$2" 'BEGIN { s = full * f / 100000; if (s > full) s = full; if (s < min) s = min; printf "%d", s }'; }
+smtp_down_s="$(scaled 60 5)"
+smtp_4xx_s="$(scaled 30 4)"
+smtp_slow_s="$(scaled 30 4)"
+gap_max="$(scaled 10 3)"
+slow_reply_ms=2000
+smtp_timeout_ms=10000  # above slow_reply_ms: slow is not uncertain
+# Users per page of the expansion: about a hundred pages, so that
+# user-service can be killed in the middle of it.
+page_size=$((users / 100 < 20 ? 20 : (users / 100 > 1000 ? 1000 : users / 100)))
+rand() { echo $(($1 + RANDOM % ($2 - $1 + 1))); }
+
+# The faults after user-service's, in a random order; each entry is a kind
+# and a target.
+faults_todo=("kill notification-service" "kill email-service" "kill campaign-service"
+  "redis-kill -" "smtp down" "smtp refuse" "smtp slow")
+for ((k = 4; k < kills; k++)); do
+  faults_todo+=("kill ${services[RANDOM % 4]}")
+done
+for name in "${services[@]}"; do faults_todo+=("client-kill $name"); done
+for stream in "${streams[@]}"; do faults_todo+=("poison $stream"); done
+for ((i = ${#faults_todo[@]} - 1; i > 0; i--)); do
+  j=$((RANDOM % (i + 1)))
+  tmp="${faults_todo[i]}"
+  faults_todo[i]="${faults_todo[j]}"
+  faults_todo[j]="$tmp"
+done
+# Planned start (seconds after the campaign's creation) and length of each.
+declare -a plan_at=() plan_len=()
+t=2
+for fault in "${faults_todo[@]}"; do
+  t=$((t + $(rand 1 "$gap_max")))
+  case "$fault" in
+    kill\ *) len=$(rand 2 4) ;;
+    redis-kill*) len=$(rand 2 4) ;;
+    "smtp down") len=$smtp_down_s ;;
+    "smtp refuse") len=$smtp_4xx_s ;;
+    "smtp slow") len=$smtp_slow_s ;;
+    *) len=0 ;;
+  esac
+  plan_at+=("$t")
+  plan_len+=("$len")
+  t=$((t + len))
+done
+schedule_s=$t
+# The pace (ms before each MAIL FROM reply) that makes delivery at full
+# speed last about the schedule, so that every fault meets a running
+# campaign; never near the SMTP timeout.
+pace_ms="$(awk -v p="$smtp_pool" -v d="$schedule_s" -v n="$users" -v cap="$((smtp_timeout_ms / 4))" \
+  'BEGIN { v = 1000 * p * d / n; if (v > cap) v = cap; printf "%d", v }')"
+
+echo "seed $seed: $users users, $kills kills, SMTP down ${smtp_down_s}s, 4xx ${smtp_4xx_s}s, slow DATA ${smtp_slow_s}s (${slow_reply_ms} ms a message), pace ${pace_ms} ms, schedule ${schedule_s}s" >&2
+
+# --- the stack --------------------------------------------------------------------
+start_redis() {
+  launch redis redis-server --port "$redis_port" --bind 127.0.0.1 --daemonize no \
+    --appendonly yes --appendfsync everysec --save "" --dir "$workdir/redis" \
+    --logfile "$workdir/redis-server.log"
+  wait_until redis 60 redis_up
+}
+start_smtp() {
+  launch chaos-smtp "$bin_dir/chaos-smtp" "$smtp_port" "$ids_file" "$control" "$pace_ms"
+  wait_until chaos-smtp 30 smtp_up "$smtp_port"
+}
+# The environment of a service process: nothing inherited but PATH and HOME.
+# Short claim idle and send lease, so that a killed instance's entries and
+# sends are taken over in seconds, not the production minute.
+service_env() {
+  local name="$1" port_var
+  port_var="$(echo "${name%-service}" | tr '[:lower:]' '[:upper:]')_PORT"
+  printf '%s\n' PATH="$PATH" HOME="${HOME:-/tmp}" APP_ENV=dev RUST_LOG=info LOG_FORMAT=json \
+    CONFIG_DIR="$workdir/no-config" DATA_DIR="$workdir/data" REDIS_URL="redis://127.0.0.1:$redis_port" \
+    SMTP_HOST=127.0.0.1 SMTP_PORT="$smtp_port" SMTP_POOL="$smtp_pool" SEED_USERS="$users" \
+    CLAIM_IDLE_MS=1000 EMAIL_LEASE_MS=3000 SMTP_TIMEOUT_MS="$smtp_timeout_ms" \
+    USER_PAGE_SIZE="$page_size" "$port_var=${port[$name]}"
+}
+start_service() {
+  local name="$1" env_vars
+  mapfile -t env_vars < <(service_env "$name")
+  launch "$name" env -i "${env_vars[@]}" "$bin_dir/$name"
+}
+service_ready() { http_ok "http://127.0.0.1:${port[$1]}/ready"; }
+
+start_redis
+start_smtp
+echo "seeding $users users..." >&2
+start_service user-service
+wait_until user-service 600 service_ready user-service
+for name in notification-service email-service campaign-service; do start_service "$name"; done
+for name in notification-service email-service campaign-service; do
+  wait_until "$name" 60 service_ready "$name"
+done
+
+# --- faults -------------------------------------------------------------------------
+faults_file="$workdir/faults.jsonl"
+: >"$faults_file"
+# record KIND TARGET AT DURATION DETAIL: one injected fault.
+record() {
+  jq -nc --arg kind "$1" --arg target "$2" --argjson at "$3" --argjson duration "$4" --arg detail "$5" \
+    '{kind: $kind, target: $target, at_s: $at, duration_s: $duration, detail: $detail}' >>"$faults_file"
+  echo "[$3 s] $1 $2 (${4} s) $5" >&2
+}
+smtp_mode() { echo "$1" >"$control.new" && mv "$control.new" "$control"; }
+
+# kill_service NAME DOWN: SIGKILL, DOWN seconds, restart, wait until ready.
+kill_service() {
+  local name="$1" down="$2" at detail=""
+  at="$(now_s)"
+  sigkill "$name"
+  if [ "$name" = user-service ]; then
+    # Whether the expansion had finished when it died: its log says so.
+    if grep -q '"audience expanded"' "$workdir/user-service.log"; then
+      detail="after the expansion"
+    else
+      detail="during the expansion"
+    fi
+  fi
+  sleep "$down"
+  start_service "$name"
+  wait_until "$name" 120 service_ready "$name"
+  record kill "$name" "$at" "$(awk -v a="$at" -v b="$(now_s)" 'BEGIN { printf "%.1f", b - a }')" "${detail:-restarted}"
+}
+kill_redis() {
+  local down="$1" at
+  at="$(now_s)"
+  sigkill redis
+  sleep "$down"
+  start_redis
+  record redis-kill redis "$at" "$(awk -v a="$at" -v b="$(now_s)" 'BEGIN { printf "%.1f", b - a }')" \
+    "SIGKILL, restarted from its AOF"
+}
+smtp_period() {
+  local mode="$1" len="$2" at
+  at="$(now_s)"
+  case "$mode" in
+    slow) smtp_mode "slow $slow_reply_ms" ;;
+    *) smtp_mode "$mode" ;;
+  esac
+  sleep "$len"
+  smtp_mode accept
+  record "smtp-$mode" chaos-smtp "$at" "$len" \
+    "$(case "$mode" in down) echo "not listening" ;; refuse) echo "451 to every transaction" ;; slow) echo "${slow_reply_ms} ms before each 250 after DATA" ;; esac)"
+}
+# The Redis connections of one process: its local addresses, from ss.
+redis_clients_of() {
+  ss -tnpH state established "( dport = :$redis_port )" 2>/dev/null |
+    awk -v p="pid=$1," 'index($0, p) { print $3 }'
+}
+client_kill() {
+  local name="$1" at addr n=0
+  at="$(now_s)"
+  for addr in $(redis_clients_of "${pid[$name]}"); do
+    [ "$(rcli CLIENT KILL "$addr" 2>/dev/null)" != OK ] || n=$((n + 1))
+  done
+  record client-kill "$name" "$at" 0 "$n connections killed"
+}
+declare -A poison_ids=()
+poison() {
+  local stream="$1" at
+  at="$(now_s)"
+  poison_ids[$stream]="$workdir/poison-${stream//:/_}.ids"
+  for ((i = 0; i < 1000; i++)); do echo "XADD $stream * chaos-poison $i"; done |
+    rcli >"${poison_ids[$stream]}"
+  record poison "$stream" "$at" 0 "$(grep -c . "${poison_ids[$stream]}") entries"
+}
+
+subject='Hello {{ name }}, our spring catalogue is out'
+body='Dear {{ name }},
+
+our spring catalogue is out: new products, better prices, and free delivery
+on every order above 50 euros until the end of the month.
+
+Best regards,
+the comms team
+'
+api="http://127.0.0.1:$campaign_port/api/v1/campaigns"
+echo "campaign to $users users, faults from now (seed $seed)..." >&2
+t_start="$(date +%s.%N)"
+created="$(curl -fsS -XPOST "$api" -H 'content-type: application/json' \
+  -d "$(jq -n --arg s "$subject" --arg b "$body" '{name: "chaos", subject: $s, body: $b}')")" ||
+  fail "creating the campaign failed"
+id="$(jq -r .id <<<"$created")"
+# user-service as soon as the first page of the audience is in the stream:
+# it is expanding the rest (pages of page_size users, about a hundred).
+for ((tries = 0; tries < 3000; tries++)); do
+  [ "$(rcli XLEN comms:notifications)" = 0 ] || break
+  sleep 0.01
+done
+kill_service user-service "$(rand 2 4)"
+
+for i in "${!faults_todo[@]}"; do
+  read -r kind target <<<"${faults_todo[i]}"
+  wait_s="$(awk -v at="${plan_at[i]}" -v now="$(now_s)" 'BEGIN { w = at - now; printf "%.1f", (w > 0 ? w : 0) }')"
+  sleep "$wait_s"
+  case "$kind" in
+    kill) kill_service "$target" "${plan_len[i]}" ;;
+    redis-kill) kill_redis "${plan_len[i]}" ;;
+    smtp) smtp_period "$target" "${plan_len[i]}" ;;
+    client-kill) client_kill "$target" ;;
+    poison) poison "$target" ;;
+  esac
+done
+faults_end="$(now_s)"
+
+# --- the end ---------------------------------------------------------------------------
+echo "faults done at ${faults_end} s; waiting for the campaign..." >&2
+deadline=$((SECONDS + campaign_timeout))
+while :; do
+  campaign="$(curl -fsS --max-time 5 "$api/$id" 2>/dev/null)" || campaign='{}'
+  [ "$(jq -r '.status // empty' <<<"$campaign")" != completed ] || break
+  [ "$SECONDS" -lt "$deadline" ] || { completed=false; break; }
+  sleep 0.5
+done
+completed="${completed:-true}"
+campaign_s="$(now_s)"
+[ "$completed" = true ] || echo "chaos: campaign not completed ${campaign_timeout}s after the faults: $campaign" >&2
+
+# Dead letters and idle groups: every group of every stream with nothing
+# pending and nothing left to read (bounded wait: the poison entries are
+# dead-lettered as they are read).
+groups_busy() {
+  local stream
+  for stream in "${streams[@]}"; do
+    rcli XINFO GROUPS "$stream" 2>/dev/null |
+      awk -v s="$stream" 'prev == "name" { n = $0 } prev == "pending" { p = $0 } prev == "lag" { if (p != 0 || $0 != 0) print s, n, "pending", p, "lag", $0 } { prev = $0 }'
+  done
+}
+for ((tries = 0; tries < 120; tries++)); do
+  [ -n "$(groups_busy)" ] || break
+  sleep 0.5
+done
+busy="$(groups_busy)"
+[ -z "$busy" ] || echo "chaos: groups still busy: $busy" >&2
+
+# Each poison entry, dead-lettered by every group of its stream.
+declare -A dead_len=() poison_found=()
+poison_total=0
+poison_dead=0
+for stream in "${streams[@]}"; do
+  dead_len[$stream]="$(rcli XLEN "$stream:dead")"
+  groups="$(rcli XINFO GROUPS "$stream" | awk 'prev == "name" { print } { prev = $0 }' | sort)"
+  n_groups="$(grep -c . <<<"$groups")"
+  # Dead letters of poison entries: group and original id, one pair a line.
+  rcli --json -2 XRANGE "$stream:dead" - + |
+    jq -r '.[] | .[1] | [range(0; length; 2) as $i | {key: .[$i], value: .[$i + 1]}] | from_entries
+      | select(has("chaos-poison")) | "\(."dead.group") \(."dead.original_id")"' |
+    sort -u >"$workdir/dead-${stream//:/_}.txt"
+  found="$(awk -v g="$n_groups" 'NR == FNR { want[$1] = 1; next } ($2 in want) { c[$2]++ }
+    END { n = 0; for (k in c) if (c[k] >= g) n++; print n }' \
+    "${poison_ids[$stream]:-/dev/null}" "$workdir/dead-${stream//:/_}.txt")"
+  total="$(grep -c . "${poison_ids[$stream]:-/dev/null}" || true)"
+  poison_found[$stream]="$found/$total ($n_groups groups)"
+  poison_total=$((poison_total + total))
+  poison_dead=$((poison_dead + found))
+done
+
+expected="$users"
+received="$(grep -c . "$ids_file" || true)"
+unique="$(sort -u "$ids_file" | grep -c . || true)"
+duplicates=$((received - unique))
+lost=$((expected > unique ? expected - unique : 0))
+total="$(jq -r '.progress.total // -1' <<<"$campaign")"
+sent="$(jq -r '.progress.sent // -1' <<<"$campaign")"
+failed="$(jq -r '.progress.failed // -1' <<<"$campaign")"
+counts_match=false
+if [ "$((sent + failed))" = "$total" ] && [ "$total" = "$expected" ] && [ "$sent" = "$unique" ]; then
+  counts_match=true
+fi
+# Notifications the service recorded as sent that never arrived (the
+# precise loss, beside the count).
+sent_not_received=0
+if command -v sqlite3 >/dev/null && [ -f "$workdir/data/dev/notifications.db" ]; then
+  sqlite3 "$workdir/data/dev/notifications.db" "SELECT '<' || id || '@comms>' FROM notifications WHERE status = 'sent'" |
+    sort -u >"$workdir/sent-ids.txt"
+  sent_not_received="$(sort -u "$ids_file" | comm -23 "$workdir/sent-ids.txt" - | grep -c . || true)"
+fi
+dup_bound="$(awk -v n="$expected" 'BEGIN { printf "%d", n / 1000 }')"
+poison_ok=false
+[ "$poison_dead" = 4000 ] && [ "$poison_total" = 4000 ] && poison_ok=true
+took=$((SECONDS - started))
+
+# --- report ---------------------------------------------------------------------------
+echo
+echo "faults (seconds after the campaign's creation; seed $seed):"
+jq -r '"  \(.at_s | tostring | .[0:7])\t\(.kind)\t\(.target)\t\(.duration_s) s\t\(.detail)"' "$faults_file" | column -t -s $'\t'
+echo
+printf '%-22s %s\n' expected "$expected" "received (all)" "$received" "unique received" "$unique" \
+  duplicates "$duplicates (bound $dup_bound, 0.1 %)" lost "$lost" "sent, not received" "$sent_not_received" \
+  "progress" "sent $sent, failed $failed, total $total" "counts match" "$counts_match" \
+  "campaign completed" "$completed at ${campaign_s} s (faults over at ${faults_end} s)"
+for stream in "${streams[@]}"; do
+  printf '%-22s %s dead letters; poison dead-lettered %s\n' "$stream" "${dead_len[$stream]}" "${poison_found[$stream]}"
+done
+printf '%-22s %s\n' "groups busy at the end" "${busy:-none}" "took" "${took} s" cores "$(nproc)"
+echo
+
+problems=()
+[ "$completed" = true ] || problems+=("campaign not completed")
+[ "$lost" = 0 ] || problems+=("$lost emails lost")
+[ "$sent_not_received" = 0 ] || problems+=("$sent_not_received notifications recorded as sent never reached the SMTP server")
+[ "$counts_match" = true ] || problems+=("counts differ: sent $sent + failed $failed, total $total, expected $expected, unique received $unique")
+[ "$poison_ok" = true ] || problems+=("only $poison_dead of $poison_total poison entries dead-lettered by every group")
+[ -z "$busy" ] || problems+=("groups still busy: $(tr '\n' ';' <<<"$busy")")
+[ "$duplicates" -le "$dup_bound" ] || echo "chaos: note: $duplicates duplicates, above 0.1 % of expected ($dup_bound)" >&2
+for problem in "${problems[@]}"; do echo "chaos: DEFECT: $problem" >&2; done
+
+dead_json="$(for stream in "${streams[@]}"; do echo "$stream ${dead_len[$stream]}"; done |
+  jq -Rn '[inputs | split(" ") | {(.[0]): (.[1] | tonumber)}] | add')"
+jq -nc \
+  --argjson expected "$expected" --argjson received "$received" --argjson unique "$unique" \
+  --argjson duplicates "$duplicates" --argjson lost "$lost" --argjson sent_not_received "$sent_not_received" \
+  --argjson dead "$dead_json" --argjson poison_dead "$poison_dead" --argjson poison_total "$poison_total" \
+  --argjson poison_ok "$poison_ok" --argjson counts_match "$counts_match" --argjson completed "$completed" \
+  --argjson progress "$(jq -c '.progress // null' <<<"$campaign")" \
+  --argjson faults "$(jq -s . "$faults_file")" --argjson seconds "$took" --argjson seed "$seed" \
+  --argjson campaign_s "$campaign_s" --argjson dup_bound "$dup_bound" --argjson pace_ms "$pace_ms" \
+  --argjson problems "$(printf '%s\n' "${problems[@]}" | jq -Rn '[inputs | select(length > 0)]')" \
+  --argjson cores "$(nproc)" --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+  '{expected: $expected, unique_received: $unique, received: $received, duplicates: $duplicates,
+    duplicates_within_bound: ($duplicates <= $dup_bound), lost: $lost, sent_not_received: $sent_not_received,
+    dead_letters: $dead, poison_dead_lettered: $poison_ok, poison_entries_dead_lettered: $poison_dead,
+    poison_entries: $poison_total, counts_match: $counts_match, completed: $completed, progress: $progress,
+    campaign_s: $campaign_s, faults: $faults, problems: $problems, seed: $seed, smtp_pace_ms: $pace_ms,
+    seconds: $seconds, machine: {cores: $cores, date: $date}}'
+[ "${#problems[@]}" -eq 0 ]

@@ -1,0 +1,223 @@
+//! The Redis commands of the worker, and how their replies are read.
+//!
+//! Redis's delivery count of an entry is raised only where the worker is
+//! about to run a handler on it: `XREADGROUP … >` (a new entry) and
+//! [`take`] (`XCLAIM` without `JUSTID`: a claimed or retried entry). Every
+//! other claim uses `JUSTID`, which Redis 7.0 does not count: claiming idle
+//! entries ([`claim_idle_ids`]) and keeping held ones fresh ([`keep`]).
+//!
+//! Besides the count, the worker keeps per entry how many deliveries ended
+//! in [`crate::HandleError::Retry`] (a hash `<stream>:retries:<group>`), so
+//! that any consumer can tell deliveries that answered from deliveries that
+//! crashed; the settle pipeline deletes an entry's field with its ack.
+
+use redis::aio::{ConnectionManager, MultiplexedConnection};
+use redis::{RedisResult, Value};
+
+use super::config::WorkerConfig;
+use crate::entry::{entry_list, read_reply_entries, text, RawEntry};
+
+/// Most ids in one `XCLAIM`, to keep a command's size modest.
+const CLAIM_CHUNK: usize = 1_000;
+
+/// One entry the worker is about to run a handler on.
+pub(crate) struct Claimed {
+    pub entry: RawEntry,
+    /// Redis's delivery count, this delivery included.
+    pub deliveries: u64,
+    /// Earlier deliveries that ended in `HandleError::Retry`.
+    pub retried: u64,
+}
+
+/// The hash counting, per pending entry of `group`, the deliveries that
+/// ended in a retry.
+pub(crate) fn retries_key(stream: &str, group: &str) -> String {
+    format!("{stream}:retries:{group}")
+}
+
+/// Reads up to `count` new entries, blocking up to `config.block`.
+pub(crate) async fn read_new(
+    conn: &mut MultiplexedConnection,
+    config: &WorkerConfig,
+    count: usize,
+) -> RedisResult<Vec<Claimed>> {
+    let reply: Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(&config.group)
+        .arg(&config.consumer)
+        .arg("COUNT")
+        .arg(count)
+        .arg("BLOCK")
+        .arg(config.block.as_millis() as u64)
+        .arg("STREAMS")
+        .arg(&config.stream)
+        .arg(">")
+        .query_async(conn)
+        .await?;
+    Ok(read_reply_entries(reply)
+        .into_iter()
+        .map(|entry| Claimed {
+            entry,
+            deliveries: 1,
+            retried: 0,
+        })
+        .collect())
+}
+
+/// One page of `XAUTOCLAIM … JUSTID`.
+pub(crate) struct IdlePage {
+    /// Where the next page starts; `None` after the last.
+    pub next: Option<String>,
+    /// Entries idle longer than `claim_idle`, now this consumer's, their
+    /// delivery count unchanged.
+    pub ids: Vec<String>,
+}
+
+/// Claims to this consumer up to `count` entries of the group idle longer
+/// than `claim_idle`, from `cursor`, without counting a delivery. Entries
+/// deleted from the stream leave the pending list on the way, and their
+/// retry counts are dropped with them.
+pub(crate) async fn claim_idle_ids(
+    conn: &mut ConnectionManager,
+    config: &WorkerConfig,
+    cursor: &str,
+    count: usize,
+) -> RedisResult<IdlePage> {
+    let reply: Value = redis::cmd("XAUTOCLAIM")
+        .arg(&config.stream)
+        .arg(&config.group)
+        .arg(&config.consumer)
+        .arg(config.claim_idle.as_millis() as u64)
+        .arg(cursor)
+        .arg("COUNT")
+        .arg(count)
+        .arg("JUSTID")
+        .query_async(conn)
+        .await?;
+    let Value::Array(parts) = reply else {
+        return Ok(IdlePage {
+            next: None,
+            ids: Vec::new(),
+        });
+    };
+    let mut parts = parts.into_iter();
+    let next = parts.next().and_then(text).filter(|next| next != "0-0");
+    let ids = parts.next().map(id_list).unwrap_or_default();
+    let deleted = parts.next().map(id_list).unwrap_or_default();
+    if !deleted.is_empty() {
+        redis::cmd("HDEL")
+            .arg(retries_key(&config.stream, &config.group))
+            .arg(&deleted)
+            .query_async::<()>(conn)
+            .await?;
+    }
+    Ok(IdlePage { next, ids })
+}
+
+/// Claims `ids` to this consumer counting a delivery (`XCLAIM` without
+/// `JUSTID`, whatever their idle time: the worker holds them already), and
+/// returns those still pending with their fields and counts, atomically.
+pub(crate) async fn take(
+    conn: &mut ConnectionManager,
+    config: &WorkerConfig,
+    ids: &[String],
+) -> RedisResult<Vec<Claimed>> {
+    let mut taken = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(CLAIM_CHUNK) {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("XCLAIM")
+            .arg(&config.stream)
+            .arg(&config.group)
+            .arg(&config.consumer)
+            .arg(0)
+            .arg(chunk);
+        for id in chunk {
+            pipe.cmd("XPENDING")
+                .arg(&config.stream)
+                .arg(&config.group)
+                .arg(id)
+                .arg(id)
+                .arg(1);
+        }
+        pipe.cmd("HMGET")
+            .arg(retries_key(&config.stream, &config.group))
+            .arg(chunk);
+        let mut replies: Vec<Value> = pipe.query_async(conn).await?;
+        let retried: Vec<Option<u64>> = match replies.pop() {
+            Some(reply) => redis::from_redis_value(reply)?,
+            None => Vec::new(),
+        };
+        let mut replies = replies.into_iter();
+        let entries = replies.next().map(entry_list).unwrap_or_default();
+        let counts: Vec<u64> = replies.map(times_delivered).collect();
+        for entry in entries.into_iter().filter(|entry| !entry.fields.is_empty()) {
+            let Some(index) = chunk.iter().position(|id| *id == entry.id) else {
+                continue;
+            };
+            taken.push(Claimed {
+                deliveries: counts.get(index).copied().unwrap_or(1),
+                retried: retried.get(index).copied().flatten().unwrap_or(0),
+                entry,
+            });
+        }
+    }
+    Ok(taken)
+}
+
+/// Re-claims `ids` to this consumer with `JUSTID`: their idle time starts
+/// again, their delivery count stays. Ids no longer pending are ignored.
+pub(crate) async fn keep(
+    conn: &mut ConnectionManager,
+    config: &WorkerConfig,
+    ids: &[String],
+) -> RedisResult<()> {
+    for chunk in ids.chunks(CLAIM_CHUNK) {
+        redis::cmd("XCLAIM")
+            .arg(&config.stream)
+            .arg(&config.group)
+            .arg(&config.consumer)
+            .arg(0)
+            .arg(chunk)
+            .arg("JUSTID")
+            .query_async::<()>(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Counts one delivery of `id` that ended in a retry.
+pub(crate) async fn record_retry(
+    conn: &mut ConnectionManager,
+    config: &WorkerConfig,
+    id: &str,
+) -> RedisResult<()> {
+    redis::cmd("HINCRBY")
+        .arg(retries_key(&config.stream, &config.group))
+        .arg(id)
+        .arg(1)
+        .query_async(conn)
+        .await
+}
+
+/// The delivery count from an extended `XPENDING` reply
+/// (`[[id, consumer, idle, count]]`); 1 when the entry is no longer pending.
+fn times_delivered(reply: Value) -> u64 {
+    let Value::Array(rows) = reply else {
+        return 1;
+    };
+    match rows.into_iter().next() {
+        Some(Value::Array(row)) => match row.get(3) {
+            Some(Value::Int(count)) => (*count).max(1) as u64,
+            _ => 1,
+        },
+        _ => 1,
+    }
+}
+
+fn id_list(value: Value) -> Vec<String> {
+    match value {
+        Value::Array(ids) => ids.into_iter().filter_map(text).collect(),
+        _ => Vec::new(),
+    }
+}

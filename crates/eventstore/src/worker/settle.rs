@@ -1,0 +1,141 @@
+//! The acker: settles outcomes in batches, one atomic pipeline per batch
+//! that acks the handled entries, dead-letters the given-up ones and
+//! updates the group's counters.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use redis::aio::ConnectionManager;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::backoff::Backoff;
+use super::commands::retries_key;
+use super::config::WorkerConfig;
+use super::keeper::Held;
+use super::WorkerCounters;
+use crate::deadletter::{add_dead_letter, DeadLetterRequest};
+use crate::stats::{stats_key, HANDLED, RETRIED};
+
+/// Most outcomes settled in one pipeline.
+const ACK_BATCH: usize = 1_024;
+
+/// What became of one entry, sent from its task to the acker.
+pub(crate) enum Outcome {
+    Handled { id: String, deliveries: u64 },
+    Dead(DeadLetterRequest),
+}
+
+impl Outcome {
+    fn deliveries(&self) -> u64 {
+        match self {
+            Outcome::Handled { deliveries, .. } => *deliveries,
+            Outcome::Dead(request) => request.deliveries,
+        }
+    }
+
+    fn id(&self) -> &str {
+        match self {
+            Outcome::Handled { id, .. } => id,
+            Outcome::Dead(request) => &request.entry.id,
+        }
+    }
+}
+
+/// Settles outcomes until every sender is gone. A failed flush is retried
+/// with the same batch (nothing is dropped) until it succeeds or `deadline`
+/// fires (set only at shutdown), which also cuts short a flush in progress:
+/// what was not settled stays pending. A settled entry stops being held.
+pub(crate) async fn ack_loop(
+    mut conn: ConnectionManager,
+    config: Arc<WorkerConfig>,
+    mut outcomes: mpsc::Receiver<Outcome>,
+    held: Held,
+    counters: Arc<WorkerCounters>,
+    deadline: CancellationToken,
+) {
+    let mut batch = Vec::with_capacity(config.concurrency.min(ACK_BATCH));
+    while outcomes.recv_many(&mut batch, ACK_BATCH).await > 0 {
+        let pipe = settle_pipeline(&config, &batch);
+        let mut backoff = Backoff::default();
+        loop {
+            let flushed = tokio::select! {
+                flushed = pipe.query_async::<()>(&mut conn) => flushed,
+                _ = deadline.cancelled() => {
+                    tracing::warn!(stream = %config.stream, left = batch.len(), "gave up acknowledging at shutdown; the entries stay pending");
+                    return;
+                }
+            };
+            match flushed {
+                Ok(()) => break,
+                Err(error) => {
+                    tracing::warn!(stream = %config.stream, %error, pending = batch.len(), "acknowledging failed; retrying");
+                    if !backoff.wait(&deadline).await {
+                        tracing::warn!(stream = %config.stream, left = batch.len(), "gave up acknowledging at shutdown; the entries stay pending");
+                        return;
+                    }
+                }
+            }
+        }
+        held.release(batch.iter().map(Outcome::id));
+        for outcome in batch.drain(..) {
+            if outcome.deliveries() > 1 {
+                counters.retried.fetch_add(1, Ordering::Relaxed);
+            }
+            let counter = match outcome {
+                Outcome::Handled { .. } => &counters.handled,
+                Outcome::Dead(_) => &counters.dead_lettered,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn settle_pipeline(config: &WorkerConfig, batch: &[Outcome]) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    let stats = stats_key(&config.stream, &config.group);
+    let handled: Vec<&str> = batch
+        .iter()
+        .filter_map(|outcome| match outcome {
+            Outcome::Handled { id, .. } => Some(id.as_str()),
+            Outcome::Dead(_) => None,
+        })
+        .collect();
+    if !handled.is_empty() {
+        pipe.cmd("XACK")
+            .arg(&config.stream)
+            .arg(&config.group)
+            .arg(&handled)
+            .ignore();
+        pipe.cmd("HINCRBY")
+            .arg(&stats)
+            .arg(HANDLED)
+            .arg(handled.len())
+            .ignore();
+    }
+    // Only an entry delivered more than once can have retries counted.
+    let redelivered: Vec<&str> = batch
+        .iter()
+        .filter(|outcome| outcome.deliveries() > 1)
+        .map(Outcome::id)
+        .collect();
+    if !redelivered.is_empty() {
+        pipe.cmd("HINCRBY")
+            .arg(&stats)
+            .arg(RETRIED)
+            .arg(redelivered.len())
+            .ignore();
+        pipe.cmd("HDEL")
+            .arg(retries_key(&config.stream, &config.group))
+            .arg(&redelivered)
+            .ignore();
+    }
+    for outcome in batch {
+        if let Outcome::Dead(request) = outcome {
+            tracing::warn!(stream = %config.stream, entry = %request.entry.id, reason = %request.reason, "dead-lettered");
+            add_dead_letter(&mut pipe, &config.stream, &config.group, request);
+        }
+    }
+    pipe
+}

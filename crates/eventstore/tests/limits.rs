@@ -1,0 +1,130 @@
+//! What a worker holds is bounded: stalled acks stop the reading, and a
+//! shutdown returns in time whatever its handlers do.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{eventually, fast_config, pending, pending_entries, publish_numbers, publisher};
+use eventstore::{stream_stats, Delivery, HandleError, RedisTarget, Worker};
+use testkit::RedisServer;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_acks_stop_the_reading() {
+    let redis = RedisServer::start();
+    let target = RedisTarget::parse(&redis.url()).unwrap();
+    publish_numbers(&publisher(&target).await, "s", 0..1_000).await;
+    // Every ack fails until the permission comes back.
+    assert_eq!(redis.command(&["ACL", "SETUSER", "default", "-xack"]), "+OK");
+
+    let calls = Arc::new(AtomicU64::new(0));
+    let shutdown = CancellationToken::new();
+    let mut config = fast_config("s", "g", "c1");
+    config.concurrency = 4;
+    config.batch_size = 4;
+    let worker = Worker::new(target.clone(), config);
+    let counters = worker.counters();
+    let handler_calls = calls.clone();
+    let run = tokio::spawn(worker.run(
+        move |_: Delivery| {
+            let calls = handler_calls.clone();
+            async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Ok::<(), HandleError>(())
+            }
+        },
+        shutdown.clone(),
+    ));
+
+    // The reading stops: the count of handled entries settles.
+    let mut last = u64::MAX;
+    eventually("the reading stops", Duration::from_secs(20), || {
+        let now = calls.load(Ordering::SeqCst);
+        let settled = now == last && now > 0;
+        last = now;
+        async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            settled
+        }
+    })
+    .await;
+    // Four slots held until the acker takes their outcomes, four outcomes
+    // queued for it, and its batch of at most that many.
+    let held = calls.load(Ordering::SeqCst);
+    assert!(held <= 3 * 4, "{held} entries read while acks stall");
+    assert_eq!(pending(&target, "s", "g").await, held);
+
+    assert_eq!(redis.command(&["ACL", "SETUSER", "default", "+xack"]), "+OK");
+    eventually(
+        "everything handled once acks work",
+        Duration::from_secs(60),
+        || async { counters.snapshot().handled == 1_000 },
+    )
+    .await;
+    shutdown.cancel();
+    run.await.unwrap();
+    assert_eq!(pending(&target, "s", "g").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_with_stuck_handlers_returns_within_the_grace_and_acks_nothing() {
+    let redis = RedisServer::start();
+    let target = RedisTarget::parse(&redis.url()).unwrap();
+    // Three entries of a consumer that died, claimable at once, for a
+    // worker with two slots: the claim finds more than it has slots for.
+    publish_numbers(&publisher(&target).await, "s", 0..3).await;
+    redis.command(&["XGROUP", "CREATE", "s", "g", "0"]);
+    redis.command(&["XREADGROUP", "GROUP", "g", "gone", "STREAMS", "s", ">"]);
+    for entry in pending_entries(&target, "s", "g").await {
+        redis.command(&[
+            "XCLAIM", "s", "g", "gone", "0", &entry.id, "IDLE", "60000", "JUSTID",
+        ]);
+    }
+
+    let started = Arc::new(AtomicU64::new(0));
+    let shutdown = CancellationToken::new();
+    let mut config = fast_config("s", "g", "c1");
+    config.concurrency = 2;
+    config.shutdown_grace = Duration::from_secs(1);
+    let grace = config.shutdown_grace;
+    let worker = Worker::new(target.clone(), config);
+    let counters = worker.counters();
+    let handler_started = started.clone();
+    let mut run = tokio::spawn(worker.run(
+        move |_: Delivery| {
+            handler_started.fetch_add(1, Ordering::SeqCst);
+            std::future::pending::<Result<(), HandleError>>()
+        },
+        shutdown.clone(),
+    ));
+    eventually("both slots stuck", Duration::from_secs(10), || async {
+        started.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    // A few claim rounds pass with no slot free.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    shutdown.cancel();
+    let bound = grace + Duration::from_secs(3);
+    tokio::time::timeout(bound, &mut run)
+        .await
+        .unwrap_or_else(|_| panic!("run did not return within {bound:?} of the shutdown"))
+        .unwrap();
+
+    assert_eq!(started.load(Ordering::SeqCst), 2);
+    assert_eq!(counters.snapshot().handled, 0);
+    let left = pending_entries(&target, "s", "g").await;
+    assert_eq!(left.len(), 3, "nothing was acked: {left:?}");
+    assert_eq!(
+        left.iter().filter(|entry| entry.consumer == "c1").count(),
+        2,
+        "the worker claimed no more than it had slots for: {left:?}"
+    );
+    let stats = stream_stats(&mut target.shared().await.unwrap(), "s")
+        .await
+        .unwrap();
+    assert_eq!((stats.groups[0].handled, stats.dead_letters), (0, 0));
+}

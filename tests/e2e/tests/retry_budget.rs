@@ -1,0 +1,92 @@
+//! Transient SMTP trouble is retried for a time, not for a number of
+//! deliveries; when that time is spent, every notification still ends in
+//! an outcome the campaign counts.
+
+use std::time::Duration;
+
+use e2e::Stack;
+use serde_json::json;
+use testkit::{SinkMode, SmtpSink};
+
+const USERS: u64 = 100;
+
+fn create_campaign(stack: &Stack) -> String {
+    let body = json!({ "name": "budget", "subject": "Hi {{ name }}", "body": "Dear {{ name }}" });
+    let (status, campaign) = stack.post("campaign-service", "/api/v1/campaigns", &body);
+    assert_eq!(status, 201, "{campaign}");
+    campaign["id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn refusals_for_longer_than_the_delivery_limit_still_end_in_sends() {
+    let refusing = SmtpSink::start(SinkMode::SoftReject);
+    let stack = Stack::start_with(
+        USERS,
+        vec![
+            ("SMTP_PORT".into(), refusing.port().to_string()),
+            // Retries are not deliveries that never answered: a limit of
+            // two must not end them.
+            ("MAX_DELIVERIES".into(), "2".into()),
+            ("CLAIM_IDLE_MS".into(), "500".into()),
+        ],
+    );
+    let id = create_campaign(&stack);
+    // Long enough for several backoffs (0.5 s, 1 s, 2 s, ...).
+    std::thread::sleep(Duration::from_secs(6));
+    let during = stack.get("campaign-service", &format!("/api/v1/campaigns/{id}"));
+    assert_eq!(during["progress"]["failed"], 0, "{during}");
+    let port = refusing.stop();
+    let _accepting = SmtpSink::start_on(port, SinkMode::Accept);
+    let campaign = stack.wait_completed(&id, Duration::from_secs(90));
+    assert_eq!(
+        campaign["progress"],
+        json!({ "total": USERS, "sent": USERS, "failed": 0, "pending": 0 })
+    );
+}
+
+#[test]
+fn a_spent_retry_budget_fails_each_notification_visibly() {
+    let refusing = SmtpSink::start(SinkMode::SoftReject);
+    let stack = Stack::start_with(
+        USERS,
+        vec![
+            ("SMTP_PORT".into(), refusing.port().to_string()),
+            ("RETRY_BUDGET_SECS".into(), "3".into()),
+            ("CLAIM_IDLE_MS".into(), "500".into()),
+        ],
+    );
+    let id = create_campaign(&stack);
+    let campaign = stack.wait_completed(&id, Duration::from_secs(90));
+    assert_eq!(
+        campaign["progress"],
+        json!({ "total": USERS, "sent": 0, "failed": USERS, "pending": 0 }),
+        "every notification has an outcome: the campaign completes"
+    );
+    let notification_id = contracts::notification_id(&id, 1);
+    let start = std::time::Instant::now();
+    let notification = loop {
+        let notification = stack.get(
+            "notification-service",
+            &format!("/api/v1/notifications/{notification_id}"),
+        );
+        if notification["status"] == "failed" || start.elapsed() > Duration::from_secs(30) {
+            break notification;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let detail = notification["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.starts_with("dead-lettered: ")
+            && detail.contains("(retry budget 3s)")
+            && detail.ends_with("transient error (450): 4.3.0 Error: command failed"),
+        "the reason says it was given up, with the server's last reply: {notification}"
+    );
+    let streams = stack.get("campaign-service", "/api/v1/streams");
+    let emails = streams
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|stream| stream["stream"] == "comms:emails")
+        .unwrap();
+    assert_eq!(emails["dead_letters"], USERS, "{emails}");
+}
