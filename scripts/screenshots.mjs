@@ -1,0 +1,165 @@
+#!/usr/bin/env node
+// Takes the README's screenshots of the running native stack (./start.sh)
+// into docs/screenshots/: the dashboard after a campaign, MailDev's inbox,
+// Redis Commander showing a stream, and OpenBao's UI showing the secrets
+// under secret/comms.
+//
+//   ./start.sh && node scripts/screenshots.mjs
+//
+// Drives Debian's chromium (apt-get install chromium) through npm's
+// playwright-core (tools/package.json), which never downloads a browser.
+// Reads the stack's ports from the same variables as start.sh
+// (CAMPAIGN_PORT, MAIL_UI_PORT, REDIS_COMMANDER_PORT, VAULT_PORT), and
+// API_TOKEN when the stack runs in prod. It creates a campaign (CAMPAIGN_ID
+// names an existing one instead), photographs Redis Commander and MailDev
+// while the campaign sends, and the rest once it completed; CAMPAIGN_WAIT
+// (seconds, default 600) bounds each wait. CHROMIUM names another browser
+// binary.
+
+import { createRequire } from 'node:module';
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+// playwright-core is installed in tools/, not beside this script.
+const require = createRequire(new URL('../tools/package.json', import.meta.url));
+const { chromium } = require('playwright-core');
+
+const env = process.env;
+const campaignUrl = `http://localhost:${env.CAMPAIGN_PORT || 8080}`;
+const mailUrl = `http://localhost:${env.MAIL_UI_PORT || 9000}`;
+const commanderUrl = `http://localhost:${env.REDIS_COMMANDER_PORT || 8081}`;
+const vaultUrl = `http://localhost:${env.VAULT_PORT || 8200}`;
+const vaultToken = env.VAULT_TOKEN || '0000';
+const executablePath = env.CHROMIUM || '/usr/bin/chromium';
+const campaignWait = Number(env.CAMPAIGN_WAIT || 600) * 1000;
+const out = `${root}docs/screenshots`;
+
+if (!existsSync(executablePath)) {
+  console.error(`no browser at ${executablePath}: apt-get install chromium (or set CHROMIUM)`);
+  process.exit(1);
+}
+mkdirSync(out, { recursive: true });
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function json(url, init) {
+  const response = await fetch(url, init);
+  if (!response.ok) {
+    throw new Error(`${init?.method || 'GET'} ${url}: ${response.status} ${await response.text()}`);
+  }
+  return response.json();
+}
+
+// Creates a campaign: the demo one in dev, or with API_TOKEN through the
+// POST endpoint. CAMPAIGN_ID names one that exists instead.
+async function createCampaign() {
+  if (env.CAMPAIGN_ID) {
+    return env.CAMPAIGN_ID;
+  }
+  let created;
+  if (env.API_TOKEN) {
+    created = await json(`${campaignUrl}/api/v1/campaigns`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${env.API_TOKEN}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        name: 'Welcome',
+        subject: 'Welcome, {{ name }}',
+        body: 'Hello {{ name }}, your address is {{ email }}.',
+      }),
+    });
+  } else {
+    created = await json(`${campaignUrl}/api/v1/campaign/create`);
+  }
+  console.log(`campaign ${created.id} created`);
+  return created.id;
+}
+
+// Waits until the campaign is `completed`, or only until its first emails
+// went out (`started`), within CAMPAIGN_WAIT.
+async function waitFor(id, what) {
+  const deadline = Date.now() + campaignWait;
+  for (;;) {
+    const current = await json(`${campaignUrl}/api/v1/campaigns/${id}`);
+    const done = what === 'completed' ? current.status === 'completed' : current.progress.sent > 0;
+    if (done) {
+      console.log(`campaign ${what}: ${current.status}, ${JSON.stringify(current.progress)}`);
+      return;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`campaign ${id} not ${what} after ${campaignWait / 1000}s (CAMPAIGN_WAIT)`);
+    }
+    await sleep(1000);
+  }
+}
+
+async function shot(page, name) {
+  const path = `${out}/${name}.png`;
+  await page.screenshot({ path });
+  console.log(`wrote ${path.slice(root.length)}`);
+}
+
+const browser = await chromium.launch({
+  executablePath,
+  // The flags keep chromium from reaching out to any service of its own.
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+});
+try {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 860 } });
+  const page = await context.newPage();
+
+  const id = await createCampaign();
+
+  // Redis Commander while the campaign runs, so that its stream holds
+  // entries: its key tree folds names at ':', so open comms:*, then the
+  // stream of emails.
+  await waitFor(id, 'started');
+  await page.goto(`${commanderUrl}/`);
+  await page.waitForLoadState('networkidle').catch(() => {});
+  await page.locator('#keyTree li[id$=":comms:"] > i.jstree-ocl').click();
+  await page.locator('#keyTree a.jstree-anchor', { hasText: /^emails \(/ }).first().click();
+  await page.locator('#body', { hasText: 'Key: comms:emails' }).waitFor();
+  await sleep(1000);
+  await shot(page, 'redis-commander');
+
+  // MailDev while the campaign sends, too: its UI loads the whole list
+  // first, which takes minutes once it holds 100,000 emails; new ones
+  // stream in. The newest one opens beside the list.
+  await page.goto(`${mailUrl}/`);
+  await page.locator('.email-list a').first().click({ timeout: 120000 });
+  await sleep(2000);
+  await shot(page, 'maildev');
+
+  await waitFor(id, 'completed');
+  await page.goto(`${campaignUrl}/`);
+  // The dashboard refreshes itself; let it draw the campaign and streams.
+  await page.waitForLoadState('networkidle').catch(() => {});
+  await sleep(3000);
+  await shot(page, 'dashboard');
+
+  // OpenBao's UI keeps a root token in memory only: sign in once, and
+  // move inside the app from there.
+  await page.goto(`${vaultUrl}/ui/vault/auth?with=token&redirect_to=${encodeURIComponent('/vault/secrets/secret/list/comms/prod/')}`);
+  await page.locator('input[name="token"]').fill(vaultToken);
+  await page.locator('#auth-submit').click();
+  await page.getByText('email-service').first().waitFor();
+  // Close the note about signing in with a root token.
+  await page.locator('.flash-message button, [data-test-flash-message] button').first().click({ timeout: 3000 }).catch(() => {});
+  await sleep(1000);
+  await shot(page, 'openbao-list');
+  await page.getByText('email-service').first().click();
+  await page.getByText('smtp_password').first().waitFor();
+  await sleep(1000);
+  await shot(page, 'openbao-secret');
+} finally {
+  await browser.close();
+}
