@@ -42,8 +42,9 @@ usage() {
 case "${1:-}" in
   "") ;;
   build-docker)
-    stack_docker_engine || stack_no_docker
-    exec docker compose up -d --build
+    # Docker Compose instead (compose.yaml); scripts/docker.sh says how.
+    shift
+    exec scripts/docker.sh up "$@"
     ;;
   -h | --help)
     usage

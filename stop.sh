@@ -14,8 +14,10 @@ source scripts/stack.sh
 case "${1:-}" in
   "") ;;
   stop-docker)
-    stack_docker_engine || stack_no_docker
-    exec docker compose down
+    # The Docker stack (compose.yaml): containers and network; the data
+    # volumes too with --volumes.
+    shift
+    exec scripts/docker.sh down "$@"
     ;;
   -h | --help)
     sed -n '2,8s/^# \{0,1\}//p' "$0"

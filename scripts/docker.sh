@@ -1,0 +1,453 @@
+#!/usr/bin/env bash
+# The Docker stack of comms (compose.yaml): what ./start.sh build-docker and
+# ./stop.sh stop-docker run.
+#
+#   scripts/docker.sh up              build, start, wait until healthy, print the URLs
+#   scripts/docker.sh down [--volumes]  remove the containers and the network
+#                                     (--volumes: the data volumes too)
+#
+# up installs what is missing from Debian's packages (docker.io,
+# docker-compose, debootstrap), starts dockerd in the background when no
+# engine answers (log: run/logs/dockerd.log; down stops it again, and only a
+# dockerd that up started), and, for each image that is neither here nor
+# pullable, builds a local stand-in (docker/standins/build.sh). It uses
+# `docker compose` (v2) when there is one, else `docker-compose` (v1.29).
+#
+# Settings (environment variables, with their defaults):
+#   APP_ENV=dev                 dev or prod
+#   COMPOSE_PROJECT_NAME=comms  the Compose project (containers, network, volumes)
+#   PUBLISH_ADDRESS=127.0.0.1   the host address every published port binds
+#   CAMPAIGN_PORT=8080  USER_PORT=8082  NOTIFICATION_PORT=8083  EMAIL_PORT=8084
+#   MAIL_UI_PORT=9000  SMTP_PORT=2500  VAULT_PORT=8200
+#   REDIS_COMMANDER_PORT=8081  REDISINSIGHT_PORT=8001
+#   REDIS_PORT, POSTGRES_PORT   publish Redis / PostgreSQL too (not by default)
+#   SEED_USERS                  users to seed (config/<env>.toml's 100,000 in dev)
+#   STANDINS=auto               auto: stand-ins for images that cannot be pulled;
+#                               always: stand-ins wherever there is one; never
+#   READY_TIMEOUT=300           seconds to wait for every container to be healthy
+#   REDIS_IMAGE, POSTGRES_IMAGE, OPENBAO_IMAGE, MAILDEV_IMAGE,
+#   REDIS_COMMANDER_IMAGE, REDISINSIGHT_IMAGE, RUST_IMAGE, RUNTIME_IMAGE
+#                               use this image instead (compose.yaml has the defaults)
+# shellcheck source-path=SCRIPTDIR
+set -euo pipefail
+
+docker_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$docker_root"
+source scripts/require.sh
+source docker/standins/build.sh
+
+export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-comms}"
+docker_run="$docker_root/run"
+docker_logs="$docker_run/logs"
+# The pid of the dockerd that `up` started, if it did.
+dockerd_pidfile="$docker_run/dockerd.pid"
+
+# Each published port: its variable, its default, and what listens on it.
+docker_ports=(
+  "CAMPAIGN_PORT 8080 campaign-service"
+  "USER_PORT 8082 user-service"
+  "NOTIFICATION_PORT 8083 notification-service"
+  "EMAIL_PORT 8084 email-service"
+  "MAIL_UI_PORT 9000 MailDev's web UI"
+  "SMTP_PORT 2500 MailDev's SMTP server"
+  "VAULT_PORT 8200 OpenBao"
+  "REDIS_COMMANDER_PORT 8081 Redis Commander"
+  "REDISINSIGHT_PORT 8001 RedisInsight"
+)
+
+# Each image variable of compose.yaml, with the stand-in that replaces its
+# default where it cannot be pulled ("-": none).
+docker_images=(
+  "REDIS_IMAGE redis"
+  "POSTGRES_IMAGE postgres"
+  "OPENBAO_IMAGE openbao"
+  "MAILDEV_IMAGE maildev"
+  "REDIS_COMMANDER_IMAGE redis-commander"
+  "REDISINSIGHT_IMAGE -"
+  "RUST_IMAGE rust"
+  "RUNTIME_IMAGE debian"
+)
+
+fail() {
+  echo "$*" >&2
+  exit 1
+}
+
+# --- the engine ---------------------------------------------------------------
+
+docker_engine_answers() {
+  command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1
+}
+
+# The pid of the dockerd that `up` started, while it runs.
+docker_own_dockerd() {
+  local pid=""
+  [ -f "$dockerd_pidfile" ] && read -r pid <"$dockerd_pidfile" 2>/dev/null
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  [ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | awk '{print $1}')" = dockerd ] || return 1
+  echo "$pid"
+}
+
+# Makes sure a Docker engine answers: installs docker.io when docker or
+# dockerd is missing, and starts dockerd in the background when no engine
+# runs (on machines where nothing starts it at boot).
+docker_require_engine() {
+  docker_engine_answers && return 0
+  if ! command -v dockerd >/dev/null 2>&1; then
+    apt_install docker.io
+    # Where the package's service manager started it, it answers now.
+    for _ in $(seq 10); do
+      docker_engine_answers && return 0
+      sleep 1
+    done
+  fi
+  [ "$(id -u)" -eq 0 ] ||
+    fail "no Docker engine answers; start one (sudo dockerd &, or sudo systemctl start docker) and run this again"
+  mkdir -p "$docker_logs"
+  echo "starting dockerd in the background (log: run/logs/dockerd.log)" >&2
+  # A session of its own, so that a Ctrl-C in this terminal does not reach it.
+  setsid dockerd >>"$docker_logs/dockerd.log" 2>&1 </dev/null &
+  echo $! >"$dockerd_pidfile"
+  local pid=$!
+  for _ in $(seq 60); do
+    docker_engine_answers && return 0
+    if ! kill -0 "$pid" 2>/dev/null; then
+      rm -f "$dockerd_pidfile"
+      echo "dockerd exited while starting; the last 20 lines of run/logs/dockerd.log:" >&2
+      tail -n 20 "$docker_logs/dockerd.log" | sed 's/^/  /' >&2
+      exit 1
+    fi
+    sleep 1
+  done
+  fail "dockerd does not answer after 60 s; see run/logs/dockerd.log"
+}
+
+# Stops the dockerd that `up` started, if it did and it still runs.
+docker_stop_own_engine() {
+  local pid
+  pid="$(docker_own_dockerd)" || {
+    rm -f "$dockerd_pidfile"
+    return 0
+  }
+  echo "stopping dockerd (pid $pid), which ./start.sh build-docker started"
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 300); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "dockerd (pid $pid) still runs 30 s after SIGTERM; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$dockerd_pidfile"
+}
+
+# --- Compose ------------------------------------------------------------------
+
+compose_cmd=()
+compose_name=""
+# Picks `docker compose` (v2) or `docker-compose` (v1.29); installs the
+# latter from Debian's packages when there is neither and $1 is "install".
+docker_require_compose() {
+  if docker compose version >/dev/null 2>&1; then
+    compose_cmd=(docker compose)
+  elif command -v docker-compose >/dev/null 2>&1; then
+    compose_cmd=(docker-compose)
+  elif [ "${1:-}" = install ]; then
+    apt_install docker-compose
+    compose_cmd=(docker-compose)
+  else
+    fail "neither docker compose nor docker-compose is installed"
+  fi
+  compose_name="${compose_cmd[*]}"
+  if [ "${compose_cmd[0]}" = docker-compose ]; then
+    # v1 builds through the engine's API (the classic builder), which the
+    # Dockerfile is written for; its other way, the docker CLI with
+    # BuildKit, needs a buildx plugin that this machine may lack.
+    export COMPOSE_DOCKER_CLI_BUILD=0 DOCKER_BUILDKIT=0
+  fi
+  compose_cmd+=(--project-directory "$docker_root" -f "$docker_root/compose.yaml")
+  # Redis and PostgreSQL are published only when asked for.
+  if [ -n "${REDIS_PORT:-}" ]; then
+    compose_cmd+=(-f "$docker_root/docker/compose.redis-port.yaml")
+  fi
+  if [ -n "${POSTGRES_PORT:-}" ]; then
+    compose_cmd+=(-f "$docker_root/docker/compose.postgres-port.yaml")
+  fi
+}
+
+compose() {
+  "${compose_cmd[@]}" "$@"
+}
+
+# The project's containers (all of them, running or not).
+docker_project_containers() {
+  docker ps -aq --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME"
+}
+
+# The services compose.yaml defines.
+compose_services() {
+  compose config --services
+}
+
+# The default of an image variable in compose.yaml (${VAR:-default}).
+compose_default() {
+  grep -o "\${$1:-[^}]*}" compose.yaml | head -n 1 | sed "s/^\${$1:-//; s/}\$//"
+}
+
+# --- images -------------------------------------------------------------------
+
+registry_reachable=unknown
+skipped_services=()
+
+docker_image_present() {
+  docker image inspect "$1" >/dev/null 2>&1
+}
+
+# Pulls an image unless the registry has already been found unreachable.
+docker_try_pull() {
+  local image="$1" output
+  [ "$registry_reachable" != no ] || return 1
+  echo "pulling $image" >&2
+  if output="$(timeout 900 docker pull -q "$image" 2>&1)"; then
+    registry_reachable=yes
+    return 0
+  fi
+  if [ "$registry_reachable" = unknown ]; then
+    registry_reachable=no
+    echo "cannot pull $image ($(tail -n 1 <<<"$output")); building local stand-ins for what cannot be pulled" >&2
+  fi
+  return 1
+}
+
+# Decides, for every image variable, between the image named (by the
+# environment or compose.yaml's default) and a local stand-in, builds the
+# stand-ins needed, and exports each variable. Services whose image cannot
+# be had at all are put in skipped_services.
+docker_resolve_images() {
+  local entry variable standin image default needed=() mode="${STANDINS:-auto}"
+  case "$mode" in auto | always | never) ;; *) fail "STANDINS=$mode: it must be auto, always or never" ;; esac
+  for entry in "${docker_images[@]}"; do
+    variable="${entry%% *}"
+    standin="${entry#* }"
+    default="$(compose_default "$variable")"
+    [ -n "$default" ] || fail "compose.yaml has no default for $variable"
+    if [ -n "${!variable:-}" ]; then
+      # Named by the user: that image, or an error.
+      image="${!variable}"
+      docker_image_present "$image" || docker_try_pull "$image" ||
+        fail "$variable=$image: no such image here, and it cannot be pulled"
+      export "${variable?}"
+      continue
+    fi
+    if [ "$mode" = always ] && [ "$standin" != - ]; then
+      needed+=("$standin")
+      export "$variable=$(standin_image "$standin")"
+      continue
+    fi
+    if docker_image_present "$default" || { [ "$mode" != always ] && docker_try_pull "$default"; }; then
+      continue
+    fi
+    if [ "$standin" = - ] || [ "$mode" = never ]; then
+      if [ "$variable" = REDISINSIGHT_IMAGE ]; then
+        echo "RedisInsight is left out: its image ($default) cannot be pulled here and has no stand-in (it is not on Debian, PyPI or npm)" >&2
+        skipped_services+=(redisinsight)
+        continue
+      fi
+      fail "$variable: $default cannot be pulled (STANDINS=never)"
+    fi
+    needed+=("$standin")
+    export "$variable=$(standin_image "$standin")"
+  done
+  [ "${#needed[@]}" -gt 0 ] || return 0
+  if ! standin_current debian && ! command -v debootstrap >/dev/null 2>&1; then
+    apt_install debootstrap
+  fi
+  STANDIN_LOG_DIR="$docker_logs" standin_build "${needed[@]}"
+}
+
+# --- up -----------------------------------------------------------------------
+
+# Fails, naming the variable, when a port to publish is not a port number,
+# is given twice, or is taken.
+docker_check_ports() {
+  local entry variable default port extra=() what
+  declare -A owner=()
+  [ -z "${REDIS_PORT:-}" ] || extra+=("REDIS_PORT - Redis")
+  [ -z "${POSTGRES_PORT:-}" ] || extra+=("POSTGRES_PORT - PostgreSQL")
+  for entry in "${docker_ports[@]}" "${extra[@]}"; do
+    read -r variable default what <<<"$entry"
+    [[ " ${skipped_services[*]} " != *" redisinsight "* ]] || [ "$variable" != REDISINSIGHT_PORT ] || continue
+    port="${!variable:-$default}"
+    if ! [[ "$port" =~ ^[0-9]+$ ]] || [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; then
+      fail "$variable=$port is not a port number"
+    fi
+    if [ -n "${owner[$port]:-}" ]; then
+      fail "$variable and ${owner[$port]} are both $port; set one of them to another port"
+    fi
+    owner[$port]="$variable"
+    require_free_port "$port" "$variable" "$what"
+  done
+}
+
+# Waits until every container of the project is healthy (or, for a one-shot
+# step, has exited with 0); names the first one that failed, with its log.
+docker_wait_healthy() {
+  local timeout="${READY_TIMEOUT:-300}" deadline line service status health code pending
+  [[ "$timeout" =~ ^[0-9]+$ ]] || fail "READY_TIMEOUT=$timeout is not a number of seconds"
+  deadline=$((SECONDS + timeout))
+  printf 'waiting until every container is healthy:' >&2
+  local ids=()
+  while :; do
+    pending=()
+    mapfile -t ids < <(docker_project_containers)
+    [ "${#ids[@]}" -gt 0 ] || fail "no container of the project $COMPOSE_PROJECT_NAME runs"
+    while read -r line; do
+      read -r service status code health <<<"$line"
+      case "$status/$health" in
+        exited/*)
+          if [ "$service" = vault-init ] && [ "$code" = 0 ]; then
+            continue
+          fi
+          docker_died "$service" "exited with status $code"
+          ;;
+        running/ | running/healthy) ;;
+        */unhealthy) docker_died "$service" "is unhealthy" ;;
+        dead/* | removing/*) docker_died "$service" "is $status" ;;
+        *) pending+=("$service") ;;
+      esac
+    done < <(docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "${ids[@]}")
+    if [ "${#pending[@]}" -eq 0 ]; then
+      echo " all healthy" >&2
+      return 0
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo >&2
+      fail "not healthy after ${timeout}s: ${pending[*]} (READY_TIMEOUT sets the wait; their logs: $compose_name -p $COMPOSE_PROJECT_NAME logs)"
+    fi
+    printf . >&2
+    sleep 2
+  done
+}
+
+docker_died() {
+  local service="$1" why="$2" id
+  echo >&2
+  echo "$service $why; the last 20 lines of its log:" >&2
+  id="$(docker ps -aq --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
+    --filter "label=com.docker.compose.service=$service" | head -n 1)"
+  docker logs --tail 20 "$id" 2>&1 | sed 's/^/  /' >&2
+  echo "./stop.sh stop-docker removes what was started" >&2
+  exit 1
+}
+
+docker_up() {
+  case "${APP_ENV:=dev}" in
+    dev | prod) export APP_ENV ;;
+    *) fail "APP_ENV=$APP_ENV: it must be dev or prod" ;;
+  esac
+  [ $# -eq 0 ] || fail "scripts/docker.sh up takes no arguments (settings are environment variables)"
+  # In prod, email-service logs in to the SMTP server with the login that
+  # vault-seed.sh writes (its example one unless PROD_SMTP_USER and
+  # PROD_SMTP_PASSWORD say otherwise), so MailDev asks for that login.
+  if [ "$APP_ENV" = prod ]; then
+    export MAILDEV_INCOMING_USER="${PROD_SMTP_USER-comms}"
+    export MAILDEV_INCOMING_PASS="${PROD_SMTP_PASSWORD-comms-smtp-example}"
+  else
+    unset MAILDEV_INCOMING_USER MAILDEV_INCOMING_PASS
+  fi
+  mkdir -p "$docker_logs"
+  command -v docker >/dev/null 2>&1 || apt_install docker.io
+  docker_require_engine
+  docker_require_compose install
+  require_curl
+
+  local running services=() service build=()
+  running="$(docker ps -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")"
+  docker_resolve_images
+  # Ports held by this project's own containers are not in the way.
+  [ -n "$running" ] || docker_check_ports
+
+  for service in $(compose_services); do
+    [[ " ${skipped_services[*]} " == *" $service "* ]] || services+=("$service")
+  done
+  # The four services' images; one build stage compiles all of them.
+  for service in "${services[@]}"; do
+    case "$service" in *-service) build+=("$service") ;; esac
+  done
+  local log="$docker_logs/docker-build.log" started=$SECONDS
+  echo "building the services' images (the first build compiles the workspace: many minutes; log: run/logs/docker-build.log)" >&2
+  if ! compose build "${build[@]}" >"$log" 2>&1; then
+    echo "the build failed; the last 30 lines of run/logs/docker-build.log:" >&2
+    tail -n 30 "$log" | sed 's/^/  /' >&2
+    exit 1
+  fi
+  echo "  built in $((SECONDS - started))s" >&2
+  echo "starting: ${services[*]}" >&2
+  if ! compose up -d --remove-orphans "${services[@]}" >"$docker_logs/docker-up.log" 2>&1; then
+    echo "docker compose up failed; the last 20 lines of run/logs/docker-up.log:" >&2
+    tail -n 20 "$docker_logs/docker-up.log" | sed 's/^/  /' >&2
+    echo "./stop.sh stop-docker removes what was started" >&2
+    exit 1
+  fi
+  docker_wait_healthy
+  docker_print_urls
+}
+
+docker_print_urls() {
+  local host="${PUBLISH_ADDRESS:-127.0.0.1}" insight
+  case "$host" in 127.0.0.1 | 0.0.0.0 | "") host=localhost ;; esac
+  insight="http://$host:${REDISINSIGHT_PORT:-8001}/"
+  [[ " ${skipped_services[*]} " != *" redisinsight "* ]] || insight="(left out: its image cannot be pulled here)"
+  cat <<EOF
+
+comms is running in Docker ($APP_ENV; Compose project $COMPOSE_PROJECT_NAME, run by $compose_name)
+  dashboard and API   http://$host:${CAMPAIGN_PORT:-8080}/
+  emails              http://$host:${MAIL_UI_PORT:-9000}/   (SMTP on port ${SMTP_PORT:-2500})
+  secrets (OpenBao)   http://$host:${VAULT_PORT:-8200}/ui/   (token ${VAULT_TOKEN:-0000})
+  Redis Commander     http://$host:${REDIS_COMMANDER_PORT:-8081}/
+  RedisInsight        $insight
+  create a campaign   curl http://$host:${CAMPAIGN_PORT:-8080}/api/v1/campaign/create
+  its progress        curl http://$host:${CAMPAIGN_PORT:-8080}/api/v1/campaigns
+  logs                $compose_name -p $COMPOSE_PROJECT_NAME logs -f
+  stop                ./stop.sh stop-docker
+EOF
+}
+
+# --- down ---------------------------------------------------------------------
+
+docker_down() {
+  local volumes=()
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      -v | --volumes) volumes=(--volumes) ;;
+      *) fail "unknown argument: $1 (stop-docker takes --volumes, to remove the data volumes too)" ;;
+    esac
+    shift
+  done
+  if ! docker_engine_answers; then
+    rm -f "$dockerd_pidfile"
+    echo "no Docker engine answers: nothing of comms runs in Docker"
+    return 0
+  fi
+  docker_require_compose
+  compose down --remove-orphans "${volumes[@]}"
+  docker_stop_own_engine
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  case "${1:-}" in
+    up)
+      shift
+      docker_up "$@"
+      ;;
+    down)
+      shift
+      docker_down "$@"
+      ;;
+    *)
+      sed -n '2,30s/^# \{0,1\}//p' "$0" >&2
+      exit 2
+      ;;
+  esac
+fi
