@@ -21,7 +21,7 @@
 #   MAIL_UI_PORT=9000  SMTP_PORT=2500  VAULT_PORT=8200
 #   REDIS_COMMANDER_PORT=8081  REDISINSIGHT_PORT=8001
 #   REDIS_PORT, POSTGRES_PORT   publish Redis / PostgreSQL too (not by default)
-#   SEED_USERS                  users to seed (config/<env>.toml's 100,000 in dev)
+#   SEED_USERS                  users to seed (dev: config/dev.toml's 100,000; prod: 1,000)
 #   STANDINS=auto               auto: stand-ins for images that cannot be pulled;
 #                               always: stand-ins wherever there is one; never
 #   READY_TIMEOUT=300           seconds to wait for every container to be healthy
@@ -351,6 +351,10 @@ docker_up() {
   # vault-seed.sh writes (its example one unless PROD_SMTP_USER and
   # PROD_SMTP_PASSWORD say otherwise), so MailDev asks for that login.
   if [ "$APP_ENV" = prod ]; then
+    # config/prod.toml seeds no users (a deployment has its own); this
+    # stack in prod seeds a thousand, as the native one does, so that a
+    # campaign has someone to email.
+    export SEED_USERS="${SEED_USERS:-1000}"
     export MAILDEV_INCOMING_USER="${PROD_SMTP_USER-comms}"
     export MAILDEV_INCOMING_PASS="${PROD_SMTP_PASSWORD-comms-smtp-example}"
   else
@@ -395,8 +399,13 @@ docker_up() {
 }
 
 docker_print_urls() {
-  local host="${PUBLISH_ADDRESS:-127.0.0.1}" insight
+  local host="${PUBLISH_ADDRESS:-127.0.0.1}" insight stop="./stop.sh stop-docker"
   case "$host" in 127.0.0.1 | 0.0.0.0 | "") host=localhost ;; esac
+  [ "$COMPOSE_PROJECT_NAME" = comms ] || stop="COMPOSE_PROJECT_NAME=$COMPOSE_PROJECT_NAME $stop"
+  # prod has no demo endpoint; its writes take the bearer token in Vault.
+  local create="curl http://$host:${CAMPAIGN_PORT:-8080}/api/v1/campaign/create"
+  [ "$APP_ENV" != prod ] ||
+    create="POST http://$host:${CAMPAIGN_PORT:-8080}/api/v1/campaigns, with the bearer token of secret/comms/prod/campaign-service"
   insight="http://$host:${REDISINSIGHT_PORT:-8001}/"
   [[ " ${skipped_services[*]} " != *" redisinsight "* ]] || insight="(left out: its image cannot be pulled here)"
   cat <<EOF
@@ -407,10 +416,10 @@ comms is running in Docker ($APP_ENV; Compose project $COMPOSE_PROJECT_NAME, run
   secrets (OpenBao)   http://$host:${VAULT_PORT:-8200}/ui/   (token ${VAULT_TOKEN:-0000})
   Redis Commander     http://$host:${REDIS_COMMANDER_PORT:-8081}/
   RedisInsight        $insight
-  create a campaign   curl http://$host:${CAMPAIGN_PORT:-8080}/api/v1/campaign/create
+  create a campaign   $create
   its progress        curl http://$host:${CAMPAIGN_PORT:-8080}/api/v1/campaigns
   logs                $compose_name -p $COMPOSE_PROJECT_NAME logs -f
-  stop                ./stop.sh stop-docker
+  stop                $stop
 EOF
 }
 
