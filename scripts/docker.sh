@@ -88,6 +88,8 @@ docker_own_dockerd() {
   echo "$pid"
 }
 
+docker_started_engine=0
+
 # Makes sure a Docker engine answers: installs docker.io when docker or
 # dockerd is missing, and starts dockerd in the background when no engine
 # runs (on machines where nothing starts it at boot).
@@ -108,6 +110,7 @@ docker_require_engine() {
   # A session of its own, so that a Ctrl-C in this terminal does not reach it.
   setsid dockerd >>"$docker_logs/dockerd.log" 2>&1 </dev/null &
   echo $! >"$dockerd_pidfile"
+  docker_started_engine=1
   local pid=$!
   for _ in $(seq 60); do
     docker_engine_answers && return 0
@@ -199,6 +202,7 @@ compose_default() {
 
 registry_reachable=unknown
 skipped_services=()
+standins_needed=()
 
 docker_image_present() {
   docker image inspect "$1" >/dev/null 2>&1
@@ -221,11 +225,11 @@ docker_try_pull() {
 }
 
 # Decides, for every image variable, between the image named (by the
-# environment or compose.yaml's default) and a local stand-in, builds the
-# stand-ins needed, and exports each variable. Services whose image cannot
-# be had at all are put in skipped_services.
+# environment or compose.yaml's default) and a local stand-in, and exports
+# each variable. The stand-ins to build go in standins_needed; services
+# whose image cannot be had at all, in skipped_services.
 docker_resolve_images() {
-  local entry variable standin image default needed=() mode="${STANDINS:-auto}"
+  local entry variable standin image default mode="${STANDINS:-auto}"
   case "$mode" in auto | always | never) ;; *) fail "STANDINS=$mode: it must be auto, always or never" ;; esac
   for entry in "${docker_images[@]}"; do
     variable="${entry%% *}"
@@ -241,7 +245,7 @@ docker_resolve_images() {
       continue
     fi
     if [ "$mode" = always ] && [ "$standin" != - ]; then
-      needed+=("$standin")
+      standins_needed+=("$standin")
       export "$variable=$(standin_image "$standin")"
       continue
     fi
@@ -256,14 +260,18 @@ docker_resolve_images() {
       fi
       fail "$variable: $default cannot be pulled (STANDINS=never)"
     fi
-    needed+=("$standin")
+    standins_needed+=("$standin")
     export "$variable=$(standin_image "$standin")"
   done
-  [ "${#needed[@]}" -gt 0 ] || return 0
+}
+
+# Builds the stand-ins that docker_resolve_images found needed.
+docker_build_standins() {
+  [ "${#standins_needed[@]}" -gt 0 ] || return 0
   if ! standin_current debian && ! command -v debootstrap >/dev/null 2>&1; then
     apt_install debootstrap
   fi
-  STANDIN_LOG_DIR="$docker_logs" standin_build "${needed[@]}"
+  STANDIN_LOG_DIR="$docker_logs" standin_build "${standins_needed[@]}"
 }
 
 # --- up -----------------------------------------------------------------------
@@ -337,8 +345,17 @@ docker_died() {
   id="$(docker ps -aq --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
     --filter "label=com.docker.compose.service=$service" | head -n 1)"
   docker logs --tail 20 "$id" 2>&1 | sed 's/^/  /' >&2
-  echo "./stop.sh stop-docker removes what was started" >&2
+  echo "$(docker_stop_command) removes what was started" >&2
   exit 1
+}
+
+# How to stop this project.
+docker_stop_command() {
+  if [ "$COMPOSE_PROJECT_NAME" = comms ]; then
+    echo "./stop.sh stop-docker"
+  else
+    echo "COMPOSE_PROJECT_NAME=$COMPOSE_PROJECT_NAME ./stop.sh stop-docker"
+  fi
 }
 
 docker_up() {
@@ -362,15 +379,17 @@ docker_up() {
   fi
   mkdir -p "$docker_logs"
   command -v docker >/dev/null 2>&1 || apt_install docker.io
+  trap docker_up_failed EXIT
   docker_require_engine
   docker_require_compose install
-  require_curl
 
   local running services=() service build=()
   running="$(docker ps -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")"
   docker_resolve_images
-  # Ports held by this project's own containers are not in the way.
+  # Before any long build. Ports held by this project's own containers are
+  # not in the way.
   [ -n "$running" ] || docker_check_ports
+  docker_build_standins
 
   for service in $(compose_services); do
     [[ " ${skipped_services[*]} " == *" $service "* ]] || services+=("$service")
@@ -391,17 +410,27 @@ docker_up() {
   if ! compose up -d --remove-orphans "${services[@]}" >"$docker_logs/docker-up.log" 2>&1; then
     echo "docker compose up failed; the last 20 lines of run/logs/docker-up.log:" >&2
     tail -n 20 "$docker_logs/docker-up.log" | sed 's/^/  /' >&2
-    echo "./stop.sh stop-docker removes what was started" >&2
+    echo "$(docker_stop_command) removes what was started" >&2
     exit 1
   fi
   docker_wait_healthy
+  trap - EXIT
   docker_print_urls
 }
 
+# When up fails before any container exists, a dockerd that it started
+# is stopped again; once containers exist, all stays for a look at their
+# logs, and stop-docker removes it.
+docker_up_failed() {
+  [ "$docker_started_engine" = 1 ] || return 0
+  [ -z "$(docker_project_containers 2>/dev/null)" ] || return 0
+  docker_stop_own_engine >&2
+}
+
 docker_print_urls() {
-  local host="${PUBLISH_ADDRESS:-127.0.0.1}" insight stop="./stop.sh stop-docker"
+  local host="${PUBLISH_ADDRESS:-127.0.0.1}" insight stop
   case "$host" in 127.0.0.1 | 0.0.0.0 | "") host=localhost ;; esac
-  [ "$COMPOSE_PROJECT_NAME" = comms ] || stop="COMPOSE_PROJECT_NAME=$COMPOSE_PROJECT_NAME $stop"
+  stop="$(docker_stop_command)"
   # prod has no demo endpoint; its writes take the bearer token in Vault.
   local create="curl http://$host:${CAMPAIGN_PORT:-8080}/api/v1/campaign/create"
   [ "$APP_ENV" != prod ] ||
