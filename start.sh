@@ -8,7 +8,7 @@
 #
 #   ./start.sh                 start the stack (dev); ./stop.sh stops it
 #   APP_ENV=prod ./start.sh    prod: PostgreSQL, a bearer token, SMTP login
-#   ./start.sh build-docker    the same with Docker Compose, where an engine runs
+#   ./start.sh build-docker    the same in Docker: compose.yaml, run by scripts/docker.sh
 #
 # Settings (environment variables, with their defaults):
 #   APP_ENV=dev            dev or prod

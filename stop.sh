@@ -5,7 +5,7 @@
 # is still running 10 seconds later.
 #
 #   ./stop.sh                 stop the native stack
-#   ./stop.sh stop-docker     docker compose down, where an engine runs
+#   ./stop.sh stop-docker     remove the Docker stack (--volumes: its data too)
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 cd "$(dirname "$0")"
