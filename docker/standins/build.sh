@@ -269,7 +269,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
       done
       ;;
     "" | -h | --help)
-      sed -n '2,24s/^# \{0,1\}//p' "$0"
+      sed -n '2,25s/^# \{0,1\}//p' "$0"
       ;;
     *) standin_build "$@" ;;
   esac
