@@ -139,9 +139,13 @@ for service in "${services[@]}"; do
   id="$(docker ps -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
     --filter "label=com.docker.compose.service=$service")"
   [ -n "$id" ] || fail "$service is not running"
-  docker logs "$id" 2>&1 | grep -q "secrets read from Vault" ||
+  # Read whole before grep: `grep -q` would stop reading at the first match
+  # and, under pipefail, the writer's SIGPIPE would fail the pipeline.
+  log="$(docker logs "$id" 2>&1)"
+  grep -q "secrets read from Vault" <<<"$log" ||
     fail "$service's log does not say 'secrets read from Vault'"
-  if docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$id" | grep -E -q '(^|_)(REDIS_URL|DATABASE_URL)='; then
+  environment="$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$id")"
+  if grep -E -q '(^|_)(REDIS_URL|DATABASE_URL)=' <<<"$environment"; then
     fail "$service has a Redis or database URL in its environment"
   fi
 done
