@@ -116,12 +116,16 @@ impl Event for EmailRequested {
 
 /// The final outcome of one email.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     /// The mail server accepted the message.
     Sent,
     /// The mail server refused it for good, or every retry failed.
     Failed,
+    /// The pipeline gave up on it (its entry is in a dead-letter stream,
+    /// where an operator can replay it): final for the campaign's counts,
+    /// and shown apart from failures.
+    DeadLettered,
 }
 
 impl DeliveryStatus {
@@ -130,6 +134,7 @@ impl DeliveryStatus {
         match self {
             DeliveryStatus::Sent => "sent",
             DeliveryStatus::Failed => "failed",
+            DeliveryStatus::DeadLettered => "dead_lettered",
         }
     }
 }
@@ -141,9 +146,10 @@ pub struct EmailDelivery {
     pub notification_id: String,
     /// The campaign's id.
     pub campaign_id: String,
-    /// Sent or failed.
+    /// Sent, failed or dead-lettered.
     pub status: DeliveryStatus,
-    /// The server's reply or the error, for failures.
+    /// The server's reply or the error, for failures; the reason, for dead
+    /// letters.
     pub detail: Option<String>,
 }
 

@@ -4,6 +4,11 @@
 //! inserted once (`outcomes` is keyed by notification id), and a campaign's
 //! `sent`/`failed` counters move only when that insert happened. The
 //! campaign completes when every recipient has an outcome.
+//!
+//! Dead-lettered notifications (given up by the pipeline, replayable by an
+//! operator) are final too: the `failed` column counts every final outcome
+//! that is not a send, and `campaign_dead_letters` how many of those were
+//! dead-lettered, so that the API shows the two apart.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +37,10 @@ pub const SCHEMA: &[&str] = &[
         notification_id TEXT PRIMARY KEY,
         campaign_id TEXT NOT NULL,
         status TEXT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS campaign_dead_letters (
+        campaign_id TEXT PRIMARY KEY,
+        dead_lettered BIGINT NOT NULL
     )",
     "CREATE TABLE IF NOT EXISTS announcements (
         campaign_id TEXT PRIMARY KEY,
@@ -69,6 +78,9 @@ pub struct Progress {
     pub sent: i64,
     /// Emails that failed for good.
     pub failed: i64,
+    /// Notifications the pipeline gave up on (in the dead-letter streams,
+    /// where an operator can replay them).
+    pub dead_lettered: i64,
     /// Recipients without a final status yet.
     pub pending: i64,
 }
@@ -80,7 +92,7 @@ pub struct Outcome {
     pub notification_id: String,
     /// Its campaign.
     pub campaign_id: String,
-    /// Sent or failed.
+    /// Sent, failed or dead-lettered.
     pub status: DeliveryStatus,
 }
 
@@ -90,7 +102,8 @@ pub struct CampaignStore {
     db: AnyPool,
 }
 
-const COLUMNS: &str = "id, name, subject, body, status, total, sent, failed, created_at, completed_at";
+const COLUMNS: &str = "id, name, subject, body, status, total, sent, failed, created_at, completed_at,
+    COALESCE((SELECT dead_lettered FROM campaign_dead_letters d WHERE d.campaign_id = campaigns.id), 0)";
 
 impl CampaignStore {
     /// A store on `db` (schema applied).
@@ -211,8 +224,8 @@ impl CampaignStore {
         }
         let mut tx = self.db.begin().await?;
         let inserted = insert.fetch_all(&mut *tx).await?;
-        // (sent, failed) newly counted per campaign.
-        let mut counts: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        // (sent, not sent, dead-lettered) newly counted per campaign.
+        let mut counts: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
         for row in inserted {
             let campaign_id: String = row.try_get(0)?;
             let status: String = row.try_get(1)?;
@@ -222,14 +235,28 @@ impl CampaignStore {
             } else {
                 entry.1 += 1;
             }
+            if status == DeliveryStatus::DeadLettered.as_str() {
+                entry.2 += 1;
+            }
         }
-        for (campaign_id, (sent, failed)) in &counts {
+        for (campaign_id, (sent, not_sent, dead_lettered)) in &counts {
             sqlx::query("UPDATE campaigns SET sent = sent + $1, failed = failed + $2 WHERE id = $3")
                 .bind(*sent)
-                .bind(*failed)
+                .bind(*not_sent)
                 .bind(campaign_id)
                 .execute(&mut *tx)
                 .await?;
+            if *dead_lettered > 0 {
+                sqlx::query(
+                    "INSERT INTO campaign_dead_letters (campaign_id, dead_lettered) VALUES ($1, $2)
+                     ON CONFLICT (campaign_id) DO UPDATE
+                     SET dead_lettered = campaign_dead_letters.dead_lettered + excluded.dead_lettered",
+                )
+                .bind(campaign_id)
+                .bind(*dead_lettered)
+                .execute(&mut *tx)
+                .await?;
+            }
             complete_if_done(&mut tx, campaign_id).await?;
         }
         tx.commit().await?;
@@ -252,7 +279,8 @@ async fn complete_if_done(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -
 fn to_campaign(row: sqlx::any::AnyRow) -> anyhow::Result<Campaign> {
     let total: Option<i64> = row.try_get(5)?;
     let sent: i64 = row.try_get(6)?;
-    let failed: i64 = row.try_get(7)?;
+    let not_sent: i64 = row.try_get(7)?;
+    let dead_lettered: i64 = row.try_get(10)?;
     let total = total.unwrap_or(0);
     Ok(Campaign {
         id: row.try_get(0)?,
@@ -263,8 +291,9 @@ fn to_campaign(row: sqlx::any::AnyRow) -> anyhow::Result<Campaign> {
         progress: Progress {
             total,
             sent,
-            failed,
-            pending: (total - sent - failed).max(0),
+            failed: not_sent - dead_lettered,
+            dead_lettered,
+            pending: (total - sent - not_sent).max(0),
         },
         created_at: row.try_get(8)?,
         completed_at: row.try_get(9)?,

@@ -215,7 +215,8 @@ impl Sender {
 
 /// The worker runs [`Sender::handle`] on each request; when it gives an
 /// entry up (its retry budget spent, or it crashed the process too often)
-/// the request is `failed`, so its notification and campaign are final. The
+/// the request is `dead_lettered`, so its notification and campaign are
+/// final. The
 /// ledger is left as it is: a replayed dead letter may still send once.
 impl Handler for Sender {
     fn handle(
@@ -228,7 +229,7 @@ impl Handler for Sender {
     async fn give_up(&self, delivery: Delivery, reason: &str) -> Result<(), HandleError> {
         let email: EmailRequested = delivery.envelope.decode()?;
         let detail = format!("dead-lettered: {reason}");
-        self.publish(&delivery, email, DeliveryStatus::Failed, Some(detail))
+        self.publish(&delivery, email, DeliveryStatus::DeadLettered, Some(detail))
             .await
     }
 }

@@ -7,6 +7,9 @@
 //!   templates, request its email. A notification already final is not
 //!   requested again. A request whose campaign's templates are not known
 //!   yet (its `campaign.created` not yet read here) is retried later.
+//!   A request the worker gives up on (its retry budget spent, say)
+//!   becomes a `dead_lettered` outcome on `comms:deliveries`, so that its
+//!   campaign still completes and shows it.
 //! - `comms:deliveries`: move the record to its final status, once; a
 //!   redelivered outcome changes nothing.
 //!
@@ -18,7 +21,7 @@
 use contracts::{
     CampaignCreated, DeliveryStatus, EmailDelivery, EmailRequested, NotificationRequested, DELIVERIES, EMAILS,
 };
-use eventstore::{Delivery, Envelope, Event, HandleError, Publisher};
+use eventstore::{Delivery, Envelope, Event, HandleError, Handler, Publisher};
 use servicekit::batch::{pipelined, Batcher, PipelinedPublisher};
 
 use crate::store::NotificationStore;
@@ -129,6 +132,34 @@ impl Notifier {
         self.finisher
             .submit((outcome.notification_id, outcome.status, outcome.detail))
             .await?;
+        Ok(())
+    }
+}
+
+/// The handler of `comms:notifications`: [`Notifier::on_request`], and a
+/// `dead_lettered` outcome for each request the worker gives up on.
+pub struct RequestHandler(pub Notifier);
+
+impl Handler for RequestHandler {
+    fn handle(
+        &self,
+        delivery: Delivery,
+    ) -> impl std::future::Future<Output = Result<(), HandleError>> + Send {
+        self.0.on_request(delivery)
+    }
+
+    async fn give_up(&self, delivery: Delivery, reason: &str) -> Result<(), HandleError> {
+        let request: NotificationRequested = delivery.envelope.decode()?;
+        let outcome = EmailDelivery {
+            notification_id: request.notification_id.clone(),
+            campaign_id: request.campaign_id,
+            status: DeliveryStatus::DeadLettered,
+            detail: Some(format!("dead-lettered: {reason}")),
+        };
+        let envelope = Envelope::with_id(&outcome, format!("delivery:{}", request.notification_id))
+            .map_err(anyhow::Error::from)?
+            .traced(delivery.envelope.trace.clone());
+        self.0.publisher.submit((DELIVERIES, envelope)).await?;
         Ok(())
     }
 }

@@ -16,7 +16,7 @@ use servicekit::http::{health_routes, Dependencies};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::handlers::Notifier;
+use crate::handlers::{Notifier, RequestHandler};
 use crate::store::NotificationStore;
 
 /// The consumer group of notification-service (on each of its streams).
@@ -49,14 +49,7 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         .service
         .streams
         .worker(&target, NOTIFICATIONS, GROUP, &consumer);
-    let on_request = notifier.clone();
-    let requests = tokio::spawn(requests.run(
-        move |delivery| {
-            let notifier = on_request.clone();
-            async move { notifier.on_request(delivery).await }
-        },
-        shutdown.clone(),
-    ));
+    let requests = tokio::spawn(requests.run(RequestHandler(notifier.clone()), shutdown.clone()));
     let deliveries = config
         .service
         .streams

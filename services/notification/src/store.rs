@@ -40,7 +40,7 @@ pub struct Notification {
     pub user_id: i64,
     /// Recipient address.
     pub email: String,
-    /// `pending`, `sent` or `failed`.
+    /// `pending`, `sent`, `failed` or `dead_lettered`.
     pub status: String,
     /// The failure, if it failed.
     pub detail: Option<String>,
@@ -129,14 +129,15 @@ impl NotificationStore {
             }
             update.execute(&mut *tx).await?;
         }
-        for (id, _, detail) in outcomes
+        for (id, status, detail) in outcomes
             .iter()
-            .filter(|(_, status, _)| *status == DeliveryStatus::Failed)
+            .filter(|(_, status, _)| *status != DeliveryStatus::Sent)
         {
             sqlx::query(
-                "UPDATE notifications SET status = 'failed', detail = $1, updated_at = $2
-                 WHERE id = $3 AND status = 'pending'",
+                "UPDATE notifications SET status = $1, detail = $2, updated_at = $3
+                 WHERE id = $4 AND status = 'pending'",
             )
+            .bind(status.as_str())
             .bind(detail.clone())
             .bind(now)
             .bind(id)

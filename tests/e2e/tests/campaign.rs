@@ -97,7 +97,7 @@ fn a_campaign_emails_every_user_exactly_once_with_exact_counts() {
     let campaign = stack.wait_completed(&id, Duration::from_secs(180));
     assert_eq!(
         campaign["progress"],
-        json!({ "total": USERS, "sent": USERS, "failed": 0, "pending": 0 })
+        json!({ "total": USERS, "sent": USERS, "failed": 0, "dead_lettered": 0, "pending": 0 })
     );
     assert_eq!(check_mailbox(&stack, &users), 0, "no duplicate without a crash");
 
@@ -128,7 +128,7 @@ fn every_service_runs_on_postgresql_through_the_same_code() {
     let campaign = stack.wait_completed(&id, Duration::from_secs(120));
     assert_eq!(
         campaign["progress"],
-        json!({ "total": 1_000, "sent": 1_000, "failed": 0, "pending": 0 })
+        json!({ "total": 1_000, "sent": 1_000, "failed": 0, "dead_lettered": 0, "pending": 0 })
     );
     assert_eq!(check_mailbox(&stack, &users), 0);
     let counts = stack.get(
@@ -169,7 +169,7 @@ fn killing_each_worker_service_mid_campaign_loses_nobody() {
     let campaign = stack.wait_completed(&id, Duration::from_secs(180));
     assert_eq!(
         campaign["progress"],
-        json!({ "total": USERS, "sent": USERS, "failed": 0, "pending": 0 })
+        json!({ "total": USERS, "sent": USERS, "failed": 0, "dead_lettered": 0, "pending": 0 })
     );
     let duplicates = check_mailbox(&stack, &users);
     println!("duplicates after three SIGKILLs: {duplicates} (each with the same Message-ID as its original)");

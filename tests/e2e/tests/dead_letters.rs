@@ -96,3 +96,63 @@ fn poison_is_dead_lettered_listed_and_replayable_and_blocks_nothing() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_request_given_up_by_notification_service_ends_dead_lettered() {
+    let stack = Stack::start_with(
+        10,
+        vec![
+            ("RETRY_BUDGET_SECS".into(), "2".into()),
+            ("CLAIM_IDLE_MS".into(), "300".into()),
+        ],
+    );
+    // A request for a campaign whose templates never arrive: retried
+    // ("not known yet") until its budget is spent, then given up.
+    let notification_id = contracts::notification_id("ghost", 1);
+    let payload = json!({
+        "notification_id": notification_id,
+        "campaign_id": "ghost",
+        "user_id": 1,
+        "email": "ghost@example.com",
+        "name": "Ghost",
+    })
+    .to_string();
+    stack.redis.command(&[
+        "XADD",
+        "comms:notifications",
+        "*",
+        "type",
+        "notification.requested",
+        "v",
+        "2",
+        "id",
+        &notification_id,
+        "time",
+        "1",
+        "payload",
+        &payload,
+    ]);
+    let start = Instant::now();
+    let notification = loop {
+        let notification = stack.get(
+            "notification-service",
+            &format!("/api/v1/notifications/{notification_id}"),
+        );
+        if notification["status"] == "dead_lettered" || start.elapsed() > Duration::from_secs(30) {
+            break notification;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(notification["status"], "dead_lettered", "{notification}");
+    let detail = notification["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.starts_with("dead-lettered: ")
+            && detail.contains("the templates of campaign ghost are not known yet"),
+        "{notification}"
+    );
+    let letters = stack.get(
+        "campaign-service",
+        "/api/v1/dead-letters?stream=comms:notifications",
+    );
+    assert_eq!(letters.as_array().map(Vec::len), Some(1), "{letters}");
+}

@@ -86,7 +86,7 @@ fn announcements_queued_behind_a_stopped_user_service_expand_the_audience_once()
     let campaign = stack.wait_completed(&id, Duration::from_secs(120));
     assert_eq!(
         campaign["progress"],
-        json!({ "total": USERS, "sent": USERS, "failed": 0, "pending": 0 })
+        json!({ "total": USERS, "sent": USERS, "failed": 0, "dead_lettered": 0, "pending": 0 })
     );
     assert_eq!(
         stack.entries_added(NOTIFICATIONS),
@@ -126,7 +126,7 @@ fn a_user_service_killed_mid_expansion_resumes_and_repeats_at_most_one_page() {
     let campaign = stack.wait_completed(&id, Duration::from_secs(180));
     assert_eq!(
         campaign["progress"],
-        json!({ "total": USERS, "sent": USERS, "failed": 0, "pending": 0 })
+        json!({ "total": USERS, "sent": USERS, "failed": 0, "dead_lettered": 0, "pending": 0 })
     );
     let added = stack.entries_added(NOTIFICATIONS);
     println!("killed at {at_kill} of {USERS} notifications; {added} published in all");

@@ -40,7 +40,7 @@ fn refusals_for_longer_than_the_delivery_limit_still_end_in_sends() {
     let campaign = stack.wait_completed(&id, Duration::from_secs(90));
     assert_eq!(
         campaign["progress"],
-        json!({ "total": USERS, "sent": USERS, "failed": 0, "pending": 0 })
+        json!({ "total": USERS, "sent": USERS, "failed": 0, "dead_lettered": 0, "pending": 0 })
     );
 }
 
@@ -59,8 +59,8 @@ fn a_spent_retry_budget_fails_each_notification_visibly() {
     let campaign = stack.wait_completed(&id, Duration::from_secs(90));
     assert_eq!(
         campaign["progress"],
-        json!({ "total": USERS, "sent": 0, "failed": USERS, "pending": 0 }),
-        "every notification has an outcome: the campaign completes"
+        json!({ "total": USERS, "sent": 0, "failed": 0, "dead_lettered": USERS, "pending": 0 }),
+        "every notification has an outcome, shown as dead-lettered: the campaign completes"
     );
     let notification_id = contracts::notification_id(&id, 1);
     let start = std::time::Instant::now();
@@ -69,7 +69,7 @@ fn a_spent_retry_budget_fails_each_notification_visibly() {
             "notification-service",
             &format!("/api/v1/notifications/{notification_id}"),
         );
-        if notification["status"] == "failed" || start.elapsed() > Duration::from_secs(30) {
+        if notification["status"] == "dead_lettered" || start.elapsed() > Duration::from_secs(30) {
             break notification;
         }
         std::thread::sleep(Duration::from_millis(200));

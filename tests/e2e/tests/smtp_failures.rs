@@ -25,7 +25,7 @@ fn a_permanent_refusal_is_a_final_failure_with_the_servers_reply() {
     let campaign = stack.wait_completed(&id, Duration::from_secs(60));
     assert_eq!(
         campaign["progress"],
-        json!({ "total": USERS, "sent": 0, "failed": USERS, "pending": 0 })
+        json!({ "total": USERS, "sent": 0, "failed": USERS, "dead_lettered": 0, "pending": 0 })
     );
     // notification-service reads the same outcomes in its own group, at
     // its own pace.
@@ -69,6 +69,6 @@ fn a_transient_refusal_is_retried_until_the_server_accepts() {
     let campaign = stack.wait_completed(&id, Duration::from_secs(90));
     assert_eq!(
         campaign["progress"],
-        json!({ "total": USERS, "sent": USERS, "failed": 0, "pending": 0 })
+        json!({ "total": USERS, "sent": USERS, "failed": 0, "dead_lettered": 0, "pending": 0 })
     );
 }
