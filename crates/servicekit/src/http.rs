@@ -1,11 +1,15 @@
 //! The HTTP side every service shares: `/health`, `/ready`, binding with a
-//! clear error, and serving until shutdown.
+//! clear error, serving until shutdown, and the limits every route has (a
+//! largest body, a longest answer, a JSON 404 for unknown routes).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -65,14 +69,64 @@ pub async fn bind(host: &str, port: u16, port_variable: &str) -> anyhow::Result<
     })
 }
 
-/// Serves `app` on `listener` until `shutdown`, letting requests in progress
-/// finish.
+/// What any one request may cost a service.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The largest request body read (a campaign's templates are the
+    /// largest legitimate one); a larger one is refused with 413.
+    pub body_bytes: usize,
+    /// How long a request may take; past it, the caller gets a 503 and the
+    /// work stops, so that a stuck database cannot pile up requests.
+    pub timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            body_bytes: 256 * 1024,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` with the default
+/// [`Limits`], letting requests in progress finish.
 pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let app = app.layer(TraceLayer::new_for_http());
+    serve_with(listener, app, shutdown, Limits::default()).await
+}
+
+/// Serves `app` like [`serve`], within `limits`.
+pub async fn serve_with(
+    listener: TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+    limits: Limits,
+) -> anyhow::Result<()> {
+    let timeout = limits.timeout;
+    let app = app
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            within(timeout, request, next)
+        }))
+        .layer(TraceLayer::new_for_http());
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
     Ok(())
+}
+
+/// Runs `request` for at most `timeout`; past it, answers 503 (the
+/// handler's future is dropped, which cancels its work).
+async fn within(timeout: Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: format!("the request took longer than {} ms", timeout.as_millis()),
+        }
+        .into_response(),
+    }
 }
 
 /// An error answered as JSON: `{"error": "..."}` with its status.
@@ -98,6 +152,17 @@ impl ApiError {
         Self {
             status: StatusCode::NOT_FOUND,
             message: message.into(),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    /// A body that is not the expected JSON (400, 415, 422) or too large
+    /// (413), with axum's description of what is wrong.
+    fn from(rejection: JsonRejection) -> Self {
+        Self {
+            status: rejection.status(),
+            message: rejection.body_text(),
         }
     }
 }

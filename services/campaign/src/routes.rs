@@ -69,7 +69,7 @@ async fn create(
     State(state): State<AppState>,
     body: Result<Json<NewCampaignRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Campaign>), ApiError> {
-    let Json(request) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let Json(request) = body?;
     let campaign = tokio::task::spawn_blocking(move || NewCampaign::parse(request))
         .await
         .map_err(anyhow::Error::from)?

@@ -116,6 +116,15 @@ async fn campaigns_are_created_and_bad_input_gets_a_json_error() {
             .unwrap_or_else(|| panic!("JSON error for {body}: {error}"));
         assert!(message.contains(expected), "{body}: {message}");
     }
+    let huge = format!(
+        r#"{{"name": "n", "subject": "s", "body": "{}"}}"#,
+        "x".repeat(300 * 1024)
+    );
+    let (status, error) = call("POST", url("/api/v1/campaigns"), None, Some(&huge)).await;
+    assert_eq!(status, 413, "{error}");
+    assert!(error["error"].as_str().is_some(), "{error}");
+    let (status, error) = call("GET", url("/api/v1/nothing-here"), None, None).await;
+    assert_eq!((status, error["error"].as_str()), (404, Some("no such route")));
     let (status, error) = call("GET", url("/api/v1/campaigns/nope"), None, None).await;
     assert_eq!(
         (status, error["error"].as_str()),

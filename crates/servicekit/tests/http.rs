@@ -1,0 +1,97 @@
+//! The limits every service's HTTP server has, over a real socket: a
+//! request that takes too long is answered 503, a body too large 413, an
+//! unknown route 404, each with a JSON error naming the problem.
+
+use std::time::{Duration, Instant};
+
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::Value;
+use servicekit::http::{serve_with, ApiError, Limits};
+use tokio_util::sync::CancellationToken;
+
+/// Serves a slow route and a JSON route within short limits; returns the
+/// base URL.
+async fn spawn(shutdown: &CancellationToken) -> String {
+    let app = Router::new()
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                "done"
+            }),
+        )
+        .route(
+            "/echo",
+            post(
+                |body: Result<Json<Value>, axum::extract::rejection::JsonRejection>| async move {
+                    let Json(value) = body?;
+                    Ok::<_, ApiError>(Json(value))
+                },
+            ),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let limits = Limits {
+        body_bytes: 1024,
+        timeout: Duration::from_millis(300),
+    };
+    tokio::spawn(serve_with(listener, app, shutdown.clone(), limits));
+    base
+}
+
+/// Sends a request; returns status and JSON body.
+async fn call(method: &'static str, url: String, body: Option<String>) -> (u16, Value) {
+    tokio::task::spawn_blocking(move || {
+        let request = ureq::request(method, &url).set("content-type", "application/json");
+        let response = match body {
+            Some(body) => request.send_string(&body),
+            None => request.call(),
+        };
+        let response = match response {
+            Ok(response) => response,
+            Err(ureq::Error::Status(_, response)) => response,
+            Err(error) => panic!("{url}: {error}"),
+        };
+        let status = response.status();
+        (status, response.into_json().unwrap_or(Value::Null))
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn every_route_is_bounded_in_time_and_body_and_answers_json() {
+    let shutdown = CancellationToken::new();
+    let base = spawn(&shutdown).await;
+
+    let start = Instant::now();
+    let (status, error) = call("GET", format!("{base}/slow"), None).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (503, Some("the request took longer than 300 ms"))
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "answered at the limit, not when done"
+    );
+
+    let small = format!("{{\"text\": \"{}\"}}", "x".repeat(100));
+    let (status, echoed) = call("POST", format!("{base}/echo"), Some(small)).await;
+    assert_eq!((status, echoed["text"].as_str().map(str::len)), (200, Some(100)));
+
+    let large = format!("{{\"text\": \"{}\"}}", "x".repeat(2048));
+    let (status, error) = call("POST", format!("{base}/echo"), Some(large)).await;
+    assert_eq!(status, 413, "{error}");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("length limit"),
+        "{error}"
+    );
+
+    let (status, error) = call("GET", format!("{base}/nowhere"), None).await;
+    assert_eq!((status, error["error"].as_str()), (404, Some("no such route")));
+    shutdown.cancel();
+}
