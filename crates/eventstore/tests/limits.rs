@@ -1,5 +1,6 @@
-//! What a worker holds is bounded: stalled acks stop the reading, and a
-//! shutdown returns in time whatever its handlers do.
+//! What a worker holds is bounded: stalled acks stop the reading, a handler
+//! run that never ends is cut off and retried, and a shutdown returns in
+//! time whatever its handlers do.
 
 mod common;
 
@@ -127,4 +128,44 @@ async fn shutdown_with_stuck_handlers_returns_within_the_grace_and_acks_nothing(
         .await
         .unwrap();
     assert_eq!((stats.groups[0].handled, stats.dead_letters), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_run_past_its_timeout_is_cut_off_and_retried() {
+    let redis = RedisServer::start();
+    let target = RedisTarget::parse(&redis.url()).unwrap();
+    publish_numbers(&publisher(&target).await, "s", 0..5).await;
+
+    let runs = Arc::new(AtomicU64::new(0));
+    let shutdown = CancellationToken::new();
+    let mut config = fast_config("s", "g", "c1");
+    config.handler_timeout = Duration::from_millis(200);
+    let worker = Worker::new(target.clone(), config);
+    let counters = worker.counters();
+    let handler_runs = runs.clone();
+    // Each entry's first run never returns; its second succeeds.
+    let run = tokio::spawn(worker.run(
+        move |delivery: Delivery| {
+            handler_runs.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if delivery.deliveries == 1 {
+                    std::future::pending::<()>().await;
+                }
+                Ok::<(), HandleError>(())
+            }
+        },
+        shutdown.clone(),
+    ));
+    eventually(
+        "every entry handled on its second run",
+        Duration::from_secs(20),
+        || async { counters.snapshot().handled == 5 },
+    )
+    .await;
+    let snapshot = counters.snapshot();
+    assert_eq!((snapshot.retried, snapshot.dead_lettered), (5, 0));
+    assert_eq!(runs.load(Ordering::SeqCst), 10);
+    shutdown.cancel();
+    run.await.unwrap();
+    assert_eq!(pending(&target, "s", "g").await, 0);
 }

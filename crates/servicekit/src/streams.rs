@@ -6,7 +6,8 @@ use eventstore::{RedisTarget, Worker, WorkerConfig};
 use serde::{Deserialize, Serialize};
 
 /// Worker settings a service reads from its configuration (`CLAIM_IDLE_MS`,
-/// `MAX_DELIVERIES`, `RETRY_BUDGET_SECS`, `CONCURRENCY` in the environment).
+/// `MAX_DELIVERIES`, `RETRY_BUDGET_SECS`, `HANDLER_TIMEOUT_MS`,
+/// `CONCURRENCY` in the environment).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StreamSettings {
     /// Idle time after which a pending entry is claimed again.
@@ -18,6 +19,9 @@ pub struct StreamSettings {
     /// error is still retried.
     #[serde(default = "default_retry_budget_secs")]
     pub retry_budget_secs: u64,
+    /// How long one run of a handler may take before it is retried.
+    #[serde(default = "default_handler_timeout_ms")]
+    pub handler_timeout_ms: u64,
     /// Handlers running at once per worker.
     pub concurrency: usize,
 }
@@ -28,6 +32,7 @@ impl Default for StreamSettings {
             claim_idle_ms: 30_000,
             max_deliveries: 5,
             retry_budget_secs: default_retry_budget_secs(),
+            handler_timeout_ms: default_handler_timeout_ms(),
             concurrency: 64,
         }
     }
@@ -38,11 +43,17 @@ fn default_retry_budget_secs() -> u64 {
     6 * 60 * 60
 }
 
+/// Five minutes: far past any SMTP exchange's own timeouts.
+fn default_handler_timeout_ms() -> u64 {
+    5 * 60 * 1000
+}
+
 /// The unprefixed environment keys of [`StreamSettings`].
-pub const STREAM_ENV: [&str; 4] = [
+pub const STREAM_ENV: [&str; 5] = [
     "claim_idle_ms",
     "max_deliveries",
     "retry_budget_secs",
+    "handler_timeout_ms",
     "concurrency",
 ];
 
@@ -54,6 +65,7 @@ impl StreamSettings {
         config.claim_every = Duration::from_millis((self.claim_idle_ms / 4).clamp(100, 5_000));
         config.max_deliveries = self.max_deliveries;
         config.retry_budget = Duration::from_secs(self.retry_budget_secs);
+        config.handler_timeout = Duration::from_millis(self.handler_timeout_ms);
         config.concurrency = self.concurrency;
         config.batch_size = self.concurrency.max(16) * 2;
         Worker::new(target.clone(), config)

@@ -2,7 +2,8 @@
 //! or give it up, until it has an outcome for the acker.
 //!
 //! - Success: acked.
-//! - [`HandleError::Retry`]: the entry keeps its slot and is delivered
+//! - [`HandleError::Retry`], or a run longer than
+//!   [`WorkerConfig::handler_timeout`]: the entry keeps its slot and is delivered
 //!   again to this worker after [`WorkerConfig::retry_backoff`], while its
 //!   age plus the backoff stays within `retry_budget`; past that it is
 //!   given up. Such deliveries are counted apart (see [`super::commands`]),
@@ -81,9 +82,14 @@ impl<H: Handler> Attempts<H> {
                 return Some(self.give_up(entry, envelope, deliveries, reason, settle).await);
             }
             let delivery = delivery(&entry, &envelope, deliveries);
-            let result = AssertUnwindSafe(self.handler.handle(delivery))
-                .catch_unwind()
-                .await;
+            let run = AssertUnwindSafe(self.handler.handle(delivery)).catch_unwind();
+            let result = match tokio::time::timeout(self.config.handler_timeout, run).await {
+                Ok(result) => result,
+                Err(_) => Ok(Err(HandleError::Retry(anyhow::anyhow!(
+                    "the handler did not finish within {} ms",
+                    self.config.handler_timeout.as_millis()
+                )))),
+            };
             let error = match result {
                 Ok(Ok(())) => {
                     return Some(Outcome::Handled {

@@ -47,6 +47,11 @@ pub struct WorkerConfig {
     /// The longest backoff between two retries of an entry; backoffs double
     /// from `claim_idle` up to this.
     pub retry_backoff_max: Duration,
+    /// How long one run of a handler may take; past it the run is dropped
+    /// (its work cancelled) and the entry retried as after
+    /// [`crate::HandleError::Retry`], so a handler stuck on a server that
+    /// never answers cannot hold its entry and its slot for ever.
+    pub handler_timeout: Duration,
     /// How long shutdown waits, from the moment it is asked, for running
     /// handlers before abandoning them (abandoned entries stay pending and
     /// are redelivered later); the last acks get a second more.
@@ -57,7 +62,7 @@ impl WorkerConfig {
     /// Defaults for a service: batches of 256, 64 handler slots, entries
     /// claimed after 30 s idle, transient failures retried for 6 hours with
     /// backoffs up to 5 minutes, given up after 5 deliveries that never
-    /// answered.
+    /// answered; a handler run longer than 5 minutes is retried.
     pub fn new(stream: impl Into<String>, group: impl Into<String>, consumer: impl Into<String>) -> Self {
         Self {
             stream: stream.into(),
@@ -72,6 +77,7 @@ impl WorkerConfig {
             max_deliveries: 5,
             retry_budget: Duration::from_secs(6 * 60 * 60),
             retry_backoff_max: Duration::from_secs(5 * 60),
+            handler_timeout: Duration::from_secs(5 * 60),
             shutdown_grace: Duration::from_secs(5),
         }
     }
