@@ -171,20 +171,7 @@ impl Ledger {
         let mut recorded = HashSet::new();
         let mut tx = self.db.begin().await?;
         if !sent.is_empty() {
-            let sql = format!(
-                "UPDATE send_ledger SET status = 'sent'
-                 WHERE status = 'sending' AND owner = ${} AND (notification_id, attempts) IN (VALUES {})
-                 RETURNING notification_id",
-                sent.len() * 2 + 1,
-                values_list(sent.len(), 2)
-            );
-            let mut update = sqlx::query(&sql);
-            for (id, generation) in &sent {
-                update = update.bind(id).bind(generation);
-            }
-            for row in update.bind(&self.owner).fetch_all(&mut *tx).await? {
-                recorded.insert(row.try_get::<String, _>(0)?);
-            }
+            recorded = self.update_held(&mut *tx, "status = 'sent'", None, &sent).await?;
         }
         for ((id, generation), status, detail) in outcomes
             .iter()
@@ -218,31 +205,57 @@ impl Ledger {
         if leases.is_empty() {
             return Ok(Vec::new());
         }
+        let held: Vec<&Lease> = leases.iter().collect();
+        let renewed = self
+            .update_held(
+                &self.db,
+                "lease_until = $VALUE",
+                Some(now_ms() + self.lease_ms),
+                &held,
+            )
+            .await?;
+        Ok(leases
+            .iter()
+            .filter(|(id, _)| !renewed.contains(id))
+            .cloned()
+            .collect())
+    }
+
+    /// Applies `assignment` (which may use `$VALUE`, bound to `value`) to
+    /// the rows of `leases` this sender still holds, in one statement;
+    /// returns the ids updated. The fence of every batched ledger write.
+    async fn update_held<'e, E>(
+        &self,
+        executor: E,
+        assignment: &str,
+        value: Option<i64>,
+        leases: &[&Lease],
+    ) -> anyhow::Result<HashSet<String>>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        let owner_param = leases.len() * 2 + 1;
         let sql = format!(
-            "UPDATE send_ledger SET lease_until = ${}
-             WHERE status = 'sending' AND owner = ${} AND (notification_id, attempts) IN (VALUES {})
+            "UPDATE send_ledger SET {}
+             WHERE status = 'sending' AND owner = ${owner_param} AND (notification_id, attempts) IN (VALUES {})
              RETURNING notification_id",
-            leases.len() * 2 + 1,
-            leases.len() * 2 + 2,
+            assignment.replace("$VALUE", &format!("${}", owner_param + 1)),
             values_list(leases.len(), 2)
         );
         let mut update = sqlx::query(&sql);
         for (id, generation) in leases {
             update = update.bind(id).bind(generation);
         }
-        let renewed: HashSet<String> = update
-            .bind(now_ms() + self.lease_ms)
-            .bind(&self.owner)
-            .fetch_all(&self.db)
+        update = update.bind(&self.owner);
+        if let Some(value) = value {
+            update = update.bind(value);
+        }
+        update
+            .fetch_all(executor)
             .await?
             .into_iter()
-            .map(|row| row.try_get(0))
-            .collect::<Result<_, _>>()?;
-        Ok(leases
-            .iter()
-            .filter(|(id, _)| !renewed.contains(id))
-            .cloned()
-            .collect())
+            .map(|row| row.try_get(0).map_err(anyhow::Error::from))
+            .collect()
     }
 
     /// Gives `lease` back after a transient failure, so the retry need not

@@ -202,7 +202,10 @@ impl Mailer {
 /// One mail transaction on an open connection, each step bounded by
 /// `timeout`. Up to `DATA`'s `354` nothing can have been delivered,
 /// so a failure is transient or permanent as the server says; once the
-/// message is out, a missing reply is [`SendError::Uncertain`].
+/// message is out, a missing reply is [`SendError::Uncertain`]. (lettre's
+/// `AsyncSmtpConnection::send` runs the same steps, with the same SMTPUTF8
+/// and 8BITMIME checks, as one future: it can be bounded only as a whole,
+/// and its error does not say whether the message had gone out.)
 async fn transfer(
     connection: &mut AsyncSmtpConnection,
     envelope: &Envelope,

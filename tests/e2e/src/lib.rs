@@ -181,6 +181,15 @@ impl Stack {
             .expect("JSON body")
     }
 
+    /// Creates a campaign named `name` with these templates (asserting the
+    /// 201); returns its id.
+    pub fn create_campaign(&self, name: &str, subject: &str, body: &str) -> String {
+        let request = serde_json::json!({ "name": name, "subject": subject, "body": body });
+        let (status, campaign) = self.post("campaign-service", "/api/v1/campaigns", &request);
+        assert_eq!(status, 201, "{campaign}");
+        campaign["id"].as_str().expect("campaign id").to_string()
+    }
+
     /// POSTs `body` to `path` on `service`; returns status and JSON body
     /// (error statuses included).
     pub fn post(&self, service: &str, path: &str, body: &Value) -> (u16, Value) {

@@ -47,13 +47,11 @@ fn by_recipient(emails: &[Value]) -> BTreeMap<String, (String, Vec<String>, Vec<
 }
 
 fn create_campaign(stack: &Stack) -> String {
-    let (status, campaign) = stack.post(
-        "campaign-service",
-        "/api/v1/campaigns",
-        &json!({ "name": "e2e", "subject": "Hello {{ name }}", "body": "Dear {{ name }}, this goes to {{ email }}." }),
-    );
-    assert_eq!(status, 201, "{campaign}");
-    campaign["id"].as_str().unwrap().to_string()
+    stack.create_campaign(
+        "e2e",
+        "Hello {{ name }}",
+        "Dear {{ name }}, this goes to {{ email }}.",
+    )
 }
 
 /// Checks one email per user (or duplicates sharing their Message-ID), with

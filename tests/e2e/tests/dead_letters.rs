@@ -36,10 +36,8 @@ fn poison_is_dead_lettered_listed_and_replayable_and_blocks_nothing() {
         "{}",
     ]);
 
-    let body = json!({ "name": "after poison", "subject": "Hi {{ name }}", "body": "Dear {{ name }}" });
-    let (status, campaign) = stack.post("campaign-service", "/api/v1/campaigns", &body);
-    assert_eq!(status, 201);
-    let campaign = stack.wait_completed(campaign["id"].as_str().unwrap(), Duration::from_secs(60));
+    let id = stack.create_campaign("after poison", "Hi {{ name }}", "Dear {{ name }}");
+    let campaign = stack.wait_completed(&id, Duration::from_secs(60));
     assert_eq!(campaign["progress"]["sent"], 100);
 
     let start = Instant::now();

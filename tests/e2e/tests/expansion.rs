@@ -22,13 +22,7 @@ fn emails_per_recipient(stack: &Stack) -> BTreeMap<String, usize> {
 
 fn create_campaign(stack: &Stack) -> (String, CampaignCreated) {
     let (subject, body) = ("Hello {{ name }}", "Dear {{ name }}, this goes to {{ email }}.");
-    let (status, campaign) = stack.post(
-        "campaign-service",
-        "/api/v1/campaigns",
-        &json!({ "name": "once", "subject": subject, "body": body }),
-    );
-    assert_eq!(status, 201, "{campaign}");
-    let id = campaign["id"].as_str().unwrap().to_string();
+    let id = stack.create_campaign("once", subject, body);
     let event = CampaignCreated {
         campaign_id: id.clone(),
         name: "once".into(),

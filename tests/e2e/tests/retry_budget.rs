@@ -10,13 +10,6 @@ use testkit::{SinkMode, SmtpSink};
 
 const USERS: u64 = 100;
 
-fn create_campaign(stack: &Stack) -> String {
-    let body = json!({ "name": "budget", "subject": "Hi {{ name }}", "body": "Dear {{ name }}" });
-    let (status, campaign) = stack.post("campaign-service", "/api/v1/campaigns", &body);
-    assert_eq!(status, 201, "{campaign}");
-    campaign["id"].as_str().unwrap().to_string()
-}
-
 #[test]
 fn refusals_for_longer_than_the_delivery_limit_still_end_in_sends() {
     let refusing = SmtpSink::start(SinkMode::SoftReject);
@@ -30,7 +23,7 @@ fn refusals_for_longer_than_the_delivery_limit_still_end_in_sends() {
             ("CLAIM_IDLE_MS".into(), "500".into()),
         ],
     );
-    let id = create_campaign(&stack);
+    let id = stack.create_campaign("budget", "Hi {{ name }}", "Dear {{ name }}");
     // Long enough for several backoffs (0.5 s, 1 s, 2 s, ...).
     std::thread::sleep(Duration::from_secs(6));
     let during = stack.get("campaign-service", &format!("/api/v1/campaigns/{id}"));
@@ -55,7 +48,7 @@ fn a_spent_retry_budget_fails_each_notification_visibly() {
             ("CLAIM_IDLE_MS".into(), "500".into()),
         ],
     );
-    let id = create_campaign(&stack);
+    let id = stack.create_campaign("budget", "Hi {{ name }}", "Dear {{ name }}");
     let campaign = stack.wait_completed(&id, Duration::from_secs(90));
     assert_eq!(
         campaign["progress"],

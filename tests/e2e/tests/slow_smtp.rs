@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use e2e::{Stack, Wiring};
-use serde_json::json;
 use testkit::{MailDev, Persistence, Postgres, RedisServer, SlowSmtp};
 
 const USERS: u64 = 60;
@@ -30,13 +29,8 @@ fn a_slow_server_and_two_senders_send_each_email_once() {
     );
     stack.start_extra_instance("email-service");
 
-    let (status, campaign) = stack.post(
-        "campaign-service",
-        "/api/v1/campaigns",
-        &json!({ "name": "slow", "subject": "Hi {{ name }}", "body": "For {{ email }}" }),
-    );
-    assert_eq!(status, 201, "{campaign}");
-    let done = stack.wait_completed(campaign["id"].as_str().unwrap(), Duration::from_secs(120));
+    let id = stack.create_campaign("slow", "Hi {{ name }}", "For {{ email }}");
+    let done = stack.wait_completed(&id, Duration::from_secs(120));
     assert_eq!(done["progress"]["sent"], USERS, "{done}");
 
     let mut copies: BTreeMap<String, usize> = BTreeMap::new();

@@ -10,18 +10,11 @@ use testkit::{SinkMode, SmtpSink};
 
 const USERS: u64 = 200;
 
-fn create_campaign(stack: &Stack) -> String {
-    let body = json!({ "name": "refusals", "subject": "Hi {{ name }}", "body": "Dear {{ name }}" });
-    let (status, campaign) = stack.post("campaign-service", "/api/v1/campaigns", &body);
-    assert_eq!(status, 201, "{campaign}");
-    campaign["id"].as_str().unwrap().to_string()
-}
-
 #[test]
 fn a_permanent_refusal_is_a_final_failure_with_the_servers_reply() {
     let sink = SmtpSink::start(SinkMode::HardReject);
     let stack = Stack::start_with(USERS, vec![("SMTP_PORT".into(), sink.port().to_string())]);
-    let id = create_campaign(&stack);
+    let id = stack.create_campaign("refusals", "Hi {{ name }}", "Dear {{ name }}");
     let campaign = stack.wait_completed(&id, Duration::from_secs(60));
     assert_eq!(
         campaign["progress"],
@@ -54,7 +47,7 @@ fn a_permanent_refusal_is_a_final_failure_with_the_servers_reply() {
 fn a_transient_refusal_is_retried_until_the_server_accepts() {
     let refusing = SmtpSink::start(SinkMode::SoftReject);
     let stack = Stack::start_with(USERS, vec![("SMTP_PORT".into(), refusing.port().to_string())]);
-    let id = create_campaign(&stack);
+    let id = stack.create_campaign("refusals", "Hi {{ name }}", "Dear {{ name }}");
     // Every attempt is refused for a while...
     std::thread::sleep(Duration::from_secs(3));
     let during = stack.get("campaign-service", &format!("/api/v1/campaigns/{id}"));

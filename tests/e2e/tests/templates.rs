@@ -28,13 +28,7 @@ fn first_entry(stack: &Stack, stream: &str) -> Vec<(String, String)> {
 }
 
 fn create(stack: &Stack, subject: &str, body: &str) -> String {
-    let (status, campaign) = stack.post(
-        "campaign-service",
-        "/api/v1/campaigns",
-        &json!({ "name": "templates", "subject": subject, "body": body }),
-    );
-    assert_eq!(status, 201, "{campaign}");
-    campaign["id"].as_str().unwrap().to_string()
+    stack.create_campaign("templates", subject, body)
 }
 
 #[test]
