@@ -68,6 +68,20 @@ pub async fn trim(conn: &mut ConnectionManager, stream: &str) -> Result<u64> {
     Ok(removed)
 }
 
+/// How many entries `streams` hold that some group still needs: each is
+/// trimmed to its safe point first, so what is left is unread, or read and
+/// not yet acknowledged. The measure of flow control: it is what the
+/// streams occupy in Redis, and it shrinks only as the consumers get on.
+pub async fn backlog(conn: &mut ConnectionManager, streams: &[&str]) -> Result<u64> {
+    let mut total = 0;
+    for stream in streams {
+        trim(conn, stream).await?;
+        let len: u64 = redis::cmd("XLEN").arg(*stream).query_async(conn).await?;
+        total += len;
+    }
+    Ok(total)
+}
+
 /// Trims each of `streams` every `every` until `shutdown`; errors are logged
 /// and retried at the next tick.
 pub async fn run_trimmer(

@@ -60,6 +60,12 @@ pub const STREAM_ENV: [&str; 5] = [
 impl StreamSettings {
     /// A worker for `stream` in `group` as `consumer`, with these settings.
     pub fn worker(&self, target: &RedisTarget, stream: &str, group: &str, consumer: &str) -> Worker {
+        Worker::new(target.clone(), self.worker_config(stream, group, consumer))
+    }
+
+    /// The configuration [`StreamSettings::worker`] uses, for a service to
+    /// adjust before it builds the worker.
+    pub fn worker_config(&self, stream: &str, group: &str, consumer: &str) -> WorkerConfig {
         let mut config = WorkerConfig::new(stream, group, consumer);
         config.claim_idle = Duration::from_millis(self.claim_idle_ms);
         config.claim_every = Duration::from_millis((self.claim_idle_ms / 4).clamp(100, 5_000));
@@ -68,6 +74,6 @@ impl StreamSettings {
         config.handler_timeout = Duration::from_millis(self.handler_timeout_ms);
         config.concurrency = self.concurrency;
         config.batch_size = self.concurrency.max(16) * 2;
-        Worker::new(target.clone(), config)
+        config
     }
 }

@@ -15,6 +15,10 @@ pub struct Config {
     pub seed_users: i64,
     /// Users per page when expanding an audience.
     pub page_size: i64,
+    /// Entries the streams behind an expansion may hold before it waits
+    /// for them to drain (`EXPANSION_BACKLOG`): the bound on what a
+    /// campaign occupies in Redis, whatever its audience.
+    pub expansion_backlog: u64,
     /// `dev` or `prod` (`APP_ENV`).
     pub app_env: String,
     /// The bearer token that reading users needs (`API_TOKEN`); required
@@ -29,6 +33,7 @@ impl Default for Config {
             service: ServiceSettings::new(8082),
             seed_users: 100_000,
             page_size: 1_000,
+            expansion_backlog: 10_000,
             app_env: "dev".into(),
             api_token: empty_secret(),
         }
@@ -48,7 +53,7 @@ impl Config {
             "user-service",
             "USER_",
             &Self::default(),
-            &["seed_users", "app_env", "api_token"],
+            &["seed_users", "expansion_backlog", "app_env", "api_token"],
             "users.db",
         )
         .await

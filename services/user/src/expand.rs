@@ -21,6 +21,14 @@
 //!   renewal found the lease still ours; an instance that finds the lease
 //!   held by another leaves the expansion to it.
 //!
+//! Flow control: a page is published only while the streams behind it
+//! (`comms:notifications`, `comms:emails`, `comms:deliveries`) hold fewer
+//! than `max_backlog` entries that a consumer still needs (trimmed first:
+//! [`eventstore::trim::backlog`]). The expansion goes at the pace of the
+//! slowest service behind it, and Redis holds a bounded part of a campaign
+//! whatever its audience: a million-user campaign takes no more Redis than
+//! a ten-thousand-user one. An expansion that waits keeps its lease.
+//!
 //! An announcement that did nothing is acknowledged: the expansion it met
 //! finishes under its own announcement's entry, which stays pending until
 //! then (and is redelivered if its process dies); campaign-service
@@ -29,11 +37,13 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use contracts::{
-    notification_id, AudienceExpanded, CampaignCreated, NotificationRequested, CAMPAIGNS, NOTIFICATIONS,
+    notification_id, AudienceExpanded, CampaignCreated, NotificationRequested, CAMPAIGNS, DELIVERIES, EMAILS,
+    NOTIFICATIONS,
 };
-use eventstore::{Delivery, Envelope, Event, HandleError, Publisher};
+use eventstore::{trim, ConnectionManager, Delivery, Envelope, Event, HandleError, Publisher};
 use servicekit::now_ms;
 
 use crate::store::UserStore;
@@ -43,6 +53,16 @@ use crate::store::UserStore;
 /// lets it run out; another instance takes over after that.
 const LEASE_MS: i64 = 60_000;
 
+/// The streams an expansion feeds, directly or through the services behind
+/// it: their backlog paces it.
+const DOWNSTREAM: [&str; 3] = [NOTIFICATIONS, EMAILS, DELIVERIES];
+
+/// How often a paused expansion looks at the backlog again.
+const PACE_POLL: Duration = Duration::from_millis(50);
+
+/// How often a paused expansion renews its lease and says it waits.
+const PAUSE_REPORT: Duration = Duration::from_secs(15);
+
 /// What the expansion handler needs.
 #[derive(Clone)]
 pub struct Expander {
@@ -50,8 +70,12 @@ pub struct Expander {
     store: UserStore,
     /// Where notifications go.
     publisher: Publisher,
+    /// For measuring the backlog behind the expansion.
+    redis: ConnectionManager,
     /// Users per page.
     page_size: i64,
+    /// Entries the downstream streams may hold before a page waits.
+    max_backlog: u64,
     /// This instance as a lease owner: its consumer name.
     owner: String,
     /// The campaigns this process is expanding now.
@@ -59,13 +83,22 @@ pub struct Expander {
 }
 
 impl Expander {
-    /// An expander on `store` publishing with `publisher`, `page_size`
-    /// users at a time, taking leases as `owner`.
-    pub fn new(store: UserStore, publisher: Publisher, page_size: i64, owner: String) -> Self {
+    /// An expander on `store` publishing on `redis`, `page_size` users at
+    /// a time while the streams behind it hold fewer than `max_backlog`
+    /// entries, taking leases as `owner`.
+    pub fn new(
+        store: UserStore,
+        redis: ConnectionManager,
+        page_size: i64,
+        max_backlog: u64,
+        owner: String,
+    ) -> Self {
         Self {
             store,
-            publisher,
+            publisher: Publisher::new(redis.clone()),
+            redis,
             page_size,
+            max_backlog,
             owner,
             running: Running::default(),
         }
@@ -125,6 +158,9 @@ impl Expander {
                 break;
             };
             let last_id = last.id;
+            if !self.wait_for_room(id, page.len() as u64).await? {
+                return Ok(None);
+            }
             if !self
                 .store
                 .renew_lease(id, &self.owner, now_ms() + LEASE_MS)
@@ -155,6 +191,34 @@ impl Expander {
         self.store.finish(id, total).await?;
         tracing::info!(campaign = %id, total, "audience expanded");
         Ok(Some(total))
+    }
+
+    /// Waits until the streams behind the expansion of `id` have room for
+    /// `page` more entries (or are empty: a page larger than the limit
+    /// still goes, alone). Renews the lease while it waits; `false` if the
+    /// lease was lost meanwhile.
+    async fn wait_for_room(&self, id: &str, page: u64) -> anyhow::Result<bool> {
+        let mut redis = self.redis.clone();
+        let mut reported = Instant::now();
+        loop {
+            let backlog = trim::backlog(&mut redis, &DOWNSTREAM).await?;
+            if backlog == 0 || backlog + page <= self.max_backlog {
+                return Ok(true);
+            }
+            if reported.elapsed() >= PAUSE_REPORT {
+                tracing::info!(campaign = %id, backlog, max_backlog = self.max_backlog, "expansion paused: the services behind it are catching up");
+                if !self
+                    .store
+                    .renew_lease(id, &self.owner, now_ms() + LEASE_MS)
+                    .await?
+                {
+                    tracing::warn!(campaign = %id, "expansion lease lost while paused; stopping");
+                    return Ok(false);
+                }
+                reported = Instant::now();
+            }
+            tokio::time::sleep(PACE_POLL).await;
+        }
     }
 }
 

@@ -11,7 +11,6 @@ use secrecy::ExposeSecret;
 use std::time::Instant;
 
 use contracts::CAMPAIGNS;
-use eventstore::Publisher;
 use servicekit::access::Access;
 use servicekit::config::AppEnv;
 use servicekit::http::{health_routes, Dependencies};
@@ -23,6 +22,9 @@ use crate::store::UserStore;
 
 /// The consumer group of user-service, the one that expands campaigns.
 pub const GROUP: &str = contracts::AUDIENCE_GROUP;
+
+/// The longest an expansion may run before the worker retries it.
+const EXPANSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 60 * 60);
 
 /// Runs user-service until `shutdown`.
 pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -40,14 +42,17 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
     let consumer = servicekit::consumer_name(GROUP, config.service.port);
     let expander = Expander::new(
         store.clone(),
-        Publisher::new(redis.clone()),
+        redis.clone(),
         config.page_size,
+        config.expansion_backlog,
         consumer.clone(),
     );
-    let worker = config
-        .service
-        .streams
-        .worker(&target, CAMPAIGNS, GROUP, &consumer);
+    let mut worker = config.service.streams.worker_config(CAMPAIGNS, GROUP, &consumer);
+    // An expansion runs at the pace of the services behind it: a large
+    // campaign's takes as long as its sending, far past the usual bound of
+    // one handler run. Its lease, not a timeout, guards against a stuck one.
+    worker.handler_timeout = EXPANSION_TIMEOUT;
+    let worker = eventstore::Worker::new(target.clone(), worker);
     let worker = tokio::spawn(worker.run(
         move |delivery| {
             let expander = expander.clone();

@@ -1,9 +1,11 @@
 //! A campaign's audience is expanded once, whatever the announcements:
 //! exactly one `notification.requested` per user, and one email per user,
 //! with announcements queued behind a stopped user-service, and with
-//! user-service SIGKILLed in the middle of an expansion.
+//! user-service SIGKILLed in the middle of an expansion; and an expansion
+//! paced by the backlog of the services behind it.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use contracts::{CampaignCreated, CAMPAIGNS, NOTIFICATIONS};
@@ -131,4 +133,59 @@ fn a_user_service_killed_mid_expansion_resumes_and_repeats_at_most_one_page() {
     let emails = emails_per_recipient(&stack);
     assert_eq!(emails.len() as u64, USERS, "every user got email");
     assert!(emails.values().all(|n| *n == 1), "one email per user");
+}
+
+#[test]
+fn a_large_audience_is_expanded_at_the_pace_of_the_services_behind_it() {
+    const AUDIENCE: u64 = 3_000;
+    const MAX_BACKLOG: u64 = 300;
+    let sink = testkit::SmtpSink::start(testkit::SinkMode::Accept);
+    let stack = Stack::start_with(
+        AUDIENCE,
+        vec![
+            ("SMTP_PORT".into(), sink.port().to_string()),
+            ("EXPANSION_BACKLOG".into(), MAX_BACKLOG.to_string()),
+            ("USER_PAGE_SIZE".into(), "100".into()),
+        ],
+    );
+    // What the three streams behind the expansion hold, sampled while the
+    // campaign runs: unpaced, the whole audience is in Redis at once.
+    let count =
+        "return redis.call('XLEN', KEYS[1]) + redis.call('XLEN', KEYS[2]) + redis.call('XLEN', KEYS[3])";
+    let done = AtomicBool::new(false);
+    let (campaign, most) = std::thread::scope(|scope| {
+        let sampler = scope.spawn(|| {
+            let mut most = 0u64;
+            while !done.load(Ordering::SeqCst) {
+                let reply = stack.redis.command(&[
+                    "EVAL",
+                    count,
+                    "3",
+                    "comms:notifications",
+                    "comms:emails",
+                    "comms:deliveries",
+                ]);
+                let held: u64 = reply.trim().trim_start_matches(':').parse().unwrap_or(0);
+                most = most.max(held);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            most
+        });
+        let id = stack.create_campaign("paced", "Hi {{ name }}", "Dear {{ name }}");
+        let campaign = stack.wait_completed(&id, Duration::from_secs(180));
+        done.store(true, Ordering::SeqCst);
+        (campaign, sampler.join().unwrap())
+    });
+    assert_eq!(
+        campaign["progress"],
+        json!({ "total": AUDIENCE, "sent": AUDIENCE, "failed": 0, "dead_lettered": 0, "pending": 0 })
+    );
+    assert!(most > 0, "the sampler saw the campaign's entries");
+    // The backlog is checked before each page; between two checks entries
+    // move on to the next stream before their trim: a few times the limit
+    // at most, far below the audience.
+    assert!(
+        most <= 3 * MAX_BACKLOG,
+        "the streams held up to {most} entries (limit {MAX_BACKLOG}, audience {AUDIENCE})"
+    );
 }
