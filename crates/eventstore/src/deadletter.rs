@@ -14,26 +14,13 @@ use redis::Pipeline;
 
 use crate::entry::{entry_list, RawEntry, StreamId};
 use crate::error::{Error, Result};
-use crate::stats::{stats_key, DEAD_LETTERED};
+use crate::keys::{dead_letter_stream, stats_key, DEAD_LETTERED};
 
 const FIELD_STREAM: &str = "dead.stream";
 const FIELD_GROUP: &str = "dead.group";
 const FIELD_ORIGINAL_ID: &str = "dead.original_id";
 const FIELD_REASON: &str = "dead.reason";
 const FIELD_DELIVERIES: &str = "dead.deliveries";
-
-/// The suffix that makes a stream's name its dead-letter stream's.
-const DEAD_SUFFIX: &str = ":dead";
-
-/// The dead-letter stream of `stream`.
-pub fn dead_letter_stream(stream: &str) -> String {
-    format!("{stream}{DEAD_SUFFIX}")
-}
-
-/// Whether `stream` is a dead-letter stream (which nothing may trim).
-pub fn is_dead_letter_stream(stream: &str) -> bool {
-    stream.ends_with(DEAD_SUFFIX)
-}
 
 /// One dead letter, as listed for an operator.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

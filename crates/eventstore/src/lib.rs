@@ -42,6 +42,7 @@ mod entry;
 mod envelope;
 mod error;
 mod group;
+mod keys;
 pub mod pending;
 mod publisher;
 mod stats;
@@ -49,11 +50,12 @@ pub mod trim;
 mod worker;
 
 pub use connection::{redact, RedisTarget};
-pub use deadletter::{dead_letter_stream, DeadLetter};
+pub use deadletter::DeadLetter;
 pub use entry::{RawEntry, StreamId};
 pub use envelope::{DecodeError, Envelope, Event};
 pub use error::{Error, Result};
 pub use group::{ensure_group, GroupStart};
+pub use keys::{dead_letter_stream, is_dead_letter_stream};
 pub use publisher::Publisher;
 pub use stats::{stream_stats, GroupStats, StreamStats};
 pub use worker::{

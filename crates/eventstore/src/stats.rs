@@ -7,17 +7,8 @@
 
 use redis::aio::ConnectionManager;
 
-use crate::deadletter::dead_letter_stream;
 use crate::error::Result;
-
-pub(crate) const HANDLED: &str = "handled";
-pub(crate) const RETRIED: &str = "retried";
-pub(crate) const DEAD_LETTERED: &str = "dead_lettered";
-
-/// The hash holding the worker counters of `group` on `stream`.
-pub(crate) fn stats_key(stream: &str, group: &str) -> String {
-    format!("{stream}:stats:{group}")
-}
+use crate::keys::{dead_letter_stream, stats_key, DEAD_LETTERED, HANDLED, RETRIED};
 
 /// One stream and its consumer groups.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -17,9 +17,9 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use tokio_util::sync::CancellationToken;
 
-use crate::deadletter::is_dead_letter_stream;
 use crate::entry::{text, StreamId};
 use crate::error::Result;
+use crate::keys::is_dead_letter_stream;
 
 /// The smallest id some group of `stream` still needs, or `None` when the
 /// stream has no groups (or does not exist).

@@ -88,7 +88,7 @@ fn a_campaign_emails_every_user_exactly_once_with_exact_counts() {
         "/api/v1/campaigns",
         &json!({ "name": "", "subject": "s" }),
     );
-    assert_eq!(status, 400, "{error}");
+    assert_eq!(status, 422, "a body of the wrong shape: {error}");
     assert!(error["error"].as_str().unwrap().contains("body"), "{error}");
 
     let id = create_campaign(&stack);

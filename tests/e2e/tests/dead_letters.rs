@@ -132,9 +132,13 @@ fn a_request_given_up_by_notification_service_ends_dead_lettered() {
     ]);
     let start = Instant::now();
     let notification = loop {
-        let notification = stack.get(
+        // 404 until notification-service has recorded the request.
+        let (_, notification) = stack.call(
+            "GET",
             "notification-service",
             &format!("/api/v1/notifications/{notification_id}"),
+            None,
+            None,
         );
         if notification["status"] == "dead_lettered" || start.elapsed() > Duration::from_secs(30) {
             break notification;

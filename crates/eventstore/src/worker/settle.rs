@@ -15,7 +15,7 @@ use super::config::WorkerConfig;
 use super::keeper::Held;
 use super::WorkerCounters;
 use crate::deadletter::{add_dead_letter, DeadLetterRequest};
-use crate::stats::{stats_key, HANDLED, RETRIED};
+use crate::keys::{stats_key, HANDLED, RETRIED};
 
 /// Most outcomes settled in one pipeline.
 const ACK_BATCH: usize = 1_024;
