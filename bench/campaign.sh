@@ -30,160 +30,32 @@
 # directory (logs, databases, samples).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root="$PWD"
-# shellcheck source=scripts/require.sh
-source scripts/require.sh
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 users="${USERS:-100000}"
 smtp_pool="${SMTP_POOL:-16}"
 campaign_timeout="${CAMPAIGN_TIMEOUT:-1800}"
 maildev_raw="${MAILDEV_RAW_MESSAGES:-$((users < 20000 ? users : 20000))}"
-for setting in users smtp_pool campaign_timeout maildev_raw; do
-  [[ "${!setting}" =~ ^[1-9][0-9]*$ ]] || {
-    echo "$setting=${!setting}: a positive whole number is needed" >&2
-    exit 2
-  }
-done
+require_whole_numbers users smtp_pool campaign_timeout maildev_raw
 started=$SECONDS
 
-require_redis
+require_bench_tools
 require_node_tools
 require_postfix_tools
-require_curl
-command -v jq >/dev/null || apt_install jq
 smtp_sink="$(command -v smtp-sink || echo /usr/sbin/smtp-sink)"
 smtp_source="$(command -v smtp-source || echo /usr/sbin/smtp-source)"
 maildev_bin="$root/tools/node_modules/.bin/maildev"
-services=(user-service notification-service email-service campaign-service)
 
 echo "building the services (release)..." >&2
-cargo build --release --bins --quiet
-bin_dir="${CARGO_TARGET_DIR:-$root/target}/release"
-for name in "${services[@]}"; do
-  [ -x "$bin_dir/$name" ] || { echo "$bin_dir/$name was not built" >&2; exit 1; }
-done
-
-workdir="$(mktemp -d)"
-declare -A pid=()   # component name -> pid, for the current run
-declare -A live=()  # pid -> name: every process this script started and has not reaped
-
-# True while the process runs (a zombie has exited).
-alive() {
-  local stat
-  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-  stat="${stat##*) }"
-  [ "${stat%% *}" != Z ]
-}
-
-# Stops the given pids (children of this script, not yet reaped, so never a
-# reused pid): SIGTERM, up to 10 s to exit, then SIGKILL; reaps them.
-stop_pids() {
-  local p tries
-  for p in "$@"; do kill "$p" 2>/dev/null || true; done
-  for p in "$@"; do
-    tries=0
-    while alive "$p" && [ "$tries" -lt 100 ]; do
-      sleep 0.1
-      tries=$((tries + 1))
-    done
-    kill -9 "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-    unset "live[$p]"
-  done
-}
-cleanup() {
-  local status=$?
-  # The services first (they flush their acks to Redis as they stop), then
-  # the SMTP server and Redis.
-  local p first=() then=()
-  for p in "${!live[@]}"; do
-    case "${live[$p]}" in
-      *-service) first+=("$p") ;;
-      *) then+=("$p") ;;
-    esac
-  done
-  [ "${#first[@]}" -eq 0 ] || stop_pids "${first[@]}"
-  [ "${#then[@]}" -eq 0 ] || stop_pids "${then[@]}"
-  if [ "${KEEP:-0}" = 1 ]; then
-    echo "work directory kept: $workdir" >&2
-  else
-    rm -rf "$workdir"
-  fi
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Free loopback ports, all distinct (held open together while chosen).
-free_ports() {
-  python3 - "$1" <<'EOF'
-import socket, sys
-held = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    held.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in held))
-EOF
-}
+build_release "${services[@]}"
+[ -z "${CONCURRENCY:-}" ] || service_extra_env+=(CONCURRENCY="$CONCURRENCY")
+make_workdir
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 mb() { awk -v v="$1" -v d="$2" 'BEGIN { printf "%.1f", v / d }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
-
-# launch NAME CMD...: starts a process in the background, output to its log.
-launch() {
-  local name="$1"
-  shift
-  "$@" >"$rundir/$name.log" 2>&1 </dev/null &
-  pid[$name]=$!
-  live[$!]="$name"
-}
-
-fail() {
-  echo "$run: $*" >&2
-  local log
-  for log in "$rundir"/*.log; do
-    [ -f "$log" ] || continue
-    echo "--- last lines of ${log##*/}" >&2
-    tail -n 15 "$log" >&2
-  done
-  exit 1
-}
-
-# wait_until NAME TIMEOUT CHECK...: until CHECK succeeds; fails if NAME exits.
-wait_until() {
-  local name="$1" timeout="$2" deadline
-  shift 2
-  deadline=$((SECONDS + timeout))
-  until "$@" >/dev/null 2>&1; do
-    alive "${pid[$name]}" || fail "$name exited while starting"
-    [ "$SECONDS" -lt "$deadline" ] || fail "$name not ready after ${timeout}s"
-    sleep 0.05
-  done
-}
-http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
-redis_up() { [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ]; }
-smtp_up() { (exec 3<>"/dev/tcp/127.0.0.1/$1"); }
-
-# The environment of a service process: nothing inherited but PATH and HOME.
-service_env() {
-  local name="$1" port="$2" port_var
-  port_var="$(echo "${name%-service}" | tr '[:lower:]' '[:upper:]')_PORT"
-  local vars=(PATH="$PATH" HOME="${HOME:-/tmp}" APP_ENV=dev RUST_LOG=info LOG_FORMAT=json
-    CONFIG_DIR="$workdir/no-config" DATA_DIR="$rundir/data" REDIS_URL="redis://127.0.0.1:$redis_port"
-    SMTP_HOST=127.0.0.1 SMTP_PORT="$smtp_port" SMTP_POOL="$smtp_pool" SEED_USERS="$users"
-    "$port_var=$port")
-  [ -z "${CONCURRENCY:-}" ] || vars+=(CONCURRENCY="$CONCURRENCY")
-  printf '%s\n' "${vars[@]}"
-}
-start_service() {
-  local name="$1" port="$2" env_vars
-  mapfile -t env_vars < <(service_env "$name" "$port")
-  launch "$name" env -i "${env_vars[@]}" "$bin_dir/$name"
-}
 
 # CPU ticks (user + system) of a process.
 cpu_ticks() {
@@ -200,12 +72,11 @@ peak_rss_mb() {
 }
 # "group pending lag" per consumer group of a stream.
 stream_groups() {
-  redis-cli -p "$redis_port" XINFO GROUPS "$1" 2>/dev/null |
+  rcli XINFO GROUPS "$1" 2>/dev/null |
     awk 'prev == "name" { n = $0 } prev == "pending" { p = $0 } prev == "lag" { print n, p, $0 } { prev = $0 }'
 }
-redis_memory() { redis-cli -p "$redis_port" info memory | tr -d '\r' | awk -F: -v k="$1" '$1 == k { print $2 }'; }
+redis_memory() { rcli info memory | tr -d '\r' | awk -F: -v k="$1" '$1 == k { print $2 }'; }
 
-streams=(comms:campaigns comms:notifications comms:emails comms:deliveries)
 subject='Hello {{ name }}, our spring catalogue is out'
 body='Dear {{ name }},
 
@@ -228,17 +99,17 @@ msg_size=""            # mean size of the emails maildev stored (bytes)
 bench_run() {
   run="$1"
   rundir="$workdir/$run"
-  mkdir -p "$rundir/data" "$rundir/redis" "$rundir/mail"
+  mkdir -p "$rundir/mail"
   pid=()
+  local user_port notification_port email_port campaign_port
   read -r redis_port smtp_port web_port user_port notification_port email_port campaign_port \
     <<<"$(free_ports 7)"
+  port=([user-service]=$user_port [notification-service]=$notification_port
+    [email-service]=$email_port [campaign-service]=$campaign_port)
   result[$run.loadavg]="$(cut -d' ' -f1-3 /proc/loadavg)"
   echo "[$run] load average before the run: ${result[$run.loadavg]}" >&2
 
-  launch redis redis-server --port "$redis_port" --bind 127.0.0.1 --daemonize no \
-    --appendonly yes --appendfsync everysec --save "" --dir "$rundir/redis" \
-    --logfile "$rundir/redis.log"
-  wait_until redis 30 redis_up
+  start_redis
   case "$run" in
     maildev)
       launch maildev "$maildev_bin" --smtp "$smtp_port" --web "$web_port" --ip 127.0.0.1 \
@@ -263,8 +134,7 @@ bench_run() {
   echo "[$run] seeding $users users..." >&2
   local t0 t1
   t0="$(now)"
-  start_service user-service "$user_port"
-  wait_until user-service 600 http_ok "http://127.0.0.1:$user_port/ready"
+  seed_users
   t1="$(now)"
   result[$run.ready_s]="$(elapsed "$t0" "$t1")"
   local seeded_line
@@ -273,12 +143,7 @@ bench_run() {
   [ "$(jq -r .seeded <<<"$seeded_line")" = "$users" ] || fail "seeded $(jq -r .seeded <<<"$seeded_line") users, not $users"
   result[$run.seed_s]="$(jq -r '.seconds * 1000 | round / 1000' <<<"$seeded_line")"
 
-  start_service notification-service "$notification_port"
-  start_service email-service "$email_port"
-  start_service campaign-service "$campaign_port"
-  wait_until notification-service 60 http_ok "http://127.0.0.1:$notification_port/ready"
-  wait_until email-service 60 http_ok "http://127.0.0.1:$email_port/ready"
-  wait_until campaign-service 60 http_ok "http://127.0.0.1:$campaign_port/ready"
+  start_other_services
 
   local procs=(user-service notification-service email-service campaign-service "$smtp_proc" redis)
   declare -A ticks0=()
@@ -286,11 +151,10 @@ bench_run() {
   for name in "${procs[@]}"; do ticks0[$name]="$(cpu_ticks "${pid[$name]}")"; done
 
   echo "[$run] campaign to $users users..." >&2
-  local api="http://127.0.0.1:$campaign_port/api/v1/campaigns" created id campaign status
+  local api created id campaign status
+  api="$(campaigns_api)"
   t0="$(now)"
-  created="$(curl -fsS -XPOST "$api" -H 'content-type: application/json' \
-    -d "$(jq -n --arg s "$subject" --arg b "$body" '{name: "bench", subject: $s, body: $b}')")" ||
-    fail "creating the campaign failed"
+  created="$(create_campaign bench "$subject" "$body")" || fail "creating the campaign failed"
   id="$(jq -r .id <<<"$created")"
   local deadline=$((SECONDS + campaign_timeout)) next_sample=0 expanded_at=""
   local samples="$rundir/samples.txt"
@@ -476,7 +340,7 @@ run_json() {
     --argjson redis_final_mb "${result[$run.redis_final_mb]}" \
     --argjson redis_rss_mb "${result[$run.redis_rss_mb]}" \
     --argjson cpu "$(for name in user-service notification-service email-service campaign-service "$smtp_proc" redis; do
-      printf '%s %s\n' "$name" "${result[$run.cpu.$name]}"; done | jq -Rn '[inputs | split(" ") | {(.[0]): (.[1] | tonumber)}] | add')" \
+      printf '%s %s\n' "$name" "${result[$run.cpu.$name]}"; done | pairs_json)" \
     --argjson backlog "$(jq -Rn '[inputs | select(length > 0) | split(" ") | {stream: .[0], group: .[1], max: (.[2] | tonumber), at_s: (.[3] | tonumber)}]' <<<"${result[$run.backlog]}")" \
     --arg smtp_server "$run" \
     --arg loadavg "${result[$run.loadavg]}" \

@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# What the end-to-end benchmarks (bench/campaign.sh, bench/chaos.sh) share:
+# the tools they need, the release build, a work directory and the processes
+# they start (stopped and reaped at exit), free loopback ports, a private
+# redis-server (AOF fsynced every second, as start.sh runs it), the four
+# services, readiness waits and the campaign API.
+#
+# Sourced from the repository's root, after `set -euo pipefail`. A script
+# sets, before starting anything:
+#   run        the name of the current run (prefixes failures)
+#   rundir     its directory (logs, databases, Redis's AOF), inside $workdir
+#   port       component name -> port (the four services)
+#   redis_port, smtp_port, users, smtp_pool
+#   service_extra_env  VAR=value pairs added to every service's environment
+# (so variables are set on one side and read on the other:)
+# shellcheck disable=SC2034,SC2154
+root="$PWD"
+# shellcheck source=scripts/require.sh
+source scripts/require.sh
+
+services=(user-service notification-service email-service campaign-service)
+streams=(comms:campaigns comms:notifications comms:emails comms:deliveries)
+declare -A pid=()   # component name -> pid, for the current run
+declare -A live=()  # pid -> name: every process this script started and has not reaped
+declare -A port=()  # service name -> port
+service_extra_env=()
+
+# require_whole_numbers NAME...: each variable holds a positive whole number,
+# or the script ends with status 2.
+require_whole_numbers() {
+  local setting
+  for setting in "$@"; do
+    [[ "${!setting}" =~ ^[1-9][0-9]*$ ]] || {
+      echo "$setting=${!setting}: a positive whole number is needed" >&2
+      exit 2
+    }
+  done
+}
+
+# The tools both benchmarks use: redis-server, curl, jq.
+require_bench_tools() {
+  require_redis
+  require_curl
+  command -v jq >/dev/null || apt_install jq
+}
+
+# build_release NAME...: builds every binary in release mode (bin_dir: where
+# they are) and checks that each NAME was built.
+build_release() {
+  cargo build --release --bins --quiet
+  bin_dir="${CARGO_TARGET_DIR:-$root/target}/release"
+  local name
+  for name in "$@"; do
+    [ -x "$bin_dir/$name" ] || { echo "$bin_dir/$name was not built" >&2; exit 1; }
+  done
+}
+
+# True while the process runs (a zombie has exited).
+alive() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }"
+  [ "${stat%% *}" != Z ]
+}
+
+# Stops the given pids (children of this script, not yet reaped, so never a
+# reused pid): SIGTERM, up to 10 s to exit, then SIGKILL; reaps them.
+stop_pids() {
+  local p tries
+  for p in "$@"; do kill "$p" 2>/dev/null || true; done
+  for p in "$@"; do
+    tries=0
+    while alive "$p" && [ "$tries" -lt 100 ]; do
+      sleep 0.1
+      tries=$((tries + 1))
+    done
+    kill -9 "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+    unset "live[$p]"
+  done
+}
+
+cleanup() {
+  local status=$?
+  # The services first (they flush their acks to Redis as they stop), then
+  # the SMTP server and Redis.
+  local p first=() then=()
+  for p in "${!live[@]}"; do
+    case "${live[$p]}" in
+      *-service) first+=("$p") ;;
+      *) then+=("$p") ;;
+    esac
+  done
+  [ "${#first[@]}" -eq 0 ] || stop_pids "${first[@]}"
+  [ "${#then[@]}" -eq 0 ] || stop_pids "${then[@]}"
+  if [ "${KEEP:-0}" = 1 ]; then
+    echo "work directory kept: $workdir" >&2
+  else
+    rm -rf "$workdir"
+  fi
+  exit "$status"
+}
+
+# make_workdir: a fresh work directory (workdir), removed at exit unless
+# KEEP=1, after every process started here is stopped.
+make_workdir() {
+  workdir="$(mktemp -d)"
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
+# Free loopback ports, all distinct (held open together while chosen).
+free_ports() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+held = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    held.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in held))
+EOF
+}
+
+# launch NAME CMD...: starts a process in the background, appending to its
+# log in rundir (a restarted process keeps one log).
+launch() {
+  local name="$1"
+  shift
+  "$@" >>"$rundir/$name.log" 2>&1 </dev/null &
+  pid[$name]=$!
+  live[$!]="$name"
+}
+
+# fail MESSAGE: says what failed, with the last lines of every log of the
+# run, and ends the script.
+fail() {
+  echo "$run: $*" >&2
+  local log
+  for log in "$rundir"/*.log; do
+    [ -f "$log" ] || continue
+    echo "--- last lines of ${log##*/}" >&2
+    tail -n 15 "$log" >&2
+  done
+  exit 1
+}
+
+# wait_until NAME TIMEOUT CHECK...: until CHECK succeeds; fails if NAME exits.
+wait_until() {
+  local name="$1" timeout="$2" deadline
+  shift 2
+  deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    alive "${pid[$name]}" || fail "$name exited while starting"
+    [ "$SECONDS" -lt "$deadline" ] || fail "$name not ready after ${timeout}s"
+    sleep 0.05
+  done
+}
+http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
+rcli() { redis-cli -p "$redis_port" "$@"; }
+redis_up() { [ "$(rcli ping 2>/dev/null)" = PONG ]; }
+smtp_up() { (exec 3<>"/dev/tcp/127.0.0.1/$1"); }
+service_ready() { http_ok "http://127.0.0.1:${port[$1]}/ready"; }
+
+# start_redis: the private redis-server of the run (AOF fsynced every second,
+# no RDB snapshots), data in rundir/redis; a restart replays its AOF.
+start_redis() {
+  mkdir -p "$rundir/redis"
+  launch redis redis-server --port "$redis_port" --bind 127.0.0.1 --daemonize no \
+    --appendonly yes --appendfsync everysec --save "" --dir "$rundir/redis" \
+    --logfile "$rundir/redis-server.log"
+  wait_until redis 60 redis_up
+}
+
+# The environment of a service process: nothing inherited but PATH and HOME;
+# service_extra_env is added.
+service_env() {
+  local name="$1" port_var
+  port_var="$(echo "${name%-service}" | tr '[:lower:]' '[:upper:]')_PORT"
+  printf '%s\n' PATH="$PATH" HOME="${HOME:-/tmp}" APP_ENV=dev RUST_LOG=info LOG_FORMAT=json \
+    CONFIG_DIR="$workdir/no-config" DATA_DIR="$rundir/data" REDIS_URL="redis://127.0.0.1:$redis_port" \
+    SMTP_HOST=127.0.0.1 SMTP_PORT="$smtp_port" SMTP_POOL="$smtp_pool" SEED_USERS="$users" \
+    "${service_extra_env[@]}" "$port_var=${port[$name]}"
+}
+# start_service NAME: starts one service on its port (not waiting).
+start_service() {
+  local name="$1" env_vars
+  mkdir -p "$rundir/data"
+  mapfile -t env_vars < <(service_env "$name")
+  launch "$name" env -i "${env_vars[@]}" "$bin_dir/$name"
+}
+# seed_users: user-service alone first (it seeds USERS users before it is
+# ready), so that seeding has the machine to itself.
+seed_users() {
+  start_service user-service
+  wait_until user-service 600 service_ready user-service
+}
+# start_other_services: notification-, email- and campaign-service, until
+# each is ready.
+start_other_services() {
+  local name
+  for name in notification-service email-service campaign-service; do start_service "$name"; done
+  for name in notification-service email-service campaign-service; do
+    wait_until "$name" 60 service_ready "$name"
+  done
+}
+
+# The campaigns endpoint of campaign-service.
+campaigns_api() { echo "http://127.0.0.1:${port[campaign-service]}/api/v1/campaigns"; }
+# create_campaign NAME SUBJECT BODY: creates a campaign to every user; prints
+# campaign-service's answer (JSON, with its id).
+create_campaign() {
+  curl -fsS -XPOST "$(campaigns_api)" -H 'content-type: application/json' \
+    -d "$(jq -n --arg n "$1" --arg s "$2" --arg b "$3" '{name: $n, subject: $s, body: $b}')"
+}
+
+# Lines "key number" on stdin as one JSON object {key: number, ...}.
+pairs_json() { jq -Rn '[inputs | select(length > 0) | split(" ") | {(.[0]): (.[1] | tonumber)}] | add'; }
