@@ -18,16 +18,18 @@
 # and the largest backlog (lag + pending) each consumer group had. Checks that
 # the progress is exact (sent + failed = total = USERS) and that the SMTP
 # server received USERS messages. Prints tables, then, as the last line, one
-# JSON object (top-level figures are the smtp-sink run's).
+# JSON object (top-level figures are the smtp-sink run's, when it ran).
 #
 #   bench/campaign.sh                 # 100,000 users
 #   USERS=5000 bench/campaign.sh      # a quick run
+#   USERS=1000000 SERVERS=smtp-sink bench/campaign.sh   # a million, smtp-sink only
 #
 # Settings: USERS (100000), SMTP_POOL (16, email-service's SMTP connections
 # and smtp-source's sessions), CONCURRENCY (the services' own default when
 # unset), CAMPAIGN_TIMEOUT (1800 s), MAILDEV_RAW_MESSAGES (smtp-source
 # messages sent to maildev; min(USERS, 20000)), KEEP=1 keeps the work
-# directory (logs, databases, samples).
+# directory (logs, databases, samples), SERVERS ("maildev smtp-sink", the
+# runs to make, in order).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
@@ -37,6 +39,13 @@ users="${USERS:-100000}"
 smtp_pool="${SMTP_POOL:-16}"
 campaign_timeout="${CAMPAIGN_TIMEOUT:-1800}"
 maildev_raw="${MAILDEV_RAW_MESSAGES:-$((users < 20000 ? users : 20000))}"
+read -r -a runs <<<"${SERVERS:-maildev smtp-sink}"
+for run in "${runs[@]}"; do
+  case "$run" in
+    maildev | smtp-sink) ;;
+    *) echo "SERVERS: unknown server '$run' (maildev, smtp-sink)" >&2; exit 2 ;;
+  esac
+done
 require_whole_numbers users smtp_pool campaign_timeout maildev_raw
 started=$SECONDS
 
@@ -190,9 +199,14 @@ bench_run() {
   result[$run.sent]="$sent"
   result[$run.failed]="$failed"
   result[$run.emails_per_s]="$(awk -v n="$total" -v s="${result[$run.campaign_s]}" 'BEGIN { printf "%.0f", n / s }')"
+  local ticks
   for name in "${procs[@]}"; do
-    result[$run.cpu.$name]="$(awk -v a="${ticks0[$name]}" -v b="$(cpu_ticks "${pid[$name]}")" \
+    ticks="$(cpu_ticks "${pid[$name]}")"
+    result[$run.cpu.$name]="$(awk -v a="${ticks0[$name]}" -v b="$ticks" \
       -v hz="$clk_tck" -v s="${result[$run.campaign_wall_s]}" 'BEGIN { printf "%.0f", 100 * (b - a) / hz / s }')"
+    # CPU time per email, in microseconds: where the next bottleneck is.
+    result[$run.cpu_us.$name]="$(awk -v a="${ticks0[$name]}" -v b="$ticks" \
+      -v hz="$clk_tck" -v n="$users" 'BEGIN { printf "%.0f", 1e6 * (b - a) / hz / n }')"
   done
   # The largest backlog (lag + pending) each group had, and when.
   result[$run.backlog]="$(awk '$3 != "progress" && NF == 5 { k = $2 " " $3; b = $4 + $5; if (!(k in m) || b > m[k]) { m[k] = b; at[k] = $1 } }
@@ -276,12 +290,10 @@ sink_messages() {
   tr '\r' '\n' <"$workdir/smtp-sink/smtp-sink.log" | sed -nE 's/.*mesg=([0-9]+).*/\1/p' | tail -n 1 | grep . || echo 0
 }
 
-bench_run maildev
-bench_run smtp-sink
+for run in "${runs[@]}"; do bench_run "$run"; done
 took=$((SECONDS - started))
 
 # --- report -------------------------------------------------------------------
-runs=(maildev smtp-sink)
 echo
 printf '%-9s %7s %6s %10s %8s %10s %6s %6s %7s %6s %7s %6s %9s %9s\n' \
   run users seed_s campaign_s emails/s "raw smtp/s" ratio "user" "notif." "email" "campgn" "smtp" "redis pk" "redis end"
@@ -304,14 +316,28 @@ for run in "${runs[@]}"; do
     "${result[$run.cpu.campaign-service]}" "${result[$run.cpu.$run]}" "${result[$run.cpu.redis]}"
 done
 echo
+echo "CPU per email (microseconds of CPU time / USERS):"
+printf '  %-9s %6s %7s %6s %7s %6s %6s %6s\n' run "user" "notif." "email" "campgn" "smtp" "redis" "all"
+for run in "${runs[@]}"; do
+  printf '  %-9s %6s %7s %6s %7s %6s %6s %6s\n' "$run" "${result[$run.cpu_us.user-service]}" \
+    "${result[$run.cpu_us.notification-service]}" "${result[$run.cpu_us.email-service]}" \
+    "${result[$run.cpu_us.campaign-service]}" "${result[$run.cpu_us.$run]}" "${result[$run.cpu_us.redis]}" \
+    "$((result[$run.cpu_us.user-service] + result[$run.cpu_us.notification-service] + result[$run.cpu_us.email-service] + result[$run.cpu_us.campaign-service] + result[$run.cpu_us.$run] + result[$run.cpu_us.redis]))"
+done
+echo
 echo "largest backlog (lag + pending) per stream and group, sampled every second:"
 for run in "${runs[@]}"; do
   echo "  $run (audience expanded after ${result[$run.expanded_s]} s):"
   awk '{ printf "    %-20s %-21s %8d  at %5.1f s\n", $1, $2, $3, $4 }' <<<"${result[$run.backlog]}"
 done
 echo
-echo "users: $users; SMTP pool: $smtp_pool; raw SMTP: smtp-source -d -s $smtp_pool -l ${msg_size:-600} (maildev: ${result[maildev.raw_messages]} messages, smtp-sink: ${result[smtp-sink.raw_messages]}); exact: maildev ${result[maildev.exact]}, smtp-sink ${result[smtp-sink.exact]}"
-echo "cores: $(nproc); load average before the runs: maildev ${result[maildev.loadavg]}, smtp-sink ${result[smtp-sink.loadavg]}; took ${took} s"
+summary="" loads=""
+for run in "${runs[@]}"; do
+  summary+="${summary:+, }$run: ${result[$run.raw_messages]} raw messages, exact ${result[$run.exact]}"
+  loads+="${loads:+, }$run ${result[$run.loadavg]}"
+done
+echo "users: $users; SMTP pool: $smtp_pool; raw SMTP: smtp-source -d -s $smtp_pool -l ${msg_size:-600}; $summary"
+echo "cores: $(nproc); load average before the runs: $loads; took ${took} s"
 echo
 
 run_json() {
@@ -341,6 +367,8 @@ run_json() {
     --argjson redis_rss_mb "${result[$run.redis_rss_mb]}" \
     --argjson cpu "$(for name in user-service notification-service email-service campaign-service "$smtp_proc" redis; do
       printf '%s %s\n' "$name" "${result[$run.cpu.$name]}"; done | pairs_json)" \
+    --argjson cpu_us "$(for name in user-service notification-service email-service campaign-service "$smtp_proc" redis; do
+      printf '%s %s\n' "$name" "${result[$run.cpu_us.$name]}"; done | pairs_json)" \
     --argjson backlog "$(jq -Rn '[inputs | select(length > 0) | split(" ") | {stream: .[0], group: .[1], max: (.[2] | tonumber), at_s: (.[3] | tonumber)}]' <<<"${result[$run.backlog]}")" \
     --arg smtp_server "$run" \
     --arg loadavg "${result[$run.loadavg]}" \
@@ -350,17 +378,26 @@ run_json() {
       peak_rss_mb: {"user-service": $user, "notification-service": $notification, "email-service": $email,
                     "campaign-service": $campaign, ($smtp_server): $smtp_rss},
       redis_peak_mb: $redis_peak_mb, redis_final_mb: $redis_final_mb, redis_rss_mb: $redis_rss_mb,
-      cpu_percent: $cpu, max_backlog: $backlog, loadavg_before: $loadavg}'
+      cpu_percent: $cpu, cpu_us_per_email: $cpu_us, max_backlog: $backlog, loadavg_before: $loadavg}'
 }
+# Top level: the smtp-sink run when it ran, else the maildev run; the
+# maildev run under "maildev" when both ran.
+top="${runs[-1]}" nested='{}'
+if [ "${#runs[@]}" -gt 1 ]; then
+  top=smtp-sink nested="$(run_json maildev)"
+fi
 jq -nc \
-  --argjson sink "$(run_json smtp-sink)" \
-  --argjson maildev "$(run_json maildev)" \
+  --argjson sink "$(run_json "$top")" \
+  --argjson maildev "$nested" \
   --argjson cores "$(nproc)" \
   --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
   --arg redis "$(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/')" \
   --argjson smtp_pool "$smtp_pool" \
   --argjson msg_size "${msg_size:-600}" \
   --argjson elapsed_s "$took" \
-  '$sink + {smtp_pool: $smtp_pool, message_bytes: $msg_size, maildev: $maildev,
-    machine: {cores: $cores, date: $date, redis: $redis}, elapsed_s: $elapsed_s}'
-[ "${result[maildev.exact]}" = true ] && [ "${result[smtp-sink.exact]}" = true ]
+  '$sink + {smtp_pool: $smtp_pool, message_bytes: $msg_size}
+    + (if $maildev == {} then {} else {maildev: $maildev} end)
+    + {machine: {cores: $cores, date: $date, redis: $redis}, elapsed_s: $elapsed_s}'
+for run in "${runs[@]}"; do
+  [ "${result[$run.exact]}" = true ] || exit 1
+done
