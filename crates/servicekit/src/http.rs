@@ -4,10 +4,10 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -29,11 +29,13 @@ pub struct Dependencies {
     pub db: AnyPool,
 }
 
-/// `/health` (the process answers) and `/ready` (its Redis and database
-/// answer: 200, or 503 with the failing part named).
+/// `/health` (the process answers), `/ready` (its Redis and database
+/// answer: 200, or 503 with the failing part named) and `/metrics`
+/// (Prometheus's text format).
 pub fn health_routes(deps: Dependencies) -> Router {
     Router::new()
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route("/metrics", get(|| async { crate::metrics::render() }))
         .route("/ready", get(ready))
         .with_state(Arc::new(deps))
 }
@@ -104,6 +106,7 @@ pub async fn serve_with(
 ) -> anyhow::Result<()> {
     let timeout = limits.timeout;
     let app = app
+        .route_layer(middleware::from_fn(record_latency))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
@@ -114,6 +117,27 @@ pub async fn serve_with(
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
     Ok(())
+}
+
+/// Records how long each request to a route took, by method, route
+/// pattern (not the path: ids would make one series per campaign) and
+/// status.
+async fn record_latency(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(String::new, |path| path.as_str().to_string());
+    let response = next.run(request).await;
+    metrics::histogram!(
+        "comms_http_request_seconds",
+        "method" => method,
+        "route" => route,
+        "status" => response.status().as_u16().to_string()
+    )
+    .record(started.elapsed().as_secs_f64());
+    response
 }
 
 /// Runs `request` for at most `timeout`; past it, answers 503 (the

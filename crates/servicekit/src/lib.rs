@@ -7,6 +7,7 @@ pub mod batch;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod metrics;
 pub mod shutdown;
 pub mod streams;
 pub mod telemetry;

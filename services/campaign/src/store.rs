@@ -260,6 +260,16 @@ impl CampaignStore {
             complete_if_done(&mut tx, campaign_id).await?;
         }
         tx.commit().await?;
+        for (sent, not_sent, dead_lettered) in counts.values() {
+            let failed = not_sent - dead_lettered;
+            for (status, n) in [
+                ("sent", *sent),
+                ("failed", failed),
+                ("dead_lettered", *dead_lettered),
+            ] {
+                metrics::counter!("comms_campaign_outcomes_total", "status" => status).increment(n as u64);
+            }
+        }
         Ok(vec![(); outcomes.len()])
     }
 }

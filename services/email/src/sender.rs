@@ -199,7 +199,11 @@ impl Sender {
     async fn send_with_retries(&self, email: &EmailRequested) -> Result<(), SendError> {
         let mut pauses = QUICK_RETRIES.iter();
         loop {
-            match self.mailer.send(email).await {
+            let started = std::time::Instant::now();
+            let result = self.mailer.send(email).await;
+            metrics::histogram!("comms_smtp_send_seconds").record(started.elapsed().as_secs_f64());
+            metrics::counter!("comms_emails_total", "outcome" => outcome_label(&result)).increment(1);
+            match result {
                 Err(SendError::Transient(detail)) => match pauses.next() {
                     Some(pause) => {
                         tracing::debug!(notification = %email.notification_id, %detail, "transient SMTP failure; retrying");
@@ -210,6 +214,18 @@ impl Sender {
                 result => return result,
             }
         }
+    }
+}
+
+/// How a send attempt ended, as the `outcome` label of
+/// `comms_emails_total`.
+fn outcome_label(result: &Result<(), SendError>) -> &'static str {
+    match result {
+        Ok(()) => "sent",
+        Err(SendError::Permanent(_)) => "failed",
+        Err(SendError::Transient(_)) => "transient",
+        Err(SendError::Uncertain(_)) => "uncertain",
+        Err(SendError::Connection(_)) => "connection",
     }
 }
 
@@ -229,6 +245,7 @@ impl Handler for Sender {
     async fn give_up(&self, delivery: Delivery, reason: &str) -> Result<(), HandleError> {
         let email: EmailRequested = delivery.envelope.decode()?;
         let detail = format!("dead-lettered: {reason}");
+        metrics::counter!("comms_emails_total", "outcome" => "dead_lettered").increment(1);
         self.publish(&delivery, email, DeliveryStatus::DeadLettered, Some(detail))
             .await
     }

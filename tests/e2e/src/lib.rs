@@ -172,6 +172,18 @@ impl Stack {
         child.wait().expect("reap");
     }
 
+    /// The value of the Prometheus sample `series` (name and labels, as
+    /// `/metrics` of `service` prints them), or `None` if it is absent.
+    pub fn metric(&self, service: &str, series: &str) -> Option<f64> {
+        let text = ureq::get(&format!("http://127.0.0.1:{}/metrics", self.port(service)))
+            .call()
+            .unwrap_or_else(|e| panic!("GET /metrics on {service}: {e}"))
+            .into_string()
+            .expect("text body");
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
     /// GETs `path` from `service` and returns the JSON body.
     pub fn get(&self, service: &str, path: &str) -> Value {
         ureq::get(&format!("http://127.0.0.1:{}{path}", self.port(service)))

@@ -105,6 +105,39 @@ fn a_campaign_emails_every_user_exactly_once_with_exact_counts() {
         &format!("/api/v1/campaigns/{id}/notifications"),
     );
     assert_eq!(counts, json!({ "sent": USERS }));
+
+    // And so do the metrics of each service.
+    let users_f = USERS as f64;
+    for (service, series, expected) in [
+        ("email-service", r#"comms_emails_total{outcome="sent"}"#, users_f),
+        (
+            "email-service",
+            r#"comms_events_handled_total{stream="comms:emails",group="email-service"}"#,
+            users_f,
+        ),
+        ("email-service", "comms_smtp_send_seconds_count", users_f),
+        (
+            "notification-service",
+            r#"comms_events_handled_total{stream="comms:notifications",group="notification-service"}"#,
+            users_f,
+        ),
+        (
+            "campaign-service",
+            r#"comms_campaign_outcomes_total{status="sent"}"#,
+            users_f,
+        ),
+        (
+            "campaign-service",
+            r#"comms_http_request_seconds_count{method="POST",route="/api/v1/campaigns",status="201"}"#,
+            1.0,
+        ),
+    ] {
+        assert_eq!(
+            stack.metric(service, series),
+            Some(expected),
+            "{service}: {series}"
+        );
+    }
 }
 
 #[test]

@@ -127,6 +127,12 @@ impl<H: Handler> Attempts<H> {
                 }
             };
             self.counters.failed.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(
+                "comms_events_failed_total",
+                "stream" => self.config.stream.clone(),
+                "group" => self.config.group.clone()
+            )
+            .increment(1);
             let backoff = self.config.retry_backoff(deliveries);
             tracing::warn!(entry = %entry.id, deliveries, %error, ?backoff, "handler failed; the entry will be retried");
             tokio::select! {

@@ -78,15 +78,29 @@ pub(crate) async fn ack_loop(
             }
         }
         held.release(batch.iter().map(Outcome::id));
+        let labels = [("stream", config.stream.clone()), ("group", config.group.clone())];
+        metrics::histogram!("comms_worker_settle_batch_size", &labels).record(batch.len() as f64);
+        let (mut handled, mut retried, mut dead_lettered) = (0, 0, 0);
         for outcome in batch.drain(..) {
             if outcome.deliveries() > 1 {
-                counters.retried.fetch_add(1, Ordering::Relaxed);
+                retried += 1;
             }
-            let counter = match outcome {
-                Outcome::Handled { .. } => &counters.handled,
-                Outcome::Dead(_) => &counters.dead_lettered,
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
+            match outcome {
+                Outcome::Handled { .. } => handled += 1,
+                Outcome::Dead(_) => dead_lettered += 1,
+            }
+        }
+        for (counter, metric, n) in [
+            (&counters.handled, "comms_events_handled_total", handled),
+            (&counters.retried, "comms_events_retried_total", retried),
+            (
+                &counters.dead_lettered,
+                "comms_events_dead_lettered_total",
+                dead_lettered,
+            ),
+        ] {
+            counter.fetch_add(n, Ordering::Relaxed);
+            metrics::counter!(metric, &labels).increment(n);
         }
     }
 }
