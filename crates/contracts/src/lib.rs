@@ -172,6 +172,18 @@ pub fn notification_id(campaign_id: &str, user_id: i64) -> String {
     .to_string()
 }
 
+/// The W3C `traceparent` of what campaign `campaign_id` causes: its trace
+/// id is the campaign's id (a UUID's 32 hex digits), so that one campaign is
+/// followed across the four services' logs by its id alone, also after a
+/// re-announcement; the parent id is fresh for each publication. `None` for
+/// an id that is not a UUID.
+pub fn campaign_traceparent(campaign_id: &str) -> Option<String> {
+    let trace_id = uuid::Uuid::parse_str(campaign_id).ok()?;
+    // Never all zeros, which W3C reserves as invalid.
+    let parent_id = uuid::Uuid::new_v4().as_u64_pair().0 | 1;
+    Some(format!("00-{}-{parent_id:016x}-01", trace_id.simple()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +193,18 @@ mod tests {
         assert_eq!(notification_id("c1", 7), notification_id("c1", 7));
         assert_ne!(notification_id("c1", 7), notification_id("c1", 8));
         assert_ne!(notification_id("c1", 7), notification_id("c2", 7));
+    }
+
+    #[test]
+    fn a_campaigns_traceparent_carries_its_id() {
+        let id = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+        let traceparent = campaign_traceparent(id).unwrap();
+        let parts: Vec<&str> = traceparent.split('-').collect();
+        assert_eq!(parts[0], "00");
+        assert_eq!(parts[1], "3f2504e04f8941d39a0c0305e82c3301");
+        assert_eq!(parts[2].len(), 16);
+        assert_ne!(parts[2], "0000000000000000");
+        assert_eq!(parts[3], "01");
+        assert_eq!(campaign_traceparent("not a uuid"), None);
     }
 }

@@ -67,7 +67,11 @@ impl Tracker {
         };
         let entry_id = self
             .publisher
-            .publish(CAMPAIGNS, &Envelope::with_id(&event, campaign.id.clone())?)
+            .publish(
+                CAMPAIGNS,
+                &Envelope::with_id(&event, campaign.id.clone())?
+                    .traced(contracts::campaign_traceparent(&campaign.id)),
+            )
             .await?;
         self.store.announced(&campaign.id, &entry_id).await
     }

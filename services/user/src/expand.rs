@@ -115,7 +115,8 @@ impl Expander {
             tracing::info!(campaign = %campaign.campaign_id, "already being expanded here; announcement ignored");
             return Ok(());
         };
-        let Some(total) = self.expand(&campaign.campaign_id).await? else {
+        let trace = delivery.envelope.trace.clone();
+        let Some(total) = self.expand(&campaign.campaign_id, &trace).await? else {
             return Ok(());
         };
         let announcement = AudienceExpanded {
@@ -124,7 +125,7 @@ impl Expander {
         };
         let envelope = Envelope::with_id(&announcement, format!("expanded:{}", campaign.campaign_id))
             .map_err(anyhow::Error::from)?
-            .traced(delivery.envelope.trace.clone());
+            .traced(trace);
         self.publisher
             .publish(CAMPAIGNS, &envelope)
             .await
@@ -133,9 +134,9 @@ impl Expander {
     }
 
     /// Publishes the notifications of every user not yet covered by the
-    /// cursor; returns the campaign's total audience, or `None` when
-    /// another instance holds the expansion.
-    async fn expand(&self, id: &str) -> anyhow::Result<Option<i64>> {
+    /// cursor, each carrying `trace`; returns the campaign's total audience,
+    /// or `None` when another instance holds the expansion.
+    async fn expand(&self, id: &str, trace: &Option<String>) -> anyhow::Result<Option<i64>> {
         if let (_, Some(total)) = self.store.expansion(id).await? {
             return Ok(Some(total));
         }
@@ -180,7 +181,7 @@ impl Expander {
                         email: user.email,
                         name: user.name,
                     };
-                    Envelope::with_id(&event, notification)
+                    Envelope::with_id(&event, notification).map(|envelope| envelope.traced(trace.clone()))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             self.publisher.publish_batch(NOTIFICATIONS, &envelopes).await?;

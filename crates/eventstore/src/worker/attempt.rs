@@ -25,6 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures::FutureExt;
 use redis::aio::ConnectionManager;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::commands::{record_retry, take, Claimed};
 use super::config::WorkerConfig;
@@ -61,16 +62,31 @@ impl<H: Handler> Attempts<H> {
     /// Runs `claimed` to its outcome. `None` when it is let go without one
     /// (shutdown during a backoff, Redis away at a retry, or the entry no
     /// longer pending): if still pending, it is claimed again later.
-    pub async fn settle(mut self, claimed: Claimed) -> Option<Outcome> {
+    /// Everything logged meanwhile, by the worker or the handler, is in a
+    /// span carrying the entry's `trace` (its W3C traceparent), so that one
+    /// campaign can be followed across the services' logs.
+    pub async fn settle(self, claimed: Claimed) -> Option<Outcome> {
+        let envelope = match Envelope::from_fields(&claimed.entry.fields) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                let reason = format!("undecodable entry: {error}");
+                return Some(dead(claimed.entry, reason, claimed.deliveries));
+            }
+        };
+        let span = tracing::info_span!(
+            "entry",
+            stream = %self.config.stream,
+            trace = envelope.trace.as_deref().unwrap_or_default()
+        );
+        self.settle_decoded(claimed, envelope).instrument(span).await
+    }
+
+    async fn settle_decoded(mut self, claimed: Claimed, envelope: Envelope) -> Option<Outcome> {
         let Claimed {
             entry,
             mut deliveries,
             mut retried,
         } = claimed;
-        let envelope = match Envelope::from_fields(&entry.fields) {
-            Ok(envelope) => envelope,
-            Err(error) => return Some(dead(entry, format!("undecodable entry: {error}"), deliveries)),
-        };
         let max = self.config.max_deliveries;
         loop {
             let unanswered = deliveries.saturating_sub(1 + retried);
@@ -92,10 +108,11 @@ impl<H: Handler> Attempts<H> {
             };
             let error = match result {
                 Ok(Ok(())) => {
+                    tracing::debug!(entry = %entry.id, event = %envelope.event_type, "handled");
                     return Some(Outcome::Handled {
                         id: entry.id,
                         deliveries,
-                    })
+                    });
                 }
                 Ok(Err(HandleError::Poison(reason))) => {
                     return Some(self.give_up(entry, envelope, deliveries, reason, true).await)
