@@ -7,6 +7,7 @@
 
 use redis::aio::ConnectionManager;
 
+use crate::entry::StreamId;
 use crate::error::Result;
 use crate::keys::{dead_letter_stream, stats_key, DEAD_LETTERED, HANDLED, RETRIED};
 
@@ -33,7 +34,11 @@ pub struct GroupStats {
     /// Delivered but not yet acknowledged.
     pub pending: u64,
     /// Entries not yet delivered to the group (`None` when Redis cannot tell,
-    /// e.g. after entries were deleted out of order).
+    /// e.g. after entries were deleted out of order). Redis's own figure,
+    /// corrected where it cannot be right: 0 once the group has been
+    /// delivered the stream's last entry, and never more than the stream
+    /// holds (Redis 7.0 can report a lag in the tens of thousands on a
+    /// stream trimmed to nothing).
     pub lag: Option<u64>,
     /// Entries handled successfully and acked.
     pub handled: u64,
@@ -63,6 +68,14 @@ pub async fn stream_stats(conn: &mut ConnectionManager, stream: &str) -> Result<
             .arg(stream)
             .query_async(conn)
             .await?;
+        let last_generated = StreamId::parse(
+            &redis::cmd("XINFO")
+                .arg("STREAM")
+                .arg(stream)
+                .query_async::<redis::streams::StreamInfoStreamReply>(conn)
+                .await?
+                .last_generated_id,
+        );
         for group in info.groups {
             let counters: std::collections::HashMap<String, u64> = redis::cmd("HGETALL")
                 .arg(stats_key(stream, &group.name))
@@ -72,7 +85,7 @@ pub async fn stream_stats(conn: &mut ConnectionManager, stream: &str) -> Result<
             groups.push(GroupStats {
                 consumers: group.consumers as u64,
                 pending: group.pending as u64,
-                lag: group.lag.map(|lag| lag as u64),
+                lag: corrected_lag(group.lag, &group.last_delivered_id, last_generated, length),
                 handled: counter(HANDLED),
                 retried: counter(RETRIED),
                 dead_lettered: counter(DEAD_LETTERED),
@@ -86,4 +99,46 @@ pub async fn stream_stats(conn: &mut ConnectionManager, stream: &str) -> Result<
         dead_letters,
         groups,
     })
+}
+
+/// The lag of a group whose Redis figure is `reported`, last delivered id
+/// `last_delivered`, on a stream whose last id is `last_generated` and which
+/// holds `length` entries.
+fn corrected_lag(
+    reported: Option<usize>,
+    last_delivered: &str,
+    last_generated: Option<StreamId>,
+    length: u64,
+) -> Option<u64> {
+    let caught_up = matches!(
+        (StreamId::parse(last_delivered), last_generated),
+        (Some(delivered), Some(last)) if delivered >= last
+    );
+    if caught_up {
+        return Some(0);
+    }
+    reported.map(|lag| (lag as u64).min(length))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lag_is_never_more_than_what_is_left_to_deliver() {
+        let last = StreamId::parse("20-0");
+        assert_eq!(corrected_lag(Some(63_374), "20-0", last, 0), Some(0), "caught up");
+        assert_eq!(
+            corrected_lag(None, "20-0", last, 0),
+            Some(0),
+            "caught up, unknown to Redis"
+        );
+        assert_eq!(
+            corrected_lag(Some(63_374), "10-0", last, 7),
+            Some(7),
+            "bounded by the length"
+        );
+        assert_eq!(corrected_lag(Some(3), "10-0", last, 7), Some(3));
+        assert_eq!(corrected_lag(None, "10-0", last, 7), None);
+    }
 }
