@@ -122,7 +122,8 @@ require_redis_commander() {
   (cd "$comms_root/tools" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
 }
 
-# Debian's chromium, the browser scripts/screenshots.mjs drives (through
+# Debian's chromium, the browser scripts/screenshots.mjs and the dashboard test
+# (tests/browser/dashboard.mjs) drive (through
 # npm's playwright-core, which downloads no browser of its own).
 require_chromium() {
   [ -x /usr/bin/chromium ] && return

@@ -141,8 +141,18 @@ async fn record_latency(request: Request, next: Next) -> Response {
 }
 
 /// Runs `request` for at most `timeout`; past it, answers 503 (the
-/// handler's future is dropped, which cancels its work).
+/// handler's future is dropped, which cancels its work). A request for an
+/// event stream (`Accept: text/event-stream`) is a live channel, bounded by
+/// the client and the service's shutdown instead.
 async fn within(timeout: Duration, request: Request, next: Next) -> Response {
+    let live = request
+        .headers()
+        .get(axum::http::header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/event-stream"));
+    if live {
+        return next.run(request).await;
+    }
     match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError {

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod domain;
 pub mod handlers;
+pub mod live;
 pub mod routes;
 pub mod store;
 
@@ -53,6 +54,8 @@ impl Application {
                 tracker,
                 redis: redis.clone(),
                 access,
+                // Replaced by the token `run` is given.
+                shutdown: CancellationToken::new(),
             },
             deps: Dependencies { redis, db },
             config,
@@ -74,7 +77,7 @@ impl Application {
             target,
             listener,
             port,
-            state,
+            mut state,
             deps,
         } = self;
         let consumer = servicekit::consumer_name(GROUP, port);
@@ -109,6 +112,7 @@ impl Application {
                 .reannounce_stalled(Duration::from_millis(config.reannounce_ms), shutdown.clone()),
         );
 
+        state.shutdown = shutdown.clone();
         let app = routes::router(state).merge(health_routes(deps));
         tracing::info!(port, "campaign-service ready");
         servicekit::http::serve(listener, app, shutdown.clone()).await?;

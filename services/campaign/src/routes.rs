@@ -6,6 +6,7 @@
 //! | `GET /api/v1/campaign/create` | creates the demo campaign |
 //! | `POST /api/v1/campaigns` | creates a campaign from JSON |
 //! | `GET /api/v1/campaigns`, `GET /api/v1/campaigns/{id}` | status and exact progress |
+//! | `GET /api/v1/campaigns/events` | the same, live: Server-Sent Events of what changed ([`crate::live`]) |
 //! | `GET /api/v1/streams` | every stream's length, groups, pending, lag, counters |
 //! | `GET /api/v1/dead-letters?stream=…` | dead letters of a stream |
 //! | `POST /api/v1/dead-letters/replay?stream=…&id=…` | replays one |
@@ -24,6 +25,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use servicekit::access::{require_token, Access};
 use servicekit::http::ApiError;
+use tokio_util::sync::CancellationToken;
 
 use crate::domain::{NewCampaign, NewCampaignRequest};
 use crate::handlers::Tracker;
@@ -38,6 +40,8 @@ pub struct AppState {
     pub redis: ConnectionManager,
     /// Who may write.
     pub access: Access,
+    /// Ends the live channels at shutdown.
+    pub shutdown: CancellationToken,
 }
 
 /// The routes: writes and personal data behind [`require_token`], the
@@ -55,6 +59,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(|| async { Html(include_str!("../static/index.html")) }))
         .route("/api/v1/campaigns", get(list))
+        .route("/api/v1/campaigns/events", get(crate::live::events))
         .route("/api/v1/campaigns/{id}", get(one))
         .route("/api/v1/streams", get(streams))
         .merge(guarded)
@@ -124,16 +129,17 @@ async fn one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Js
 }
 
 async fn streams(State(state): State<AppState>) -> Result<Json<Vec<StreamStats>>, ApiError> {
+    Ok(Json(all_stream_stats(&state).await?))
+}
+
+/// The figures of every stream of comms.
+pub(crate) async fn all_stream_stats(state: &AppState) -> anyhow::Result<Vec<StreamStats>> {
     let mut conn = state.redis.clone();
     let mut all = Vec::new();
     for stream in contracts::ALL_STREAMS {
-        all.push(
-            stream_stats(&mut conn, stream)
-                .await
-                .map_err(anyhow::Error::from)?,
-        );
+        all.push(stream_stats(&mut conn, stream).await?);
     }
-    Ok(Json(all))
+    Ok(all)
 }
 
 /// `?stream=` (and `&id=` for a replay).

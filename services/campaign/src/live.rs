@@ -1,0 +1,86 @@
+//! The dashboard's live channel: `GET /api/v1/campaigns/events`, Server-Sent
+//! Events that carry changes, not lists. Every half second it looks at the
+//! latest campaigns and the stream figures and sends:
+//! - `campaign`: one campaign's JSON, for each campaign new or changed since
+//!   this client's last event (its progress moved, it completed);
+//! - `streams`: the figures of every stream, when any of them changed.
+//!
+//! The first tick sends everything, so a page needs no other request. The
+//! stream ends when the client leaves or the service shuts down (a
+//! graceful shutdown waits for open responses).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::{Stream, StreamExt};
+
+use crate::routes::{all_stream_stats, AppState};
+
+/// How often a client's view is compared with the store.
+const TICK: Duration = Duration::from_millis(500);
+
+/// Campaigns watched: the latest ones, as the dashboard lists them.
+const WATCHED: i64 = 50;
+
+/// What one client has been sent.
+struct Client {
+    state: AppState,
+    campaigns: HashMap<String, String>,
+    streams: String,
+    first: bool,
+}
+
+impl Client {
+    /// The events of the next tick; `None` once the service shuts down.
+    async fn next_events(&mut self) -> Option<Vec<Event>> {
+        if !self.first {
+            tokio::select! {
+                _ = self.state.shutdown.cancelled() => return None,
+                _ = tokio::time::sleep(TICK) => {}
+            }
+        }
+        self.first = false;
+        let mut events = Vec::new();
+        match self.state.tracker.store().list(WATCHED).await {
+            Ok(campaigns) => {
+                for campaign in campaigns {
+                    let json = serde_json::to_string(&campaign).expect("a campaign serializes");
+                    if self.campaigns.get(&campaign.id) != Some(&json) {
+                        events.push(Event::default().event("campaign").data(&json));
+                        self.campaigns.insert(campaign.id, json);
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(error = format!("{error:#}"), "live campaigns: cannot list"),
+        }
+        match all_stream_stats(&self.state).await {
+            Ok(streams) => {
+                let json = serde_json::to_string(&streams).expect("stream figures serialize");
+                if json != self.streams {
+                    events.push(Event::default().event("streams").data(&json));
+                    self.streams = json;
+                }
+            }
+            Err(error) => tracing::warn!(error = format!("{error:#}"), "live streams: cannot read"),
+        }
+        Some(events)
+    }
+}
+
+/// `GET /api/v1/campaigns/events`.
+pub async fn events(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let client = Client {
+        state,
+        campaigns: HashMap::new(),
+        streams: String::new(),
+        first: true,
+    };
+    let ticks = futures::stream::unfold(client, |mut client| async move {
+        let events = client.next_events().await?;
+        Some((futures::stream::iter(events.into_iter().map(Ok)), client))
+    });
+    Sse::new(ticks.flatten()).keep_alive(KeepAlive::default())
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+// The dashboard in a real browser (Debian's chromium through npm's
+// playwright-core, from tools/): a template error is shown before anything
+// is sent, a campaign created from the form reaches `completed` on the page
+// without a reload, its counts exact.
+//
+//   node tests/browser/dashboard.mjs <campaign-service URL> <users>
+//
+// Run by tests/e2e/tests/dashboard.rs against a stack it started. Prints
+// one JSON object (what it saw) and exits non-zero on the first failure.
+
+import { createRequire } from 'node:module';
+
+const require = createRequire(new URL('../../tools/package.json', import.meta.url));
+const { chromium } = require('playwright-core');
+
+const [base, users] = [process.argv[2], Number(process.argv[3])];
+if (!base || !users) {
+  console.error('usage: dashboard.mjs <campaign-service URL> <users>');
+  process.exit(2);
+}
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+
+const browser = await chromium.launch({
+  executablePath,
+  args: ['--headless', '--no-sandbox', '--disable-gpu'],
+});
+try {
+  const page = await browser.newPage();
+  await page.goto(base);
+  await page.waitForSelector('#live:text("live")', { timeout: 10_000 });
+  // Survives only if the page is never reloaded.
+  await page.evaluate(() => { window.sameDocument = true; });
+
+  // A template naming a variable that does not exist: refused, shown.
+  await page.fill('#name', 'from the browser');
+  await page.fill('#subject', 'Hi {{ nope }}');
+  await page.click('#new button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('#form-error').textContent.includes('undefined variable'),
+    null, { timeout: 10_000 });
+  const templateError = await page.textContent('#form-error');
+
+  // A good one: created, then completed, live.
+  await page.fill('#subject', 'Hi {{ name }}');
+  await page.click('#new button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('#message').textContent.startsWith('created '),
+    null, { timeout: 10_000 });
+  const id = (await page.textContent('#message')).slice('created '.length);
+  const row = `#campaigns tr[data-id="${id}"]`;
+  await page.waitForSelector(`${row} td.status:text-is("completed")`, { timeout: 120_000 });
+  const seen = await page.evaluate((row) => ({
+    sameDocument: window.sameDocument === true,
+    total: Number(document.querySelector(`${row} td.total`).textContent),
+    sent: Number(document.querySelector(`${row} td.sent`).textContent),
+    failed: Number(document.querySelector(`${row} td.failed`).textContent),
+    streams: document.querySelectorAll('#streams tbody tr').length,
+  }), row);
+
+  const problems = [];
+  if (!seen.sameDocument) problems.push('the page was reloaded');
+  if (seen.total !== users || seen.sent !== users || seen.failed !== 0) {
+    problems.push(`counts on the page: total ${seen.total}, sent ${seen.sent}, failed ${seen.failed}; expected ${users} sent`);
+  }
+  if (seen.streams === 0) problems.push('no stream figures on the page');
+  console.log(JSON.stringify({ id, templateError, ...seen, problems }));
+  if (problems.length) process.exit(1);
+} finally {
+  await browser.close();
+}
