@@ -150,7 +150,7 @@ async fn campaigns_are_created_and_bad_input_gets_a_json_error() {
             .await
             .unwrap();
     assert!(
-        page.contains("<h2>Campaigns</h2>") && page.contains("/api/v1/streams"),
+        page.contains("<h2>Campaigns</h2>") && page.contains("/api/v1/campaigns/events"),
         "the dashboard is served"
     );
 
