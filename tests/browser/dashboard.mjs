@@ -7,28 +7,18 @@
 //   node tests/browser/dashboard.mjs <campaign-service URL> <users>
 //
 // Run by tests/e2e/tests/dashboard.rs against a stack it started. Prints
-// one JSON object (what it saw) and exits non-zero on the first failure.
+// one JSON object (what it saw) and exits non-zero on the first failure
+// (through browser.mjs).
 
-import { createRequire } from 'node:module';
-
-const require = createRequire(new URL('../../tools/package.json', import.meta.url));
-const { chromium } = require('playwright-core');
+import { onDashboard } from './browser.mjs';
 
 const [base, users] = [process.argv[2], Number(process.argv[3])];
 if (!base || !users) {
   console.error('usage: dashboard.mjs <campaign-service URL> <users>');
   process.exit(2);
 }
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 
-const browser = await chromium.launch({
-  executablePath,
-  args: ['--headless', '--no-sandbox', '--disable-gpu'],
-});
-try {
-  const page = await browser.newPage();
-  await page.goto(base);
-  await page.waitForSelector('#live:text("live")', { timeout: 10_000 });
+await onDashboard(base, async (page) => {
   // Survives only if the page is never reloaded.
   await page.evaluate(() => { window.sameDocument = true; });
 
@@ -62,8 +52,5 @@ try {
     problems.push(`counts on the page: total ${seen.total}, sent ${seen.sent}, failed ${seen.failed}; expected ${users} sent`);
   }
   if (seen.streams === 0) problems.push('no stream figures on the page');
-  console.log(JSON.stringify({ id, templateError, ...seen, problems }));
-  if (problems.length) process.exit(1);
-} finally {
-  await browser.close();
-}
+  return { id, templateError, ...seen, problems };
+});

@@ -10,6 +10,7 @@
 //! | `GET /api/v1/streams` | every stream's length, groups, pending, lag, counters |
 //! | `GET /api/v1/dead-letters?stream=…` | dead letters of a stream |
 //! | `POST /api/v1/dead-letters/replay?stream=…&id=…` | replays one |
+//! | `POST /api/v1/dead-letters/replay-all?stream=…` | replays every one |
 //!
 //! Writes, the demo endpoint and dead letters (their payloads hold
 //! recipients' addresses) are behind the API token whenever one is set.
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/campaign/create", get(create_demo))
         .route("/api/v1/dead-letters", get(dead_letters))
         .route("/api/v1/dead-letters/replay", post(replay))
+        .route("/api/v1/dead-letters/replay-all", post(replay_all))
         .route_layer(middleware::from_fn_with_state(
             state.access.clone(),
             require_token,
@@ -196,4 +198,23 @@ async fn replay(
             query.stream
         ))),
     }
+}
+
+/// `?stream=` of a replay of every dead letter.
+#[derive(Deserialize)]
+struct StreamQuery {
+    stream: String,
+}
+
+async fn replay_all(
+    State(state): State<AppState>,
+    query: Result<Query<StreamQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    known_stream(&query.stream)?;
+    let mut conn = state.redis.clone();
+    let replayed = deadletter::replay_all(&mut conn, &query.stream)
+        .await
+        .map_err(anyhow::Error::from)?;
+    Ok(Json(json!({ "stream": query.stream, "replayed": replayed })))
 }
