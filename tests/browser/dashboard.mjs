@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The dashboard in a real browser (Debian's chromium through npm's
 // playwright-core, from tools/): a template error is shown before anything
-// is sent, a campaign created from the form reaches `completed` on the page
-// without a reload, its counts exact.
+// is sent, the email is previewed, a campaign created from the form reaches
+// `completed` on the page without a reload, its counts exact.
 //
 //   node tests/browser/dashboard.mjs <campaign-service URL> <users>
 //
@@ -30,8 +30,13 @@ await onDashboard(base, async (page) => {
     null, { timeout: 10_000 });
   const templateError = await page.textContent('#form-error');
 
-  // A good one: created, then completed, live.
+  // A good one: previewed for the sample recipient, then created, then
+  // completed, live.
   await page.fill('#subject', 'Hi {{ name }}');
+  await page.click('#preview');
+  await page.waitForFunction(() => document.querySelector('#rendered').textContent.startsWith('Subject: Hi '),
+    null, { timeout: 10_000 });
+  const preview = await page.textContent('#rendered');
   await page.click('#new button[type=submit]');
   await page.waitForFunction(() => document.querySelector('#message').textContent.startsWith('created '),
     null, { timeout: 10_000 });
@@ -52,5 +57,6 @@ await onDashboard(base, async (page) => {
     problems.push(`counts on the page: total ${seen.total}, sent ${seen.sent}, failed ${seen.failed}; expected ${users} sent`);
   }
   if (seen.streams === 0) problems.push('no stream figures on the page');
-  return { id, templateError, ...seen, problems };
+  if (!preview.startsWith('Subject: Hi Ada Lovelace')) problems.push(`preview: ${preview}`);
+  return { id, templateError, preview, ...seen, problems };
 });

@@ -5,6 +5,7 @@
 //! | `GET /` | the dashboard |
 //! | `GET /api/v1/campaign/create` | creates the demo campaign |
 //! | `POST /api/v1/campaigns` | creates a campaign from JSON |
+//! | `POST /api/v1/campaigns/preview` | renders templates for one recipient, creating nothing |
 //! | `GET /api/v1/campaigns`, `GET /api/v1/campaigns/{id}` | status and exact progress |
 //! | `GET /api/v1/campaigns/events` | the same, live: Server-Sent Events of what changed ([`crate::live`]) |
 //! | `GET /api/v1/streams` | every stream's length, groups, pending, lag, counters |
@@ -50,6 +51,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let guarded = Router::new()
         .route("/api/v1/campaigns", post(create))
+        .route("/api/v1/campaigns/preview", post(preview))
         .route("/api/v1/campaign/create", get(create_demo))
         .route("/api/v1/dead-letters", get(dead_letters))
         .route("/api/v1/dead-letters/replay", post(replay))
@@ -82,6 +84,49 @@ async fn create(
         .map_err(anyhow::Error::from)?
         .map_err(ApiError::bad_request)?;
     create_campaign(&state, campaign).await
+}
+
+/// The JSON body of `POST /api/v1/campaigns/preview`: templates, and the
+/// recipient to render them for (the sample recipient by default).
+#[derive(Deserialize)]
+struct PreviewRequest {
+    subject: String,
+    body: String,
+    #[serde(default = "sample_name")]
+    name: String,
+    #[serde(default = "sample_email")]
+    email: String,
+}
+
+fn sample_name() -> String {
+    templates::SAMPLE_NAME.into()
+}
+
+fn sample_email() -> String {
+    templates::SAMPLE_EMAIL.into()
+}
+
+/// Renders templates for one recipient with the checks and bounds of a
+/// new campaign, so a form can show the email, or what is wrong with it,
+/// before anything is created.
+async fn preview(body: Result<Json<PreviewRequest>, JsonRejection>) -> Result<Json<Value>, ApiError> {
+    let Json(request) = body?;
+    let rendered = tokio::task::spawn_blocking(move || {
+        let campaign = NewCampaign::parse(NewCampaignRequest {
+            name: "preview".into(),
+            subject: request.subject,
+            body: request.body,
+        })?;
+        templates::Templates::compile(&campaign.subject, &campaign.body)
+            .and_then(|templates| templates.render(&request.name, &request.email))
+            .map_err(|error| error.to_string())
+    })
+    .await
+    .map_err(anyhow::Error::from)?
+    .map_err(ApiError::bad_request)?;
+    Ok(Json(
+        json!({ "subject": rendered.subject, "body": rendered.body }),
+    ))
 }
 
 async fn create_campaign(

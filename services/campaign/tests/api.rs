@@ -187,11 +187,29 @@ async fn templates_that_cannot_render_within_their_bounds_are_refused_at_creatio
         ),
     ] {
         let request = json!({ "name": "n", "subject": subject, "body": body }).to_string();
-        let (status, error) = call("POST", url("/api/v1/campaigns"), None, Some(&request)).await;
-        let message = error["error"].as_str().unwrap_or_default();
-        assert_eq!(status, 400, "{expected}: {error}");
-        assert!(message.contains(expected), "{expected}: {message}");
+        // A preview refuses them the same way, before anything is created.
+        for path in ["/api/v1/campaigns/preview", "/api/v1/campaigns"] {
+            let (status, error) = call("POST", url(path), None, Some(&request)).await;
+            let message = error["error"].as_str().unwrap_or_default();
+            assert_eq!(status, 400, "{path}: {expected}: {error}");
+            assert!(message.contains(expected), "{path}: {expected}: {message}");
+        }
     }
+    let request = json!({ "subject": "Hi {{ name }}", "body": "To {{ email }}", "name": "Grace", "email": "grace@example.com" });
+    let (status, preview) = call(
+        "POST",
+        url("/api/v1/campaigns/preview"),
+        None,
+        Some(&request.to_string()),
+    )
+    .await;
+    assert_eq!(
+        (status, preview),
+        (
+            200,
+            json!({ "subject": "Hi Grace", "body": "To grace@example.com" })
+        )
+    );
     let (_, list) = call("GET", url("/api/v1/campaigns"), None, None).await;
     assert_eq!(list, json!([]), "nothing refused was stored");
     let (_, streams) = call("GET", url("/api/v1/streams"), None, None).await;
