@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The dashboard's dead letters in a real browser: the dead letters of a
-// stream are listed with their reason, and "Replay all" replays them (the
-// list empties live, as they are handled).
+// The dashboard's dead letters in a real browser: the campaign's recipients
+// not sent are listed with why, the dead letters of a stream with their
+// reason, and "Replay all" replays them (the list empties live, as they are
+// handled).
 //
 //   node tests/browser/dead_letters.mjs <campaign-service URL> <stream> <count>
 //
@@ -17,6 +18,13 @@ if (!base || !stream || !count) {
 }
 
 await onDashboard(base, async (page) => {
+  // The campaign's recipients not sent, with why.
+  await page.click('#campaigns button.failures');
+  const failures = '#failures tbody tr';
+  await page.waitForFunction(([failures, count]) => document.querySelectorAll(failures).length === count,
+    [failures, count], { timeout: 10_000 });
+  const notSent = await page.textContent(`${failures} td:nth-child(4)`);
+
   await page.selectOption('#dead-stream', stream);
   const rows = '#dead-letters tbody tr';
   await page.waitForFunction(([rows, count]) => document.querySelectorAll(rows).length === count,
@@ -27,5 +35,6 @@ await onDashboard(base, async (page) => {
     rows, { timeout: 30_000 });
   const problems = [];
   if (!reason.startsWith('still failing')) problems.push(`unexpected reason: ${reason}`);
-  return { stream, listed: count, reason, left: 0, problems };
+  if (!notSent.startsWith('dead-lettered: still failing')) problems.push(`unexpected failure: ${notSent}`);
+  return { stream, listed: count, reason, notSent, left: 0, problems };
 });

@@ -151,6 +151,10 @@ pub struct EmailDelivery {
     /// The server's reply or the error, for failures; the reason, for dead
     /// letters.
     pub detail: Option<String>,
+    /// The recipient's address, so that failures can be listed with it
+    /// (absent in outcomes published before it was added).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
 }
 
 impl Event for EmailDelivery {

@@ -106,6 +106,8 @@ impl Tracker {
                 notification_id: outcome.notification_id,
                 campaign_id: outcome.campaign_id,
                 status: outcome.status,
+                detail: outcome.detail,
+                recipient: outcome.recipient,
             })
             .await?;
         Ok(())

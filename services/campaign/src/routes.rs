@@ -8,6 +8,7 @@
 //! | `POST /api/v1/campaigns/preview` | renders templates for one recipient, creating nothing |
 //! | `GET /api/v1/campaigns`, `GET /api/v1/campaigns/{id}` | status and exact progress |
 //! | `GET /api/v1/campaigns/events` | the same, live: Server-Sent Events of what changed ([`crate::live`]) |
+//! | `GET /api/v1/campaigns/{id}/failures?after=…&limit=…` | its recipients not sent, with why, a page at a time |
 //! | `GET /api/v1/streams` | every stream's length, groups, pending, lag, counters |
 //! | `GET /api/v1/dead-letters?stream=…` | dead letters of a stream |
 //! | `POST /api/v1/dead-letters/replay?stream=…&id=…` | replays one |
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/campaigns", post(create))
         .route("/api/v1/campaigns/preview", post(preview))
         .route("/api/v1/campaign/create", get(create_demo))
+        .route("/api/v1/campaigns/{id}/failures", get(failures))
         .route("/api/v1/dead-letters", get(dead_letters))
         .route("/api/v1/dead-letters/replay", post(replay))
         .route("/api/v1/dead-letters/replay-all", post(replay_all))
@@ -163,6 +165,38 @@ async fn list(
         return Err(ApiError::bad_request("limit must be between 1 and 500"));
     }
     Ok(Json(state.tracker.store().list(query.limit).await?))
+}
+
+/// `?after=&limit=` of a list paged by id.
+#[derive(Deserialize)]
+struct PageQuery {
+    #[serde(default)]
+    after: String,
+    #[serde(default = "default_limit")]
+    limit: i64,
+}
+
+/// `GET /api/v1/campaigns/{id}/failures`: `{"failures": [...], "next_after":
+/// <id or null>}`, the style of every paged list in comms (pass
+/// `next_after` as `after` for the next page).
+async fn failures(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    if !(1..=500).contains(&query.limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 500"));
+    }
+    let store = state.tracker.store();
+    if store.get(&id).await?.is_none() {
+        return Err(ApiError::not_found(format!("no campaign with id {id}")));
+    }
+    let failures = store.failures(&id, &query.after, query.limit).await?;
+    let next_after = (failures.len() as i64 == query.limit)
+        .then(|| failures.last().map(|failure| failure.notification_id.clone()))
+        .flatten();
+    Ok(Json(json!({ "failures": failures, "next_after": next_after })))
 }
 
 async fn one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Campaign>, ApiError> {

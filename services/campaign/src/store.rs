@@ -42,6 +42,14 @@ pub const SCHEMA: &[&str] = &[
         campaign_id TEXT PRIMARY KEY,
         dead_lettered BIGINT NOT NULL
     )",
+    "CREATE TABLE IF NOT EXISTS campaign_failures (
+        notification_id TEXT PRIMARY KEY,
+        campaign_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        recipient TEXT,
+        detail TEXT
+    )",
+    "CREATE INDEX IF NOT EXISTS campaign_failures_by_campaign ON campaign_failures (campaign_id, notification_id)",
     "CREATE TABLE IF NOT EXISTS announcements (
         campaign_id TEXT PRIMARY KEY,
         entry_id TEXT NOT NULL
@@ -94,6 +102,23 @@ pub struct Outcome {
     pub campaign_id: String,
     /// Sent, failed or dead-lettered.
     pub status: DeliveryStatus,
+    /// Why it was not sent.
+    pub detail: Option<String>,
+    /// The recipient's address.
+    pub recipient: Option<String>,
+}
+
+/// A notification of a campaign that was not sent, as the API lists it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Failure {
+    /// The notification.
+    pub notification_id: String,
+    /// `failed` or `dead_lettered`.
+    pub status: String,
+    /// The recipient's address, when the outcome carried it.
+    pub recipient: Option<String>,
+    /// The SMTP server's reply, or why the notification was given up.
+    pub detail: Option<String>,
 }
 
 /// The campaigns.
@@ -212,7 +237,7 @@ impl CampaignStore {
         let sql = format!(
             "INSERT INTO outcomes (notification_id, campaign_id, status) VALUES {}
              ON CONFLICT (notification_id) DO NOTHING
-             RETURNING campaign_id, status",
+             RETURNING campaign_id, status, notification_id",
             servicekit::db::values_list(outcomes.len(), 3)
         );
         let mut insert = sqlx::query(&sql);
@@ -224,8 +249,10 @@ impl CampaignStore {
         }
         let mut tx = self.db.begin().await?;
         let inserted = insert.fetch_all(&mut *tx).await?;
-        // (sent, not sent, dead-lettered) newly counted per campaign.
+        // (sent, not sent, dead-lettered) newly counted per campaign, and
+        // the outcomes newly counted that were not sends.
         let mut counts: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
+        let mut failures = Vec::new();
         for row in inserted {
             let campaign_id: String = row.try_get(0)?;
             let status: String = row.try_get(1)?;
@@ -234,11 +261,13 @@ impl CampaignStore {
                 entry.0 += 1;
             } else {
                 entry.1 += 1;
+                failures.push(row.try_get::<String, _>(2)?);
             }
             if status == DeliveryStatus::DeadLettered.as_str() {
                 entry.2 += 1;
             }
         }
+        self.record_failures(&mut tx, outcomes, &failures).await?;
         for (campaign_id, (sent, not_sent, dead_lettered)) in &counts {
             sqlx::query("UPDATE campaigns SET sent = sent + $1, failed = failed + $2 WHERE id = $3")
                 .bind(*sent)
@@ -271,6 +300,67 @@ impl CampaignStore {
             }
         }
         Ok(vec![(); outcomes.len()])
+    }
+}
+
+impl CampaignStore {
+    /// Keeps, for listing, the outcomes among `outcomes` whose ids are in
+    /// `not_sent`: one multi-row insert (failures are few, or all alike).
+    async fn record_failures(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        outcomes: &[Outcome],
+        not_sent: &[String],
+    ) -> anyhow::Result<()> {
+        if not_sent.is_empty() {
+            return Ok(());
+        }
+        let not_sent: std::collections::HashSet<&String> = not_sent.iter().collect();
+        let failed: Vec<&Outcome> = outcomes
+            .iter()
+            .filter(|outcome| not_sent.contains(&outcome.notification_id))
+            .collect();
+        let sql = format!(
+            "INSERT INTO campaign_failures (notification_id, campaign_id, status, recipient, detail) VALUES {}
+             ON CONFLICT (notification_id) DO NOTHING",
+            servicekit::db::values_list(failed.len(), 5)
+        );
+        let mut insert = sqlx::query(&sql);
+        for outcome in failed {
+            insert = insert
+                .bind(&outcome.notification_id)
+                .bind(&outcome.campaign_id)
+                .bind(outcome.status.as_str())
+                .bind(outcome.recipient.clone())
+                .bind(outcome.detail.clone());
+        }
+        insert.execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    /// The notifications of `campaign_id` that were not sent, in id order,
+    /// `limit` after `after`.
+    pub async fn failures(&self, campaign_id: &str, after: &str, limit: i64) -> anyhow::Result<Vec<Failure>> {
+        let rows = sqlx::query(
+            "SELECT notification_id, status, recipient, detail FROM campaign_failures
+             WHERE campaign_id = $1 AND notification_id > $2
+             ORDER BY notification_id LIMIT $3",
+        )
+        .bind(campaign_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.db)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(Failure {
+                    notification_id: row.try_get(0)?,
+                    status: row.try_get(1)?,
+                    recipient: row.try_get(2)?,
+                    detail: row.try_get(3)?,
+                })
+            })
+            .collect()
     }
 }
 

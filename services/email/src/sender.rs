@@ -165,6 +165,7 @@ impl Sender {
             campaign_id: email.campaign_id,
             status,
             detail,
+            recipient: Some(email.to_email),
         };
         let envelope = Envelope::with_id(&event, format!("delivery:{id}"))
             .map_err(anyhow::Error::from)?

@@ -117,6 +117,7 @@ impl Notifier {
                     campaign_id: request.campaign_id,
                     status: DeliveryStatus::Failed,
                     detail: Some(format!("cannot render the template: {error}")),
+                    recipient: Some(request.email),
                 };
                 (DELIVERIES, Envelope::with_id(&failure, request.notification_id))
             }
@@ -155,6 +156,7 @@ impl Handler for RequestHandler {
             campaign_id: request.campaign_id,
             status: DeliveryStatus::DeadLettered,
             detail: Some(format!("dead-lettered: {reason}")),
+            recipient: Some(request.email),
         };
         let envelope = Envelope::with_id(&outcome, format!("delivery:{}", request.notification_id))
             .map_err(anyhow::Error::from)?

@@ -55,6 +55,32 @@ fn a_spent_retry_budget_fails_each_notification_visibly() {
         json!({ "total": USERS, "sent": 0, "failed": 0, "dead_lettered": USERS, "pending": 0 }),
         "every notification has an outcome, shown as dead-lettered: the campaign completes"
     );
+    // Listed with why, a page at a time.
+    let path = format!("/api/v1/campaigns/{id}/failures?limit=60");
+    let first = stack.get("campaign-service", &path);
+    let next = first["next_after"].as_str().expect("a second page").to_string();
+    let second = stack.get("campaign-service", &format!("{path}&after={next}"));
+    assert_eq!(second["next_after"], serde_json::Value::Null, "{second}");
+    let listed: Vec<&serde_json::Value> = first["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["failures"].as_array().unwrap())
+        .collect();
+    assert_eq!(listed.len() as u64, USERS);
+    for failure in listed {
+        assert_eq!(failure["status"], "dead_lettered", "{failure}");
+        assert!(
+            failure["recipient"].as_str().is_some_and(|r| r.contains('@')),
+            "{failure}"
+        );
+        assert!(
+            failure["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("dead-lettered: ")),
+            "{failure}"
+        );
+    }
     let notification_id = contracts::notification_id(&id, 1);
     let start = std::time::Instant::now();
     let notification = loop {
