@@ -49,6 +49,7 @@ await onDashboard(base, async (page) => {
     sent: Number(document.querySelector(`${row} td.sent`).textContent),
     failed: Number(document.querySelector(`${row} td.failed`).textContent),
     streams: document.querySelectorAll('#streams tbody tr').length,
+    consumersShown: document.querySelector('#streams').textContent.includes('email-service'),
   }), row);
 
   const problems = [];
@@ -57,6 +58,7 @@ await onDashboard(base, async (page) => {
     problems.push(`counts on the page: total ${seen.total}, sent ${seen.sent}, failed ${seen.failed}; expected ${users} sent`);
   }
   if (seen.streams === 0) problems.push('no stream figures on the page');
+  if (!seen.consumersShown) problems.push("no consumer of email-service's group on the page");
   if (!preview.startsWith('Subject: Hi Ada Lovelace')) problems.push(`preview: ${preview}`);
   return { id, templateError, preview, ...seen, problems };
 });

@@ -57,7 +57,7 @@ pub use error::{Error, Result};
 pub use group::{ensure_group, GroupStart};
 pub use keys::{dead_letter_stream, is_dead_letter_stream};
 pub use publisher::Publisher;
-pub use stats::{stream_stats, GroupStats, StreamStats};
+pub use stats::{stream_stats, ConsumerStats, GroupStats, StreamStats};
 pub use worker::{
     unique_consumer_name, CounterSnapshot, Delivery, HandleError, Handler, Worker, WorkerConfig,
     WorkerCounters,

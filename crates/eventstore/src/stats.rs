@@ -31,6 +31,10 @@ pub struct GroupStats {
     pub group: String,
     /// Consumers known to the group.
     pub consumers: u64,
+    /// Each consumer: what it holds and how long since it last read or
+    /// claimed (a consumer idle for long with entries pending is a dead
+    /// one whose entries another will claim).
+    pub consumer_details: Vec<ConsumerStats>,
     /// Delivered but not yet acknowledged.
     pub pending: u64,
     /// Entries not yet delivered to the group (`None` when Redis cannot tell,
@@ -47,6 +51,17 @@ pub struct GroupStats {
     pub retried: u64,
     /// Entries moved to the dead-letter stream.
     pub dead_lettered: u64,
+}
+
+/// One consumer of a group.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConsumerStats {
+    /// Its name (service, port or instance).
+    pub name: String,
+    /// Entries delivered to it and not yet acknowledged.
+    pub pending: u64,
+    /// Milliseconds since it last interacted with the group.
+    pub idle_ms: u64,
 }
 
 /// Reads the figures of `stream`; a stream that does not exist yet has
@@ -82,8 +97,23 @@ pub async fn stream_stats(conn: &mut ConnectionManager, stream: &str) -> Result<
                 .query_async(conn)
                 .await?;
             let counter = |name: &str| counters.get(name).copied().unwrap_or(0);
+            let consumers: redis::streams::StreamInfoConsumersReply = redis::cmd("XINFO")
+                .arg("CONSUMERS")
+                .arg(stream)
+                .arg(&group.name)
+                .query_async(conn)
+                .await?;
             groups.push(GroupStats {
                 consumers: group.consumers as u64,
+                consumer_details: consumers
+                    .consumers
+                    .into_iter()
+                    .map(|consumer| ConsumerStats {
+                        name: consumer.name,
+                        pending: consumer.pending as u64,
+                        idle_ms: consumer.idle as u64,
+                    })
+                    .collect(),
                 pending: group.pending as u64,
                 lag: corrected_lag(group.lag, &group.last_delivered_id, last_generated, length),
                 handled: counter(HANDLED),

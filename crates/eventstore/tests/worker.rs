@@ -297,6 +297,13 @@ async fn poison_and_undecodable_entries_are_dead_lettered_and_the_worker_goes_on
     let stats = stream_stats(&mut conn, "s").await.unwrap();
     assert_eq!(stats.dead_letters, 5);
     assert_eq!(stats.groups[0].dead_lettered, 6);
+    let consumers = &stats.groups[0].consumer_details;
+    assert!(
+        consumers
+            .iter()
+            .any(|consumer| consumer.pending == 0 && consumer.idle_ms < 10_000),
+        "the running consumer, holding nothing, seen lately: {consumers:?}"
+    );
     shutdown.cancel();
     run.await.unwrap();
 
