@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Takes the README's screenshots of the running native stack (./start.sh)
-// into docs/screenshots/: the dashboard after a campaign, MailDev's inbox,
+// into docs/screenshots/: the dashboard during and after a campaign, MailDev's inbox,
 // Redis Commander showing a stream, and OpenBao's UI showing the secrets
 // under secret/comms.
 //
@@ -119,10 +119,17 @@ try {
 
   const id = await createCampaign();
 
+  // The dashboard while the campaign sends: live, so no reload is needed
+  // (and the network is never idle: its event stream stays open).
+  await waitFor(id, 'started');
+  await page.goto(`${campaignUrl}/`);
+  await page.waitForSelector('#live:text("live")');
+  await sleep(3000);
+  await shot(page, 'dashboard-sending');
+
   // Redis Commander while the campaign runs, so that its stream holds
   // entries: its key tree folds names at ':', so open comms:*, then the
   // stream of emails.
-  await waitFor(id, 'started');
   await page.goto(`${commanderUrl}/`);
   await page.waitForLoadState('networkidle').catch(() => {});
   await page.locator('#keyTree li[id$=":comms:"] > i.jstree-ocl').click();
@@ -141,8 +148,7 @@ try {
 
   await waitFor(id, 'completed');
   await page.goto(`${campaignUrl}/`);
-  // The dashboard refreshes itself; let it draw the campaign and streams.
-  await page.waitForLoadState('networkidle').catch(() => {});
+  await page.waitForSelector('#live:text("live")');
   await sleep(3000);
   await shot(page, 'dashboard');
 

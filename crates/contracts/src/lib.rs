@@ -54,8 +54,10 @@ impl Event for CampaignCreated {
     const VERSION: u32 = 1;
 }
 
-/// The audience of a campaign is fully expanded: `total` notifications were
-/// requested.
+/// The size of a campaign's audience is known: `total` notifications are
+/// requested. Published when its expansion starts (the users to notify are
+/// counted first, so that progress and ETA are known while the paced
+/// expansion runs) and again when it ends.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AudienceExpanded {
     /// The campaign's id.

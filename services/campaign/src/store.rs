@@ -218,8 +218,10 @@ impl CampaignStore {
     /// Records the audience size of `id` (idempotent).
     pub async fn set_total(&self, id: &str, total: i64) -> anyhow::Result<()> {
         let mut tx = self.db.begin().await?;
+        // Announced when the expansion starts and again when it ends: the
+        // later figure wins until the campaign completes.
         sqlx::query(
-            "UPDATE campaigns SET total = $1, status = 'sending' WHERE id = $2 AND status = 'expanding'",
+            "UPDATE campaigns SET total = $1, status = 'sending' WHERE id = $2 AND status IN ('expanding', 'sending')",
         )
         .bind(total)
         .bind(id)

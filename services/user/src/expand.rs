@@ -119,17 +119,18 @@ impl Expander {
         let Some(total) = self.expand(&campaign.campaign_id, &trace).await? else {
             return Ok(());
         };
+        self.announce_total(&campaign.campaign_id, total, &trace).await?;
+        Ok(())
+    }
+
+    /// Publishes the size of the audience of campaign `id`.
+    async fn announce_total(&self, id: &str, total: i64, trace: &Option<String>) -> anyhow::Result<()> {
         let announcement = AudienceExpanded {
-            campaign_id: campaign.campaign_id.clone(),
+            campaign_id: id.to_string(),
             total,
         };
-        let envelope = Envelope::with_id(&announcement, format!("expanded:{}", campaign.campaign_id))
-            .map_err(anyhow::Error::from)?
-            .traced(trace);
-        self.publisher
-            .publish(CAMPAIGNS, &envelope)
-            .await
-            .map_err(anyhow::Error::from)?;
+        let envelope = Envelope::with_id(&announcement, format!("expanded:{id}"))?.traced(trace.clone());
+        self.publisher.publish(CAMPAIGNS, &envelope).await?;
         Ok(())
     }
 
@@ -153,6 +154,11 @@ impl Expander {
         if let Some(total) = total {
             return Ok(Some(total));
         }
+        // The users are seeded before any expansion starts: the audience is
+        // all of them, known now, while the pages go out at the pipeline's
+        // pace.
+        self.announce_total(id, self.store.count_up_to(i64::MAX).await?, trace)
+            .await?;
         loop {
             let page = self.store.page(cursor, self.page_size).await?;
             let Some(last) = page.last() else {

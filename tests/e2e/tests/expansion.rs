@@ -172,6 +172,21 @@ fn a_large_audience_is_expanded_at_the_pace_of_the_services_behind_it() {
             most
         });
         let id = stack.create_campaign("paced", "Hi {{ name }}", "Dear {{ name }}");
+        // The audience's size is known from the start of the paced
+        // expansion, so progress and ETA are too.
+        let start = Instant::now();
+        let first_known = loop {
+            let campaign = stack.get("campaign-service", &format!("/api/v1/campaigns/{id}"));
+            if campaign["progress"]["total"] == AUDIENCE || start.elapsed() > Duration::from_secs(60) {
+                break campaign;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(first_known["progress"]["total"], AUDIENCE, "{first_known}");
+        assert!(
+            first_known["progress"]["sent"].as_u64().unwrap() < AUDIENCE / 2,
+            "the total was known early, not only once expanded: {first_known}"
+        );
         let campaign = stack.wait_completed(&id, Duration::from_secs(180));
         done.store(true, Ordering::SeqCst);
         (campaign, sampler.join().unwrap())
