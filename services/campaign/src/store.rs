@@ -8,7 +8,9 @@
 //! Dead-lettered notifications (given up by the pipeline, replayable by an
 //! operator) are final too: the `failed` column counts every final outcome
 //! that is not a send, and `campaign_dead_letters` how many of those were
-//! dead-lettered, so that the API shows the two apart.
+//! dead-lettered, so that the API shows the two apart. A dead-lettered
+//! outcome is the one that can be replaced: when a replayed dead letter
+//! ends in a send or a failure, the counts move to it.
 
 use std::collections::BTreeMap;
 
@@ -255,9 +257,14 @@ impl CampaignStore {
         // the outcomes newly counted that were not sends.
         let mut counts: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
         let mut failures = Vec::new();
+        // Statuses newly recorded, for the metrics.
+        let mut recorded: Vec<String> = Vec::new();
+        let mut new_ids = std::collections::HashSet::new();
         for row in inserted {
             let campaign_id: String = row.try_get(0)?;
             let status: String = row.try_get(1)?;
+            new_ids.insert(row.try_get::<String, _>(2)?);
+            recorded.push(status.clone());
             let entry = counts.entry(campaign_id).or_default();
             if status == DeliveryStatus::Sent.as_str() {
                 entry.0 += 1;
@@ -270,6 +277,21 @@ impl CampaignStore {
             }
         }
         self.record_failures(&mut tx, outcomes, &failures).await?;
+        // A dead letter replayed by an operator ends in a real outcome: it
+        // replaces `dead_lettered` (the only outcome that can be replaced).
+        for outcome in outcomes.iter().filter(|outcome| {
+            outcome.status != DeliveryStatus::DeadLettered && !new_ids.contains(&outcome.notification_id)
+        }) {
+            if Self::replace_dead_letter(&mut tx, outcome).await? {
+                let entry = counts.entry(outcome.campaign_id.clone()).or_default();
+                entry.2 -= 1;
+                if outcome.status == DeliveryStatus::Sent {
+                    entry.0 += 1;
+                    entry.1 -= 1;
+                }
+                recorded.push(outcome.status.as_str().to_string());
+            }
+        }
         for (campaign_id, (sent, not_sent, dead_lettered)) in &counts {
             sqlx::query("UPDATE campaigns SET sent = sent + $1, failed = failed + $2 WHERE id = $3")
                 .bind(*sent)
@@ -277,7 +299,7 @@ impl CampaignStore {
                 .bind(campaign_id)
                 .execute(&mut *tx)
                 .await?;
-            if *dead_lettered > 0 {
+            if *dead_lettered != 0 {
                 sqlx::query(
                     "INSERT INTO campaign_dead_letters (campaign_id, dead_lettered) VALUES ($1, $2)
                      ON CONFLICT (campaign_id) DO UPDATE
@@ -291,21 +313,49 @@ impl CampaignStore {
             complete_if_done(&mut tx, campaign_id).await?;
         }
         tx.commit().await?;
-        for (sent, not_sent, dead_lettered) in counts.values() {
-            let failed = not_sent - dead_lettered;
-            for (status, n) in [
-                ("sent", *sent),
-                ("failed", failed),
-                ("dead_lettered", *dead_lettered),
-            ] {
-                metrics::counter!("comms_campaign_outcomes_total", "status" => status).increment(n as u64);
-            }
+        for status in recorded {
+            metrics::counter!("comms_campaign_outcomes_total", "status" => status).increment(1);
         }
         Ok(vec![(); outcomes.len()])
     }
 }
 
 impl CampaignStore {
+    /// Replaces the `dead_lettered` outcome of `outcome`'s notification, if
+    /// that is what it has, by `outcome` (its listed failure goes, or is
+    /// updated); says whether it did.
+    async fn replace_dead_letter(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        outcome: &Outcome,
+    ) -> anyhow::Result<bool> {
+        let replaced = sqlx::query(
+            "UPDATE outcomes SET status = $1 WHERE notification_id = $2 AND status = 'dead_lettered'",
+        )
+        .bind(outcome.status.as_str())
+        .bind(&outcome.notification_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if !replaced {
+            return Ok(false);
+        }
+        if outcome.status == DeliveryStatus::Sent {
+            sqlx::query("DELETE FROM campaign_failures WHERE notification_id = $1")
+                .bind(&outcome.notification_id)
+                .execute(&mut **tx)
+                .await?;
+        } else {
+            sqlx::query("UPDATE campaign_failures SET status = $1, detail = $2 WHERE notification_id = $3")
+                .bind(outcome.status.as_str())
+                .bind(outcome.detail.clone())
+                .bind(&outcome.notification_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(true)
+    }
+
     /// Keeps, for listing, the outcomes among `outcomes` whose ids are in
     /// `not_sent`: one multi-row insert (failures are few, or all alike).
     async fn record_failures(

@@ -59,8 +59,9 @@ impl NotificationStore {
     }
 
     /// Records `requests` in one transaction (a request already recorded
-    /// is left as it is) and returns, for each, whether it is still pending
-    /// (and so needs its email requested).
+    /// is left as it is) and returns, for each, whether it still needs its
+    /// email requested: it is pending, or it was dead-lettered and is being
+    /// replayed.
     pub async fn record(&self, requests: &[NotificationRequested]) -> anyhow::Result<Vec<bool>> {
         let now = now_ms();
         let insert_sql = format!(
@@ -81,7 +82,7 @@ impl NotificationStore {
                 .bind(now);
         }
         let select_sql = format!(
-            "SELECT id FROM notifications WHERE status = 'pending' AND id IN {}",
+            "SELECT id FROM notifications WHERE status IN ('pending', 'dead_lettered') AND id IN {}",
             in_list(requests.len(), 1)
         );
         let mut select = sqlx::query(&select_sql);
@@ -105,8 +106,9 @@ impl NotificationStore {
 
     /// Moves each `(id, status, detail)` from `pending` to its final status
     /// in one transaction; an outcome for a notification already final (a
-    /// redelivery) changes nothing. Successes, the common case, share one
-    /// statement.
+    /// redelivery) changes nothing, except that a sent or failed outcome
+    /// replaces `dead_lettered` (a replayed dead letter). Successes, the
+    /// common case, share one statement.
     pub async fn finish(
         &self,
         outcomes: &[(String, DeliveryStatus, Option<String>)],
@@ -120,7 +122,8 @@ impl NotificationStore {
         let mut tx = self.db.begin().await?;
         if !sent.is_empty() {
             let sql = format!(
-                "UPDATE notifications SET status = 'sent', updated_at = $1 WHERE status = 'pending' AND id IN {}",
+                "UPDATE notifications SET status = 'sent', detail = NULL, updated_at = $1
+                 WHERE status IN ('pending', 'dead_lettered') AND id IN {}",
                 in_list(sent.len(), 2)
             );
             let mut update = sqlx::query(&sql).bind(now);
@@ -133,14 +136,20 @@ impl NotificationStore {
             .iter()
             .filter(|(_, status, _)| *status != DeliveryStatus::Sent)
         {
+            // A failure may replace a dead letter; a dead letter only `pending`.
+            let replaces = match status {
+                DeliveryStatus::DeadLettered => "pending",
+                _ => "dead_lettered",
+            };
             sqlx::query(
                 "UPDATE notifications SET status = $1, detail = $2, updated_at = $3
-                 WHERE id = $4 AND status = 'pending'",
+                 WHERE id = $4 AND status IN ('pending', $5)",
             )
             .bind(status.as_str())
             .bind(detail.clone())
             .bind(now)
             .bind(id)
+            .bind(replaces)
             .execute(&mut *tx)
             .await?;
         }

@@ -75,4 +75,23 @@ fn dead_letters_are_listed_and_replayed_from_the_page() {
         Some(DEAD as f64),
         "the replayed emails were sent"
     );
+    // And the counts follow: sent replaces dead-lettered.
+    let expected =
+        serde_json::json!({ "total": DEAD, "sent": DEAD, "failed": 0, "dead_lettered": 0, "pending": 0 });
+    let start = std::time::Instant::now();
+    let campaign = loop {
+        let campaign = stack.get("campaign-service", &format!("/api/v1/campaigns/{id}"));
+        if campaign["progress"] == expected || start.elapsed() > Duration::from_secs(30) {
+            break campaign;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(campaign["progress"], expected, "{campaign}");
+    let failures = stack.get("campaign-service", &format!("/api/v1/campaigns/{id}/failures"));
+    assert_eq!(failures["failures"], serde_json::json!([]), "{failures}");
+    let records = stack.get(
+        "notification-service",
+        &format!("/api/v1/campaigns/{id}/notifications"),
+    );
+    assert_eq!(records, serde_json::json!({ "sent": DEAD }));
 }
