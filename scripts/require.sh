@@ -111,6 +111,30 @@ require_openbao() {
   }
 }
 
+# Schemathesis (PyPI), which tests/api/schemathesis.sh runs against each
+# service's OpenAPI document, in a virtualenv of the project's own:
+# tools/schemathesis/bin/schemathesis. Pinned, so that a run's checks and
+# options do not change under it. Prints nothing; callers use
+# "$comms_schemathesis".
+comms_schemathesis="$comms_root/tools/schemathesis/bin/schemathesis"
+comms_schemathesis_version="4.32.5"
+require_schemathesis() {
+  [ -x "$comms_schemathesis" ] \
+    && "$comms_root/tools/schemathesis/bin/pip" show schemathesis 2>/dev/null \
+      | grep -qx "Version: $comms_schemathesis_version" \
+    && return
+  command -v python3 >/dev/null || apt_install python3 python3-venv
+  python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+  echo "installing Schemathesis $comms_schemathesis_version from PyPI into tools/schemathesis" >&2
+  python3 -m venv "$comms_root/tools/schemathesis"
+  "$comms_root/tools/schemathesis/bin/pip" install --quiet --disable-pip-version-check \
+    "schemathesis==$comms_schemathesis_version"
+  [ -x "$comms_schemathesis" ] || {
+    echo "schemathesis installed no binary at $comms_schemathesis" >&2
+    exit 1
+  }
+}
+
 # Redis Commander (npm: redis-commander), which start.sh runs to browse the
 # streams; installed with the other tools of tools/package.json. Install
 # scripts are skipped: the only one builds bcrypt, an optional dependency

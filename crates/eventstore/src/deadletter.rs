@@ -24,6 +24,7 @@ const FIELD_DELIVERIES: &str = "dead.deliveries";
 
 /// One dead letter, as listed for an operator.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeadLetter {
     /// Its id in the dead-letter stream (what [`replay`] takes).
     pub id: String,
@@ -37,7 +38,9 @@ pub struct DeadLetter {
     pub reason: String,
     /// How many times it had been delivered.
     pub deliveries: u64,
-    /// The original fields, values shown as (lossy) UTF-8.
+    /// The original fields, values shown as (lossy) UTF-8: `[name, value]`
+    /// pairs.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<String>>))]
     pub fields: Vec<(String, String)>,
 }
 

@@ -13,6 +13,7 @@ use crate::keys::{dead_letter_stream, stats_key, DEAD_LETTERED, HANDLED, RETRIED
 
 /// One stream and its consumer groups.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StreamStats {
     /// The stream's key.
     pub stream: String,
@@ -26,6 +27,7 @@ pub struct StreamStats {
 
 /// One consumer group of a stream.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupStats {
     /// The group's name.
     pub group: String,
@@ -55,6 +57,7 @@ pub struct GroupStats {
 
 /// One consumer of a group.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConsumerStats {
     /// Its name (service, port or instance).
     pub name: String,

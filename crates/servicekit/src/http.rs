@@ -14,11 +14,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use eventstore::ConnectionManager;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
+use utoipa::ToSchema;
 
 /// What a service depends on to do its work; `/ready` checks each.
 #[derive(Clone)]
@@ -34,26 +35,90 @@ pub struct Dependencies {
 /// (Prometheus's text format).
 pub fn health_routes(deps: Dependencies) -> Router {
     Router::new()
-        .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
-        .route("/metrics", get(|| async { crate::metrics::render() }))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics_text))
         .route("/ready", get(ready))
         .with_state(Arc::new(deps))
 }
 
-async fn ready(State(deps): State<Arc<Dependencies>>) -> Response {
+/// The process answers.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    responses((status = 200, description = "The process answers", body = Health))
+)]
+pub(crate) async fn health() -> Json<Health> {
+    Json(Health { status: Status::Ok })
+}
+
+/// The service's figures, in Prometheus's text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses((
+        status = 200,
+        description = "Counters, gauges and histograms (Prometheus's text format)",
+        body = String,
+        content_type = "text/plain"
+    ))
+)]
+pub(crate) async fn metrics_text() -> Response {
+    crate::metrics::render().into_response()
+}
+
+/// Whether the service can work: its Redis and its database answer.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "health",
+    responses(
+        (status = 200, description = "Redis and the database answer", body = Readiness),
+        (status = 503, description = "Redis or the database does not answer (named)", body = Readiness)
+    )
+)]
+pub(crate) async fn ready(State(deps): State<Arc<Dependencies>>) -> Response {
     let mut redis = deps.redis.clone();
     let redis_ok = redis::cmd("PING").query_async::<String>(&mut redis).await.is_ok();
     let db_ok = sqlx::query("SELECT 1").execute(&deps.db).await.is_ok();
-    let body = Json(json!({
-        "redis": if redis_ok { "ok" } else { "unreachable" },
-        "database": if db_ok { "ok" } else { "unreachable" },
-    }));
+    let part = |ok: bool| if ok { Status::Ok } else { Status::Unreachable };
+    let body = Json(Readiness {
+        redis: part(redis_ok),
+        database: part(db_ok),
+    });
     let status = if redis_ok && db_ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, body).into_response()
+}
+
+/// The state of a process or of one thing it depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// It answers.
+    Ok,
+    /// It does not answer.
+    Unreachable,
+}
+
+/// The body of `/health`: `{"status": "ok"}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`: the process answered.
+    pub status: Status,
+}
+
+/// The body of `/ready`: `{"redis": "ok", "database": "unreachable"}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Readiness {
+    /// The event store.
+    pub redis: Status,
+    /// The service's own database.
+    pub database: Status,
 }
 
 /// Binds `port` on `host`; a port in use is reported in one line naming the
@@ -108,6 +173,12 @@ pub async fn serve_with(
     let app = app
         .route_layer(middleware::from_fn(record_latency))
         .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                message: "this route does not take this method".into(),
+            }
+        })
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             within(timeout, request, next)
@@ -163,7 +234,8 @@ async fn within(timeout: Duration, request: Request, next: Next) -> Response {
     }
 }
 
-/// An error answered as JSON: `{"error": "..."}` with its status.
+/// An error answered as JSON: `{"error": "..."}` ([`ErrorBody`]) with its
+/// status.
 #[derive(Debug)]
 pub struct ApiError {
     /// The HTTP status.
@@ -217,8 +289,15 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// The body of every error answer, whatever the status: `{"error": "..."}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// What is wrong, for the caller.
+    pub error: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.message }))).into_response()
+        (self.status, Json(ErrorBody { error: self.message })).into_response()
     }
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod metrics;
+pub mod openapi;
 pub mod shutdown;
 pub mod streams;
 pub mod telemetry;

@@ -9,14 +9,18 @@
 use serde::Deserialize;
 use templates::{Templates, MAX_BODY_CHARS, MAX_SUBJECT_CHARS};
 
-/// The JSON body of `POST /api/v1/campaigns`.
-#[derive(Debug, Deserialize)]
+/// The JSON body of `POST /api/v1/campaigns`. Templates see `{{ name }}`
+/// and `{{ email }}`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewCampaignRequest {
-    /// Display name.
+    /// Display name, 1 to 200 characters.
+    #[schema(example = "Spring news")]
     pub name: String,
-    /// Subject template.
+    /// Subject template, one line of 1 to 500 characters.
+    #[schema(example = "Hello {{ name }}")]
     pub subject: String,
-    /// Body template.
+    /// Body template, 1 to 100,000 characters.
+    #[schema(example = "Dear {{ name }}, this was sent to {{ email }}.")]
     pub body: String,
 }
 

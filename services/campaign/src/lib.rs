@@ -19,6 +19,7 @@ use servicekit::config::AppEnv;
 use servicekit::http::{health_routes, Dependencies};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
 
 use crate::config::Config;
 use crate::handlers::Tracker;
@@ -113,7 +114,9 @@ impl Application {
         );
 
         state.shutdown = shutdown.clone();
-        let app = routes::router(state).merge(health_routes(deps));
+        let app = routes::router(state)
+            .merge(health_routes(deps))
+            .merge(servicekit::openapi::routes(routes::ApiDoc::openapi()));
         tracing::info!(port, "campaign-service ready");
         servicekit::http::serve(listener, app, shutdown.clone()).await?;
         let _ = tokio::join!(campaigns, deliveries, reannouncer);

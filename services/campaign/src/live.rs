@@ -70,7 +70,20 @@ impl Client {
     }
 }
 
-/// `GET /api/v1/campaigns/events`.
+/// `GET /api/v1/campaigns/events`: Server-Sent Events, `campaign` (one
+/// campaign's JSON, each time it changes) and `streams` (every stream's
+/// figures, when they change), every 0.5 s, until the client leaves.
+#[utoipa::path(
+    get,
+    path = "/api/v1/campaigns/events",
+    tag = "campaigns",
+    responses((
+        status = 200,
+        description = "A live channel: `event: campaign` with a Campaign, `event: streams` with every StreamStats",
+        body = String,
+        content_type = "text/event-stream"
+    ))
+)]
 pub async fn events(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let client = Client {
         state,

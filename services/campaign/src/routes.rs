@@ -16,23 +16,66 @@
 //!
 //! Writes, the demo endpoint and dead letters (their payloads hold
 //! recipients' addresses) are behind the API token whenever one is set.
+//!
+//! Each handler is described in [`ApiDoc`], the OpenAPI document served at
+//! `/api-docs/openapi.json`.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
 use eventstore::{deadletter, stream_stats, ConnectionManager, DeadLetter, StreamStats};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use servicekit::access::{require_token, Access};
-use servicekit::http::ApiError;
+use servicekit::http::{ApiError, ErrorBody};
 use tokio_util::sync::CancellationToken;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::domain::{NewCampaign, NewCampaignRequest};
 use crate::handlers::Tracker;
-use crate::store::Campaign;
+use crate::store::{Campaign, Failure, Progress};
+
+/// The OpenAPI document of campaign-service's own routes (the shared ones
+/// are added by [`servicekit::openapi::document`]).
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        dashboard,
+        create_demo,
+        create,
+        preview,
+        list,
+        crate::live::events,
+        one,
+        failures,
+        streams,
+        dead_letters,
+        replay,
+        replay_all
+    ),
+    components(schemas(
+        Campaign,
+        Progress,
+        Failure,
+        FailurePage,
+        NewCampaignRequest,
+        PreviewRequest,
+        Preview,
+        Replayed,
+        ReplayedAll,
+        eventstore::StreamStats,
+        eventstore::GroupStats,
+        eventstore::ConsumerStats,
+        eventstore::DeadLetter
+    )),
+    tags(
+        (name = "campaigns", description = "Campaigns: creation, status and exact progress"),
+        (name = "streams", description = "The event streams: figures and dead letters")
+    )
+)]
+pub struct ApiDoc;
 
 /// What the routes share.
 #[derive(Clone)]
@@ -63,7 +106,7 @@ pub fn router(state: AppState) -> Router {
             require_token,
         ));
     Router::new()
-        .route("/", get(|| async { Html(include_str!("../static/index.html")) }))
+        .route("/", get(dashboard))
         .route("/api/v1/campaigns", get(list))
         .route("/api/v1/campaigns/events", get(crate::live::events))
         .route("/api/v1/campaigns/{id}", get(one))
@@ -72,10 +115,51 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The dashboard: campaigns, their live progress, the streams and their
+/// dead letters.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "campaigns",
+    responses((status = 200, description = "The dashboard's page", body = String, content_type = "text/html"))
+)]
+async fn dashboard() -> Html<&'static str> {
+    Html(include_str!("../static/index.html"))
+}
+
+/// Creates the demo campaign (a write behind a GET, handy from a browser).
+#[utoipa::path(
+    get,
+    path = "/api/v1/campaign/create",
+    tag = "campaigns",
+    security((), ("api_token" = [])),
+    responses(
+        (status = 201, description = "The campaign created", body = Campaign),
+        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody)
+    )
+)]
 async fn create_demo(State(state): State<AppState>) -> Result<(StatusCode, Json<Campaign>), ApiError> {
     create_campaign(&state, NewCampaign::demo()).await
 }
 
+/// Creates a campaign to every user. Its templates are rendered once for a
+/// sample recipient first: an undefined variable, a render over its budget
+/// or an output over its size is refused with a 400.
+#[utoipa::path(
+    post,
+    path = "/api/v1/campaigns",
+    tag = "campaigns",
+    security((), ("api_token" = [])),
+    request_body = NewCampaignRequest,
+    responses(
+        (status = 201, description = "The campaign created", body = Campaign),
+        (status = 400, description = "Malformed JSON, or an invalid value (named)", body = ErrorBody),
+        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody),
+        (status = 413, description = "A body over 256 KiB", body = ErrorBody),
+        (status = 415, description = "No JSON content type", body = ErrorBody),
+        (status = 422, description = "JSON of the wrong shape", body = ErrorBody)
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     body: Result<Json<NewCampaignRequest>, JsonRejection>,
@@ -90,14 +174,31 @@ async fn create(
 
 /// The JSON body of `POST /api/v1/campaigns/preview`: templates, and the
 /// recipient to render them for (the sample recipient by default).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PreviewRequest {
+    /// Subject template.
+    #[schema(example = "Hello {{ name }}")]
     subject: String,
+    /// Body template.
+    #[schema(example = "Dear {{ name }}, this was sent to {{ email }}.")]
     body: String,
+    /// The recipient's name (the sample recipient's by default).
     #[serde(default = "sample_name")]
+    #[schema(default = "Ada Lovelace")]
     name: String,
+    /// The recipient's address (the sample recipient's by default).
     #[serde(default = "sample_email")]
+    #[schema(default = "ada.lovelace@example.com")]
     email: String,
+}
+
+/// An email rendered for one recipient.
+#[derive(Serialize, ToSchema)]
+struct Preview {
+    /// The subject.
+    subject: String,
+    /// The body.
+    body: String,
 }
 
 fn sample_name() -> String {
@@ -111,7 +212,22 @@ fn sample_email() -> String {
 /// Renders templates for one recipient with the checks and bounds of a
 /// new campaign, so a form can show the email, or what is wrong with it,
 /// before anything is created.
-async fn preview(body: Result<Json<PreviewRequest>, JsonRejection>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/api/v1/campaigns/preview",
+    tag = "campaigns",
+    security((), ("api_token" = [])),
+    request_body = PreviewRequest,
+    responses(
+        (status = 200, description = "The email as that recipient would get it", body = Preview),
+        (status = 400, description = "Malformed JSON, or an invalid template (named)", body = ErrorBody),
+        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody),
+        (status = 413, description = "A body over 256 KiB", body = ErrorBody),
+        (status = 415, description = "No JSON content type", body = ErrorBody),
+        (status = 422, description = "JSON of the wrong shape", body = ErrorBody)
+    )
+)]
+async fn preview(body: Result<Json<PreviewRequest>, JsonRejection>) -> Result<Json<Preview>, ApiError> {
     let Json(request) = body?;
     let rendered = tokio::task::spawn_blocking(move || {
         let campaign = NewCampaign::parse(NewCampaignRequest {
@@ -126,9 +242,10 @@ async fn preview(body: Result<Json<PreviewRequest>, JsonRejection>) -> Result<Js
     .await
     .map_err(anyhow::Error::from)?
     .map_err(ApiError::bad_request)?;
-    Ok(Json(
-        json!({ "subject": rendered.subject, "body": rendered.body }),
-    ))
+    Ok(Json(Preview {
+        subject: rendered.subject,
+        body: rendered.body,
+    }))
 }
 
 async fn create_campaign(
@@ -146,9 +263,12 @@ async fn create_campaign(
 }
 
 /// `?limit=` of the campaign list.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// How many campaigns, the latest first.
     #[serde(default = "default_limit")]
+    #[param(default = 50, minimum = 1, maximum = 500)]
     limit: i64,
 }
 
@@ -156,6 +276,17 @@ fn default_limit() -> i64 {
     50
 }
 
+/// The latest campaigns, with status and exact progress.
+#[utoipa::path(
+    get,
+    path = "/api/v1/campaigns",
+    tag = "campaigns",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The latest campaigns first", body = Vec<Campaign>),
+        (status = 400, description = "A limit out of range, or not a number", body = ErrorBody)
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, QueryRejection>,
@@ -168,22 +299,56 @@ async fn list(
 }
 
 /// `?after=&limit=` of a list paged by id.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
+    /// The page after this notification id (the last page's `next_after`);
+    /// empty or absent: the first page.
     #[serde(default)]
     after: String,
+    /// How many at most.
     #[serde(default = "default_limit")]
+    #[param(default = 50, minimum = 1, maximum = 500)]
     limit: i64,
+}
+
+/// One page of a campaign's recipients not sent.
+#[derive(Serialize, ToSchema)]
+struct FailurePage {
+    /// In notification-id order.
+    failures: Vec<Failure>,
+    /// The `after` of the next page; `null` on the last one.
+    next_after: Option<String>,
+}
+
+/// A path's `{id}`, or a 400 with the JSON error.
+fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(id)| id)
+        .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
 }
 
 /// `GET /api/v1/campaigns/{id}/failures`: `{"failures": [...], "next_after":
 /// <id or null>}`, the style of every paged list in comms (pass
 /// `next_after` as `after` for the next page).
+#[utoipa::path(
+    get,
+    path = "/api/v1/campaigns/{id}/failures",
+    tag = "campaigns",
+    security((), ("api_token" = [])),
+    params(("id" = String, Path, description = "The campaign's id"), PageQuery),
+    responses(
+        (status = 200, description = "The campaign's recipients not sent (`failed` or `dead_lettered`), with the server's reply or the reason", body = FailurePage),
+        (status = 400, description = "A limit out of range, or not a number", body = ErrorBody),
+        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody),
+        (status = 404, description = "No campaign with this id", body = ErrorBody)
+    )
+)]
 async fn failures(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     query: Result<Query<PageQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FailurePage>, ApiError> {
+    let id = path_id(id)?;
     let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     if !(1..=500).contains(&query.limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 500"));
@@ -196,10 +361,25 @@ async fn failures(
     let next_after = (failures.len() as i64 == query.limit)
         .then(|| failures.last().map(|failure| failure.notification_id.clone()))
         .flatten();
-    Ok(Json(json!({ "failures": failures, "next_after": next_after })))
+    Ok(Json(FailurePage { failures, next_after }))
 }
 
-async fn one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Campaign>, ApiError> {
+/// One campaign, with status and exact progress.
+#[utoipa::path(
+    get,
+    path = "/api/v1/campaigns/{id}",
+    tag = "campaigns",
+    params(("id" = String, Path, description = "The campaign's id")),
+    responses(
+        (status = 200, description = "The campaign", body = Campaign),
+        (status = 404, description = "No campaign with this id", body = ErrorBody)
+    )
+)]
+async fn one(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Campaign>, ApiError> {
+    let id = path_id(id)?;
     state
         .tracker
         .store()
@@ -209,6 +389,14 @@ async fn one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Js
         .ok_or_else(|| ApiError::not_found(format!("no campaign with id {id}")))
 }
 
+/// Every stream of comms: its length, dead letters, and per consumer group
+/// pending, lag, handled, retried and dead-lettered entries.
+#[utoipa::path(
+    get,
+    path = "/api/v1/streams",
+    tag = "streams",
+    responses((status = 200, description = "Every stream's figures", body = Vec<eventstore::StreamStats>))
+)]
 async fn streams(State(state): State<AppState>) -> Result<Json<Vec<StreamStats>>, ApiError> {
     Ok(Json(all_stream_stats(&state).await?))
 }
@@ -223,11 +411,51 @@ pub(crate) async fn all_stream_stats(state: &AppState) -> anyhow::Result<Vec<Str
     Ok(all)
 }
 
-/// `?stream=` (and `&id=` for a replay).
-#[derive(Deserialize)]
-struct DeadLetterQuery {
+/// `?stream=` of a list of dead letters.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct StreamQuery {
+    /// The stream: `comms:campaigns`, `comms:notifications`,
+    /// `comms:emails` or `comms:deliveries`.
+    #[param(
+        example = "comms:emails",
+        pattern = "^comms:(campaigns|notifications|emails|deliveries)$"
+    )]
     stream: String,
+}
+
+/// `?stream=&id=` of a replay.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ReplayQuery {
+    /// The stream: `comms:campaigns`, `comms:notifications`,
+    /// `comms:emails` or `comms:deliveries`.
+    #[param(
+        example = "comms:emails",
+        pattern = "^comms:(campaigns|notifications|emails|deliveries)$"
+    )]
+    stream: String,
+    /// The dead letter's id (as listed), e.g. `1700000000000-0`.
+    #[param(required = true, pattern = "^[0-9]+-[0-9]+$", example = "1700000000000-0")]
     id: Option<String>,
+}
+
+/// A dead letter put back on its stream.
+#[derive(Serialize, ToSchema)]
+struct Replayed {
+    /// The dead letter's id.
+    replayed: String,
+    /// The id of the entry added to the stream.
+    new_id: String,
+}
+
+/// Every dead letter of a stream put back on it.
+#[derive(Serialize, ToSchema)]
+struct ReplayedAll {
+    /// The stream.
+    stream: String,
+    /// How many were put back.
+    replayed: usize,
 }
 
 fn known_stream(stream: &str) -> Result<(), ApiError> {
@@ -241,9 +469,22 @@ fn known_stream(stream: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The latest 100 dead letters of a stream, with their reason.
+#[utoipa::path(
+    get,
+    path = "/api/v1/dead-letters",
+    tag = "streams",
+    security((), ("api_token" = [])),
+    params(StreamQuery),
+    responses(
+        (status = 200, description = "The stream's dead letters (their payloads hold recipients' addresses)", body = Vec<eventstore::DeadLetter>),
+        (status = 400, description = "No stream, or an unknown one", body = ErrorBody),
+        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody)
+    )
+)]
 async fn dead_letters(
     State(state): State<AppState>,
-    query: Result<Query<DeadLetterQuery>, QueryRejection>,
+    query: Result<Query<StreamQuery>, QueryRejection>,
 ) -> Result<Json<Vec<DeadLetter>>, ApiError> {
     let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     known_stream(&query.stream)?;
@@ -254,10 +495,24 @@ async fn dead_letters(
     Ok(Json(letters))
 }
 
+/// Puts one dead letter back on its stream, for its groups to handle again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/dead-letters/replay",
+    tag = "streams",
+    security((), ("api_token" = [])),
+    params(ReplayQuery),
+    responses(
+        (status = 200, description = "Replayed", body = Replayed),
+        (status = 400, description = "No stream or id, an unknown stream, or an id that is not a stream id", body = ErrorBody),
+        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody),
+        (status = 404, description = "No such dead letter on this stream", body = ErrorBody)
+    )
+)]
 async fn replay(
     State(state): State<AppState>,
-    query: Result<Query<DeadLetterQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+    query: Result<Query<ReplayQuery>, QueryRejection>,
+) -> Result<Json<Replayed>, ApiError> {
     let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     known_stream(&query.stream)?;
     let id = query
@@ -271,7 +526,7 @@ async fn replay(
             error => anyhow::Error::from(error).into(),
         })?;
     match replayed {
-        Some(new_id) => Ok(Json(json!({ "replayed": id, "new_id": new_id }))),
+        Some(new_id) => Ok(Json(Replayed { replayed: id, new_id })),
         None => Err(ApiError::not_found(format!(
             "no dead letter {id} on {}",
             query.stream
@@ -279,21 +534,61 @@ async fn replay(
     }
 }
 
-/// `?stream=` of a replay of every dead letter.
-#[derive(Deserialize)]
-struct StreamQuery {
-    stream: String,
-}
-
+/// Puts every dead letter of a stream back on it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/dead-letters/replay-all",
+    tag = "streams",
+    security((), ("api_token" = [])),
+    params(StreamQuery),
+    responses(
+        (status = 200, description = "Replayed, with how many", body = ReplayedAll),
+        (status = 400, description = "No stream, or an unknown one", body = ErrorBody),
+        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody)
+    )
+)]
 async fn replay_all(
     State(state): State<AppState>,
     query: Result<Query<StreamQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReplayedAll>, ApiError> {
     let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     known_stream(&query.stream)?;
     let mut conn = state.redis.clone();
     let replayed = deadletter::replay_all(&mut conn, &query.stream)
         .await
         .map_err(anyhow::Error::from)?;
-    Ok(Json(json!({ "stream": query.stream, "replayed": replayed })))
+    Ok(Json(ReplayedAll {
+        stream: query.stream,
+        replayed,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the document says a stream's name is.
+    const STREAM_PATTERN: &str = "^comms:(campaigns|notifications|emails|deliveries)$";
+
+    #[test]
+    fn the_documented_stream_pattern_names_every_stream() {
+        let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        for path in [
+            "/api/v1/dead-letters",
+            "/api/v1/dead-letters/replay",
+            "/api/v1/dead-letters/replay-all",
+        ] {
+            let operation = &document["paths"][path];
+            let operation = operation.get("get").unwrap_or(&operation["post"]);
+            assert_eq!(operation["parameters"][0]["name"], "stream");
+            let pattern = operation["parameters"][0]["schema"]["pattern"].as_str().unwrap();
+            assert_eq!(pattern, STREAM_PATTERN, "{path}");
+        }
+        let names = STREAM_PATTERN
+            .strip_prefix("^comms:(")
+            .and_then(|rest| rest.strip_suffix(")$"))
+            .expect("the pattern's shape");
+        let documented: Vec<String> = names.split('|').map(|name| format!("comms:{name}")).collect();
+        assert_eq!(documented, contracts::ALL_STREAMS);
+    }
 }

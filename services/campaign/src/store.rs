@@ -59,7 +59,7 @@ pub const SCHEMA: &[&str] = &[
 ];
 
 /// A campaign as the API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Campaign {
     /// Its id.
     pub id: String,
@@ -70,6 +70,7 @@ pub struct Campaign {
     /// Body template.
     pub body: String,
     /// `expanding` (audience not yet known), `sending`, or `completed`.
+    #[schema(example = "sending")]
     pub status: String,
     /// Exact counts.
     pub progress: Progress,
@@ -80,7 +81,7 @@ pub struct Campaign {
 }
 
 /// Where a campaign stands.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Progress {
     /// Recipients (0 until the audience is expanded).
     pub total: i64,
@@ -111,7 +112,7 @@ pub struct Outcome {
 }
 
 /// A notification of a campaign that was not sent, as the API lists it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Failure {
     /// The notification.
     pub notification_id: String,

@@ -18,6 +18,12 @@ use crate::ledger::Ledger;
 use crate::mailer::Mailer;
 use crate::sender::Sender;
 
+/// The OpenAPI document of email-service: it serves only the shared routes
+/// (`/health`, `/ready`, `/metrics`), which [`servicekit::openapi`] adds.
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct ApiDoc;
+
 /// The consumer group of email-service.
 pub const GROUP: &str = "email-service";
 
@@ -47,7 +53,8 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
     let worker = tokio::spawn(worker.run(sender, shutdown.clone()));
     let trimmer = servicekit::spawn_trimmer(redis.clone(), &[EMAILS], shutdown.clone());
 
-    let app = health_routes(Dependencies { redis, db });
+    let app = health_routes(Dependencies { redis, db })
+        .merge(servicekit::openapi::routes(<ApiDoc as utoipa::OpenApi>::openapi()));
     tracing::info!(port = config.service.port, "email-service ready");
     servicekit::http::serve(listener, app, shutdown.clone()).await?;
     let _ = tokio::join!(worker, trimmer);

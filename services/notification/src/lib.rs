@@ -63,7 +63,11 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
     ));
     let trimmer = servicekit::spawn_trimmer(redis.clone(), &[NOTIFICATIONS, DELIVERIES], shutdown.clone());
 
-    let app = routes::router(store).merge(health_routes(Dependencies { redis, db }));
+    let app = routes::router(store)
+        .merge(health_routes(Dependencies { redis, db }))
+        .merge(servicekit::openapi::routes(
+            <routes::ApiDoc as utoipa::OpenApi>::openapi(),
+        ));
     tracing::info!(port = config.service.port, "notification-service ready");
     servicekit::http::serve(listener, app, shutdown.clone()).await?;
     let _ = tokio::join!(campaigns, requests, deliveries, trimmer);

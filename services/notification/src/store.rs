@@ -30,7 +30,7 @@ pub const SCHEMA: &[&str] = &[
 ];
 
 /// One notification as served.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Notification {
     /// Deterministic id (campaign, user).
     pub id: String,

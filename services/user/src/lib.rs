@@ -62,7 +62,11 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
     ));
     let trimmer = servicekit::spawn_trimmer(redis.clone(), &[CAMPAIGNS], shutdown.clone());
 
-    let app = routes::router(store, access).merge(health_routes(Dependencies { redis, db }));
+    let app = routes::router(store, access)
+        .merge(health_routes(Dependencies { redis, db }))
+        .merge(servicekit::openapi::routes(
+            <routes::ApiDoc as utoipa::OpenApi>::openapi(),
+        ));
     tracing::info!(port = config.service.port, "user-service ready");
     servicekit::http::serve(listener, app, shutdown.clone()).await?;
     let _ = tokio::join!(worker, trimmer);

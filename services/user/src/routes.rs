@@ -1,15 +1,28 @@
 //! The users API: `GET /api/v1/users` (keyset pages) and
 //! `GET /api/v1/users/{id}`. Both return personal data, so both need the
-//! API token whenever one is set (always in `prod`).
+//! API token whenever one is set (always in `prod`). Both are described in
+//! [`ApiDoc`], the OpenAPI document served at `/api-docs/openapi.json`.
 
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{middleware, Json, Router};
 use serde::{Deserialize, Serialize};
 use servicekit::access::{require_token, Access};
-use servicekit::http::ApiError;
+use servicekit::http::{ApiError, ErrorBody};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::store::{User, UserStore};
+
+/// The OpenAPI document of user-service's own routes (the shared ones are
+/// added by [`servicekit::openapi::document`]).
+#[derive(OpenApi)]
+#[openapi(
+    paths(list, one),
+    components(schemas(User, Page)),
+    tags((name = "users", description = "The users, a campaign's audience"))
+)]
+pub struct ApiDoc;
 
 /// Most users one page may hold.
 const MAX_LIMIT: i64 = 1_000;
@@ -24,11 +37,17 @@ pub fn router(store: UserStore, access: Access) -> Router {
 }
 
 /// `?after=<id>&limit=<n>`: users with ids above `after`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
+    /// Users with ids above this one (the last page's `next_after`; 0: the
+    /// first page).
     #[serde(default)]
+    #[param(default = 0)]
     after: i64,
+    /// How many at most.
     #[serde(default = "default_limit")]
+    #[param(default = 100, minimum = 1, maximum = 1000)]
     limit: i64,
 }
 
@@ -37,15 +56,30 @@ fn default_limit() -> i64 {
 }
 
 /// One page, and the `after` that gives the next one.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Page {
+    /// In id order.
     users: Vec<User>,
+    /// The `after` of the next page; `null` on the last one.
     next_after: Option<i64>,
 }
 
+/// The users, a page at a time in id order.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "users",
+    security((), ("api_token" = [])),
+    params(PageQuery),
+    responses(
+        (status = 200, description = "One page of users", body = Page),
+        (status = 400, description = "A limit out of range, or a value that is not a number", body = ErrorBody),
+        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody)
+    )
+)]
 async fn list(
     State(store): State<UserStore>,
-    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Page>, ApiError> {
     let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     if !(1..=MAX_LIMIT).contains(&query.limit) {
@@ -60,7 +94,25 @@ async fn list(
     Ok(Json(Page { users, next_after }))
 }
 
-async fn one(State(store): State<UserStore>, Path(id): Path<String>) -> Result<Json<User>, ApiError> {
+/// One user.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    security((), ("api_token" = [])),
+    params(("id" = i64, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 400, description = "An id that is not an integer", body = ErrorBody),
+        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody),
+        (status = 404, description = "No user with this id", body = ErrorBody)
+    )
+)]
+async fn one(
+    State(store): State<UserStore>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<User>, ApiError> {
+    let Path(id) = id.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::bad_request(format!("user id must be an integer, not `{id}`")))?;

@@ -29,7 +29,7 @@ pub const SCHEMA: &[&str] = &[
 ];
 
 /// One user, as served and as sent in notifications.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct User {
     /// Its id, 1-based and dense after seeding.
     pub id: i64,

@@ -1,0 +1,158 @@
+//! The OpenAPI 3 documents of the services, generated from their code.
+//!
+//! Each service annotates its own handlers (`#[utoipa::path]`) and gathers
+//! them in a `#[derive(OpenApi)]`; [`routes`] adds what every service shares
+//! and serves the result:
+//!
+//! - `GET /api-docs/openapi.json`: the document;
+//! - `GET /api-docs/`: a browsable reference of it (Scalar, whose script the
+//!   browser loads from its CDN; nothing is downloaded at build time).
+//!
+//! What is shared: `/health`, `/ready` and `/metrics`, the one error shape
+//! ([`ErrorBody`]) and the API token's security scheme ([`API_TOKEN`]).
+//! Every operation is documented with the errors any route may answer
+//! ([`ApiError`](crate::http::ApiError): 500, and 503 past the request
+//! limit), and with 405 for a method the route does not take.
+
+use axum::response::Redirect;
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+use utoipa_scalar::{Scalar, Servable};
+
+use crate::http::{ErrorBody, Health, Readiness, Status};
+
+/// The name of the security scheme of the guarded endpoints
+/// (`Authorization: Bearer <API_TOKEN>`, needed whenever a token is set);
+/// an operation names it with `security((), ("api_token" = []))`.
+pub const API_TOKEN: &str = "api_token";
+
+/// Where the document is served.
+pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
+
+/// Where its browsable reference is served.
+pub const UI_PATH: &str = "/api-docs/";
+
+/// What every service's document holds.
+#[derive(OpenApi)]
+#[openapi(
+    paths(crate::http::health, crate::http::ready, crate::http::metrics_text),
+    components(schemas(ErrorBody, Health, Readiness, Status)),
+    modifiers(&TokenScheme),
+    tags((name = "health", description = "Liveness, readiness and metrics, the same on every service"))
+)]
+struct Shared;
+
+/// Adds the API token's bearer scheme.
+struct TokenScheme;
+
+impl Modify for TokenScheme {
+    fn modify(&self, openapi: &mut Document) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            API_TOKEN,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "`Authorization: Bearer <API_TOKEN>`: needed whenever the service has a \
+                         token (always in prod); without one (dev's default) the endpoint is open",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// `service`'s document (its title, version and description stay), with the
+/// shared paths, schemas and security scheme, and the errors any route may
+/// answer added to each operation that does not document them.
+pub fn document(service: Document) -> Document {
+    let mut document = service;
+    document.merge(Shared::openapi());
+    for item in document.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            add_common_errors(operation);
+        }
+    }
+    document
+}
+
+fn add_common_errors(operation: &mut Operation) {
+    for (status, description) in [
+        ("405", "The route does not take this method"),
+        ("500", "The service failed (the details are in its log)"),
+        ("503", "The request took longer than the service's limit (30 s)"),
+    ] {
+        operation
+            .responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| RefOr::T(error_response(description)));
+    }
+}
+
+/// A response documented with the one error shape, [`ErrorBody`].
+pub fn error_response(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+}
+
+/// The routes of the documentation: [`DOCUMENT_PATH`] (the JSON document,
+/// see [`document`]) and [`UI_PATH`] (Scalar's reference; `/api-docs`
+/// redirects to it).
+pub fn routes(service: Document) -> Router {
+    let document = document(service);
+    let json = serde_json::to_value(&document).expect("an OpenAPI document serializes");
+    Router::new()
+        .route(DOCUMENT_PATH, get(move || async move { Json(json) }))
+        .route("/api-docs", get(|| async { Redirect::permanent(UI_PATH) }))
+        .merge(Scalar::with_url(UI_PATH, document))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(OpenApi)]
+    #[openapi(info(title = "example"))]
+    struct Example;
+
+    #[test]
+    fn the_shared_parts_are_in_every_document() {
+        let document = document(Example::openapi());
+        assert_eq!(document.info.title, "example");
+        for path in ["/health", "/ready", "/metrics"] {
+            let item = &document.paths.paths[path];
+            let responses = &item.get.as_ref().unwrap().responses.responses;
+            for status in ["405", "500", "503"] {
+                assert!(responses.contains_key(status), "{path} {status}");
+            }
+        }
+        let components = document.components.unwrap();
+        assert!(components.schemas.contains_key("ErrorBody"));
+        assert!(components.security_schemes.contains_key(API_TOKEN));
+    }
+}

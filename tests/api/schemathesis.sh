@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Tests every service's HTTP API against its own OpenAPI document with
+# Schemathesis (PyPI, installed into tools/schemathesis when missing):
+# generated requests, valid and invalid, to every documented operation; a
+# run fails on any 5xx (`not_a_server_error`) and on any answer that its
+# document does not describe (`response_schema_conformance`: the status's
+# body must match its schema, errors included, `{"error": "..."}`).
+#
+# The stack, on free loopback ports: a private redis-server, chaos-smtp (the
+# harness's recording SMTP server) and the four debug binaries, in dev (no
+# API token: writes are open), with a few users. Each service is tested in
+# turn, from `http://127.0.0.1:<port>/api-docs/openapi.json`.
+#
+# `GET /api/v1/campaigns/events` is left out: it is a live channel that
+# answers until the client leaves, so no run of it ends on its own.
+#
+#   tests/api/schemathesis.sh               # the CI run (under a minute once built)
+#   MAX_EXAMPLES=200 tests/api/schemathesis.sh
+#
+# Settings: MAX_EXAMPLES (test cases per operation and phase, 50), SEED
+# (Schemathesis's random seed, 1; `random` for a new one each run), KEEP=1
+# keeps the work directory (logs, each service's report).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+# (bench/lib.sh's settings are set here and read there, and the other way:)
+# shellcheck disable=SC2034,SC2154
+
+max_examples="${MAX_EXAMPLES:-50}"
+seed="${SEED:-1}"
+require_whole_numbers max_examples
+require_redis
+require_curl
+require_schemathesis
+
+echo "building the services and chaos-smtp (debug)..." >&2
+cargo build --workspace --bins --quiet
+bin_dir="${CARGO_TARGET_DIR:-$root/target}/debug"
+for name in "${services[@]}" chaos-smtp; do
+  [ -x "$bin_dir/$name" ] || { echo "$bin_dir/$name was not built" >&2; exit 1; }
+done
+
+run=schemathesis
+make_workdir
+rundir="$workdir"
+users=50
+smtp_pool=4
+read -r redis_port smtp_port user_port notification_port email_port campaign_port <<<"$(free_ports 6)"
+port=([user-service]="$user_port" [notification-service]="$notification_port"
+  [email-service]="$email_port" [campaign-service]="$campaign_port")
+
+start_redis
+: >"$workdir/control"
+launch chaos-smtp "$bin_dir/chaos-smtp" "$smtp_port" "$workdir/message-ids" "$workdir/control" 0
+wait_until chaos-smtp 30 smtp_up "$smtp_port"
+seed_users
+start_other_services
+
+seed_option=()
+[ "$seed" = random ] || seed_option=(--seed "$seed")
+failed=()
+for name in "${services[@]}"; do
+  exclude=()
+  [ "$name" = campaign-service ] && exclude=(--exclude-path /api/v1/campaigns/events)
+  url="http://127.0.0.1:${port[$name]}/api-docs/openapi.json"
+  echo "--- $name: schemathesis run $url" >&2
+  # From the work directory, where Schemathesis keeps its example database.
+  if ! (cd "$workdir" && "$comms_schemathesis" run "$url" \
+    --checks not_a_server_error,response_schema_conformance \
+    --max-examples "$max_examples" "${seed_option[@]}" \
+    --request-timeout 20 --max-failures 20 \
+    --report junit --report-dir "$workdir/report-$name" \
+    "${exclude[@]}"); then
+    failed+=("$name")
+  fi
+  alive "${pid[$name]}" || fail "$name exited during its run"
+done
+
+if [ "${#failed[@]}" -gt 0 ]; then
+  fail "Schemathesis found failures in: ${failed[*]}"
+fi
+echo "schemathesis: every service answers as its OpenAPI document says" >&2
