@@ -119,9 +119,11 @@ require_openbao() {
 comms_schemathesis="$comms_root/tools/schemathesis/bin/schemathesis"
 comms_schemathesis_version="4.32.5"
 require_schemathesis() {
+  # grep reads pip's whole answer (no -q): under pipefail, a grep that
+  # stopped early would fail the check with pip's SIGPIPE.
   [ -x "$comms_schemathesis" ] \
     && "$comms_root/tools/schemathesis/bin/pip" show schemathesis 2>/dev/null \
-      | grep -qx "Version: $comms_schemathesis_version" \
+      | grep -x "Version: $comms_schemathesis_version" >/dev/null \
     && return
   command -v python3 >/dev/null || apt_install python3 python3-venv
   python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv

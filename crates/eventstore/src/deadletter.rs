@@ -85,9 +85,26 @@ pub(crate) fn add_dead_letter(pipe: &mut Pipeline, stream: &str, group: &str, re
 
 /// The oldest `count` dead letters of `stream`.
 pub async fn list(conn: &mut ConnectionManager, stream: &str, count: usize) -> Result<Vec<DeadLetter>> {
+    page(conn, stream, None, count).await
+}
+
+/// The oldest `count` dead letters of `stream` after dead letter `after`
+/// (from the first with `None`); [`Error::InvalidId`] when `after` is not a
+/// stream id.
+pub async fn page(
+    conn: &mut ConnectionManager,
+    stream: &str,
+    after: Option<&str>,
+    count: usize,
+) -> Result<Vec<DeadLetter>> {
+    let start = match after {
+        Some(id) if !StreamId::is_exact(id) => return Err(Error::InvalidId(id.to_string())),
+        Some(id) => format!("({id}"),
+        None => "-".to_string(),
+    };
     let reply: redis::Value = redis::cmd("XRANGE")
         .arg(dead_letter_stream(stream))
-        .arg("-")
+        .arg(start)
         .arg("+")
         .arg("COUNT")
         .arg(count)

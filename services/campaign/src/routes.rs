@@ -6,11 +6,11 @@
 //! | `GET /api/v1/campaign/create` | creates the demo campaign |
 //! | `POST /api/v1/campaigns` | creates a campaign from JSON |
 //! | `POST /api/v1/campaigns/preview` | renders templates for one recipient, creating nothing |
-//! | `GET /api/v1/campaigns`, `GET /api/v1/campaigns/{id}` | status and exact progress |
+//! | `GET /api/v1/campaigns?after=…&limit=…`, `GET /api/v1/campaigns/{id}` | status and exact progress (the list a page at a time) |
 //! | `GET /api/v1/campaigns/events` | the same, live: Server-Sent Events of what changed ([`crate::live`]) |
 //! | `GET /api/v1/campaigns/{id}/failures?after=…&limit=…` | its recipients not sent, with why, a page at a time |
 //! | `GET /api/v1/streams` | every stream's length, groups, pending, lag, counters |
-//! | `GET /api/v1/dead-letters?stream=…` | dead letters of a stream |
+//! | `GET /api/v1/dead-letters?stream=…&after=…&limit=…` | dead letters of a stream, a page at a time |
 //! | `POST /api/v1/dead-letters/replay?stream=…&id=…` | replays one |
 //! | `POST /api/v1/dead-letters/replay-all?stream=…` | replays every one |
 //!
@@ -57,9 +57,11 @@ use crate::store::{Campaign, Failure, Progress};
     ),
     components(schemas(
         Campaign,
+        CampaignPage,
         Progress,
         Failure,
         FailurePage,
+        DeadLetterPage,
         NewCampaignRequest,
         PreviewRequest,
         Preview,
@@ -262,14 +264,35 @@ async fn create_campaign(
     Ok((StatusCode::CREATED, Json(campaign)))
 }
 
-/// `?limit=` of the campaign list.
+/// `?after=&limit=` of the campaign list.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// The page after this campaign id (the last page's `next_after`);
+    /// empty or absent: the first page.
+    #[serde(default)]
+    after: String,
     /// How many campaigns, the latest first.
     #[serde(default = "default_limit")]
     #[param(default = 50, minimum = 1, maximum = 500)]
     limit: i64,
+}
+
+/// One page of campaigns.
+#[derive(Serialize, ToSchema)]
+struct CampaignPage {
+    /// The latest first.
+    campaigns: Vec<Campaign>,
+    /// The `after` of the next page; `null` on the last one.
+    next_after: Option<String>,
+}
+
+/// The `after` of the page that follows `page`, a full page of `limit`
+/// items whose last one is `last`: `None` once a page is not full.
+fn next_after<T>(page: &[T], limit: i64, last: impl Fn(&T) -> String) -> Option<String> {
+    (page.len() as i64 == limit)
+        .then(|| page.last().map(last))
+        .flatten()
 }
 
 fn default_limit() -> i64 {
@@ -283,19 +306,32 @@ fn default_limit() -> i64 {
     tag = "campaigns",
     params(ListQuery),
     responses(
-        (status = 200, description = "The latest campaigns first", body = Vec<Campaign>),
-        (status = 400, description = "A limit out of range, or not a number", body = ErrorBody)
+        (status = 200, description = "The latest campaigns first, a page at a time", body = CampaignPage),
+        (status = 400, description = "A limit out of range, or not a number, or an `after` that is no campaign", body = ErrorBody)
     )
 )]
 async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Vec<Campaign>>, ApiError> {
+) -> Result<Json<CampaignPage>, ApiError> {
     let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     if !(1..=500).contains(&query.limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 500"));
     }
-    Ok(Json(state.tracker.store().list(query.limit).await?))
+    let store = state.tracker.store();
+    let campaigns = if query.after.is_empty() {
+        store.list(query.limit).await?
+    } else {
+        store
+            .list_after(&query.after, query.limit)
+            .await?
+            .ok_or_else(|| ApiError::bad_request(format!("after: no campaign with id {}", query.after)))?
+    };
+    let next_after = next_after(&campaigns, query.limit, |campaign| campaign.id.clone());
+    Ok(Json(CampaignPage {
+        campaigns,
+        next_after,
+    }))
 }
 
 /// `?after=&limit=` of a list paged by id.
@@ -358,9 +394,7 @@ async fn failures(
         return Err(ApiError::not_found(format!("no campaign with id {id}")));
     }
     let failures = store.failures(&id, &query.after, query.limit).await?;
-    let next_after = (failures.len() as i64 == query.limit)
-        .then(|| failures.last().map(|failure| failure.notification_id.clone()))
-        .flatten();
+    let next_after = next_after(&failures, query.limit, |failure| failure.notification_id.clone());
     Ok(Json(FailurePage { failures, next_after }))
 }
 
@@ -469,30 +503,76 @@ fn known_stream(stream: &str) -> Result<(), ApiError> {
     }
 }
 
-/// The latest 100 dead letters of a stream, with their reason.
+/// `?stream=&after=&limit=` of a page of dead letters.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DeadLetterPageQuery {
+    /// The stream: `comms:campaigns`, `comms:notifications`,
+    /// `comms:emails` or `comms:deliveries`.
+    #[param(
+        example = "comms:emails",
+        pattern = "^comms:(campaigns|notifications|emails|deliveries)$"
+    )]
+    stream: String,
+    /// The page after this dead letter id (the last page's `next_after`);
+    /// empty or absent: the first page.
+    #[serde(default)]
+    after: String,
+    /// How many at most.
+    #[serde(default = "default_dead_letter_limit")]
+    #[param(default = 100, minimum = 1, maximum = 500)]
+    limit: i64,
+}
+
+fn default_dead_letter_limit() -> i64 {
+    100
+}
+
+/// One page of a stream's dead letters.
+#[derive(Serialize, ToSchema)]
+struct DeadLetterPage {
+    /// The oldest first.
+    dead_letters: Vec<DeadLetter>,
+    /// The `after` of the next page; `null` on the last one.
+    next_after: Option<String>,
+}
+
+/// A stream's dead letters with their reason, the oldest first, a page at
+/// a time.
 #[utoipa::path(
     get,
     path = "/api/v1/dead-letters",
     tag = "streams",
     security((), ("api_token" = [])),
-    params(StreamQuery),
+    params(DeadLetterPageQuery),
     responses(
-        (status = 200, description = "The stream's dead letters (their payloads hold recipients' addresses)", body = Vec<eventstore::DeadLetter>),
-        (status = 400, description = "No stream, or an unknown one", body = ErrorBody),
+        (status = 200, description = "The stream's dead letters (their payloads hold recipients' addresses)", body = DeadLetterPage),
+        (status = 400, description = "No stream, or an unknown one, a limit out of range, or an `after` that is not a stream id", body = ErrorBody),
         (status = 401, description = "A token is set and the request lacks it", body = ErrorBody)
     )
 )]
 async fn dead_letters(
     State(state): State<AppState>,
-    query: Result<Query<StreamQuery>, QueryRejection>,
-) -> Result<Json<Vec<DeadLetter>>, ApiError> {
+    query: Result<Query<DeadLetterPageQuery>, QueryRejection>,
+) -> Result<Json<DeadLetterPage>, ApiError> {
     let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     known_stream(&query.stream)?;
+    if !(1..=500).contains(&query.limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 500"));
+    }
     let mut conn = state.redis.clone();
-    let letters = deadletter::list(&mut conn, &query.stream, 100)
+    let after = Some(query.after.as_str()).filter(|after| !after.is_empty());
+    let dead_letters = deadletter::page(&mut conn, &query.stream, after, query.limit as usize)
         .await
-        .map_err(anyhow::Error::from)?;
-    Ok(Json(letters))
+        .map_err(|error| match error {
+            eventstore::Error::InvalidId(_) => ApiError::bad_request(error.to_string()),
+            error => anyhow::Error::from(error).into(),
+        })?;
+    let next_after = next_after(&dead_letters, query.limit, |letter| letter.id.clone());
+    Ok(Json(DeadLetterPage {
+        dead_letters,
+        next_after,
+    }))
 }
 
 /// Puts one dead letter back on its stream, for its groups to handle again.

@@ -180,6 +180,33 @@ impl CampaignStore {
         .collect()
     }
 
+    /// The `limit` campaigns listed after campaign `after` (newest first,
+    /// as [`CampaignStore::list`]); `None` when `after` is no campaign.
+    pub async fn list_after(&self, after: &str, limit: i64) -> anyhow::Result<Option<Vec<Campaign>>> {
+        let Some(row) = sqlx::query("SELECT created_at FROM campaigns WHERE id = $1")
+            .bind(after)
+            .fetch_optional(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let created_at: i64 = row.try_get(0)?;
+        let campaigns = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM campaigns
+             WHERE created_at < $1 OR (created_at = $1 AND id > $2)
+             ORDER BY created_at DESC, id LIMIT $3"
+        ))
+        .bind(created_at)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.db)
+        .await?
+        .into_iter()
+        .map(to_campaign)
+        .collect::<anyhow::Result<_>>()?;
+        Ok(Some(campaigns))
+    }
+
     /// Campaigns still waiting for their audience, created before
     /// `before_ms`: their creation event may not have been published.
     pub async fn unexpanded(&self, before_ms: i64) -> anyhow::Result<Vec<Campaign>> {

@@ -95,7 +95,25 @@ async fn campaigns_are_created_and_bad_input_gets_a_json_error() {
     let (status, one) = call("GET", url(&format!("/api/v1/campaigns/{id}")), None, None).await;
     assert_eq!((status, one["id"].as_str()), (200, Some(id.as_str())));
     let (status, list) = call("GET", url("/api/v1/campaigns"), None, None).await;
-    assert_eq!((status, list.as_array().unwrap().len()), (200, 2));
+    assert_eq!((status, list["campaigns"].as_array().unwrap().len()), (200, 2));
+    assert_eq!(list["next_after"], Value::Null);
+    // A page at a time, the newest first.
+    let (_, first) = call("GET", url("/api/v1/campaigns?limit=1"), None, None).await;
+    let next = first["next_after"].as_str().expect("a next page").to_string();
+    assert_eq!(first["campaigns"][0]["id"].as_str(), Some(next.as_str()));
+    let (_, second) = call(
+        "GET",
+        url(&format!("/api/v1/campaigns?limit=1&after={next}")),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(second["campaigns"][0]["id"], list["campaigns"][1]["id"]);
+    let (status, error) = call("GET", url("/api/v1/campaigns?after=nope"), None, None).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (400, Some("after: no campaign with id nope"))
+    );
 
     for (body, expected) in [
         ("{not json", "Failed to parse the request body as JSON"),
@@ -211,7 +229,7 @@ async fn templates_that_cannot_render_within_their_bounds_are_refused_at_creatio
         )
     );
     let (_, list) = call("GET", url("/api/v1/campaigns"), None, None).await;
-    assert_eq!(list, json!([]), "nothing refused was stored");
+    assert_eq!(list["campaigns"], json!([]), "nothing refused was stored");
     let (_, streams) = call("GET", url("/api/v1/streams"), None, None).await;
     assert_eq!(streams[0]["length"], 0, "nothing refused was announced");
 }

@@ -7,8 +7,7 @@ use e2e::Stack;
 use serde_json::{json, Value};
 
 fn dead_letters(stack: &Stack) -> Vec<Value> {
-    stack
-        .get("campaign-service", "/api/v1/dead-letters?stream=comms:emails")
+    stack.get("campaign-service", "/api/v1/dead-letters?stream=comms:emails")["dead_letters"]
         .as_array()
         .unwrap()
         .clone()
@@ -156,5 +155,10 @@ fn a_request_given_up_by_notification_service_ends_dead_lettered() {
         "campaign-service",
         "/api/v1/dead-letters?stream=comms:notifications",
     );
-    assert_eq!(letters.as_array().map(Vec::len), Some(1), "{letters}");
+    assert_eq!(
+        letters["dead_letters"].as_array().map(Vec::len),
+        Some(1),
+        "{letters}"
+    );
+    assert_eq!(letters["next_after"], Value::Null, "{letters}");
 }
