@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The dashboard's dead letters in a real browser: the campaign's recipients
 // not sent are listed with why, the dead letters of a stream with their
-// reason, and "Replay all" replays them (the list empties live, as they are
+// reason and original entry, and "Replay all" replays them (the list empties live, as they are
 // handled).
 //
 //   node tests/browser/dead_letters.mjs <campaign-service URL> <stream> <count>
@@ -30,11 +30,15 @@ await onDashboard(base, async (page) => {
   await page.waitForFunction(([rows, count]) => document.querySelectorAll(rows).length === count,
     [rows, count], { timeout: 10_000 });
   const reason = await page.textContent(`${rows} td:nth-child(5)`);
+  const original = await page.textContent(`${rows} code.original`);
   await page.click('#replay-all');
   await page.waitForFunction((rows) => document.querySelectorAll(rows).length === 0,
     rows, { timeout: 30_000 });
   const problems = [];
   if (!reason.startsWith('still failing')) problems.push(`unexpected reason: ${reason}`);
   if (!notSent.startsWith('dead-lettered: still failing')) problems.push(`unexpected failure: ${notSent}`);
-  return { stream, listed: count, reason, notSent, left: 0, problems };
+  if (!original.includes('type=email.requested') || !original.includes('payload=')) {
+    problems.push(`the original entry is not shown: ${original}`);
+  }
+  return { stream, listed: count, reason, notSent, original: original.slice(0, 80), left: 0, problems };
 });
