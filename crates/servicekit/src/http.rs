@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
@@ -271,6 +271,41 @@ impl From<JsonRejection> for ApiError {
             message: rejection.body_text(),
         }
     }
+}
+
+impl From<QueryRejection> for ApiError {
+    /// A query string that does not parse: 400 with axum's description.
+    fn from(rejection: QueryRejection) -> Self {
+        Self::bad_request(rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    /// A path parameter that does not parse: 400 with axum's description.
+    fn from(rejection: PathRejection) -> Self {
+        Self::bad_request(rejection.body_text())
+    }
+}
+
+/// Checks a page's `?limit=`: 1 to `max`, or a 400 that says so. Every
+/// list of comms is paged the same way (`?after=&limit=` →
+/// `{<items>, next_after}`); this and [`next_after`] are its two rules.
+pub fn page_limit(limit: i64, max: i64) -> Result<(), ApiError> {
+    if (1..=max).contains(&limit) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {max}"
+        )))
+    }
+}
+
+/// The `after` of the page that follows `page`, a page asked with `limit`
+/// whose items are keyed by `key`: `None` once a page is not full.
+pub fn next_after<T, K>(page: &[T], limit: i64, key: impl Fn(&T) -> K) -> Option<K> {
+    (page.len() as i64 == limit)
+        .then(|| page.last().map(key))
+        .flatten()
 }
 
 impl From<anyhow::Error> for ApiError {

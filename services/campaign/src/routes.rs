@@ -29,7 +29,7 @@ use axum::{middleware, Json, Router};
 use eventstore::{deadletter, stream_stats, ConnectionManager, DeadLetter, StreamStats};
 use serde::{Deserialize, Serialize};
 use servicekit::access::{require_token, Access};
-use servicekit::http::{ApiError, ErrorBody};
+use servicekit::http::{next_after, page_limit, ApiError, ErrorBody};
 use tokio_util::sync::CancellationToken;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -287,13 +287,8 @@ struct CampaignPage {
     next_after: Option<String>,
 }
 
-/// The `after` of the page that follows `page`, a full page of `limit`
-/// items whose last one is `last`: `None` once a page is not full.
-fn next_after<T>(page: &[T], limit: i64, last: impl Fn(&T) -> String) -> Option<String> {
-    (page.len() as i64 == limit)
-        .then(|| page.last().map(last))
-        .flatten()
-}
+/// The longest page of any list here.
+const MAX_LIMIT: i64 = 500;
 
 fn default_limit() -> i64 {
     50
@@ -314,10 +309,8 @@ async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<CampaignPage>, ApiError> {
-    let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
-    if !(1..=500).contains(&query.limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 500"));
-    }
+    let Query(query) = query?;
+    page_limit(query.limit, MAX_LIMIT)?;
     let store = state.tracker.store();
     let campaigns = if query.after.is_empty() {
         store.list(query.limit).await?
@@ -357,12 +350,6 @@ struct FailurePage {
     next_after: Option<String>,
 }
 
-/// A path's `{id}`, or a 400 with the JSON error.
-fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    path.map(|Path(id)| id)
-        .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
-}
-
 /// `GET /api/v1/campaigns/{id}/failures`: `{"failures": [...], "next_after":
 /// <id or null>}`, the style of every paged list in comms (pass
 /// `next_after` as `after` for the next page).
@@ -384,11 +371,9 @@ async fn failures(
     id: Result<Path<String>, PathRejection>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<FailurePage>, ApiError> {
-    let id = path_id(id)?;
-    let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
-    if !(1..=500).contains(&query.limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 500"));
-    }
+    let Path(id) = id?;
+    let Query(query) = query?;
+    page_limit(query.limit, MAX_LIMIT)?;
     let store = state.tracker.store();
     if store.get(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("no campaign with id {id}")));
@@ -413,7 +398,7 @@ async fn one(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Campaign>, ApiError> {
-    let id = path_id(id)?;
+    let Path(id) = id?;
     state
         .tracker
         .store()
@@ -555,11 +540,9 @@ async fn dead_letters(
     State(state): State<AppState>,
     query: Result<Query<DeadLetterPageQuery>, QueryRejection>,
 ) -> Result<Json<DeadLetterPage>, ApiError> {
-    let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let Query(query) = query?;
     known_stream(&query.stream)?;
-    if !(1..=500).contains(&query.limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 500"));
-    }
+    page_limit(query.limit, MAX_LIMIT)?;
     let mut conn = state.redis.clone();
     let after = Some(query.after.as_str()).filter(|after| !after.is_empty());
     let dead_letters = deadletter::page(&mut conn, &query.stream, after, query.limit as usize)
@@ -593,7 +576,7 @@ async fn replay(
     State(state): State<AppState>,
     query: Result<Query<ReplayQuery>, QueryRejection>,
 ) -> Result<Json<Replayed>, ApiError> {
-    let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let Query(query) = query?;
     known_stream(&query.stream)?;
     let id = query
         .id
@@ -631,7 +614,7 @@ async fn replay_all(
     State(state): State<AppState>,
     query: Result<Query<StreamQuery>, QueryRejection>,
 ) -> Result<Json<ReplayedAll>, ApiError> {
-    let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let Query(query) = query?;
     known_stream(&query.stream)?;
     let mut conn = state.redis.clone();
     let replayed = deadletter::replay_all(&mut conn, &query.stream)

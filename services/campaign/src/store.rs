@@ -285,31 +285,37 @@ impl CampaignStore {
         // the outcomes newly counted that were not sends.
         let mut counts: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
         let mut failures = Vec::new();
-        // Statuses newly recorded, for the metrics.
-        let mut recorded: Vec<String> = Vec::new();
+        // Outcomes newly recorded per status, for the metrics.
+        let mut recorded: BTreeMap<&'static str, u64> = BTreeMap::new();
         let mut new_ids = std::collections::HashSet::new();
         for row in inserted {
             let campaign_id: String = row.try_get(0)?;
             let status: String = row.try_get(1)?;
             new_ids.insert(row.try_get::<String, _>(2)?);
-            recorded.push(status.clone());
             let entry = counts.entry(campaign_id).or_default();
-            if status == DeliveryStatus::Sent.as_str() {
+            let status = if status == DeliveryStatus::Sent.as_str() {
                 entry.0 += 1;
+                DeliveryStatus::Sent
             } else {
                 entry.1 += 1;
                 failures.push(row.try_get::<String, _>(2)?);
-            }
-            if status == DeliveryStatus::DeadLettered.as_str() {
-                entry.2 += 1;
-            }
+                if status == DeliveryStatus::DeadLettered.as_str() {
+                    entry.2 += 1;
+                    DeliveryStatus::DeadLettered
+                } else {
+                    DeliveryStatus::Failed
+                }
+            };
+            *recorded.entry(status.as_str()).or_default() += 1;
         }
         self.record_failures(&mut tx, outcomes, &failures).await?;
         // A dead letter replayed by an operator ends in a real outcome: it
         // replaces `dead_lettered` (the only outcome that can be replaced).
-        for outcome in outcomes.iter().filter(|outcome| {
-            outcome.status != DeliveryStatus::DeadLettered && !new_ids.contains(&outcome.notification_id)
-        }) {
+        // Only an outcome already known (not inserted now) can.
+        let known = outcomes
+            .iter()
+            .filter(|outcome| !new_ids.contains(&outcome.notification_id));
+        for outcome in known.filter(|outcome| outcome.status != DeliveryStatus::DeadLettered) {
             if Self::replace_dead_letter(&mut tx, outcome).await? {
                 let entry = counts.entry(outcome.campaign_id.clone()).or_default();
                 entry.2 -= 1;
@@ -317,7 +323,7 @@ impl CampaignStore {
                     entry.0 += 1;
                     entry.1 -= 1;
                 }
-                recorded.push(outcome.status.as_str().to_string());
+                *recorded.entry(outcome.status.as_str()).or_default() += 1;
             }
         }
         for (campaign_id, (sent, not_sent, dead_lettered)) in &counts {
@@ -341,8 +347,8 @@ impl CampaignStore {
             complete_if_done(&mut tx, campaign_id).await?;
         }
         tx.commit().await?;
-        for status in recorded {
-            metrics::counter!("comms_campaign_outcomes_total", "status" => status).increment(1);
+        for (status, n) in recorded {
+            metrics::counter!("comms_campaign_outcomes_total", "status" => status).increment(n);
         }
         Ok(vec![(); outcomes.len()])
     }

@@ -24,12 +24,6 @@ use crate::store::{Notification, NotificationStore};
 )]
 pub struct ApiDoc;
 
-/// A path's `{id}`, or a 400 with the JSON error.
-fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    path.map(|Path(id)| id)
-        .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
-}
-
 /// The routes, on `store`.
 pub fn router(store: NotificationStore) -> Router {
     Router::new()
@@ -53,7 +47,7 @@ async fn one(
     State(store): State<NotificationStore>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Notification>, ApiError> {
-    let id = path_id(id)?;
+    let Path(id) = id?;
     store
         .get(&id)
         .await?
@@ -78,6 +72,6 @@ async fn counts(
     State(store): State<NotificationStore>,
     campaign_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<BTreeMap<String, i64>>, ApiError> {
-    let campaign_id = path_id(campaign_id)?;
+    let Path(campaign_id) = campaign_id?;
     Ok(Json(store.counts(&campaign_id).await?.into_iter().collect()))
 }

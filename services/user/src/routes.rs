@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::{middleware, Json, Router};
 use serde::{Deserialize, Serialize};
 use servicekit::access::{require_token, Access};
-use servicekit::http::{ApiError, ErrorBody};
+use servicekit::http::{next_after, page_limit, ApiError, ErrorBody};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::store::{User, UserStore};
@@ -81,16 +81,10 @@ async fn list(
     State(store): State<UserStore>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Page>, ApiError> {
-    let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
-    if !(1..=MAX_LIMIT).contains(&query.limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit must be between 1 and {MAX_LIMIT}"
-        )));
-    }
+    let Query(query) = query?;
+    page_limit(query.limit, MAX_LIMIT)?;
     let users = store.page(query.after, query.limit).await?;
-    let next_after = (users.len() as i64 == query.limit)
-        .then(|| users.last().map(|user| user.id))
-        .flatten();
+    let next_after = next_after(&users, query.limit, |user| user.id);
     Ok(Json(Page { users, next_after }))
 }
 
@@ -112,7 +106,7 @@ async fn one(
     State(store): State<UserStore>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<User>, ApiError> {
-    let Path(id) = id.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let Path(id) = id?;
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::bad_request(format!("user id must be an integer, not `{id}`")))?;
