@@ -1,5 +1,7 @@
-//! The life of one held entry: run its handler, retry it after a backoff,
-//! or give it up, until it has an outcome for the acker.
+//! The life of held entries: the entries of one read run together in one
+//! [`Handler::handle_batch`] call ([`Attempts::first_run`]); each that
+//! failed then goes on alone ([`Attempts::finish`]): run again after a
+//! backoff, or given up, until it has an outcome for the acker.
 //!
 //! - Success: acked.
 //! - [`HandleError::Retry`], or a run longer than
@@ -59,87 +61,115 @@ impl<H> Clone for Attempts<H> {
 }
 
 impl<H: Handler> Attempts<H> {
-    /// Runs `claimed` to its outcome. `None` when it is let go without one
+    /// The first run of the entries of one read: those that decode and are
+    /// not already past `max_deliveries` go to [`Handler::handle_batch`]
+    /// together. Returns one step per entry, in order: settled, or failed
+    /// and left for [`Attempts::finish`]. Everything logged meanwhile is in
+    /// a span carrying the entries' `trace` (their W3C traceparent) when
+    /// they share one, as a campaign's entries do, so that one campaign can
+    /// be followed across the services' logs.
+    pub async fn first_run(&self, batch: Vec<Claimed>) -> Vec<Step> {
+        let mut steps = Vec::with_capacity(batch.len());
+        let mut runnable = Vec::with_capacity(batch.len());
+        for claimed in batch {
+            let envelope = match Envelope::from_fields(&claimed.entry.fields) {
+                Ok(envelope) => envelope,
+                Err(error) => {
+                    let reason = format!("undecodable entry: {error}");
+                    steps.push(Some(Step::Done(dead(claimed.entry, reason, claimed.deliveries))));
+                    continue;
+                }
+            };
+            let ready = Ready {
+                entry: claimed.entry,
+                envelope,
+                deliveries: claimed.deliveries,
+                retried: claimed.retried,
+            };
+            match self.past_max_deliveries(ready).await {
+                Ok(ready) => {
+                    runnable.push(ready);
+                    steps.push(None);
+                }
+                Err(outcome) => steps.push(Some(Step::Done(outcome))),
+            }
+        }
+        let span = tracing::info_span!(
+            "batch",
+            stream = %self.config.stream,
+            size = runnable.len(),
+            trace = shared_trace(&runnable).unwrap_or_default()
+        );
+        let runs = self.run(&runnable).instrument(span).await;
+        let mut ran = runnable.into_iter().zip(runs);
+        steps
+            .into_iter()
+            .map(|step| {
+                step.unwrap_or_else(|| {
+                    let (ready, run) = ran.next().expect("one run per runnable entry");
+                    match run {
+                        Run::Handled => {
+                            tracing::debug!(entry = %ready.entry.id, event = %ready.envelope.event_type, "handled");
+                            Step::Done(Outcome::Handled {
+                                id: ready.entry.id,
+                                deliveries: ready.deliveries,
+                            })
+                        }
+                        run => Step::Failed(Failed { ready, run }),
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Takes an entry whose run failed to its outcome on its own: give it
+    /// up, or deliver it again after a backoff and run it alone, until it
+    /// is handled or given up. `None` when it is let go without an outcome
     /// (shutdown during a backoff, Redis away at a retry, or the entry no
     /// longer pending): if still pending, it is claimed again later.
-    /// Everything logged meanwhile, by the worker or the handler, is in a
-    /// span carrying the entry's `trace` (its W3C traceparent), so that one
-    /// campaign can be followed across the services' logs.
-    pub async fn settle(self, claimed: Claimed) -> Option<Outcome> {
-        let envelope = match Envelope::from_fields(&claimed.entry.fields) {
-            Ok(envelope) => envelope,
-            Err(error) => {
-                let reason = format!("undecodable entry: {error}");
-                return Some(dead(claimed.entry, reason, claimed.deliveries));
-            }
-        };
+    pub async fn finish(self, failed: Failed) -> Option<Outcome> {
         let span = tracing::info_span!(
             "entry",
             stream = %self.config.stream,
-            trace = envelope.trace.as_deref().unwrap_or_default()
+            trace = failed.ready.envelope.trace.as_deref().unwrap_or_default()
         );
-        self.settle_decoded(claimed, envelope).instrument(span).await
+        self.finish_in_span(failed).instrument(span).await
     }
 
-    async fn settle_decoded(mut self, claimed: Claimed, envelope: Envelope) -> Option<Outcome> {
-        let Claimed {
-            entry,
-            mut deliveries,
-            mut retried,
-        } = claimed;
+    async fn finish_in_span(mut self, failed: Failed) -> Option<Outcome> {
+        let Failed { mut ready, mut run } = failed;
         let max = self.config.max_deliveries;
         loop {
-            let unanswered = deliveries.saturating_sub(1 + retried);
-            if unanswered >= max {
-                let reason = format!(
-                    "delivered {deliveries} times, {unanswered} of them without an answer from its handler (limit {max})"
-                );
-                let settle = unanswered == max;
-                return Some(self.give_up(entry, envelope, deliveries, reason, settle).await);
-            }
-            let delivery = delivery(&entry, &envelope, deliveries);
-            let run = AssertUnwindSafe(self.handler.handle(delivery)).catch_unwind();
-            let result = match tokio::time::timeout(self.config.handler_timeout, run).await {
-                Ok(result) => result,
-                Err(_) => Ok(Err(HandleError::Retry(anyhow::anyhow!(
-                    "the handler did not finish within {} ms",
-                    self.config.handler_timeout.as_millis()
-                )))),
-            };
-            let error = match result {
-                Ok(Ok(())) => {
-                    tracing::debug!(entry = %entry.id, event = %envelope.event_type, "handled");
+            let error = match run {
+                Run::Handled => {
+                    tracing::debug!(entry = %ready.entry.id, event = %ready.envelope.event_type, "handled");
                     return Some(Outcome::Handled {
-                        id: entry.id,
-                        deliveries,
+                        id: ready.entry.id,
+                        deliveries: ready.deliveries,
                     });
                 }
-                Ok(Err(HandleError::Poison(reason))) => {
-                    return Some(self.give_up(entry, envelope, deliveries, reason, true).await)
-                }
-                Err(panic) => {
-                    let error = format!("handler panicked: {}", panic_message(&*panic));
-                    if deliveries.saturating_sub(retried) >= max {
-                        return Some(self.give_up(entry, envelope, deliveries, error, true).await);
+                Run::Poison(reason) => return Some(self.give_up(ready, reason, true).await),
+                Run::Panicked(error) => {
+                    if ready.deliveries.saturating_sub(ready.retried) >= max {
+                        return Some(self.give_up(ready, error, true).await);
                     }
                     error
                 }
-                Ok(Err(HandleError::Retry(error))) => {
-                    let error = format!("{error:#}");
-                    let age = age(&entry.id);
-                    let backoff = self.config.retry_backoff(deliveries);
+                Run::Retry(error) => {
+                    let age = age(&ready.entry.id);
+                    let backoff = self.config.retry_backoff(ready.deliveries);
                     if age + backoff > self.config.retry_budget {
                         let reason = format!(
                             "still failing {}s after it was published (retry budget {}s); last error: {error}",
                             age.as_secs(),
                             self.config.retry_budget.as_secs()
                         );
-                        return Some(self.give_up(entry, envelope, deliveries, reason, true).await);
+                        return Some(self.give_up(ready, reason, true).await);
                     }
-                    if let Err(error) = record_retry(&mut self.conn, &self.config, &entry.id).await {
-                        tracing::warn!(entry = %entry.id, %error, "cannot count a retry; it will count as unanswered");
+                    if let Err(error) = record_retry(&mut self.conn, &self.config, &ready.entry.id).await {
+                        tracing::warn!(entry = %ready.entry.id, %error, "cannot count a retry; it will count as unanswered");
                     }
-                    retried += 1;
+                    ready.retried += 1;
                     error
                 }
             };
@@ -150,69 +180,183 @@ impl<H: Handler> Attempts<H> {
                 "group" => self.config.group.clone()
             )
             .increment(1);
-            let backoff = self.config.retry_backoff(deliveries);
-            tracing::warn!(entry = %entry.id, deliveries, %error, ?backoff, "handler failed; the entry will be retried");
+            let backoff = self.config.retry_backoff(ready.deliveries);
+            tracing::warn!(entry = %ready.entry.id, deliveries = ready.deliveries, %error, ?backoff, "handler failed; the entry will be retried");
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
                 _ = self.shutdown.cancelled() => return None,
             }
-            match take(&mut self.conn, &self.config, std::slice::from_ref(&entry.id)).await {
+            match take(
+                &mut self.conn,
+                &self.config,
+                std::slice::from_ref(&ready.entry.id),
+            )
+            .await
+            {
                 Ok(mut taken) => match taken.pop() {
                     Some(again) => {
-                        deliveries = again.deliveries;
-                        retried = retried.max(again.retried);
+                        ready.deliveries = again.deliveries;
+                        ready.retried = ready.retried.max(again.retried);
                     }
                     None => {
-                        tracing::debug!(entry = %entry.id, "no longer pending; not retried");
+                        tracing::debug!(entry = %ready.entry.id, "no longer pending; not retried");
                         return None;
                     }
                 },
                 Err(error) => {
-                    tracing::warn!(entry = %entry.id, %error, "cannot deliver the entry again; it stays pending for a later claim");
+                    tracing::warn!(entry = %ready.entry.id, %error, "cannot deliver the entry again; it stays pending for a later claim");
                     return None;
                 }
             }
+            ready = match self.past_max_deliveries(ready).await {
+                Ok(ready) => ready,
+                Err(outcome) => return Some(outcome),
+            };
+            run = self
+                .run(std::slice::from_ref(&ready))
+                .await
+                .pop()
+                .expect("one run per entry");
+        }
+    }
+
+    /// Gives up on an entry delivered `max_deliveries` times without an
+    /// answer from its handler (`Err`, with its outcome), or gives it back
+    /// to be run. The handler settles it only the first time the limit is
+    /// reached: past it, an earlier `give_up` never returned either.
+    async fn past_max_deliveries(&self, ready: Ready) -> Result<Ready, Outcome> {
+        let max = self.config.max_deliveries;
+        let unanswered = ready.deliveries.saturating_sub(1 + ready.retried);
+        if unanswered < max {
+            return Ok(ready);
+        }
+        let reason = format!(
+            "delivered {} times, {unanswered} of them without an answer from its handler (limit {max})",
+            ready.deliveries
+        );
+        Err(self.give_up(ready, reason, unanswered == max).await)
+    }
+
+    /// One run of the handler on `ready`, all together, under one
+    /// `handler_timeout`: one [`Run`] per entry, in order.
+    async fn run(&self, ready: &[Ready]) -> Vec<Run> {
+        if ready.is_empty() {
+            return Vec::new();
+        }
+        let deliveries = ready.iter().map(Ready::delivery).collect();
+        let run = AssertUnwindSafe(self.handler.handle_batch(deliveries)).catch_unwind();
+        let every = |run: Run| vec![run; ready.len()];
+        match tokio::time::timeout(self.config.handler_timeout, run).await {
+            Ok(Ok(results)) if results.len() == ready.len() => results.into_iter().map(Run::from).collect(),
+            Ok(Ok(results)) => every(Run::Panicked(format!(
+                "the handler answered {} results for {} entries",
+                results.len(),
+                ready.len()
+            ))),
+            Ok(Err(panic)) => every(Run::Panicked(format!(
+                "handler panicked: {}",
+                panic_message(&*panic)
+            ))),
+            Err(_) => every(Run::Retry(format!(
+                "the handler did not finish within {} ms",
+                self.config.handler_timeout.as_millis()
+            ))),
         }
     }
 
     /// Gives up on an entry: lets the handler settle it (unless `settle`
     /// is false: an earlier call never returned), then dead-letters it.
-    async fn give_up(
-        &self,
-        entry: RawEntry,
-        envelope: Envelope,
-        deliveries: u64,
-        reason: String,
-        settle: bool,
-    ) -> Outcome {
+    async fn give_up(&self, ready: Ready, reason: String, settle: bool) -> Outcome {
         if !settle {
             let reason = format!("{reason}; not settled: an earlier give_up never returned");
-            return dead(entry, reason, deliveries);
+            return dead(ready.entry, reason, ready.deliveries);
         }
-        let delivery = delivery(&entry, &envelope, deliveries);
-        let settled = AssertUnwindSafe(self.handler.give_up(delivery, &reason))
+        let settled = AssertUnwindSafe(self.handler.give_up(ready.delivery(), &reason))
             .catch_unwind()
             .await;
         let failure = match settled {
-            Ok(Ok(())) => return dead(entry, reason, deliveries),
+            Ok(Ok(())) => return dead(ready.entry, reason, ready.deliveries),
             Ok(Err(error)) => error.to_string(),
             Err(panic) => format!("it panicked: {}", panic_message(&*panic)),
         };
-        tracing::error!(stream = %self.config.stream, entry = %entry.id, %reason, %failure, "cannot settle an entry given up; dead-lettered without an outcome");
-        dead(
-            entry,
-            format!("{reason}; settling it failed: {failure}"),
-            deliveries,
-        )
+        tracing::error!(stream = %self.config.stream, entry = %ready.entry.id, %reason, %failure, "cannot settle an entry given up; dead-lettered without an outcome");
+        let reason = format!("{reason}; settling it failed: {failure}");
+        dead(ready.entry, reason, ready.deliveries)
     }
 }
 
-fn delivery(entry: &RawEntry, envelope: &Envelope, deliveries: u64) -> Delivery {
-    Delivery {
-        entry_id: entry.id.clone(),
-        envelope: envelope.clone(),
-        deliveries,
+/// A decoded entry with its delivery counts, between runs.
+pub(crate) struct Ready {
+    entry: RawEntry,
+    envelope: Envelope,
+    /// Redis's delivery count, the current delivery included.
+    deliveries: u64,
+    /// Earlier deliveries that ended in [`HandleError::Retry`].
+    retried: u64,
+}
+
+impl Ready {
+    fn delivery(&self) -> Delivery {
+        Delivery {
+            entry_id: self.entry.id.clone(),
+            envelope: self.envelope.clone(),
+            deliveries: self.deliveries,
+        }
     }
+
+    /// The entry's id.
+    pub fn id(&self) -> &str {
+        &self.entry.id
+    }
+}
+
+/// How one run of the handler on one entry ended.
+#[derive(Clone)]
+pub(crate) enum Run {
+    Handled,
+    Poison(String),
+    Panicked(String),
+    Retry(String),
+}
+
+impl From<Result<(), HandleError>> for Run {
+    fn from(result: Result<(), HandleError>) -> Self {
+        match result {
+            Ok(()) => Run::Handled,
+            Err(HandleError::Poison(reason)) => Run::Poison(reason),
+            Err(HandleError::Retry(error)) => Run::Retry(format!("{error:#}")),
+        }
+    }
+}
+
+/// An entry whose run failed, for [`Attempts::finish`].
+pub(crate) struct Failed {
+    ready: Ready,
+    run: Run,
+}
+
+impl Failed {
+    /// The entry's id.
+    pub fn id(&self) -> &str {
+        self.ready.id()
+    }
+}
+
+/// What the first run of a batch left for one of its entries.
+pub(crate) enum Step {
+    /// Settled: handled, or given up.
+    Done(Outcome),
+    /// Failed: to be taken to its outcome by [`Attempts::finish`].
+    Failed(Failed),
+}
+
+/// The `trace` the entries share, if they all carry the same one.
+fn shared_trace(ready: &[Ready]) -> Option<&str> {
+    let first = ready.first()?.envelope.trace.as_deref()?;
+    ready
+        .iter()
+        .all(|r| r.envelope.trace.as_deref() == Some(first))
+        .then_some(first)
 }
 
 fn dead(entry: RawEntry, reason: String, deliveries: u64) -> Outcome {

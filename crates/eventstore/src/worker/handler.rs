@@ -2,6 +2,11 @@
 //! with success, [`HandleError::Retry`] or [`HandleError::Poison`], and may
 //! settle the entries the worker gives up on ([`Handler::give_up`]).
 //!
+//! The worker hands each read's entries to [`Handler::handle_batch`] at
+//! once, so that a service can share one database transaction and one
+//! publish pipeline among them; each entry still gets its own answer, and
+//! only the entries that failed are run again, each on its own.
+//!
 //! Retry is decided in one place, the worker: a handler says "transient" or
 //! "permanent" and nothing more.
 
@@ -56,6 +61,23 @@ impl From<DecodeError> for HandleError {
 pub trait Handler: Send + Sync + 'static {
     /// Handles one delivery.
     fn handle(&self, delivery: Delivery) -> impl Future<Output = Result<(), HandleError>> + Send;
+
+    /// Handles the entries of one read together, answering one result per
+    /// delivery, in their order. An entry's effects must be complete (its
+    /// writes committed, its events published) when its result is `Ok`:
+    /// the worker acks it then. The default runs [`Handler::handle`] on
+    /// each, concurrently, in this one task.
+    ///
+    /// The worker runs a batch under one `handler_timeout`; a panic or a
+    /// timeout counts against every entry of the batch, and each failed
+    /// entry is then run again on its own (a batch of one), so one bad entry
+    /// does not hold the others back.
+    fn handle_batch(
+        &self,
+        deliveries: Vec<Delivery>,
+    ) -> impl Future<Output = Vec<Result<(), HandleError>>> + Send {
+        futures::future::join_all(deliveries.into_iter().map(|delivery| self.handle(delivery)))
+    }
 
     /// Called once when the worker gives up on an entry that decodes as an
     /// envelope (poison, a retry budget spent, too many deliveries that

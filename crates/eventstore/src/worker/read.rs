@@ -1,5 +1,6 @@
 //! A read loop: one reading connection of a worker, and the dispatch of
-//! what it reads (and, for the primary loop, what it claims) to entry tasks.
+//! what it reads (and, for the primary loop, what it claims) to a task per
+//! read, whose entries run together.
 //!
 //! Slots are reserved before each read or claim, so no loop ever takes
 //! more entries than there are free slots, and waiting for a slot watches
@@ -13,7 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::attempt::Attempts;
+use super::attempt::{Attempts, Step};
 use super::backoff::Backoff;
 use super::commands::{claim_idle_ids, read_new, take, Claimed};
 use super::keeper::Held;
@@ -127,7 +128,7 @@ impl<H: Handler> ReadLoop<H> {
     }
 }
 
-/// Starts an entry task per entry, one slot each.
+/// Starts a task per read: its entries run together, each holding one slot.
 pub(crate) struct Dispatcher<H> {
     pub attempts: Attempts<H>,
     pub held: Held,
@@ -162,48 +163,93 @@ impl<H: Handler> Dispatcher<H> {
         }
     }
 
-    /// Starts a task for each entry not already held, each with one slot
-    /// of `reserved`; returns the slots left over.
+    /// Starts one task for the entries not already held, each with one
+    /// slot of `reserved`: it runs them together, hands each outcome to the
+    /// acker as soon as the entry has one, and starts a task of its own for
+    /// each entry that failed. Returns the slots left over.
     fn dispatch(
         &self,
         entries: Vec<Claimed>,
         reserved: OwnedSemaphorePermit,
     ) -> Option<OwnedSemaphorePermit> {
         let mut reserved = Some(reserved);
+        let mut batch = Vec::with_capacity(entries.len());
+        let mut slots = Vec::with_capacity(entries.len());
         for claimed in entries {
-            let id = claimed.entry.id.clone();
-            if !self.held.hold(&id) {
+            if !self.held.hold(&claimed.entry.id) {
                 continue;
             }
             let Some(permit) = take_one(&mut reserved) else {
                 // Never more entries than slots were asked for; should it
                 // happen, the entry stays pending and is claimed later.
-                self.held.release([id.as_str()]);
+                self.held.release([claimed.entry.id.as_str()]);
                 continue;
             };
-            let attempts = self.attempts.clone();
-            let (held, outcomes, abandon) = (self.held.clone(), self.outcomes.clone(), self.abandon.clone());
-            self.tasks.spawn(async move {
-                // The slot is held until the acker has taken the outcome.
-                let _permit = permit;
-                let outcome = tokio::select! {
-                    outcome = attempts.settle(claimed) => outcome,
-                    _ = abandon.cancelled() => return,
-                };
-                match outcome {
-                    Some(outcome) => tokio::select! {
-                        sent = outcomes.send(outcome) => {
-                            if sent.is_err() {
-                                held.release([id.as_str()]);
-                            }
-                        }
-                        _ = abandon.cancelled() => {}
-                    },
-                    None => held.release([id.as_str()]),
-                }
-            });
+            batch.push(claimed);
+            slots.push(permit);
         }
+        if batch.is_empty() {
+            return reserved;
+        }
+        let (attempts, settler, tasks) = (self.attempts.clone(), self.settler(), self.tasks.clone());
+        self.tasks.spawn(async move {
+            let steps = tokio::select! {
+                steps = attempts.first_run(batch) => steps,
+                _ = settler.abandon.cancelled() => return,
+            };
+            for (step, slot) in steps.into_iter().zip(slots) {
+                match step {
+                    Step::Done(outcome) => settler.hand_over(outcome, slot).await,
+                    Step::Failed(failed) => {
+                        let (attempts, settler) = (attempts.clone(), settler.clone());
+                        tasks.spawn(async move {
+                            let id = failed.id().to_string();
+                            let outcome = tokio::select! {
+                                outcome = attempts.finish(failed) => outcome,
+                                _ = settler.abandon.cancelled() => return,
+                            };
+                            match outcome {
+                                Some(outcome) => settler.hand_over(outcome, slot).await,
+                                None => settler.held.release([id.as_str()]),
+                            }
+                        });
+                    }
+                }
+            }
+        });
         reserved
+    }
+
+    fn settler(&self) -> Settler {
+        Settler {
+            held: self.held.clone(),
+            outcomes: self.outcomes.clone(),
+            abandon: self.abandon.clone(),
+        }
+    }
+}
+
+/// Hands outcomes from the entry tasks to the acker.
+#[derive(Clone)]
+struct Settler {
+    held: Held,
+    outcomes: mpsc::Sender<Outcome>,
+    abandon: CancellationToken,
+}
+
+impl Settler {
+    /// Sends `outcome` to the acker; its entry's `slot` is freed once the
+    /// acker has taken it. Stops waiting when the task is abandoned.
+    async fn hand_over(&self, outcome: Outcome, slot: OwnedSemaphorePermit) {
+        let _slot = slot;
+        tokio::select! {
+            sent = self.outcomes.send(outcome) => {
+                if let Err(unsent) = sent {
+                    self.held.release([unsent.0.id()]);
+                }
+            }
+            _ = self.abandon.cancelled() => {}
+        }
     }
 }
 

@@ -34,7 +34,7 @@ impl Outcome {
         }
     }
 
-    fn id(&self) -> &str {
+    pub(crate) fn id(&self) -> &str {
         match self {
             Outcome::Handled { id, .. } => id,
             Outcome::Dead(request) => &request.entry.id,
