@@ -1,133 +1,171 @@
-//! Group commit: many concurrent handlers, one database transaction.
+//! Answering a batch of stream entries ([`eventstore::Handler::handle_batch`])
+//! entry by entry, while their effects share one database transaction or
+//! one publish pipeline.
 //!
-//! Stream handlers run one entry at a time, but writing each entry in its
-//! own transaction would make the database the bottleneck. A [`Batcher`]
-//! collects the items submitted while the previous batch was being written
-//! and writes them together; each submitter waits for the batch that holds
-//! its item, so it still acknowledges its entry only after the write is
-//! durable.
+//! A batch's entries are settled one by one: one that does not decode is
+//! poison on its own; one whose shared write failed is retried with the
+//! others of that write; the rest are unaffected.
 
 use std::future::Future;
 
-use tokio::sync::{mpsc, oneshot};
+use eventstore::{Delivery, Event, HandleError};
 
-type Reply<R> = oneshot::Sender<Result<R, String>>;
-
-/// A handle to submit items to a background writer.
-pub struct Batcher<T, R> {
-    items: mpsc::Sender<(T, Reply<R>)>,
+/// One answer per entry of a batch, filled in as the entries are settled.
+/// Answers not given by the end are a bug of the handler: they are retried.
+pub struct Answers {
+    answers: Vec<Option<Result<(), HandleError>>>,
 }
 
-impl<T, R> Clone for Batcher<T, R> {
-    fn clone(&self) -> Self {
+impl Answers {
+    /// Room for the answers of `len` entries.
+    pub fn new(len: usize) -> Self {
         Self {
-            items: self.items.clone(),
+            answers: (0..len).map(|_| None).collect(),
         }
+    }
+
+    /// Answers entry `index`, unless it has an answer already.
+    pub fn answer(&mut self, index: usize, answer: Result<(), HandleError>) {
+        self.answers[index].get_or_insert(answer);
+    }
+
+    /// Answers each entry of `indexes` with the outcome of one shared write:
+    /// success, or a retry naming the write's error.
+    pub fn answer_all(&mut self, indexes: impl IntoIterator<Item = usize>, result: &anyhow::Result<()>) {
+        for index in indexes {
+            let answer = match result {
+                Ok(()) => Ok(()),
+                Err(error) => Err(HandleError::Retry(anyhow::anyhow!("{error:#}"))),
+            };
+            self.answer(index, answer);
+        }
+    }
+
+    /// The answers, in the entries' order.
+    pub fn into_results(self) -> Vec<Result<(), HandleError>> {
+        self.answers
+            .into_iter()
+            .map(|answer| {
+                answer.unwrap_or_else(|| {
+                    Err(HandleError::Retry(anyhow::anyhow!(
+                        "the entry was left unanswered"
+                    )))
+                })
+            })
+            .collect()
     }
 }
 
-impl<T: Send + 'static, R: Send + 'static> Batcher<T, R> {
-    /// Starts the writer: `write` gets up to `max_batch` items and returns
-    /// one result per item, in order. The writer stops when every handle is
-    /// dropped.
-    pub fn spawn<F, Fut>(max_batch: usize, mut write: F) -> Self
-    where
-        F: FnMut(Vec<T>) -> Fut + Send + 'static,
-        Fut: Future<Output = anyhow::Result<Vec<R>>> + Send,
-    {
-        let (items, mut rx) = mpsc::channel::<(T, Reply<R>)>(max_batch * 2);
-        tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(max_batch);
-            while rx.recv_many(&mut batch, max_batch).await > 0 {
-                let (values, replies): (Vec<T>, Vec<Reply<R>>) = batch.drain(..).unzip();
-                match write(values).await {
-                    Ok(results) => {
-                        for (reply, result) in replies.into_iter().zip(results) {
-                            let _ = reply.send(Ok(result));
-                        }
-                    }
-                    Err(error) => {
-                        let message = format!("{error:#}");
-                        for reply in replies {
-                            let _ = reply.send(Err(message.clone()));
-                        }
-                    }
-                }
+/// Decodes each delivery as `E` and returns the decoded events with their
+/// indexes in the batch; the entries that do not decode are answered as
+/// poison in `answers`.
+pub fn decode_each<E: Event>(deliveries: &[Delivery], answers: &mut Answers) -> Vec<(usize, E)> {
+    deliveries
+        .iter()
+        .enumerate()
+        .filter_map(|(index, delivery)| match delivery.envelope.decode::<E>() {
+            Ok(event) => Some((index, event)),
+            Err(error) => {
+                answers.answer(index, Err(error.into()));
+                None
             }
-        });
-        Self { items }
-    }
-
-    /// Submits `item` and waits until the batch holding it is written.
-    pub async fn submit(&self, item: T) -> anyhow::Result<R> {
-        let (reply, result) = oneshot::channel();
-        self.items
-            .send((item, reply))
-            .await
-            .map_err(|_| anyhow::anyhow!("the batch writer has stopped"))?;
-        result
-            .await
-            .map_err(|_| anyhow::anyhow!("the batch writer has stopped"))?
-            .map_err(|error| anyhow::anyhow!(error))
-    }
+        })
+        .collect()
 }
 
-/// Events published by many concurrent handlers, sent to Redis in shared
-/// pipelines: a handler waits until its event is in the stream, as with
-/// `Publisher::publish`, but the round trip is shared with the others.
-pub type PipelinedPublisher = Batcher<(&'static str, eventstore::Envelope), ()>;
-
-/// Starts a [`PipelinedPublisher`] on `publisher`.
-pub fn pipelined(publisher: eventstore::Publisher) -> PipelinedPublisher {
-    Batcher::spawn(512, move |events: Vec<(&'static str, eventstore::Envelope)>| {
-        let publisher = publisher.clone();
-        async move {
-            publisher.publish_many(&events).await?;
-            Ok(vec![(); events.len()])
-        }
-    })
+/// The whole of a simple batch handler: decodes each delivery as `E`, runs
+/// `write` once on the events that decoded, and answers each entry:
+/// poison if it did not decode, else the shared outcome of `write`.
+pub async fn decode_then<E, F, Fut>(deliveries: Vec<Delivery>, write: F) -> Vec<Result<(), HandleError>>
+where
+    E: Event,
+    F: FnOnce(Vec<E>) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let mut answers = Answers::new(deliveries.len());
+    let (indexes, events): (Vec<usize>, Vec<E>) = decode_each(&deliveries, &mut answers).into_iter().unzip();
+    if !events.is_empty() {
+        let result = write(events).await;
+        answers.answer_all(indexes, &result);
+    }
+    answers.into_results()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
+    use eventstore::Envelope;
+    use serde::{Deserialize, Serialize};
 
-    #[tokio::test]
-    async fn concurrent_submissions_share_batches_and_get_their_own_results() {
-        let batches = Arc::new(AtomicUsize::new(0));
-        let counted = batches.clone();
-        let batcher = Batcher::spawn(100, move |items: Vec<u32>| {
-            let counted = counted.clone();
-            async move {
-                counted.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                Ok(items.into_iter().map(|n| n * 2).collect())
-            }
-        });
-        let results = futures_join(&batcher, 500).await;
-        assert_eq!(results, (0..500).map(|n| n * 2).collect::<Vec<_>>());
-        assert!(batches.load(Ordering::SeqCst) < 100, "items were grouped");
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    struct Numbered {
+        n: u64,
+    }
+
+    impl Event for Numbered {
+        const TYPE: &'static str = "test.numbered";
+        const VERSION: u32 = 1;
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Other {}
+
+    impl Event for Other {
+        const TYPE: &'static str = "test.other";
+        const VERSION: u32 = 1;
+    }
+
+    fn delivery(envelope: Envelope) -> Delivery {
+        Delivery {
+            entry_id: "1-0".into(),
+            envelope,
+            deliveries: 1,
+        }
+    }
+
+    fn batch() -> Vec<Delivery> {
+        vec![
+            delivery(Envelope::new(&Numbered { n: 1 }).unwrap()),
+            delivery(Envelope::new(&Other {}).unwrap()),
+            delivery(Envelope::new(&Numbered { n: 3 }).unwrap()),
+        ]
+    }
+
+    fn kinds(results: &[Result<(), HandleError>]) -> Vec<&'static str> {
+        results
+            .iter()
+            .map(|result| match result {
+                Ok(()) => "ok",
+                Err(HandleError::Retry(_)) => "retry",
+                Err(HandleError::Poison(_)) => "poison",
+            })
+            .collect()
     }
 
     #[tokio::test]
-    async fn a_failed_write_fails_every_item_of_its_batch() {
-        let batcher = Batcher::spawn(10, |_: Vec<u32>| async {
-            anyhow::bail!("disk full") as anyhow::Result<Vec<()>>
-        });
-        let error = batcher.submit(1).await.unwrap_err();
+    async fn each_entry_is_answered_on_its_own_and_the_write_is_shared() {
+        let results = decode_then(batch(), |events: Vec<Numbered>| async move {
+            assert_eq!(events, vec![Numbered { n: 1 }, Numbered { n: 3 }]);
+            Ok(())
+        })
+        .await;
+        assert_eq!(kinds(&results), vec!["ok", "poison", "ok"]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_retries_its_entries_and_only_them() {
+        let results = decode_then(batch(), |_: Vec<Numbered>| async { anyhow::bail!("disk full") }).await;
+        assert_eq!(kinds(&results), vec!["retry", "poison", "retry"]);
+        let Err(HandleError::Retry(error)) = &results[0] else {
+            unreachable!()
+        };
         assert!(error.to_string().contains("disk full"));
     }
 
-    async fn futures_join(batcher: &Batcher<u32, u32>, n: u32) -> Vec<u32> {
-        let mut tasks = tokio::task::JoinSet::new();
-        for i in 0..n {
-            let batcher = batcher.clone();
-            tasks.spawn(async move { (i, batcher.submit(i).await.unwrap()) });
-        }
-        let mut results = tasks.join_all().await;
-        results.sort();
-        results.into_iter().map(|(_, r)| r).collect()
+    #[test]
+    fn an_unanswered_entry_is_retried() {
+        let mut answers = Answers::new(2);
+        answers.answer(1, Ok(()));
+        assert_eq!(kinds(&answers.into_results()), vec!["retry", "ok"]);
     }
 }

@@ -14,16 +14,12 @@
 use std::time::Duration;
 
 use contracts::{AudienceExpanded, CampaignCreated, EmailDelivery, AUDIENCE_GROUP, CAMPAIGNS};
-use eventstore::{pending, ConnectionManager, Delivery, Envelope, Event, HandleError, Publisher};
-use servicekit::batch::Batcher;
+use eventstore::{pending, ConnectionManager, Delivery, Envelope, Event, HandleError, Handler, Publisher};
 use tokio_util::sync::CancellationToken;
 
 use servicekit::now_ms;
 
-use crate::store::{Campaign, CampaignStore, Outcome};
-
-/// Outcomes recorded per transaction at most.
-const MAX_BATCH: usize = 512;
+use crate::store::{Campaign, CampaignStore};
 
 /// The handlers' shared state.
 #[derive(Clone)]
@@ -32,22 +28,15 @@ pub struct Tracker {
     /// For looking up whether an announcement is still waiting.
     redis: ConnectionManager,
     publisher: Publisher,
-    outcomes: Batcher<Outcome, ()>,
 }
 
 impl Tracker {
     /// Handlers on `store`, publishing on `redis`.
     pub fn new(store: CampaignStore, redis: ConnectionManager) -> Self {
-        let recording = store.clone();
-        let outcomes = Batcher::spawn(MAX_BATCH, move |outcomes: Vec<Outcome>| {
-            let store = recording.clone();
-            async move { store.record(&outcomes).await }
-        });
         Self {
             store,
             publisher: Publisher::new(redis.clone()),
             redis,
-            outcomes,
         }
     }
 
@@ -98,19 +87,13 @@ impl Tracker {
         Ok(())
     }
 
-    /// Handles one entry of `comms:deliveries`.
-    pub async fn on_delivery(&self, delivery: Delivery) -> Result<(), HandleError> {
-        let outcome: EmailDelivery = delivery.envelope.decode()?;
-        self.outcomes
-            .submit(Outcome {
-                notification_id: outcome.notification_id,
-                campaign_id: outcome.campaign_id,
-                status: outcome.status,
-                detail: outcome.detail,
-                recipient: outcome.recipient,
-            })
-            .await?;
-        Ok(())
+    /// Handles the entries of one read of `comms:deliveries`: their
+    /// outcomes are counted in one transaction, each once.
+    pub async fn on_deliveries(&self, deliveries: Vec<Delivery>) -> Vec<Result<(), HandleError>> {
+        servicekit::batch::decode_then(deliveries, |outcomes: Vec<EmailDelivery>| async move {
+            self.store.record(&outcomes).await
+        })
+        .await
     }
 
     /// Every `after` until `shutdown`, re-announces the campaigns still
@@ -145,5 +128,21 @@ impl Tracker {
                 }
             }
         }
+    }
+}
+
+/// The handler of `comms:deliveries`: [`Tracker::on_deliveries`].
+pub struct DeliveryHandler(pub Tracker);
+
+impl Handler for DeliveryHandler {
+    async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
+        self.handle_batch(vec![delivery]).await.remove(0)
+    }
+
+    fn handle_batch(
+        &self,
+        deliveries: Vec<Delivery>,
+    ) -> impl std::future::Future<Output = Vec<Result<(), HandleError>>> + Send {
+        self.0.on_deliveries(deliveries)
     }
 }

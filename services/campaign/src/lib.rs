@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 
 use crate::config::Config;
-use crate::handlers::Tracker;
+use crate::handlers::{DeliveryHandler, Tracker};
 use crate::routes::AppState;
 use crate::store::CampaignStore;
 
@@ -98,14 +98,8 @@ impl Application {
             .service
             .streams
             .worker(&target, DELIVERIES, GROUP, &consumer);
-        let on_delivery = state.tracker.clone();
-        let deliveries = tokio::spawn(deliveries.run(
-            move |delivery| {
-                let tracker = on_delivery.clone();
-                async move { tracker.on_delivery(delivery).await }
-            },
-            shutdown.clone(),
-        ));
+        let deliveries =
+            tokio::spawn(deliveries.run(DeliveryHandler(state.tracker.clone()), shutdown.clone()));
         let reannouncer = tokio::spawn(
             state
                 .tracker

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use contracts::DeliveryStatus;
+use contracts::{DeliveryStatus, EmailDelivery};
 use serde::Serialize;
 use servicekit::now_ms;
 use sqlx::{AnyPool, Row};
@@ -94,21 +94,6 @@ pub struct Progress {
     pub dead_lettered: i64,
     /// Recipients without a final status yet.
     pub pending: i64,
-}
-
-/// One delivery outcome to record.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    /// The notification.
-    pub notification_id: String,
-    /// Its campaign.
-    pub campaign_id: String,
-    /// Sent, failed or dead-lettered.
-    pub status: DeliveryStatus,
-    /// Why it was not sent.
-    pub detail: Option<String>,
-    /// The recipient's address.
-    pub recipient: Option<String>,
 }
 
 /// A notification of a campaign that was not sent, as the API lists it.
@@ -265,7 +250,7 @@ impl CampaignStore {
     /// Records `outcomes` in one transaction, each once: the outcomes
     /// inserted for the first time (a multi-row insert that skips known
     /// notification ids and returns the new ones) are the only ones counted.
-    pub async fn record(&self, outcomes: &[Outcome]) -> anyhow::Result<Vec<()>> {
+    pub async fn record(&self, outcomes: &[EmailDelivery]) -> anyhow::Result<()> {
         let sql = format!(
             "INSERT INTO outcomes (notification_id, campaign_id, status) VALUES {}
              ON CONFLICT (notification_id) DO NOTHING
@@ -350,7 +335,7 @@ impl CampaignStore {
         for (status, n) in recorded {
             metrics::counter!("comms_campaign_outcomes_total", "status" => status).increment(n);
         }
-        Ok(vec![(); outcomes.len()])
+        Ok(())
     }
 }
 
@@ -360,7 +345,7 @@ impl CampaignStore {
     /// updated); says whether it did.
     async fn replace_dead_letter(
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        outcome: &Outcome,
+        outcome: &EmailDelivery,
     ) -> anyhow::Result<bool> {
         let replaced = sqlx::query(
             "UPDATE outcomes SET status = $1 WHERE notification_id = $2 AND status = 'dead_lettered'",
@@ -395,14 +380,14 @@ impl CampaignStore {
     async fn record_failures(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        outcomes: &[Outcome],
+        outcomes: &[EmailDelivery],
         not_sent: &[String],
     ) -> anyhow::Result<()> {
         if not_sent.is_empty() {
             return Ok(());
         }
         let not_sent: std::collections::HashSet<&String> = not_sent.iter().collect();
-        let failed: Vec<&Outcome> = outcomes
+        let failed: Vec<&EmailDelivery> = outcomes
             .iter()
             .filter(|outcome| not_sent.contains(&outcome.notification_id))
             .collect();

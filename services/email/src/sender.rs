@@ -18,9 +18,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use crate::group_commit::{pipelined, Batcher, PipelinedPublisher};
 use contracts::{DeliveryStatus, EmailDelivery, EmailRequested, DELIVERIES};
 use eventstore::{Delivery, Envelope, HandleError, Handler, Publisher};
-use servicekit::batch::{pipelined, Batcher, PipelinedPublisher};
 
 use crate::ledger::{Claim, Final, Lease, Ledger};
 use crate::mailer::{Mailer, SendError};

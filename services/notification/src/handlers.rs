@@ -2,66 +2,49 @@
 //!
 //! - `comms:campaigns`: keep the templates of each `campaign.created`
 //!   (the only place they travel).
-//! - `comms:notifications`: record the notification (batched with other
-//!   handlers' records into one transaction), render it with its campaign's
-//!   templates, request its email. A notification already final is not
+//! - `comms:notifications`: record the notifications of one read in one
+//!   transaction, render each with its campaign's templates, request their
+//!   emails in one pipeline. A notification already final is not
 //!   requested again. A request whose campaign's templates are not known
 //!   yet (its `campaign.created` not yet read here) is retried later.
 //!   A request the worker gives up on (its retry budget spent, say)
 //!   becomes a `dead_lettered` outcome on `comms:deliveries`, so that its
 //!   campaign still completes and shows it.
-//! - `comms:deliveries`: move the record to its final status, once; a
-//!   redelivered outcome changes nothing.
+//! - `comms:deliveries`: move the records of one read to their final
+//!   statuses in one transaction, each once; a redelivered outcome changes
+//!   nothing.
 //!
 //! Rendering runs template code: it is bounded in fuel and output (the
 //! `templates` crate) and runs on the blocking pool, so a costly template
 //! never stalls the other handlers or `/health`. A template that fails for
 //! a recipient fails that notification, with the reason.
 
+use std::collections::HashMap;
+
 use contracts::{
     CampaignCreated, DeliveryStatus, EmailDelivery, EmailRequested, NotificationRequested, DELIVERIES, EMAILS,
 };
 use eventstore::{Delivery, Envelope, Event, HandleError, Handler, Publisher};
-use servicekit::batch::{pipelined, Batcher, PipelinedPublisher};
+use servicekit::batch::{decode_each, decode_then, Answers};
 
 use crate::store::NotificationStore;
-use crate::templates::TemplateCache;
-
-/// Records written per transaction at most.
-const MAX_BATCH: usize = 512;
-
-/// A final outcome to record: notification id, status, detail.
-type Outcome = (String, DeliveryStatus, Option<String>);
+use crate::templates::{Compiled, TemplateCache};
 
 /// Shared state of the handlers.
 #[derive(Clone)]
 pub struct Notifier {
     store: NotificationStore,
     templates: TemplateCache,
-    publisher: PipelinedPublisher,
-    recorder: Batcher<NotificationRequested, bool>,
-    finisher: Batcher<Outcome, ()>,
+    publisher: Publisher,
 }
 
 impl Notifier {
     /// Handlers writing to `store` and publishing with `publisher`.
     pub fn new(store: NotificationStore, publisher: Publisher) -> Self {
-        let recording = store.clone();
-        let recorder = Batcher::spawn(MAX_BATCH, move |requests: Vec<NotificationRequested>| {
-            let store = recording.clone();
-            async move { store.record(&requests).await }
-        });
-        let finishing = store.clone();
-        let finisher = Batcher::spawn(MAX_BATCH, move |outcomes: Vec<Outcome>| {
-            let store = finishing.clone();
-            async move { store.finish(&outcomes).await }
-        });
         Self {
             templates: TemplateCache::new(store.clone()),
             store,
-            publisher: pipelined(publisher),
-            recorder,
-            finisher,
+            publisher,
         }
     }
 
@@ -78,75 +61,154 @@ impl Notifier {
         Ok(())
     }
 
-    /// Handles one `notification.requested`.
-    pub async fn on_request(&self, delivery: Delivery) -> Result<(), HandleError> {
-        let request: NotificationRequested = delivery.envelope.decode()?;
-        let pending = self.recorder.submit(request.clone()).await?;
-        if !pending {
-            return Ok(());
+    /// Handles the `notification.requested` entries of one read: records
+    /// them in one transaction, renders the pending ones together on the
+    /// blocking pool, and publishes their email requests (or their
+    /// failures) in one pipeline.
+    pub async fn on_requests(&self, deliveries: Vec<Delivery>) -> Vec<Result<(), HandleError>> {
+        let mut answers = Answers::new(deliveries.len());
+        let (indexes, requests): (Vec<usize>, Vec<NotificationRequested>) =
+            decode_each(&deliveries, &mut answers).into_iter().unzip();
+        if requests.is_empty() {
+            return answers.into_results();
         }
-        let templates = self.templates.get(&request.campaign_id).await?.ok_or_else(|| {
-            anyhow::anyhow!(
-                "the templates of campaign {} are not known yet",
-                request.campaign_id
-            )
-        })?;
-        let (name, email) = (request.name.clone(), request.email.clone());
-        let rendered = tokio::task::spawn_blocking(move || match templates.as_ref() {
-            Ok(templates) => templates.render(&name, &email),
-            Err(error) => Err(error.clone()),
-        })
-        .await
-        .map_err(anyhow::Error::from)?;
-        let trace = delivery.envelope.trace.clone();
-        let (stream, envelope) = match rendered {
-            Ok(rendered) => {
-                let email = EmailRequested {
-                    notification_id: request.notification_id.clone(),
-                    campaign_id: request.campaign_id,
-                    to_email: request.email,
-                    to_name: request.name,
-                    subject: rendered.subject,
-                    body: rendered.body,
-                };
-                (EMAILS, Envelope::with_id(&email, request.notification_id))
-            }
+        let pending = match self.store.record(&requests).await {
+            Ok(pending) => pending,
             Err(error) => {
-                let failure = EmailDelivery {
-                    notification_id: request.notification_id.clone(),
-                    campaign_id: request.campaign_id,
-                    status: DeliveryStatus::Failed,
-                    detail: Some(format!("cannot render the template: {error}")),
-                    recipient: Some(request.email),
-                };
-                (DELIVERIES, Envelope::with_id(&failure, request.notification_id))
+                answers.answer_all(indexes, &Err(error));
+                return answers.into_results();
             }
         };
-        let envelope = envelope.map_err(anyhow::Error::from)?.traced(trace);
-        self.publisher.submit((stream, envelope)).await?;
-        Ok(())
+        let mut to_render = Vec::new();
+        let mut templates: HashMap<String, Option<Compiled>> = HashMap::new();
+        for ((index, request), pending) in indexes.into_iter().zip(requests).zip(pending) {
+            if !pending {
+                answers.answer(index, Ok(()));
+                continue;
+            }
+            let compiled = match templates.get(&request.campaign_id) {
+                Some(compiled) => compiled.clone(),
+                None => match self.templates.get(&request.campaign_id).await {
+                    Ok(compiled) => {
+                        templates.insert(request.campaign_id.clone(), compiled.clone());
+                        compiled
+                    }
+                    Err(error) => {
+                        answers.answer(index, Err(HandleError::Retry(error)));
+                        continue;
+                    }
+                },
+            };
+            let Some(compiled) = compiled else {
+                let error = anyhow::anyhow!(
+                    "the templates of campaign {} are not known yet",
+                    request.campaign_id
+                );
+                answers.answer(index, Err(HandleError::Retry(error)));
+                continue;
+            };
+            let trace = deliveries[index].envelope.trace.clone();
+            to_render.push((index, request, compiled, trace));
+        }
+        let rendered = match tokio::task::spawn_blocking(move || {
+            to_render
+                .into_iter()
+                .map(|(index, request, compiled, trace)| (index, render(request, &compiled, trace)))
+                .collect::<Vec<_>>()
+        })
+        .await
+        {
+            Ok(rendered) => rendered,
+            Err(error) => {
+                let error = anyhow::Error::from(error).context("rendering the batch failed");
+                answers.answer_all(0..deliveries.len(), &Err(error));
+                return answers.into_results();
+            }
+        };
+        let mut published = Vec::with_capacity(rendered.len());
+        let mut events = Vec::with_capacity(rendered.len());
+        for (index, event) in rendered {
+            match event {
+                Ok(event) => {
+                    published.push(index);
+                    events.push(event);
+                }
+                Err(error) => answers.answer(index, Err(HandleError::Retry(error))),
+            }
+        }
+        if !events.is_empty() {
+            let result = self
+                .publisher
+                .publish_many(&events)
+                .await
+                .map(drop)
+                .map_err(Into::into);
+            answers.answer_all(published, &result);
+        }
+        answers.into_results()
     }
 
-    /// Handles one `email.delivery`.
-    pub async fn on_delivery(&self, delivery: Delivery) -> Result<(), HandleError> {
-        let outcome: EmailDelivery = delivery.envelope.decode()?;
-        self.finisher
-            .submit((outcome.notification_id, outcome.status, outcome.detail))
-            .await?;
-        Ok(())
+    /// Handles the `email.delivery` entries of one read: their
+    /// notifications move to their final statuses in one transaction.
+    pub async fn on_deliveries(&self, deliveries: Vec<Delivery>) -> Vec<Result<(), HandleError>> {
+        decode_then(deliveries, |outcomes: Vec<EmailDelivery>| async move {
+            self.store.finish(&outcomes).await
+        })
+        .await
     }
 }
 
-/// The handler of `comms:notifications`: [`Notifier::on_request`], and a
+/// The event that follows `request`: its email, rendered with `compiled`,
+/// or, if it does not render, its failure. Both carry `trace`.
+fn render(
+    request: NotificationRequested,
+    compiled: &Compiled,
+    trace: Option<String>,
+) -> anyhow::Result<(&'static str, Envelope)> {
+    let rendered = match compiled.as_ref() {
+        Ok(templates) => templates.render(&request.name, &request.email),
+        Err(error) => Err(error.clone()),
+    };
+    let (stream, envelope) = match rendered {
+        Ok(rendered) => {
+            let email = EmailRequested {
+                notification_id: request.notification_id.clone(),
+                campaign_id: request.campaign_id,
+                to_email: request.email,
+                to_name: request.name,
+                subject: rendered.subject,
+                body: rendered.body,
+            };
+            (EMAILS, Envelope::with_id(&email, request.notification_id))
+        }
+        Err(error) => {
+            let failure = EmailDelivery {
+                notification_id: request.notification_id.clone(),
+                campaign_id: request.campaign_id,
+                status: DeliveryStatus::Failed,
+                detail: Some(format!("cannot render the template: {error}")),
+                recipient: Some(request.email),
+            };
+            (DELIVERIES, Envelope::with_id(&failure, request.notification_id))
+        }
+    };
+    Ok((stream, envelope?.traced(trace)))
+}
+
+/// The handler of `comms:notifications`: [`Notifier::on_requests`], and a
 /// `dead_lettered` outcome for each request the worker gives up on.
 pub struct RequestHandler(pub Notifier);
 
 impl Handler for RequestHandler {
-    fn handle(
+    async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
+        self.handle_batch(vec![delivery]).await.remove(0)
+    }
+
+    fn handle_batch(
         &self,
-        delivery: Delivery,
-    ) -> impl std::future::Future<Output = Result<(), HandleError>> + Send {
-        self.0.on_request(delivery)
+        deliveries: Vec<Delivery>,
+    ) -> impl std::future::Future<Output = Vec<Result<(), HandleError>>> + Send {
+        self.0.on_requests(deliveries)
     }
 
     async fn give_up(&self, delivery: Delivery, reason: &str) -> Result<(), HandleError> {
@@ -161,7 +223,27 @@ impl Handler for RequestHandler {
         let envelope = Envelope::with_id(&outcome, format!("delivery:{}", request.notification_id))
             .map_err(anyhow::Error::from)?
             .traced(delivery.envelope.trace.clone());
-        self.0.publisher.submit((DELIVERIES, envelope)).await?;
+        self.0
+            .publisher
+            .publish(DELIVERIES, &envelope)
+            .await
+            .map_err(anyhow::Error::from)?;
         Ok(())
+    }
+}
+
+/// The handler of `comms:deliveries`: [`Notifier::on_deliveries`].
+pub struct DeliveryHandler(pub Notifier);
+
+impl Handler for DeliveryHandler {
+    async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
+        self.handle_batch(vec![delivery]).await.remove(0)
+    }
+
+    fn handle_batch(
+        &self,
+        deliveries: Vec<Delivery>,
+    ) -> impl std::future::Future<Output = Vec<Result<(), HandleError>>> + Send {
+        self.0.on_deliveries(deliveries)
     }
 }

@@ -16,7 +16,7 @@ use servicekit::http::{health_routes, Dependencies};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::handlers::{Notifier, RequestHandler};
+use crate::handlers::{DeliveryHandler, Notifier, RequestHandler};
 use crate::store::NotificationStore;
 
 /// The consumer group of notification-service (on each of its streams).
@@ -54,13 +54,7 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         .service
         .streams
         .worker(&target, DELIVERIES, GROUP, &consumer);
-    let deliveries = tokio::spawn(deliveries.run(
-        move |delivery| {
-            let notifier = notifier.clone();
-            async move { notifier.on_delivery(delivery).await }
-        },
-        shutdown.clone(),
-    ));
+    let deliveries = tokio::spawn(deliveries.run(DeliveryHandler(notifier), shutdown.clone()));
     let trimmer = servicekit::spawn_trimmer(redis.clone(), &[NOTIFICATIONS, DELIVERIES], shutdown.clone());
 
     let app = routes::router(store)

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use contracts::{DeliveryStatus, NotificationRequested};
+use contracts::{DeliveryStatus, EmailDelivery, NotificationRequested};
 use serde::Serialize;
 use servicekit::db::{in_list, values_list};
 use servicekit::now_ms;
@@ -104,21 +104,16 @@ impl NotificationStore {
             .collect())
     }
 
-    /// Moves each `(id, status, detail)` from `pending` to its final status
-    /// in one transaction; an outcome for a notification already final (a
-    /// redelivery) changes nothing, except that a sent or failed outcome
-    /// replaces `dead_lettered` (a replayed dead letter). Successes, the
-    /// common case, share one statement.
-    pub async fn finish(
-        &self,
-        outcomes: &[(String, DeliveryStatus, Option<String>)],
-    ) -> anyhow::Result<Vec<()>> {
+    /// Moves each outcome's notification from `pending` to its final
+    /// status in one transaction; an outcome for a notification already
+    /// final (a redelivery) changes nothing, except that a sent or failed
+    /// outcome replaces `dead_lettered` (a replayed dead letter). Successes,
+    /// the common case, share one statement.
+    pub async fn finish(&self, outcomes: &[EmailDelivery]) -> anyhow::Result<()> {
         let now = now_ms();
-        let sent: Vec<&String> = outcomes
+        let (sent, not_sent): (Vec<&EmailDelivery>, Vec<&EmailDelivery>) = outcomes
             .iter()
-            .filter(|(_, status, _)| *status == DeliveryStatus::Sent)
-            .map(|(id, _, _)| id)
-            .collect();
+            .partition(|outcome| outcome.status == DeliveryStatus::Sent);
         let mut tx = self.db.begin().await?;
         if !sent.is_empty() {
             let sql = format!(
@@ -127,17 +122,14 @@ impl NotificationStore {
                 in_list(sent.len(), 2)
             );
             let mut update = sqlx::query(&sql).bind(now);
-            for id in sent {
-                update = update.bind(id);
+            for outcome in sent {
+                update = update.bind(&outcome.notification_id);
             }
             update.execute(&mut *tx).await?;
         }
-        for (id, status, detail) in outcomes
-            .iter()
-            .filter(|(_, status, _)| *status != DeliveryStatus::Sent)
-        {
+        for outcome in not_sent {
             // A failure may replace a dead letter; a dead letter only `pending`.
-            let replaces = match status {
+            let replaces = match outcome.status {
                 DeliveryStatus::DeadLettered => "pending",
                 _ => "dead_lettered",
             };
@@ -145,16 +137,16 @@ impl NotificationStore {
                 "UPDATE notifications SET status = $1, detail = $2, updated_at = $3
                  WHERE id = $4 AND status IN ('pending', $5)",
             )
-            .bind(status.as_str())
-            .bind(detail.clone())
+            .bind(outcome.status.as_str())
+            .bind(outcome.detail.clone())
             .bind(now)
-            .bind(id)
+            .bind(&outcome.notification_id)
             .bind(replaces)
             .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
-        Ok(vec![(); outcomes.len()])
+        Ok(())
     }
 
     /// Keeps the templates of `campaign_id` (a campaign's templates never
