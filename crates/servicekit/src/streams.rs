@@ -1,8 +1,8 @@
-//! How a service's stream workers are tuned, and how they are started.
+//! How a service's stream workers are tuned.
 
 use std::time::Duration;
 
-use eventstore::{RedisTarget, Worker, WorkerConfig};
+use eventstore::WorkerConfig;
 use serde::{Deserialize, Serialize};
 
 /// Worker settings a service reads from its configuration (`CLAIM_IDLE_MS`,
@@ -58,13 +58,9 @@ pub const STREAM_ENV: [&str; 5] = [
 ];
 
 impl StreamSettings {
-    /// A worker for `stream` in `group` as `consumer`, with these settings.
-    pub fn worker(&self, target: &RedisTarget, stream: &str, group: &str, consumer: &str) -> Worker {
-        Worker::new(target.clone(), self.worker_config(stream, group, consumer))
-    }
-
-    /// The configuration [`StreamSettings::worker`] uses, for a service to
-    /// adjust before it builds the worker.
+    /// The configuration of a worker for `stream` in `group` as
+    /// `consumer`, with these settings (a service may adjust it, see
+    /// [`Service::consume_with`](crate::service::Service::consume_with)).
     pub fn worker_config(&self, stream: &str, group: &str, consumer: &str) -> WorkerConfig {
         let mut config = WorkerConfig::new(stream, group, consumer);
         config.claim_idle = Duration::from_millis(self.claim_idle_ms);

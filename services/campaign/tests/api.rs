@@ -2,7 +2,6 @@
 //! codes, JSON errors, and the bearer token of `prod`.
 
 use campaign_service::config::Config;
-use campaign_service::Application;
 use serde_json::{json, Value};
 use servicekit::config::ServiceSettings;
 use testkit::RedisServer;
@@ -35,7 +34,7 @@ async fn spawn_app(app_env: &str, api_token: &str) -> anyhow::Result<TestApp> {
         api_token: api_token.into(),
         ..Config::default()
     };
-    let app = Application::build(config).await?;
+    let app = campaign_service::build(config).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run(shutdown.clone()));

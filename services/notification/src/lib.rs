@@ -11,9 +11,9 @@ pub mod templates;
 
 use contracts::{CAMPAIGNS, DELIVERIES, NOTIFICATIONS};
 use eventstore::Publisher;
-use secrecy::ExposeSecret;
-use servicekit::http::{health_routes, Dependencies};
+use servicekit::service::{Service, Spec};
 use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
 
 use crate::config::Config;
 use crate::handlers::{DeliveryHandler, Notifier, RequestHandler};
@@ -22,48 +22,33 @@ use crate::store::NotificationStore;
 /// The consumer group of notification-service (on each of its streams).
 pub const GROUP: &str = "notification-service";
 
-/// Runs notification-service until `shutdown`.
-pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
-    let config = Config::load().await?;
-    let (target, redis) = servicekit::connect_redis(config.service.redis_url.expose_secret()).await?;
-    let db = servicekit::db::connect(config.service.database_url.expose_secret(), store::SCHEMA).await?;
-    let listener =
-        servicekit::http::bind(&config.service.host, config.service.port, "NOTIFICATION_PORT").await?;
-    let store = NotificationStore::new(db.clone());
-    let notifier = Notifier::new(store.clone(), Publisher::new(redis.clone()));
-    let consumer = servicekit::consumer_name(GROUP, config.service.port);
+/// What notification-service is to [`Service`].
+const SPEC: Spec = Spec {
+    name: GROUP,
+    port_variable: "NOTIFICATION_PORT",
+    schema: store::SCHEMA,
+};
 
-    let campaigns = config
-        .service
-        .streams
-        .worker(&target, CAMPAIGNS, GROUP, &consumer);
+/// Builds notification-service from `config`: connected and bound (port 0
+/// picks a free one), ready to run.
+pub async fn build(config: Config) -> anyhow::Result<Service> {
+    let service = Service::build(&SPEC, &config.service).await?;
+    let store = NotificationStore::new(service.db().clone());
+    let notifier = Notifier::new(store.clone(), Publisher::new(service.redis().clone()));
     let on_campaign = notifier.clone();
-    let campaigns = tokio::spawn(campaigns.run(
-        move |delivery| {
+    Ok(service
+        .consume(CAMPAIGNS, move |delivery| {
             let notifier = on_campaign.clone();
             async move { notifier.on_campaign_event(delivery).await }
-        },
-        shutdown.clone(),
-    ));
-    let requests = config
-        .service
-        .streams
-        .worker(&target, NOTIFICATIONS, GROUP, &consumer);
-    let requests = tokio::spawn(requests.run(RequestHandler(notifier.clone()), shutdown.clone()));
-    let deliveries = config
-        .service
-        .streams
-        .worker(&target, DELIVERIES, GROUP, &consumer);
-    let deliveries = tokio::spawn(deliveries.run(DeliveryHandler(notifier), shutdown.clone()));
-    let trimmer = servicekit::spawn_trimmer(redis.clone(), &[NOTIFICATIONS, DELIVERIES], shutdown.clone());
+        })
+        .consume(NOTIFICATIONS, RequestHandler(notifier.clone()))
+        .consume(DELIVERIES, DeliveryHandler(notifier))
+        .trim(&[NOTIFICATIONS, DELIVERIES])
+        .serve(routes::router(store), routes::ApiDoc::openapi()))
+}
 
-    let app = routes::router(store)
-        .merge(health_routes(Dependencies { redis, db }))
-        .merge(servicekit::openapi::routes(
-            <routes::ApiDoc as utoipa::OpenApi>::openapi(),
-        ));
-    tracing::info!(port = config.service.port, "notification-service ready");
-    servicekit::http::serve(listener, app, shutdown.clone()).await?;
-    let _ = tokio::join!(campaigns, requests, deliveries, trimmer);
-    Ok(())
+/// Loads the configuration, builds and runs notification-service until
+/// `shutdown`.
+pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
+    build(Config::load().await?).await?.run(shutdown).await
 }

@@ -7,14 +7,14 @@ pub mod expand;
 pub mod routes;
 pub mod store;
 
-use secrecy::ExposeSecret;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use contracts::CAMPAIGNS;
 use servicekit::access::Access;
 use servicekit::config::AppEnv;
-use servicekit::http::{health_routes, Dependencies};
+use servicekit::service::{Service, Spec};
 use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
 
 use crate::config::Config;
 use crate::expand::Expander;
@@ -23,52 +23,52 @@ use crate::store::UserStore;
 /// The consumer group of user-service, the one that expands campaigns.
 pub const GROUP: &str = contracts::AUDIENCE_GROUP;
 
-/// The longest an expansion may run before the worker retries it.
-const EXPANSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 60 * 60);
+/// What user-service is to [`Service`].
+const SPEC: Spec = Spec {
+    name: GROUP,
+    port_variable: "USER_PORT",
+    schema: store::SCHEMA,
+};
 
-/// Runs user-service until `shutdown`.
-pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
-    let config = Config::load().await?;
+/// The longest an expansion may run before the worker retries it.
+const EXPANSION_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// Builds user-service from `config`: connected and bound (port 0 picks a
+/// free one), its users seeded, ready to run. Seeding comes first so that
+/// no campaign is expanded to a partial audience.
+pub async fn build(config: Config) -> anyhow::Result<Service> {
     let access = Access::new(AppEnv::parse(&config.app_env)?, &config.api_token)?;
-    let (target, redis) = servicekit::connect_redis(config.service.redis_url.expose_secret()).await?;
-    let db = servicekit::db::connect(config.service.database_url.expose_secret(), store::SCHEMA).await?;
-    let store = UserStore::new(db.clone());
-    let listener = servicekit::http::bind(&config.service.host, config.service.port, "USER_PORT").await?;
+    let service = Service::build(&SPEC, &config.service).await?;
+    let store = UserStore::new(service.db().clone());
 
     let started = Instant::now();
     let seeded = store.seed(config.seed_users).await?;
     tracing::info!(seeded, seconds = started.elapsed().as_secs_f64(), "users seeded");
 
-    let consumer = servicekit::consumer_name(GROUP, config.service.port);
     let expander = Expander::new(
         store.clone(),
-        redis.clone(),
+        service.redis().clone(),
         config.page_size,
         config.expansion_backlog,
-        consumer.clone(),
+        service.consumer().to_string(),
     );
-    let mut worker = config.service.streams.worker_config(CAMPAIGNS, GROUP, &consumer);
-    // An expansion runs at the pace of the services behind it: a large
-    // campaign's takes as long as its sending, far past the usual bound of
-    // one handler run. Its lease, not a timeout, guards against a stuck one.
-    worker.handler_timeout = EXPANSION_TIMEOUT;
-    let worker = eventstore::Worker::new(target.clone(), worker);
-    let worker = tokio::spawn(worker.run(
-        move |delivery| {
-            let expander = expander.clone();
-            async move { expander.handle(delivery).await }
-        },
-        shutdown.clone(),
-    ));
-    let trimmer = servicekit::spawn_trimmer(redis.clone(), &[CAMPAIGNS], shutdown.clone());
+    let expand = move |delivery| {
+        let expander = expander.clone();
+        async move { expander.handle(delivery).await }
+    };
+    Ok(service
+        // An expansion runs at the pace of the services behind it: a large
+        // campaign's takes as long as its sending, far past the usual bound
+        // of one handler run. Its lease, not a timeout, guards against a
+        // stuck one.
+        .consume_with(CAMPAIGNS, expand, |worker| {
+            worker.handler_timeout = EXPANSION_TIMEOUT
+        })
+        .trim(&[CAMPAIGNS])
+        .serve(routes::router(store, access), routes::ApiDoc::openapi()))
+}
 
-    let app = routes::router(store, access)
-        .merge(health_routes(Dependencies { redis, db }))
-        .merge(servicekit::openapi::routes(
-            <routes::ApiDoc as utoipa::OpenApi>::openapi(),
-        ));
-    tracing::info!(port = config.service.port, "user-service ready");
-    servicekit::http::serve(listener, app, shutdown.clone()).await?;
-    let _ = tokio::join!(worker, trimmer);
-    Ok(())
+/// Loads the configuration, builds and runs user-service until `shutdown`.
+pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
+    build(Config::load().await?).await?.run(shutdown).await
 }

@@ -1,0 +1,262 @@
+//! The one way a comms service is put together and run.
+//!
+//! Every service connects to Redis and its database, binds its port, runs a
+//! stream worker per stream it consumes, trims the streams it owns, serves
+//! its routes beside the shared health and OpenAPI routes, and stops all of
+//! it on one signal. [`Service`] does that part, so that a service's own
+//! crate only says what it consumes and what it serves:
+//!
+//! ```no_run
+//! # async fn demo(settings: &servicekit::config::ServiceSettings) -> anyhow::Result<()> {
+//! use servicekit::service::{Service, Spec};
+//!
+//! #[derive(utoipa::OpenApi)]
+//! #[openapi()]
+//! struct ApiDoc;
+//!
+//! const SPEC: Spec = Spec { name: "demo-service", port_variable: "DEMO_PORT", schema: &[] };
+//! let service = Service::build(&SPEC, settings)
+//!     .await?
+//!     .consume("demo:events", |delivery: eventstore::Delivery| async move {
+//!         println!("{}", delivery.entry_id);
+//!         Ok::<(), eventstore::HandleError>(())
+//!     })
+//!     .trim(&["demo:events"])
+//!     .serve(axum::Router::new(), <ApiDoc as utoipa::OpenApi>::openapi());
+//! println!("listening on {}", service.port());
+//! service.run(servicekit::shutdown::on_signal()).await
+//! # }
+//! ```
+//!
+//! Nothing runs before [`Service::run`]: a test can build a service on port
+//! 0, read the port it got, then run it until its own token.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use axum::Router;
+use eventstore::{ConnectionManager, Handler, RedisTarget, Worker, WorkerConfig};
+use secrecy::ExposeSecret;
+use sqlx::AnyPool;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use utoipa::openapi::OpenApi as Document;
+
+use crate::config::ServiceSettings;
+use crate::http::{health_routes, Dependencies};
+use crate::streams::StreamSettings;
+
+/// What tells one service from another to [`Service::build`].
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    /// The service's name (`campaign-service`), which is also its consumer
+    /// group on every stream it reads: one group per service, shared by its
+    /// instances.
+    pub name: &'static str,
+    /// The variable that moves its port (`CAMPAIGN_PORT`), named when the
+    /// port is taken.
+    pub port_variable: &'static str,
+    /// Its database schema (idempotent `CREATE … IF NOT EXISTS`).
+    pub schema: &'static [&'static str],
+}
+
+/// A task started by [`Service::run`] and awaited at shutdown.
+type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A service connected and bound, with what it will run; nothing runs
+/// until [`Service::run`].
+pub struct Service {
+    /// Its name and group.
+    spec: Spec,
+    /// Where the event store is, for the workers' own connections.
+    target: RedisTarget,
+    /// The shared event-store connection.
+    redis: ConnectionManager,
+    /// Its own database, schema applied.
+    db: AnyPool,
+    /// Bound at build, so the port is known (and taken) before it runs.
+    listener: TcpListener,
+    /// The port bound (the one asked for, or a free one for 0).
+    port: u16,
+    /// Its consumer name in its group.
+    consumer: String,
+    /// How its workers are tuned.
+    streams: StreamSettings,
+    /// What every task stops on; cancelled when `run`'s token is.
+    stop: CancellationToken,
+    /// Workers, the trimmer and the service's own tasks, started by `run`.
+    tasks: Vec<Task>,
+    /// The service's own routes.
+    routes: Router,
+    /// The service's OpenAPI document, served with the shared parts.
+    document: Document,
+}
+
+impl Service {
+    /// Connects to Redis and the database (applying `spec.schema`) and
+    /// binds the port of `settings` (0 picks a free one); any of them
+    /// failing is an error of one line naming it.
+    pub async fn build(spec: &Spec, settings: &ServiceSettings) -> anyhow::Result<Self> {
+        let target = RedisTarget::parse(settings.redis_url.expose_secret())?;
+        let redis = target.shared().await?;
+        let db = crate::db::connect(settings.database_url.expose_secret(), spec.schema).await?;
+        let listener = crate::http::bind(&settings.host, settings.port, spec.port_variable).await?;
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            spec: *spec,
+            target,
+            redis,
+            db,
+            listener,
+            port,
+            consumer: consumer_name(spec.name, port),
+            streams: settings.streams.clone(),
+            stop: CancellationToken::new(),
+            tasks: Vec::new(),
+            routes: Router::new(),
+            document: Document::default(),
+        })
+    }
+
+    /// The shared event-store connection, for publishers and queries.
+    pub fn redis(&self) -> &ConnectionManager {
+        &self.redis
+    }
+
+    /// The service's database.
+    pub fn db(&self) -> &AnyPool {
+        &self.db
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// This instance's consumer name: `<service>@<host>:<port>`, unique
+    /// among live instances (two cannot share a port on one host) and
+    /// stable across restarts, so a restarted instance first re-reads the
+    /// entries it held when it died.
+    pub fn consumer(&self) -> &str {
+        &self.consumer
+    }
+
+    /// The token everything of this service stops on, for the parts that
+    /// are built before it runs (say, live HTTP channels); it is cancelled
+    /// when the token given to [`Service::run`] is.
+    pub fn shutdown(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Runs `handler` on each entry of `stream`, in the service's group,
+    /// with the service's worker settings.
+    pub fn consume<H: Handler>(self, stream: &str, handler: H) -> Self {
+        self.consume_with(stream, handler, |_| {})
+    }
+
+    /// Like [`Service::consume`], with the worker's configuration adjusted
+    /// by `adjust` first (say, a handler that may run far longer than
+    /// usual).
+    pub fn consume_with<H: Handler>(
+        mut self,
+        stream: &str,
+        handler: H,
+        adjust: impl FnOnce(&mut WorkerConfig),
+    ) -> Self {
+        let mut config = self.streams.worker_config(stream, self.spec.name, &self.consumer);
+        adjust(&mut config);
+        let worker = Worker::new(self.target.clone(), config);
+        let run = worker.run(handler, self.stop.clone());
+        self.tasks.push(Box::pin(run));
+        self
+    }
+
+    /// Trims `streams` every ten seconds, never past an entry that some
+    /// group still needs. A stream is best trimmed by the one service that
+    /// produces or last reads it.
+    pub fn trim(mut self, streams: &[&str]) -> Self {
+        let streams = streams.iter().map(|stream| stream.to_string()).collect();
+        let trim = eventstore::trim::run_trimmer(
+            self.redis.clone(),
+            streams,
+            Duration::from_secs(10),
+            self.stop.clone(),
+        );
+        self.tasks.push(Box::pin(trim));
+        self
+    }
+
+    /// Runs a task of the service's own beside its workers: `task` is
+    /// given the shutdown token and must end soon after it is cancelled.
+    pub fn spawn<F>(mut self, task: impl FnOnce(CancellationToken) -> F) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.push(Box::pin(task(self.stop.clone())));
+        self
+    }
+
+    /// Serves `routes`, documented by `document`, beside `/health`,
+    /// `/ready`, `/metrics` and the documentation routes.
+    pub fn serve(mut self, routes: Router, document: Document) -> Self {
+        self.routes = routes;
+        self.document = document;
+        self
+    }
+
+    /// Starts the workers and tasks, serves HTTP until `shutdown`, then
+    /// waits for every task to finish what it holds.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Self {
+            spec,
+            redis,
+            db,
+            listener,
+            port,
+            stop,
+            tasks,
+            routes,
+            document,
+            ..
+        } = self;
+        // However `run` ends, everything it started stops.
+        let _stop_on_return = stop.clone().drop_guard();
+        let forward = stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = shutdown.cancelled() => forward.cancel(),
+                () = forward.cancelled() => {}
+            }
+        });
+        let mut running = JoinSet::new();
+        for task in tasks {
+            running.spawn(task);
+        }
+
+        let app = routes
+            .merge(health_routes(Dependencies { redis, db }))
+            .merge(crate::openapi::routes(document));
+        tracing::info!(port, "{} ready", spec.name);
+        let served = crate::http::serve(listener, app, stop.clone()).await;
+        stop.cancel();
+        while let Some(ended) = running.join_next().await {
+            if let Err(error) = ended {
+                tracing::error!(%error, service = spec.name, "a task of the service failed");
+            }
+        }
+        served
+    }
+}
+
+/// `<service>@<host>:<port>`: see [`Service::consumer`].
+fn consumer_name(service: &str, port: u16) -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|host| host.trim().to_string())
+        .filter(|host| !host.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{service}@{host}:{port}")
+}

@@ -1,0 +1,145 @@
+//! A service built with [`Service`] against a real Redis and SQLite: it
+//! binds a free port at build, consumes what it registered, serves its
+//! routes beside the shared ones, stops everything on one token, and names
+//! what it cannot reach in one line.
+
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+use eventstore::{Delivery, Envelope, Event, HandleError, Publisher, RedisTarget};
+use serde::{Deserialize, Serialize};
+use servicekit::config::ServiceSettings;
+use servicekit::service::{Service, Spec};
+use testkit::{free_port, RedisServer};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const SPEC: Spec = Spec {
+    name: "demo-service",
+    port_variable: "DEMO_PORT",
+    schema: &["CREATE TABLE IF NOT EXISTS demo (id TEXT PRIMARY KEY)"],
+};
+
+#[derive(Serialize, Deserialize)]
+struct Hello {
+    name: String,
+}
+
+impl Event for Hello {
+    const TYPE: &'static str = "demo.hello";
+    const VERSION: u32 = 1;
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(info(title = "demo-service"))]
+struct ApiDoc;
+
+/// Settings on `redis_url`, an SQLite file in `dir` and port 0.
+fn settings(redis_url: &str, dir: &tempfile::TempDir) -> ServiceSettings {
+    ServiceSettings {
+        redis_url: redis_url.into(),
+        database_url: format!("sqlite://{}/demo.db", dir.path().display()).into(),
+        ..ServiceSettings::new(0)
+    }
+}
+
+/// GETs `url`; returns the status and the body.
+async fn get_text(url: String) -> (u16, String) {
+    tokio::task::spawn_blocking(move || match ureq::get(&url).call() {
+        Ok(response) | Err(ureq::Error::Status(_, response)) => {
+            (response.status(), response.into_string().unwrap())
+        }
+        Err(error) => panic!("GET {url}: {error}"),
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_consumes_serves_and_stops_on_its_token() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (handled, mut received) = mpsc::channel(16);
+    let (ended, mut task_ended) = mpsc::channel(1);
+
+    let service = Service::build(&SPEC, &settings(&redis.url(), &dir))
+        .await
+        .unwrap();
+    let port = service.port();
+    assert_ne!(port, 0, "port 0 picks a free port at build");
+    assert!(service.consumer().starts_with("demo-service@"));
+    assert!(service.consumer().ends_with(&format!(":{port}")));
+    let service = service
+        .consume_with(
+            "demo:hellos",
+            move |delivery: Delivery| {
+                let handled = handled.clone();
+                async move {
+                    let hello: Hello = delivery.envelope.decode()?;
+                    handled.send(hello.name).await.unwrap();
+                    Ok::<(), HandleError>(())
+                }
+            },
+            |worker| worker.handler_timeout = Duration::from_secs(1),
+        )
+        .trim(&["demo:hellos"])
+        .spawn(move |shutdown| async move {
+            shutdown.cancelled().await;
+            ended.send(()).await.unwrap();
+        })
+        .serve(
+            Router::new().route("/hello", get(|| async { "hello" })),
+            <ApiDoc as utoipa::OpenApi>::openapi(),
+        );
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(service.run(shutdown.clone()));
+
+    let base = format!("http://127.0.0.1:{port}");
+    assert_eq!(get_text(format!("{base}/hello")).await, (200, "hello".into()));
+    assert_eq!(get_text(format!("{base}/ready")).await.0, 200);
+    let (status, document) = get_text(format!("{base}/api-docs/openapi.json")).await;
+    assert_eq!(status, 200);
+    assert!(
+        document.contains("demo-service") && document.contains("/ready"),
+        "{document}"
+    );
+
+    let target = RedisTarget::parse(&redis.url()).unwrap();
+    let publisher = Publisher::new(target.shared().await.unwrap());
+    let hello = Envelope::new(&Hello { name: "Ada".into() }).unwrap();
+    publisher.publish("demo:hellos", &hello).await.unwrap();
+    let name = tokio::time::timeout(Duration::from_secs(10), received.recv()).await;
+    assert_eq!(name.unwrap().as_deref(), Some("Ada"));
+
+    shutdown.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(5), running).await;
+    stopped.expect("stops within seconds").unwrap().unwrap();
+    assert!(task_ended.try_recv().is_ok(), "its own task saw the shutdown");
+}
+
+#[tokio::test]
+async fn what_it_cannot_reach_is_named_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = format!("redis://127.0.0.1:{}", free_port());
+    let error = Service::build(&SPEC, &settings(&dead, &dir)).await.err().unwrap();
+    let line = format!("{error:#}");
+    assert!(
+        line.starts_with("cannot connect to Redis at redis://127.0.0.1:"),
+        "{line}"
+    );
+    assert!(!line.contains('\n'), "{line}");
+
+    let redis = RedisServer::start();
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let settings = ServiceSettings {
+        port,
+        ..settings(&redis.url(), &dir)
+    };
+    let error = Service::build(&SPEC, &settings).await.err().unwrap();
+    assert_eq!(
+        format!("{error:#}"),
+        format!("port {port} is already in use; set DEMO_PORT to another port")
+    );
+}
