@@ -100,7 +100,9 @@ impl<H: Handler> Attempts<H> {
             size = runnable.len(),
             trace = shared_trace(&runnable).unwrap_or_default()
         );
-        let runs = self.run(&runnable).instrument(span).await;
+        let runs = self.run(&runnable).instrument(span.clone()).await;
+        // What follows logs each handled entry, in the batch's span too.
+        let _in_batch = span.enter();
         let mut ran = runnable.into_iter().zip(runs);
         steps
             .into_iter()
