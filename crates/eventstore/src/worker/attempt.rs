@@ -32,7 +32,7 @@ use tracing::Instrument;
 use super::commands::{record_retry, take, Claimed};
 use super::config::WorkerConfig;
 use super::handler::{Delivery, HandleError, Handler};
-use super::settle::Outcome;
+use super::settle::Settlement;
 use super::WorkerCounters;
 use crate::deadletter::DeadLetterRequest;
 use crate::entry::{RawEntry, StreamId};
@@ -112,7 +112,7 @@ impl<H: Handler> Attempts<H> {
                     match run {
                         Run::Handled => {
                             tracing::debug!(entry = %ready.entry.id, event = %ready.envelope.event_type, "handled");
-                            Step::Done(Outcome::Handled {
+                            Step::Done(Settlement::Handled {
                                 id: ready.entry.id,
                                 deliveries: ready.deliveries,
                             })
@@ -129,7 +129,7 @@ impl<H: Handler> Attempts<H> {
     /// is handled or given up. `None` when it is let go without an outcome
     /// (shutdown during a backoff, Redis away at a retry, or the entry no
     /// longer pending): if still pending, it is claimed again later.
-    pub async fn finish(self, failed: Failed) -> Option<Outcome> {
+    pub async fn finish(self, failed: Failed) -> Option<Settlement> {
         let span = tracing::info_span!(
             "entry",
             stream = %self.config.stream,
@@ -138,14 +138,14 @@ impl<H: Handler> Attempts<H> {
         self.finish_in_span(failed).instrument(span).await
     }
 
-    async fn finish_in_span(mut self, failed: Failed) -> Option<Outcome> {
+    async fn finish_in_span(mut self, failed: Failed) -> Option<Settlement> {
         let Failed { mut ready, mut run } = failed;
         let max = self.config.max_deliveries;
         loop {
             let error = match run {
                 Run::Handled => {
                     tracing::debug!(entry = %ready.entry.id, event = %ready.envelope.event_type, "handled");
-                    return Some(Outcome::Handled {
+                    return Some(Settlement::Handled {
                         id: ready.entry.id,
                         deliveries: ready.deliveries,
                     });
@@ -226,7 +226,7 @@ impl<H: Handler> Attempts<H> {
     /// answer from its handler (`Err`, with its outcome), or gives it back
     /// to be run. The handler settles it only the first time the limit is
     /// reached: past it, an earlier `give_up` never returned either.
-    async fn past_max_deliveries(&self, ready: Ready) -> Result<Ready, Outcome> {
+    async fn past_max_deliveries(&self, ready: Ready) -> Result<Ready, Settlement> {
         let max = self.config.max_deliveries;
         let unanswered = ready.deliveries.saturating_sub(1 + ready.retried);
         if unanswered < max {
@@ -268,7 +268,7 @@ impl<H: Handler> Attempts<H> {
 
     /// Gives up on an entry: lets the handler settle it (unless `settle`
     /// is false: an earlier call never returned), then dead-letters it.
-    async fn give_up(&self, ready: Ready, reason: String, settle: bool) -> Outcome {
+    async fn give_up(&self, ready: Ready, reason: String, settle: bool) -> Settlement {
         if !settle {
             let reason = format!("{reason}; not settled: an earlier give_up never returned");
             return dead(ready.entry, reason, ready.deliveries);
@@ -347,7 +347,7 @@ impl Failed {
 /// What the first run of a batch left for one of its entries.
 pub(crate) enum Step {
     /// Settled: handled, or given up.
-    Done(Outcome),
+    Done(Settlement),
     /// Failed: to be taken to its outcome by [`Attempts::finish`].
     Failed(Failed),
 }
@@ -361,8 +361,8 @@ fn shared_trace(ready: &[Ready]) -> Option<&str> {
         .then_some(first)
 }
 
-fn dead(entry: RawEntry, reason: String, deliveries: u64) -> Outcome {
-    Outcome::Dead(DeadLetterRequest {
+fn dead(entry: RawEntry, reason: String, deliveries: u64) -> Settlement {
+    Settlement::Dead(DeadLetterRequest {
         entry,
         reason,
         deliveries,

@@ -18,7 +18,7 @@ use super::attempt::{Attempts, Step};
 use super::backoff::Backoff;
 use super::commands::{claim_idle_ids, read_new, take, Claimed};
 use super::keeper::Held;
-use super::settle::Outcome;
+use super::settle::Settlement;
 use super::Handler;
 use crate::connection::RedisTarget;
 use crate::group::ensure_group;
@@ -133,7 +133,7 @@ pub(crate) struct Dispatcher<H> {
     pub attempts: Attempts<H>,
     pub held: Held,
     pub permits: Arc<Semaphore>,
-    pub outcomes: mpsc::Sender<Outcome>,
+    pub outcomes: mpsc::Sender<Settlement>,
     pub tasks: TaskTracker,
     /// Cut at the end of the shutdown grace: tasks drop what they run.
     pub abandon: CancellationToken,
@@ -233,14 +233,14 @@ impl<H: Handler> Dispatcher<H> {
 #[derive(Clone)]
 struct Settler {
     held: Held,
-    outcomes: mpsc::Sender<Outcome>,
+    outcomes: mpsc::Sender<Settlement>,
     abandon: CancellationToken,
 }
 
 impl Settler {
     /// Sends `outcome` to the acker; its entry's `slot` is freed once the
     /// acker has taken it. Stops waiting when the task is abandoned.
-    async fn hand_over(&self, outcome: Outcome, slot: OwnedSemaphorePermit) {
+    async fn hand_over(&self, outcome: Settlement, slot: OwnedSemaphorePermit) {
         let _slot = slot;
         tokio::select! {
             sent = self.outcomes.send(outcome) => {

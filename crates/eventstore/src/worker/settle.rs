@@ -21,23 +21,23 @@ use crate::keys::{stats_key, HANDLED, RETRIED};
 const ACK_BATCH: usize = 1_024;
 
 /// What became of one entry, sent from its task to the acker.
-pub(crate) enum Outcome {
+pub(crate) enum Settlement {
     Handled { id: String, deliveries: u64 },
     Dead(DeadLetterRequest),
 }
 
-impl Outcome {
+impl Settlement {
     fn deliveries(&self) -> u64 {
         match self {
-            Outcome::Handled { deliveries, .. } => *deliveries,
-            Outcome::Dead(request) => request.deliveries,
+            Settlement::Handled { deliveries, .. } => *deliveries,
+            Settlement::Dead(request) => request.deliveries,
         }
     }
 
     pub(crate) fn id(&self) -> &str {
         match self {
-            Outcome::Handled { id, .. } => id,
-            Outcome::Dead(request) => &request.entry.id,
+            Settlement::Handled { id, .. } => id,
+            Settlement::Dead(request) => &request.entry.id,
         }
     }
 }
@@ -49,7 +49,7 @@ impl Outcome {
 pub(crate) async fn ack_loop(
     mut conn: ConnectionManager,
     config: Arc<WorkerConfig>,
-    mut outcomes: mpsc::Receiver<Outcome>,
+    mut outcomes: mpsc::Receiver<Settlement>,
     held: Held,
     counters: Arc<WorkerCounters>,
     deadline: CancellationToken,
@@ -77,7 +77,7 @@ pub(crate) async fn ack_loop(
                 }
             }
         }
-        held.release(batch.iter().map(Outcome::id));
+        held.release(batch.iter().map(Settlement::id));
         let labels = [("stream", config.stream.clone()), ("group", config.group.clone())];
         metrics::histogram!("comms_worker_settle_batch_size", &labels).record(batch.len() as f64);
         let (mut handled, mut retried, mut dead_lettered) = (0, 0, 0);
@@ -86,8 +86,8 @@ pub(crate) async fn ack_loop(
                 retried += 1;
             }
             match outcome {
-                Outcome::Handled { .. } => handled += 1,
-                Outcome::Dead(_) => dead_lettered += 1,
+                Settlement::Handled { .. } => handled += 1,
+                Settlement::Dead(_) => dead_lettered += 1,
             }
         }
         for (counter, metric, n) in [
@@ -105,15 +105,15 @@ pub(crate) async fn ack_loop(
     }
 }
 
-fn settle_pipeline(config: &WorkerConfig, batch: &[Outcome]) -> redis::Pipeline {
+fn settle_pipeline(config: &WorkerConfig, batch: &[Settlement]) -> redis::Pipeline {
     let mut pipe = redis::pipe();
     pipe.atomic();
     let stats = stats_key(&config.stream, &config.group);
     let handled: Vec<&str> = batch
         .iter()
         .filter_map(|outcome| match outcome {
-            Outcome::Handled { id, .. } => Some(id.as_str()),
-            Outcome::Dead(_) => None,
+            Settlement::Handled { id, .. } => Some(id.as_str()),
+            Settlement::Dead(_) => None,
         })
         .collect();
     if !handled.is_empty() {
@@ -132,7 +132,7 @@ fn settle_pipeline(config: &WorkerConfig, batch: &[Outcome]) -> redis::Pipeline 
     let redelivered: Vec<&str> = batch
         .iter()
         .filter(|outcome| outcome.deliveries() > 1)
-        .map(Outcome::id)
+        .map(Settlement::id)
         .collect();
     if !redelivered.is_empty() {
         pipe.cmd("HINCRBY")
@@ -146,7 +146,7 @@ fn settle_pipeline(config: &WorkerConfig, batch: &[Outcome]) -> redis::Pipeline 
             .ignore();
     }
     for outcome in batch {
-        if let Outcome::Dead(request) = outcome {
+        if let Settlement::Dead(request) = outcome {
             tracing::warn!(stream = %config.stream, entry = %request.entry.id, reason = %request.reason, "dead-lettered");
             add_dead_letter(&mut pipe, &config.stream, &config.group, request);
         }
