@@ -82,6 +82,7 @@ t1="$(now)"
 ready_s="$(elapsed "$t0" "$t1")"
 seed_cpu_s="$(cpu_s "${pid[user-service]}")"
 peak_rss_mb="$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/${pid[user-service]}/status")"
+ready_rss_mb="$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/${pid[user-service]}/status")"
 [ "$(seeded_field seeded 1)" = "$users" ] || fail "seeded $(seeded_field seeded 1) users, not $users"
 seed_s="$(awk -v s="$(seeded_field seconds 1)" 'BEGIN { printf "%.2f", s }')"
 
@@ -125,21 +126,21 @@ copy_cpu_s="$(awk '{ printf "%.2f", $1 + $2 }' "$rundir/copy.time")"
 
 ratio_s="$(ratio "$seed_s" "$copy_s")"
 cpu_ratio="$(ratio "$seed_cpu_s" "$copy_cpu_s")"
-printf '\n%8s %7s %10s %8s %10s %7s %10s %6s %9s %7s %8s\n' users seed_s seed_cpu_s ready_s restart_s \
-  copy_s copy_cpu_s ratio cpu_ratio "rss MB" "file MB"
-printf '%8s %7s %10s %8s %10s %7s %10s %6s %9s %7s %8s\n' "$users" "$seed_s" "$seed_cpu_s" "$ready_s" \
-  "$restart_s" "$copy_s" "$copy_cpu_s" "$ratio_s" "$cpu_ratio" "$peak_rss_mb" "$db_mb"
-echo "(seconds; ratio = seed_s / copy_s, cpu_ratio = seed_cpu_s / copy_cpu_s; rss: user-service's peak"
-echo " (VmHWM); table digest $digest)"
+printf '\n%8s %7s %10s %8s %10s %7s %10s %6s %9s %7s %8s %8s\n' users seed_s seed_cpu_s ready_s \
+  restart_s copy_s copy_cpu_s ratio cpu_ratio "peak MB" "ready MB" "file MB"
+printf '%8s %7s %10s %8s %10s %7s %10s %6s %9s %7s %8s %8s\n' "$users" "$seed_s" "$seed_cpu_s" "$ready_s" \
+  "$restart_s" "$copy_s" "$copy_cpu_s" "$ratio_s" "$cpu_ratio" "$peak_rss_mb" "$ready_rss_mb" "$db_mb"
+echo "(seconds; ratio = seed_s / copy_s, cpu_ratio = seed_cpu_s / copy_cpu_s; user-service's memory:"
+echo " peak RSS (VmHWM) and RSS once ready; table digest $digest)"
 echo
 jq -cn \
   --argjson users "$users" --argjson seed_s "$seed_s" --argjson seed_cpu_s "$seed_cpu_s" \
   --argjson ready_s "$ready_s" --argjson restart_s "$restart_s" --argjson copy_s "$copy_s" \
   --argjson copy_cpu_s "$copy_cpu_s" --argjson ratio "$ratio_s" --argjson cpu_ratio "$cpu_ratio" \
-  --argjson peak_rss_mb "$peak_rss_mb" --argjson db_mb "$db_mb" --arg digest "$digest" \
+  --argjson peak_rss_mb "$peak_rss_mb" --argjson ready_rss_mb "$ready_rss_mb" --argjson db_mb "$db_mb" --arg digest "$digest" \
   --arg loadavg "$loadavg" --argjson cores "$(nproc)" --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
   --argjson elapsed_s "$((SECONDS - started))" \
   '{users: $users, seed_s: $seed_s, seed_cpu_s: $seed_cpu_s, ready_s: $ready_s, restart_s: $restart_s,
     copy_s: $copy_s, copy_cpu_s: $copy_cpu_s, ratio: $ratio, cpu_ratio: $cpu_ratio,
-    peak_rss_mb: $peak_rss_mb, db_mb: $db_mb, table_sha256_16: $digest, loadavg_before: $loadavg,
+    peak_rss_mb: $peak_rss_mb, ready_rss_mb: $ready_rss_mb, db_mb: $db_mb, table_sha256_16: $digest, loadavg_before: $loadavg,
     machine: {cores: $cores, date: $date}, elapsed_s: $elapsed_s}'
