@@ -56,7 +56,9 @@ pub async fn seed(db: &AnyPool, count: i64) -> anyhow::Result<i64> {
         return Ok(0);
     }
     // A connection of its own, closed after the load: its large cache goes
-    // with it, and the pool opens a fresh one.
+    // with it (the memory goes back to the system), and the pool opens a
+    // fresh one. (An in-memory SQLite database would go with it too; the
+    // pool, which closes idle connections, cannot keep one either.)
     let mut conn = db.acquire().await?.detach();
     let sqlite = conn.backend_name() == "SQLite";
     if sqlite {
