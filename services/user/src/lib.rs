@@ -5,6 +5,7 @@
 pub mod config;
 pub mod expand;
 pub mod routes;
+pub mod seed;
 pub mod store;
 
 use std::time::{Duration, Instant};

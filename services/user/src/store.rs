@@ -1,9 +1,5 @@
 //! The users table and the expansion cursors, owned by user-service alone.
 
-use fake::faker::name::en::{FirstName, LastName};
-use fake::Fake;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 use serde::Serialize;
 use servicekit::now_ms;
 use sqlx::{AnyPool, Row};
@@ -45,46 +41,16 @@ pub struct UserStore {
     db: AnyPool,
 }
 
-/// Users per multi-row `INSERT` while seeding.
-const SEED_ROWS_PER_INSERT: usize = 500;
-
 impl UserStore {
     /// A store on `db` (schema already applied).
     pub fn new(db: AnyPool) -> Self {
         Self { db }
     }
 
-    /// Seeds users `1..=count` that do not exist yet. User `i` is the same
-    /// on every machine (its fake name is drawn from a generator seeded with
-    /// `i`). Returns how many were inserted.
+    /// Seeds users `1..=count` that do not exist yet (see [`crate::seed`]).
+    /// Returns how many were inserted.
     pub async fn seed(&self, count: i64) -> anyhow::Result<i64> {
-        let existing: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM users")
-            .fetch_one(&self.db)
-            .await?
-            .try_get(0)?;
-        let mut next = existing + 1;
-        while next <= count {
-            let last = (next + 10_000 - 1).min(count);
-            let users: Vec<User> = (next..=last).map(fake_user).collect();
-            let mut tx = self.db.begin().await?;
-            for chunk in users.chunks(SEED_ROWS_PER_INSERT) {
-                let sql = format!(
-                    "INSERT INTO users (id, name, email) VALUES {}",
-                    servicekit::db::values_list(chunk.len(), 3)
-                );
-                let mut query = sqlx::query(&sql);
-                for user in chunk {
-                    query = query
-                        .bind(user.id)
-                        .bind(user.name.clone())
-                        .bind(user.email.clone());
-                }
-                query.execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            next = last + 1;
-        }
-        Ok((count - existing).max(0))
+        crate::seed::seed(&self.db, count).await
     }
 
     /// The user with `id`, if any.
@@ -204,36 +170,4 @@ fn to_user(row: sqlx::any::AnyRow) -> anyhow::Result<User> {
         name: row.try_get(1)?,
         email: row.try_get(2)?,
     })
-}
-
-/// The fake user with id `id`: deterministic, with a unique address.
-pub fn fake_user(id: i64) -> User {
-    let mut rng = StdRng::seed_from_u64(id as u64);
-    let first: String = FirstName().fake_with_rng(&mut rng);
-    let last: String = LastName().fake_with_rng(&mut rng);
-    let local = |part: &str| -> String {
-        part.chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_lowercase()
-    };
-    User {
-        id,
-        email: format!("{}.{}.{id}@example.com", local(&first), local(&last)),
-        name: format!("{first} {last}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fake_users_are_deterministic_with_unique_plain_addresses() {
-        assert_eq!(fake_user(42), fake_user(42));
-        let user = fake_user(7);
-        assert!(user.email.ends_with(".7@example.com"), "{}", user.email);
-        assert!(user.email.is_ascii() && !user.email.contains(' '));
-        assert!(user.name.contains(' '));
-    }
 }
