@@ -267,60 +267,35 @@ launch() {
   exit 1
 }
 
-ready() {
+# True when the component is ready: its check of scripts/ready.sh.
+ready_check() {
   case "$1" in
-    redis) [ "$(timeout 2 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] ;;
-    maildev)
-      curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$MAIL_UI_PORT/healthz" 2>/dev/null &&
-        (exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT") 2>/dev/null
-      ;;
+    redis) redis_pings "$REDIS_PORT" ;;
+    maildev) http_ready "http://127.0.0.1:$MAIL_UI_PORT/healthz" && smtp_greets "$SMTP_PORT" ;;
     # 200 once unsealed and active; a dev server starts unsealed.
-    openbao) curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$VAULT_PORT/v1/sys/health" 2>/dev/null ;;
-    redis-commander) curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$REDIS_COMMANDER_PORT/" 2>/dev/null ;;
-    postgres) "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$POSTGRES_PORT" -t 2 ;;
-    *) curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$(service_port "$1")/ready" 2>/dev/null ;;
+    openbao) http_ready "http://127.0.0.1:$VAULT_PORT/v1/sys/health" ;;
+    redis-commander) http_ready "http://127.0.0.1:$REDIS_COMMANDER_PORT/" ;;
+    postgres) postgres_accepts "$POSTGRES_PORT" "$pg_bin/pg_isready" ;;
+    *) http_ready "http://127.0.0.1:$(service_port "$1")/ready" ;;
   esac
 }
 
-died() {
-  local log
-  log="$(stack_log "$1")"
-  echo >&2
-  echo "$1 exited while starting; the last 20 lines of ${log#"$stack_root/"}:" >&2
-  tail -n 20 "$log" | sed 's/^/  /' >&2
-  exit 1
-}
-
-# Waits until each named component is ready, a dot a second, for up to
-# READY_TIMEOUT seconds.
+# Waits until each named component is ready, a dot a second, each for up to
+# READY_TIMEOUT seconds. One that exits or is not ready in time is named in
+# one line, then the last lines of its log.
+ready_dots=1
 wait_ready() {
-  local pending=("$@") waiting name pid deadline=$((SECONDS + READY_TIMEOUT))
+  local name pid
   printf 'waiting for %s:' "$*"
-  while :; do
-    waiting=()
-    for name in "${pending[@]}"; do
-      pid="$(stack_pid "$name")"
-      if ready "$name"; then
-        printf ' %s' "$name"
-      elif [ -z "$pid" ] || ! stack_pid_alive "$pid"; then
-        died "$name"
-      else
-        waiting+=("$name")
-      fi
-    done
-    [ "${#waiting[@]}" -gt 0 ] || break
-    pending=("${waiting[@]}")
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      echo >&2
-      echo "not ready after ${READY_TIMEOUT}s: ${pending[*]} (READY_TIMEOUT sets the wait)" >&2
-      for name in "${pending[@]}"; do
-        echo "the last 20 lines of run/logs/$name.log:" >&2
-        tail -n 20 "$(stack_log "$name")" | sed 's/^/  /' >&2
-      done
+  for name in "$@"; do
+    pid="$(stack_pid "$name")"
+    if ! wait_until "$name" "$pid" "$READY_TIMEOUT" ready_check "$name"; then
+      pid_alive "$pid" && printf 'READY_TIMEOUT sets the wait; ' >&2
+      echo "the last 20 lines of run/logs/$name.log:" >&2
+      tail -n 20 "$(stack_log "$name")" | sed 's/^/  /' >&2
       exit 1
     fi
-    sleep 1
-    printf .
+    printf ' %s' "$name"
   done
   echo
 }

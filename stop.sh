@@ -39,7 +39,7 @@ stop_group() {
   for name in "$@"; do
     pid="$(stack_pid "$name")"
     [ -f "$(stack_pidfile "$name")" ] || continue
-    if [ -z "$pid" ] || ! stack_pid_alive "$pid"; then
+    if [ -z "$pid" ] || ! pid_alive "$pid"; then
       rm -f "$(stack_pidfile "$name")"
       continue
     fi
@@ -56,7 +56,7 @@ stop_group() {
   for _ in $(seq 100); do
     left=0
     for pid in "${pids[@]}"; do
-      ! stack_pid_alive "$pid" || left=1
+      ! pid_alive "$pid" || left=1
     done
     [ "$left" = 1 ] || break
     sleep 0.1

@@ -123,8 +123,8 @@ bench_run() {
     maildev)
       launch maildev "$maildev_bin" --smtp "$smtp_port" --web "$web_port" --ip 127.0.0.1 \
         --web-ip 127.0.0.1 --mail-directory "$rundir/mail"
-      wait_until maildev 60 http_ok "http://127.0.0.1:$web_port/healthz"
-      wait_until maildev 30 smtp_up "$smtp_port"
+      ready_or_fail maildev 60 http_ready "http://127.0.0.1:$web_port/healthz"
+      ready_or_fail maildev 30 smtp_greets "$smtp_port"
       smtp_proc=maildev
       ;;
     smtp-sink)
@@ -134,7 +134,7 @@ bench_run() {
       # -c: counters (sessions, messages) on stdout; up to 256 sessions at
       # once (the default), unlimited sessions and messages in all.
       launch smtp-sink "$smtp_sink" -c -u "$as_user" "127.0.0.1:$smtp_port" 1024
-      wait_until smtp-sink 30 smtp_up "$smtp_port"
+      ready_or_fail smtp-sink 30 smtp_greets "$smtp_port"
       smtp_proc=smtp-sink
       ;;
   esac

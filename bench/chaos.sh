@@ -162,7 +162,7 @@ echo "seed $seed: $users users, $kills kills, SMTP down ${smtp_down_s}s, 4xx ${s
 # --- the stack --------------------------------------------------------------------
 start_smtp() {
   launch chaos-smtp "$bin_dir/chaos-smtp" "$smtp_port" "$ids_file" "$control" "$pace_ms"
-  wait_until chaos-smtp 30 smtp_up "$smtp_port"
+  ready_or_fail chaos-smtp 30 smtp_greets "$smtp_port"
 }
 # Short claim idle and send lease, so that a killed instance's entries and
 # sends are taken over in seconds, not the production minute.
@@ -201,7 +201,7 @@ kill_service() {
   fi
   sleep "$down"
   start_service "$name"
-  wait_until "$name" 120 service_ready "$name"
+  ready_or_fail "$name" 120 service_ready "$name"
   record kill "$name" "$at" "$(awk -v a="$at" -v b="$(now_s)" 'BEGIN { printf "%.1f", b - a }')" "${detail:-restarted}"
 }
 kill_redis() {

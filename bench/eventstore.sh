@@ -16,6 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/require.sh
 source scripts/require.sh
+# shellcheck source=scripts/ready.sh
+source scripts/ready.sh
 require_redis
 command -v redis-benchmark >/dev/null || apt_install redis-tools
 
@@ -74,16 +76,10 @@ start_server() {
   redis-server --port "$port" --bind 127.0.0.1 --save "" --dir "$dir" --daemonize no \
     --logfile "$dir/redis.log" "$@" &
   server_pid=$!
-  local tries=0
-  until [ "$(redis-cli -p "$port" ping 2>/dev/null)" = "PONG" ]; do
-    tries=$((tries + 1))
-    if [ "$tries" -gt 200 ] || ! kill -0 "$server_pid" 2>/dev/null; then
-      echo "redis-server ($name) did not start on port $port:" >&2
-      tail -n 20 "$dir/redis.log" >&2 || true
-      exit 1
-    fi
-    sleep 0.05
-  done
+  if ! wait_until "redis-server ($name)" "$server_pid" 10 redis_pings "$port"; then
+    tail -n 20 "$dir/redis.log" >&2 || true
+    exit 1
+  fi
 }
 
 flushall() {

@@ -17,6 +17,9 @@
 root="$PWD"
 # shellcheck source=scripts/require.sh
 source scripts/require.sh
+# pid_alive, wait_until and the readiness checks.
+# shellcheck source=scripts/ready.sh
+source scripts/ready.sh
 
 services=(user-service notification-service email-service campaign-service)
 streams=(comms:campaigns comms:notifications comms:emails comms:deliveries)
@@ -55,14 +58,6 @@ build_release() {
   done
 }
 
-# True while the process runs (a zombie has exited).
-alive() {
-  local stat
-  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-  stat="${stat##*) }"
-  [ "${stat%% *}" != Z ]
-}
-
 # Stops the given pids (children of this script, not yet reaped, so never a
 # reused pid): SIGTERM, up to 10 s to exit, then SIGKILL; reaps them.
 stop_pids() {
@@ -70,7 +65,7 @@ stop_pids() {
   for p in "$@"; do kill "$p" 2>/dev/null || true; done
   for p in "$@"; do
     tries=0
-    while alive "$p" && [ "$tries" -lt 100 ]; do
+    while pid_alive "$p" && [ "$tries" -lt 100 ]; do
       sleep 0.1
       tries=$((tries + 1))
     done
@@ -146,22 +141,17 @@ fail() {
   exit 1
 }
 
-# wait_until NAME TIMEOUT CHECK...: until CHECK succeeds; fails if NAME exits.
-wait_until() {
-  local name="$1" timeout="$2" deadline
+# ready_or_fail NAME TIMEOUT CHECK...: waits until the process NAME started
+# here passes CHECK (scripts/ready.sh's wait_until and checks); fails the
+# run with wait_until's line if it exits or TIMEOUT seconds pass.
+ready_or_fail() {
+  local name="$1" timeout="$2" message
   shift 2
-  deadline=$((SECONDS + timeout))
-  until "$@" >/dev/null 2>&1; do
-    alive "${pid[$name]}" || fail "$name exited while starting"
-    [ "$SECONDS" -lt "$deadline" ] || fail "$name not ready after ${timeout}s"
-    sleep 0.05
-  done
+  message="$(wait_until "$name" "${pid[$name]}" "$timeout" "$@" 2>&1)" || fail "$message"
 }
-http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
 rcli() { redis-cli -p "$redis_port" "$@"; }
-redis_up() { [ "$(rcli ping 2>/dev/null)" = PONG ]; }
-smtp_up() { (exec 3<>"/dev/tcp/127.0.0.1/$1"); }
-service_ready() { http_ok "http://127.0.0.1:${port[$1]}/ready"; }
+# service_ready NAME: the service's /ready answers 200.
+service_ready() { http_ready "http://127.0.0.1:${port[$1]}/ready"; }
 
 # start_redis: the private redis-server of the run (AOF fsynced every second,
 # no RDB snapshots), data in rundir/redis; a restart replays its AOF.
@@ -170,7 +160,7 @@ start_redis() {
   launch redis redis-server --port "$redis_port" --bind 127.0.0.1 --daemonize no \
     --appendonly yes --appendfsync everysec --save "" --dir "$rundir/redis" \
     --logfile "$rundir/redis-server.log"
-  wait_until redis 60 redis_up
+  ready_or_fail redis 60 redis_pings "$redis_port"
 }
 
 # The environment of a service process: nothing inherited but PATH and HOME;
@@ -194,7 +184,7 @@ start_service() {
 # ready), so that seeding has the machine to itself.
 seed_users() {
   start_service user-service
-  wait_until user-service 600 service_ready user-service
+  ready_or_fail user-service 600 service_ready user-service
 }
 # start_other_services: notification-, email- and campaign-service, until
 # each is ready.
@@ -202,7 +192,7 @@ start_other_services() {
   local name
   for name in notification-service email-service campaign-service; do start_service "$name"; done
   for name in notification-service email-service campaign-service; do
-    wait_until "$name" 60 service_ready "$name"
+    ready_or_fail "$name" 60 service_ready "$name"
   done
 }
 

@@ -7,6 +7,9 @@
 # Sourced by start.sh and stop.sh.
 
 stack_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# pid_alive, wait_until and the readiness checks.
+# shellcheck source=scripts/ready.sh
+source "$stack_root/scripts/ready.sh"
 stack_run="$stack_root/run"
 
 # The four services, in the order start.sh starts them.
@@ -30,19 +33,10 @@ stack_pid() {
   return 0
 }
 
-# True while the process exists and has not exited (a zombie has exited).
-stack_pid_alive() {
-  local stat
-  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-  [ -n "$stat" ] || return 1
-  stat="${stat##*) }"
-  [ "${stat%% *}" != Z ]
-}
-
 # True when the live process pid is the component's own.
 stack_owns() {
   local name="$1" pid="$2" cmdline
-  stack_pid_alive "$pid" || return 1
+  pid_alive "$pid" || return 1
   cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
   case "$name" in
     redis)

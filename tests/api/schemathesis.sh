@@ -53,7 +53,7 @@ port=([user-service]="$user_port" [notification-service]="$notification_port"
 start_redis
 : >"$workdir/control"
 launch chaos-smtp "$bin_dir/chaos-smtp" "$smtp_port" "$workdir/message-ids" "$workdir/control" 0
-wait_until chaos-smtp 30 smtp_up "$smtp_port"
+ready_or_fail chaos-smtp 30 smtp_greets "$smtp_port"
 seed_users
 start_other_services
 
@@ -74,7 +74,7 @@ for name in "${services[@]}"; do
     "${exclude[@]}"); then
     failed+=("$name")
   fi
-  alive "${pid[$name]}" || fail "$name exited during its run"
+  pid_alive "${pid[$name]}" || fail "$name exited during its run"
 done
 
 if [ "${#failed[@]}" -gt 0 ]; then

@@ -6,6 +6,7 @@
 mod maildev;
 mod openbao;
 mod postgres;
+pub mod ready;
 mod redis_server;
 mod slow_smtp;
 mod smtp_sink;
@@ -17,8 +18,7 @@ pub use redis_server::{Persistence, RedisServer};
 pub use slow_smtp::{serve_session, Answer, SlowSmtp};
 pub use smtp_sink::{SinkMode, SmtpSink};
 
-use std::net::{TcpListener, TcpStream};
-use std::time::{Duration, Instant};
+use std::net::TcpListener;
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
@@ -26,17 +26,4 @@ pub fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
         .expect("no free loopback port")
-}
-
-/// Waits until something accepts connections on `port`, or panics naming
-/// `what` after `timeout`.
-pub fn wait_for_port(port: u16, what: &str, timeout: Duration) {
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < timeout,
-            "{what} did not listen on port {port} within {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }

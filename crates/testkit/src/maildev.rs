@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::{free_port, wait_for_port};
+use crate::free_port;
+use crate::ready::{http_ready, smtp_greets, wait_until};
 
 /// A MailDev process: SMTP on one free port, web UI and REST API on another.
 pub struct MailDev {
@@ -32,8 +33,9 @@ impl MailDev {
         );
         let dir = tempfile::tempdir().expect("temporary directory");
         let (smtp_port, web_port) = (free_port(), free_port());
-        let log = std::fs::File::create(dir.path().join("maildev.log")).expect("maildev log");
-        let child = Command::new(binary)
+        let log_path = dir.path().join("maildev.log");
+        let log = std::fs::File::create(&log_path).expect("maildev log");
+        let mut child = Command::new(binary)
             .args(["--smtp", &smtp_port.to_string(), "--web", &web_port.to_string()])
             .args(["--ip", "127.0.0.1", "--mail-directory"])
             .arg(dir.path().join("mail"))
@@ -46,8 +48,11 @@ impl MailDev {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("cannot start maildev");
-        wait_for_port(smtp_port, "maildev SMTP", Duration::from_secs(20));
-        wait_for_port(web_port, "maildev web", Duration::from_secs(20));
+        let web = format!("http://127.0.0.1:{web_port}/healthz");
+        wait_until("maildev", &mut child, Duration::from_secs(20), || {
+            http_ready(&web) && smtp_greets(smtp_port)
+        })
+        .unwrap_or_else(|error| error.panic_with_log(&log_path));
         Self {
             smtp_port,
             web_port,

@@ -1,11 +1,12 @@
 //! A private OpenBao dev server per test: the open fork of Vault, with
 //! Vault's HTTP API and its KV v2 engine mounted at `secret/`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::{free_port, wait_for_port};
+use crate::free_port;
+use crate::ready::{http_ready, wait_until};
 
 /// An OpenBao dev server (everything in memory) on a free loopback port,
 /// killed when dropped.
@@ -23,8 +24,9 @@ impl OpenBao {
         let bao = bao_binary();
         let dir = tempfile::tempdir().expect("temporary directory");
         let port = free_port();
-        let log = std::fs::File::create(dir.path().join("openbao.log")).expect("openbao log");
-        let child = Command::new(&bao)
+        let log_path = dir.path().join("openbao.log");
+        let log = std::fs::File::create(&log_path).expect("openbao log");
+        let mut child = Command::new(&bao)
             .args(["server", "-dev", "-dev-no-store-token"])
             .arg(format!("-dev-root-token-id={token}"))
             .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
@@ -33,29 +35,30 @@ impl OpenBao {
             .stderr(Stdio::from(log))
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {} ({e})", bao.display()));
-        wait_for_port(port, "OpenBao", Duration::from_secs(20));
-        let server = Self {
+        let addr = address(port);
+        let health = format!("{addr}/v1/sys/health");
+        // Ready once it is healthy (as start.sh checks it) and its KV engine
+        // is mounted, a moment later.
+        wait_until("openbao", &mut child, Duration::from_secs(20), || {
+            http_ready(&health)
+                && String::from_utf8_lossy(
+                    &run_bao(&bao, &addr, token, dir.path(), &["secrets", "list"]).stdout,
+                )
+                .contains("secret/")
+        })
+        .unwrap_or_else(|error| error.panic_with_log(&log_path));
+        Self {
             port,
             token: token.to_string(),
             bao,
             child,
             dir,
-        };
-        // The KV engine is mounted a moment after the listener opens.
-        let start = std::time::Instant::now();
-        while !String::from_utf8_lossy(&server.bao(&["secrets", "list"]).stdout).contains("secret/") {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "OpenBao's KV engine not ready"
-            );
-            std::thread::sleep(Duration::from_millis(100));
         }
-        server
     }
 
     /// Its address (`VAULT_ADDR`).
     pub fn addr(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        address(self.port)
     }
 
     /// Its root token.
@@ -78,13 +81,7 @@ impl OpenBao {
     }
 
     fn bao(&self, args: &[&str]) -> std::process::Output {
-        Command::new(&self.bao)
-            .args(args)
-            .env("BAO_ADDR", self.addr())
-            .env("BAO_TOKEN", &self.token)
-            .env("HOME", self.dir.path())
-            .output()
-            .expect("run bao")
+        run_bao(&self.bao, &self.addr(), &self.token, self.dir.path(), args)
     }
 }
 
@@ -93,6 +90,22 @@ impl Drop for OpenBao {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The address of a server on `port`.
+fn address(port: u16) -> String {
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Runs the `bao` CLI against the server at `addr` with `token`.
+fn run_bao(bao: &Path, addr: &str, token: &str, home: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(bao)
+        .args(args)
+        .env("BAO_ADDR", addr)
+        .env("BAO_TOKEN", token)
+        .env("HOME", home)
+        .output()
+        .expect("run bao")
 }
 
 /// `bao` from `BAO_BIN`, else the project's own `tools/openbao` (installed

@@ -4,9 +4,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::free_port;
+use crate::ready::wait_until;
 
 /// Whether the server keeps its data across a restart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,40 +178,28 @@ impl RedisServer {
         if let Some(password) = &self.password {
             cmd.arg("--requirepass").arg(password);
         }
-        let child = cmd
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("cannot start redis-server ({e}); install it: apt-get install redis-server")
             });
+        // PING, not a connection: it refuses commands while it replays its
+        // AOF.
+        wait_until("redis-server", &mut child, Duration::from_secs(10), || {
+            self.answers_ping()
+        })
+        .unwrap_or_else(|error| error.panic_with_log(&self.dir.path().join("redis.log")));
         self.child = Some(child);
-        self.wait_until_loaded();
-    }
-
-    /// Waits until the server answers PING (it refuses commands while it
-    /// replays its AOF).
-    fn wait_until_loaded(&self) {
-        let start = Instant::now();
-        loop {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() && self.answers_ping() {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "redis-server did not start on port {}; see {}",
-                self.port,
-                log_path(self.dir.path())
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
 }
 
 impl RedisServer {
     fn answers_ping(&self) -> bool {
         if !self.tls {
-            return self.command(&["PING"]) == "+PONG";
+            return TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && self.command(&["PING"]) == "+PONG";
         }
         let mut cli = Command::new("redis-cli");
         cli.args(["--tls", "--cacert"]).arg(self.ca_file()).args([
@@ -291,10 +280,6 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn log_path(dir: &Path) -> String {
-    dir.join("redis.log").display().to_string()
 }
 
 fn resp(args: &[&str]) -> String {

@@ -5,7 +5,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::{free_port, wait_for_port};
+use crate::free_port;
+use crate::ready::{smtp_greets, wait_until};
 
 /// How the sink answers `RCPT TO`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,14 +51,17 @@ impl SmtpSink {
         if user == "root" || user.is_empty() {
             command.args(["-u", "nobody"]);
         }
-        let child = command
+        let mut child = command
             .arg(format!("127.0.0.1:{port}"))
             .arg("256")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("cannot start smtp-sink");
-        wait_for_port(port, "smtp-sink", Duration::from_secs(10));
+        wait_until("smtp-sink", &mut child, Duration::from_secs(10), || {
+            smtp_greets(port)
+        })
+        .unwrap_or_else(|error| panic!("{error}"));
         Self { port, child }
     }
 

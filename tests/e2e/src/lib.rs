@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testkit::{free_port, MailDev, Persistence, RedisServer};
+use testkit::{free_port, ready, MailDev, Persistence, RedisServer};
 
 /// The services, in start order.
 pub const SERVICES: [&str; 4] = [
@@ -101,9 +101,9 @@ impl Stack {
 
     /// Starts `service` and waits until `/ready` answers 200.
     pub fn start_service(&mut self, service: &'static str) {
-        let child = self.spawn(service, self.port(service));
+        let mut child = self.spawn(service, self.port(service));
+        self.wait_ready(service, &mut child, self.port(service));
         self.processes.insert(service, child);
-        self.wait_ready(service);
     }
 
     /// Starts one more instance of `service`, on a port of its own, in the
@@ -112,25 +112,23 @@ impl Stack {
     pub fn start_extra_instance(&mut self, service: &'static str) -> u16 {
         let port = free_port();
         let mut child = self.spawn(service, port);
-        let start = Instant::now();
-        while ureq::get(&format!("http://127.0.0.1:{port}/ready"))
-            .call()
-            .is_err()
-        {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "{service} (extra instance) exited with {status} at start\n{}",
-                    self.log_tails()
-                );
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "{service} (extra instance) not ready"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_ready(&format!("{service} (extra instance)"), &mut child, port);
         self.extra_instances.push(child);
         port
+    }
+
+    /// Waits until the instance `child` of a service answers 200 on
+    /// `port`'s `/ready`; panics with the services' log tails if it exits
+    /// or takes over a minute.
+    fn wait_ready(&self, name: &str, child: &mut Child, port: u16) {
+        let url = format!("http://127.0.0.1:{port}/ready");
+        ready::wait_until(name, child, Duration::from_secs(60), || ready::http_ready(&url)).unwrap_or_else(
+            |error| {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{error}\n{}", self.log_tails())
+            },
+        );
     }
 
     /// Spawns `service` listening on `port`, logging to its log file.
@@ -306,29 +304,6 @@ impl Stack {
             })
             .collect::<Vec<_>>()
             .join("\n")
-    }
-
-    fn wait_ready(&mut self, service: &'static str) {
-        let start = Instant::now();
-        let url = format!("http://127.0.0.1:{}/ready", self.port(service));
-        loop {
-            if ureq::get(&url).call().is_ok() {
-                return;
-            }
-            if let Some(status) = self
-                .processes
-                .get_mut(service)
-                .and_then(|child| child.try_wait().ok().flatten())
-            {
-                panic!("{service} exited with {status} at start\n{}", self.log_tails());
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "{service} not ready\n{}",
-                self.log_tails()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
     }
 }
 
