@@ -22,7 +22,12 @@ pub struct StreamSettings {
     /// How long one run of a handler may take before it is retried.
     #[serde(default = "default_handler_timeout_ms")]
     pub handler_timeout_ms: u64,
-    /// Handlers running at once per worker.
+    /// Entries a worker holds at once. A read takes no more entries than
+    /// there are free slots and is handled as one batch, so this also
+    /// bounds a batch: 256 lets
+    /// a database-bound handler write a few hundred entries per
+    /// transaction (`bench/campaign.sh`); email-service, bound by its SMTP
+    /// connections, holds fewer.
     pub concurrency: usize,
 }
 
@@ -33,7 +38,7 @@ impl Default for StreamSettings {
             max_deliveries: 5,
             retry_budget_secs: default_retry_budget_secs(),
             handler_timeout_ms: default_handler_timeout_ms(),
-            concurrency: 64,
+            concurrency: 256,
         }
     }
 }
