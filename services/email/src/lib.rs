@@ -3,7 +3,6 @@
 //! and publishes every outcome to `comms:deliveries`.
 
 pub mod config;
-mod group_commit;
 pub mod ledger;
 pub mod mailer;
 pub mod sender;

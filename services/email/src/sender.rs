@@ -3,7 +3,10 @@
 //!
 //! Order of effects: take the ledger lease → send (the lease renewed while
 //! it runs) → record the outcome in the ledger → publish it → (the worker)
-//! ack. A crash after the server's `250 OK` but before the ledger write is
+//! ack. The requests of one read go through these steps together: their
+//! leases taken in one transaction, the leased ones sent concurrently over
+//! the SMTP pool, their outcomes recorded in one transaction and published
+//! in one pipeline. A crash after the server's `250 OK` but before the ledger write is
 //! one window that can send a duplicate; it carries the same `Message-ID`.
 //!
 //! The other is an uncertain send: the message went out and no reply came.
@@ -18,9 +21,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use crate::group_commit::{pipelined, Batcher, PipelinedPublisher};
 use contracts::{DeliveryStatus, EmailDelivery, EmailRequested, DELIVERIES};
 use eventstore::{Delivery, Envelope, HandleError, Handler, Publisher};
+use servicekit::batch::{decode_each, Answers};
 
 use crate::ledger::{Claim, Final, Lease, Ledger};
 use crate::mailer::{Mailer, SendError};
@@ -28,9 +31,6 @@ use crate::mailer::{Mailer, SendError};
 /// Quick retries of a transient failure inside one delivery, before the
 /// entry is left for a later redelivery.
 const QUICK_RETRIES: [Duration; 2] = [Duration::from_millis(200), Duration::from_millis(1_000)];
-
-/// Ledger writes grouped per transaction at most.
-const MAX_BATCH: usize = 256;
 
 /// Pauses between attempts to record a sent outcome (about 30 s in all).
 const RECORD_RETRIES: [Duration; 6] = [
@@ -70,16 +70,23 @@ impl Drop for Holding {
     }
 }
 
-/// The email handler's state. Ledger writes from concurrent handlers are
-/// grouped into shared transactions (the ledger is written twice per email).
+/// The email handler's state.
 #[derive(Clone)]
 pub struct Sender {
     mailer: Arc<Mailer>,
     ledger: Ledger,
-    claims: Batcher<String, Claim>,
-    finals: Batcher<Final, bool>,
-    publisher: PipelinedPublisher,
+    publisher: Publisher,
     in_flight: InFlight,
+}
+
+/// What became of one request of a batch before its outcome is published.
+enum Step {
+    /// Answered already (retry or poison): nothing to publish.
+    Answered,
+    /// Its final outcome, known from the ledger: publish it.
+    Known(DeliveryStatus, Option<String>),
+    /// Its lease was taken: send it.
+    Leased(Lease),
 }
 
 impl Sender {
@@ -88,110 +95,183 @@ impl Sender {
     /// worker within its retry budget; past it, [`Handler::give_up`]
     /// publishes the final `failed`.
     pub fn new(mailer: Mailer, ledger: Ledger, publisher: Publisher) -> Self {
-        let claiming = ledger.clone();
-        let claims = Batcher::spawn(MAX_BATCH, move |ids: Vec<String>| {
-            let ledger = claiming.clone();
-            async move { ledger.claim_all(&ids).await }
-        });
-        let finishing = ledger.clone();
-        let finals = Batcher::spawn(MAX_BATCH, move |outcomes: Vec<Final>| {
-            let ledger = finishing.clone();
-            async move { ledger.finish_all(&outcomes).await }
-        });
         let in_flight = InFlight::default();
         tokio::spawn(renew_leases(ledger.clone(), Arc::downgrade(&in_flight)));
         Self {
             mailer: Arc::new(mailer),
             ledger,
-            claims,
-            finals,
-            publisher: pipelined(publisher),
+            publisher,
             in_flight,
         }
     }
 
-    /// Handles one `email.requested`.
-    pub async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
-        let email: EmailRequested = delivery.envelope.decode()?;
-        let id = email.notification_id.clone();
-        let outcome = match self.claims.submit(id.clone()).await? {
-            Claim::Sent => (DeliveryStatus::Sent, None),
-            Claim::Failed(detail) => (DeliveryStatus::Failed, Some(detail)),
-            Claim::Busy => {
-                return Err(HandleError::Retry(anyhow::anyhow!(
-                    "{id} is being sent by another instance"
-                )))
+    /// Handles the `email.requested` entries of one read: their leases are
+    /// taken in one transaction, the leased ones sent concurrently (the
+    /// SMTP pool bounds how many at once), their outcomes recorded in one
+    /// transaction and published in one pipeline.
+    pub async fn handle_requests(&self, deliveries: Vec<Delivery>) -> Vec<Result<(), HandleError>> {
+        let mut answers = Answers::new(deliveries.len());
+        let (indexes, emails): (Vec<usize>, Vec<EmailRequested>) =
+            decode_each(&deliveries, &mut answers).into_iter().unzip();
+        if emails.is_empty() {
+            return answers.into_results();
+        }
+        let ids: Vec<String> = emails.iter().map(|email| email.notification_id.clone()).collect();
+        let claims = match self.ledger.claim_all(&ids).await {
+            Ok(claims) => claims,
+            Err(error) => {
+                answers.answer_all(indexes, &Err(error));
+                return answers.into_results();
             }
-            Claim::Acquired(generation) => {
-                let lease = (id.clone(), generation);
-                let _holding = Holding::new(&self.in_flight, &lease);
-                match self.send_with_retries(&email).await {
-                    Ok(()) => {
-                        self.record((lease, DeliveryStatus::Sent, None)).await?;
-                        (DeliveryStatus::Sent, None)
-                    }
-                    Err(SendError::Permanent(detail)) => {
-                        self.record((lease, DeliveryStatus::Failed, Some(detail.clone())))
-                            .await?;
-                        (DeliveryStatus::Failed, Some(detail))
-                    }
-                    Err(SendError::Uncertain(detail)) => {
-                        tracing::warn!(notification = %id, %detail, "uncertain send; it is sent again once its lease lapses");
-                        return Err(HandleError::Retry(anyhow::anyhow!("sending {id}: {detail}")));
-                    }
-                    // Nothing about this recipient: never its final outcome.
-                    Err(error @ (SendError::Transient(_) | SendError::Connection(_))) => {
-                        self.ledger.release(&lease).await?;
-                        return Err(HandleError::Retry(anyhow::anyhow!("sending {id}: {error}")));
-                    }
+        };
+        let mut steps: Vec<Step> = claims
+            .into_iter()
+            .zip(&indexes)
+            .zip(&ids)
+            .map(|((claim, &index), id)| match claim {
+                Claim::Sent => Step::Known(DeliveryStatus::Sent, None),
+                Claim::Failed(detail) => Step::Known(DeliveryStatus::Failed, Some(detail)),
+                Claim::Busy => {
+                    let error = anyhow::anyhow!("{id} is being sent by another instance");
+                    answers.answer(index, Err(HandleError::Retry(error)));
+                    Step::Answered
                 }
+                Claim::Acquired(generation) => Step::Leased((id.clone(), generation)),
+            })
+            .collect();
+        self.send_leased(&emails, &indexes, &mut steps, &mut answers)
+            .await;
+
+        let mut published = Vec::new();
+        let mut events = Vec::new();
+        for ((step, email), &index) in steps.into_iter().zip(emails).zip(&indexes) {
+            let Step::Known(status, detail) = step else {
+                continue;
+            };
+            match outcome_event(&deliveries[index], email, status, detail) {
+                Ok(event) => {
+                    published.push(index);
+                    events.push(event);
+                }
+                Err(error) => answers.answer(index, Err(HandleError::Retry(error))),
             }
-        };
-        let (status, detail) = outcome;
-        self.publish(&delivery, email, status, detail).await
+        }
+        if !events.is_empty() {
+            let result = self
+                .publisher
+                .publish_many(&events)
+                .await
+                .map(drop)
+                .map_err(Into::into);
+            answers.answer_all(published, &result);
+        }
+        answers.into_results()
     }
 
-    /// Publishes the outcome of `email`, which `delivery` carried.
-    async fn publish(
+    /// Sends the leased emails of a batch concurrently, each holding its
+    /// lease in the renewed set until its outcome is recorded, and records
+    /// the final outcomes in one transaction. Each leased step becomes
+    /// `Known` (a final outcome, to publish) or `Answered` (a retry: the
+    /// lease is released, or, after an uncertain send, kept to lapse).
+    async fn send_leased(
         &self,
-        delivery: &Delivery,
-        email: EmailRequested,
-        status: DeliveryStatus,
-        detail: Option<String>,
-    ) -> Result<(), HandleError> {
-        let id = email.notification_id;
-        let event = EmailDelivery {
-            notification_id: id.clone(),
-            campaign_id: email.campaign_id,
-            status,
-            detail,
-            recipient: Some(email.to_email),
-        };
-        let envelope = Envelope::with_id(&event, format!("delivery:{id}"))
-            .map_err(anyhow::Error::from)?
-            .traced(delivery.envelope.trace.clone());
-        self.publisher.submit((DELIVERIES, envelope)).await?;
-        Ok(())
+        emails: &[EmailRequested],
+        indexes: &[usize],
+        steps: &mut [Step],
+        answers: &mut Answers,
+    ) {
+        let leased: Vec<usize> = (0..steps.len())
+            .filter(|&i| matches!(steps[i], Step::Leased(_)))
+            .collect();
+        if leased.is_empty() {
+            return;
+        }
+        let holdings: Vec<Holding> = leased
+            .iter()
+            .map(|&i| match &steps[i] {
+                Step::Leased(lease) => Holding::new(&self.in_flight, lease),
+                _ => unreachable!("only leased steps"),
+            })
+            .collect();
+        let results =
+            futures::future::join_all(leased.iter().map(|&i| self.send_with_retries(&emails[i]))).await;
+        let mut finals: Vec<(usize, Final)> = Vec::new();
+        for (&i, result) in leased.iter().zip(results) {
+            let Step::Leased(lease) = std::mem::replace(&mut steps[i], Step::Answered) else {
+                unreachable!("only leased steps");
+            };
+            let id = &emails[i].notification_id;
+            let retry = match result {
+                Ok(()) => {
+                    finals.push((i, (lease, DeliveryStatus::Sent, None)));
+                    continue;
+                }
+                Err(SendError::Permanent(detail)) => {
+                    finals.push((i, (lease, DeliveryStatus::Failed, Some(detail))));
+                    continue;
+                }
+                Err(SendError::Uncertain(detail)) => {
+                    tracing::warn!(notification = %id, %detail, "uncertain send; it is sent again once its lease lapses");
+                    anyhow::anyhow!("sending {id}: {detail}")
+                }
+                // Nothing about this recipient: never its final outcome.
+                Err(error @ (SendError::Transient(_) | SendError::Connection(_))) => {
+                    if let Err(release) = self.ledger.release(&lease).await {
+                        tracing::warn!(notification = %id, error = format!("{release:#}"), "cannot release a lease; it lapses instead");
+                    }
+                    anyhow::anyhow!("sending {id}: {error}")
+                }
+            };
+            answers.answer(indexes[i], Err(HandleError::Retry(retry)));
+        }
+        let recorded = self
+            .record(finals.iter().map(|(_, outcome)| outcome.clone()).collect())
+            .await;
+        drop(holdings);
+        for ((i, (_, status, detail)), recorded) in finals.into_iter().zip(recorded) {
+            match recorded {
+                Ok(()) => steps[i] = Step::Known(status, detail),
+                Err(error) => answers.answer(indexes[i], Err(HandleError::Retry(error))),
+            }
+        }
     }
 
-    /// Records `outcome` in the ledger, retrying a failing write for a
-    /// while (the lease is renewed meanwhile) so that a sent email is not
-    /// sent again because one write failed.
-    async fn record(&self, outcome: Final) -> Result<(), HandleError> {
+    /// Records `outcomes` in the ledger in one transaction, retrying a
+    /// failing write for a while (the leases are renewed meanwhile) so that
+    /// a sent email is not sent again because one write failed. An outcome
+    /// whose lease was lost meanwhile is not recorded by this sender, but
+    /// is still its outcome to publish: the email went out.
+    async fn record(&self, outcomes: Vec<Final>) -> Vec<anyhow::Result<()>> {
+        if outcomes.is_empty() {
+            return Vec::new();
+        }
         let mut pauses = RECORD_RETRIES.iter();
         loop {
-            match self.finals.submit(outcome.clone()).await {
-                Ok(true) => return Ok(()),
-                Ok(false) => {
-                    tracing::warn!(notification = %outcome.0 .0, "lease lost before the outcome was recorded");
-                    return Ok(());
+            match self.ledger.finish_all(&outcomes).await {
+                Ok(recorded) => {
+                    for (((id, _), _, _), recorded) in outcomes.iter().zip(recorded) {
+                        if !recorded {
+                            tracing::warn!(notification = %id, "lease lost before the outcome was recorded");
+                        }
+                    }
+                    return outcomes.iter().map(|_| Ok(())).collect();
                 }
                 Err(error) => match pauses.next() {
                     Some(pause) => {
-                        tracing::warn!(notification = %outcome.0 .0, error = format!("{error:#}"), "recording an outcome failed; retrying");
+                        tracing::warn!(
+                            outcomes = outcomes.len(),
+                            error = format!("{error:#}"),
+                            "recording outcomes failed; retrying"
+                        );
                         tokio::time::sleep(*pause).await;
                     }
-                    None => return Err(HandleError::Retry(error)),
+                    None => {
+                        let message = format!("{error:#}");
+                        return outcomes
+                            .iter()
+                            .map(|_| Err(anyhow::anyhow!("{message}")))
+                            .collect();
+                    }
                 },
             }
         }
@@ -230,26 +310,55 @@ fn outcome_label(result: &Result<(), SendError>) -> &'static str {
     }
 }
 
-/// The worker runs [`Sender::handle`] on each request; when it gives an
-/// entry up (its retry budget spent, or it crashed the process too often)
-/// the request is `dead_lettered`, so its notification and campaign are
-/// final. The
-/// ledger is left as it is: a replayed dead letter may still send once.
+/// The worker runs [`Sender::handle_requests`] on the requests of each
+/// read; when it gives an entry up (its retry budget spent, or it crashed
+/// the process too often) the request is `dead_lettered`, so its
+/// notification and campaign are final. The ledger is left as it is: a
+/// replayed dead letter may still send once.
 impl Handler for Sender {
-    fn handle(
+    async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
+        self.handle_batch(vec![delivery]).await.remove(0)
+    }
+
+    fn handle_batch(
         &self,
-        delivery: Delivery,
-    ) -> impl std::future::Future<Output = Result<(), HandleError>> + Send {
-        Sender::handle(self, delivery)
+        deliveries: Vec<Delivery>,
+    ) -> impl std::future::Future<Output = Vec<Result<(), HandleError>>> + Send {
+        self.handle_requests(deliveries)
     }
 
     async fn give_up(&self, delivery: Delivery, reason: &str) -> Result<(), HandleError> {
         let email: EmailRequested = delivery.envelope.decode()?;
         let detail = format!("dead-lettered: {reason}");
         metrics::counter!("comms_emails_total", "outcome" => "dead_lettered").increment(1);
-        self.publish(&delivery, email, DeliveryStatus::DeadLettered, Some(detail))
+        let (stream, envelope) = outcome_event(&delivery, email, DeliveryStatus::DeadLettered, Some(detail))?;
+        self.publisher
+            .publish(stream, &envelope)
             .await
+            .map_err(anyhow::Error::from)?;
+        Ok(())
     }
+}
+
+/// The `email.delivery` event of `email`'s outcome, traced as `delivery`
+/// was.
+fn outcome_event(
+    delivery: &Delivery,
+    email: EmailRequested,
+    status: DeliveryStatus,
+    detail: Option<String>,
+) -> anyhow::Result<(&'static str, Envelope)> {
+    let id = email.notification_id;
+    let event = EmailDelivery {
+        notification_id: id.clone(),
+        campaign_id: email.campaign_id,
+        status,
+        detail,
+        recipient: Some(email.to_email),
+    };
+    let envelope =
+        Envelope::with_id(&event, format!("delivery:{id}"))?.traced(delivery.envelope.trace.clone());
+    Ok((DELIVERIES, envelope))
 }
 
 /// Renews the leases of the sends in progress three times per lease
