@@ -6,6 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use e2e::service_command;
+use testkit::ready::{http_ready, wait_until};
 use testkit::{free_port, MailDev, OpenBao, RedisServer};
 
 /// Runs `command` to its end; returns its exit success and standard error.
@@ -92,10 +93,10 @@ fn sigterm_stops_every_service_within_seconds() {
             .spawn()
             .unwrap();
         let ready = format!("http://127.0.0.1:{port}/ready");
-        let start = Instant::now();
-        while ureq::get(&ready).call().is_err() {
-            assert!(start.elapsed() < Duration::from_secs(30), "{service} not ready");
-            std::thread::sleep(Duration::from_millis(50));
+        if let Err(not_ready) = wait_until(service, &mut child, Duration::from_secs(30), || {
+            http_ready(&ready)
+        }) {
+            panic!("{not_ready}");
         }
         let asked = Instant::now();
         let status = std::process::Command::new("kill")
@@ -176,19 +177,11 @@ fn user_service_gets_ready(command: &mut std::process::Command) -> bool {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    let ready = loop {
-        if ureq::get(&format!("http://127.0.0.1:{port}/ready"))
-            .call()
-            .is_ok()
-        {
-            break true;
-        }
-        if child.try_wait().unwrap().is_some() || start.elapsed() > Duration::from_secs(30) {
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let url = format!("http://127.0.0.1:{port}/ready");
+    let ready = wait_until("user-service", &mut child, Duration::from_secs(30), || {
+        http_ready(&url)
+    })
+    .is_ok();
     let _ = child.kill();
     let _ = child.wait();
     ready
