@@ -12,7 +12,8 @@ pub struct WorkerConfig {
     pub group: String,
     /// This consumer's name, unique among the group's live consumers.
     pub consumer: String,
-    /// Most entries fetched by one `XREADGROUP`.
+    /// Most entries fetched by one `XREADGROUP`; the entries of one read
+    /// are one call of [`crate::Handler::handle_batch`].
     pub batch_size: usize,
     /// How long one `XREADGROUP` blocks waiting for entries; also bounds how
     /// long a shutdown waits for the read in progress.
