@@ -18,12 +18,25 @@ pub use redis_server::{Persistence, RedisServer};
 pub use slow_smtp::{serve_session, Answer, SlowSmtp};
 pub use smtp_sink::{SinkMode, SmtpSink};
 
+use std::collections::HashSet;
 use std::net::TcpListener;
+use std::sync::{Mutex, OnceLock};
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A TCP port on 127.0.0.1 that was free a moment ago, and that this
+/// process has not been given before: tests run in parallel in one
+/// process, and a port handed to one stack (not yet bound by its server)
+/// must not be handed to another, whose server would then answer the
+/// first stack's readiness checks.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("no free loopback port")
+    static GIVEN: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    let given = GIVEN.get_or_init(Mutex::default);
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|addr| addr.port())
+            .expect("no free loopback port");
+        if given.lock().expect("ports given").insert(port) {
+            return port;
+        }
+    }
 }
