@@ -26,10 +26,6 @@ impl Recording {
 }
 
 impl Handler for Recording {
-    async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
-        self.handle_batch(vec![delivery]).await.pop().expect("one result")
-    }
-
     async fn handle_batch(&self, deliveries: Vec<Delivery>) -> Vec<Result<(), HandleError>> {
         let numbers: Vec<(u64, u64)> = deliveries
             .iter()

@@ -44,8 +44,8 @@ impl Recorder {
     }
 }
 
-impl Handler for Recorder {
-    async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
+impl Recorder {
+    async fn run(&self, delivery: Delivery) -> Result<(), HandleError> {
         let event: Numbered = delivery.envelope.decode()?;
         self.runs
             .lock()
@@ -57,6 +57,12 @@ impl Handler for Recorder {
             return Err(HandleError::Retry(anyhow::anyhow!("{} is greylisted", event.n)));
         }
         Ok(())
+    }
+}
+
+impl Handler for Recorder {
+    async fn handle_batch(&self, deliveries: Vec<Delivery>) -> Vec<Result<(), HandleError>> {
+        futures::future::join_all(deliveries.into_iter().map(|delivery| self.run(delivery))).await
     }
 
     async fn give_up(&self, delivery: Delivery, reason: &str) -> Result<(), HandleError> {

@@ -8,7 +8,7 @@
 
 use std::future::Future;
 
-use eventstore::{Delivery, Event, HandleError};
+use eventstore::{Delivery, Envelope, Event, HandleError, Publisher};
 
 /// One answer per entry of a batch, filled in as the entries are settled.
 /// Answers not given by the end are a bug of the handler: they are retried.
@@ -39,6 +39,37 @@ impl Answers {
             };
             self.answer(index, answer);
         }
+    }
+
+    /// Publishes the events built for entries of the batch in one pipeline
+    /// and answers each of those entries: a retry where its event could not
+    /// be built, else the pipeline's outcome (all published, or all
+    /// retried).
+    pub async fn publish(
+        &mut self,
+        publisher: &Publisher,
+        built: impl IntoIterator<Item = (usize, anyhow::Result<(&'static str, Envelope)>)>,
+    ) {
+        let mut published = Vec::new();
+        let mut events = Vec::new();
+        for (index, event) in built {
+            match event {
+                Ok(event) => {
+                    published.push(index);
+                    events.push(event);
+                }
+                Err(error) => self.answer(index, Err(HandleError::Retry(error))),
+            }
+        }
+        if events.is_empty() {
+            return;
+        }
+        let result = publisher
+            .publish_many(&events)
+            .await
+            .map(drop)
+            .map_err(anyhow::Error::from);
+        self.answer_all(published, &result);
     }
 
     /// The answers, in the entries' order.

@@ -135,10 +135,6 @@ impl Tracker {
 pub struct DeliveryHandler(pub Tracker);
 
 impl Handler for DeliveryHandler {
-    async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
-        self.handle_batch(vec![delivery]).await.remove(0)
-    }
-
     fn handle_batch(
         &self,
         deliveries: Vec<Delivery>,

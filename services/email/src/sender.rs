@@ -142,29 +142,17 @@ impl Sender {
         self.send_leased(&emails, &indexes, &mut steps, &mut answers)
             .await;
 
-        let mut published = Vec::new();
-        let mut events = Vec::new();
-        for ((step, email), &index) in steps.into_iter().zip(emails).zip(&indexes) {
-            let Step::Known(status, detail) = step else {
-                continue;
-            };
-            match outcome_event(&deliveries[index], email, status, detail) {
-                Ok(event) => {
-                    published.push(index);
-                    events.push(event);
+        let built = steps
+            .into_iter()
+            .zip(emails)
+            .zip(&indexes)
+            .filter_map(|((step, email), &index)| match step {
+                Step::Known(status, detail) => {
+                    Some((index, outcome_event(&deliveries[index], email, status, detail)))
                 }
-                Err(error) => answers.answer(index, Err(HandleError::Retry(error))),
-            }
-        }
-        if !events.is_empty() {
-            let result = self
-                .publisher
-                .publish_many(&events)
-                .await
-                .map(drop)
-                .map_err(Into::into);
-            answers.answer_all(published, &result);
-        }
+                _ => None,
+            });
+        answers.publish(&self.publisher, built).await;
         answers.into_results()
     }
 
@@ -316,10 +304,6 @@ fn outcome_label(result: &Result<(), SendError>) -> &'static str {
 /// notification and campaign are final. The ledger is left as it is: a
 /// replayed dead letter may still send once.
 impl Handler for Sender {
-    async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
-        self.handle_batch(vec![delivery]).await.remove(0)
-    }
-
     fn handle_batch(
         &self,
         deliveries: Vec<Delivery>,

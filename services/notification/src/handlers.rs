@@ -125,26 +125,7 @@ impl Notifier {
                 return answers.into_results();
             }
         };
-        let mut published = Vec::with_capacity(rendered.len());
-        let mut events = Vec::with_capacity(rendered.len());
-        for (index, event) in rendered {
-            match event {
-                Ok(event) => {
-                    published.push(index);
-                    events.push(event);
-                }
-                Err(error) => answers.answer(index, Err(HandleError::Retry(error))),
-            }
-        }
-        if !events.is_empty() {
-            let result = self
-                .publisher
-                .publish_many(&events)
-                .await
-                .map(drop)
-                .map_err(Into::into);
-            answers.answer_all(published, &result);
-        }
+        answers.publish(&self.publisher, rendered).await;
         answers.into_results()
     }
 
@@ -200,10 +181,6 @@ fn render(
 pub struct RequestHandler(pub Notifier);
 
 impl Handler for RequestHandler {
-    async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
-        self.handle_batch(vec![delivery]).await.remove(0)
-    }
-
     fn handle_batch(
         &self,
         deliveries: Vec<Delivery>,
@@ -236,10 +213,6 @@ impl Handler for RequestHandler {
 pub struct DeliveryHandler(pub Notifier);
 
 impl Handler for DeliveryHandler {
-    async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
-        self.handle_batch(vec![delivery]).await.remove(0)
-    }
-
     fn handle_batch(
         &self,
         deliveries: Vec<Delivery>,

@@ -54,19 +54,16 @@ impl From<DecodeError> for HandleError {
     }
 }
 
-/// What a worker runs on each entry. Any `Fn(Delivery) -> Future` closure is
-/// a handler (one that settles nothing when an entry is given up). It must
-/// be idempotent: at-least-once delivery means it may see the same entry
-/// again.
+/// What a worker runs on the entries of each read. Any
+/// `Fn(Delivery) -> Future` closure is a handler, run on the entries of a
+/// read concurrently (one that settles nothing when an entry is given up).
+/// It must be idempotent: at-least-once delivery means it may see the same
+/// entry again.
 pub trait Handler: Send + Sync + 'static {
-    /// Handles one delivery.
-    fn handle(&self, delivery: Delivery) -> impl Future<Output = Result<(), HandleError>> + Send;
-
     /// Handles the entries of one read together, answering one result per
     /// delivery, in their order. An entry's effects must be complete (its
     /// writes committed, its events published) when its result is `Ok`:
-    /// the worker acks it then. The default runs [`Handler::handle`] on
-    /// each, concurrently, in this one task.
+    /// the worker acks it then.
     ///
     /// The worker runs a batch under one `handler_timeout`; a panic or a
     /// timeout counts against every entry of the batch, and each failed
@@ -75,9 +72,7 @@ pub trait Handler: Send + Sync + 'static {
     fn handle_batch(
         &self,
         deliveries: Vec<Delivery>,
-    ) -> impl Future<Output = Vec<Result<(), HandleError>>> + Send {
-        futures::future::join_all(deliveries.into_iter().map(|delivery| self.handle(delivery)))
-    }
+    ) -> impl Future<Output = Vec<Result<(), HandleError>>> + Send;
 
     /// Called once when the worker gives up on an entry that decodes as an
     /// envelope (poison, a retry budget spent, too many deliveries that
@@ -105,7 +100,10 @@ where
     F: Fn(Delivery) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), HandleError>> + Send,
 {
-    fn handle(&self, delivery: Delivery) -> impl Future<Output = Result<(), HandleError>> + Send {
-        self(delivery)
+    fn handle_batch(
+        &self,
+        deliveries: Vec<Delivery>,
+    ) -> impl Future<Output = Vec<Result<(), HandleError>>> + Send {
+        futures::future::join_all(deliveries.into_iter().map(self))
     }
 }
