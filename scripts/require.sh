@@ -55,12 +55,16 @@ postfix_master_pids() {
 }
 
 # The npm tools of the developer stack, installed into tools/node_modules
-# (maildev: SMTP test server with a web UI; redis-commander).
+# (maildev: SMTP test server with a web UI; redis-commander; playwright-core
+# for the browser tests and screenshots). Installed again whenever
+# tools/package-lock.json is newer than the install, so a tool added to it
+# reaches a machine that installed the others before.
 require_node_tools() {
   command -v npm >/dev/null || apt_install nodejs npm
   local dir="$comms_root/tools"
-  if [ ! -x "$dir/node_modules/.bin/maildev" ]; then
-    echo "installing maildev from npm" >&2
+  local installed="$dir/node_modules/.package-lock.json"
+  if [ ! -f "$installed" ] || [ "$dir/package-lock.json" -nt "$installed" ]; then
+    echo "installing maildev, redis-commander and playwright-core from npm" >&2
     (cd "$dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
   fi
 }
