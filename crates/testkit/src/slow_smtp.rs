@@ -2,7 +2,9 @@
 //! the end of each message only after a delay, as an overloaded or
 //! tarpitting server does, and records the `Message-ID` of every message it
 //! received (at the final `.`, before its reply: from then on the message
-//! is the server's, whatever the client makes of the wait).
+//! is the server's, whatever the client makes of the wait). Started with
+//! another [`Answer`], it misbehaves in the ways a client must survive:
+//! silent after a message, refusing every session or every sender.
 //!
 //! Its session code, [`serve_session`], is public so that other servers of
 //! the harness (the `chaos-smtp` binary) answer the same way while changing
@@ -25,6 +27,14 @@ impl SlowSmtp {
     /// Starts a server that replies `250` to each message `reply_delay`
     /// after receiving it.
     pub fn start(reply_delay: Duration) -> Self {
+        Self::answering(Answer::Accept {
+            mail_delay: Duration::ZERO,
+            reply_delay,
+        })
+    }
+
+    /// Starts a server whose every session answers as `answer` says.
+    pub fn answering(answer: Answer) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let port = listener.local_addr().expect("local address").port();
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -40,10 +50,7 @@ impl SlowSmtp {
                 std::thread::spawn(move || {
                     let _ = serve_session(
                         stream,
-                        || Answer::Accept {
-                            mail_delay: Duration::ZERO,
-                            reply_delay,
-                        },
+                        || answer,
                         |message_id| {
                             log.lock().expect("received ids").push(message_id.to_string());
                             Ok(())
@@ -99,13 +106,24 @@ pub enum Answer {
     /// Ends the session at the next command, answering `421` (a message
     /// already in `DATA` is still taken and answered first).
     Close,
+    /// Takes each message and never answers its final `.`, nor anything
+    /// after (not even `QUIT`): the session reads until the client hangs
+    /// up, as a server that froze mid-transaction does.
+    Silent,
+    /// Refuses every sender for good: `code` (a 5xx such as `530`
+    /// authentication required, `550` or `553` sender refused) to each
+    /// `MAIL FROM` (and `503` to a `RCPT TO` or `DATA` after it).
+    RefuseSender(u16),
+    /// Refuses every session for good: `554` as its greeting (and to any
+    /// command of a session begun before), then ends it.
+    Unavailable,
 }
 
 /// One SMTP session on `stream`: enough of RFC 5321 for a client that
-/// sends mail. `answer` is asked before each `MAIL`, `RCPT`, `DATA` and
-/// after each message; `record` gets the `Message-ID` of each message
-/// taken (empty when it has none), before its reply, and a failure to
-/// record refuses the message with `451`.
+/// sends mail. `answer` is asked before the greeting, before each `MAIL`,
+/// `RCPT`, `DATA` and after each message; `record` gets the `Message-ID`
+/// of each message taken (empty when it has none), before its reply, and
+/// a failure to record refuses the message with `451`.
 pub fn serve_session(
     stream: TcpStream,
     answer: impl Fn() -> Answer,
@@ -113,6 +131,9 @@ pub fn serve_session(
 ) -> std::io::Result<()> {
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
+    if answer() == Answer::Unavailable {
+        return writer.write_all(b"554 5.3.2 no service here\r\n");
+    }
     writer.write_all(b"220 slow-smtp ready\r\n")?;
     let mut line = String::new();
     loop {
@@ -129,12 +150,25 @@ pub fn serve_session(
                         std::thread::sleep(mail_delay);
                     }
                 }
+                Answer::Silent => {}
                 Answer::Refuse => {
                     writer.write_all(b"451 4.3.2 try again later\r\n")?;
                     continue;
                 }
+                Answer::RefuseSender(code) => {
+                    let reply = match verb.as_str() {
+                        "MAIL" => format!("{code} 5.7.1 sender refused\r\n"),
+                        _ => "503 5.5.1 no sender\r\n".to_string(),
+                    };
+                    writer.write_all(reply.as_bytes())?;
+                    continue;
+                }
                 Answer::Close => {
                     writer.write_all(b"421 4.3.2 closing\r\n")?;
+                    return Ok(());
+                }
+                Answer::Unavailable => {
+                    writer.write_all(b"554 5.3.2 no service here\r\n")?;
                     return Ok(());
                 }
             }
@@ -149,9 +183,12 @@ pub fn serve_session(
                     b"451 4.3.0 cannot store the message\r\n"
                 } else {
                     // Asked again: the mode may have changed while the
-                    // message arrived; a message taken is always answered.
-                    if let Answer::Accept { reply_delay, .. } = answer() {
-                        std::thread::sleep(reply_delay);
+                    // message arrived; a message taken is answered unless
+                    // the server is to fall silent.
+                    match answer() {
+                        Answer::Accept { reply_delay, .. } => std::thread::sleep(reply_delay),
+                        Answer::Silent => return read_until_hang_up(&mut reader),
+                        _ => {}
                     }
                     b"250 queued\r\n"
                 }
@@ -164,6 +201,15 @@ pub fn serve_session(
         };
         writer.write_all(reply)?;
     }
+}
+
+/// Reads and ignores everything until the client closes the connection.
+fn read_until_hang_up(reader: &mut impl BufRead) -> std::io::Result<()> {
+    let mut line = String::new();
+    while reader.read_line(&mut line)? > 0 {
+        line.clear();
+    }
+    Ok(())
 }
 
 /// Reads a message up to its final `.`; returns its `Message-ID` (empty

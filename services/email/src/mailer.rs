@@ -12,7 +12,10 @@
 //!
 //! Every phase is bounded, so that a send always ends well within its
 //! ledger lease: waiting for a pooled connection, opening one (TCP,
-//! greeting, EHLO, STARTTLS, AUTH), each command, and the message itself.
+//! greeting, EHLO, STARTTLS, AUTH), each command, the message itself, and
+//! the `QUIT` that ends a connection after a failure. A send that fails
+//! thus returns within about twice `SMTP_TIMEOUT_MS`, whatever the server
+//! does.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -48,9 +51,11 @@ pub enum SendError {
     /// transaction or an unusable message.
     #[error("permanent: {0}")]
     Permanent(String),
-    /// The server refused the connection itself for good (a 5xx greeting,
-    /// AUTH refused): nothing about this recipient, and no other send will
-    /// fare better until an operator acts.
+    /// The server refused the connection or our sender for good (a 5xx
+    /// greeting, AUTH refused, a 5xx to `MAIL FROM` such as `530`
+    /// authentication required or `550`/`553` sender refused): nothing
+    /// about this recipient, and no other send will fare better until an
+    /// operator acts.
     #[error("connection refused for good: {0}")]
     Connection(String),
 }
@@ -106,7 +111,10 @@ impl Mailer {
     /// Opens one connection (kept for later sends), to check at start that
     /// the server answers.
     pub async fn check(&self) -> anyhow::Result<()> {
-        let connection = self.open().await.map_err(|error| anyhow::anyhow!("{error}"))?;
+        let connection = self
+            .open_bounded()
+            .await
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
         self.idle.lock().expect("idle connections").push(connection);
         Ok(())
     }
@@ -125,18 +133,19 @@ impl Mailer {
         let pooled = self.idle.lock().expect("idle connections").pop();
         let mut connection = match pooled {
             Some(connection) if !connection.has_broken() => connection,
-            _ => tokio::time::timeout(timeout, self.open())
-                .await
-                .map_err(|_| self.transient("timed out opening a connection to", &"no answer"))??,
+            _ => self.open_bounded().await?,
         };
         match transfer(&mut connection, &envelope, &bytes, timeout).await {
             Ok(()) => {
                 self.idle.lock().expect("idle connections").push(connection);
                 Ok(())
             }
-            // After a refusal the transaction state is unclear: start afresh.
+            // After a refusal the transaction state is unclear: start
+            // afresh. The `QUIT` is bounded too: a server silent since the
+            // message would never answer it; past the timeout the socket
+            // is simply dropped.
             Err(error) => {
-                connection.abort().await;
+                let _ = tokio::time::timeout(timeout, connection.abort()).await;
                 Err(error)
             }
         }
@@ -158,6 +167,13 @@ impl Mailer {
             .header(ContentType::TEXT_PLAIN)
             .body(email.body.clone())
             .map_err(|error| SendError::Permanent(format!("cannot build the message: {error}")))
+    }
+
+    /// [`Mailer::open`] bounded by the SMTP timeout.
+    async fn open_bounded(&self) -> Result<AsyncSmtpConnection, SendError> {
+        tokio::time::timeout(self.timeout, self.open())
+            .await
+            .map_err(|_| self.transient("timed out opening a connection to", &"no answer"))?
     }
 
     /// A new connection: TCP with `TCP_NODELAY`, EHLO, then STARTTLS and
@@ -201,7 +217,9 @@ impl Mailer {
 
 /// One mail transaction on an open connection, each step bounded by
 /// `timeout`. Up to `DATA`'s `354` nothing can have been delivered,
-/// so a failure is transient or permanent as the server says; once the
+/// so a failure is transient or permanent as the server says (a 5xx to
+/// `MAIL FROM` is about our sender, not the recipient: a
+/// [`SendError::Connection`]); once the
 /// message is out, a missing reply is [`SendError::Uncertain`]. (lettre's
 /// `AsyncSmtpConnection::send` runs the same steps, with the same SMTPUTF8
 /// and 8BITMIME checks, as one future: it can be bounded only as a whole,
@@ -241,7 +259,11 @@ async fn transfer(
         timeout,
         connection.command(Mail::new(envelope.from().cloned(), options)),
     )
-    .await?;
+    .await
+    .map_err(|error| match error {
+        SendError::Permanent(detail) => SendError::Connection(format!("MAIL FROM refused: {detail}")),
+        other => other,
+    })?;
     for to in envelope.to() {
         bounded(
             "RCPT TO",

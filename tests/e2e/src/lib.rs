@@ -170,6 +170,18 @@ impl Stack {
         child.wait().expect("reap");
     }
 
+    /// Sends SIGTERM to `service`, as an orderly stop does, and hands its
+    /// process over for the caller to see how and when it exits.
+    pub fn terminate(&mut self, service: &str) -> Child {
+        let child = self.processes.remove(service).expect("service is running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "SIGTERM to {service}");
+        child
+    }
+
     /// The value of the Prometheus sample `series` (name and labels, as
     /// `/metrics` of `service` prints them), or `None` if it is absent.
     pub fn metric(&self, service: &str, series: &str) -> Option<f64> {

@@ -1,15 +1,52 @@
 //! Two email-service instances on one PostgreSQL database, a short send
 //! lease, and an SMTP server that answers each message only after several
-//! lease durations: every send outlives its lease, the other instance
-//! claims the entry meanwhile, and still every user gets exactly one email.
+//! lease durations. Every request is delivered twice while its first send
+//! runs (a copy of each `comms:emails` entry, as a redelivery would bring),
+//! so the instances hold the same ids at once, and each copy is claimed
+//! again and again while that send outlives its lease many times over:
+//! only the renewed, fenced lease keeps a second send from starting, and
+//! still every user gets exactly one email.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
+use contracts::EMAILS;
 use e2e::{Stack, Wiring};
 use testkit::{MailDev, Persistence, Postgres, RedisServer, SlowSmtp};
 
 const USERS: u64 = 60;
+
+/// Copies every entry of `stream`, fields and all, to its end, in one
+/// script; returns how many.
+const COPY_ALL: &str = "local entries = redis.call('XRANGE', KEYS[1], '-', '+')
+for _, entry in ipairs(entries) do redis.call('XADD', KEYS[1], '*', unpack(entry[2])) end
+return #entries";
+
+/// Runs `redis-cli` with `args` against the stack's Redis; its output.
+fn redis_cli(stack: &Stack, args: &[&str]) -> String {
+    let output = Command::new("redis-cli")
+        .args(["-p", &stack.redis.port().to_string(), "--raw"])
+        .args(args)
+        .output()
+        .expect("redis-cli runs");
+    assert!(output.status.success(), "redis-cli {args:?}");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// Waits until `check` holds, for at most `timeout`; panics naming `what`
+/// with the services' log tails otherwise.
+fn wait_for(stack: &Stack, what: &str, timeout: Duration, check: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < timeout,
+            "{what} not within {timeout:?}\n{}",
+            stack.log_tails()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
 
 #[test]
 fn a_slow_server_and_two_senders_send_each_email_once() {
@@ -30,8 +67,33 @@ fn a_slow_server_and_two_senders_send_each_email_once() {
     stack.start_extra_instance("email-service");
 
     let id = stack.create_campaign("slow", "Hi {{ name }}", "For {{ email }}");
+    wait_for(&stack, "every email requested", Duration::from_secs(30), || {
+        stack.entries_added(EMAILS) == USERS
+    });
+    // Well within the first send's 4 s: every id is held by the sender of
+    // its first entry when its copy arrives.
+    let copied = redis_cli(&stack, &["EVAL", COPY_ALL, "1", EMAILS]);
+    assert_eq!(copied, USERS.to_string(), "no request was done yet");
+
     let done = stack.wait_completed(&id, Duration::from_secs(120));
     assert_eq!(done["progress"]["sent"], USERS, "{done}");
+    // Every copy read and answered too: any second send it could cause is
+    // made by now.
+    wait_for(&stack, "every copy answered", Duration::from_secs(120), || {
+        let info = redis_cli(&stack, &["XINFO", "GROUPS", EMAILS]);
+        let fields: Vec<&str> = info.lines().collect();
+        let group = fields
+            .iter()
+            .position(|line| *line == email_service::GROUP)
+            .expect("email-service's group");
+        let field = |name: &str| {
+            fields[group..]
+                .windows(2)
+                .find(|pair| pair[0] == name)
+                .map(|pair| pair[1])
+        };
+        field("pending") == Some("0") && field("lag") == Some("0")
+    });
 
     let mut copies: BTreeMap<String, usize> = BTreeMap::new();
     for id in smtp.message_ids() {

@@ -1,12 +1,13 @@
 //! How email-service treats a mail server that refuses: a permanent (5xx)
-//! refusal is a final `failed` with the server's reply; a transient (4xx)
-//! one is retried until the server accepts.
+//! refusal of a recipient is a final `failed` with the server's reply; a
+//! transient (4xx) one is retried until the server accepts; a refusal of
+//! our sender (a 5xx to `MAIL FROM`) is nobody's final outcome.
 
 use std::time::Duration;
 
 use e2e::Stack;
 use serde_json::json;
-use testkit::{SinkMode, SmtpSink};
+use testkit::{Answer, SinkMode, SlowSmtp, SmtpSink};
 
 const USERS: u64 = 200;
 
@@ -64,4 +65,32 @@ fn a_transient_refusal_is_retried_until_the_server_accepts() {
         campaign["progress"],
         json!({ "total": USERS, "sent": USERS, "failed": 0, "dead_lettered": 0, "pending": 0 })
     );
+}
+
+#[test]
+fn a_refused_sender_fails_no_recipient() {
+    // Fewer than email-service's slots: every request is tried at once.
+    const USERS: u64 = 20;
+    // 530: the server wants a login this sender does not give.
+    let refusing = SlowSmtp::answering(Answer::RefuseSender(530));
+    let stack = Stack::start_with(USERS, vec![("SMTP_PORT".into(), refusing.port().to_string())]);
+    let id = stack.create_campaign("refused sender", "Hi {{ name }}", "Dear {{ name }}");
+    // Twice as many refusals as emails: each tried, refused, and retried.
+    let refusals = r#"comms_emails_total{outcome="connection"}"#;
+    let start = std::time::Instant::now();
+    while stack.metric("email-service", refusals).unwrap_or(0.0) < 2.0 * USERS as f64 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "every email refused twice\n{}",
+            stack.log_tails()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let during = stack.get("campaign-service", &format!("/api/v1/campaigns/{id}"));
+    assert_eq!(
+        during["progress"],
+        json!({ "total": USERS, "sent": 0, "failed": 0, "dead_lettered": 0, "pending": USERS }),
+        "a refused sender is retried, not a recipient's failure"
+    );
+    assert!(refusing.message_ids().is_empty());
 }
