@@ -8,20 +8,22 @@
 //!
 //! Rendering runs arbitrary template code, so each render is bounded:
 //! - **cost**: minijinja's fuel, [`FUEL`] instructions per part (two nested
-//!   `range(100000)` loops would otherwise run 10^10 iterations);
+//!   loops over 1,000 characters would otherwise run 10^6 iterations);
 //! - **output**: [`MAX_SUBJECT_BYTES`] / [`MAX_BODY_BYTES`], checked as the
-//!   output is written (`{{ "x" * 100000000 }}` would otherwise make a
-//!   100 MB body for every recipient).
-//!
-//! campaign-service renders new templates once for [`SAMPLE_NAME`] at
-//! creation, with the same bounds, and refuses what fails; a template that
-//! fails only for some recipients fails their notifications with the reason.
-//!
+//!   output is written (a loop over 1,000 characters writing 100 KB each
+//!   would otherwise make a 100 MB body for every recipient);
 //! - **memory**: templates may test, loop, filter and write values, never
 //!   build them: no `set`, `macro` or other statements than `if` and `for`,
 //!   no `+`, `*` or `~`, a few filters and no global functions (see the
-//!   `shape` module); `{% set a = "x" * 100000000 %}{% set a = a ~ a %}`
-//!   would otherwise grow memory without writing a byte.
+//!   `shape` module), refused when compiled; `{% set a = "x" * 100000000
+//!   %}{% set a = a ~ a %}` would otherwise grow memory without writing a
+//!   byte.
+//!
+//! campaign-service checks new templates ([`Templates::check`]): any
+//! variable but the recipient's is refused, even on a branch not taken, and
+//! they are rendered once for [`SAMPLE_NAME`], with the same bounds; a
+//! template that fails only for some recipients fails their notifications
+//! with the reason.
 
 use std::io;
 

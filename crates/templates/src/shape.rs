@@ -6,14 +6,14 @@
 //! doubles a string per statement. So templates may test, loop, filter and
 //! write values, never build them: statements other than `if` and `for`
 //! (`set`, `macro`, `call`, `with`, …) and the operators that join or repeat
-//! values (`+`, `*`, `~`) are refused; the filters are a few whose
-//! output is at most a few times their input (see [`environment`]), and
-//! there are no global functions (`range`, `namespace`, …). Every value a render
-//! holds is then at most a small multiple of the source and the recipient.
+//! values (`+`, `*`, `~`) are refused; the filters are a few whose output
+//! is at most a few times their input (see [`environment`]), and there are
+//! no global functions (`range`, `namespace`, …). Every value a render holds
+//! is then at most a small multiple of the source and the recipient.
 //!
 //! minijinja offers its lexer only as unstable machinery; the lock file pins
-//! the version, and an upgrade that changes it fails to compile rather than
-//! letting templates through.
+//! the version, and an upgrade that changes the lexer's tokens fails to
+//! compile rather than letting templates through.
 
 use minijinja::machinery::{tokenize, Token, WhitespaceConfig};
 use minijinja::syntax::SyntaxConfig;
