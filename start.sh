@@ -34,6 +34,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/require.sh
 source scripts/stack.sh
+# redact_url, for printing the Redis URL.
+# shellcheck source=scripts/redact.sh
+source scripts/redact.sh
 
 usage() {
   sed -n '2,31s/^# \{0,1\}//p' "$0"
@@ -298,24 +301,6 @@ wait_ready() {
     printf ' %s' "$name"
   done
   echo
-}
-
-# A URL with the password of its user information (everything between the
-# scheme's // and the last @, after the user name's colon) shown as ***.
-redact_url() {
-  local url="$1" scheme rest userinfo
-  [[ "$url" == *://*@* ]] || {
-    printf '%s' "$url"
-    return
-  }
-  scheme="${url%%://*}"
-  rest="${url#*://}"
-  userinfo="${rest%@*}"
-  if [[ "$userinfo" == *:* ]]; then
-    printf '%s://%s:***@%s' "$scheme" "${userinfo%%:*}" "${rest##*@}"
-  else
-    printf '%s://***@%s' "$scheme" "${rest##*@}"
-  fi
 }
 
 # %XX escapes of a URL's part decoded.

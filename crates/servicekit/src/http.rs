@@ -21,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 use utoipa::ToSchema;
 
+mod connections;
+
 /// What a service depends on to do its work; `/ready` checks each.
 #[derive(Clone)]
 pub struct Dependencies {
@@ -145,6 +147,10 @@ pub struct Limits {
     /// How long a request may take; past it, the caller gets a 503 and the
     /// work stops, so that a stuck database cannot pile up requests.
     pub timeout: Duration,
+    /// How long a client may take to send a request's headers; past it the
+    /// connection is closed, so that half-sent requests cannot hold
+    /// connections open.
+    pub header_read: Duration,
 }
 
 impl Default for Limits {
@@ -152,23 +158,19 @@ impl Default for Limits {
         Self {
             body_bytes: 256 * 1024,
             timeout: Duration::from_secs(30),
+            header_read: Duration::from_secs(10),
         }
     }
 }
 
 /// Serves `app` on `listener` until `shutdown` with the default
 /// [`Limits`], letting requests in progress finish.
-pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) {
     serve_with(listener, app, shutdown, Limits::default()).await
 }
 
 /// Serves `app` like [`serve`], within `limits`.
-pub async fn serve_with(
-    listener: TcpListener,
-    app: Router,
-    shutdown: CancellationToken,
-    limits: Limits,
-) -> anyhow::Result<()> {
+pub async fn serve_with(listener: TcpListener, app: Router, shutdown: CancellationToken, limits: Limits) {
     let timeout = limits.timeout;
     let app = app
         .route_layer(middleware::from_fn(record_latency))
@@ -184,10 +186,7 @@ pub async fn serve_with(
             within(timeout, request, next)
         }))
         .layer(TraceLayer::new_for_http());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
-    Ok(())
+    connections::serve(listener, app, shutdown, limits.header_read).await;
 }
 
 /// Records how long each request to a route took, by method, route

@@ -239,14 +239,14 @@ impl Service {
             .merge(health_routes(Dependencies { redis, db }))
             .merge(crate::openapi::routes(document));
         tracing::info!(port, "{} ready", spec.name);
-        let served = crate::http::serve(listener, app, stop.clone()).await;
+        crate::http::serve(listener, app, stop.clone()).await;
         stop.cancel();
         while let Some(ended) = running.join_next().await {
             if let Err(error) = ended {
                 tracing::error!(%error, service = spec.name, "a task of the service failed");
             }
         }
-        served
+        Ok(())
     }
 }
 

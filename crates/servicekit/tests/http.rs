@@ -1,6 +1,7 @@
 //! The limits every service's HTTP server has, over a real socket: a
 //! request that takes too long is answered 503, a body too large 413, an
-//! unknown route 404, each with a JSON error naming the problem.
+//! unknown route 404, each with a JSON error naming the problem; a client
+//! that sends half a request is disconnected.
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,7 @@ async fn spawn(shutdown: &CancellationToken) -> String {
     let limits = Limits {
         body_bytes: 1024,
         timeout: Duration::from_millis(300),
+        header_read: Duration::from_millis(500),
     };
     tokio::spawn(serve_with(listener, app, shutdown.clone(), limits));
     base
@@ -109,5 +111,37 @@ async fn every_route_is_bounded_in_time_and_body_and_answers_json() {
 
     let (status, error) = call("GET", format!("{base}/nowhere"), None).await;
     assert_eq!((status, error["error"].as_str()), (404, Some("no such route")));
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_request_whose_headers_never_arrive_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let shutdown = CancellationToken::new();
+    let base = spawn(&shutdown).await;
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream.write_all(b"GET /ech").await.unwrap();
+    let start = Instant::now();
+    let mut answer = Vec::new();
+    // The server closes the connection (with or without a 408 first).
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the connection was still open after 5 s");
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(400) && elapsed < Duration::from_secs(2),
+        "closed after {elapsed:?}, not at the 500 ms limit"
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+
+    // A whole request on a fresh connection is still answered.
+    let (status, _) = call("GET", format!("{base}/nowhere"), None).await;
+    assert_eq!(status, 404);
     shutdown.cancel();
 }

@@ -8,22 +8,28 @@
 //!
 //! Rendering runs arbitrary template code, so each render is bounded:
 //! - **cost**: minijinja's fuel, [`FUEL`] instructions per part (two nested
-//!   `range(100000)` loops would otherwise run 10^10 iterations);
+//!   loops over 1,000 characters would otherwise run 10^6 iterations);
 //! - **output**: [`MAX_SUBJECT_BYTES`] / [`MAX_BODY_BYTES`], checked as the
-//!   output is written (`{{ "x" * 100000000 }}` would otherwise make a
-//!   100 MB body for every recipient).
+//!   output is written (a loop over 1,000 characters writing 100 KB each
+//!   would otherwise make a 100 MB body for every recipient);
+//! - **memory**: templates may test, loop, filter and write values, never
+//!   build them: no `set`, `macro` or other statements than `if` and `for`,
+//!   no `+`, `*` or `~`, a few filters and no global functions (see the
+//!   `shape` module), refused when compiled; `{% set a = "x" * 100000000
+//!   %}{% set a = a ~ a %}` would otherwise grow memory without writing a
+//!   byte.
 //!
-//! campaign-service renders new templates once for [`SAMPLE_NAME`] at
-//! creation, with the same bounds, and refuses what fails; a template that
-//! fails only for some recipients fails their notifications with the reason.
-//!
-//! Not bounded: the memory of a value built inside a template before it is
-//! written (minijinja caps one string repetition at 100 MB, not chains of
-//! concatenations); the source length limits keep such chains short.
+//! campaign-service checks new templates ([`Templates::check`]): any
+//! variable but the recipient's is refused, even on a branch not taken, and
+//! they are rendered once for [`SAMPLE_NAME`], with the same bounds; a
+//! template that fails only for some recipients fails their notifications
+//! with the reason.
 
 use std::io;
 
 use minijinja::{context, Environment, ErrorKind, UndefinedBehavior};
+
+mod shape;
 
 /// Most characters of a subject template.
 pub const MAX_SUBJECT_CHARS: usize = 500;
@@ -43,6 +49,12 @@ pub const SAMPLE_NAME: &str = "Ada Lovelace";
 /// The sample recipient's address.
 pub const SAMPLE_EMAIL: &str = "ada.lovelace@example.com";
 
+/// The variables a render sees: the recipient's.
+const RECIPIENT: [&str; 2] = ["name", "email"];
+
+/// The parts, in the order they are compiled and checked.
+const PARTS: [Part; 2] = [Part::Subject, Part::Body];
+
 /// The two parts of a campaign's templates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
@@ -57,6 +69,13 @@ impl Part {
         match self {
             Part::Subject => "subject",
             Part::Body => "body",
+        }
+    }
+
+    fn pick<'a>(self, subject: &'a str, body: &'a str) -> &'a str {
+        match self {
+            Part::Subject => subject,
+            Part::Body => body,
         }
     }
 
@@ -84,6 +103,12 @@ pub enum TemplateError {
     /// The template uses a variable other than `name` and `email`.
     #[error("{0} uses an undefined variable (templates see `name` and `email`): {1}")]
     Undefined(Part, String),
+    /// The template uses a construct that could build values of any size.
+    #[error(
+        "{0} uses {1}, which templates may not use: they can test (`if`), loop (`for`), \
+         filter and write values, but not build them (no `set`, `macro`, `+`, `*` or `~`)"
+    )]
+    Refused(Part, String),
     /// Rendering ran out of its instruction budget.
     #[error("{0} is too costly to render: it runs more than {FUEL} template instructions")]
     TooCostly(Part),
@@ -111,24 +136,49 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// Compiles `subject` and `body`; a syntax error names its part.
+    /// Compiles `subject` and `body`; a syntax error or a refused construct
+    /// names its part. Refusing here, not only at creation, keeps a
+    /// campaign stored before a rule existed from growing memory at render.
     pub fn compile(subject: &str, body: &str) -> Result<Self, TemplateError> {
-        let mut env = Environment::new();
+        let mut env = shape::environment();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_fuel(Some(FUEL));
-        for (part, source) in [(Part::Subject, subject), (Part::Body, body)] {
+        for (part, source) in PARTS.map(|part| (part, part.pick(subject, body))) {
             env.add_template_owned(part.name(), source.to_string())
                 .map_err(|error| TemplateError::Syntax(part, detail(&error)))?;
+            if let Some(construct) = shape::refused(source) {
+                return Err(TemplateError::Refused(part, construct));
+            }
         }
         Ok(Self { env })
     }
 
-    /// Compiles `subject` and `body` and renders them for the sample
-    /// recipient: what a new campaign must pass.
+    /// Compiles `subject` and `body`, refuses any variable but the
+    /// recipient's, even on a branch the sample does not take, and renders
+    /// them for the sample recipient: what a new campaign must pass.
     pub fn check(subject: &str, body: &str) -> Result<(), TemplateError> {
-        Self::compile(subject, body)?
-            .render(SAMPLE_NAME, SAMPLE_EMAIL)
-            .map(|_| ())
+        let templates = Self::compile(subject, body)?;
+        for part in PARTS {
+            templates.check_variables(part)?;
+        }
+        templates.render(SAMPLE_NAME, SAMPLE_EMAIL).map(|_| ())
+    }
+
+    fn check_variables(&self, part: Part) -> Result<(), TemplateError> {
+        let template = self
+            .env
+            .get_template(part.name())
+            .map_err(|error| TemplateError::Render(part, detail(&error)))?;
+        let mut unknown: Vec<String> = template
+            .undeclared_variables(false)
+            .into_iter()
+            .filter(|variable| !RECIPIENT.contains(&variable.as_str()))
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        unknown.sort();
+        Err(TemplateError::Undefined(part, unknown.join(", ")))
     }
 
     /// Renders both parts for the recipient `name` at `email`, each within
@@ -241,19 +291,90 @@ mod tests {
     }
 
     #[test]
+    fn unknown_variables_are_refused_on_every_branch() {
+        let error = check_body(r#"{% if name != "Ada Lovelace" %}{{ nope }}{% endif %}"#).unwrap_err();
+        assert_eq!(error, TemplateError::Undefined(Part::Body, "nope".into()));
+        assert_eq!(
+            Templates::check("{% if false %}{{ b }}{{ a }}{% endif %}", "x"),
+            Err(TemplateError::Undefined(Part::Subject, "a, b".into()))
+        );
+        assert_eq!(
+            check_body("{% for i in range(3) %}{% endfor %}"),
+            Err(TemplateError::Undefined(Part::Body, "range".into())),
+            "there are no global functions"
+        );
+    }
+
+    #[test]
+    fn constructs_that_build_values_are_refused() {
+        let hostile = r#"{% set a = "x"*100000000 %}{% set a = a ~ a %}{% set a = a ~ a %}"#;
+        let error = check_body(hostile).unwrap_err();
+        assert_eq!(
+            error,
+            TemplateError::Refused(Part::Body, "`set` statements".into())
+        );
+        assert!(
+            error
+                .to_string()
+                .starts_with("body uses `set` statements, which templates may not use"),
+            "{error}"
+        );
+        for (source, construct) in [
+            (r#"{{ "x" * 3 }}"#, "the `*` operator"),
+            ("{{ name ~ email }}", "the `~` operator"),
+            ("{{ [name] + [email] }}", "the `+` operator"),
+            ("{% macro m() %}x{% endmacro %}", "`macro` statements"),
+            ("{%- with a = name %}{% endwith %}", "`with` statements"),
+            ("{% filter upper %}x{% endfilter %}", "`filter` statements"),
+        ] {
+            assert_eq!(
+                Templates::compile("s", source).unwrap_err(),
+                TemplateError::Refused(Part::Body, construct.into()),
+                "{source}"
+            );
+        }
+        assert!(
+            matches!(
+                check_body("{{ name|center(1000000000) }}"),
+                Err(TemplateError::Render(Part::Body, _))
+            ),
+            "only a few filters exist"
+        );
+    }
+
+    #[test]
+    fn conditions_loops_filters_and_tests_still_work() {
+        let body = r#"{% if name is startingwith("A") %}Dear {{ name|split|first|upper }}{% elif email %}Hi{% else %}-{% endif %}
+{% for part in name|split %}{{ loop.index }}={{ part|lower|reverse }} {% endfor %}{{ "a*b~c+d" }}{% raw %}{% set %}{% endraw %}"#;
+        let templates = Templates::compile("{{ name|default(\"you\")|title }}", body).unwrap();
+        Templates::check("{{ name|default(\"you\")|title }}", body).unwrap();
+        assert_eq!(
+            templates.render("ada lovelace", "ada@example.com").unwrap(),
+            Rendered {
+                subject: "Ada Lovelace".into(),
+                body: "Hi\n1=ada 2=ecalevol a*b~c+d{% set %}".into(),
+            }
+        );
+    }
+
+    #[test]
     fn a_render_over_its_fuel_stops() {
-        let nested = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
-        assert_eq!(check_body(nested), Err(TemplateError::TooCostly(Part::Body)));
+        let chars = "x".repeat(300);
+        let nested =
+            format!("{{% for i in \"{chars}\" %}}{{% for j in \"{chars}\" %}}{{% endfor %}}{{% endfor %}}");
+        assert_eq!(check_body(&nested), Err(TemplateError::TooCostly(Part::Body)));
     }
 
     #[test]
     fn a_render_over_its_size_stops() {
+        let body = format!("{{% for i in [1, 2, 3] %}}{}{{% endfor %}}", "x".repeat(100_000));
         assert_eq!(
-            check_body(r#"{{ "x" * 100000000 }}"#),
+            check_body(&body),
             Err(TemplateError::TooLarge(Part::Body, MAX_BODY_BYTES))
         );
+        let subject = format!("{{% for c in name %}}{}{{% endfor %}}", "x".repeat(100));
         assert_eq!(
-            Templates::check(r#"{{ name * 100 }}"#, "b"),
+            Templates::check(&subject, "b"),
             Err(TemplateError::TooLarge(Part::Subject, MAX_SUBJECT_BYTES))
         );
         assert!(

@@ -2,7 +2,8 @@
 //!
 //! Its templates are not only parsed but rendered once for a sample
 //! recipient, with the fuel and output bounds every recipient's render has
-//! (see the `templates` crate): an undefined variable, a render too costly
+//! (see the `templates` crate): an undefined variable (on any branch), a
+//! construct that builds values, a render too costly
 //! or an output too large is refused here, with a 400, instead of failing
 //! every recipient later.
 

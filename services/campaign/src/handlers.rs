@@ -9,11 +9,18 @@
 //!   handled later (user-service expands a campaign once however often it is
 //!   announced, but need not be sent a copy every interval).
 //! - On `comms:campaigns` it reads `campaign.audience_expanded` (the total).
-//! - On `comms:deliveries` it counts each notification's outcome once.
+//! - On `comms:deliveries` it counts each notification's outcome once. An
+//!   outcome its group gives up on (the database away past the retry
+//!   budget, a crash limit) is counted as dead-lettered, so the campaign
+//!   still completes; replayed, it replaces that count with its own.
+//! - An `audience_expanded` given up leaves the campaign `expanding`: it
+//!   is re-announced, and user-service announces the known total again.
 
 use std::time::Duration;
 
-use contracts::{AudienceExpanded, CampaignCreated, EmailDelivery, AUDIENCE_GROUP, CAMPAIGNS};
+use contracts::{
+    AudienceExpanded, CampaignCreated, DeliveryStatus, EmailDelivery, AUDIENCE_GROUP, CAMPAIGNS,
+};
 use eventstore::{pending, ConnectionManager, Delivery, Envelope, Event, HandleError, Handler, Publisher};
 use tokio_util::sync::CancellationToken;
 
@@ -96,6 +103,24 @@ impl Tracker {
         .await
     }
 
+    /// Counts the outcome of a `comms:deliveries` entry given up on as
+    /// dead-lettered. The store records one outcome per notification and
+    /// lets only a dead-lettered one be replaced, so this counts once, and
+    /// the dead letter, replayed, moves the count to its real outcome.
+    async fn on_delivery_given_up(&self, delivery: Delivery, reason: &str) -> Result<(), HandleError> {
+        let outcome: EmailDelivery = delivery.envelope.decode()?;
+        let outcome = match outcome.status {
+            DeliveryStatus::DeadLettered => outcome,
+            _ => EmailDelivery {
+                status: DeliveryStatus::DeadLettered,
+                detail: Some(format!("dead-lettered: {reason}")),
+                ..outcome
+            },
+        };
+        self.store.record(&[outcome]).await?;
+        Ok(())
+    }
+
     /// Every `after` until `shutdown`, re-announces the campaigns still
     /// waiting for their audience `after` their creation whose latest
     /// announcement is no longer waiting in user-service's group.
@@ -131,7 +156,9 @@ impl Tracker {
     }
 }
 
-/// The handler of `comms:deliveries`: [`Tracker::on_deliveries`].
+/// The handler of `comms:deliveries`: [`Tracker::on_deliveries`], and a
+/// dead-lettered count for each outcome the worker gives up on (otherwise
+/// its campaign would stay `sending`).
 pub struct DeliveryHandler(pub Tracker);
 
 impl Handler for DeliveryHandler {
@@ -140,5 +167,9 @@ impl Handler for DeliveryHandler {
         deliveries: Vec<Delivery>,
     ) -> impl std::future::Future<Output = Vec<Result<(), HandleError>>> + Send {
         self.0.on_deliveries(deliveries)
+    }
+
+    async fn give_up(&self, delivery: Delivery, reason: &str) -> Result<(), HandleError> {
+        self.0.on_delivery_given_up(delivery, reason).await
     }
 }

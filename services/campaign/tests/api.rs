@@ -181,8 +181,12 @@ async fn campaigns_are_created_and_bad_input_gets_a_json_error() {
 async fn templates_that_cannot_render_within_their_bounds_are_refused_at_creation() {
     let app = spawn_app("dev", "").await.unwrap();
     let url = |path: &str| format!("{}{path}", app.base);
-    let nested_loops =
-        "{% for i in range(100000) %}{% for j in range(100000) %}{{ i }}{% endfor %}{% endfor %}";
+    let chars = "x".repeat(1000);
+    let nested_loops = format!(
+        "{{% for i in '{chars}' %}}{{% for j in '{chars}' %}}{{{{ i }}}}{{% endfor %}}{{% endfor %}}"
+    );
+    let oversized = format!("{{% for i in [1, 2, 3] %}}{}{{% endfor %}}", "x".repeat(99_000));
+    let hostile = r#"{% set a = "x"*100000000 %}{% set a = a ~ a %}{% set a = a ~ a %}{{ a|length }}"#;
     for (subject, body, expected) in [
         (
             "Hi {{ name }}",
@@ -192,10 +196,17 @@ async fn templates_that_cannot_render_within_their_bounds_are_refused_at_creatio
         ("Hi {{ user.name }}", "b", "subject uses an undefined variable"),
         (
             "s",
-            r#"{{ "x" * 100000000 }}"#,
-            "body renders to more than 200000 bytes",
+            r#"{% if name != "Ada Lovelace" %}{{ nope }}{% endif %}"#,
+            "body uses an undefined variable (templates see `name` and `email`): nope",
         ),
-        ("s", nested_loops, "body is too costly to render"),
+        (
+            "s",
+            hostile,
+            "body uses `set` statements, which templates may not use",
+        ),
+        ("{{ name * 100 }}", "b", "subject uses the `*` operator"),
+        ("s", &oversized, "body renders to more than 200000 bytes"),
+        ("s", &nested_loops, "body is too costly to render"),
         (&"s".repeat(501), "b", "subject must be at most 500 characters"),
         (
             "s",
@@ -212,7 +223,9 @@ async fn templates_that_cannot_render_within_their_bounds_are_refused_at_creatio
             assert!(message.contains(expected), "{path}: {expected}: {message}");
         }
     }
-    let request = json!({ "subject": "Hi {{ name }}", "body": "To {{ email }}", "name": "Grace", "email": "grace@example.com" });
+    // Conditions, loops and filters are what templates are made of.
+    let body = r#"{% if name is startingwith("g") %}To {{ email }}{% endif %}{% for word in name|split %} {{ loop.index }}:{{ word|upper }}{% endfor %}"#;
+    let request = json!({ "subject": "Hi {{ name|title }}", "body": body, "name": "grace hopper", "email": "grace@example.com" });
     let (status, preview) = call(
         "POST",
         url("/api/v1/campaigns/preview"),
@@ -224,7 +237,7 @@ async fn templates_that_cannot_render_within_their_bounds_are_refused_at_creatio
         (status, preview),
         (
             200,
-            json!({ "subject": "Hi Grace", "body": "To grace@example.com" })
+            json!({ "subject": "Hi Grace Hopper", "body": "To grace@example.com 1:GRACE 2:HOPPER" })
         )
     );
     let (_, list) = call("GET", url("/api/v1/campaigns"), None, None).await;
