@@ -87,7 +87,7 @@ pub struct Campaign {
 }
 
 /// Where a campaign stands.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Progress {
     /// Recipients (0 until the audience is expanded).
     pub total: i64,
@@ -206,6 +206,26 @@ impl CampaignStore {
         .map(to_campaign)
         .collect::<anyhow::Result<_>>()?;
         Ok(Some(campaigns))
+    }
+
+    /// The progress of the campaigns being sent, summed: what is left of
+    /// the current work, for the gauges of [`crate::gauges`].
+    pub async fn sending_progress(&self) -> anyhow::Result<Progress> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM campaigns WHERE status = 'sending'"
+        ))
+        .fetch_all(&self.db)
+        .await?;
+        let mut sum = Progress::default();
+        for row in rows {
+            let progress = to_campaign(row)?.progress;
+            sum.total += progress.total;
+            sum.sent += progress.sent;
+            sum.failed += progress.failed;
+            sum.dead_lettered += progress.dead_lettered;
+            sum.pending += progress.pending;
+        }
+        Ok(sum)
     }
 
     /// Campaigns still waiting for their audience, created before
