@@ -1,10 +1,12 @@
 //! The dashboard in a real browser (`tests/browser/*.mjs`, headless
 //! chromium through playwright-core) against a stack on free ports: a
-//! template error shown before anything is sent, a campaign created from
-//! the form followed to `completed` live, without a reload; dead letters
-//! listed with their reason and replayed.
+//! template error shown before anything is sent, previews, a campaign
+//! created from the form followed to `completed` live, without a reload,
+//! and its detail panel; dead letters appearing on a page opened before
+//! them, listed with their reason and replayed one and all.
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use e2e::Stack;
@@ -12,17 +14,30 @@ use testkit::{SinkMode, SmtpSink};
 
 const USERS: u64 = 300;
 
+/// The command running the browser script `script` on `stack`'s
+/// dashboard with `args`.
+fn node(stack: &Stack, script: &str, args: &[&str]) -> Command {
+    let mut command = Command::new("node");
+    command
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .arg(format!("tests/browser/{script}"))
+        .arg(format!("http://127.0.0.1:{}", stack.port("campaign-service")))
+        .args(args);
+    command
+}
+
 /// Runs the browser script `script` with `args`; panics with what it and
 /// the stack printed unless it succeeded; returns what it saw.
 fn browse(stack: &Stack, script: &str, args: &[&str]) -> serde_json::Value {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    let output: Output = Command::new("node")
-        .current_dir(root)
-        .arg(format!("tests/browser/{script}"))
-        .arg(format!("http://127.0.0.1:{}", stack.port("campaign-service")))
-        .args(args)
+    let output: Output = node(stack, script, args)
         .output()
         .expect("node runs (./test.sh installs it, with chromium and playwright-core)");
+    seen(stack, script, output)
+}
+
+/// What `script` saw (its last line of output); panics with what it and
+/// the stack printed unless it succeeded.
+fn seen(stack: &Stack, script: &str, output: Output) -> serde_json::Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -30,7 +45,8 @@ fn browse(stack: &Stack, script: &str, args: &[&str]) -> serde_json::Value {
         String::from_utf8_lossy(&output.stderr),
         stack.log_tails()
     );
-    serde_json::from_str(stdout.trim()).expect("one JSON line")
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).expect("a JSON line")
 }
 
 #[test]
@@ -39,6 +55,25 @@ fn a_campaign_created_in_the_browser_completes_on_the_page_live() {
     let seen = browse(&stack, "dashboard.mjs", &[&USERS.to_string()]);
     assert_eq!(seen["sent"], USERS, "{seen}");
     assert_eq!(seen["sameDocument"], true, "{seen}");
+}
+
+#[test]
+fn in_prod_the_page_asks_for_the_token_and_creates_with_it() {
+    const TOKEN: &str = "browser-token";
+    let stack = Stack::start_with(
+        3,
+        vec![
+            ("APP_ENV".into(), "prod".into()),
+            ("API_TOKEN".into(), TOKEN.into()),
+        ],
+    );
+    let seen = browse(&stack, "token.mjs", &[TOKEN]);
+    assert!(
+        seen["created"]
+            .as_str()
+            .is_some_and(|created| created.starts_with("created ")),
+        "{seen}"
+    );
 }
 
 #[test]
@@ -55,13 +90,30 @@ fn dead_letters_are_listed_and_replayed_from_the_page() {
             ("CLAIM_IDLE_MS".into(), "300".into()),
         ],
     );
-    let id = stack.create_campaign("refused", "Hi {{ name }}", "Dear {{ name }}");
-    let campaign = stack.wait_completed(&id, Duration::from_secs(60));
-    assert_eq!(campaign["progress"]["dead_lettered"], DEAD, "{campaign}");
+    // The page is open before anything is dead-lettered; the script
+    // creates the campaign, says when the dead letters are shown, and
+    // waits for a line before it replays them.
+    let mut browser = node(&stack, "dead_letters.mjs", &["comms:emails", &DEAD.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node runs (./test.sh installs it, with chromium and playwright-core)");
+    let mut stdout = BufReader::new(browser.stdout.take().expect("piped stdout"));
+    let mut shown = String::new();
+    stdout.read_line(&mut shown).expect("the script's output");
     // The server accepts again: a replay sends them.
     let port = refusing.stop();
     let _accepting = SmtpSink::start_on(port, SinkMode::Accept);
-    let seen = browse(&stack, "dead_letters.mjs", &["comms:emails", &DEAD.to_string()]);
+    if shown.trim() == "dead-lettered" {
+        writeln!(browser.stdin.as_mut().expect("piped stdin")).expect("the script reads on");
+    }
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut stdout, &mut rest).expect("the script's output");
+    let mut output = browser.wait_with_output().expect("the script ends");
+    output.stdout = [shown.as_bytes(), &rest].concat();
+    let seen = seen(&stack, "dead_letters.mjs", output);
+    let id = seen["id"].as_str().expect("the campaign's id").to_string();
     assert_eq!(seen["left"], 0, "{seen}");
     let sent = r#"comms_emails_total{outcome="sent"}"#;
     let start = std::time::Instant::now();
