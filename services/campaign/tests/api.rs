@@ -351,11 +351,28 @@ fn traces_of(redis: &RedisServer, stream: &str, campaign_id: &str) -> Vec<String
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_campaign_keeps_the_trace_of_its_creating_request_through_re_announcements() {
+    keeps_its_trace(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_a_campaign_keeps_the_trace_of_its_creating_request() {
+    let postgres = testkit::Postgres::start();
+    keeps_its_trace(Some(postgres.database("campaign"))).await;
+}
+
+/// Creates campaigns with and without a `traceparent`, on `database` (by
+/// default SQLite), and follows their announcements.
+async fn keeps_its_trace(database: Option<String>) {
     // No user-service: every campaign stalls, and is re-announced each
     // 200 ms once its group has settled the last announcement.
-    let app = spawn_app_with("dev", "", |config| config.reannounce_ms = 200)
-        .await
-        .unwrap();
+    let app = spawn_app_with("dev", "", |config| {
+        config.reannounce_ms = 200;
+        if let Some(database) = database {
+            config.service.database_url = database.into();
+        }
+    })
+    .await
+    .unwrap();
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let given = format!("00-{trace_id}-00f067aa0ba902b7-01");
     let (traced, answered) = create_traced(&app.base, Some(&given)).await;
