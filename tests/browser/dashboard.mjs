@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The dashboard in a real browser (Debian's chromium through npm's
 // playwright-core, from tools/): a template error is shown before anything
-// is sent, the email is previewed, a campaign created from the form reaches
-// `completed` on the page without a reload, its counts exact.
+// is sent, the email is previewed for the sample recipient and for one
+// typed in, a campaign created from the form reaches `completed` on the
+// page without a reload, its counts exact, and its detail panel shows them.
 //
 //   node tests/browser/dashboard.mjs <campaign-service URL> <users>
 //
@@ -30,13 +31,21 @@ await onDashboard(base, async (page) => {
     null, { timeout: 10_000 });
   const templateError = await page.textContent('#form-error');
 
-  // A good one: previewed for the sample recipient, then created, then
-  // completed, live.
+  // A good one: previewed for the sample recipient and for one typed in,
+  // then created, then completed, live.
   await page.fill('#subject', 'Hi {{ name }}');
-  await page.click('#preview');
-  await page.waitForFunction(() => document.querySelector('#rendered').textContent.startsWith('Subject: Hi '),
-    null, { timeout: 10_000 });
-  const preview = await page.textContent('#rendered');
+  const previewed = async (before) => {
+    await page.click('#preview');
+    await page.waitForFunction((before) => {
+      const text = document.querySelector('#rendered').textContent;
+      return text.startsWith('Subject: Hi ') && text !== before;
+    }, before, { timeout: 10_000 });
+    return page.textContent('#rendered');
+  };
+  const preview = await previewed('');
+  await page.fill('#preview-name', 'Grace Hopper');
+  await page.fill('#preview-email', 'grace@example.com');
+  const typedPreview = await previewed(preview);
   await page.click('#new button[type=submit]');
   await page.waitForFunction(() => document.querySelector('#message').textContent.startsWith('created '),
     null, { timeout: 10_000 });
@@ -52,6 +61,13 @@ await onDashboard(base, async (page) => {
     consumersShown: document.querySelector('#streams').textContent.includes('email-service'),
   }), row);
 
+  // Its detail panel: templates, times and the completed figures.
+  await page.click(`${row} td.status`);
+  await page.waitForSelector(`#detail[data-id="${id}"]:visible`, { timeout: 10_000 });
+  const detail = await page.evaluate(() => Object.fromEntries(
+    ['name', 'status', 'subject', 'created', 'completed', 'total', 'sent', 'pending']
+      .map(field => [field, document.querySelector('#detail-' + field).textContent])));
+
   const problems = [];
   if (!seen.sameDocument) problems.push('the page was reloaded');
   if (seen.total !== users || seen.sent !== users || seen.failed !== 0) {
@@ -60,5 +76,13 @@ await onDashboard(base, async (page) => {
   if (seen.streams === 0) problems.push('no stream figures on the page');
   if (!seen.consumersShown) problems.push("no consumer of email-service's group on the page");
   if (!preview.startsWith('Subject: Hi Ada Lovelace')) problems.push(`preview: ${preview}`);
-  return { id, templateError, preview, ...seen, problems };
+  if (!typedPreview.startsWith('Subject: Hi Grace Hopper') || !typedPreview.includes('grace@example.com')) {
+    problems.push(`preview for the recipient typed in: ${typedPreview}`);
+  }
+  if (detail.name !== 'from the browser' || detail.status !== 'completed' || detail.subject !== 'Hi {{ name }}'
+      || Number(detail.total) !== users || Number(detail.sent) !== users || detail.pending !== '0'
+      || !detail.created || detail.completed === '—') {
+    problems.push(`detail panel: ${JSON.stringify(detail)}`);
+  }
+  return { id, templateError, preview, typedPreview, detail, ...seen, problems };
 });

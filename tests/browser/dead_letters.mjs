@@ -1,14 +1,20 @@
 #!/usr/bin/env node
-// The dashboard's dead letters in a real browser: the campaign's recipients
-// not sent are listed with why, the dead letters of a stream with their
-// reason and original entry, and "Replay all" replays them (the list empties live, as they are
-// handled).
+// The dashboard's dead letters in a real browser, on a page opened before
+// there are any: a campaign created from the form behind an SMTP server
+// that refuses everything ends with its emails dead-lettered, and without
+// a reload its detail panel lists its recipients not sent with why, and
+// the dead letters of the stream appear with their reason and original
+// entry. Once the server accepts, one row's "replay" replays that one and
+// "Replay all" the rest (the list empties live, as they are handled).
 //
 //   node tests/browser/dead_letters.mjs <campaign-service URL> <stream> <count>
 //
-// Run by tests/e2e/tests/dashboard.rs once `count` entries of `stream` are
-// dead letters that will succeed when replayed.
+// Run by tests/e2e/tests/dashboard.rs against a stack whose SMTP server
+// refuses: once the `count` dead letters are shown it prints the line
+// `dead-lettered` and waits for a line on stdin, which says the server
+// accepts now, before it replays.
 
+import { createInterface } from 'node:readline';
 import { onDashboard } from './browser.mjs';
 
 const [base, stream, count] = [process.argv[2], process.argv[3], Number(process.argv[4])];
@@ -16,29 +22,62 @@ if (!base || !stream || !count) {
   console.error('usage: dead_letters.mjs <campaign-service URL> <stream> <count>');
   process.exit(2);
 }
+const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
 await onDashboard(base, async (page) => {
-  // The campaign's recipients not sent, with why.
-  await page.click('#campaigns button.failures');
+  await page.evaluate(() => { window.sameDocument = true; });
+  await page.selectOption('#dead-stream', stream);
+  const rows = '#dead-letters tbody tr';
+  await page.waitForSelector('#dead-message:text-is("none")', { timeout: 10_000 });
+  const before = await page.locator(rows).count();
+
+  await page.fill('#name', 'refused');
+  await page.click('#new button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('#message').textContent.startsWith('created '),
+    null, { timeout: 10_000 });
+  const id = (await page.textContent('#message')).slice('created '.length);
+
+  // The dead letters appear as they are made.
+  await page.waitForFunction(([rows, count]) => document.querySelectorAll(rows).length === count,
+    [rows, count], { timeout: 60_000 });
+  const reason = await page.textContent(`${rows} td:nth-child(5)`);
+  const original = await page.textContent(`${rows} code.original`);
+
+  // The campaign completes, all dead-lettered: its detail panel says so
+  // and lists its recipients not sent, with why.
+  const row = `#campaigns tr[data-id="${id}"]`;
+  await page.waitForSelector(`${row} td.status:text-is("completed")`, { timeout: 60_000 });
+  await page.click(`${row} button.failures`);
   const failures = '#failures tbody tr';
   await page.waitForFunction(([failures, count]) => document.querySelectorAll(failures).length === count,
     [failures, count], { timeout: 10_000 });
   const notSent = await page.textContent(`${failures} td:nth-child(4)`);
+  const deadInDetail = Number(await page.textContent('#detail-dead_lettered'));
 
-  await page.selectOption('#dead-stream', stream);
-  const rows = '#dead-letters tbody tr';
-  await page.waitForFunction(([rows, count]) => document.querySelectorAll(rows).length === count,
-    [rows, count], { timeout: 10_000 });
-  const reason = await page.textContent(`${rows} td:nth-child(5)`);
-  const original = await page.textContent(`${rows} code.original`);
+  console.log('dead-lettered');
+  await lines.next();
+
+  // One row's replay: that row goes; then "Replay all" for the rest.
+  const first = await page.getAttribute(rows, 'data-id');
+  await page.click(`${rows}[data-id="${first}"] button`);
+  await page.waitForFunction((first) => !document.querySelector(`#dead-letters tbody tr[data-id="${first}"]`),
+    first, { timeout: 30_000 });
+  const afterOne = await page.locator(rows).count();
   await page.click('#replay-all');
   await page.waitForFunction((rows) => document.querySelectorAll(rows).length === 0,
     rows, { timeout: 30_000 });
+  const sameDocument = await page.evaluate(() => window.sameDocument === true);
+
   const problems = [];
+  if (before !== 0) problems.push(`${before} dead letters before the campaign`);
+  if (!sameDocument) problems.push('the page was reloaded');
   if (!reason.startsWith('still failing')) problems.push(`unexpected reason: ${reason}`);
   if (!notSent.startsWith('dead-lettered: still failing')) problems.push(`unexpected failure: ${notSent}`);
+  if (deadInDetail !== count) problems.push(`the detail panel shows ${deadInDetail} dead-lettered`);
   if (!original.includes('type=email.requested') || !original.includes('payload=')) {
     problems.push(`the original entry is not shown: ${original}`);
   }
-  return { stream, listed: count, reason, notSent, original: original.slice(0, 80), left: 0, problems };
+  if (afterOne !== count - 1) problems.push(`${afterOne} rows left after one replay`);
+  return { id, stream, listed: count, reason, notSent, original: original.slice(0, 80), afterOne, left: 0, problems };
 });
+process.exit(0);

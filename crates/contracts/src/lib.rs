@@ -178,16 +178,44 @@ pub fn notification_id(campaign_id: &str, user_id: i64) -> String {
     .to_string()
 }
 
-/// The W3C `traceparent` of what campaign `campaign_id` causes: its trace
-/// id is the campaign's id (a UUID's 32 hex digits), so that one campaign is
-/// followed across the four services' logs by its id alone, also after a
-/// re-announcement; the parent id is fresh for each publication. `None` for
-/// an id that is not a UUID.
-pub fn campaign_traceparent(campaign_id: &str) -> Option<String> {
-    let trace_id = uuid::Uuid::parse_str(campaign_id).ok()?;
+/// The trace id of what campaign `campaign_id` causes when its creation
+/// came without a trace of its own: the campaign's id (a UUID's 32 hex
+/// digits), so that one campaign is followed across the four services'
+/// logs by its id alone. `None` for an id that is not a UUID.
+pub fn campaign_trace_id(campaign_id: &str) -> Option<String> {
+    Some(uuid::Uuid::parse_str(campaign_id).ok()?.simple().to_string())
+}
+
+/// The trace id of a valid W3C `traceparent` (`00-<trace id>-<parent
+/// id>-<flags>`, lower-case hex, neither id all zeros), so that a caller's
+/// trace goes on through comms; `None` for anything else, which W3C says
+/// to ignore rather than refuse.
+pub fn trace_id_of(traceparent: &str) -> Option<String> {
+    let parts: Vec<&str> = traceparent.trim().split('-').collect();
+    let [version, trace_id, parent_id, flags] = parts[..] else {
+        return None;
+    };
+    let hex = |part: &str, len: usize| {
+        part.len() == len
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let valid = version == "00"
+        && hex(trace_id, 32)
+        && hex(parent_id, 16)
+        && hex(flags, 2)
+        && trace_id.bytes().any(|b| b != b'0')
+        && parent_id.bytes().any(|b| b != b'0');
+    valid.then(|| trace_id.to_string())
+}
+
+/// A W3C `traceparent` in trace `trace_id`, with a fresh parent id for
+/// each publication.
+pub fn traceparent(trace_id: &str) -> String {
     // Never all zeros, which W3C reserves as invalid.
     let parent_id = uuid::Uuid::new_v4().as_u64_pair().0 | 1;
-    Some(format!("00-{}-{parent_id:016x}-01", trace_id.simple()))
+    format!("00-{trace_id}-{parent_id:016x}-01")
 }
 
 #[cfg(test)]
@@ -202,15 +230,39 @@ mod tests {
     }
 
     #[test]
-    fn a_campaigns_traceparent_carries_its_id() {
+    fn a_campaigns_trace_id_is_its_id() {
         let id = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
-        let traceparent = campaign_traceparent(id).unwrap();
+        let trace_id = campaign_trace_id(id).unwrap();
+        assert_eq!(trace_id, "3f2504e04f8941d39a0c0305e82c3301");
+        let traceparent = traceparent(&trace_id);
         let parts: Vec<&str> = traceparent.split('-').collect();
         assert_eq!(parts[0], "00");
-        assert_eq!(parts[1], "3f2504e04f8941d39a0c0305e82c3301");
+        assert_eq!(parts[1], trace_id);
         assert_eq!(parts[2].len(), 16);
         assert_ne!(parts[2], "0000000000000000");
         assert_eq!(parts[3], "01");
-        assert_eq!(campaign_traceparent("not a uuid"), None);
+        assert_eq!(trace_id_of(&traceparent), Some(trace_id));
+        assert_eq!(campaign_trace_id("not a uuid"), None);
+    }
+
+    #[test]
+    fn only_a_valid_traceparent_gives_a_trace_id() {
+        let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        assert_eq!(
+            trace_id_of(&format!("00-{trace_id}-00f067aa0ba902b7-01")).as_deref(),
+            Some(trace_id)
+        );
+        for invalid in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",
+        ] {
+            assert_eq!(trace_id_of(invalid), None, "{invalid}");
+        }
     }
 }

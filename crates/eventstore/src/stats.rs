@@ -1,6 +1,7 @@
 //! What a dashboard shows of each stream and consumer group.
 //!
-//! Length, pending and lag come from Redis itself (`XLEN`, `XINFO GROUPS`).
+//! Length and pending come from Redis itself (`XLEN`, `XINFO GROUPS`), and
+//! so does the lag where it is right (see [`lag_of`]).
 //! The counts of handled, retried and dead-lettered entries are kept by the
 //! workers in a hash per stream and group (`<stream>:stats:<group>`), so that
 //! any process can read them, whichever instance did the work.
@@ -39,12 +40,11 @@ pub struct GroupStats {
     pub consumer_details: Vec<ConsumerStats>,
     /// Delivered but not yet acknowledged.
     pub pending: u64,
-    /// Entries not yet delivered to the group (`None` when Redis cannot tell,
-    /// e.g. after entries were deleted out of order). Redis's own figure,
-    /// corrected where it cannot be right: 0 once the group has been
-    /// delivered the stream's last entry, and never more than the stream
-    /// holds (Redis 7.0 can report a lag in the tens of thousands on a
-    /// stream trimmed to nothing).
+    /// Entries in the stream not yet delivered to the group: exactly those
+    /// after its last delivered one, however the stream was trimmed
+    /// (Redis's own figure counts trimmed entries the group never read,
+    /// and 7.0 can report tens of thousands on a stream trimmed to
+    /// nothing). `None` only when the group's position cannot be read.
     pub lag: Option<u64>,
     /// Entries handled successfully and acked.
     pub handled: u64,
@@ -86,6 +86,7 @@ pub async fn stream_stats(conn: &mut ConnectionManager, stream: &str) -> Result<
             .arg(stream)
             .query_async(conn)
             .await?;
+        let first = first_id(conn, stream).await?;
         let last_generated = StreamId::parse(
             &redis::cmd("XINFO")
                 .arg("STREAM")
@@ -106,6 +107,10 @@ pub async fn stream_stats(conn: &mut ConnectionManager, stream: &str) -> Result<
                 .arg(&group.name)
                 .query_async(conn)
                 .await?;
+            let lag = match lag_of(group.lag, &group.last_delivered_id, first, last_generated, length) {
+                Lag::Known(lag) => lag,
+                Lag::CountAfter(after) => Some(count_after(conn, stream, after).await?),
+            };
             groups.push(GroupStats {
                 consumers: group.consumers as u64,
                 consumer_details: consumers
@@ -118,7 +123,7 @@ pub async fn stream_stats(conn: &mut ConnectionManager, stream: &str) -> Result<
                     })
                     .collect(),
                 pending: group.pending as u64,
-                lag: corrected_lag(group.lag, &group.last_delivered_id, last_generated, length),
+                lag,
                 handled: counter(HANDLED),
                 retried: counter(RETRIED),
                 dead_lettered: counter(DEAD_LETTERED),
@@ -134,23 +139,80 @@ pub async fn stream_stats(conn: &mut ConnectionManager, stream: &str) -> Result<
     })
 }
 
-/// The lag of a group whose Redis figure is `reported`, last delivered id
-/// `last_delivered`, on a stream whose last id is `last_generated` and which
-/// holds `length` entries.
-fn corrected_lag(
+/// The id of the first entry of `stream`, `None` when it is empty.
+async fn first_id(conn: &mut ConnectionManager, stream: &str) -> Result<Option<StreamId>> {
+    let range: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(stream)
+        .arg("-")
+        .arg("+")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(conn)
+        .await?;
+    Ok(range.ids.first().and_then(|entry| StreamId::parse(&entry.id)))
+}
+
+/// How many entries of `stream` come after `after`, counted a page at a
+/// time (only when Redis cannot tell, see [`lag_of`]).
+async fn count_after(conn: &mut ConnectionManager, stream: &str, after: StreamId) -> Result<u64> {
+    const PAGE: usize = 1_000;
+    let (mut count, mut cursor) = (0, after);
+    loop {
+        let page: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(stream)
+            .arg(format!("({cursor}"))
+            .arg("+")
+            .arg("COUNT")
+            .arg(PAGE)
+            .query_async(conn)
+            .await?;
+        count += page.ids.len() as u64;
+        match page.ids.last().and_then(|entry| StreamId::parse(&entry.id)) {
+            Some(last) if page.ids.len() == PAGE => cursor = last,
+            _ => return Ok(count),
+        }
+    }
+}
+
+/// A group's lag, or how to find it.
+#[derive(Debug, PartialEq, Eq)]
+enum Lag {
+    /// The lag (`None`: the group's position cannot be read).
+    Known(Option<u64>),
+    /// The entries after this id, to be counted.
+    CountAfter(StreamId),
+}
+
+/// The lag of a group whose Redis figure is `reported` and whose last
+/// delivered id is `last_delivered`, on a stream of `length` entries from
+/// `first` to `last_generated` (its last id ever). Redis's figure counts
+/// every entry added after the group's position, trimmed ones included,
+/// and is `None` after deletions out of order; exact figures come from the
+/// position instead: 0 at or past the stream's end, the whole length
+/// before its first entry, Redis's figure in between when it has one (no
+/// entry after the group's position is gone then), else a count.
+fn lag_of(
     reported: Option<usize>,
     last_delivered: &str,
+    first: Option<StreamId>,
     last_generated: Option<StreamId>,
     length: u64,
-) -> Option<u64> {
-    let caught_up = matches!(
-        (StreamId::parse(last_delivered), last_generated),
-        (Some(delivered), Some(last)) if delivered >= last
-    );
-    if caught_up {
-        return Some(0);
+) -> Lag {
+    let Some(delivered) = StreamId::parse(last_delivered) else {
+        return Lag::Known(reported.map(|lag| (lag as u64).min(length)));
+    };
+    let (Some(first), Some(last)) = (first, last_generated) else {
+        return Lag::Known(Some(0));
+    };
+    if delivered >= last {
+        Lag::Known(Some(0))
+    } else if delivered < first {
+        Lag::Known(Some(length))
+    } else if let Some(lag) = reported {
+        Lag::Known(Some((lag as u64).min(length)))
+    } else {
+        Lag::CountAfter(delivered)
     }
-    reported.map(|lag| (lag as u64).min(length))
 }
 
 #[cfg(test)]
@@ -158,20 +220,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_lag_is_never_more_than_what_is_left_to_deliver() {
-        let last = StreamId::parse("20-0");
-        assert_eq!(corrected_lag(Some(63_374), "20-0", last, 0), Some(0), "caught up");
+    fn a_lag_is_what_is_left_after_the_groups_position() {
+        let id = |id: &str| StreamId::parse(id);
+        let (first, last) = (id("10-0"), id("20-0"));
+        let lag = |reported, delivered| lag_of(reported, delivered, first, last, 7);
+        assert_eq!(lag(Some(63_374), "20-0"), Lag::Known(Some(0)), "caught up");
         assert_eq!(
-            corrected_lag(None, "20-0", last, 0),
-            Some(0),
+            lag(None, "20-0"),
+            Lag::Known(Some(0)),
             "caught up, unknown to Redis"
         );
         assert_eq!(
-            corrected_lag(Some(63_374), "10-0", last, 7),
-            Some(7),
-            "bounded by the length"
+            lag(Some(63_374), "5-0"),
+            Lag::Known(Some(7)),
+            "before the first entry"
         );
-        assert_eq!(corrected_lag(Some(3), "10-0", last, 7), Some(3));
-        assert_eq!(corrected_lag(None, "10-0", last, 7), None);
+        assert_eq!(lag(None, "0-0"), Lag::Known(Some(7)), "read nothing");
+        assert_eq!(lag(Some(3), "15-0"), Lag::Known(Some(3)), "Redis's figure");
+        assert_eq!(lag(None, "15-0"), Lag::CountAfter(id("15-0").unwrap()));
+        assert_eq!(
+            lag_of(Some(63_374), "20-0", None, last, 0),
+            Lag::Known(Some(0)),
+            "trimmed to nothing"
+        );
+        assert_eq!(lag(Some(3), "nonsense"), Lag::Known(Some(3)));
     }
 }

@@ -6,11 +6,15 @@
 //! - the event store's workers: `comms_events_handled_total`,
 //!   `comms_events_retried_total`, `comms_events_failed_total`,
 //!   `comms_events_dead_lettered_total` (labels `stream`, `group`) and
-//!   `comms_worker_settle_batch_size` (entries acked per round trip);
+//!   `comms_worker_settle_batch_size` (entries acked per round trip) and
+//!   `comms_worker_read_batch_size` (entries of one read handed to the
+//!   handler together);
 //! - email-service: `comms_emails_total`, each send attempt by `outcome`
 //!   (`sent`, `failed`, `transient`, `connection`, `uncertain`, and
 //!   `dead_lettered` for requests given up), and `comms_smtp_send_seconds`;
-//! - campaign-service: `comms_campaign_outcomes_total` (label `status`);
+//! - campaign-service: `comms_campaign_outcomes_total` (label `status`)
+//!   and the gauge `comms_campaign_notifications` (label `status`: the
+//!   progress of the campaigns sending, summed);
 //! - every service: `comms_http_request_seconds` (labels `method`, `route`,
 //!   `status`).
 

@@ -52,9 +52,19 @@ impl Tracker {
         &self.store
     }
 
-    /// Announces `campaign` to user-service and remembers the announcement's
-    /// stream entry.
-    pub async fn announce(&self, campaign: &Campaign) -> anyhow::Result<()> {
+    /// The trace id of everything `campaign` causes: the one its creating
+    /// request came with, or else its own id.
+    pub async fn trace_id(&self, campaign: &Campaign) -> anyhow::Result<String> {
+        match self.store.trace_id(&campaign.id).await? {
+            Some(trace_id) => Ok(trace_id),
+            None => contracts::campaign_trace_id(&campaign.id)
+                .ok_or_else(|| anyhow::anyhow!("campaign id {} is not a UUID", campaign.id)),
+        }
+    }
+
+    /// Announces `campaign` to user-service within `traceparent` and
+    /// remembers the announcement's stream entry.
+    pub async fn announce(&self, campaign: &Campaign, traceparent: &str) -> anyhow::Result<()> {
         let event = CampaignCreated {
             campaign_id: campaign.id.clone(),
             name: campaign.name.clone(),
@@ -65,8 +75,7 @@ impl Tracker {
             .publisher
             .publish(
                 CAMPAIGNS,
-                &Envelope::with_id(&event, campaign.id.clone())?
-                    .traced(contracts::campaign_traceparent(&campaign.id)),
+                &Envelope::with_id(&event, campaign.id.clone())?.traced(Some(traceparent.to_string())),
             )
             .await?;
         self.store.announced(&campaign.id, &entry_id).await
@@ -147,8 +156,15 @@ impl Tracker {
                         continue;
                     }
                 }
-                tracing::info!(campaign = %campaign.id, "re-announcing a stalled campaign");
-                if let Err(error) = self.announce(&campaign).await {
+                let traceparent = match self.trace_id(&campaign).await {
+                    Ok(trace_id) => contracts::traceparent(&trace_id),
+                    Err(error) => {
+                        tracing::warn!(campaign = %campaign.id, error = format!("{error:#}"), "cannot look up the trace");
+                        continue;
+                    }
+                };
+                tracing::info!(campaign = %campaign.id, trace = %traceparent, "re-announcing a stalled campaign");
+                if let Err(error) = self.announce(&campaign, &traceparent).await {
                     tracing::warn!(campaign = %campaign.id, error = format!("{error:#}"), "re-announcing failed");
                 }
             }

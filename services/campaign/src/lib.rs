@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod gauges;
 pub mod handlers;
 pub mod live;
 pub mod routes;
@@ -53,6 +54,10 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
             async move { tracker.on_campaign_event(delivery).await }
         })
         .consume(DELIVERIES, DeliveryHandler(tracker.clone()))
+        .spawn({
+            let store = tracker.store().clone();
+            move |shutdown| gauges::refresh(store, gauges::REFRESH, shutdown)
+        })
         .spawn(move |shutdown| tracker.reannounce_stalled(reannounce, shutdown))
         .serve(routes::router(state), routes::ApiDoc::openapi()))
 }

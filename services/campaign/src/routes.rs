@@ -22,7 +22,7 @@
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::Html;
 use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
@@ -135,13 +135,14 @@ async fn dashboard() -> Html<&'static str> {
     path = "/api/v1/campaign/create",
     tag = "campaigns",
     security((), ("api_token" = [])),
+    params(("traceparent" = Option<String>, Header, description = "A W3C traceparent (`00-<32 hex>-<16 hex>-<2 hex>`): everything the campaign causes carries its trace id, in every service's logs. Without it, or when it is not valid, the trace id is the campaign's id without dashes.")),
     responses(
-        (status = 201, description = "The campaign created", body = Campaign),
+        (status = 201, description = "The campaign created", body = Campaign, headers(("traceparent" = String, description = "The W3C traceparent the campaign's events carry: grep its trace id in the logs"))),
         (status = 401, description = "A token is set and the request lacks it", body = ErrorBody)
     )
 )]
-async fn create_demo(State(state): State<AppState>) -> Result<(StatusCode, Json<Campaign>), ApiError> {
-    create_campaign(&state, NewCampaign::demo()).await
+async fn create_demo(State(state): State<AppState>, headers: HeaderMap) -> Result<Created, ApiError> {
+    create_campaign(&state, NewCampaign::demo(), &headers).await
 }
 
 /// Creates a campaign to every user. Its templates are rendered once for a
@@ -153,8 +154,9 @@ async fn create_demo(State(state): State<AppState>) -> Result<(StatusCode, Json<
     tag = "campaigns",
     security((), ("api_token" = [])),
     request_body = NewCampaignRequest,
+    params(("traceparent" = Option<String>, Header, description = "A W3C traceparent (`00-<32 hex>-<16 hex>-<2 hex>`): everything the campaign causes carries its trace id, in every service's logs. Without it, or when it is not valid, the trace id is the campaign's id without dashes.")),
     responses(
-        (status = 201, description = "The campaign created", body = Campaign),
+        (status = 201, description = "The campaign created", body = Campaign, headers(("traceparent" = String, description = "The W3C traceparent the campaign's events carry: grep its trace id in the logs"))),
         (status = 400, description = "Malformed JSON, or an invalid value (named)", body = ErrorBody),
         (status = 401, description = "A token is set and the request lacks it", body = ErrorBody),
         (status = 413, description = "A body over 256 KiB", body = ErrorBody),
@@ -164,15 +166,19 @@ async fn create_demo(State(state): State<AppState>) -> Result<(StatusCode, Json<
 )]
 async fn create(
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Result<Json<NewCampaignRequest>, JsonRejection>,
-) -> Result<(StatusCode, Json<Campaign>), ApiError> {
+) -> Result<Created, ApiError> {
     let Json(request) = body?;
     let campaign = tokio::task::spawn_blocking(move || NewCampaign::parse(request))
         .await
         .map_err(anyhow::Error::from)?
         .map_err(ApiError::bad_request)?;
-    create_campaign(&state, campaign).await
+    create_campaign(&state, campaign, &headers).await
 }
+
+/// A created campaign: 201, its `traceparent`, and the campaign.
+type Created = (StatusCode, [(HeaderName, String); 1], Json<Campaign>);
 
 /// The JSON body of `POST /api/v1/campaigns/preview`: templates, and the
 /// recipient to render them for (the sample recipient by default).
@@ -250,19 +256,38 @@ async fn preview(body: Result<Json<PreviewRequest>, JsonRejection>) -> Result<Js
     }))
 }
 
+/// Stores and announces `campaign`, in the trace of the request's
+/// `traceparent` when it has a valid one (else in the campaign's own trace id).
 async fn create_campaign(
     state: &AppState,
     campaign: NewCampaign,
-) -> Result<(StatusCode, Json<Campaign>), ApiError> {
-    let campaign = state.tracker.store().create(campaign).await?;
+    headers: &HeaderMap,
+) -> Result<Created, ApiError> {
+    let incoming = headers
+        .get(TRACEPARENT)
+        .and_then(|value| value.to_str().ok())
+        .and_then(contracts::trace_id_of);
+    let campaign = state
+        .tracker
+        .store()
+        .create(campaign, incoming.as_deref())
+        .await?;
+    let trace_id = match incoming {
+        Some(trace_id) => trace_id,
+        None => state.tracker.trace_id(&campaign).await?,
+    };
+    let traceparent = contracts::traceparent(&trace_id);
     // If this fails the campaign is re-announced later; the caller still
     // gets its id.
-    if let Err(error) = state.tracker.announce(&campaign).await {
+    if let Err(error) = state.tracker.announce(&campaign, &traceparent).await {
         tracing::warn!(campaign = %campaign.id, error = format!("{error:#}"), "announcing failed; will retry");
     }
-    tracing::info!(campaign = %campaign.id, "campaign created");
-    Ok((StatusCode::CREATED, Json(campaign)))
+    tracing::info!(campaign = %campaign.id, trace = %traceparent, "campaign created");
+    Ok((StatusCode::CREATED, [(TRACEPARENT, traceparent)], Json(campaign)))
 }
+
+/// The W3C trace context header.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// `?after=&limit=` of the campaign list.
 #[derive(Deserialize, IntoParams)]

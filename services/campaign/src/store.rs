@@ -56,6 +56,12 @@ pub const SCHEMA: &[&str] = &[
         campaign_id TEXT PRIMARY KEY,
         entry_id TEXT NOT NULL
     )",
+    // The trace of a campaign created within a caller's trace; the others
+    // are traced by their id.
+    "CREATE TABLE IF NOT EXISTS campaign_traces (
+        campaign_id TEXT PRIMARY KEY,
+        trace_id TEXT NOT NULL
+    )",
 ];
 
 /// A campaign as the API shows it.
@@ -81,7 +87,7 @@ pub struct Campaign {
 }
 
 /// Where a campaign stands.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Progress {
     /// Recipients (0 until the audience is expanded).
     pub total: i64,
@@ -124,9 +130,11 @@ impl CampaignStore {
         Self { db }
     }
 
-    /// Stores a new campaign and returns it.
-    pub async fn create(&self, campaign: NewCampaign) -> anyhow::Result<Campaign> {
+    /// Stores a new campaign, with the trace id of the request that
+    /// created it if it came with one, and returns it.
+    pub async fn create(&self, campaign: NewCampaign, trace_id: Option<&str>) -> anyhow::Result<Campaign> {
         let id = uuid::Uuid::new_v4().to_string();
+        let mut tx = self.db.begin().await?;
         sqlx::query(
             "INSERT INTO campaigns (id, name, subject, body, status, total, sent, failed, created_at, completed_at)
              VALUES ($1, $2, $3, $4, 'expanding', NULL, 0, 0, $5, NULL)",
@@ -136,8 +144,16 @@ impl CampaignStore {
         .bind(&campaign.subject)
         .bind(&campaign.body)
         .bind(now_ms())
-        .execute(&self.db)
+        .execute(&mut *tx)
         .await?;
+        if let Some(trace_id) = trace_id {
+            sqlx::query("INSERT INTO campaign_traces (campaign_id, trace_id) VALUES ($1, $2)")
+                .bind(&id)
+                .bind(trace_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         self.get(&id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("campaign {id} vanished after insert"))
@@ -192,6 +208,26 @@ impl CampaignStore {
         Ok(Some(campaigns))
     }
 
+    /// The progress of the campaigns being sent, summed: what is left of
+    /// the current work, for the gauges of [`crate::gauges`].
+    pub async fn sending_progress(&self) -> anyhow::Result<Progress> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM campaigns WHERE status = 'sending'"
+        ))
+        .fetch_all(&self.db)
+        .await?;
+        let mut sum = Progress::default();
+        for row in rows {
+            let progress = to_campaign(row)?.progress;
+            sum.total += progress.total;
+            sum.sent += progress.sent;
+            sum.failed += progress.failed;
+            sum.dead_lettered += progress.dead_lettered;
+            sum.pending += progress.pending;
+        }
+        Ok(sum)
+    }
+
     /// Campaigns still waiting for their audience, created before
     /// `before_ms`: their creation event may not have been published.
     pub async fn unexpanded(&self, before_ms: i64) -> anyhow::Result<Vec<Campaign>> {
@@ -204,6 +240,16 @@ impl CampaignStore {
         .into_iter()
         .map(to_campaign)
         .collect()
+    }
+
+    /// The trace id `campaign_id` was created in, if its request came with
+    /// one.
+    pub async fn trace_id(&self, campaign_id: &str) -> anyhow::Result<Option<String>> {
+        let row = sqlx::query("SELECT trace_id FROM campaign_traces WHERE campaign_id = $1")
+            .bind(campaign_id)
+            .fetch_optional(&self.db)
+            .await?;
+        Ok(row.map(|row| row.try_get(0)).transpose()?)
     }
 
     /// Remembers `entry_id` as the stream entry of the latest announcement

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 struct TestApp {
     base: String,
     shutdown: CancellationToken,
-    _redis: RedisServer,
+    redis: RedisServer,
     _dir: tempfile::TempDir,
 }
 
@@ -22,9 +22,18 @@ impl Drop for TestApp {
 }
 
 async fn spawn_app(app_env: &str, api_token: &str) -> anyhow::Result<TestApp> {
+    spawn_app_with(app_env, api_token, |_| {}).await
+}
+
+/// [`spawn_app`], with the configuration changed by `adjust` first.
+async fn spawn_app_with(
+    app_env: &str,
+    api_token: &str,
+    adjust: impl FnOnce(&mut Config),
+) -> anyhow::Result<TestApp> {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir()?;
-    let config = Config {
+    let mut config = Config {
         service: ServiceSettings {
             redis_url: redis.url().into(),
             database_url: format!("sqlite://{}/campaigns.db", dir.path().display()).into(),
@@ -34,6 +43,7 @@ async fn spawn_app(app_env: &str, api_token: &str) -> anyhow::Result<TestApp> {
         api_token: api_token.into(),
         ..Config::default()
     };
+    adjust(&mut config);
     let app = campaign_service::build(config).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
     let shutdown = CancellationToken::new();
@@ -41,7 +51,7 @@ async fn spawn_app(app_env: &str, api_token: &str) -> anyhow::Result<TestApp> {
     Ok(TestApp {
         base,
         shutdown,
-        _redis: redis,
+        redis,
         _dir: dir,
     })
 }
@@ -290,4 +300,134 @@ async fn in_dev_a_set_token_guards_the_demo_endpoint_too() {
     );
     let (status, _) = call("GET", url("/api/v1/campaign/create"), Some("dev-token"), None).await;
     assert_eq!(status, 201);
+}
+
+/// POSTs a campaign with `traceparent` (if any); returns the campaign's id
+/// and the `traceparent` answered.
+async fn create_traced(base: &str, traceparent: Option<&str>) -> (String, String) {
+    let url = format!("{base}/api/v1/campaigns");
+    let traceparent = traceparent.map(str::to_string);
+    tokio::task::spawn_blocking(move || {
+        let mut request = ureq::post(&url);
+        if let Some(traceparent) = traceparent {
+            request = request.set("traceparent", &traceparent);
+        }
+        let response = request
+            .send_json(json!({ "name": "traced", "subject": "Hi", "body": "Dear {{ name }}" }))
+            .expect("201");
+        let answered = response
+            .header("traceparent")
+            .expect("a traceparent answered")
+            .to_string();
+        let campaign: Value = response.into_json().unwrap();
+        (campaign["id"].as_str().unwrap().to_string(), answered)
+    })
+    .await
+    .unwrap()
+}
+
+/// The `trace` field of every entry of `stream` about `campaign_id`, read
+/// with `redis-cli`.
+fn traces_of(redis: &RedisServer, stream: &str, campaign_id: &str) -> Vec<String> {
+    let output = std::process::Command::new("redis-cli")
+        .args([
+            "-p",
+            &redis.port().to_string(),
+            "--raw",
+            "XRANGE",
+            stream,
+            "-",
+            "+",
+        ])
+        .output()
+        .expect("redis-cli runs");
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    // Each entry: its id, then field and value lines; `id` is the campaign.
+    let mut traces = Vec::new();
+    let (mut id, mut trace) = (None, None);
+    for pair in lines.windows(2) {
+        match pair[0] {
+            "id" => id = Some(pair[1]),
+            "trace" => trace = Some(pair[1]),
+            "payload" => {
+                if id == Some(campaign_id) {
+                    traces.push(trace.unwrap_or_default().to_string());
+                }
+                (id, trace) = (None, None);
+            }
+            _ => {}
+        }
+    }
+    traces
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_keeps_the_trace_of_its_creating_request_through_re_announcements() {
+    keeps_its_trace(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_a_campaign_keeps_the_trace_of_its_creating_request() {
+    let postgres = testkit::Postgres::start();
+    keeps_its_trace(Some(postgres.database("campaign"))).await;
+}
+
+/// Creates campaigns with and without a `traceparent`, on `database` (by
+/// default SQLite), and follows their announcements.
+async fn keeps_its_trace(database: Option<String>) {
+    // No user-service: every campaign stalls, and is re-announced each
+    // 200 ms once its group has settled the last announcement.
+    let app = spawn_app_with("dev", "", |config| {
+        config.reannounce_ms = 200;
+        if let Some(database) = database {
+            config.service.database_url = database.into();
+        }
+    })
+    .await
+    .unwrap();
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let given = format!("00-{trace_id}-00f067aa0ba902b7-01");
+    let (traced, answered) = create_traced(&app.base, Some(&given)).await;
+    assert_eq!(
+        contracts::trace_id_of(&answered).as_deref(),
+        Some(trace_id),
+        "{answered}"
+    );
+    // Without a traceparent, or with an invalid one, the trace id is the
+    // campaign's id.
+    for header in [None, Some("00-not-a-traceparent-01")] {
+        let (id, answered) = create_traced(&app.base, header).await;
+        assert_eq!(
+            contracts::trace_id_of(&answered),
+            Some(id.replace('-', "")),
+            "{answered}"
+        );
+    }
+    // The group, created past the announcements, has settled them all.
+    let created = app.redis.command(&[
+        "XGROUP",
+        "CREATE",
+        "comms:campaigns",
+        contracts::AUDIENCE_GROUP,
+        "$",
+    ]);
+    assert_eq!(created, "+OK");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let traces = loop {
+        let traces = traces_of(&app.redis, "comms:campaigns", &traced);
+        if traces.len() >= 2 || std::time::Instant::now() > deadline {
+            break traces;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(traces.len() >= 2, "announced and re-announced: {traces:?}");
+    for trace in &traces {
+        assert_eq!(
+            contracts::trace_id_of(trace).as_deref(),
+            Some(trace_id),
+            "{traces:?}"
+        );
+    }
+    assert_eq!(traces[0], answered, "the first announcement is the one answered");
 }

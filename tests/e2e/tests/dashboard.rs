@@ -1,10 +1,13 @@
 //! The dashboard in a real browser (`tests/browser/*.mjs`, headless
 //! chromium through playwright-core) against a stack on free ports: a
-//! template error shown before anything is sent, a campaign created from
-//! the form followed to `completed` live, without a reload; dead letters
-//! listed with their reason and replayed.
+//! template error shown before anything is sent, previews, a campaign
+//! created from the form followed to `completed` live, without a reload,
+//! and its detail panel; dead letters appearing on a page opened before
+//! them, listed with their reason, a page at a time, and replayed one and
+//! all; in prod, the token asked for and used.
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use e2e::Stack;
@@ -12,17 +15,59 @@ use testkit::{SinkMode, SmtpSink};
 
 const USERS: u64 = 300;
 
+/// The command running the browser script `script` on `stack`'s
+/// dashboard with `args`.
+fn node(stack: &Stack, script: &str, args: &[&str]) -> Command {
+    let mut command = Command::new("node");
+    command
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .arg(format!("tests/browser/{script}"))
+        .arg(format!("http://127.0.0.1:{}", stack.port("campaign-service")))
+        .args(args);
+    command
+}
+
 /// Runs the browser script `script` with `args`; panics with what it and
 /// the stack printed unless it succeeded; returns what it saw.
 fn browse(stack: &Stack, script: &str, args: &[&str]) -> serde_json::Value {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    let output: Output = Command::new("node")
-        .current_dir(root)
-        .arg(format!("tests/browser/{script}"))
-        .arg(format!("http://127.0.0.1:{}", stack.port("campaign-service")))
-        .args(args)
+    let output: Output = node(stack, script, args)
         .output()
         .expect("node runs (./test.sh installs it, with chromium and playwright-core)");
+    seen(stack, script, output)
+}
+
+/// Runs the browser script `script` with `args` until it prints the line
+/// `signal`, then runs `act` and sends the script a line on stdin; returns
+/// what it saw in the end, as [`browse`], and what `act` returned.
+fn browse_around<T>(
+    stack: &Stack,
+    script: &str,
+    args: &[&str],
+    signal: &str,
+    act: impl FnOnce() -> T,
+) -> (serde_json::Value, Option<T>) {
+    let mut browser = node(stack, script, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node runs (./test.sh installs it, with chromium and playwright-core)");
+    let mut stdout = BufReader::new(browser.stdout.take().expect("piped stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("the script's output");
+    let acted = (first.trim() == signal).then(act);
+    // (A script that does not wait for the line may have ended already.)
+    let _ = writeln!(browser.stdin.as_mut().expect("piped stdin"));
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut stdout, &mut rest).expect("the script's output");
+    let mut output = browser.wait_with_output().expect("the script ends");
+    output.stdout = [first.as_bytes(), &rest].concat();
+    (seen(stack, script, output), acted)
+}
+
+/// What `script` saw (its last line of output); panics with what it and
+/// the stack printed unless it succeeded.
+fn seen(stack: &Stack, script: &str, output: Output) -> serde_json::Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -30,7 +75,8 @@ fn browse(stack: &Stack, script: &str, args: &[&str]) -> serde_json::Value {
         String::from_utf8_lossy(&output.stderr),
         stack.log_tails()
     );
-    serde_json::from_str(stdout.trim()).expect("one JSON line")
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).expect("a JSON line")
 }
 
 #[test]
@@ -39,6 +85,46 @@ fn a_campaign_created_in_the_browser_completes_on_the_page_live() {
     let seen = browse(&stack, "dashboard.mjs", &[&USERS.to_string()]);
     assert_eq!(seen["sent"], USERS, "{seen}");
     assert_eq!(seen["sameDocument"], true, "{seen}");
+}
+
+#[test]
+fn dead_letters_are_shown_a_page_at_a_time() {
+    const POISON: u64 = 105;
+    let stack = Stack::start(1);
+    let (seen, _) = browse_around(
+        &stack,
+        "paging.mjs",
+        &["comms:emails", &POISON.to_string()],
+        "open",
+        || {
+            // Entries email-service cannot read: each is dead-lettered.
+            for n in 0..POISON {
+                stack
+                    .redis
+                    .command(&["XADD", "comms:emails", "*", "garbage", &n.to_string()]);
+            }
+        },
+    );
+    assert_eq!(seen["shown"], POISON, "{seen}");
+}
+
+#[test]
+fn in_prod_the_page_asks_for_the_token_and_creates_with_it() {
+    const TOKEN: &str = "browser-token";
+    let stack = Stack::start_with(
+        3,
+        vec![
+            ("APP_ENV".into(), "prod".into()),
+            ("API_TOKEN".into(), TOKEN.into()),
+        ],
+    );
+    let seen = browse(&stack, "token.mjs", &[TOKEN]);
+    assert!(
+        seen["created"]
+            .as_str()
+            .is_some_and(|created| created.starts_with("created ")),
+        "{seen}"
+    );
 }
 
 #[test]
@@ -55,13 +141,19 @@ fn dead_letters_are_listed_and_replayed_from_the_page() {
             ("CLAIM_IDLE_MS".into(), "300".into()),
         ],
     );
-    let id = stack.create_campaign("refused", "Hi {{ name }}", "Dear {{ name }}");
-    let campaign = stack.wait_completed(&id, Duration::from_secs(60));
-    assert_eq!(campaign["progress"]["dead_lettered"], DEAD, "{campaign}");
-    // The server accepts again: a replay sends them.
-    let port = refusing.stop();
-    let _accepting = SmtpSink::start_on(port, SinkMode::Accept);
-    let seen = browse(&stack, "dead_letters.mjs", &["comms:emails", &DEAD.to_string()]);
+    // The page is open before anything is dead-lettered; the script
+    // creates the campaign, says when the dead letters are shown, and
+    // waits for a line before it replays them.
+    // The server accepts again (once the dead letters are shown): a
+    // replay sends them.
+    let (seen, _accepting) = browse_around(
+        &stack,
+        "dead_letters.mjs",
+        &["comms:emails", &DEAD.to_string()],
+        "dead-lettered",
+        || SmtpSink::start_on(refusing.stop(), SinkMode::Accept),
+    );
+    let id = seen["id"].as_str().expect("the campaign's id").to_string();
     assert_eq!(seen["left"], 0, "{seen}");
     let sent = r#"comms_emails_total{outcome="sent"}"#;
     let start = std::time::Instant::now();

@@ -66,6 +66,13 @@ fn poison_is_dead_lettered_listed_and_replayable_and_blocks_nothing() {
     assert_eq!(emails["dead_letters"], 2);
     assert_eq!(emails["groups"][0]["dead_lettered"], 2);
     assert_eq!(emails["groups"][0]["pending"], 0);
+    assert_eq!(
+        stack.metric(
+            "email-service",
+            r#"comms_events_dead_lettered_total{stream="comms:emails",group="email-service"}"#
+        ),
+        Some(2.0)
+    );
 
     // A replay puts it back in its stream; still poison, it comes back.
     let id = letters[0]["id"].as_str().unwrap();
@@ -161,4 +168,20 @@ fn a_request_given_up_by_notification_service_ends_dead_lettered() {
         "{letters}"
     );
     assert_eq!(letters["next_after"], Value::Null, "{letters}");
+    let labels = r#"{stream="comms:notifications",group="notification-service"}"#;
+    assert_eq!(
+        stack.metric(
+            "notification-service",
+            &format!("comms_events_dead_lettered_total{labels}")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        stack.metric(
+            "notification-service",
+            &format!("comms_events_retried_total{labels}")
+        ),
+        Some(1.0),
+        "given up after retries"
+    );
 }

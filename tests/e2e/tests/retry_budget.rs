@@ -28,6 +28,16 @@ fn refusals_for_longer_than_the_delivery_limit_still_end_in_sends() {
     std::thread::sleep(Duration::from_secs(6));
     let during = stack.get("campaign-service", &format!("/api/v1/campaigns/{id}"));
     assert_eq!(during["progress"]["failed"], 0, "{during}");
+    // The campaign's progress is in campaign-service's gauges meanwhile.
+    let users = USERS as f64;
+    let gauge = |status: &str| {
+        stack.metric(
+            "campaign-service",
+            &format!(r#"comms_campaign_notifications{{status="{status}"}}"#),
+        )
+    };
+    assert_eq!(gauge("pending"), Some(users), "{during}");
+    assert_eq!(gauge("sent"), Some(0.0));
     let port = refusing.stop();
     let _accepting = SmtpSink::start_on(port, SinkMode::Accept);
     let campaign = stack.wait_completed(&id, Duration::from_secs(90));
@@ -35,6 +45,24 @@ fn refusals_for_longer_than_the_delivery_limit_still_end_in_sends() {
         campaign["progress"],
         json!({ "total": USERS, "sent": USERS, "failed": 0, "dead_lettered": 0, "pending": 0 })
     );
+    // Every email settled after a retry is counted as retried once.
+    let retried = stack
+        .metric(
+            "email-service",
+            r#"comms_events_retried_total{stream="comms:emails",group="email-service"}"#,
+        )
+        .expect("email-service counts retried entries");
+    assert!((1.0..=users).contains(&retried), "{retried}");
+    // Completed, the campaign leaves the gauges (refreshed every second).
+    let start = std::time::Instant::now();
+    while gauge("pending") != Some(0.0) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            gauge("pending")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]

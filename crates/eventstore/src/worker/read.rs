@@ -164,7 +164,8 @@ impl<H: Handler> Dispatcher<H> {
     }
 
     /// Starts one task for the entries not already held, each with one
-    /// slot of `reserved`: it runs them together, hands each outcome to the
+    /// slot of `reserved` (their number is recorded as
+    /// `comms_worker_read_batch_size`, the batch a handler gets): it runs them together, hands each outcome to the
     /// acker as soon as the entry has one, and starts a task of its own for
     /// each entry that failed. Returns the slots left over.
     fn dispatch(
@@ -191,6 +192,9 @@ impl<H: Handler> Dispatcher<H> {
         if batch.is_empty() {
             return reserved;
         }
+        let config = &self.attempts.config;
+        let labels = [("stream", config.stream.clone()), ("group", config.group.clone())];
+        metrics::histogram!("comms_worker_read_batch_size", &labels).record(batch.len() as f64);
         let (attempts, settler, tasks) = (self.attempts.clone(), self.settler(), self.tasks.clone());
         self.tasks.spawn(async move {
             let steps = tokio::select! {
