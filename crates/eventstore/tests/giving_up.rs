@@ -228,6 +228,47 @@ async fn a_retry_comes_back_after_a_growing_backoff_until_its_budget_is_spent() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_waiting_out_a_backoff_leave_their_slots_to_the_others() {
+    let redis = RedisServer::start();
+    let target = RedisTarget::parse(&redis.url()).unwrap();
+    publish(&target, 0..2).await;
+
+    // Both slots' first entries keep failing, with a backoff far longer
+    // than the others take.
+    let recorder = Recorder::failing(&[0, 1]);
+    let shutdown = CancellationToken::new();
+    let mut config = fast_config("s", "g", "c1");
+    config.concurrency = 2;
+    config.batch_size = 2;
+    config.claim_idle = Duration::from_secs(5);
+    config.retry_backoff_max = Duration::from_secs(5);
+    let worker = Worker::new(target.clone(), config);
+    let counters = worker.counters();
+    let run = tokio::spawn(worker.run(recorder.clone(), shutdown.clone()));
+    eventually("entries 0 and 1 failed", Duration::from_secs(10), || async {
+        !recorder.runs(0).is_empty() && !recorder.runs(1).is_empty()
+    })
+    .await;
+    publish(&target, 2..12).await;
+    eventually(
+        "the ten later entries handled while 0 and 1 wait",
+        Duration::from_secs(4),
+        || async { counters.snapshot().handled == 10 },
+    )
+    .await;
+    assert_eq!(recorder.runs(0).len(), 1, "entry 0 still waits out its backoff");
+    assert_eq!(recorder.runs(1).len(), 1, "entry 1 still waits out its backoff");
+    assert_eq!(
+        pending(&target, "s", "g").await,
+        2,
+        "the waiting entries stay pending"
+    );
+
+    shutdown.cancel();
+    run.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_cut_short_by_a_restart_do_not_count_as_crashes() {
     let redis = RedisServer::start();
     let target = RedisTarget::parse(&redis.url()).unwrap();

@@ -5,10 +5,13 @@
 //!
 //! - Success: acked.
 //! - [`HandleError::Retry`], or a run longer than
-//!   [`WorkerConfig::handler_timeout`]: the entry keeps its slot and is delivered
-//!   again to this worker after [`WorkerConfig::retry_backoff`], while its
-//!   age plus the backoff stays within `retry_budget`; past that it is
-//!   given up. Such deliveries are counted apart (see [`super::commands`]),
+//!   [`WorkerConfig::handler_timeout`]: the entry is delivered again to
+//!   this worker after [`WorkerConfig::retry_backoff`], while its age plus
+//!   the backoff stays within `retry_budget`; past that it is given up.
+//!   It stays held (pending, kept fresh by the keeper) but gives its slot
+//!   back while it waits, so entries waiting out a greylisting do not stop
+//!   the others; at most [`WorkerConfig::waiting_retries`] wait that way,
+//!   and the ones past it wait in their slots, which slows the reading. Such deliveries are counted apart (see [`super::commands`]),
 //!   so `max_deliveries` never applies to them.
 //! - A panic, or a delivery that never answered (the process died, shutdown
 //!   abandoned it): once `max_deliveries` of those add up, given up.
@@ -26,6 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::FutureExt;
 use redis::aio::ConnectionManager;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -46,6 +50,10 @@ pub(crate) struct Attempts<H> {
     pub counters: Arc<WorkerCounters>,
     /// Stops waiting for a retry's backoff (the entry stays pending).
     pub shutdown: CancellationToken,
+    /// The worker's handler slots, taken again after a backoff.
+    pub slots: Arc<Semaphore>,
+    /// Room for entries waiting out a backoff without a slot.
+    pub waiting: Arc<Semaphore>,
 }
 
 impl<H> Clone for Attempts<H> {
@@ -56,6 +64,8 @@ impl<H> Clone for Attempts<H> {
             conn: self.conn.clone(),
             counters: self.counters.clone(),
             shutdown: self.shutdown.clone(),
+            slots: self.slots.clone(),
+            waiting: self.waiting.clone(),
         }
     }
 }
@@ -124,36 +134,46 @@ impl<H: Handler> Attempts<H> {
             .collect()
     }
 
-    /// Takes an entry whose run failed to its outcome on its own: give it
-    /// up, or deliver it again after a backoff and run it alone, until it
-    /// is handled or given up. `None` when it is let go without an outcome
+    /// Takes an entry whose run failed, holding `slot`, to its outcome on
+    /// its own: give it up, or deliver it again after a backoff and run it
+    /// alone, until it is handled or given up. Returns the outcome with the
+    /// slot it holds then, or `None` when it is let go without an outcome
     /// (shutdown during a backoff, Redis away at a retry, or the entry no
     /// longer pending): if still pending, it is claimed again later.
-    pub async fn finish(self, failed: Failed) -> Option<Settlement> {
+    pub async fn finish(
+        self,
+        failed: Failed,
+        slot: OwnedSemaphorePermit,
+    ) -> Option<(Settlement, OwnedSemaphorePermit)> {
         let span = tracing::info_span!(
             "entry",
             stream = %self.config.stream,
             trace = failed.ready.envelope.trace.as_deref().unwrap_or_default()
         );
-        self.finish_in_span(failed).instrument(span).await
+        self.finish_in_span(failed, slot).instrument(span).await
     }
 
-    async fn finish_in_span(mut self, failed: Failed) -> Option<Settlement> {
+    async fn finish_in_span(
+        mut self,
+        failed: Failed,
+        mut slot: OwnedSemaphorePermit,
+    ) -> Option<(Settlement, OwnedSemaphorePermit)> {
         let Failed { mut ready, mut run } = failed;
         let max = self.config.max_deliveries;
         loop {
             let error = match run {
                 Run::Handled => {
                     tracing::debug!(entry = %ready.entry.id, event = %ready.envelope.event_type, "handled");
-                    return Some(Settlement::Handled {
+                    let handled = Settlement::Handled {
                         id: ready.entry.id,
                         deliveries: ready.deliveries,
-                    });
+                    };
+                    return Some((handled, slot));
                 }
-                Run::Poison(reason) => return Some(self.give_up(ready, reason, true).await),
+                Run::Poison(reason) => return Some((self.give_up(ready, reason, true).await, slot)),
                 Run::Panicked(error) => {
                     if ready.deliveries.saturating_sub(ready.retried) >= max {
-                        return Some(self.give_up(ready, error, true).await);
+                        return Some((self.give_up(ready, error, true).await, slot));
                     }
                     error
                 }
@@ -166,7 +186,7 @@ impl<H: Handler> Attempts<H> {
                             age.as_secs(),
                             self.config.retry_budget.as_secs()
                         );
-                        return Some(self.give_up(ready, reason, true).await);
+                        return Some((self.give_up(ready, reason, true).await, slot));
                     }
                     if let Err(error) = record_retry(&mut self.conn, &self.config, &ready.entry.id).await {
                         tracing::warn!(entry = %ready.entry.id, %error, "cannot count a retry; it will count as unanswered");
@@ -184,10 +204,7 @@ impl<H: Handler> Attempts<H> {
             .increment(1);
             let backoff = self.config.retry_backoff(ready.deliveries);
             tracing::warn!(entry = %ready.entry.id, deliveries = ready.deliveries, %error, ?backoff, "handler failed; the entry will be retried");
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = self.shutdown.cancelled() => return None,
-            }
+            slot = self.wait_out(backoff, slot).await?;
             match take(
                 &mut self.conn,
                 &self.config,
@@ -212,13 +229,37 @@ impl<H: Handler> Attempts<H> {
             }
             ready = match self.past_max_deliveries(ready).await {
                 Ok(ready) => ready,
-                Err(outcome) => return Some(outcome),
+                Err(outcome) => return Some((outcome, slot)),
             };
             run = self
                 .run(std::slice::from_ref(&ready))
                 .await
                 .pop()
                 .expect("one run per entry");
+        }
+    }
+
+    /// Waits out a retry's `backoff`, without the entry's `slot` while
+    /// there is room among the waiting entries, and returns the slot it
+    /// holds again; `None` at shutdown.
+    async fn wait_out(&self, backoff: Duration, slot: OwnedSemaphorePermit) -> Option<OwnedSemaphorePermit> {
+        let waiting = match self.waiting.clone().try_acquire_owned() {
+            Ok(waiting) => {
+                drop(slot);
+                Err(waiting)
+            }
+            Err(_) => Ok(slot),
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = self.shutdown.cancelled() => return None,
+        }
+        match waiting {
+            Ok(slot) => Some(slot),
+            Err(_waiting) => tokio::select! {
+                slot = self.slots.clone().acquire_owned() => slot.ok(),
+                _ = self.shutdown.cancelled() => None,
+            },
         }
     }
 

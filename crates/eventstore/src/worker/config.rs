@@ -19,8 +19,8 @@ pub struct WorkerConfig {
     /// long a shutdown waits for the read in progress.
     pub block: Duration,
     /// Most entries held at once, each from its read until the acker has
-    /// taken its outcome (a retrying entry keeps its slot through its
-    /// backoff). A read asks for no more entries than there are free slots,
+    /// taken its outcome (a retrying entry gives its slot back while it
+    /// waits out its backoff: see `waiting_retries`). A read asks for no more entries than there are free slots,
     /// so this also caps `batch_size`, and stalled acks stop the reading.
     pub concurrency: usize,
     /// Reading connections, each with its own read loop, sharing the
@@ -48,6 +48,11 @@ pub struct WorkerConfig {
     /// The longest backoff between two retries of an entry; backoffs double
     /// from `claim_idle` up to this.
     pub retry_backoff_max: Duration,
+    /// Most entries waiting out a retry's backoff without a slot, so that
+    /// entries a server keeps refusing (greylisted recipients) do not stop
+    /// the others. Past it, a waiting entry keeps its slot and the reading
+    /// slows: the memory held by waiting entries stays bounded.
+    pub waiting_retries: usize,
     /// How long one run of a handler may take; past it the run is dropped
     /// (its work cancelled) and the entry retried as after
     /// [`crate::HandleError::Retry`], so a handler stuck on a server that
@@ -63,7 +68,8 @@ impl WorkerConfig {
     /// Defaults for a service: batches of 256, 64 handler slots, entries
     /// claimed after 30 s idle, transient failures retried for 6 hours with
     /// backoffs up to 5 minutes, given up after 5 deliveries that never
-    /// answered; a handler run longer than 5 minutes is retried.
+    /// answered, up to 1,024 retries waiting without a slot; a handler run
+    /// longer than 5 minutes is retried.
     pub fn new(stream: impl Into<String>, group: impl Into<String>, consumer: impl Into<String>) -> Self {
         Self {
             stream: stream.into(),
@@ -78,6 +84,7 @@ impl WorkerConfig {
             max_deliveries: 5,
             retry_budget: Duration::from_secs(6 * 60 * 60),
             retry_backoff_max: Duration::from_secs(5 * 60),
+            waiting_retries: 1024,
             handler_timeout: Duration::from_secs(5 * 60),
             shutdown_grace: Duration::from_secs(5),
         }

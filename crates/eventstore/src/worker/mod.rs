@@ -7,8 +7,10 @@
 //! - a shared, self-reconnecting connection for acks, claims, retries and
 //!   dead letters;
 //! - `concurrency` slots: an entry holds one from its read until the acker
-//!   has taken its outcome, and the worker reads no more entries than it has
-//!   free slots, so nothing queues unbounded, even when acks stall;
+//!   has taken its outcome (but for the `waiting_retries` entries that wait
+//!   out a retry's backoff without one), and the worker reads no more
+//!   entries than it has free slots, so nothing queues unbounded, even when
+//!   acks stall;
 //! - a keeper that keeps the entries it holds from looking idle, so a slow
 //!   handler's entry is claimed by no one, this worker included;
 //! - an acker task that settles outcomes in one pipeline per round.
@@ -151,14 +153,16 @@ impl Worker {
             held.clone(),
             stop_keeping.clone(),
         ));
+        let permits = Arc::new(Semaphore::new(slots));
         let attempts = Attempts {
             handler: Arc::new(handler),
             config: config.clone(),
             conn: ctrl.clone(),
             counters: self.counters.clone(),
             shutdown: shutdown.clone(),
+            slots: permits.clone(),
+            waiting: Arc::new(Semaphore::new(config.waiting_retries)),
         };
-        let permits = Arc::new(Semaphore::new(slots));
         let tasks = TaskTracker::new();
         let abandon = CancellationToken::new();
         let mut loops: Vec<_> = (0..config.readers.max(1))

@@ -209,11 +209,11 @@ impl<H: Handler> Dispatcher<H> {
                         tasks.spawn(async move {
                             let id = failed.id().to_string();
                             let outcome = tokio::select! {
-                                outcome = attempts.finish(failed) => outcome,
+                                outcome = attempts.finish(failed, slot) => outcome,
                                 _ = settler.abandon.cancelled() => return,
                             };
                             match outcome {
-                                Some(outcome) => settler.hand_over(outcome, slot).await,
+                                Some((outcome, slot)) => settler.hand_over(outcome, slot).await,
                                 None => settler.held.release([id.as_str()]),
                             }
                         });
