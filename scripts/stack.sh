@@ -47,8 +47,13 @@ stack_owns() {
       ;;
     maildev) [[ "$cmdline" == *"$stack_root/tools/node_modules/.bin/maildev "* ]] ;;
     redis-commander) [[ "$cmdline" == *"$stack_root/tools/node_modules/.bin/redis-commander "* ]] ;;
-    # The bao script of the virtualenv execs the Go binary it ships.
-    openbao) [[ "$cmdline" == "$stack_root/tools/openbao/"*"/bao server -dev "* ]] ;;
+    # The bao script of the virtualenv execs the Go binary it ships, under
+    # the virtualenv's own path (the real one, where tools/openbao is a
+    # symbolic link).
+    openbao)
+      [[ "$cmdline" == "$stack_root/tools/openbao/"*"/bao server -dev "* ]] ||
+        [[ "$cmdline" == "$(readlink -f "$stack_root/tools/openbao")/"*"/bao server -dev "* ]]
+      ;;
     postgres)
       # The postmaster runs in its data directory.
       [[ "$cmdline" == /usr/lib/postgresql/*/bin/postgres\ * ]] &&

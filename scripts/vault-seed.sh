@@ -14,6 +14,8 @@
 #   email-service     smtp_host, smtp_port, smtp_user, smtp_password, smtp_tls
 #   campaign-service  api_token (the bearer token of writes, in prod)
 #   user-service      api_token (the same token: reading users needs it)
+#   notification-service  api_token (the same token: reading a notification,
+#                     which holds its recipient's address, needs it)
 #
 # A key whose value is empty is not written (no database_url means SQLite;
 # no api_token means none), yet every service gets a secret in every
@@ -182,7 +184,7 @@ for env in $SEED_ENVS; do
       put smtp_password "$(value_of "${ENV}_SMTP_PASSWORD")"
       put smtp_tls "$(value_of "${ENV}_SMTP_TLS")"
     fi
-    if [ "$service" = campaign-service ] || [ "$service" = user-service ]; then
+    if [ "$service" != email-service ]; then
       put api_token "$(value_of "${ENV}_API_TOKEN")"
     fi
 

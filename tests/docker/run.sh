@@ -7,7 +7,8 @@
 #   - OpenBao holds the dev and prod secrets of every service;
 #   - every service read its secrets from Vault (its log says so) and got no
 #     Redis or database URL from its environment (so the campaign working
-#     proves the URLs came from Vault);
+#     proves the URLs came from Vault), and runs as the unprivileged user
+#     comms;
 #   - Redis Commander answers; every published port binds 127.0.0.1 only;
 #
 # and that ./stop.sh stop-docker leaves no container, network or listener.
@@ -134,7 +135,7 @@ for env in dev prod; do
 done
 ok "secret/comms/{dev,prod}/{${services[*]}} hold redis_url and database_url; email-service's SMTP host is maildev"
 
-step "each service read its secrets from Vault, and its environment has no URL"
+step "each service read its secrets from Vault, runs as comms, and its environment has no URL"
 for service in "${services[@]}"; do
   id="$(docker ps -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
     --filter "label=com.docker.compose.service=$service")"
@@ -144,12 +145,14 @@ for service in "${services[@]}"; do
   log="$(docker logs "$id" 2>&1)"
   grep -q "secrets read from Vault" <<<"$log" ||
     fail "$service's log does not say 'secrets read from Vault'"
+  user="$(docker inspect -f '{{.Config.User}}' "$id")"
+  [ "$user" = comms ] || fail "$service runs as '${user:-root}', not as the unprivileged user comms"
   environment="$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$id")"
   if grep -E -q '(^|_)(REDIS_URL|DATABASE_URL)=' <<<"$environment"; then
     fail "$service has a Redis or database URL in its environment"
   fi
 done
-ok "all four logged 'secrets read from Vault'; none has REDIS_URL or a DATABASE_URL in its environment"
+ok "all four logged 'secrets read from Vault' and run as comms; none has REDIS_URL or a DATABASE_URL in its environment"
 
 # --- a campaign -------------------------------------------------------------
 step "a campaign to all $SEED_USERS users"

@@ -1,7 +1,8 @@
 //! notification-service's configuration (see `servicekit::config` for the layers).
 
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use servicekit::config::{ServiceConfig, ServiceSettings};
+use servicekit::config::{empty_secret, ServiceConfig, ServiceSettings};
 
 /// Everything notification-service reads at start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -10,12 +11,20 @@ pub struct Config {
     /// `NOTIFICATION_DATABASE_URL`, ...).
     #[serde(flatten)]
     pub service: ServiceSettings,
+    /// `dev` or `prod` (`APP_ENV`).
+    pub app_env: String,
+    /// The bearer token that reading a notification (it holds the
+    /// recipient's address) needs (`API_TOKEN`); required in `prod`.
+    #[serde(skip_serializing, default = "empty_secret")]
+    pub api_token: SecretString,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             service: ServiceSettings::new(8083),
+            app_env: "dev".into(),
+            api_token: empty_secret(),
         }
     }
 }
@@ -33,7 +42,7 @@ impl Config {
             "notification-service",
             "NOTIFICATION_",
             &Self::default(),
-            &[],
+            &["app_env", "api_token"],
             "notifications.db",
         )
         .await

@@ -11,6 +11,8 @@ pub mod templates;
 
 use contracts::{CAMPAIGNS, DELIVERIES, NOTIFICATIONS};
 use eventstore::Publisher;
+use servicekit::access::Access;
+use servicekit::config::AppEnv;
 use servicekit::service::{Service, Spec};
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
@@ -32,6 +34,7 @@ const SPEC: Spec = Spec {
 /// Builds notification-service from `config`: connected and bound (port 0
 /// picks a free one), ready to run.
 pub async fn build(config: Config) -> anyhow::Result<Service> {
+    let access = Access::new(AppEnv::parse(&config.app_env)?, &config.api_token)?;
     let service = Service::build(&SPEC, &config.service).await?;
     let store = NotificationStore::new(service.db().clone());
     let notifier = Notifier::new(store.clone(), Publisher::new(service.redis().clone()));
@@ -44,7 +47,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         .consume(NOTIFICATIONS, RequestHandler(notifier.clone()))
         .consume(DELIVERIES, DeliveryHandler(notifier))
         .trim(&[NOTIFICATIONS, DELIVERIES])
-        .serve(routes::router(store), routes::ApiDoc::openapi()))
+        .serve(routes::router(store, access), routes::ApiDoc::openapi()))
 }
 
 /// Loads the configuration, builds and runs notification-service until

@@ -1,14 +1,17 @@
 //! `GET /api/v1/notifications/{id}` and
 //! `GET /api/v1/campaigns/{id}/notifications` (counts per status), both
 //! described in [`ApiDoc`], the OpenAPI document served at
-//! `/api-docs/openapi.json`.
+//! `/api-docs/openapi.json`. A notification holds its recipient's address,
+//! so reading one needs the API token whenever one is set (always in
+//! `prod`); the counts hold no personal data and stay open.
 
 use std::collections::BTreeMap;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{middleware, Json, Router};
+use servicekit::access::{require_token, Access};
 use servicekit::http::{ApiError, ErrorBody};
 use utoipa::OpenApi;
 
@@ -24,10 +27,14 @@ use crate::store::{Notification, NotificationStore};
 )]
 pub struct ApiDoc;
 
-/// The routes, on `store`.
-pub fn router(store: NotificationStore) -> Router {
-    Router::new()
+/// The routes, on `store`; the one returning personal data behind
+/// `access`.
+pub fn router(store: NotificationStore, access: Access) -> Router {
+    let personal = Router::new()
         .route("/api/v1/notifications/{id}", get(one))
+        .route_layer(middleware::from_fn_with_state(access, require_token));
+    Router::new()
+        .merge(personal)
         .route("/api/v1/campaigns/{id}/notifications", get(counts))
         .with_state(store)
 }
@@ -37,9 +44,11 @@ pub fn router(store: NotificationStore) -> Router {
     get,
     path = "/api/v1/notifications/{id}",
     tag = "notifications",
+    security((), ("api_token" = [])),
     params(("id" = String, Path, description = "The notification's id (a UUID v5 of campaign and user)")),
     responses(
         (status = 200, description = "The notification", body = Notification),
+        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody),
         (status = 404, description = "No notification with this id", body = ErrorBody)
     )
 )]

@@ -59,6 +59,7 @@ async fn every_service_builds_on_a_free_port_and_stops_on_its_token() {
         .unwrap(),
         notification_service::build(notification_service::config::Config {
             service: settings(&url, &dir, "notifications.db"),
+            ..Default::default()
         })
         .await
         .unwrap(),

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use contracts::notification_id;
 use e2e::{Stack, Wiring, SERVICES};
 use serde_json::json;
 use testkit::{MailDev, OpenBao, Persistence, Postgres, RedisServer};
@@ -14,6 +15,15 @@ const USERS: u64 = 200;
 /// A value no log line would hold by chance.
 fn secret(what: &str) -> String {
     format!("{what}-{}-x7Qz", std::process::id())
+}
+
+/// The body of `GET path` on `service`, as text, after asserting its 200.
+fn text(stack: &Stack, service: &str, path: &str) -> String {
+    let response = ureq::get(&format!("http://127.0.0.1:{}{path}", stack.port(service)))
+        .call()
+        .unwrap_or_else(|e| panic!("GET {path} on {service}: {e}"));
+    assert_eq!(response.status(), 200, "GET {path} on {service}");
+    response.into_string().expect("a text body")
 }
 
 #[test]
@@ -48,7 +58,7 @@ fn the_services_take_their_secrets_from_vault_and_never_show_them() {
             "campaign-service" => {
                 pairs.extend([("api_token", api_token.as_str()), ("database_url", &campaigns_db)])
             }
-            "user-service" => pairs.push(("api_token", api_token.as_str())),
+            "user-service" | "notification-service" => pairs.push(("api_token", api_token.as_str())),
             _ => {}
         }
         vault.put(&format!("secret/comms/dev/{service}"), &pairs);
@@ -89,6 +99,12 @@ fn the_services_take_their_secrets_from_vault_and_never_show_them() {
         USERS,
         "every email went through the SMTP server that needs the password from Vault"
     );
+    let one = format!("/api/v1/notifications/{}", notification_id(id, 1));
+    let (status, _) = stack.call("GET", "notification-service", &one, None, None);
+    assert_eq!(status, 401, "a notification holds its recipient's address");
+    let (status, notification) = stack.call("GET", "notification-service", &one, Some(&api_token), None);
+    assert_eq!(status, 200, "{notification}");
+    assert_eq!(notification["status"], "sent", "{notification}");
 
     let secrets = [
         &redis_password,
@@ -97,6 +113,25 @@ fn the_services_take_their_secrets_from_vault_and_never_show_them() {
         &api_token,
         &vault_token,
     ];
+    let mut answers: Vec<(String, String)> = [&refused, &page, &campaign, &done, &notification]
+        .iter()
+        .map(|body| ("an answer above".to_string(), body.to_string()))
+        .collect();
+    for service in SERVICES {
+        let mut paths = vec!["/health", "/ready", "/metrics", "/api-docs/openapi.json"];
+        if service == "campaign-service" {
+            paths.push("/api/v1/streams");
+        }
+        for path in paths {
+            answers.push((format!("GET {path} on {service}"), text(&stack, service, path)));
+        }
+    }
+    for (what, body) in &answers {
+        for secret in secrets {
+            assert!(!body.contains(secret.as_str()), "{what} shows a secret: {body}");
+        }
+    }
+
     for service in SERVICES {
         let log = stack.log(service);
         assert!(

@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# End-to-end test of the native stack, ./start.sh and ./stop.sh, with every
+# port moved to a free loopback port (never the system's Redis on 6379 or
+# PostgreSQL on 5432, nor a developer's stack on the defaults):
+#
+#   dev   ./start.sh prints the one RedisInsight line; OpenBao holds the dev
+#         and prod secret of every service (`bao kv get`); OpenBao's web UI
+#         and Redis Commander answer; the demo campaign completes, sent to
+#         every seeded user; every service logged that it read its secrets
+#         from Vault; ./stop.sh leaves no pid file and no listener.
+#   prod  PostgreSQL listens on its private port; the demo endpoint answers
+#         401 without the API token and creates the campaign with the token
+#         read from OpenBao; the campaign completes; ./stop.sh as above.
+#   busy  with one port taken (VAULT_PORT), ./start.sh fails, naming the
+#         variable that moves it.
+#
+# The stack keeps its data in the checkout's data/, so the test runs only
+# where there is none (a stack of a developer's has its data there): it
+# makes data/ and removes it again. Whatever it started, it stops on any
+# exit. The services are built in release mode (./start.sh's build).
+#
+#   tests/native/run.sh
+#
+# Settings: SEED_USERS=300, CAMPAIGN_TIMEOUT=300 and START_TIMEOUT=600
+# (seconds).
+# shellcheck source-path=SCRIPTDIR/../..
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/require.sh
+source scripts/stack.sh
+
+users="${SEED_USERS:-300}"
+campaign_timeout="${CAMPAIGN_TIMEOUT:-300}"
+start_timeout="${START_TIMEOUT:-600}"
+services=(campaign-service user-service notification-service email-service)
+
+started_at=$SECONDS
+step() { printf '\n== %s (at %ds)\n' "$*" "$((SECONDS - started_at))"; }
+fail() {
+  echo "FAILED: $*" >&2
+  exit 1
+}
+ok() { echo "ok: $*"; }
+
+require_curl
+command -v jq >/dev/null || apt_install jq
+command -v python3 >/dev/null || apt_install python3
+
+if [ -e data ]; then
+  fail "data/ exists (a stack's data): the test runs the stack on a fresh data/; move it aside first"
+fi
+for name in "${stack_components[@]}"; do
+  pid="$(stack_pid "$name")"
+  if [ -n "$pid" ] && stack_owns "$name" "$pid"; then
+    fail "the native stack is running ($name, pid $pid); ./stop.sh first"
+  fi
+done
+
+# --- cleanup ----------------------------------------------------------------
+made_data=0
+listener=""
+output="$(mktemp)"
+finished=0
+on_exit() {
+  local status=$?
+  if [ "$finished" = 0 ]; then
+    echo "--- the last lines of the stack's logs" >&2
+    for log in run/logs/*.log; do
+      [ -f "$log" ] || continue
+      echo "[$log]" >&2
+      tail -n 10 "$log" | sed 's/^/  /' >&2
+    done
+  fi
+  ./stop.sh >/dev/null 2>&1 || true
+  [ -z "$listener" ] || kill "$listener" 2>/dev/null || true
+  [ "$made_data" = 0 ] || rm -rf data
+  rm -f "$output"
+  exit "$status"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- ports ------------------------------------------------------------------
+# Free loopback ports, all different; the first and the one after it are
+# both free (OpenBao's dev server also takes VAULT_PORT + 1).
+read -r vault_port redis_port smtp_port mail_ui_port redis_commander_port postgres_port \
+  campaign_port user_port notification_port email_port <<<"$(
+  python3 - <<'EOF'
+import socket
+held = []
+def bind(port=0):
+    s = socket.socket()
+    s.bind(("127.0.0.1", port))
+    held.append(s)
+    return s.getsockname()[1]
+while True:
+    first = bind()
+    try:
+        bind(first + 1)
+        break
+    except OSError:
+        continue
+print(" ".join(str(port) for port in [first] + [bind() for _ in range(9)]))
+EOF
+)"
+stack_env=(
+  VAULT_PORT="$vault_port" REDIS_PORT="$redis_port" SMTP_PORT="$smtp_port"
+  MAIL_UI_PORT="$mail_ui_port" REDIS_COMMANDER_PORT="$redis_commander_port"
+  POSTGRES_PORT="$postgres_port" CAMPAIGN_PORT="$campaign_port" USER_PORT="$user_port"
+  NOTIFICATION_PORT="$notification_port" EMAIL_PORT="$email_port" SEED_USERS="$users"
+)
+stack_ports=("$vault_port" "$((vault_port + 1))" "$redis_port" "$smtp_port" "$mail_ui_port"
+  "$redis_commander_port" "$postgres_port" "$campaign_port" "$user_port" "$notification_port"
+  "$email_port")
+# Nothing of the caller's reaches start.sh that would point the stack at
+# other servers or set its secrets.
+clean_env=(env -u REDIS_URL -u PROD_DATABASE_URL -u API_TOKEN -u PROD_API_TOKEN
+  -u VAULT_ADDR -u VAULT_TOKEN -u DATABASE_URL -u CONFIG_DIR -u DATA_DIR)
+
+api="http://127.0.0.1:$campaign_port/api/v1"
+bao() { BAO_ADDR="http://127.0.0.1:$vault_port" BAO_TOKEN=0000 "$comms_bao" "$@"; }
+
+# Starts the stack in APP_ENV $1; its output goes to $output and the
+# terminal.
+start_stack() {
+  step "APP_ENV=$1 ./start.sh (ports from $vault_port, SEED_USERS=$users)"
+  made_data=1
+  "${clean_env[@]}" APP_ENV="$1" "${stack_env[@]}" timeout "$start_timeout" ./start.sh \
+    >"$output" 2>&1 || {
+    cat "$output" >&2
+    fail "APP_ENV=$1 ./start.sh failed"
+  }
+  cat "$output"
+}
+
+# Creates the demo campaign (with the bearer token $1, when given) and
+# waits until it completes, sent to every user.
+demo_campaign() {
+  local auth=() created id campaign status deadline
+  [ -z "${1:-}" ] || auth=(-H "Authorization: Bearer $1")
+  created="$(curl -fsS --max-time 30 "${auth[@]}" "$api/campaign/create")" ||
+    fail "GET $api/campaign/create failed"
+  id="$(jq -r '.id' <<<"$created")"
+  [[ "$id" =~ ^[0-9a-zA-Z-]+$ ]] || fail "the demo campaign has no id: $created"
+  deadline=$((SECONDS + campaign_timeout))
+  while :; do
+    campaign="$(curl -fsS --max-time 10 "$api/campaigns/$id")" || fail "GET $api/campaigns/$id failed"
+    status="$(jq -r '.status' <<<"$campaign")"
+    [ "$status" != completed ] || break
+    [ "$SECONDS" -lt "$deadline" ] ||
+      fail "campaign not completed after ${campaign_timeout}s: $(jq -c . <<<"$campaign")"
+    sleep 1
+  done
+  if [ "$(jq -r '.progress.total' <<<"$campaign")" != "$users" ] ||
+    [ "$(jq -r '.progress.sent' <<<"$campaign")" != "$users" ]; then
+    fail "the campaign did not reach every user: $(jq -c .progress <<<"$campaign")"
+  fi
+  ok "campaign $id completed: $users sent"
+}
+
+# Each service logged that it read its secret of APP_ENV $1 from Vault.
+check_vault_logs() {
+  local service log
+  for service in "${services[@]}"; do
+    log="$(cat "$(stack_log "$service")")"
+    if ! grep -q "secrets read from Vault" <<<"$log" || ! grep -q "secret/comms/$1/$service" <<<"$log"; then
+      fail "run/logs/$service.log does not say it read secret/comms/$1/$service from Vault"
+    fi
+  done
+  ok "all four services read secret/comms/$1/<service> from Vault"
+}
+
+# ./stop.sh, then no pid file and nothing listening on a port of the stack.
+stop_stack() {
+  local port pidfiles
+  step "./stop.sh"
+  ./stop.sh
+  pidfiles="$(find run -maxdepth 1 -name '*.pid' 2>/dev/null)"
+  [ -z "$pidfiles" ] || fail "pid files left: $pidfiles"
+  for port in "${stack_ports[@]}"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      fail "something still listens on port $port"
+    fi
+  done
+  ok "no pid file, no listener on the stack's ports"
+}
+
+# --- dev --------------------------------------------------------------------
+step "building the services (release)"
+cargo build --release --bins --quiet
+
+start_stack dev
+[ "$(grep -c RedisInsight "$output")" = 1 ] || fail "./start.sh did not print exactly one RedisInsight line"
+ok "one RedisInsight line"
+
+for env in dev prod; do
+  for service in "${services[@]}"; do
+    bao kv get "secret/comms/$env/$service" >/dev/null ||
+      fail "bao kv get secret/comms/$env/$service failed"
+  done
+done
+ok "bao kv get secret/comms/{dev,prod}/<service> for all four"
+
+curl -fsS --max-time 10 -o /dev/null "http://127.0.0.1:$vault_port/ui/" || fail "OpenBao's /ui/ does not answer"
+[ "$(curl -fsS --max-time 10 "http://127.0.0.1:$redis_commander_port/healthcheck" | tr -d '[:space:]')" = ok ] ||
+  fail "Redis Commander's /healthcheck does not answer ok"
+curl -fsS --max-time 10 -o /dev/null "http://127.0.0.1:$redis_commander_port/" ||
+  fail "Redis Commander's page does not load"
+ok "OpenBao's UI and Redis Commander answer"
+
+demo_campaign
+check_vault_logs dev
+stop_stack
+rm -rf data
+
+# --- prod -------------------------------------------------------------------
+start_stack prod
+postgres_accepts "$postgres_port" "$(compgen -G '/usr/lib/postgresql/*/bin/pg_isready' | tail -n 1)" ||
+  fail "PostgreSQL does not accept connections on POSTGRES_PORT=$postgres_port"
+ok "PostgreSQL listens on $postgres_port"
+
+token="$(bao kv get -field=api_token secret/comms/prod/campaign-service)" ||
+  fail "no api_token in secret/comms/prod/campaign-service"
+status="$(curl -sS --max-time 30 -o /dev/null -w '%{http_code}' "$api/campaign/create")"
+[ "$status" = 401 ] || fail "the demo endpoint answered $status without the token, not 401"
+ok "the demo endpoint answers 401 without the token"
+demo_campaign "$token"
+check_vault_logs prod
+stop_stack
+rm -rf data
+
+# --- a port in use ----------------------------------------------------------
+step "./start.sh with VAULT_PORT taken"
+python3 -c 'import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+time.sleep(300)' "$vault_port" &
+listener=$!
+for _ in $(seq 50); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$vault_port") 2>/dev/null && break
+  sleep 0.1
+done
+if "${clean_env[@]}" "${stack_env[@]}" timeout 120 ./start.sh >"$output" 2>&1; then
+  fail "./start.sh started with VAULT_PORT=$vault_port taken"
+fi
+grep -q "port $vault_port .*set VAULT_PORT to another port" "$output" || {
+  cat "$output" >&2
+  fail "./start.sh did not name VAULT_PORT"
+}
+ok "$(grep "set VAULT_PORT" "$output")"
+kill "$listener"
+wait "$listener" 2>/dev/null || true
+listener=""
+
+finished=1
+step "the native stack test passed in $((SECONDS - started_at))s"
