@@ -19,6 +19,8 @@
 #   VAULT_PORT=8200        OpenBao's API and web UI (VAULT_PORT+1: its cluster port)
 #   REDIS_COMMANDER_PORT=8081  Redis Commander's web UI
 #   POSTGRES_PORT=5433     the private PostgreSQL server's port (prod)
+#   POSTGRES_DATA=data/postgres  its cluster's directory (prod; run as root,
+#                          the postgres user must be able to reach it)
 #   PROD_DATABASE_URL      use this PostgreSQL server instead (prod; {db} in it
 #                          stands for each database: users, campaigns, ...)
 #   CAMPAIGN_PORT=8080     campaign-service: REST API and dashboard
@@ -74,9 +76,10 @@ MAIL_UI_PORT="${MAIL_UI_PORT:-9000}"
 VAULT_PORT="${VAULT_PORT:-8200}"
 REDIS_COMMANDER_PORT="${REDIS_COMMANDER_PORT:-8081}"
 POSTGRES_PORT="${POSTGRES_PORT:-5433}"
+POSTGRES_DATA="${POSTGRES_DATA:-data/postgres}"
 READY_TIMEOUT="${READY_TIMEOUT:-120}"
 export -n REDIS_URL SMTP_PORT REDIS_PORT MAIL_UI_PORT VAULT_PORT REDIS_COMMANDER_PORT \
-  POSTGRES_PORT READY_TIMEOUT PROD_DATABASE_URL 2>/dev/null || true
+  POSTGRES_PORT POSTGRES_DATA READY_TIMEOUT PROD_DATABASE_URL 2>/dev/null || true
 
 case "$APP_ENV" in
   dev | prod) ;;
@@ -182,7 +185,7 @@ for name in "${stack_services[@]}"; do
 done
 
 # --- PostgreSQL (prod) ------------------------------------------------------
-# A cluster of the stack's own in data/postgres, its superuser `comms` with a
+# A cluster of the stack's own in POSTGRES_DATA (data/postgres), its superuser `comms` with a
 # password made on first use and kept in data/postgres.password (the prod
 # database URLs in Vault carry it, in dev runs too). PostgreSQL refuses to
 # run as root: as root, the server runs as the `postgres` user of Debian's
@@ -209,15 +212,18 @@ if [ "$own_postgres" = 1 ]; then
   if [ "$(id -u)" = 0 ]; then
     pg_as=(setpriv --reuid=postgres --regid=postgres --init-groups --)
   fi
-  pg_data="$stack_root/data/postgres"
+  case "$POSTGRES_DATA" in
+    /*) pg_data="$POSTGRES_DATA" ;;
+    *) pg_data="$stack_root/$POSTGRES_DATA" ;;
+  esac
   if [ ! -f "$pg_data/PG_VERSION" ]; then
-    echo "creating the PostgreSQL cluster in data/postgres"
+    echo "creating the PostgreSQL cluster in $POSTGRES_DATA"
     rm -rf "$pg_data"
     mkdir -p "$pg_data"
     chmod 700 "$pg_data"
     [ "${#pg_as[@]}" = 0 ] || chown postgres: "$pg_data"
     if ! "${pg_as[@]}" test -w "$pg_data"; then
-      echo "the postgres user cannot reach data/postgres: every directory above it must be searchable (chmod o+x)" >&2
+      echo "the postgres user cannot reach $pg_data: every directory above it must be searchable (chmod o+x), or set POSTGRES_DATA to a directory it can reach" >&2
       exit 1
     fi
     # The password reaches initdb in a file only its user reads (never on a
@@ -375,6 +381,7 @@ fi
 if [ "$own_postgres" = 1 ]; then
   # No Unix socket: clients, the services included, come over TCP with the
   # password.
+  readlink -f "$pg_data" >"$stack_run/postgres.data"
   launch postgres "${pg_as[@]}" "$pg_bin/postgres" -D "$pg_data" -p "$POSTGRES_PORT" \
     -c listen_addresses=127.0.0.1 -c unix_socket_directories=
   infra+=(postgres)

@@ -82,6 +82,7 @@ for name in "${stack_components[@]}"; do
   case " ${stack_services[*]} " in *" $name "*) ;; *) others+=("$name") ;; esac
 done
 stop_group "${others[@]}"
+[ -f "$(stack_pidfile postgres)" ] || rm -f "$stack_run/postgres.data"
 
 if [ "${#stopped[@]}" -eq 0 ]; then
   echo "nothing was running"

@@ -23,6 +23,11 @@ stack_components=(campaign-service user-service notification-service email-servi
   redis-commander maildev openbao postgres redis)
 
 stack_pidfile() { echo "$stack_run/$1.pid"; }
+# The private PostgreSQL cluster's directory (POSTGRES_DATA), as start.sh
+# recorded it when it started the server.
+stack_postgres_data() {
+  cat "$stack_run/postgres.data" 2>/dev/null || echo "$stack_root/data/postgres"
+}
 stack_log() { echo "$stack_run/logs/$1.log"; }
 
 # The pid recorded for a component, or nothing.
@@ -57,7 +62,7 @@ stack_owns() {
     postgres)
       # The postmaster runs in its data directory.
       [[ "$cmdline" == /usr/lib/postgresql/*/bin/postgres\ * ]] &&
-        [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$stack_root/data/postgres" ]
+        [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$(stack_postgres_data)" ]
       ;;
     *) [[ "$cmdline" == "$stack_root/target/release/$name "* ]] ;;
   esac

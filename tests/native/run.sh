@@ -60,6 +60,12 @@ done
 made_data=0
 listener=""
 output="$(mktemp)"
+# The prod cluster lives outside the checkout, in a directory the postgres
+# user can reach wherever the checkout is (start.sh runs the server as
+# postgres when run as root; a CI checkout may sit below a private
+# directory).
+postgres_parent="$(mktemp -d)"
+chmod 755 "$postgres_parent"
 finished=0
 on_exit() {
   local status=$?
@@ -74,7 +80,7 @@ on_exit() {
   ./stop.sh >/dev/null 2>&1 || true
   [ -z "$listener" ] || kill "$listener" 2>/dev/null || true
   [ "$made_data" = 0 ] || rm -rf data
-  rm -f "$output"
+  rm -rf "$output" "$postgres_parent"
   exit "$status"
 }
 trap on_exit EXIT
@@ -109,6 +115,7 @@ stack_env=(
   MAIL_UI_PORT="$mail_ui_port" REDIS_COMMANDER_PORT="$redis_commander_port"
   POSTGRES_PORT="$postgres_port" CAMPAIGN_PORT="$campaign_port" USER_PORT="$user_port"
   NOTIFICATION_PORT="$notification_port" EMAIL_PORT="$email_port" SEED_USERS="$users"
+  POSTGRES_DATA="$postgres_parent/postgres"
 )
 stack_ports=("$vault_port" "$((vault_port + 1))" "$redis_port" "$smtp_port" "$mail_ui_port"
   "$redis_commander_port" "$postgres_port" "$campaign_port" "$user_port" "$notification_port"
