@@ -283,6 +283,20 @@ impl Stack {
             .expect("maildev JSON")
     }
 
+    /// Waits until `check` holds, for at most `timeout`; panics naming
+    /// `what` with the services' log tails otherwise.
+    pub fn wait_for(&self, what: &str, timeout: Duration, check: impl Fn() -> bool) {
+        let start = Instant::now();
+        while !check() {
+            assert!(
+                start.elapsed() < timeout,
+                "{what} not within {timeout:?}\n{}",
+                self.log_tails()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Polls `campaign_id` until `completed`; panics with the services' log
     /// tails after `timeout`.
     pub fn wait_completed(&self, campaign_id: &str, timeout: Duration) -> Value {

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use contracts::EMAILS;
 use e2e::{Stack, Wiring};
@@ -34,20 +34,6 @@ fn redis_cli(stack: &Stack, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
-/// Waits until `check` holds, for at most `timeout`; panics naming `what`
-/// with the services' log tails otherwise.
-fn wait_for(stack: &Stack, what: &str, timeout: Duration, check: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < timeout,
-            "{what} not within {timeout:?}\n{}",
-            stack.log_tails()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_slow_server_and_two_senders_send_each_email_once() {
     let postgres = Postgres::start();
@@ -67,7 +53,7 @@ fn a_slow_server_and_two_senders_send_each_email_once() {
     stack.start_extra_instance("email-service");
 
     let id = stack.create_campaign("slow", "Hi {{ name }}", "For {{ email }}");
-    wait_for(&stack, "every email requested", Duration::from_secs(30), || {
+    stack.wait_for("every email requested", Duration::from_secs(30), || {
         stack.entries_added(EMAILS) == USERS
     });
     // Well within the first send's 4 s: every id is held by the sender of
@@ -79,7 +65,7 @@ fn a_slow_server_and_two_senders_send_each_email_once() {
     assert_eq!(done["progress"]["sent"], USERS, "{done}");
     // Every copy read and answered too: any second send it could cause is
     // made by now.
-    wait_for(&stack, "every copy answered", Duration::from_secs(120), || {
+    stack.wait_for("every copy answered", Duration::from_secs(120), || {
         let info = redis_cli(&stack, &["XINFO", "GROUPS", EMAILS]);
         let fields: Vec<&str> = info.lines().collect();
         let group = fields

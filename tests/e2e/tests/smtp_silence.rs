@@ -9,20 +9,6 @@ use std::time::{Duration, Instant};
 use e2e::Stack;
 use testkit::{Answer, SlowSmtp};
 
-/// Waits until `check` holds, for at most `timeout`; panics naming `what`
-/// with the services' log tails otherwise.
-fn wait_for(stack: &Stack, what: &str, timeout: Duration, check: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < timeout,
-            "{what} not within {timeout:?}\n{}",
-            stack.log_tails()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn an_uncertain_send_is_not_repeated_while_its_lease_lasts() {
     const USERS: usize = 5;
@@ -38,7 +24,7 @@ fn an_uncertain_send_is_not_repeated_while_its_lease_lasts() {
     );
     let id = stack.create_campaign("uncertain", "Hi {{ name }}", "Dear {{ name }}");
     let uncertain = r#"comms_emails_total{outcome="uncertain"}"#;
-    wait_for(&stack, "every send uncertain", Duration::from_secs(30), || {
+    stack.wait_for("every send uncertain", Duration::from_secs(30), || {
         stack.metric("email-service", uncertain).unwrap_or(0.0) >= USERS as f64
     });
     // Each request is retried after 1.5 s (`CLAIM_IDLE_MS`), then 3 s
@@ -70,7 +56,7 @@ fn sigterm_stops_a_sender_stuck_on_a_silent_server() {
         ],
     );
     stack.create_campaign("stuck", "Hi {{ name }}", "Dear {{ name }}");
-    wait_for(&stack, "a send in progress", Duration::from_secs(30), || {
+    stack.wait_for("a send in progress", Duration::from_secs(30), || {
         !smtp.message_ids().is_empty()
     });
     std::thread::sleep(Duration::from_millis(500));
