@@ -1,4 +1,4 @@
-//! Real servers for tests (Redis, SMTP, PostgreSQL, OpenBao), each on a
+//! Real servers for tests (Redis, a Redis Cluster, SMTP, PostgreSQL, OpenBao), each on a
 //! free loopback port in a directory of its own, stopped when dropped.
 //! Nothing here fakes a server: tests talk to the same servers a deployment
 //! runs.
@@ -7,6 +7,7 @@ mod maildev;
 mod openbao;
 mod postgres;
 pub mod ready;
+mod redis_cluster;
 mod redis_server;
 mod slow_smtp;
 mod smtp_sink;
@@ -14,6 +15,7 @@ mod smtp_sink;
 pub use maildev::MailDev;
 pub use openbao::OpenBao;
 pub use postgres::Postgres;
+pub use redis_cluster::RedisCluster;
 pub use redis_server::{Persistence, RedisServer};
 pub use slow_smtp::{serve_session, Answer, SlowSmtp};
 pub use smtp_sink::{SinkMode, SmtpSink};
