@@ -2,19 +2,19 @@
 //!
 //! An entry of stream `S` that cannot be decoded, or fails `max_deliveries`
 //! times, is copied to `S:dead` with its original fields plus the fields
-//! below, and acked in `S` in the same transaction, so it is neither lost
-//! nor able to block the group. An operator lists dead letters and replays
+//! below, and acked in `S` in the same transaction (on a cluster, where the
+//! two keys may live in different slots, the copy is written first and the
+//! ack after it), so it is neither lost nor able to block the group. An operator lists dead letters and replays
 //! them (re-publishes the original fields to `S`) once the cause is fixed.
 //!
 //! Dead-letter streams are never capped nor trimmed: a dead letter leaves
 //! only by an operator's replay (or deletion), never by eviction.
 
-use redis::aio::ConnectionManager;
-use redis::Pipeline;
-
+use crate::batch::Batch;
+use crate::connection::Redis;
 use crate::entry::{entry_list, RawEntry, StreamId};
 use crate::error::{Error, Result};
-use crate::keys::{dead_letter_stream, stats_key, DEAD_LETTERED};
+use crate::keys::dead_letter_stream;
 
 const FIELD_STREAM: &str = "dead.stream";
 const FIELD_GROUP: &str = "dead.group";
@@ -51,9 +51,9 @@ pub(crate) struct DeadLetterRequest {
     pub deliveries: u64,
 }
 
-/// Adds to `pipe` the commands that copy `request` to the dead-letter stream,
-/// ack it in `group` and count it. The caller makes `pipe` atomic.
-pub(crate) fn add_dead_letter(pipe: &mut Pipeline, stream: &str, group: &str, request: &DeadLetterRequest) {
+/// The command that copies `request` to the dead-letter stream; the caller
+/// acks the entry in `group` and counts it after this command.
+pub(crate) fn dead_letter_copy(stream: &str, group: &str, request: &DeadLetterRequest) -> redis::Cmd {
     let mut xadd = redis::cmd("XADD");
     xadd.arg(dead_letter_stream(stream))
         .arg("*")
@@ -70,21 +70,11 @@ pub(crate) fn add_dead_letter(pipe: &mut Pipeline, stream: &str, group: &str, re
     for (name, value) in &request.entry.fields {
         xadd.arg(name).arg(value.as_slice());
     }
-    pipe.add_command(xadd).ignore();
-    pipe.cmd("XACK")
-        .arg(stream)
-        .arg(group)
-        .arg(&request.entry.id)
-        .ignore();
-    pipe.cmd("HINCRBY")
-        .arg(stats_key(stream, group))
-        .arg(DEAD_LETTERED)
-        .arg(1)
-        .ignore();
+    xadd
 }
 
 /// The oldest `count` dead letters of `stream`.
-pub async fn list(conn: &mut ConnectionManager, stream: &str, count: usize) -> Result<Vec<DeadLetter>> {
+pub async fn list(conn: &mut Redis, stream: &str, count: usize) -> Result<Vec<DeadLetter>> {
     page(conn, stream, None, count).await
 }
 
@@ -92,7 +82,7 @@ pub async fn list(conn: &mut ConnectionManager, stream: &str, count: usize) -> R
 /// (from the first with `None`); [`Error::InvalidId`] when `after` is not a
 /// stream id.
 pub async fn page(
-    conn: &mut ConnectionManager,
+    conn: &mut Redis,
     stream: &str,
     after: Option<&str>,
     count: usize,
@@ -117,10 +107,11 @@ pub async fn page(
 }
 
 /// Re-publishes dead letter `dead_id` of `stream` to `stream` and removes it
-/// from the dead-letter stream, atomically. Returns the new entry id, or
+/// from the dead-letter stream, atomically (on a cluster: re-published
+/// first, removed after). Returns the new entry id, or
 /// `None` when no such dead letter exists; [`Error::InvalidId`] when
 /// `dead_id` is not a stream id (the caller's mistake, not the store's).
-pub async fn replay(conn: &mut ConnectionManager, stream: &str, dead_id: &str) -> Result<Option<String>> {
+pub async fn replay(conn: &mut Redis, stream: &str, dead_id: &str) -> Result<Option<String>> {
     if !StreamId::is_exact(dead_id) {
         return Err(Error::InvalidId(dead_id.to_string()));
     }
@@ -139,19 +130,18 @@ pub async fn replay(conn: &mut ConnectionManager, stream: &str, dead_id: &str) -
     for (name, value) in entry.fields.iter().filter(|(name, _)| !name.starts_with("dead.")) {
         xadd.arg(name).arg(value.as_slice());
     }
-    let (new_id, _): (String, u64) = redis::pipe()
-        .atomic()
-        .add_command(xadd)
-        .cmd("XDEL")
-        .arg(&dead_stream)
-        .arg(&entry.id)
-        .query_async(conn)
-        .await?;
+    let mut xdel = redis::cmd("XDEL");
+    xdel.arg(&dead_stream).arg(&entry.id);
+    let mut batch = Batch::atomic();
+    batch.add(xadd).add(xdel);
+    let replies = batch.run(conn).await?;
+    let new_id: String = redis::from_redis_value(replies.into_iter().next().unwrap_or(redis::Value::Nil))
+        .map_err(redis::RedisError::from)?;
     Ok(Some(new_id))
 }
 
 /// Replays every dead letter of `stream`; returns how many.
-pub async fn replay_all(conn: &mut ConnectionManager, stream: &str) -> Result<usize> {
+pub async fn replay_all(conn: &mut Redis, stream: &str) -> Result<usize> {
     let mut replayed = 0;
     loop {
         let batch = list(conn, stream, 500).await?;

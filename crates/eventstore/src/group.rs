@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use redis::aio::ConnectionManager;
+use crate::connection::Redis;
 
 use crate::error::Result;
 
@@ -30,7 +30,7 @@ pub enum GroupStart {
 /// Creates `group` on `stream` (and the stream) if missing, from the start
 /// of the stream. When entries had already been removed from the stream, a
 /// warning names the stream, the group and how many it missed.
-pub async fn ensure_group(conn: &mut ConnectionManager, stream: &str, group: &str) -> Result<GroupStart> {
+pub async fn ensure_group(conn: &mut Redis, stream: &str, group: &str) -> Result<GroupStart> {
     let created: redis::RedisResult<()> = redis::cmd("XGROUP")
         .arg("CREATE")
         .arg(stream)

@@ -36,6 +36,7 @@
 //! # Ok(()) }
 //! ```
 
+mod batch;
 mod connection;
 pub mod deadletter;
 mod entry;
@@ -49,7 +50,7 @@ mod stats;
 pub mod trim;
 mod worker;
 
-pub use connection::{redact, RedisTarget};
+pub use connection::{redact, Redis, RedisTarget};
 pub use deadletter::DeadLetter;
 pub use entry::{RawEntry, StreamId};
 pub use envelope::{DecodeError, Envelope, Event};
@@ -62,7 +63,3 @@ pub use worker::{
     unique_consumer_name, CounterSnapshot, Delivery, HandleError, Handler, Worker, WorkerConfig,
     WorkerCounters,
 };
-
-/// Re-exported so services need no direct dependency to name the
-/// shared connection type.
-pub use redis::aio::ConnectionManager;

@@ -7,7 +7,7 @@
 //! and re-sends only once the group has settled the last copy (handled it or
 //! dead-lettered it) without the effect showing.
 
-use redis::aio::ConnectionManager;
+use crate::connection::Redis;
 
 use crate::entry::StreamId;
 use crate::error::Result;
@@ -15,7 +15,7 @@ use crate::error::Result;
 /// Whether `group` has yet to settle entry `entry_id` of `stream`: it was
 /// not delivered to the group yet (or the group does not exist yet; groups
 /// read a stream from its start), or it was delivered and not acknowledged.
-pub async fn awaits(conn: &mut ConnectionManager, stream: &str, group: &str, entry_id: &str) -> Result<bool> {
+pub async fn awaits(conn: &mut Redis, stream: &str, group: &str, entry_id: &str) -> Result<bool> {
     let exists: bool = redis::cmd("EXISTS").arg(stream).query_async(conn).await?;
     if !exists {
         return Ok(false);

@@ -5,8 +5,8 @@
 //! `XADD`s as pipelines of [`Publisher::PIPELINE_CHUNK`] commands: one round
 //! trip per chunk instead of one per entry.
 
-use redis::aio::ConnectionManager;
-
+use crate::batch::Batch;
+use crate::connection::Redis;
 use crate::envelope::Envelope;
 use crate::error::Result;
 
@@ -14,7 +14,7 @@ use crate::error::Result;
 /// Cloning is cheap; clones share the connection.
 #[derive(Clone)]
 pub struct Publisher {
-    conn: ConnectionManager,
+    conn: Redis,
 }
 
 impl Publisher {
@@ -23,7 +23,7 @@ impl Publisher {
     pub const PIPELINE_CHUNK: usize = 2_000;
 
     /// A publisher on `conn` (see [`crate::RedisTarget::shared`]).
-    pub fn new(conn: ConnectionManager) -> Self {
+    pub fn new(conn: Redis) -> Self {
         Self { conn }
     }
 
@@ -54,15 +54,16 @@ impl Publisher {
 impl Publisher {
     /// Appends each `(stream, envelope)` to its stream, in order, in one
     /// pipeline: for many small events from concurrent handlers, one round
-    /// trip instead of one each.
+    /// trip instead of one each (on a cluster, one per slot, each stream's
+    /// entries still in order).
     pub async fn publish_many(&self, events: &[(&str, Envelope)]) -> Result<usize> {
         let mut conn = self.conn.clone();
         for chunk in events.chunks(Self::PIPELINE_CHUNK) {
-            let mut pipe = redis::pipe();
+            let mut batch = Batch::default();
             for (stream, envelope) in chunk {
-                pipe.add_command(xadd(stream, envelope)).ignore();
+                batch.add(xadd(stream, envelope));
             }
-            pipe.query_async::<()>(&mut conn).await?;
+            batch.run(&mut conn).await?;
         }
         Ok(events.len())
     }

@@ -6,8 +6,8 @@
 //! workers in a hash per stream and group (`<stream>:stats:<group>`), so that
 //! any process can read them, whichever instance did the work.
 
-use redis::aio::ConnectionManager;
-
+use crate::batch::Batch;
+use crate::connection::Redis;
 use crate::entry::StreamId;
 use crate::error::Result;
 use crate::keys::{dead_letter_stream, stats_key, DEAD_LETTERED, HANDLED, RETRIED};
@@ -69,16 +69,15 @@ pub struct ConsumerStats {
 
 /// Reads the figures of `stream`; a stream that does not exist yet has
 /// length 0 and no groups.
-pub async fn stream_stats(conn: &mut ConnectionManager, stream: &str) -> Result<StreamStats> {
-    let (length, dead_letters, exists): (u64, u64, bool) = redis::pipe()
-        .cmd("XLEN")
-        .arg(stream)
-        .cmd("XLEN")
-        .arg(dead_letter_stream(stream))
-        .cmd("EXISTS")
-        .arg(stream)
-        .query_async(conn)
-        .await?;
+pub async fn stream_stats(conn: &mut Redis, stream: &str) -> Result<StreamStats> {
+    let mut batch = Batch::default();
+    batch
+        .add(redis::cmd("XLEN").arg(stream).to_owned())
+        .add(redis::cmd("XLEN").arg(dead_letter_stream(stream)).to_owned())
+        .add(redis::cmd("EXISTS").arg(stream).to_owned());
+    let (length, dead_letters, exists): (u64, u64, bool) =
+        redis::from_redis_value(redis::Value::Array(batch.run(conn).await?))
+            .map_err(redis::RedisError::from)?;
     let mut groups = Vec::new();
     if exists {
         let info: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
@@ -140,7 +139,7 @@ pub async fn stream_stats(conn: &mut ConnectionManager, stream: &str) -> Result<
 }
 
 /// The id of the first entry of `stream`, `None` when it is empty.
-async fn first_id(conn: &mut ConnectionManager, stream: &str) -> Result<Option<StreamId>> {
+async fn first_id(conn: &mut Redis, stream: &str) -> Result<Option<StreamId>> {
     let range: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
         .arg(stream)
         .arg("-")
@@ -154,7 +153,7 @@ async fn first_id(conn: &mut ConnectionManager, stream: &str) -> Result<Option<S
 
 /// How many entries of `stream` come after `after`, counted a page at a
 /// time (only when Redis cannot tell, see [`lag_of`]).
-async fn count_after(conn: &mut ConnectionManager, stream: &str, after: StreamId) -> Result<u64> {
+async fn count_after(conn: &mut Redis, stream: &str, after: StreamId) -> Result<u64> {
     const PAGE: usize = 1_000;
     let (mut count, mut cursor) = (0, after);
     loop {

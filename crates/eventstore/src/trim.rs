@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use crate::connection::Redis;
 use tokio_util::sync::CancellationToken;
 
 use crate::entry::{text, StreamId};
@@ -23,7 +23,7 @@ use crate::keys::is_dead_letter_stream;
 
 /// The smallest id some group of `stream` still needs, or `None` when the
 /// stream has no groups (or does not exist).
-pub async fn safe_min_id(conn: &mut ConnectionManager, stream: &str) -> Result<Option<StreamId>> {
+pub async fn safe_min_id(conn: &mut Redis, stream: &str) -> Result<Option<StreamId>> {
     let exists: bool = redis::cmd("EXISTS").arg(stream).query_async(conn).await?;
     if !exists {
         return Ok(None);
@@ -51,7 +51,7 @@ pub async fn safe_min_id(conn: &mut ConnectionManager, stream: &str) -> Result<O
 
 /// Trims `stream` to its safe point. Returns the number of entries removed
 /// (always 0 for a dead-letter stream).
-pub async fn trim(conn: &mut ConnectionManager, stream: &str) -> Result<u64> {
+pub async fn trim(conn: &mut Redis, stream: &str) -> Result<u64> {
     if is_dead_letter_stream(stream) {
         return Ok(0);
     }
@@ -72,7 +72,7 @@ pub async fn trim(conn: &mut ConnectionManager, stream: &str) -> Result<u64> {
 /// trimmed to its safe point first, so what is left is unread, or read and
 /// not yet acknowledged. The measure of flow control: it is what the
 /// streams occupy in Redis, and it shrinks only as the consumers get on.
-pub async fn backlog(conn: &mut ConnectionManager, streams: &[&str]) -> Result<u64> {
+pub async fn backlog(conn: &mut Redis, streams: &[&str]) -> Result<u64> {
     let mut total = 0;
     for stream in streams {
         trim(conn, stream).await?;
@@ -85,7 +85,7 @@ pub async fn backlog(conn: &mut ConnectionManager, streams: &[&str]) -> Result<u
 /// Trims each of `streams` every `every` until `shutdown`; errors are logged
 /// and retried at the next tick.
 pub async fn run_trimmer(
-    mut conn: ConnectionManager,
+    mut conn: Redis,
     streams: Vec<String>,
     every: Duration,
     shutdown: CancellationToken,

@@ -139,7 +139,7 @@ async fn a_group_created_after_trimming_reports_what_it_missed() {
 }
 
 /// The id of the first entry of `stream`.
-async fn first_id(conn: &mut eventstore::ConnectionManager, stream: &str) -> String {
+async fn first_id(conn: &mut eventstore::Redis, stream: &str) -> String {
     let range: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
         .arg(stream)
         .arg("-")

@@ -13,7 +13,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use eventstore::ConnectionManager;
+use eventstore::Redis;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 use tokio::net::TcpListener;
@@ -27,7 +27,7 @@ mod connections;
 #[derive(Clone)]
 pub struct Dependencies {
     /// The event store.
-    pub redis: ConnectionManager,
+    pub redis: Redis,
     /// The service's own database.
     pub db: AnyPool,
 }

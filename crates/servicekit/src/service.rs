@@ -36,7 +36,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use axum::Router;
-use eventstore::{ConnectionManager, Handler, RedisTarget, Worker, WorkerConfig};
+use eventstore::{Handler, Redis, RedisTarget, Worker, WorkerConfig};
 use secrecy::ExposeSecret;
 use sqlx::AnyPool;
 use tokio::net::TcpListener;
@@ -73,7 +73,7 @@ pub struct Service {
     /// Where the event store is, for the workers' own connections.
     target: RedisTarget,
     /// The shared event-store connection.
-    redis: ConnectionManager,
+    redis: Redis,
     /// Its own database, schema applied.
     db: AnyPool,
     /// Bound at build, so the port is known (and taken) before it runs.
@@ -121,7 +121,7 @@ impl Service {
     }
 
     /// The shared event-store connection, for publishers and queries.
-    pub fn redis(&self) -> &ConnectionManager {
+    pub fn redis(&self) -> &Redis {
         &self.redis
     }
 

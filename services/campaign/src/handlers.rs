@@ -21,7 +21,7 @@ use std::time::Duration;
 use contracts::{
     AudienceExpanded, CampaignCreated, DeliveryStatus, EmailDelivery, AUDIENCE_GROUP, CAMPAIGNS,
 };
-use eventstore::{pending, ConnectionManager, Delivery, Envelope, Event, HandleError, Handler, Publisher};
+use eventstore::{pending, Delivery, Envelope, Event, HandleError, Handler, Publisher, Redis};
 use tokio_util::sync::CancellationToken;
 
 use servicekit::now_ms;
@@ -33,13 +33,13 @@ use crate::store::{Campaign, CampaignStore};
 pub struct Tracker {
     store: CampaignStore,
     /// For looking up whether an announcement is still waiting.
-    redis: ConnectionManager,
+    redis: Redis,
     publisher: Publisher,
 }
 
 impl Tracker {
     /// Handlers on `store`, publishing on `redis`.
-    pub fn new(store: CampaignStore, redis: ConnectionManager) -> Self {
+    pub fn new(store: CampaignStore, redis: Redis) -> Self {
         Self {
             store,
             publisher: Publisher::new(redis.clone()),

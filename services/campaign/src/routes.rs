@@ -26,7 +26,7 @@ use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::Html;
 use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
-use eventstore::{deadletter, stream_stats, ConnectionManager, DeadLetter, StreamStats};
+use eventstore::{deadletter, stream_stats, DeadLetter, Redis, StreamStats};
 use serde::{Deserialize, Serialize};
 use servicekit::access::{require_token, Access};
 use servicekit::http::{next_after, page_limit, ApiError, ErrorBody};
@@ -85,7 +85,7 @@ pub struct AppState {
     /// Campaign store and publisher.
     pub tracker: Tracker,
     /// For stream figures and dead letters.
-    pub redis: ConnectionManager,
+    pub redis: Redis,
     /// Who may write.
     pub access: Access,
     /// Ends the live channels at shutdown.

@@ -43,7 +43,7 @@ use contracts::{
     notification_id, AudienceExpanded, CampaignCreated, NotificationRequested, CAMPAIGNS, DELIVERIES, EMAILS,
     NOTIFICATIONS,
 };
-use eventstore::{trim, ConnectionManager, Delivery, Envelope, Event, HandleError, Publisher};
+use eventstore::{trim, Delivery, Envelope, Event, HandleError, Publisher, Redis};
 use servicekit::now_ms;
 
 use crate::store::UserStore;
@@ -71,7 +71,7 @@ pub struct Expander {
     /// Where notifications go.
     publisher: Publisher,
     /// For measuring the backlog behind the expansion.
-    redis: ConnectionManager,
+    redis: Redis,
     /// Users per page.
     page_size: i64,
     /// Entries the downstream streams may hold before a page waits.
@@ -86,13 +86,7 @@ impl Expander {
     /// An expander on `store` publishing on `redis`, `page_size` users at
     /// a time while the streams behind it hold fewer than `max_backlog`
     /// entries, taking leases as `owner`.
-    pub fn new(
-        store: UserStore,
-        redis: ConnectionManager,
-        page_size: i64,
-        max_backlog: u64,
-        owner: String,
-    ) -> Self {
+    pub fn new(store: UserStore, redis: Redis, page_size: i64, max_backlog: u64, owner: String) -> Self {
         Self {
             store,
             publisher: Publisher::new(redis.clone()),

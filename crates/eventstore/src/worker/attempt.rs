@@ -27,8 +27,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::connection::Redis;
 use futures::FutureExt;
-use redis::aio::ConnectionManager;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -46,7 +46,7 @@ use crate::envelope::Envelope;
 pub(crate) struct Attempts<H> {
     pub handler: Arc<H>,
     pub config: Arc<WorkerConfig>,
-    pub conn: ConnectionManager,
+    pub conn: Redis,
     pub counters: Arc<WorkerCounters>,
     /// Stops waiting for a retry's backoff (the entry stays pending).
     pub shutdown: CancellationToken,

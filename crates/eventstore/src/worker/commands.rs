@@ -11,10 +11,11 @@
 //! that any consumer can tell deliveries that answered from deliveries that
 //! crashed; the settle pipeline deletes an entry's field with its ack.
 
-use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::{RedisResult, Value};
 
 use super::config::WorkerConfig;
+use crate::batch::Batch;
+use crate::connection::Redis;
 use crate::entry::{entry_list, read_reply_entries, text, RawEntry};
 
 /// Most ids in one `XCLAIM`, to keep a command's size modest.
@@ -37,7 +38,7 @@ pub(crate) fn retries_key(stream: &str, group: &str) -> String {
 
 /// Reads up to `count` new entries, blocking up to `config.block`.
 pub(crate) async fn read_new(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Redis,
     config: &WorkerConfig,
     count: usize,
 ) -> RedisResult<Vec<Claimed>> {
@@ -78,7 +79,7 @@ pub(crate) struct IdlePage {
 /// deleted from the stream leave the pending list on the way, and their
 /// retry counts are dropped with them.
 pub(crate) async fn claim_idle_ids(
-    conn: &mut ConnectionManager,
+    conn: &mut Redis,
     config: &WorkerConfig,
     cursor: &str,
     count: usize,
@@ -116,34 +117,41 @@ pub(crate) async fn claim_idle_ids(
 
 /// Claims `ids` to this consumer counting a delivery (`XCLAIM` without
 /// `JUSTID`, whatever their idle time: the worker holds them already), and
-/// returns those still pending with their fields and counts, atomically.
+/// returns those still pending with their fields and counts, atomically
+/// (on a cluster, the retry counts are read just after, in a slot of their
+/// own).
 pub(crate) async fn take(
-    conn: &mut ConnectionManager,
+    conn: &mut Redis,
     config: &WorkerConfig,
     ids: &[String],
 ) -> RedisResult<Vec<Claimed>> {
     let mut taken = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(CLAIM_CHUNK) {
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("XCLAIM")
+        let mut batch = Batch::atomic();
+        let mut xclaim = redis::cmd("XCLAIM");
+        xclaim
             .arg(&config.stream)
             .arg(&config.group)
             .arg(&config.consumer)
             .arg(0)
             .arg(chunk);
+        batch.add(xclaim);
         for id in chunk {
-            pipe.cmd("XPENDING")
+            let mut xpending = redis::cmd("XPENDING");
+            xpending
                 .arg(&config.stream)
                 .arg(&config.group)
                 .arg(id)
                 .arg(id)
                 .arg(1);
+            batch.add(xpending);
         }
-        pipe.cmd("HMGET")
-            .arg(retries_key(&config.stream, &config.group))
-            .arg(chunk);
-        let mut replies: Vec<Value> = pipe.query_async(conn).await?;
+        // Read after the claim: the retry counts of entries this worker
+        // holds change only by its own hand.
+        let mut hmget = redis::cmd("HMGET");
+        hmget.arg(retries_key(&config.stream, &config.group)).arg(chunk);
+        batch.add(hmget);
+        let mut replies = batch.run(conn).await?;
         let retried: Vec<Option<u64>> = match replies.pop() {
             Some(reply) => redis::from_redis_value(reply)?,
             None => Vec::new(),
@@ -167,11 +175,7 @@ pub(crate) async fn take(
 
 /// Re-claims `ids` to this consumer with `JUSTID`: their idle time starts
 /// again, their delivery count stays. Ids no longer pending are ignored.
-pub(crate) async fn keep(
-    conn: &mut ConnectionManager,
-    config: &WorkerConfig,
-    ids: &[String],
-) -> RedisResult<()> {
+pub(crate) async fn keep(conn: &mut Redis, config: &WorkerConfig, ids: &[String]) -> RedisResult<()> {
     for chunk in ids.chunks(CLAIM_CHUNK) {
         redis::cmd("XCLAIM")
             .arg(&config.stream)
@@ -187,11 +191,7 @@ pub(crate) async fn keep(
 }
 
 /// Counts one delivery of `id` that ended in a retry.
-pub(crate) async fn record_retry(
-    conn: &mut ConnectionManager,
-    config: &WorkerConfig,
-    id: &str,
-) -> RedisResult<()> {
+pub(crate) async fn record_retry(conn: &mut Redis, config: &WorkerConfig, id: &str) -> RedisResult<()> {
     redis::cmd("HINCRBY")
         .arg(retries_key(&config.stream, &config.group))
         .arg(id)

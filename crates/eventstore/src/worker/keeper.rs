@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use redis::aio::ConnectionManager;
+use crate::connection::Redis;
 use tokio_util::sync::CancellationToken;
 
 use super::commands::keep;
@@ -54,7 +54,7 @@ impl Held {
 /// Re-claims the held entries every [`WorkerConfig::keep_every`] until
 /// `stop`. A failure is logged and tried again at the next tick.
 pub(crate) async fn keep_held(
-    mut conn: ConnectionManager,
+    mut conn: Redis,
     config: Arc<WorkerConfig>,
     held: Held,
     stop: CancellationToken,

@@ -42,7 +42,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use crate::connection::Redis;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -216,7 +216,7 @@ impl Worker {
         tracing::info!(stream = %config.stream, consumer = %config.consumer, "worker stopped");
     }
 
-    async fn connect_shared(&self, shutdown: &CancellationToken) -> Option<ConnectionManager> {
+    async fn connect_shared(&self, shutdown: &CancellationToken) -> Option<Redis> {
         let mut backoff = Backoff::default();
         loop {
             match self.target.shared().await {

@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 
-use redis::aio::{ConnectionManager, MultiplexedConnection};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -20,7 +19,7 @@ use super::commands::{claim_idle_ids, read_new, take, Claimed};
 use super::keeper::Held;
 use super::settle::Settlement;
 use super::Handler;
-use crate::connection::RedisTarget;
+use crate::connection::{Redis, RedisTarget};
 use crate::group::ensure_group;
 
 /// One reading connection of a worker. A worker runs `readers` of them:
@@ -29,7 +28,7 @@ use crate::group::ensure_group;
 /// primary loop also claims the group's idle entries.
 pub(crate) struct ReadLoop<H> {
     pub target: RedisTarget,
-    pub ctrl: ConnectionManager,
+    pub ctrl: Redis,
     pub primary: bool,
     pub dispatcher: Dispatcher<H>,
 }
@@ -38,7 +37,7 @@ impl<H: Handler> ReadLoop<H> {
     /// Reads, claims and dispatches until `shutdown`.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let config = self.dispatcher.attempts.config.clone();
-        let mut reader: Option<MultiplexedConnection> = None;
+        let mut reader: Option<Redis> = None;
         let mut backoff = Backoff::default();
         let mut last_claim: Option<Instant> = None;
 
@@ -90,7 +89,7 @@ impl<H: Handler> ReadLoop<H> {
         }
     }
 
-    async fn connect_reader(&mut self) -> crate::Result<MultiplexedConnection> {
+    async fn connect_reader(&mut self) -> crate::Result<Redis> {
         let config = &self.dispatcher.attempts.config;
         let conn = self.target.dedicated(config.block).await?;
         ensure_group(&mut self.ctrl, &config.stream, &config.group).await?;

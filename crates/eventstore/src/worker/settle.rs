@@ -1,11 +1,12 @@
 //! The acker: settles outcomes in batches, one atomic pipeline per batch
-//! that acks the handled entries, dead-letters the given-up ones and
-//! updates the group's counters.
+//! that dead-letters the given-up entries, acks them and the handled ones,
+//! and updates the group's counters (on a cluster, one atomic pipeline per
+//! slot, in that order: a dead letter is written before its entry's ack).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use redis::aio::ConnectionManager;
+use crate::connection::Redis;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -14,8 +15,9 @@ use super::commands::retries_key;
 use super::config::WorkerConfig;
 use super::keeper::Held;
 use super::WorkerCounters;
-use crate::deadletter::{add_dead_letter, DeadLetterRequest};
-use crate::keys::{stats_key, HANDLED, RETRIED};
+use crate::batch::Batch;
+use crate::deadletter::{dead_letter_copy, DeadLetterRequest};
+use crate::keys::{stats_key, DEAD_LETTERED, HANDLED, RETRIED};
 
 /// Most outcomes settled in one pipeline.
 const ACK_BATCH: usize = 1_024;
@@ -47,7 +49,7 @@ impl Settlement {
 /// fires (set only at shutdown), which also cuts short a flush in progress:
 /// what was not settled stays pending. A settled entry stops being held.
 pub(crate) async fn ack_loop(
-    mut conn: ConnectionManager,
+    mut conn: Redis,
     config: Arc<WorkerConfig>,
     mut outcomes: mpsc::Receiver<Settlement>,
     held: Held,
@@ -56,18 +58,18 @@ pub(crate) async fn ack_loop(
 ) {
     let mut batch = Vec::with_capacity(config.concurrency.min(ACK_BATCH));
     while outcomes.recv_many(&mut batch, ACK_BATCH).await > 0 {
-        let pipe = settle_pipeline(&config, &batch);
+        let settle = settle_batch(&config, &batch);
         let mut backoff = Backoff::default();
         loop {
             let flushed = tokio::select! {
-                flushed = pipe.query_async::<()>(&mut conn) => flushed,
+                flushed = settle.run(&mut conn) => flushed,
                 _ = deadline.cancelled() => {
                     tracing::warn!(stream = %config.stream, left = batch.len(), "gave up acknowledging at shutdown; the entries stay pending");
                     return;
                 }
             };
             match flushed {
-                Ok(()) => break,
+                Ok(_) => break,
                 Err(error) => {
                     tracing::warn!(stream = %config.stream, %error, pending = batch.len(), "acknowledging failed; retrying");
                     if !backoff.wait(&deadline).await {
@@ -105,51 +107,42 @@ pub(crate) async fn ack_loop(
     }
 }
 
-fn settle_pipeline(config: &WorkerConfig, batch: &[Settlement]) -> redis::Pipeline {
-    let mut pipe = redis::pipe();
-    pipe.atomic();
-    let stats = stats_key(&config.stream, &config.group);
-    let handled: Vec<&str> = batch
-        .iter()
-        .filter_map(|outcome| match outcome {
-            Settlement::Handled { id, .. } => Some(id.as_str()),
-            Settlement::Dead(_) => None,
-        })
-        .collect();
-    if !handled.is_empty() {
-        pipe.cmd("XACK")
-            .arg(&config.stream)
-            .arg(&config.group)
-            .arg(&handled)
-            .ignore();
-        pipe.cmd("HINCRBY")
-            .arg(&stats)
-            .arg(HANDLED)
-            .arg(handled.len())
-            .ignore();
+fn settle_batch(config: &WorkerConfig, batch: &[Settlement]) -> Batch {
+    let mut settle = Batch::atomic();
+    let mut acked = Vec::with_capacity(batch.len());
+    let mut dead_lettered = 0;
+    for outcome in batch {
+        if let Settlement::Dead(request) = outcome {
+            tracing::warn!(stream = %config.stream, entry = %request.entry.id, reason = %request.reason, "dead-lettered");
+            settle.add(dead_letter_copy(&config.stream, &config.group, request));
+            dead_lettered += 1;
+        }
+        acked.push(outcome.id());
     }
+    let mut xack = redis::cmd("XACK");
+    xack.arg(&config.stream).arg(&config.group).arg(&acked);
+    settle.add(xack);
+    let stats = stats_key(&config.stream, &config.group);
     // Only an entry delivered more than once can have retries counted.
     let redelivered: Vec<&str> = batch
         .iter()
         .filter(|outcome| outcome.deliveries() > 1)
         .map(Settlement::id)
         .collect();
-    if !redelivered.is_empty() {
-        pipe.cmd("HINCRBY")
-            .arg(&stats)
-            .arg(RETRIED)
-            .arg(redelivered.len())
-            .ignore();
-        pipe.cmd("HDEL")
-            .arg(retries_key(&config.stream, &config.group))
-            .arg(&redelivered)
-            .ignore();
-    }
-    for outcome in batch {
-        if let Settlement::Dead(request) = outcome {
-            tracing::warn!(stream = %config.stream, entry = %request.entry.id, reason = %request.reason, "dead-lettered");
-            add_dead_letter(&mut pipe, &config.stream, &config.group, request);
+    for (counter, n) in [
+        (HANDLED, batch.len() - dead_lettered),
+        (RETRIED, redelivered.len()),
+        (DEAD_LETTERED, dead_lettered),
+    ] {
+        if n > 0 {
+            settle.add(redis::cmd("HINCRBY").arg(&stats).arg(counter).arg(n).to_owned());
         }
     }
-    pipe
+    if !redelivered.is_empty() {
+        let mut hdel = redis::cmd("HDEL");
+        hdel.arg(retries_key(&config.stream, &config.group))
+            .arg(&redelivered);
+        settle.add(hdel);
+    }
+    settle
 }
