@@ -1,8 +1,9 @@
-//! Publishing, connecting and trimming against a real `redis-server`.
+//! Publishing, connecting and trimming against a real `redis-server`, and
+//! against a real Redis Cluster where keys live on several masters.
 
 mod common;
 
-use common::{publish_numbers, publisher, Numbered};
+use common::{publish_numbers, publisher, Numbered, Server};
 use eventstore::{trim, Envelope, RedisTarget};
 use testkit::{Persistence, RedisServer};
 
@@ -81,9 +82,71 @@ async fn a_password_protected_server_is_reached_and_the_password_never_shows() {
 }
 
 #[tokio::test]
+async fn events_for_many_streams_go_out_together_each_stream_in_order() {
+    many_streams(Server::node()).await;
+}
+
+#[tokio::test]
+async fn events_for_many_streams_go_out_together_each_stream_in_order_on_a_cluster() {
+    many_streams(Server::cluster()).await;
+}
+
+async fn many_streams(server: Server) {
+    let target = server.target();
+    let streams = ["a", "b", "c", "d", "e", "f"];
+    let events: Vec<(&str, Envelope)> = (0..600u64)
+        .map(|n| {
+            (
+                streams[n as usize % streams.len()],
+                Envelope::new(&Numbered { n }).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(publisher(&target).await.publish_many(&events).await.unwrap(), 600);
+    let mut conn = target.shared().await.unwrap();
+    for (index, stream) in streams.iter().enumerate() {
+        let read: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(*stream)
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let numbers: Vec<u64> = read
+            .ids
+            .iter()
+            .map(|entry| {
+                let fields: Vec<(String, Vec<u8>)> = entry
+                    .map
+                    .iter()
+                    .map(|(name, value)| (name.clone(), redis::from_redis_value_ref(value).unwrap()))
+                    .collect();
+                Envelope::from_fields(&fields)
+                    .unwrap()
+                    .decode::<Numbered>()
+                    .unwrap()
+                    .n
+            })
+            .collect();
+        let expected: Vec<u64> = (0..600)
+            .filter(|n| *n as usize % streams.len() == index)
+            .collect();
+        assert_eq!(numbers, expected, "stream {stream}");
+    }
+}
+
+#[tokio::test]
 async fn trimming_never_removes_an_unacknowledged_entry() {
-    let redis = RedisServer::start();
-    let target = RedisTarget::parse(&redis.url()).unwrap();
+    trimmed_safely(Server::node()).await;
+}
+
+#[tokio::test]
+async fn trimming_never_removes_an_unacknowledged_entry_on_a_cluster() {
+    trimmed_safely(Server::cluster()).await;
+}
+
+async fn trimmed_safely(server: Server) {
+    let target = server.target();
     let mut conn = target.shared().await.unwrap();
     publish_numbers(&publisher(&target).await, "s", 0..100).await;
     let all: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
@@ -99,7 +162,7 @@ async fn trimming_never_removes_an_unacknowledged_entry() {
     assert_eq!(trim::trim(&mut conn, "s").await.unwrap(), 0);
 
     for group in ["a", "b", "idle"] {
-        redis.command(&["XGROUP", "CREATE", "s", group, "0"]);
+        server.command(&["XGROUP", "CREATE", "s", group, "0"]);
     }
     // Group `idle` has read nothing: still nothing may go.
     let _: redis::Value = redis::cmd("XREADGROUP")
@@ -113,23 +176,23 @@ async fn trimming_never_removes_an_unacknowledged_entry() {
         .await
         .unwrap();
     assert_eq!(trim::trim(&mut conn, "s").await.unwrap(), 0);
-    redis.command(&["XGROUP", "DESTROY", "s", "idle"]);
+    server.command(&["XGROUP", "DESTROY", "s", "idle"]);
 
     // a acks its first 40 but entry 10 (still pending), b acks all 30.
     for (i, id) in ids[..40].iter().enumerate() {
         if i != 10 {
-            redis.command(&["XACK", "s", "a", id]);
+            server.command(&["XACK", "s", "a", id]);
         }
     }
     for id in &ids[..30] {
-        redis.command(&["XACK", "s", "b", id]);
+        server.command(&["XACK", "s", "b", id]);
     }
     // The oldest needed entry is a's pending #10.
     assert_eq!(trim::trim(&mut conn, "s").await.unwrap(), 10);
-    assert_eq!(redis.command(&["XLEN", "s"]), ":90");
+    assert_eq!(xlen(&mut conn, "s").await, 90);
 
     // Once a acks #10, its next need is #40 (pending) and b's is #30 (undelivered).
-    redis.command(&["XACK", "s", "a", &ids[10]]);
+    server.command(&["XACK", "s", "a", &ids[10]]);
     assert_eq!(trim::trim(&mut conn, "s").await.unwrap(), 20);
     let first: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
         .arg("s")
@@ -144,7 +207,7 @@ async fn trimming_never_removes_an_unacknowledged_entry() {
 
     // Everything acked by both: only then is everything removable.
     for id in &ids[30..60] {
-        redis.command(&["XACK", "s", "a", id]);
+        server.command(&["XACK", "s", "a", id]);
     }
     let _: redis::Value = redis::cmd("XREADGROUP")
         .arg(&["GROUP", "b", "b1", "COUNT", "100", "STREAMS", "s", ">"])
@@ -152,9 +215,13 @@ async fn trimming_never_removes_an_unacknowledged_entry() {
         .await
         .unwrap();
     for id in &ids[30..] {
-        redis.command(&["XACK", "s", "b", id]);
+        server.command(&["XACK", "s", "b", id]);
     }
     // a has 40 undelivered entries left (60..100), so those stay.
     assert_eq!(trim::trim(&mut conn, "s").await.unwrap(), 30);
-    assert_eq!(redis.command(&["XLEN", "s"]), ":40");
+    assert_eq!(xlen(&mut conn, "s").await, 40);
+}
+
+async fn xlen(conn: &mut eventstore::Redis, stream: &str) -> u64 {
+    redis::cmd("XLEN").arg(stream).query_async(conn).await.unwrap()
 }

@@ -1,4 +1,5 @@
-//! The consumer-group worker against a real `redis-server`.
+//! The consumer-group worker against a real `redis-server`, and its key
+//! scenarios against a real Redis Cluster too.
 
 mod common;
 
@@ -6,9 +7,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{eventually, fast_config, pending, pending_entries, publish_numbers, publisher, Numbered};
+use common::{
+    eventually, fast_config, pending, pending_entries, publish_numbers, publisher, Numbered, Server,
+};
 use eventstore::{deadletter, stream_stats, Delivery, HandleError, RedisTarget, Worker};
-use testkit::{Persistence, RedisServer};
+use testkit::RedisServer;
 use tokio_util::sync::CancellationToken;
 
 type Seen = Arc<Mutex<HashMap<u64, Vec<u64>>>>;
@@ -46,8 +49,16 @@ fn spawn_recording(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handled_entries_are_acked_and_failed_ones_come_back() {
-    let redis = RedisServer::start();
-    let target = RedisTarget::parse(&redis.url()).unwrap();
+    acked_and_retried(Server::node()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handled_entries_are_acked_and_failed_ones_come_back_on_a_cluster() {
+    acked_and_retried(Server::cluster()).await;
+}
+
+async fn acked_and_retried(server: Server) {
+    let target = server.target();
     let publisher = publisher(&target).await;
     publish_numbers(&publisher, "s", 0..200).await;
 
@@ -110,8 +121,16 @@ async fn handled_entries_are_acked_and_failed_ones_come_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_consumers_entries_are_claimed_by_another() {
-    let redis = RedisServer::start();
-    let target = RedisTarget::parse(&redis.url()).unwrap();
+    claimed_from_the_dead(Server::node()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_consumers_entries_are_claimed_by_another_on_a_cluster() {
+    claimed_from_the_dead(Server::cluster()).await;
+}
+
+async fn claimed_from_the_dead(server: Server) {
+    let target = server.target();
     publish_numbers(&publisher(&target).await, "s", 0..50).await;
 
     // The first consumer takes entries and hangs; then it dies: its runtime
@@ -171,13 +190,21 @@ async fn a_dead_consumers_entries_are_claimed_by_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_and_undecodable_entries_are_dead_lettered_and_the_worker_goes_on() {
-    let redis = RedisServer::start();
-    let target = RedisTarget::parse(&redis.url()).unwrap();
+    dead_lettered_and_replayed(Server::node()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_and_undecodable_entries_are_dead_lettered_and_the_worker_goes_on_on_a_cluster() {
+    dead_lettered_and_replayed(Server::cluster()).await;
+}
+
+async fn dead_lettered_and_replayed(server: Server) {
+    let target = server.target();
     let publisher = publisher(&target).await;
     publish_numbers(&publisher, "s", 0..10).await;
     // Not an envelope at all, an unknown version, and an unknown type.
-    redis.command(&["XADD", "s", "*", "garbage", "yes"]);
-    redis.command(&[
+    server.command(&["XADD", "s", "*", "garbage", "yes"]);
+    server.command(&[
         "XADD",
         "s",
         "*",
@@ -192,7 +219,7 @@ async fn poison_and_undecodable_entries_are_dead_lettered_and_the_worker_goes_on
         "payload",
         "{}",
     ]);
-    redis.command(&[
+    server.command(&[
         "XADD",
         "s",
         "*",
@@ -330,9 +357,17 @@ async fn poison_and_undecodable_entries_are_dead_lettered_and_the_worker_goes_on
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_crash_and_restart_loses_nothing() {
+    crash_and_restart(Server::node()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_and_restart_of_the_streams_master_loses_nothing() {
+    crash_and_restart(Server::cluster()).await;
+}
+
+async fn crash_and_restart(mut server: Server) {
     const TOTAL: u64 = 10_000;
-    let mut redis = RedisServer::start_with(Persistence::AofAlways, None);
-    let target = RedisTarget::parse(&redis.url()).unwrap();
+    let target = server.target();
     publish_numbers(&publisher(&target).await, "s", 0..TOTAL).await;
 
     let seen: Seen = Arc::default();
@@ -360,10 +395,10 @@ async fn a_redis_crash_and_restart_loses_nothing() {
         counters.snapshot().handled >= TOTAL / 4
     })
     .await;
-    redis.kill();
+    let killed = server.kill_holder_of("s");
     let handled_at_crash = counters.snapshot().handled;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    redis.restart();
+    server.restart(killed);
 
     eventually("every entry handled", Duration::from_secs(60), || async {
         seen.lock().unwrap().len() as u64 == TOTAL

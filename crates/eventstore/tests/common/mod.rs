@@ -7,6 +7,78 @@ use std::time::{Duration, Instant};
 
 use eventstore::{Envelope, Event, Publisher, RedisTarget, WorkerConfig};
 use serde::{Deserialize, Serialize};
+use testkit::{Persistence, RedisCluster, RedisServer};
+
+/// Where a scenario runs: one `redis-server`, or a three-master Redis
+/// Cluster; the scenarios that matter run on both.
+pub enum Server {
+    Node(RedisServer),
+    Cluster(RedisCluster),
+}
+
+impl Server {
+    /// One node, its AOF fsynced on every write (it may be crashed).
+    pub fn node() -> Self {
+        Self::Node(RedisServer::start_with(Persistence::AofAlways, None))
+    }
+
+    /// A three-master cluster, each AOF fsynced on every write.
+    pub fn cluster() -> Self {
+        Self::Cluster(RedisCluster::start())
+    }
+
+    pub fn target(&self) -> RedisTarget {
+        let url = match self {
+            Self::Node(redis) => redis.url(),
+            Self::Cluster(cluster) => cluster.url(),
+        };
+        RedisTarget::parse(&url).unwrap()
+    }
+
+    /// Runs a command outside the code under test (on a cluster, on the
+    /// master of its key: its first argument, or its second after a
+    /// subcommand such as `XGROUP CREATE`).
+    pub fn command(&self, args: &[&str]) {
+        match self {
+            Self::Node(redis) => {
+                redis.command(args);
+            }
+            Self::Cluster(cluster) => {
+                let key = if args[0].eq_ignore_ascii_case("XGROUP") {
+                    args[2]
+                } else {
+                    args[1]
+                };
+                cluster.command(cluster.master_of(key), args);
+            }
+        }
+    }
+
+    /// Kills the server holding `key` (on a cluster, its master) with
+    /// SIGKILL; returns what [`Server::restart`] takes.
+    pub fn kill_holder_of(&mut self, key: &str) -> usize {
+        match self {
+            Self::Node(redis) => {
+                redis.kill();
+                0
+            }
+            Self::Cluster(cluster) => {
+                let master = cluster.master_of(key);
+                cluster.kill(master);
+                master
+            }
+        }
+    }
+
+    /// Starts what [`Server::kill_holder_of`] killed again, on its port and
+    /// directory, so its AOF is replayed.
+    pub fn restart(&mut self, killed: usize) {
+        match self {
+            Self::Node(redis) => redis.restart(),
+            Self::Cluster(cluster) => cluster.restart(killed),
+        }
+    }
+}
 
 /// The event the tests publish: a number to recognise it by.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
