@@ -1,5 +1,5 @@
-//! A whole comms stack for a test: private `redis-server` and MailDev on
-//! free ports, and the four service binaries (built by `cargo build --bins`
+//! A whole comms stack for a test: a private `redis-server` (or Redis
+//! Cluster) and MailDev on free ports, and the four service binaries (built by `cargo build --bins`
 //! in the same profile as the tests) as real processes that a test can
 //! SIGKILL and restart.
 
@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testkit::{free_port, ready, MailDev, Persistence, RedisServer};
+use testkit::{free_port, ready, MailDev, Persistence, RedisCluster, RedisServer};
 
 /// The services, in start order.
 pub const SERVICES: [&str; 4] = [
@@ -33,10 +33,57 @@ pub enum Wiring {
     },
 }
 
+/// Where a stack's event store runs.
+pub enum EventStore {
+    /// One `redis-server`.
+    Node(RedisServer),
+    /// A Redis Cluster; the services get a `redis+cluster://` URL.
+    Cluster(RedisCluster),
+}
+
+impl EventStore {
+    /// The `REDIS_URL` the services get.
+    pub fn url(&self) -> String {
+        match self {
+            Self::Node(redis) => redis.url(),
+            Self::Cluster(cluster) => cluster.url(),
+        }
+    }
+
+    /// The single `redis-server`, for tests that work on it directly.
+    pub fn node(&self) -> &RedisServer {
+        match self {
+            Self::Node(redis) => redis,
+            Self::Cluster(_) => panic!("this test needs a single redis-server, not a cluster"),
+        }
+    }
+
+    /// The port of the server holding `key` (on a cluster, its master),
+    /// for `redis-cli`.
+    pub fn port_of(&self, key: &str) -> u16 {
+        match self {
+            Self::Node(redis) => redis.port(),
+            Self::Cluster(cluster) => cluster.ports()[cluster.master_of(key)],
+        }
+    }
+}
+
+impl From<RedisServer> for EventStore {
+    fn from(redis: RedisServer) -> Self {
+        Self::Node(redis)
+    }
+}
+
+impl From<RedisCluster> for EventStore {
+    fn from(cluster: RedisCluster) -> Self {
+        Self::Cluster(cluster)
+    }
+}
+
 /// A running stack.
 pub struct Stack {
     /// The event store.
-    pub redis: RedisServer,
+    pub redis: EventStore,
     /// The SMTP server.
     pub mail: MailDev,
     dir: tempfile::TempDir,
@@ -72,13 +119,13 @@ impl Stack {
     /// with extra environment `env`.
     pub fn start_on(
         users: u64,
-        redis: RedisServer,
+        redis: impl Into<EventStore>,
         mail: MailDev,
         wiring: Wiring,
         env: Vec<(String, String)>,
     ) -> Self {
         let mut stack = Self {
-            redis,
+            redis: redis.into(),
             mail,
             dir: tempfile::tempdir().expect("temporary directory"),
             ports: SERVICES.iter().map(|name| (*name, free_port())).collect(),
@@ -251,7 +298,7 @@ impl Stack {
         let output = Command::new("redis-cli")
             .args([
                 "-p",
-                &self.redis.port().to_string(),
+                &self.redis.port_of(stream).to_string(),
                 "--raw",
                 "XINFO",
                 "STREAM",

@@ -101,6 +101,7 @@ fn dead_letters_are_shown_a_page_at_a_time() {
             for n in 0..POISON {
                 stack
                     .redis
+                    .node()
                     .command(&["XADD", "comms:emails", "*", "garbage", &n.to_string()]);
             }
         },

@@ -18,8 +18,9 @@ fn poison_is_dead_lettered_listed_and_replayable_and_blocks_nothing() {
     let stack = Stack::start(100);
     stack
         .redis
+        .node()
         .command(&["XADD", "comms:emails", "*", "garbage", "yes"]);
-    stack.redis.command(&[
+    stack.redis.node().command(&[
         "XADD",
         "comms:emails",
         "*",
@@ -121,7 +122,7 @@ fn a_request_given_up_by_notification_service_ends_dead_lettered() {
         "name": "Ghost",
     })
     .to_string();
-    stack.redis.command(&[
+    stack.redis.node().command(&[
         "XADD",
         "comms:notifications",
         "*",

@@ -38,7 +38,7 @@ fn create_campaign(stack: &Stack) -> (String, CampaignCreated) {
 /// second campaign-service instance or a replayed dead letter would.
 fn announce_again(stack: &Stack, event: &CampaignCreated) {
     let payload = serde_json::to_string(event).unwrap();
-    stack.redis.command(&[
+    stack.redis.node().command(&[
         "XADD",
         CAMPAIGNS,
         "*",
@@ -157,7 +157,7 @@ fn a_large_audience_is_expanded_at_the_pace_of_the_services_behind_it() {
         let sampler = scope.spawn(|| {
             let mut most = 0u64;
             while !done.load(Ordering::SeqCst) {
-                let reply = stack.redis.command(&[
+                let reply = stack.redis.node().command(&[
                     "EVAL",
                     count,
                     "3",

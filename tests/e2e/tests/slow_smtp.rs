@@ -26,7 +26,7 @@ return #entries";
 /// Runs `redis-cli` with `args` against the stack's Redis; its output.
 fn redis_cli(stack: &Stack, args: &[&str]) -> String {
     let output = Command::new("redis-cli")
-        .args(["-p", &stack.redis.port().to_string(), "--raw"])
+        .args(["-p", &stack.redis.node().port().to_string(), "--raw"])
         .args(args)
         .output()
         .expect("redis-cli runs");

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 /// `redis-cli`.
 fn first_entry(stack: &Stack, stream: &str) -> Vec<(String, String)> {
     let output = Command::new("redis-cli")
-        .args(["-p", &stack.redis.port().to_string(), "--raw"])
+        .args(["-p", &stack.redis.node().port().to_string(), "--raw"])
         .args(["XRANGE", stream, "-", "+", "COUNT", "1"])
         .output()
         .expect("redis-cli runs");
