@@ -17,6 +17,7 @@ use super::config::WorkerConfig;
 use crate::batch::Batch;
 use crate::connection::Redis;
 use crate::entry::{entry_list, read_reply_entries, text, RawEntry};
+use crate::keys::retries_key;
 
 /// Most ids in one `XCLAIM`, to keep a command's size modest.
 const CLAIM_CHUNK: usize = 1_000;
@@ -28,12 +29,6 @@ pub(crate) struct Claimed {
     pub deliveries: u64,
     /// Earlier deliveries that ended in `HandleError::Retry`.
     pub retried: u64,
-}
-
-/// The hash counting, per pending entry of `group`, the deliveries that
-/// ended in a retry.
-pub(crate) fn retries_key(stream: &str, group: &str) -> String {
-    format!("{stream}:retries:{group}")
 }
 
 /// Reads up to `count` new entries, blocking up to `config.block`.

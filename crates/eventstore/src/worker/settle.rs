@@ -11,13 +11,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
-use super::commands::retries_key;
 use super::config::WorkerConfig;
 use super::keeper::Held;
 use super::WorkerCounters;
 use crate::batch::Batch;
 use crate::deadletter::{dead_letter_copy, DeadLetterRequest};
-use crate::keys::{stats_key, DEAD_LETTERED, HANDLED, RETRIED};
+use crate::keys::{retries_key, stats_key, DEAD_LETTERED, HANDLED, RETRIED};
 
 /// Most outcomes settled in one pipeline.
 const ACK_BATCH: usize = 1_024;
