@@ -1,5 +1,6 @@
 //! The names the event store gives to what it keeps beside each stream:
-//! its dead-letter stream and the hash of its groups' worker counters. One
+//! its dead-letter stream and the hash of its groups' worker counters, and
+//! to its leases. One
 //! place owns them, so that the writers (the worker, dead-lettering) and
 //! the readers (stats, trimming) cannot drift apart.
 
@@ -14,6 +15,11 @@ pub fn dead_letter_stream(stream: &str) -> String {
 /// Whether `stream` is a dead-letter stream (which nothing may trim).
 pub fn is_dead_letter_stream(stream: &str) -> bool {
     stream.ends_with(DEAD_SUFFIX)
+}
+
+/// The key of the lease `name` (see [`crate::lease`]).
+pub(crate) fn lease_key(name: &str) -> String {
+    format!("comms:lease:{name}")
 }
 
 /// The hash holding the worker counters of `group` on `stream`.

@@ -48,11 +48,6 @@ use servicekit::now_ms;
 
 use crate::store::UserStore;
 
-/// How long an expansion lease lasts without renewal. It is renewed before
-/// every page (a page takes milliseconds), so only a dead or stuck expander
-/// lets it run out; another instance takes over after that.
-const LEASE_MS: i64 = 60_000;
-
 /// The streams an expansion feeds, directly or through the services behind
 /// it: their backlog paces it.
 const DOWNSTREAM: [&str; 3] = [NOTIFICATIONS, EMAILS, DELIVERIES];
@@ -78,6 +73,11 @@ pub struct Expander {
     max_backlog: u64,
     /// This instance as a lease owner: its consumer name.
     owner: String,
+    /// How long an expansion lease lasts without renewal, in milliseconds.
+    /// It is renewed before every page (a page takes milliseconds), so only
+    /// a dead or stuck expander lets it run out; another instance takes
+    /// over after that.
+    lease_ms: i64,
     /// The campaigns this process is expanding now.
     running: Running,
 }
@@ -85,13 +85,14 @@ pub struct Expander {
 impl Expander {
     /// An expander on `store` publishing on `redis`, `page_size` users at
     /// a time while the streams behind it hold fewer than `max_backlog`
-    /// entries, taking leases as `owner`.
+    /// entries, taking leases of `lease` as `owner`.
     pub fn new(
         store: UserStore,
         redis: ConnectionManager,
         page_size: i64,
         max_backlog: u64,
         owner: String,
+        lease: Duration,
     ) -> Self {
         Self {
             store,
@@ -100,6 +101,7 @@ impl Expander {
             page_size,
             max_backlog,
             owner,
+            lease_ms: lease.as_millis() as i64,
             running: Running::default(),
         }
     }
@@ -143,7 +145,7 @@ impl Expander {
         }
         if !self
             .store
-            .take_lease(id, &self.owner, now_ms() + LEASE_MS)
+            .take_lease(id, &self.owner, now_ms() + self.lease_ms)
             .await?
         {
             tracing::info!(campaign = %id, "being expanded by another instance; announcement ignored");
@@ -170,7 +172,7 @@ impl Expander {
             }
             if !self
                 .store
-                .renew_lease(id, &self.owner, now_ms() + LEASE_MS)
+                .renew_lease(id, &self.owner, now_ms() + self.lease_ms)
                 .await?
             {
                 tracing::warn!(campaign = %id, cursor, "expansion lease lost to another instance; stopping");
@@ -216,7 +218,7 @@ impl Expander {
                 tracing::info!(campaign = %id, backlog, max_backlog = self.max_backlog, "expansion paused: the services behind it are catching up");
                 if !self
                     .store
-                    .renew_lease(id, &self.owner, now_ms() + LEASE_MS)
+                    .renew_lease(id, &self.owner, now_ms() + self.lease_ms)
                     .await?
                 {
                     tracing::warn!(campaign = %id, "expansion lease lost while paused; stopping");
