@@ -1,12 +1,13 @@
 //! The names the event store gives to what it keeps beside each stream:
-//! its dead-letter stream, the hash of its groups' worker counters and the
-//! hash of its entries' retry counts. One place owns them, so that the
-//! writers (the worker, dead-lettering) and the readers (stats, trimming)
-//! cannot drift apart.
+//! its dead-letter stream, the hash of its groups' worker counters, the
+//! hash of its entries' retry counts, and the leases of work done once per
+//! cluster. One place owns them, so that the writers (the worker,
+//! dead-lettering) and the readers (stats, trimming) cannot drift apart.
 //!
-//! Every name is the stream's name with a suffix, so a stream named with a
-//! Redis Cluster hash tag (`comms:emails:{3}`) shares its slot with all of
-//! them, and one transaction can touch them together on a cluster.
+//! Every name beside a stream is the stream's name with a suffix, so a
+//! stream named with a Redis Cluster hash tag (`comms:emails:{3}`) shares
+//! its slot with all of them, and one transaction can touch them together
+//! on a cluster.
 
 /// The suffix that makes a stream's name its dead-letter stream's.
 const DEAD_SUFFIX: &str = ":dead";
@@ -19,6 +20,11 @@ pub fn dead_letter_stream(stream: &str) -> String {
 /// Whether `stream` is a dead-letter stream (which nothing may trim).
 pub fn is_dead_letter_stream(stream: &str) -> bool {
     stream.ends_with(DEAD_SUFFIX)
+}
+
+/// The key of the lease `name` (see [`crate::lease`]).
+pub(crate) fn lease_key(name: &str) -> String {
+    format!("comms:lease:{name}")
 }
 
 /// The hash holding the worker counters of `group` on `stream`.

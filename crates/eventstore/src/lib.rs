@@ -12,7 +12,9 @@
 //!   dead-letters it, and survives Redis restarts;
 //! - operations for the dashboard and operators: [`stream_stats`],
 //!   [`deadletter`] listing and replay, safe [`trim`]ming, and
-//!   [`ensure_group`], which says what a group created late can never see.
+//!   [`ensure_group`], which says what a group created late can never see;
+//! - a [`lease`](lease::Lease), for the work that one instance of a service
+//!   does for all of them (trimming, say).
 //!
 //! ```no_run
 //! # async fn demo() -> eventstore::Result<()> {
@@ -44,6 +46,7 @@ mod envelope;
 mod error;
 mod group;
 mod keys;
+pub mod lease;
 pub mod pending;
 mod publisher;
 mod stats;

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::entry::{text, StreamId};
 use crate::error::Result;
 use crate::keys::is_dead_letter_stream;
+use crate::lease::Lease;
 
 /// The smallest id some group of `stream` still needs, or `None` when the
 /// stream has no groups (or does not exist).
@@ -82,28 +83,30 @@ pub async fn backlog(conn: &mut Redis, streams: &[&str]) -> Result<u64> {
     Ok(total)
 }
 
-/// Trims each of `streams` every `every` until `shutdown`; errors are logged
-/// and retried at the next tick.
+/// Trims each of `streams` every `every` until `shutdown`, while holding
+/// `lease`: one instance of a service trims for all of them. Errors are
+/// logged and retried at the next round.
 pub async fn run_trimmer(
-    mut conn: Redis,
+    conn: Redis,
     streams: Vec<String>,
     every: Duration,
+    lease: Lease,
     shutdown: CancellationToken,
 ) {
-    let mut ticker = tokio::time::interval(every);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
-        for stream in &streams {
-            match trim(&mut conn, stream).await {
-                Ok(0) => {}
-                Ok(removed) => tracing::debug!(stream, removed, "trimmed stream"),
-                Err(error) => tracing::warn!(stream, %error, "trimming failed; will retry"),
+    let round = || {
+        let mut conn = conn.clone();
+        let streams = &streams;
+        async move {
+            for stream in streams {
+                match trim(&mut conn, stream).await {
+                    Ok(0) => {}
+                    Ok(removed) => tracing::debug!(stream, removed, "trimmed stream"),
+                    Err(error) => tracing::warn!(stream, %error, "trimming failed; will retry"),
+                }
             }
         }
-    }
+    };
+    lease.run_rounds(every, round, shutdown).await;
 }
 
 /// The smallest pending id from an `XPENDING <stream> <group>` summary

@@ -3,6 +3,10 @@
 //!
 //! SQL is written to run on both: `$1` placeholders, `ON CONFLICT`, `BIGINT`
 //! and `TEXT` columns.
+//!
+//! Several instances of a service need PostgreSQL: an SQLite file belongs
+//! to the one process that opens it, so instances on SQLite would each keep
+//! state of their own.
 
 use std::time::Duration;
 

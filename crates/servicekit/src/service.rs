@@ -2,8 +2,9 @@
 //!
 //! Every service connects to Redis and its database, binds its port, runs a
 //! stream worker per stream it consumes, trims the streams it owns, serves
-//! its routes beside the shared health and OpenAPI routes, and stops all of
-//! it on one signal. [`Service`] does that part, so that a service's own
+//! its routes beside the shared health and OpenAPI routes, runs the work
+//! that one instance does for all ([`Service::once_per_cluster`]), and
+//! stops all of it on one signal. [`Service`] does that part, so that a service's own
 //! crate only says what it consumes and what it serves:
 //!
 //! ```no_run
@@ -36,6 +37,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use axum::Router;
+use eventstore::lease::Lease;
 use eventstore::{Handler, Redis, RedisTarget, Worker, WorkerConfig};
 use secrecy::ExposeSecret;
 use sqlx::AnyPool;
@@ -175,13 +177,15 @@ impl Service {
 
     /// Trims `streams` every ten seconds, never past an entry that some
     /// group still needs. A stream is best trimmed by the one service that
-    /// produces or last reads it.
+    /// produces or last reads it, and by one of its instances at a time
+    /// (under the lease `<service>:trim`).
     pub fn trim(mut self, streams: &[&str]) -> Self {
         let streams = streams.iter().map(|stream| stream.to_string()).collect();
         let trim = eventstore::trim::run_trimmer(
             self.redis.clone(),
             streams,
             Duration::from_secs(10),
+            self.lease("trim"),
             self.stop.clone(),
         );
         self.tasks.push(Box::pin(trim));
@@ -195,6 +199,31 @@ impl Service {
         F: Future<Output = ()> + Send + 'static,
     {
         self.tasks.push(Box::pin(task(self.stop.clone())));
+        self
+    }
+
+    /// The lease `<service>:<task>` held as this instance: for work that
+    /// one instance does for all of them (see [`eventstore::lease`]).
+    pub fn lease(&self, task: &str) -> Lease {
+        Lease::new(
+            self.redis.clone(),
+            &format!("{}:{task}", self.spec.name),
+            &self.consumer,
+            Duration::from_millis(self.streams.task_lease_ms),
+        )
+    }
+
+    /// Runs `round` every `every`, in one instance of the service at a
+    /// time: the one holding the lease `<service>:<task>`. Another takes
+    /// over within the lease's time to live when it dies. A round may be
+    /// cut short when the lease is lost, and must be safe to cut.
+    pub fn once_per_cluster<F, Fut>(mut self, task: &str, every: Duration, round: F) -> Self
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let rounds = self.lease(task).run_rounds(every, round, self.stop.clone());
+        self.tasks.push(Box::pin(rounds));
         self
     }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Worker settings a service reads from its configuration (`CLAIM_IDLE_MS`,
 /// `MAX_DELIVERIES`, `RETRY_BUDGET_SECS`, `HANDLER_TIMEOUT_MS`,
-/// `CONCURRENCY` in the environment).
+/// `CONCURRENCY`, `TASK_LEASE_MS` in the environment).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StreamSettings {
     /// Idle time after which a pending entry is claimed again.
@@ -29,6 +29,11 @@ pub struct StreamSettings {
     /// transaction (`bench/campaign.sh`); email-service, bound by its SMTP
     /// connections, holds fewer.
     pub concurrency: usize,
+    /// How long the lease of a task run once per cluster (trimming, say)
+    /// outlives its holder's last renewal: how soon another instance takes
+    /// the task over after the holder died.
+    #[serde(default = "default_task_lease_ms")]
+    pub task_lease_ms: u64,
 }
 
 impl Default for StreamSettings {
@@ -39,6 +44,7 @@ impl Default for StreamSettings {
             retry_budget_secs: default_retry_budget_secs(),
             handler_timeout_ms: default_handler_timeout_ms(),
             concurrency: 256,
+            task_lease_ms: default_task_lease_ms(),
         }
     }
 }
@@ -53,13 +59,20 @@ fn default_handler_timeout_ms() -> u64 {
     5 * 60 * 1000
 }
 
+/// Ten seconds: a dead holder's task is taken over within about that, and
+/// a holder renews three times in it, far from a false takeover.
+fn default_task_lease_ms() -> u64 {
+    10_000
+}
+
 /// The unprefixed environment keys of [`StreamSettings`].
-pub const STREAM_ENV: [&str; 5] = [
+pub const STREAM_ENV: [&str; 6] = [
     "claim_idle_ms",
     "max_deliveries",
     "retry_budget_secs",
     "handler_timeout_ms",
     "concurrency",
+    "task_lease_ms",
 ];
 
 impl StreamSettings {

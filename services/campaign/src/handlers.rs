@@ -22,7 +22,6 @@ use contracts::{
     AudienceExpanded, CampaignCreated, DeliveryStatus, EmailDelivery, AUDIENCE_GROUP, CAMPAIGNS,
 };
 use eventstore::{pending, Delivery, Envelope, Event, HandleError, Handler, Publisher, Redis};
-use tokio_util::sync::CancellationToken;
 
 use servicekit::now_ms;
 
@@ -130,43 +129,37 @@ impl Tracker {
         Ok(())
     }
 
-    /// Every `after` until `shutdown`, re-announces the campaigns still
-    /// waiting for their audience `after` their creation whose latest
-    /// announcement is no longer waiting in user-service's group.
-    pub async fn reannounce_stalled(self, after: Duration, shutdown: CancellationToken) {
-        let mut ticker = tokio::time::interval(after);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = ticker.tick() => {}
+    /// Re-announces the campaigns still waiting for their audience `after`
+    /// their creation whose latest announcement is no longer waiting in
+    /// user-service's group. One round; campaign-service runs one every
+    /// `after`, in one instance at a time.
+    pub async fn reannounce_stalled(&self, after: Duration) {
+        let stalled = match self.store.unexpanded(now_ms() - after.as_millis() as i64).await {
+            Ok(stalled) => stalled,
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), "cannot list stalled campaigns");
+                return;
             }
-            let stalled = match self.store.unexpanded(now_ms() - after.as_millis() as i64).await {
-                Ok(stalled) => stalled,
+        };
+        for campaign in stalled {
+            match self.announcement_waits(&campaign.id).await {
+                Ok(true) => continue,
+                Ok(false) => {}
                 Err(error) => {
-                    tracing::warn!(error = format!("{error:#}"), "cannot list stalled campaigns");
+                    tracing::warn!(campaign = %campaign.id, error = format!("{error:#}"), "cannot check the last announcement");
+                    continue;
+                }
+            }
+            let traceparent = match self.trace_id(&campaign).await {
+                Ok(trace_id) => contracts::traceparent(&trace_id),
+                Err(error) => {
+                    tracing::warn!(campaign = %campaign.id, error = format!("{error:#}"), "cannot look up the trace");
                     continue;
                 }
             };
-            for campaign in stalled {
-                match self.announcement_waits(&campaign.id).await {
-                    Ok(true) => continue,
-                    Ok(false) => {}
-                    Err(error) => {
-                        tracing::warn!(campaign = %campaign.id, error = format!("{error:#}"), "cannot check the last announcement");
-                        continue;
-                    }
-                }
-                let traceparent = match self.trace_id(&campaign).await {
-                    Ok(trace_id) => contracts::traceparent(&trace_id),
-                    Err(error) => {
-                        tracing::warn!(campaign = %campaign.id, error = format!("{error:#}"), "cannot look up the trace");
-                        continue;
-                    }
-                };
-                tracing::info!(campaign = %campaign.id, trace = %traceparent, "re-announcing a stalled campaign");
-                if let Err(error) = self.announce(&campaign, &traceparent).await {
-                    tracing::warn!(campaign = %campaign.id, error = format!("{error:#}"), "re-announcing failed");
-                }
+            tracing::info!(campaign = %campaign.id, trace = %traceparent, "re-announcing a stalled campaign");
+            if let Err(error) = self.announce(&campaign, &traceparent).await {
+                tracing::warn!(campaign = %campaign.id, error = format!("{error:#}"), "re-announcing failed");
             }
         }
     }

@@ -58,7 +58,10 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
             let store = tracker.store().clone();
             move |shutdown| gauges::refresh(store, gauges::REFRESH, shutdown)
         })
-        .spawn(move |shutdown| tracker.reannounce_stalled(reannounce, shutdown))
+        .once_per_cluster("reannounce", reannounce, move || {
+            let tracker = tracker.clone();
+            async move { tracker.reannounce_stalled(reannounce).await }
+        })
         .serve(routes::router(state), routes::ApiDoc::openapi()))
 }
 

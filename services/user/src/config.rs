@@ -19,6 +19,10 @@ pub struct Config {
     /// for them to drain (`EXPANSION_BACKLOG`): the bound on what a
     /// campaign occupies in Redis, whatever its audience.
     pub expansion_backlog: u64,
+    /// How long an expansion's lease outlives its last renewal
+    /// (`USER_EXPANSION_LEASE_MS`): how soon another instance resumes the
+    /// expansion of one that died.
+    pub expansion_lease_ms: u64,
     /// `dev` or `prod` (`APP_ENV`).
     pub app_env: String,
     /// The bearer token that reading users needs (`API_TOKEN`); required
@@ -34,6 +38,7 @@ impl Default for Config {
             seed_users: 100_000,
             page_size: 1_000,
             expansion_backlog: 10_000,
+            expansion_lease_ms: 60_000,
             app_env: "dev".into(),
             api_token: empty_secret(),
         }

@@ -18,8 +18,10 @@
 //!   (owner: the consumer name, stable across restarts, so a restarted
 //!   instance resumes its own expansion at once). The lease is renewed
 //!   before each page is published, and a page is published only if the
-//!   renewal found the lease still ours; an instance that finds the lease
-//!   held by another leaves the expansion to it.
+//!   renewal found the lease still ours (and, while paused, every third of
+//!   its length); an instance that finds the lease held by another retries
+//!   the announcement until that expansion ends, or, if its holder died,
+//!   until its lease runs out and the expansion resumes here.
 //!
 //! Flow control: a page is published only while the streams behind it
 //! (`comms:notifications`, `comms:emails`, `comms:deliveries`) hold fewer
@@ -29,9 +31,9 @@
 //! whatever its audience: a million-user campaign takes no more Redis than
 //! a ten-thousand-user one. An expansion that waits keeps its lease.
 //!
-//! An announcement that did nothing is acknowledged: the expansion it met
-//! finishes under its own announcement's entry, which stays pending until
-//! then (and is redelivered if its process dies); campaign-service
+//! An announcement that met the expansion in this process is acknowledged:
+//! the expansion finishes under its own announcement's entry, which stays
+//! pending until then (and is redelivered if its process dies); campaign-service
 //! re-announces a campaign whose audience is still unknown once user-service
 //! has settled the last announcement.
 
@@ -48,11 +50,6 @@ use servicekit::now_ms;
 
 use crate::store::UserStore;
 
-/// How long an expansion lease lasts without renewal. It is renewed before
-/// every page (a page takes milliseconds), so only a dead or stuck expander
-/// lets it run out; another instance takes over after that.
-const LEASE_MS: i64 = 60_000;
-
 /// The streams an expansion feeds, directly or through the services behind
 /// it: their backlog paces it.
 const DOWNSTREAM: [&str; 3] = [NOTIFICATIONS, EMAILS, DELIVERIES];
@@ -60,7 +57,7 @@ const DOWNSTREAM: [&str; 3] = [NOTIFICATIONS, EMAILS, DELIVERIES];
 /// How often a paused expansion looks at the backlog again.
 const PACE_POLL: Duration = Duration::from_millis(50);
 
-/// How often a paused expansion renews its lease and says it waits.
+/// How often a paused expansion says it waits.
 const PAUSE_REPORT: Duration = Duration::from_secs(15);
 
 /// What the expansion handler needs.
@@ -78,6 +75,11 @@ pub struct Expander {
     max_backlog: u64,
     /// This instance as a lease owner: its consumer name.
     owner: String,
+    /// How long an expansion lease lasts without renewal, in milliseconds.
+    /// It is renewed before every page (a page takes milliseconds), so only
+    /// a dead or stuck expander lets it run out; another instance takes
+    /// over after that.
+    lease_ms: i64,
     /// The campaigns this process is expanding now.
     running: Running,
 }
@@ -85,8 +87,15 @@ pub struct Expander {
 impl Expander {
     /// An expander on `store` publishing on `redis`, `page_size` users at
     /// a time while the streams behind it hold fewer than `max_backlog`
-    /// entries, taking leases as `owner`.
-    pub fn new(store: UserStore, redis: Redis, page_size: i64, max_backlog: u64, owner: String) -> Self {
+    /// entries, taking leases of `lease` as `owner`.
+    pub fn new(
+        store: UserStore,
+        redis: Redis,
+        page_size: i64,
+        max_backlog: u64,
+        owner: String,
+        lease: Duration,
+    ) -> Self {
         Self {
             store,
             publisher: Publisher::new(redis.clone()),
@@ -94,6 +103,7 @@ impl Expander {
             page_size,
             max_backlog,
             owner,
+            lease_ms: lease.as_millis() as i64,
             running: Running::default(),
         }
     }
@@ -137,11 +147,14 @@ impl Expander {
         }
         if !self
             .store
-            .take_lease(id, &self.owner, now_ms() + LEASE_MS)
+            .take_lease(id, &self.owner, now_ms() + self.lease_ms)
             .await?
         {
-            tracing::info!(campaign = %id, "being expanded by another instance; announcement ignored");
-            return Ok(None);
+            // Retried, not acknowledged: the holder may be dead (this entry
+            // may be its own, claimed), and then its lease runs out and
+            // the expansion resumes here; if it lives, the expansion
+            // finishes and the retry finds the total.
+            anyhow::bail!("campaign {id} is being expanded by another instance; retried until it ends or its lease runs out");
         }
         // Read under the lease: the previous holder may have moved it.
         let (mut cursor, total) = self.store.expansion(id).await?;
@@ -164,7 +177,7 @@ impl Expander {
             }
             if !self
                 .store
-                .renew_lease(id, &self.owner, now_ms() + LEASE_MS)
+                .renew_lease(id, &self.owner, now_ms() + self.lease_ms)
                 .await?
             {
                 tracing::warn!(campaign = %id, cursor, "expansion lease lost to another instance; stopping");
@@ -196,11 +209,13 @@ impl Expander {
 
     /// Waits until the streams behind the expansion of `id` have room for
     /// `page` more entries (or are empty: a page larger than the limit
-    /// still goes, alone). Renews the lease while it waits; `false` if the
-    /// lease was lost meanwhile.
+    /// still goes, alone). Renews the lease every third of its length
+    /// while it waits; `false` if the lease was lost meanwhile.
     async fn wait_for_room(&self, id: &str, page: u64) -> anyhow::Result<bool> {
         let mut redis = self.redis.clone();
         let mut reported = Instant::now();
+        let mut renewed = Instant::now();
+        let renew_every = Duration::from_millis(self.lease_ms as u64 / 3);
         loop {
             let backlog = trim::backlog(&mut redis, &DOWNSTREAM).await?;
             if backlog == 0 || backlog + page <= self.max_backlog {
@@ -208,15 +223,18 @@ impl Expander {
             }
             if reported.elapsed() >= PAUSE_REPORT {
                 tracing::info!(campaign = %id, backlog, max_backlog = self.max_backlog, "expansion paused: the services behind it are catching up");
+                reported = Instant::now();
+            }
+            if renewed.elapsed() >= renew_every {
                 if !self
                     .store
-                    .renew_lease(id, &self.owner, now_ms() + LEASE_MS)
+                    .renew_lease(id, &self.owner, now_ms() + self.lease_ms)
                     .await?
                 {
                     tracing::warn!(campaign = %id, "expansion lease lost while paused; stopping");
                     return Ok(false);
                 }
-                reported = Instant::now();
+                renewed = Instant::now();
             }
             tokio::time::sleep(PACE_POLL).await;
         }

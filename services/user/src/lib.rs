@@ -36,14 +36,20 @@ const EXPANSION_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
 /// Builds user-service from `config`: connected and bound (port 0 picks a
 /// free one), its users seeded, ready to run. Seeding comes first so that
-/// no campaign is expanded to a partial audience.
+/// no campaign is expanded to a partial audience. Instances starting
+/// together seed one at a time, under the lease `user-service:seed`: the
+/// first seeds, each of the others waits for it, finds the users there,
+/// and only then goes on to serve.
 pub async fn build(config: Config) -> anyhow::Result<Service> {
     let access = Access::new(AppEnv::parse(&config.app_env)?, &config.api_token)?;
     let service = Service::build(&SPEC, &config.service).await?;
     let store = UserStore::new(service.db().clone());
 
     let started = Instant::now();
-    let seeded = store.seed(config.seed_users).await?;
+    let seeded = service
+        .lease("seed")
+        .exclusive(|| store.seed(config.seed_users))
+        .await??;
     tracing::info!(seeded, seconds = started.elapsed().as_secs_f64(), "users seeded");
 
     let expander = Expander::new(
@@ -52,6 +58,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         config.page_size,
         config.expansion_backlog,
         service.consumer().to_string(),
+        Duration::from_millis(config.expansion_lease_ms),
     );
     let expand = move |delivery| {
         let expander = expander.clone();

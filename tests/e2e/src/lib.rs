@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use testkit::{free_port, ready, MailDev, Persistence, RedisCluster, RedisServer};
 
+pub mod mailbox;
+
 /// The services, in start order.
 pub const SERVICES: [&str; 4] = [
     "user-service",
@@ -92,8 +94,9 @@ pub struct Stack {
     env: Vec<(String, String)>,
     wiring: Wiring,
     processes: BTreeMap<&'static str, Child>,
-    /// Further instances of services, beside those in `processes`.
-    extra_instances: Vec<Child>,
+    /// Further instances of services, beside those in `processes`, by
+    /// port.
+    extra_instances: BTreeMap<u16, Child>,
 }
 
 impl Stack {
@@ -133,7 +136,7 @@ impl Stack {
             env,
             wiring,
             processes: BTreeMap::new(),
-            extra_instances: Vec::new(),
+            extra_instances: BTreeMap::new(),
         };
         for name in SERVICES {
             stack.start_service(name);
@@ -160,8 +163,18 @@ impl Stack {
         let port = free_port();
         let mut child = self.spawn(service, port);
         self.wait_ready(&format!("{service} (extra instance)"), &mut child, port);
-        self.extra_instances.push(child);
+        self.extra_instances.insert(port, child);
         port
+    }
+
+    /// SIGKILLs the extra instance listening on `port`, as a crash would.
+    pub fn kill_extra_instance(&mut self, port: u16) {
+        let mut child = self
+            .extra_instances
+            .remove(&port)
+            .expect("an extra instance on that port");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
     }
 
     /// Waits until the instance `child` of a service answers 200 on
@@ -316,6 +329,18 @@ impl Stack {
         0
     }
 
+    /// Runs `redis-cli` with `args` against the stack's Redis; its output
+    /// (`--raw`), trimmed.
+    pub fn redis_cli(&self, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.redis.node().port().to_string(), "--raw"])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        assert!(output.status.success(), "redis-cli {args:?}");
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
     /// Everything `service` has logged so far.
     pub fn log(&self, service: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(format!("{service}.log"))).unwrap_or_default()
@@ -382,7 +407,11 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        for child in self.processes.values_mut().chain(&mut self.extra_instances) {
+        for child in self
+            .processes
+            .values_mut()
+            .chain(self.extra_instances.values_mut())
+        {
             let _ = child.kill();
             let _ = child.wait();
         }

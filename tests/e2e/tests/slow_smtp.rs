@@ -8,7 +8,6 @@
 //! still every user gets exactly one email.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
 use contracts::EMAILS;
@@ -22,17 +21,6 @@ const USERS: u64 = 60;
 const COPY_ALL: &str = "local entries = redis.call('XRANGE', KEYS[1], '-', '+')
 for _, entry in ipairs(entries) do redis.call('XADD', KEYS[1], '*', unpack(entry[2])) end
 return #entries";
-
-/// Runs `redis-cli` with `args` against the stack's Redis; its output.
-fn redis_cli(stack: &Stack, args: &[&str]) -> String {
-    let output = Command::new("redis-cli")
-        .args(["-p", &stack.redis.node().port().to_string(), "--raw"])
-        .args(args)
-        .output()
-        .expect("redis-cli runs");
-    assert!(output.status.success(), "redis-cli {args:?}");
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
 
 #[test]
 fn a_slow_server_and_two_senders_send_each_email_once() {
@@ -58,7 +46,7 @@ fn a_slow_server_and_two_senders_send_each_email_once() {
     });
     // Well within the first send's 4 s: every id is held by the sender of
     // its first entry when its copy arrives.
-    let copied = redis_cli(&stack, &["EVAL", COPY_ALL, "1", EMAILS]);
+    let copied = stack.redis_cli(&["EVAL", COPY_ALL, "1", EMAILS]);
     assert_eq!(copied, USERS.to_string(), "no request was done yet");
 
     let done = stack.wait_completed(&id, Duration::from_secs(120));
@@ -66,7 +54,7 @@ fn a_slow_server_and_two_senders_send_each_email_once() {
     // Every copy read and answered too: any second send it could cause is
     // made by now.
     stack.wait_for("every copy answered", Duration::from_secs(120), || {
-        let info = redis_cli(&stack, &["XINFO", "GROUPS", EMAILS]);
+        let info = stack.redis_cli(&["XINFO", "GROUPS", EMAILS]);
         let fields: Vec<&str> = info.lines().collect();
         let group = fields
             .iter()
