@@ -26,10 +26,11 @@
 #
 # Settings: USERS (100000), SMTP_POOL (16, email-service's SMTP connections
 # and smtp-source's sessions), CONCURRENCY (the services' own default when
-# unset), CAMPAIGN_TIMEOUT (1800 s), MAILDEV_RAW_MESSAGES (smtp-source
-# messages sent to maildev; min(USERS, 20000)), KEEP=1 keeps the work
-# directory (logs, databases, samples), SERVERS ("maildev smtp-sink", the
-# runs to make, in order).
+# unset), SERVICE_ENV (more VAR=value pairs for every service),
+# CAMPAIGN_TIMEOUT (1800 s), MAILDEV_RAW_MESSAGES (smtp-source messages
+# sent to maildev; min(USERS, 20000)), KEEP=1 keeps the work directory
+# (logs, databases, samples), SERVERS ("maildev smtp-sink", the runs to
+# make, in order).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
@@ -59,6 +60,10 @@ maildev_bin="$root/tools/node_modules/.bin/maildev"
 echo "building the services (release)..." >&2
 build_release "${services[@]}"
 [ -z "${CONCURRENCY:-}" ] || service_extra_env+=(CONCURRENCY="$CONCURRENCY")
+# SERVICE_ENV: more VAR=value pairs for every service, e.g. one service's
+# own tuning ("EMAIL_CONCURRENCY=32 EMAIL_READ_BATCH=32").
+read -r -a extra_env <<<"${SERVICE_ENV:-}"
+service_extra_env+=("${extra_env[@]}")
 make_workdir
 
 now() { date +%s.%N; }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Worker settings a service reads from its configuration (`CLAIM_IDLE_MS`,
 /// `MAX_DELIVERIES`, `RETRY_BUDGET_SECS`, `HANDLER_TIMEOUT_MS`,
-/// `CONCURRENCY`, `TASK_LEASE_MS` in the environment).
+/// `CONCURRENCY`, `READ_BATCH`, `TASK_LEASE_MS` in the environment).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StreamSettings {
     /// Idle time after which a pending entry is claimed again.
@@ -23,17 +23,22 @@ pub struct StreamSettings {
     #[serde(default = "default_handler_timeout_ms")]
     pub handler_timeout_ms: u64,
     /// Entries a worker holds at once. A read takes no more entries than
-    /// there are free slots and is handled as one batch, so this also
-    /// bounds a batch: 256 lets
-    /// a database-bound handler write a few hundred entries per
-    /// transaction (`bench/campaign.sh`); email-service, bound by its SMTP
-    /// connections, holds fewer.
+    /// there are free slots (nor than `read_batch`) and is handled as one
+    /// batch: 256 lets a database-bound handler write a few hundred
+    /// entries per transaction (`bench/campaign.sh`).
     pub concurrency: usize,
     /// How long the lease of a task run once per cluster (trimming, say)
     /// outlives its holder's last renewal: how soon another instance takes
     /// the task over after the holder died.
     #[serde(default = "default_task_lease_ms")]
     pub task_lease_ms: u64,
+    /// Most entries one read takes, and so one batch handles. Below
+    /// `concurrency`, several batches run at once: a handler whose batch
+    /// is answered only when its slowest entry is (email-service, waiting
+    /// on SMTP replies) keeps its connections busy with the next batches
+    /// meanwhile.
+    #[serde(default = "default_read_batch")]
+    pub read_batch: usize,
 }
 
 impl Default for StreamSettings {
@@ -45,6 +50,7 @@ impl Default for StreamSettings {
             handler_timeout_ms: default_handler_timeout_ms(),
             concurrency: 256,
             task_lease_ms: default_task_lease_ms(),
+            read_batch: default_read_batch(),
         }
     }
 }
@@ -65,14 +71,21 @@ fn default_task_lease_ms() -> u64 {
     10_000
 }
 
+/// As many entries as there are free slots, up to 256: one batch at a time
+/// for a service that keeps the default `concurrency`.
+fn default_read_batch() -> usize {
+    256
+}
+
 /// The unprefixed environment keys of [`StreamSettings`].
-pub const STREAM_ENV: [&str; 6] = [
+pub const STREAM_ENV: [&str; 7] = [
     "claim_idle_ms",
     "max_deliveries",
     "retry_budget_secs",
     "handler_timeout_ms",
     "concurrency",
     "task_lease_ms",
+    "read_batch",
 ];
 
 impl StreamSettings {
@@ -87,7 +100,7 @@ impl StreamSettings {
         config.retry_budget = Duration::from_secs(self.retry_budget_secs);
         config.handler_timeout = Duration::from_millis(self.handler_timeout_ms);
         config.concurrency = self.concurrency;
-        config.batch_size = self.concurrency.max(16) * 2;
+        config.batch_size = self.read_batch.max(1);
         config
     }
 }

@@ -43,7 +43,8 @@ impl Default for Config {
             service: ServiceSettings {
                 streams: StreamSettings {
                     max_deliveries: 8,
-                    concurrency: 32,
+                    concurrency: 256,
+                    read_batch: 64,
                     ..StreamSettings::default()
                 },
                 ..ServiceSettings::new(8084)

@@ -234,14 +234,7 @@ impl Ledger {
     where
         E: sqlx::Executor<'e, Database = sqlx::Any>,
     {
-        let owner_param = leases.len() * 2 + 1;
-        let sql = format!(
-            "UPDATE send_ledger SET {}
-             WHERE status = 'sending' AND owner = ${owner_param} AND (notification_id, attempts) IN (VALUES {})
-             RETURNING notification_id",
-            assignment.replace("$VALUE", &format!("${}", owner_param + 1)),
-            values_list(leases.len(), 2)
-        );
+        let sql = held_update_sql(assignment, leases.len());
         let mut update = sqlx::query(&sql);
         for (id, generation) in leases {
             update = update.bind(id).bind(generation);
@@ -272,5 +265,56 @@ impl Ledger {
         .execute(&self.db)
         .await?;
         Ok(())
+    }
+}
+
+/// The `UPDATE` of [`Ledger`]'s `update_held` for `leases` leases: the
+/// `(id, generation)` pairs are `$1`…`$2n`, the owner `$2n+1` and the
+/// assignment's `$VALUE` `$2n+2`. The ids are also listed on their own
+/// (the same parameters again), so that the rows are found by the primary
+/// key: SQLite answers a row-value `IN (VALUES …)` alone with a scan of
+/// the whole ledger, which grows with every email sent.
+fn held_update_sql(assignment: &str, leases: usize) -> String {
+    let owner_param = leases * 2 + 1;
+    let ids: Vec<String> = (0..leases).map(|lease| format!("${}", lease * 2 + 1)).collect();
+    format!(
+        "UPDATE send_ledger SET {}
+         WHERE notification_id IN ({}) AND status = 'sending' AND owner = ${owner_param}
+           AND (notification_id, attempts) IN (VALUES {})
+         RETURNING notification_id",
+        assignment.replace("$VALUE", &format!("${}", owner_param + 1)),
+        ids.join(", "),
+        values_list(leases, 2)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan SQLite makes for the batched ledger writes: each row found
+    /// through the primary key, never by scanning the table.
+    #[tokio::test]
+    async fn batched_lease_writes_look_rows_up_by_key() {
+        let db = servicekit::db::connect("sqlite::memory:", SCHEMA).await.unwrap();
+        for assignment in ["status = 'sent'", "lease_until = $VALUE"] {
+            let sql = held_update_sql(assignment, 3);
+            let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .fetch_all(&db)
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.try_get::<String, _>(3).unwrap())
+                .collect();
+            assert!(
+                plan.iter()
+                    .any(|step| step.starts_with("SEARCH send_ledger USING")),
+                "{sql}: {plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|step| step == "SCAN send_ledger"),
+                "{sql}: {plan:?}"
+            );
+        }
     }
 }
