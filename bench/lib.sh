@@ -238,6 +238,8 @@ start_postgres() {
 # PostgreSQL, so that a run starts empty.
 fresh_databases() {
   local db
+  # No NOTICE that a database to drop is not there yet.
+  export PGOPTIONS='-c client_min_messages=warning'
   for db in "$@"; do
     "$pg_bin/dropdb" -h 127.0.0.1 -p "$postgres_port" -U comms --if-exists "$db"
     "$pg_bin/createdb" -h 127.0.0.1 -p "$postgres_port" -U comms "$db"
