@@ -266,7 +266,8 @@ echo "(partitions = 1: each stream lives on one Redis node; took ${took} s)"
 echo
 
 run_json() {
-  local run="$1"
+  local run="$1" redis_us
+  read -r -a redis_us <<<"${result[$run.redis_us]}"
   jq -nc \
     --argjson instances "${result[$run.instances]}" \
     --argjson redis_nodes "${result[$run.redis_nodes]}" \
@@ -279,7 +280,7 @@ run_json() {
     --argjson exact "${result[$run.exact]}" \
     --argjson cpu_us "$(for name in "${services[@]}"; do
       printf '%s %s\n' "$name" "${result[$run.cpu_us.$name]}"; done | pairs_json)" \
-    --argjson redis_us "$(jq -nc '$ARGS.positional | map(tonumber)' --args ${result[$run.redis_us]})" \
+    --argjson redis_us "$(jq -nc '$ARGS.positional | map(tonumber)' --args "${redis_us[@]}")" \
     --arg loadavg "${result[$run.loadavg]}" \
     '{instances: $instances, redis_nodes: $redis_nodes, partitions: 1, emails_per_s: $emails_per_s,
       exact: $exact, cpu_us_per_email: $cpu_us, redis_cpu_us_per_email_per_node: $redis_us,
