@@ -66,18 +66,9 @@ read -r -a extra_env <<<"${SERVICE_ENV:-}"
 service_extra_env+=("${extra_env[@]}")
 make_workdir
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 mb() { awk -v v="$1" -v d="$2" 'BEGIN { printf "%.1f", v / d }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
-# CPU ticks (user + system) of a process.
-cpu_ticks() {
-  local stat
-  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || { echo 0; return; }
-  stat="${stat##*) }"
-  awk '{ print $12 + $13 }' <<<"$stat"
-}
 # Peak resident set (VmHWM) of a process, in MB.
 peak_rss_mb() {
   local kb
@@ -133,13 +124,7 @@ bench_run() {
       smtp_proc=maildev
       ;;
     smtp-sink)
-      local as_user
-      as_user="$(id -un)"
-      [ "$(id -u)" -ne 0 ] || as_user=nobody
-      # -c: counters (sessions, messages) on stdout; up to 256 sessions at
-      # once (the default), unlimited sessions and messages in all.
-      launch smtp-sink "$smtp_sink" -c -u "$as_user" "127.0.0.1:$smtp_port" 1024
-      ready_or_fail smtp-sink 30 smtp_greets "$smtp_port"
+      start_smtp_sink
       smtp_proc=smtp-sink
       ;;
   esac
@@ -288,11 +273,6 @@ bench_run() {
   fi
   result[$run.ratio]="$(ratio "${result[$run.emails_per_s]}" "${result[$run.raw_smtp_per_s]}")"
   stop_pids "${pid[$smtp_proc]}"
-}
-
-# The messages smtp-sink has counted so far (its -c counters, last update).
-sink_messages() {
-  tr '\r' '\n' <"$workdir/smtp-sink/smtp-sink.log" | sed -nE 's/.*mesg=([0-9]+).*/\1/p' | tail -n 1 | grep . || echo 0
 }
 
 for run in "${runs[@]}"; do bench_run "$run"; done

@@ -11,6 +11,8 @@
 #   rundir     its directory (logs, databases, Redis's AOF), inside $workdir
 #   port       component name -> port (the four services)
 #   redis_port, smtp_port, users, smtp_pool
+#   redis_url  (optional) the services' REDIS_URL, when not redis_port's
+#              redis-server (a Redis Cluster: start_redis_cluster sets it)
 #   service_extra_env  VAR=value pairs added to every service's environment
 # (so variables are set on one side and read on the other:)
 # shellcheck disable=SC2034,SC2154
@@ -82,7 +84,7 @@ cleanup() {
   local p first=() then=()
   for p in "${!live[@]}"; do
     case "${live[$p]}" in
-      *-service) first+=("$p") ;;
+      *-service | *-service.*) first+=("$p") ;;
       *) then+=("$p") ;;
     esac
   done
@@ -150,7 +152,8 @@ ready_or_fail() {
   message="$(wait_until "$name" "${pid[$name]}" "$timeout" "$@" 2>&1)" || fail "$message"
 }
 rcli() { redis-cli -p "$redis_port" "$@"; }
-# service_ready NAME: the service's /ready answers 200.
+# service_ready NAME: the service's /ready answers 200 (NAME as in port:
+# a service, or one instance of it, user-service.2).
 service_ready() { http_ready "http://127.0.0.1:${port[$1]}/ready"; }
 
 # start_redis: the private redis-server of the run (AOF fsynced every second,
@@ -163,22 +166,107 @@ start_redis() {
   ready_or_fail redis 60 redis_pings "$redis_port"
 }
 
+# start_redis_cluster PORT:BUS_PORT...: a Redis Cluster of one master per
+# pair (client port, cluster bus port), no replicas, as
+# crates/testkit/src/redis_cluster.rs starts one; AOF fsynced every second
+# as start_redis. The nodes are redis.1, redis.2, ... in pid. Sets
+# redis_url (redis+cluster://...) and redis_port (the first node, for rcli).
+start_redis_cluster() {
+  local node=0 pair p addresses=() ports=()
+  for pair in "$@"; do
+    node=$((node + 1))
+    p="${pair%%:*}"
+    ports+=("$p")
+    mkdir -p "$rundir/redis.$node"
+    launch "redis.$node" redis-server --port "$p" --cluster-port "${pair#*:}" --bind 127.0.0.1 \
+      --daemonize no --cluster-enabled yes --cluster-config-file "nodes-$p.conf" \
+      --appendonly yes --appendfsync everysec --save "" --dir "$rundir/redis.$node" \
+      --logfile "$rundir/redis-server.$node.log"
+    addresses+=("127.0.0.1:$p")
+  done
+  for node in "${!ports[@]}"; do
+    ready_or_fail "redis.$((node + 1))" 60 redis_pings "${ports[$node]}"
+  done
+  redis-cli --cluster create "${addresses[@]}" --cluster-replicas 0 --cluster-yes \
+    >"$rundir/redis-cluster-create.log" 2>&1 || fail "redis-cli --cluster create failed"
+  for node in "${!ports[@]}"; do
+    ready_or_fail "redis.$((node + 1))" 60 redis_cluster_ok "${ports[$node]}"
+  done
+  redis_port="${ports[0]}"
+  redis_url="redis+cluster://$(IFS=,; echo "${addresses[*]}")"
+}
+# redis_cluster_ok PORT: the node on PORT says cluster_state:ok.
+redis_cluster_ok() { redis-cli -p "$1" cluster info 2>/dev/null | grep -q '^cluster_state:ok'; }
+
+# require_postgres_server: PostgreSQL's server binaries (pg_bin: their
+# directory), the newest installed.
+require_postgres_server() {
+  require_postgres
+  local dir
+  pg_bin=""
+  for dir in /usr/lib/postgresql/*/bin; do
+    [ -x "$dir/initdb" ] && pg_bin="$dir"
+  done
+  [ -n "$pg_bin" ] || { echo "no initdb in /usr/lib/postgresql/*/bin" >&2; exit 1; }
+}
+# start_postgres PORT: a private PostgreSQL cluster in workdir/postgres on
+# 127.0.0.1:PORT (superuser comms, trusted on loopback: nothing else can
+# reach a free port of a throwaway cluster), as the component postgres.
+# Up to 300 connections: each instance of a service pools up to 8.
+# As root, the server runs as the postgres user, as start.sh runs it.
+# Sets postgres_port.
+start_postgres() {
+  postgres_port="$1"
+  local data="$workdir/postgres" as=()
+  if [ "$(id -u)" = 0 ]; then
+    as=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+    chmod o+x "$workdir"
+  fi
+  mkdir -p "$data"
+  chmod 700 "$data"
+  [ "${#as[@]}" = 0 ] || chown postgres: "$data"
+  "${as[@]}" "$pg_bin/initdb" -D "$data" -U comms --auth=trust --encoding=UTF8 --no-locale \
+    >"$workdir/postgres-initdb.log" 2>&1 || { tail -n 15 "$workdir/postgres-initdb.log" >&2; exit 1; }
+  local saved_rundir="${rundir:-}"
+  rundir="$workdir"
+  launch postgres "${as[@]}" "$pg_bin/postgres" -D "$data" -p "$postgres_port" \
+    -c listen_addresses=127.0.0.1 -c unix_socket_directories="$data" -c max_connections=300
+  ready_or_fail postgres 60 postgres_accepts "$postgres_port" "$pg_bin/pg_isready"
+  rundir="$saved_rundir"
+}
+# fresh_databases NAME...: drops and creates each database on the private
+# PostgreSQL, so that a run starts empty.
+fresh_databases() {
+  local db
+  # No NOTICE that a database to drop is not there yet.
+  export PGOPTIONS='-c client_min_messages=warning'
+  for db in "$@"; do
+    "$pg_bin/dropdb" -h 127.0.0.1 -p "$postgres_port" -U comms --if-exists "$db"
+    "$pg_bin/createdb" -h 127.0.0.1 -p "$postgres_port" -U comms "$db"
+  done
+}
+# postgres_url DB: the URL of database DB on the private PostgreSQL.
+postgres_url() { echo "postgres://comms@127.0.0.1:$postgres_port/$1"; }
+
 # The environment of a service process: nothing inherited but PATH and HOME;
-# service_extra_env is added.
+# service_extra_env is added. INSTANCE (as in port: user-service.2) is the
+# instance of service NAME, when not NAME itself.
 service_env() {
-  local name="$1" port_var
+  local name="$1" instance="${2:-$1}" port_var
   port_var="$(echo "${name%-service}" | tr '[:lower:]' '[:upper:]')_PORT"
   printf '%s\n' PATH="$PATH" HOME="${HOME:-/tmp}" APP_ENV=dev RUST_LOG=info LOG_FORMAT=json \
-    CONFIG_DIR="$workdir/no-config" DATA_DIR="$rundir/data" REDIS_URL="redis://127.0.0.1:$redis_port" \
+    CONFIG_DIR="$workdir/no-config" DATA_DIR="$rundir/data" \
+    REDIS_URL="${redis_url:-redis://127.0.0.1:$redis_port}" \
     SMTP_HOST=127.0.0.1 SMTP_PORT="$smtp_port" SMTP_POOL="$smtp_pool" SEED_USERS="$users" \
-    "${service_extra_env[@]}" "$port_var=${port[$name]}"
+    "${service_extra_env[@]}" "$port_var=${port[$instance]}"
 }
-# start_service NAME: starts one service on its port (not waiting).
+# start_service NAME [INSTANCE]: starts one service (or its instance
+# INSTANCE, named as in port) on its port, not waiting.
 start_service() {
-  local name="$1" env_vars
+  local name="$1" instance="${2:-$1}" env_vars
   mkdir -p "$rundir/data"
-  mapfile -t env_vars < <(service_env "$name")
-  launch "$name" env -i "${env_vars[@]}" "$bin_dir/$name"
+  mapfile -t env_vars < <(service_env "$name" "$instance")
+  launch "$instance" env -i "${env_vars[@]}" "$bin_dir/$name"
 }
 # seed_users: user-service alone first (it seeds USERS users before it is
 # ready), so that seeding has the machine to itself.
@@ -203,6 +291,34 @@ campaigns_api() { echo "http://127.0.0.1:${port[campaign-service]}/api/v1/campai
 create_campaign() {
   curl -fsS -XPOST "$(campaigns_api)" -H 'content-type: application/json' \
     -d "$(jq -n --arg n "$1" --arg s "$2" --arg b "$3" '{name: $n, subject: $s, body: $b}')"
+}
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+# CPU ticks (user + system) of a process.
+cpu_ticks() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || { echo 0; return; }
+  stat="${stat##*) }"
+  awk '{ print $12 + $13 }' <<<"$stat"
+}
+
+# start_smtp_sink: Postfix's smtp-sink on smtp_port (accepts and drops),
+# as the component smtp-sink; -c: counters (sessions, messages) on stdout;
+# up to 256 sessions at once (the default), unlimited sessions and
+# messages in all.
+start_smtp_sink() {
+  local as_user
+  as_user="$(id -un)"
+  [ "$(id -u)" -ne 0 ] || as_user=nobody
+  launch smtp-sink "$smtp_sink" -c -u "$as_user" "127.0.0.1:$smtp_port" 1024
+  ready_or_fail smtp-sink 30 smtp_greets "$smtp_port"
+}
+# The messages smtp-sink has counted so far in this run (its -c counters,
+# last update).
+sink_messages() {
+  tr '\r' '\n' <"$rundir/smtp-sink.log" | sed -nE 's/.*mesg=([0-9]+).*/\1/p' | tail -n 1 | grep . || echo 0
 }
 
 # Lines "key number" on stdin as one JSON object {key: number, ...}.

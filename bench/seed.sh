@@ -45,8 +45,6 @@ cargo build --release --quiet -p user-service
 bin_dir="${CARGO_TARGET_DIR:-$root/target}/release"
 make_workdir
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 # CPU seconds (user + system) a running process has used.
 cpu_s() {
