@@ -180,15 +180,8 @@ bench_run() {
   [ -n "$expanded_at" ] || expanded_at="$t1"
   result[$run.campaign_wall_s]="$(elapsed "$t0" "$t1")"
   result[$run.expanded_s]="$(elapsed "$t0" "$expanded_at")"
-  # The campaign's own timestamps (ms), not the polling's.
-  result[$run.campaign_s]="$(jq -r '(.completed_at - .created_at) / 1000' <<<"$campaign")"
-  local total sent failed
-  total="$(jq -r .progress.total <<<"$campaign")"
-  sent="$(jq -r .progress.sent <<<"$campaign")"
-  failed="$(jq -r .progress.failed <<<"$campaign")"
-  result[$run.sent]="$sent"
-  result[$run.failed]="$failed"
-  result[$run.emails_per_s]="$(awk -v n="$total" -v s="${result[$run.campaign_s]}" 'BEGIN { printf "%.0f", n / s }')"
+  record_campaign "$run" "$campaign"
+  local total="${result[$run.total]}" sent="${result[$run.sent]}" failed="${result[$run.failed]}"
   local ticks
   for name in "${procs[@]}"; do
     ticks="$(cpu_ticks "${pid[$name]}")"

@@ -322,4 +322,16 @@ sink_messages() {
 }
 
 # Lines "key number" on stdin as one JSON object {key: number, ...}.
+# record_campaign RUN CAMPAIGN_JSON: puts a completed campaign's figures in
+# the caller's `result` array under RUN: campaign_s (its own timestamps,
+# not the polling's), total, sent, failed, emails_per_s.
+record_campaign() {
+  local run="$1" campaign="$2"
+  result[$run.campaign_s]="$(jq -r '(.completed_at - .created_at) / 1000' <<<"$campaign")"
+  result[$run.total]="$(jq -r .progress.total <<<"$campaign")"
+  result[$run.sent]="$(jq -r .progress.sent <<<"$campaign")"
+  result[$run.failed]="$(jq -r .progress.failed <<<"$campaign")"
+  result[$run.emails_per_s]="$(awk -v n="${result[$run.total]}" -v s="${result[$run.campaign_s]}" 'BEGIN { printf "%.0f", n / s }')"
+}
+
 pairs_json() { jq -Rn '[inputs | select(length > 0) | split(" ") | {(.[0]): (.[1] | tonumber)}] | add'; }
