@@ -15,7 +15,7 @@
 //! email-service ─ email.delivery ─► comms:deliveries ─► notification-service, campaign-service
 //! ```
 
-use eventstore::Event;
+use eventstore::{Event, Partitioned};
 use serde::{Deserialize, Serialize};
 
 /// Campaign lifecycle events.
@@ -34,6 +34,55 @@ pub const AUDIENCE_GROUP: &str = "user-service";
 
 /// Every stream of comms, for dashboards and trimming.
 pub const ALL_STREAMS: [&str; 4] = [CAMPAIGNS, NOTIFICATIONS, EMAILS, DELIVERIES];
+
+/// The streams of comms as a deployment splits them (`STREAM_PARTITIONS`,
+/// see [`eventstore::partition`]). The three streams that carry an entry
+/// per recipient are split, and their publishers pick a partition by the
+/// recipient's address, so each recipient's entries stay in order.
+/// [`CAMPAIGNS`] stays whole: it carries a few entries per campaign, and
+/// campaign-service looks its announcements up by id.
+#[derive(Debug, Clone)]
+pub struct Streams {
+    /// [`CAMPAIGNS`], never split.
+    pub campaigns: Partitioned,
+    /// [`NOTIFICATIONS`], by recipient address.
+    pub notifications: Partitioned,
+    /// [`EMAILS`], by recipient address.
+    pub emails: Partitioned,
+    /// [`DELIVERIES`], by recipient address.
+    pub deliveries: Partitioned,
+}
+
+impl Streams {
+    /// The per-recipient streams split into `partitions` (1: none split).
+    pub fn new(partitions: u32) -> Self {
+        Self {
+            campaigns: Partitioned::new(CAMPAIGNS, 1),
+            notifications: Partitioned::new(NOTIFICATIONS, partitions),
+            emails: Partitioned::new(EMAILS, partitions),
+            deliveries: Partitioned::new(DELIVERIES, partitions),
+        }
+    }
+
+    /// Every stream, in the order of [`ALL_STREAMS`].
+    pub fn all(&self) -> [&Partitioned; 4] {
+        [
+            &self.campaigns,
+            &self.notifications,
+            &self.emails,
+            &self.deliveries,
+        ]
+    }
+
+    /// The partitions `name` stands for: a stream of comms (all of its
+    /// partitions) or one partition; `None` for any other name.
+    pub fn select(&self, name: &str) -> Option<&[String]> {
+        self.all()
+            .into_iter()
+            .map(|stream| stream.select(name))
+            .find(|partitions| !partitions.is_empty())
+    }
+}
 
 /// A campaign was created: its audience is to be notified (user-service),
 /// with these templates (notification-service).
@@ -221,6 +270,20 @@ pub fn traceparent(trace_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_per_recipient_streams_are_split() {
+        let streams = Streams::new(4);
+        assert_eq!(streams.campaigns.partitions(), [CAMPAIGNS]);
+        assert_eq!(streams.emails.partitions().len(), 4);
+        assert_eq!(streams.select(EMAILS).map(<[String]>::len), Some(4));
+        assert_eq!(
+            streams.select("comms:deliveries:{3}").map(<[String]>::len),
+            Some(1)
+        );
+        assert_eq!(streams.select("comms:deliveries:{4}"), None);
+        assert_eq!(streams.select("comms:unknown"), None);
+    }
 
     #[test]
     fn notification_ids_are_deterministic_and_distinct() {

@@ -106,6 +106,48 @@ pub async fn page(
         .collect())
 }
 
+/// The oldest `count` dead letters after `after` over `streams`, the
+/// partitions of one stream (see [`crate::partition`]), merged by id, each
+/// naming the partition it is in. Two partitions can hold the same id
+/// (written in the same millisecond): a page never ends between them, so it
+/// may hold a few more than `count`, and the page after its last id misses
+/// none.
+pub async fn page_over(
+    conn: &mut Redis,
+    streams: &[String],
+    after: Option<&str>,
+    count: usize,
+) -> Result<Vec<DeadLetter>> {
+    let mut letters = Vec::new();
+    for stream in streams {
+        letters.extend(page(conn, stream, after, count).await?);
+    }
+    letters.sort_by_key(|letter| StreamId::parse(&letter.id));
+    if let Some(last) = letters
+        .get(count.saturating_sub(1))
+        .map(|letter| letter.id.clone())
+    {
+        let end = count
+            + letters[count..]
+                .iter()
+                .take_while(|letter| letter.id == last)
+                .count();
+        letters.truncate(end);
+    }
+    Ok(letters)
+}
+
+/// Replays dead letter `dead_id` from the first of `streams` (a stream's
+/// partitions) that holds it; see [`replay`].
+pub async fn replay_over(conn: &mut Redis, streams: &[String], dead_id: &str) -> Result<Option<String>> {
+    for stream in streams {
+        if let Some(new_id) = replay(conn, stream, dead_id).await? {
+            return Ok(Some(new_id));
+        }
+    }
+    Ok(None)
+}
+
 /// Re-publishes dead letter `dead_id` of `stream` to `stream` and removes it
 /// from the dead-letter stream, atomically (on a cluster: re-published
 /// first, removed after). Returns the new entry id, or

@@ -30,6 +30,19 @@ pub enum Error {
     /// request is wrong (an HTTP layer answers 400), not the store.
     #[error("invalid stream id `{0}`: expected <milliseconds>-<sequence>")]
     InvalidId(String),
+    /// This process was configured with another partition count than the
+    /// one the store's streams are split into (see [`crate::partition`]).
+    #[error(
+        "STREAM_PARTITIONS is {asked}, but the streams in this Redis are split into {recorded} \
+         (key comms:partitions); set STREAM_PARTITIONS={recorded}, or drain the streams, stop \
+         every service and delete that key to change it"
+    )]
+    PartitionsDiffer {
+        /// The count this process was given.
+        asked: u32,
+        /// The count recorded in Redis.
+        recorded: u32,
+    },
     /// An event could not be serialized into an envelope.
     #[error("cannot encode event: {0}")]
     Encode(#[from] serde_json::Error),

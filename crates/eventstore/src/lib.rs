@@ -14,7 +14,9 @@
 //!   [`deadletter`] listing and replay, safe [`trim`]ming, and
 //!   [`ensure_group`], which says what a group created late can never see;
 //! - a [`lease`](lease::Lease), for the work that one instance of a service
-//!   does for all of them (trimming, say).
+//!   does for all of them (trimming, say);
+//! - [`Partitioned`] streams, split so that a Redis Cluster spreads them
+//!   over its masters.
 //!
 //! ```no_run
 //! # async fn demo() -> eventstore::Result<()> {
@@ -47,6 +49,7 @@ mod error;
 mod group;
 mod keys;
 pub mod lease;
+pub mod partition;
 pub mod pending;
 mod publisher;
 mod stats;
@@ -60,8 +63,9 @@ pub use envelope::{DecodeError, Envelope, Event};
 pub use error::{Error, Result};
 pub use group::{ensure_group, GroupStart};
 pub use keys::{dead_letter_stream, is_dead_letter_stream};
+pub use partition::Partitioned;
 pub use publisher::Publisher;
-pub use stats::{stream_stats, ConsumerStats, GroupStats, StreamStats};
+pub use stats::{partitioned_stats, stream_stats, ConsumerStats, GroupStats, PartitionStats, StreamStats};
 pub use worker::{
     unique_consumer_name, CounterSnapshot, Delivery, HandleError, Handler, Worker, WorkerConfig,
     WorkerCounters,

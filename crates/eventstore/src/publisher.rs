@@ -56,12 +56,12 @@ impl Publisher {
     /// pipeline: for many small events from concurrent handlers, one round
     /// trip instead of one each (on a cluster, one per slot, each stream's
     /// entries still in order).
-    pub async fn publish_many(&self, events: &[(&str, Envelope)]) -> Result<usize> {
+    pub async fn publish_many<S: AsRef<str>>(&self, events: &[(S, Envelope)]) -> Result<usize> {
         let mut conn = self.conn.clone();
         for chunk in events.chunks(Self::PIPELINE_CHUNK) {
             let mut batch = Batch::default();
             for (stream, envelope) in chunk {
-                batch.add(xadd(stream, envelope));
+                batch.add(xadd(stream.as_ref(), envelope));
             }
             batch.run(&mut conn).await?;
         }

@@ -5,12 +5,16 @@
 //! The counts of handled, retried and dead-lettered entries are kept by the
 //! workers in a hash per stream and group (`<stream>:stats:<group>`), so that
 //! any process can read them, whichever instance did the work.
+//!
+//! A [`Partitioned`] stream's figures are its partitions' added up
+//! ([`partitioned_stats`]), with each partition's own beside them.
 
 use crate::batch::Batch;
 use crate::connection::Redis;
 use crate::entry::StreamId;
 use crate::error::Result;
 use crate::keys::{dead_letter_stream, stats_key, DEAD_LETTERED, HANDLED, RETRIED};
+use crate::partition::Partitioned;
 
 /// One stream and its consumer groups.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -24,6 +28,23 @@ pub struct StreamStats {
     pub dead_letters: u64,
     /// One line per consumer group.
     pub groups: Vec<GroupStats>,
+    /// Each partition's own figures (one, the stream itself, when it is
+    /// not split): a partition that lags behind the others shows here.
+    pub partitions: Vec<PartitionStats>,
+}
+
+/// One partition of a stream.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PartitionStats {
+    /// The partition's stream key (`comms:emails:{2}`).
+    pub stream: String,
+    /// Entries in it.
+    pub length: u64,
+    /// Entries in its dead-letter stream.
+    pub dead_letters: u64,
+    /// Delivered and not yet acknowledged, over all its groups.
+    pub pending: u64,
 }
 
 /// One consumer group of a stream.
@@ -131,11 +152,68 @@ pub async fn stream_stats(conn: &mut Redis, stream: &str) -> Result<StreamStats>
         }
     }
     Ok(StreamStats {
+        partitions: vec![PartitionStats {
+            stream: stream.to_string(),
+            length,
+            dead_letters,
+            pending: groups.iter().map(|group| group.pending).sum(),
+        }],
         stream: stream.to_string(),
         length,
         dead_letters,
         groups,
     })
+}
+
+/// The figures of `stream` over all its partitions: lengths, dead letters
+/// and every group's counts added up, a consumer's figures merged over the
+/// partitions it reads (its pending added up, its idle time the least).
+pub async fn partitioned_stats(conn: &mut Redis, stream: &Partitioned) -> Result<StreamStats> {
+    let mut total = StreamStats {
+        stream: stream.name().to_string(),
+        length: 0,
+        dead_letters: 0,
+        groups: Vec::new(),
+        partitions: Vec::new(),
+    };
+    for partition in stream.partitions() {
+        let figures = stream_stats(conn, partition).await?;
+        total.length += figures.length;
+        total.dead_letters += figures.dead_letters;
+        total.partitions.extend(figures.partitions);
+        for group in figures.groups {
+            match total.groups.iter_mut().find(|known| known.group == group.group) {
+                Some(known) => known.add(group),
+                None => total.groups.push(group),
+            }
+        }
+    }
+    Ok(total)
+}
+
+impl GroupStats {
+    /// Adds the figures of the same group on another partition.
+    fn add(&mut self, other: GroupStats) {
+        self.pending += other.pending;
+        self.lag = self.lag.zip(other.lag).map(|(mine, theirs)| mine + theirs);
+        self.handled += other.handled;
+        self.retried += other.retried;
+        self.dead_lettered += other.dead_lettered;
+        for consumer in other.consumer_details {
+            match self
+                .consumer_details
+                .iter_mut()
+                .find(|known| known.name == consumer.name)
+            {
+                Some(known) => {
+                    known.pending += consumer.pending;
+                    known.idle_ms = known.idle_ms.min(consumer.idle_ms);
+                }
+                None => self.consumer_details.push(consumer),
+            }
+        }
+        self.consumers = self.consumer_details.len() as u64;
+    }
 }
 
 /// The id of the first entry of `stream`, `None` when it is empty.

@@ -73,11 +73,11 @@ pub async fn trim(conn: &mut Redis, stream: &str) -> Result<u64> {
 /// trimmed to its safe point first, so what is left is unread, or read and
 /// not yet acknowledged. The measure of flow control: it is what the
 /// streams occupy in Redis, and it shrinks only as the consumers get on.
-pub async fn backlog(conn: &mut Redis, streams: &[&str]) -> Result<u64> {
+pub async fn backlog(conn: &mut Redis, streams: &[String]) -> Result<u64> {
     let mut total = 0;
     for stream in streams {
         trim(conn, stream).await?;
-        let len: u64 = redis::cmd("XLEN").arg(*stream).query_async(conn).await?;
+        let len: u64 = redis::cmd("XLEN").arg(stream).query_async(conn).await?;
         total += len;
     }
     Ok(total)

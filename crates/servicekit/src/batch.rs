@@ -45,10 +45,10 @@ impl Answers {
     /// and answers each of those entries: a retry where its event could not
     /// be built, else the pipeline's outcome (all published, or all
     /// retried).
-    pub async fn publish(
+    pub async fn publish<S: AsRef<str>>(
         &mut self,
         publisher: &Publisher,
-        built: impl IntoIterator<Item = (usize, anyhow::Result<(&'static str, Envelope)>)>,
+        built: impl IntoIterator<Item = (usize, anyhow::Result<(S, Envelope)>)>,
     ) {
         let mut published = Vec::new();
         let mut events = Vec::new();

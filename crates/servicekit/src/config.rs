@@ -128,6 +128,13 @@ pub struct ServiceSettings {
     /// Stream worker tuning.
     #[serde(flatten)]
     pub streams: StreamSettings,
+    /// How many partitions the per-recipient streams are split into
+    /// (`STREAM_PARTITIONS`, see `contracts::Streams`): more than 1 spreads
+    /// them over the masters of a Redis Cluster. Every service of a
+    /// deployment must be given the same count; one given another refuses
+    /// to start.
+    #[serde(default = "one_partition")]
+    pub stream_partitions: u32,
 }
 
 impl ServiceSettings {
@@ -140,8 +147,14 @@ impl ServiceSettings {
             database_url: empty_secret(),
             data_dir: "data".into(),
             streams: StreamSettings::default(),
+            stream_partitions: one_partition(),
         }
     }
+}
+
+/// Streams whole: a single Redis needs no more.
+fn one_partition() -> u32 {
+    1
 }
 
 /// A Redis server on this machine's default port.
@@ -171,7 +184,7 @@ pub async fn load_service<T: ServiceConfig>(
     own_env: &[&str],
     database_file: &str,
 ) -> anyhow::Result<T> {
-    let mut shared = vec!["redis_url", "data_dir"];
+    let mut shared = vec!["redis_url", "data_dir", "stream_partitions"];
     shared.extend(STREAM_ENV);
     shared.extend(own_env);
     let vault = read_vault(name).await?;

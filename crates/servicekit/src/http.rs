@@ -302,7 +302,7 @@ pub fn page_limit(limit: i64, max: i64) -> Result<(), ApiError> {
 /// The `after` of the page that follows `page`, a page asked with `limit`
 /// whose items are keyed by `key`: `None` once a page is not full.
 pub fn next_after<T, K>(page: &[T], limit: i64, key: impl Fn(&T) -> K) -> Option<K> {
-    (page.len() as i64 == limit)
+    (page.len() as i64 >= limit)
         .then(|| page.last().map(key))
         .flatten()
 }

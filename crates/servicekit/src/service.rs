@@ -38,7 +38,9 @@ use std::time::Duration;
 
 use axum::Router;
 use eventstore::lease::Lease;
-use eventstore::{Handler, Redis, RedisTarget, Worker, WorkerConfig};
+use std::sync::Arc;
+
+use eventstore::{Handler, Partitioned, Redis, RedisTarget, Worker, WorkerConfig};
 use secrecy::ExposeSecret;
 use sqlx::AnyPool;
 use tokio::net::TcpListener;
@@ -86,6 +88,8 @@ pub struct Service {
     consumer: String,
     /// How its workers are tuned.
     streams: StreamSettings,
+    /// How many partitions the per-recipient streams are split into.
+    partitions: u32,
     /// What every task stops on; cancelled when `run`'s token is.
     stop: CancellationToken,
     /// Workers, the trimmer and the service's own tasks, started by `run`.
@@ -99,10 +103,12 @@ pub struct Service {
 impl Service {
     /// Connects to Redis and the database (applying `spec.schema`) and
     /// binds the port of `settings` (0 picks a free one); any of them
-    /// failing is an error of one line naming it.
+    /// failing is an error of one line naming it. So is a partition count
+    /// other than the one the event store's streams are split into.
     pub async fn build(spec: &Spec, settings: &ServiceSettings) -> anyhow::Result<Self> {
         let target = RedisTarget::parse(settings.redis_url.expose_secret())?;
-        let redis = target.shared().await?;
+        let mut redis = target.shared().await?;
+        eventstore::partition::agree(&mut redis, settings.stream_partitions).await?;
         let db = crate::db::connect(settings.database_url.expose_secret(), spec.schema).await?;
         let listener = crate::http::bind(&settings.host, settings.port, spec.port_variable).await?;
         let port = listener.local_addr()?.port();
@@ -115,6 +121,7 @@ impl Service {
             port,
             consumer: consumer_name(spec.name, port),
             streams: settings.streams.clone(),
+            partitions: settings.stream_partitions.max(1),
             stop: CancellationToken::new(),
             tasks: Vec::new(),
             routes: Router::new(),
@@ -145,6 +152,12 @@ impl Service {
         &self.consumer
     }
 
+    /// How many partitions the per-recipient streams are split into
+    /// (`STREAM_PARTITIONS`), agreed with the event store at build.
+    pub fn partitions(&self) -> u32 {
+        self.partitions
+    }
+
     /// The token everything of this service stops on, for the parts that
     /// are built before it runs (say, live HTTP channels); it is cancelled
     /// when the token given to [`Service::run`] is.
@@ -154,33 +167,49 @@ impl Service {
 
     /// Runs `handler` on each entry of `stream`, in the service's group,
     /// with the service's worker settings.
-    pub fn consume<H: Handler>(self, stream: &str, handler: H) -> Self {
+    pub fn consume<H: Handler>(self, stream: impl Into<Partitioned>, handler: H) -> Self {
         self.consume_with(stream, handler, |_| {})
     }
 
     /// Like [`Service::consume`], with the worker's configuration adjusted
     /// by `adjust` first (say, a handler that may run far longer than
     /// usual).
+    ///
+    /// A split stream gets a worker per partition, all running `handler`,
+    /// which share the service's `concurrency` between them: the service
+    /// holds as many entries at once as it would of a whole stream.
     pub fn consume_with<H: Handler>(
         mut self,
-        stream: &str,
+        stream: impl Into<Partitioned>,
         handler: H,
-        adjust: impl FnOnce(&mut WorkerConfig),
+        adjust: impl Fn(&mut WorkerConfig),
     ) -> Self {
-        let mut config = self.streams.worker_config(stream, self.spec.name, &self.consumer);
-        adjust(&mut config);
-        let worker = Worker::new(self.target.clone(), config);
-        let run = worker.run(handler, self.stop.clone());
-        self.tasks.push(Box::pin(run));
+        let stream = stream.into();
+        let handler = Arc::new(handler);
+        let partitions = stream.partitions().len();
+        for partition in stream.partitions() {
+            let mut config = self
+                .streams
+                .worker_config(partition, self.spec.name, &self.consumer);
+            adjust(&mut config);
+            config.concurrency = config.concurrency.div_ceil(partitions);
+            config.batch_size = config.batch_size.min(config.concurrency);
+            let worker = Worker::new(self.target.clone(), config);
+            let run = worker.run(handler.clone(), self.stop.clone());
+            self.tasks.push(Box::pin(run));
+        }
         self
     }
 
-    /// Trims `streams` every ten seconds, never past an entry that some
-    /// group still needs. A stream is best trimmed by the one service that
-    /// produces or last reads it, and by one of its instances at a time
-    /// (under the lease `<service>:trim`).
-    pub fn trim(mut self, streams: &[&str]) -> Self {
-        let streams = streams.iter().map(|stream| stream.to_string()).collect();
+    /// Trims `streams` (every partition of each) every ten seconds, never
+    /// past an entry that some group still needs. A stream is best trimmed
+    /// by the one service that produces or last reads it, and by one of
+    /// its instances at a time (under the lease `<service>:trim`).
+    pub fn trim<S: Into<Partitioned> + Clone>(mut self, streams: &[S]) -> Self {
+        let streams = streams
+            .iter()
+            .flat_map(|stream| stream.clone().into().partitions().to_vec())
+            .collect();
         let trim = eventstore::trim::run_trimmer(
             self.redis.clone(),
             streams,

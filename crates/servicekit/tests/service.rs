@@ -143,3 +143,76 @@ async fn what_it_cannot_reach_is_named_in_one_line() {
         format!("port {port} is already in use; set DEMO_PORT to another port")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_stream_is_consumed_in_every_partition_and_the_count_is_agreed() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let split = ServiceSettings {
+        stream_partitions: 4,
+        ..settings(&redis.url(), &dir)
+    };
+    let hellos = eventstore::Partitioned::new("demo:hellos", 4);
+    let (handled, mut received) = mpsc::channel(64);
+    let service = Service::build(&SPEC, &split)
+        .await
+        .unwrap()
+        .consume(&hellos, move |delivery: Delivery| {
+            let handled = handled.clone();
+            async move {
+                let hello: Hello = delivery.envelope.decode()?;
+                handled.send(hello.name).await.unwrap();
+                Ok::<(), HandleError>(())
+            }
+        })
+        .serve(Router::new(), <ApiDoc as utoipa::OpenApi>::openapi());
+    assert_eq!(service.partitions(), 4);
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(service.run(shutdown.clone()));
+
+    let target = RedisTarget::parse(&redis.url()).unwrap();
+    let publisher = Publisher::new(target.shared().await.unwrap());
+    let names: Vec<String> = (0..40).map(|n| format!("user{n}")).collect();
+    let events: Vec<(&str, Envelope)> = names
+        .iter()
+        .map(|name| {
+            (
+                hellos.for_key(name),
+                Envelope::new(&Hello { name: name.clone() }).unwrap(),
+            )
+        })
+        .collect();
+    for partition in hellos.partitions() {
+        assert!(
+            events.iter().any(|(stream, _)| stream == partition),
+            "{partition} gets some"
+        );
+    }
+    publisher.publish_many(&events).await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < names.len() {
+        let name = tokio::time::timeout(Duration::from_secs(10), received.recv()).await;
+        seen.push(name.expect("every partition is read").unwrap());
+    }
+    seen.sort();
+    let mut expected = names.clone();
+    expected.sort();
+    assert_eq!(seen, expected);
+
+    // Another count than the one the store's streams are split into is
+    // refused, in one line that says how to mend it.
+    let other = ServiceSettings {
+        stream_partitions: 2,
+        ..settings(&redis.url(), &dir)
+    };
+    let error = Service::build(&SPEC, &other).await.err().unwrap();
+    let line = format!("{error:#}");
+    assert!(
+        line.starts_with("STREAM_PARTITIONS is 2, but the streams in this Redis are split into 4"),
+        "{line}"
+    );
+    assert!(!line.contains('\n'), "{line}");
+
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+}

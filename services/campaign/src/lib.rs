@@ -12,7 +12,7 @@ pub mod store;
 
 use std::time::Duration;
 
-use contracts::{CAMPAIGNS, DELIVERIES};
+use contracts::Streams;
 use servicekit::access::Access;
 use servicekit::config::AppEnv;
 use servicekit::service::{Service, Spec};
@@ -40,20 +40,22 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     let access = Access::new(AppEnv::parse(&config.app_env)?, &config.api_token)?;
     let service = Service::build(&SPEC, &config.service).await?;
     let tracker = Tracker::new(CampaignStore::new(service.db().clone()), service.redis().clone());
+    let streams = Streams::new(service.partitions());
     let state = AppState {
         tracker: tracker.clone(),
         redis: service.redis().clone(),
+        streams: streams.clone(),
         access,
         shutdown: service.shutdown(),
     };
     let reannounce = Duration::from_millis(config.reannounce_ms);
     let on_campaign = tracker.clone();
     Ok(service
-        .consume(CAMPAIGNS, move |delivery| {
+        .consume(&streams.campaigns, move |delivery| {
             let tracker = on_campaign.clone();
             async move { tracker.on_campaign_event(delivery).await }
         })
-        .consume(DELIVERIES, DeliveryHandler(tracker.clone()))
+        .consume(&streams.deliveries, DeliveryHandler(tracker.clone()))
         .spawn({
             let store = tracker.store().clone();
             move |shutdown| gauges::refresh(store, gauges::REFRESH, shutdown)

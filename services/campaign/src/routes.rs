@@ -26,7 +26,8 @@ use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::Html;
 use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
-use eventstore::{deadletter, stream_stats, DeadLetter, Redis, StreamStats};
+use contracts::Streams;
+use eventstore::{deadletter, partitioned_stats, DeadLetter, Redis, StreamStats};
 use serde::{Deserialize, Serialize};
 use servicekit::access::{require_token, Access};
 use servicekit::http::{next_after, page_limit, ApiError, ErrorBody};
@@ -86,6 +87,8 @@ pub struct AppState {
     pub tracker: Tracker,
     /// For stream figures and dead letters.
     pub redis: Redis,
+    /// The streams and their partitions.
+    pub streams: Streams,
     /// Who may write.
     pub access: Access,
     /// Ends the live channels at shutdown.
@@ -434,7 +437,8 @@ async fn one(
 }
 
 /// Every stream of comms: its length, dead letters, and per consumer group
-/// pending, lag, handled, retried and dead-lettered entries.
+/// pending, lag, handled, retried and dead-lettered entries; a stream split
+/// into partitions has them added up, and each partition's beside them.
 #[utoipa::path(
     get,
     path = "/api/v1/streams",
@@ -449,8 +453,8 @@ async fn streams(State(state): State<AppState>) -> Result<Json<Vec<StreamStats>>
 pub(crate) async fn all_stream_stats(state: &AppState) -> anyhow::Result<Vec<StreamStats>> {
     let mut conn = state.redis.clone();
     let mut all = Vec::new();
-    for stream in contracts::ALL_STREAMS {
-        all.push(stream_stats(&mut conn, stream).await?);
+    for stream in state.streams.all() {
+        all.push(partitioned_stats(&mut conn, stream).await?);
     }
     Ok(all)
 }
@@ -460,10 +464,11 @@ pub(crate) async fn all_stream_stats(state: &AppState) -> anyhow::Result<Vec<Str
 #[into_params(parameter_in = Query)]
 struct StreamQuery {
     /// The stream: `comms:campaigns`, `comms:notifications`,
-    /// `comms:emails` or `comms:deliveries`.
+    /// `comms:emails` or `comms:deliveries` (all its partitions), or one
+    /// partition of a split stream (`comms:emails:{2}`).
     #[param(
         example = "comms:emails",
-        pattern = "^comms:(campaigns|notifications|emails|deliveries)$"
+        pattern = "^comms:(campaigns|notifications|emails|deliveries)(:[{][0-9]+[}])?$"
     )]
     stream: String,
 }
@@ -473,10 +478,11 @@ struct StreamQuery {
 #[into_params(parameter_in = Query)]
 struct ReplayQuery {
     /// The stream: `comms:campaigns`, `comms:notifications`,
-    /// `comms:emails` or `comms:deliveries`.
+    /// `comms:emails` or `comms:deliveries` (all its partitions), or one
+    /// partition of a split stream (`comms:emails:{2}`).
     #[param(
         example = "comms:emails",
-        pattern = "^comms:(campaigns|notifications|emails|deliveries)$"
+        pattern = "^comms:(campaigns|notifications|emails|deliveries)(:[{][0-9]+[}])?$"
     )]
     stream: String,
     /// The dead letter's id (as listed), e.g. `1700000000000-0`.
@@ -502,15 +508,15 @@ struct ReplayedAll {
     replayed: usize,
 }
 
-fn known_stream(stream: &str) -> Result<(), ApiError> {
-    if contracts::ALL_STREAMS.contains(&stream) {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "unknown stream `{stream}`; one of {}",
+/// The partitions `stream` names: every one of a stream of comms, or the
+/// one partition named; 400 for any other name.
+fn partitions_of<'s>(state: &'s AppState, stream: &str) -> Result<&'s [String], ApiError> {
+    state.streams.select(stream).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "unknown stream `{stream}`; one of {} (or one of their partitions)",
             contracts::ALL_STREAMS.join(", ")
-        )))
-    }
+        ))
+    })
 }
 
 /// `?stream=&after=&limit=` of a page of dead letters.
@@ -518,10 +524,11 @@ fn known_stream(stream: &str) -> Result<(), ApiError> {
 #[into_params(parameter_in = Query)]
 struct DeadLetterPageQuery {
     /// The stream: `comms:campaigns`, `comms:notifications`,
-    /// `comms:emails` or `comms:deliveries`.
+    /// `comms:emails` or `comms:deliveries` (all its partitions), or one
+    /// partition of a split stream (`comms:emails:{2}`).
     #[param(
         example = "comms:emails",
-        pattern = "^comms:(campaigns|notifications|emails|deliveries)$"
+        pattern = "^comms:(campaigns|notifications|emails|deliveries)(:[{][0-9]+[}])?$"
     )]
     stream: String,
     /// The page after this dead letter id (the last page's `next_after`);
@@ -566,11 +573,11 @@ async fn dead_letters(
     query: Result<Query<DeadLetterPageQuery>, QueryRejection>,
 ) -> Result<Json<DeadLetterPage>, ApiError> {
     let Query(query) = query?;
-    known_stream(&query.stream)?;
+    let partitions = partitions_of(&state, &query.stream)?;
     page_limit(query.limit, MAX_LIMIT)?;
     let mut conn = state.redis.clone();
     let after = Some(query.after.as_str()).filter(|after| !after.is_empty());
-    let dead_letters = deadletter::page(&mut conn, &query.stream, after, query.limit as usize)
+    let dead_letters = deadletter::page_over(&mut conn, partitions, after, query.limit as usize)
         .await
         .map_err(|error| match error {
             eventstore::Error::InvalidId(_) => ApiError::bad_request(error.to_string()),
@@ -602,12 +609,12 @@ async fn replay(
     query: Result<Query<ReplayQuery>, QueryRejection>,
 ) -> Result<Json<Replayed>, ApiError> {
     let Query(query) = query?;
-    known_stream(&query.stream)?;
+    let partitions = partitions_of(&state, &query.stream)?;
     let id = query
         .id
         .ok_or_else(|| ApiError::bad_request("missing query parameter `id`"))?;
     let mut conn = state.redis.clone();
-    let replayed = deadletter::replay(&mut conn, &query.stream, &id)
+    let replayed = deadletter::replay_over(&mut conn, partitions, &id)
         .await
         .map_err(|error| match error {
             eventstore::Error::InvalidId(_) => ApiError::bad_request(error.to_string()),
@@ -640,11 +647,14 @@ async fn replay_all(
     query: Result<Query<StreamQuery>, QueryRejection>,
 ) -> Result<Json<ReplayedAll>, ApiError> {
     let Query(query) = query?;
-    known_stream(&query.stream)?;
+    let partitions = partitions_of(&state, &query.stream)?;
     let mut conn = state.redis.clone();
-    let replayed = deadletter::replay_all(&mut conn, &query.stream)
-        .await
-        .map_err(anyhow::Error::from)?;
+    let mut replayed = 0;
+    for partition in partitions {
+        replayed += deadletter::replay_all(&mut conn, partition)
+            .await
+            .map_err(anyhow::Error::from)?;
+    }
     Ok(Json(ReplayedAll {
         stream: query.stream,
         replayed,
@@ -656,7 +666,7 @@ mod tests {
     use super::*;
 
     /// What the document says a stream's name is.
-    const STREAM_PATTERN: &str = "^comms:(campaigns|notifications|emails|deliveries)$";
+    const STREAM_PATTERN: &str = "^comms:(campaigns|notifications|emails|deliveries)(:[{][0-9]+[}])?$";
 
     #[test]
     fn the_documented_stream_pattern_names_every_stream() {
@@ -674,7 +684,7 @@ mod tests {
         }
         let names = STREAM_PATTERN
             .strip_prefix("^comms:(")
-            .and_then(|rest| rest.strip_suffix(")$"))
+            .and_then(|rest| rest.strip_suffix(")(:[{][0-9]+[}])?$"))
             .expect("the pattern's shape");
         let documented: Vec<String> = names.split('|').map(|name| format!("comms:{name}")).collect();
         assert_eq!(documented, contracts::ALL_STREAMS);

@@ -7,7 +7,7 @@ pub mod ledger;
 pub mod mailer;
 pub mod sender;
 
-use contracts::EMAILS;
+use contracts::Streams;
 use eventstore::Publisher;
 use servicekit::service::{Service, Spec};
 use tokio_util::sync::CancellationToken;
@@ -55,10 +55,12 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     if released > 0 {
         tracing::info!(released, "released the send leases of a previous run");
     }
-    let sender = Sender::new(mailer, ledger, Publisher::new(service.redis().clone()));
+    let streams = Streams::new(service.partitions());
+    let publisher = Publisher::new(service.redis().clone());
+    let sender = Sender::new(mailer, ledger, publisher, streams.deliveries);
     Ok(service
-        .consume(EMAILS, sender)
-        .trim(&[EMAILS])
+        .consume(&streams.emails, sender)
+        .trim(&[&streams.emails])
         .serve(axum::Router::new(), ApiDoc::openapi()))
 }
 

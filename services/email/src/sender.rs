@@ -21,8 +21,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use contracts::{DeliveryStatus, EmailDelivery, EmailRequested, DELIVERIES};
-use eventstore::{Delivery, Envelope, HandleError, Handler, Publisher};
+use contracts::{DeliveryStatus, EmailDelivery, EmailRequested};
+use eventstore::{Delivery, Envelope, HandleError, Handler, Partitioned, Publisher};
 use servicekit::batch::{decode_each, Answers};
 
 use crate::ledger::{Claim, Final, Lease, Ledger};
@@ -76,6 +76,8 @@ pub struct Sender {
     mailer: Arc<Mailer>,
     ledger: Ledger,
     publisher: Publisher,
+    /// `comms:deliveries`, where outcomes go, by recipient.
+    deliveries: Partitioned,
     in_flight: InFlight,
 }
 
@@ -91,16 +93,17 @@ enum Step {
 
 impl Sender {
     /// A handler sending with `mailer`, keeping `ledger`, publishing
-    /// outcomes with `publisher`. A transient failure is retried by the
-    /// worker within its retry budget; past it, [`Handler::give_up`]
-    /// publishes the final `failed`.
-    pub fn new(mailer: Mailer, ledger: Ledger, publisher: Publisher) -> Self {
+    /// outcomes with `publisher` to `deliveries`. A transient failure is
+    /// retried by the worker within its retry budget; past it,
+    /// [`Handler::give_up`] publishes the final `failed`.
+    pub fn new(mailer: Mailer, ledger: Ledger, publisher: Publisher, deliveries: Partitioned) -> Self {
         let in_flight = InFlight::default();
         tokio::spawn(renew_leases(ledger.clone(), Arc::downgrade(&in_flight)));
         Self {
             mailer: Arc::new(mailer),
             ledger,
             publisher,
+            deliveries,
             in_flight,
         }
     }
@@ -147,9 +150,10 @@ impl Sender {
             .zip(emails)
             .zip(&indexes)
             .filter_map(|((step, email), &index)| match step {
-                Step::Known(status, detail) => {
-                    Some((index, outcome_event(&deliveries[index], email, status, detail)))
-                }
+                Step::Known(status, detail) => Some((
+                    index,
+                    outcome_event(&self.deliveries, &deliveries[index], email, status, detail),
+                )),
                 _ => None,
             });
         answers.publish(&self.publisher, built).await;
@@ -315,7 +319,13 @@ impl Handler for Sender {
         let email: EmailRequested = delivery.envelope.decode()?;
         let detail = format!("dead-lettered: {reason}");
         metrics::counter!("comms_emails_total", "outcome" => "dead_lettered").increment(1);
-        let (stream, envelope) = outcome_event(&delivery, email, DeliveryStatus::DeadLettered, Some(detail))?;
+        let (stream, envelope) = outcome_event(
+            &self.deliveries,
+            &delivery,
+            email,
+            DeliveryStatus::DeadLettered,
+            Some(detail),
+        )?;
         self.publisher
             .publish(stream, &envelope)
             .await
@@ -325,13 +335,15 @@ impl Handler for Sender {
 }
 
 /// The `email.delivery` event of `email`'s outcome, traced as `delivery`
-/// was.
-fn outcome_event(
+/// was, and the partition of `deliveries` it goes to.
+fn outcome_event<'s>(
+    deliveries: &'s Partitioned,
     delivery: &Delivery,
     email: EmailRequested,
     status: DeliveryStatus,
     detail: Option<String>,
-) -> anyhow::Result<(&'static str, Envelope)> {
+) -> anyhow::Result<(&'s str, Envelope)> {
+    let partition = deliveries.for_key(&email.to_email);
     let id = email.notification_id;
     let event = EmailDelivery {
         notification_id: id.clone(),
@@ -342,7 +354,7 @@ fn outcome_event(
     };
     let envelope =
         Envelope::with_id(&event, format!("delivery:{id}"))?.traced(delivery.envelope.trace.clone());
-    Ok((DELIVERIES, envelope))
+    Ok((partition, envelope))
 }
 
 /// Renews the leases of the sends in progress three times per lease

@@ -20,9 +20,10 @@
 //! a recipient fails that notification, with the reason.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use contracts::{
-    CampaignCreated, DeliveryStatus, EmailDelivery, EmailRequested, NotificationRequested, DELIVERIES, EMAILS,
+    CampaignCreated, DeliveryStatus, EmailDelivery, EmailRequested, NotificationRequested, Streams,
 };
 use eventstore::{Delivery, Envelope, Event, HandleError, Handler, Publisher};
 use servicekit::batch::{decode_each, decode_then, Answers};
@@ -36,15 +37,19 @@ pub struct Notifier {
     store: NotificationStore,
     templates: TemplateCache,
     publisher: Publisher,
+    /// Where emails and failures go, and their partitions.
+    streams: Arc<Streams>,
 }
 
 impl Notifier {
-    /// Handlers writing to `store` and publishing with `publisher`.
-    pub fn new(store: NotificationStore, publisher: Publisher) -> Self {
+    /// Handlers writing to `store` and publishing to `streams` with
+    /// `publisher`.
+    pub fn new(store: NotificationStore, publisher: Publisher, streams: Streams) -> Self {
         Self {
             templates: TemplateCache::new(store.clone()),
             store,
             publisher,
+            streams: Arc::new(streams),
         }
     }
 
@@ -110,10 +115,11 @@ impl Notifier {
             let trace = deliveries[index].envelope.trace.clone();
             to_render.push((index, request, compiled, trace));
         }
+        let streams = self.streams.clone();
         let rendered = match tokio::task::spawn_blocking(move || {
             to_render
                 .into_iter()
-                .map(|(index, request, compiled, trace)| (index, render(request, &compiled, trace)))
+                .map(|(index, request, compiled, trace)| (index, render(request, &compiled, trace, &streams)))
                 .collect::<Vec<_>>()
         })
         .await
@@ -140,12 +146,14 @@ impl Notifier {
 }
 
 /// The event that follows `request`: its email, rendered with `compiled`,
-/// or, if it does not render, its failure. Both carry `trace`.
+/// or, if it does not render, its failure. Both carry `trace`, and go to
+/// the recipient's partition of their stream in `streams`.
 fn render(
     request: NotificationRequested,
     compiled: &Compiled,
     trace: Option<String>,
-) -> anyhow::Result<(&'static str, Envelope)> {
+    streams: &Streams,
+) -> anyhow::Result<(String, Envelope)> {
     let rendered = match compiled.as_ref() {
         Ok(templates) => templates.render(&request.name, &request.email),
         Err(error) => Err(error.clone()),
@@ -160,9 +168,11 @@ fn render(
                 subject: rendered.subject,
                 body: rendered.body,
             };
-            (EMAILS, Envelope::with_id(&email, request.notification_id))
+            let stream = streams.emails.for_key(&email.to_email).to_string();
+            (stream, Envelope::with_id(&email, request.notification_id))
         }
         Err(error) => {
+            let stream = streams.deliveries.for_key(&request.email).to_string();
             let failure = EmailDelivery {
                 notification_id: request.notification_id.clone(),
                 campaign_id: request.campaign_id,
@@ -170,7 +180,7 @@ fn render(
                 detail: Some(format!("cannot render the template: {error}")),
                 recipient: Some(request.email),
             };
-            (DELIVERIES, Envelope::with_id(&failure, request.notification_id))
+            (stream, Envelope::with_id(&failure, request.notification_id))
         }
     };
     Ok((stream, envelope?.traced(trace)))
@@ -190,6 +200,7 @@ impl Handler for RequestHandler {
 
     async fn give_up(&self, delivery: Delivery, reason: &str) -> Result<(), HandleError> {
         let request: NotificationRequested = delivery.envelope.decode()?;
+        let stream = self.0.streams.deliveries.for_key(&request.email);
         let outcome = EmailDelivery {
             notification_id: request.notification_id.clone(),
             campaign_id: request.campaign_id,
@@ -202,7 +213,7 @@ impl Handler for RequestHandler {
             .traced(delivery.envelope.trace.clone());
         self.0
             .publisher
-            .publish(DELIVERIES, &envelope)
+            .publish(stream, &envelope)
             .await
             .map_err(anyhow::Error::from)?;
         Ok(())

@@ -9,7 +9,7 @@ pub mod routes;
 pub mod store;
 pub mod templates;
 
-use contracts::{CAMPAIGNS, DELIVERIES, NOTIFICATIONS};
+use contracts::Streams;
 use eventstore::Publisher;
 use servicekit::access::Access;
 use servicekit::config::AppEnv;
@@ -37,16 +37,21 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     let access = Access::new(AppEnv::parse(&config.app_env)?, &config.api_token)?;
     let service = Service::build(&SPEC, &config.service).await?;
     let store = NotificationStore::new(service.db().clone());
-    let notifier = Notifier::new(store.clone(), Publisher::new(service.redis().clone()));
+    let streams = Streams::new(service.partitions());
+    let notifier = Notifier::new(
+        store.clone(),
+        Publisher::new(service.redis().clone()),
+        streams.clone(),
+    );
     let on_campaign = notifier.clone();
     Ok(service
-        .consume(CAMPAIGNS, move |delivery| {
+        .consume(&streams.campaigns, move |delivery| {
             let notifier = on_campaign.clone();
             async move { notifier.on_campaign_event(delivery).await }
         })
-        .consume(NOTIFICATIONS, RequestHandler(notifier.clone()))
-        .consume(DELIVERIES, DeliveryHandler(notifier))
-        .trim(&[NOTIFICATIONS, DELIVERIES])
+        .consume(&streams.notifications, RequestHandler(notifier.clone()))
+        .consume(&streams.deliveries, DeliveryHandler(notifier))
+        .trim(&[&streams.notifications, &streams.deliveries])
         .serve(routes::router(store, access), routes::ApiDoc::openapi()))
 }
 

@@ -41,18 +41,11 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use contracts::{
-    notification_id, AudienceExpanded, CampaignCreated, NotificationRequested, CAMPAIGNS, DELIVERIES, EMAILS,
-    NOTIFICATIONS,
-};
+use contracts::{notification_id, AudienceExpanded, CampaignCreated, NotificationRequested, Streams};
 use eventstore::{trim, Delivery, Envelope, Event, HandleError, Publisher, Redis};
 use servicekit::now_ms;
 
 use crate::store::UserStore;
-
-/// The streams an expansion feeds, directly or through the services behind
-/// it: their backlog paces it.
-const DOWNSTREAM: [&str; 3] = [NOTIFICATIONS, EMAILS, DELIVERIES];
 
 /// How often a paused expansion looks at the backlog again.
 const PACE_POLL: Duration = Duration::from_millis(50);
@@ -67,6 +60,11 @@ pub struct Expander {
     store: UserStore,
     /// Where notifications go.
     publisher: Publisher,
+    /// The streams, and their partitions.
+    streams: Arc<Streams>,
+    /// Every partition of the streams behind the expansion, whose backlog
+    /// paces it.
+    downstream: Arc<[String]>,
     /// For measuring the backlog behind the expansion.
     redis: Redis,
     /// Users per page.
@@ -91,6 +89,7 @@ impl Expander {
     pub fn new(
         store: UserStore,
         redis: Redis,
+        streams: Streams,
         page_size: i64,
         max_backlog: u64,
         owner: String,
@@ -99,6 +98,11 @@ impl Expander {
         Self {
             store,
             publisher: Publisher::new(redis.clone()),
+            downstream: [&streams.notifications, &streams.emails, &streams.deliveries]
+                .iter()
+                .flat_map(|stream| stream.partitions().to_vec())
+                .collect(),
+            streams: Arc::new(streams),
             redis,
             page_size,
             max_backlog,
@@ -134,7 +138,9 @@ impl Expander {
             total,
         };
         let envelope = Envelope::with_id(&announcement, format!("expanded:{id}"))?.traced(trace.clone());
-        self.publisher.publish(CAMPAIGNS, &envelope).await?;
+        self.publisher
+            .publish(self.streams.campaigns.name(), &envelope)
+            .await?;
         Ok(())
     }
 
@@ -183,9 +189,11 @@ impl Expander {
                 tracing::warn!(campaign = %id, cursor, "expansion lease lost to another instance; stopping");
                 return Ok(None);
             }
+            let notifications = &self.streams.notifications;
             let envelopes = page
                 .into_iter()
                 .map(|user| {
+                    let partition = notifications.for_key(&user.email);
                     let notification = notification_id(id, user.id);
                     let event = NotificationRequested {
                         notification_id: notification.clone(),
@@ -194,10 +202,11 @@ impl Expander {
                         email: user.email,
                         name: user.name,
                     };
-                    Envelope::with_id(&event, notification).map(|envelope| envelope.traced(trace.clone()))
+                    let envelope = Envelope::with_id(&event, notification)?.traced(trace.clone());
+                    Ok((partition, envelope))
                 })
-                .collect::<Result<Vec<_>, _>>()?;
-            self.publisher.publish_batch(NOTIFICATIONS, &envelopes).await?;
+                .collect::<Result<Vec<_>, serde_json::Error>>()?;
+            self.publisher.publish_many(&envelopes).await?;
             self.store.advance(id, last_id).await?;
             cursor = last_id;
         }
@@ -217,7 +226,7 @@ impl Expander {
         let mut renewed = Instant::now();
         let renew_every = Duration::from_millis(self.lease_ms as u64 / 3);
         loop {
-            let backlog = trim::backlog(&mut redis, &DOWNSTREAM).await?;
+            let backlog = trim::backlog(&mut redis, &self.downstream).await?;
             if backlog == 0 || backlog + page <= self.max_backlog {
                 return Ok(true);
             }

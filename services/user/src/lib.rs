@@ -10,7 +10,7 @@ pub mod store;
 
 use std::time::{Duration, Instant};
 
-use contracts::CAMPAIGNS;
+use contracts::Streams;
 use servicekit::access::Access;
 use servicekit::config::AppEnv;
 use servicekit::service::{Service, Spec};
@@ -44,6 +44,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     let access = Access::new(AppEnv::parse(&config.app_env)?, &config.api_token)?;
     let service = Service::build(&SPEC, &config.service).await?;
     let store = UserStore::new(service.db().clone());
+    let streams = Streams::new(service.partitions());
 
     let started = Instant::now();
     let seeded = service
@@ -55,6 +56,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     let expander = Expander::new(
         store.clone(),
         service.redis().clone(),
+        streams.clone(),
         config.page_size,
         config.expansion_backlog,
         service.consumer().to_string(),
@@ -69,10 +71,10 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         // campaign's takes as long as its sending, far past the usual bound
         // of one handler run. Its lease, not a timeout, guards against a
         // stuck one.
-        .consume_with(CAMPAIGNS, expand, |worker| {
+        .consume_with(&streams.campaigns, expand, |worker| {
             worker.handler_timeout = EXPANSION_TIMEOUT
         })
-        .trim(&[CAMPAIGNS])
+        .trim(&[&streams.campaigns])
         .serve(routes::router(store, access), routes::ApiDoc::openapi()))
 }
 

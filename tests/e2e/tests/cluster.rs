@@ -1,9 +1,11 @@
 //! A campaign on a Redis Cluster: the services get a `redis+cluster://`
-//! URL, and the master holding the email stream is SIGKILLed and restarted
-//! (its AOF replayed) mid-campaign; every user still gets their email, and
-//! the counts are exact.
+//! URL and split the per-recipient streams into 4 partitions, which the
+//! cluster's 3 masters share. The master holding the first partition of the
+//! email stream is SIGKILLed and restarted (its AOF replayed) mid-campaign;
+//! every user still gets their email, the counts are exact, and the API
+//! adds up the partitions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use e2e::{EventStore, Stack, Wiring};
@@ -12,6 +14,8 @@ use testkit::{MailDev, RedisCluster};
 
 const USERS: u64 = 2_000;
 
+const PARTITIONS: u32 = 4;
+
 #[test]
 fn a_campaign_on_a_cluster_survives_a_master_crash_and_restart() {
     let mut stack = Stack::start_on(
@@ -19,8 +23,9 @@ fn a_campaign_on_a_cluster_survives_a_master_crash_and_restart() {
         RedisCluster::start(),
         MailDev::start(),
         Wiring::Environment,
-        Vec::new(),
+        vec![("STREAM_PARTITIONS".into(), PARTITIONS.to_string())],
     );
+    let emails: Vec<String> = (0..PARTITIONS).map(|p| format!("comms:emails:{{{p}}}")).collect();
     let id = stack.create_campaign("cluster", "Hello {{ name }}", "Dear {{ name }}.");
 
     stack.wait_for("the first emails", Duration::from_secs(120), || {
@@ -30,7 +35,12 @@ fn a_campaign_on_a_cluster_survives_a_master_crash_and_restart() {
     let EventStore::Cluster(cluster) = &mut stack.redis else {
         unreachable!("the stack runs on a cluster")
     };
-    let master = cluster.master_of("comms:emails");
+    let masters: BTreeSet<usize> = emails
+        .iter()
+        .map(|partition| cluster.master_of(partition))
+        .collect();
+    assert_eq!(masters.len(), 3, "the partitions spread over every master");
+    let master = cluster.master_of(&emails[0]);
     cluster.kill(master);
     std::thread::sleep(Duration::from_millis(500));
     cluster.restart(master);
@@ -46,6 +56,45 @@ fn a_campaign_on_a_cluster_survives_a_master_crash_and_restart() {
         &format!("/api/v1/campaigns/{id}/notifications"),
     );
     assert_eq!(counts, json!({ "sent": USERS }));
+
+    // Each partition carried a share of the emails, and the API adds them
+    // up: one line for the stream, its partitions beside it.
+    let added: Vec<u64> = emails
+        .iter()
+        .map(|partition| stack.entries_added(partition))
+        .collect();
+    assert!(added.iter().all(|&n| n > 0), "every partition used: {added:?}");
+    assert!(added.iter().sum::<u64>() >= USERS, "{added:?}");
+    let streams = stack.get("campaign-service", "/api/v1/streams");
+    let email_stream = streams
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|stream| stream["stream"] == "comms:emails")
+        .expect("comms:emails listed once, its partitions inside");
+    let listed: Vec<&str> = email_stream["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|partition| partition["stream"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, emails);
+    let group = &email_stream["groups"][0];
+    assert_eq!(group["group"], "email-service");
+    assert!(group["handled"].as_u64().unwrap() >= USERS, "{group}");
+    assert_eq!(group["pending"], 0);
+    for (query, status) in [
+        ("comms:emails", 200),
+        ("comms:emails:{3}", 200),
+        ("comms:emails:{4}", 400),
+    ] {
+        let path = format!(
+            "/api/v1/dead-letters?stream={}",
+            query.replace('{', "%7B").replace('}', "%7D")
+        );
+        let (code, body) = stack.call("GET", "campaign-service", &path, None, None);
+        assert_eq!(code, status, "{query}: {body}");
+    }
 
     // Every user got email; a redelivery after the crash may have sent one
     // twice, always with the same Message-ID.

@@ -95,6 +95,24 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
+/// A shared handler: the workers of a stream's partitions run one handler.
+impl<H: Handler> Handler for std::sync::Arc<H> {
+    fn handle_batch(
+        &self,
+        deliveries: Vec<Delivery>,
+    ) -> impl Future<Output = Vec<Result<(), HandleError>>> + Send {
+        self.as_ref().handle_batch(deliveries)
+    }
+
+    fn give_up(
+        &self,
+        delivery: Delivery,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), HandleError>> + Send {
+        self.as_ref().give_up(delivery, reason)
+    }
+}
+
 impl<F, Fut> Handler for F
 where
     F: Fn(Delivery) -> Fut + Send + Sync + 'static,
