@@ -14,15 +14,18 @@
 # smtp-sink received USERS messages), CPU time per email of each service
 # (summed over its instances) and of each Redis node, in microseconds, from
 # /proc/PID/stat between the campaign's creation and its completion.
-# Streams are not partitioned: each stream lives on one node of a cluster.
+# With PARTITIONS above 1 the per-recipient streams are split
+# (STREAM_PARTITIONS), so that one stream's traffic spans the masters of a
+# cluster; with 1 each stream lives on one node.
 # Prints a table, then, as the last line, one JSON object.
 #
-#   bench/scale.sh                                   # 100,000 users, 6 runs
+#   bench/scale.sh                                   # 100,000 users, 12 runs
 #   USERS=5000 bench/scale.sh                        # a quick run
-#   USERS=100000 INSTANCES="1 2" REDIS=cluster bench/scale.sh
+#   USERS=100000 INSTANCES="1 2" REDIS=cluster PARTITIONS=4 bench/scale.sh
 #
 # Settings: USERS (100000), INSTANCES ("1 2 4", instances of each worker
-# service), REDIS ("node cluster"), SMTP_POOL (16, each email-service
+# service), REDIS ("node cluster"), PARTITIONS ("1 4", STREAM_PARTITIONS of
+# the per-recipient streams), SMTP_POOL (16, each email-service
 # instance's SMTP connections), CAMPAIGN_TIMEOUT (1800 s per campaign; with
 # the readiness timeouts it bounds each run), SERVICE_ENV (more VAR=value
 # pairs for every service), KEEP=1 keeps the work directory (logs).
@@ -36,6 +39,10 @@ smtp_pool="${SMTP_POOL:-16}"
 campaign_timeout="${CAMPAIGN_TIMEOUT:-1800}"
 read -r -a instance_counts <<<"${INSTANCES:-1 2 4}"
 read -r -a redis_modes <<<"${REDIS:-node cluster}"
+read -r -a partition_counts <<<"${PARTITIONS:-1 4}"
+for p in "${partition_counts[@]}"; do
+  [[ "$p" =~ ^[1-9][0-9]?$ ]] || { echo "PARTITIONS: '$p' is not a number of partitions (1-99)" >&2; exit 2; }
+done
 for n in "${instance_counts[@]}"; do
   [[ "$n" =~ ^[1-9][0-9]?$ ]] || { echo "INSTANCES: '$n' is not a number of instances (1-99)" >&2; exit 2; }
 done
@@ -88,12 +95,12 @@ start_postgres "$pg_port"
 declare -A result=()  # run.key -> value
 run_names=()
 
-# scale_run N MODE: one campaign with N instances of each worker service on
-# Redis MODE (node or cluster).
+# scale_run N MODE P: one campaign with N instances of each worker service
+# on Redis MODE (node or cluster), its streams split into P partitions.
 scale_run() {
-  local n="$1" mode="$2" nodes
+  local n="$1" mode="$2" partitions="$3" nodes
   nodes="$(redis_nodes_of "$mode")"
-  run="i$n-$mode"
+  run="i$n-$mode-p$partitions"
   run_names+=("$run")
   rundir="$workdir/$run"
   mkdir -p "$rundir"
@@ -101,7 +108,7 @@ scale_run() {
   port=()
   redis_url=""
   result[$run.loadavg]="$(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "[$run] $n instance(s) of each worker service, Redis: $mode; load average ${result[$run.loadavg]}" >&2
+  echo "[$run] $n instance(s) of each worker service, Redis: $mode, $partitions partition(s); load average ${result[$run.loadavg]}" >&2
 
   # Ports: SMTP, campaign-service, N per worker service, and Redis (one
   # port, or a client and a bus port per cluster node).
@@ -126,7 +133,7 @@ scale_run() {
   for name in "${services[@]}"; do
     service_extra_env+=("$(echo "${name%-service}" | tr '[:lower:]' '[:upper:]')_DATABASE_URL=$(postgres_url "${database[$name]}")")
   done
-  service_extra_env+=("${extra_env[@]}")
+  service_extra_env+=("STREAM_PARTITIONS=$partitions" "${extra_env[@]}")
 
   if [ "$mode" = node ]; then
     redis_port="${ports[$next]}"
@@ -183,6 +190,7 @@ scale_run() {
 
   result[$run.instances]="$n"
   result[$run.redis_nodes]="$nodes"
+  result[$run.partitions]="$partitions"
   result[$run.campaign_wall_s]="$(elapsed "$t0" "$t1")"
   record_campaign "$run" "$campaign"
   local total="${result[$run.total]}" sent="${result[$run.sent]}" failed="${result[$run.failed]}"
@@ -239,7 +247,9 @@ scale_run() {
 }
 
 for n in "${instance_counts[@]}"; do
-  for mode in "${redis_modes[@]}"; do scale_run "$n" "$mode"; done
+  for mode in "${redis_modes[@]}"; do
+    for p in "${partition_counts[@]}"; do scale_run "$n" "$mode" "$p"; done
+  done
 done
 took=$((SECONDS - started))
 
@@ -247,16 +257,17 @@ took=$((SECONDS - started))
 echo
 echo "$users users, into smtp-sink; CPU in microseconds per email (user + system, /proc/PID/stat),"
 echo "each service summed over its instances; $(nproc) cores"
-printf '%-11s %9s %11s %10s %8s %6s %6s %7s %6s %7s  %s\n' \
-  run instances redis_nodes campaign_s emails/s exact "user" "notif." "email" "campgn" "redis per node"
+printf '%-15s %9s %11s %10s %10s %8s %6s %6s %7s %6s %7s  %s\n' \
+  run instances redis_nodes partitions campaign_s emails/s exact "user" "notif." "email" "campgn" "redis per node"
 for run in "${run_names[@]}"; do
-  printf '%-11s %9s %11s %10s %8s %6s %6s %7s %6s %7s  %s\n' \
-    "$run" "${result[$run.instances]}" "${result[$run.redis_nodes]}" "${result[$run.campaign_s]}" \
+  printf '%-15s %9s %11s %10s %10s %8s %6s %6s %7s %6s %7s  %s\n' \
+    "$run" "${result[$run.instances]}" "${result[$run.redis_nodes]}" "${result[$run.partitions]}" \
+    "${result[$run.campaign_s]}" \
     "${result[$run.emails_per_s]}" "${result[$run.exact]}" "${result[$run.cpu_us.user-service]}" \
     "${result[$run.cpu_us.notification-service]}" "${result[$run.cpu_us.email-service]}" \
     "${result[$run.cpu_us.campaign-service]}" "${result[$run.redis_us]}"
 done
-echo "(partitions = 1: each stream lives on one Redis node; took ${took} s)"
+echo "(took ${took} s)"
 echo
 
 run_json() {
@@ -265,6 +276,7 @@ run_json() {
   jq -nc \
     --argjson instances "${result[$run.instances]}" \
     --argjson redis_nodes "${result[$run.redis_nodes]}" \
+    --argjson partitions "${result[$run.partitions]}" \
     --argjson campaign_s "${result[$run.campaign_s]}" \
     --argjson campaign_wall_s "${result[$run.campaign_wall_s]}" \
     --argjson emails_per_s "${result[$run.emails_per_s]}" \
@@ -276,7 +288,7 @@ run_json() {
       printf '%s %s\n' "$name" "${result[$run.cpu_us.$name]}"; done | pairs_json)" \
     --argjson redis_us "$(jq -nc '$ARGS.positional | map(tonumber)' --args "${redis_us[@]}")" \
     --arg loadavg "${result[$run.loadavg]}" \
-    '{instances: $instances, redis_nodes: $redis_nodes, partitions: 1, emails_per_s: $emails_per_s,
+    '{instances: $instances, redis_nodes: $redis_nodes, partitions: $partitions, emails_per_s: $emails_per_s,
       exact: $exact, cpu_us_per_email: $cpu_us, redis_cpu_us_per_email_per_node: $redis_us,
       campaign_s: $campaign_s, campaign_wall_s: $campaign_wall_s, sent: $sent, failed: $failed,
       received: $received, loadavg_before: $loadavg}'
