@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::ClusterClientBuilder;
-use redis::cluster_async::ClusterConnection;
 use redis::{AsyncConnectionConfig, Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisFuture, Value};
 
+use crate::cluster_link::ClusterLink;
 use crate::error::{Error, Result};
 
 /// How long a command may take before the connection is considered broken.
@@ -126,12 +126,8 @@ impl RedisTarget {
         Ok(Redis { link })
     }
 
-    async fn cluster(
-        &self,
-        nodes: &[ConnectionInfo],
-        response_timeout: Duration,
-    ) -> Result<ClusterConnection> {
-        ClusterClientBuilder::new(nodes.to_vec())
+    async fn cluster(&self, nodes: &[ConnectionInfo], response_timeout: Duration) -> Result<ClusterLink> {
+        let client = ClusterClientBuilder::new(nodes.to_vec())
             .response_timeout(response_timeout)
             .connection_timeout(CONNECT_TIMEOUT)
             .retries(CLUSTER_RETRIES)
@@ -140,10 +136,12 @@ impl RedisTarget {
             .map_err(|e| Error::InvalidUrl {
                 url: self.redacted.clone(),
                 reason: e.to_string(),
-            })?
+            })?;
+        let conn = client
             .get_async_connection()
             .await
-            .map_err(|source| self.connect_error(source))
+            .map_err(|source| self.connect_error(source))?;
+        Ok(ClusterLink::new(client, conn))
     }
 
     fn connect_error(&self, source: redis::RedisError) -> Error {
@@ -181,8 +179,9 @@ enum Link {
     Node(ConnectionManager),
     /// One node, a connection of its own for blocking reads.
     Reader(MultiplexedConnection),
-    /// A cluster: commands go to the master of their keys' slot.
-    Cluster(ClusterConnection),
+    /// A cluster: commands go to the master of their keys' slot, on a
+    /// connection replaced when it stops answering.
+    Cluster(ClusterLink),
 }
 
 impl Redis {

@@ -41,6 +41,7 @@
 //! ```
 
 mod batch;
+mod cluster_link;
 mod connection;
 pub mod deadletter;
 mod entry;

@@ -357,15 +357,29 @@ async fn dead_lettered_and_replayed(server: Server) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_crash_and_restart_loses_nothing() {
-    crash_and_restart(Server::node()).await;
+    crash_and_restart(Server::node(), Outage::Brief).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_and_restart_of_the_streams_master_loses_nothing() {
-    crash_and_restart(Server::cluster()).await;
+    crash_and_restart(Server::cluster(), Outage::Brief).await;
 }
 
-async fn crash_and_restart(mut server: Server) {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_down_while_the_streams_master_is_lost_loses_nothing() {
+    crash_and_restart(Server::cluster(), Outage::ClusterDown).await;
+}
+
+/// How long the server stays down.
+enum Outage {
+    /// Half a second: a restart within a cluster's node timeout.
+    Brief,
+    /// Until the other masters declare it failed and, with no replica to
+    /// promote, the whole cluster refuses every command.
+    ClusterDown,
+}
+
+async fn crash_and_restart(mut server: Server, outage: Outage) {
     const TOTAL: u64 = 10_000;
     let target = server.target();
     publish_numbers(&publisher(&target).await, "s", 0..TOTAL).await;
@@ -397,7 +411,12 @@ async fn crash_and_restart(mut server: Server) {
     .await;
     let killed = server.kill_holder_of("s");
     let handled_at_crash = counters.snapshot().handled;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    match (&server, outage) {
+        (Server::Cluster(cluster), Outage::ClusterDown) => {
+            tokio::task::block_in_place(|| cluster.wait_failed_without(killed))
+        }
+        _ => tokio::time::sleep(Duration::from_millis(500)).await,
+    }
     server.restart(killed);
 
     eventually("every entry handled", Duration::from_secs(60), || async {

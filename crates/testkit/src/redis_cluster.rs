@@ -13,6 +13,11 @@ const MASTERS: usize = 3;
 /// How long the cluster may take to agree on its slots after a start or a
 /// restart.
 const CLUSTER_OK: Duration = Duration::from_secs(30);
+/// How long a master may be unreachable before the others mark it failed
+/// and, with no replica to promote, the whole cluster refuses commands
+/// (`cluster_state:fail`) until it is back: short, so that tests can reach
+/// that state within seconds.
+const NODE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A three-master Redis Cluster on free loopback ports, killed when dropped.
 pub struct RedisCluster {
@@ -108,6 +113,24 @@ impl RedisCluster {
         self.wait_ok();
     }
 
+    /// Waits until a master other than `down` reports the whole cluster
+    /// failed (`cluster_state:fail`): `down` has been unreachable for longer
+    /// than [`NODE_TIMEOUT`]. Panics if that takes more than 30 s.
+    pub fn wait_failed_without(&self, down: usize) {
+        let witness = (down + 1) % self.nodes.len();
+        let deadline = std::time::Instant::now() + CLUSTER_OK;
+        while !self
+            .command(witness, &["CLUSTER", "INFO"])
+            .contains("cluster_state:fail")
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the cluster never noticed master {down} was down"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Runs one command on master `index` with `redis-cli` (no redirection)
     /// and returns its output, trimmed; for test assertions that should not
     /// depend on the code under test.
@@ -135,7 +158,9 @@ impl Node {
             .arg(self.port.to_string())
             .arg("--cluster-port")
             .arg(self.bus_port.to_string())
-            .args(["--cluster-enabled", "yes", "--cluster-config-file"])
+            .args(["--cluster-enabled", "yes", "--cluster-node-timeout"])
+            .arg(NODE_TIMEOUT.as_millis().to_string())
+            .arg("--cluster-config-file")
             .arg(format!("nodes-{}.conf", self.port))
             .args(["--bind", "127.0.0.1", "--save", ""])
             .args(["--appendonly", "yes", "--appendfsync", "always"])

@@ -1,7 +1,8 @@
 //! A campaign on a Redis Cluster: the services get a `redis+cluster://`
 //! URL and split the per-recipient streams into 4 partitions, which the
 //! cluster's 3 masters share. The master holding the first partition of the
-//! email stream is SIGKILLed and restarted (its AOF replayed) mid-campaign;
+//! email stream is SIGKILLed mid-campaign, left down until the whole
+//! cluster is down (`cluster_state:fail`), and restarted (its AOF replayed);
 //! every user still gets their email, the counts are exact, and the API
 //! adds up the partitions.
 
@@ -42,7 +43,9 @@ fn a_campaign_on_a_cluster_survives_a_master_crash_and_restart() {
     assert_eq!(masters.len(), 3, "the partitions spread over every master");
     let master = cluster.master_of(&emails[0]);
     cluster.kill(master);
-    std::thread::sleep(Duration::from_millis(500));
+    // Down until the other masters declare it failed: with no replica to
+    // promote, the whole cluster refuses every command meanwhile.
+    cluster.wait_failed_without(master);
     cluster.restart(master);
 
     let campaign = stack.wait_completed(&id, Duration::from_secs(240));
