@@ -25,7 +25,7 @@ const REPLACE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A shared cluster connection, and what builds its replacement.
 #[derive(Clone)]
 pub(crate) struct ClusterLink {
-    client: ClusterClient,
+    client: Arc<ClusterClient>,
     current: Arc<Mutex<Current>>,
     /// Held while a replacement is built, so that a burst of failing
     /// commands builds one.
@@ -42,7 +42,7 @@ impl ClusterLink {
     /// A link on `conn`, which `client` built.
     pub(crate) fn new(client: ClusterClient, conn: ClusterConnection) -> Self {
         Self {
-            client,
+            client: Arc::new(client),
             current: Arc::new(Mutex::new(Current { generation: 0, conn })),
             replacing: Arc::default(),
         }
