@@ -34,12 +34,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use eventstore::lease::Lease;
-use std::sync::Arc;
-
 use eventstore::{Handler, Partitioned, Redis, RedisTarget, Worker, WorkerConfig};
 use secrecy::ExposeSecret;
 use sqlx::AnyPool;
