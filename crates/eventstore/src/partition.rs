@@ -66,11 +66,6 @@ impl Partitioned {
         &self.partitions[hash % self.partitions.len()]
     }
 
-    /// Whether `stream` is this stream or one of its partitions.
-    pub fn holds(&self, stream: &str) -> bool {
-        stream == self.name || self.partitions.iter().any(|partition| partition == stream)
-    }
-
     /// The partitions `stream` names: all of them for the stream's own
     /// name, one for a partition's, none for any other stream.
     pub fn select(&self, stream: &str) -> &[String] {
@@ -172,6 +167,5 @@ mod tests {
         assert_eq!(stream.select("comms:emails").len(), 3);
         assert_eq!(stream.select("comms:emails:{1}"), ["comms:emails:{1}"]);
         assert!(stream.select("comms:other").is_empty());
-        assert!(stream.holds("comms:emails:{2}") && !stream.holds("comms:emails:{3}"));
     }
 }
