@@ -137,15 +137,39 @@ pub async fn page_over(
     Ok(letters)
 }
 
-/// Replays dead letter `dead_id` from the first of `streams` (a stream's
-/// partitions) that holds it; see [`replay`].
+/// Replays dead letter `dead_id` from whichever of `streams` (a stream's
+/// partitions) holds it; see [`replay`]. Partitions number their entries
+/// on their own, so two may hold the same id: then nothing is replayed and
+/// [`Error::AmbiguousId`] names them, for the caller to pick one.
 pub async fn replay_over(conn: &mut Redis, streams: &[String], dead_id: &str) -> Result<Option<String>> {
+    if !StreamId::is_exact(dead_id) {
+        return Err(Error::InvalidId(dead_id.to_string()));
+    }
+    let mut holders = Vec::new();
     for stream in streams {
-        if let Some(new_id) = replay(conn, stream, dead_id).await? {
-            return Ok(Some(new_id));
+        if dead_letter(conn, stream, dead_id).await?.is_some() {
+            holders.push(stream.clone());
         }
     }
-    Ok(None)
+    match holders.as_slice() {
+        [] => Ok(None),
+        [stream] => replay(conn, stream, dead_id).await,
+        _ => Err(Error::AmbiguousId {
+            id: dead_id.to_string(),
+            streams: holders,
+        }),
+    }
+}
+
+/// Dead letter `dead_id` of `stream`, if it is there.
+async fn dead_letter(conn: &mut Redis, stream: &str, dead_id: &str) -> Result<Option<RawEntry>> {
+    let reply: redis::Value = redis::cmd("XRANGE")
+        .arg(dead_letter_stream(stream))
+        .arg(dead_id)
+        .arg(dead_id)
+        .query_async(conn)
+        .await?;
+    Ok(entry_list(reply).into_iter().next())
 }
 
 /// Re-publishes dead letter `dead_id` of `stream` to `stream` and removes it
@@ -157,14 +181,7 @@ pub async fn replay(conn: &mut Redis, stream: &str, dead_id: &str) -> Result<Opt
     if !StreamId::is_exact(dead_id) {
         return Err(Error::InvalidId(dead_id.to_string()));
     }
-    let dead_stream = dead_letter_stream(stream);
-    let reply: redis::Value = redis::cmd("XRANGE")
-        .arg(&dead_stream)
-        .arg(dead_id)
-        .arg(dead_id)
-        .query_async(conn)
-        .await?;
-    let Some(entry) = entry_list(reply).into_iter().next() else {
+    let Some(entry) = dead_letter(conn, stream, dead_id).await? else {
         return Ok(None);
     };
     let mut xadd = redis::cmd("XADD");
@@ -173,7 +190,7 @@ pub async fn replay(conn: &mut Redis, stream: &str, dead_id: &str) -> Result<Opt
         xadd.arg(name).arg(value.as_slice());
     }
     let mut xdel = redis::cmd("XDEL");
-    xdel.arg(&dead_stream).arg(&entry.id);
+    xdel.arg(dead_letter_stream(stream)).arg(&entry.id);
     let mut batch = Batch::atomic();
     batch.add(xadd).add(xdel);
     let replies = batch.run(conn).await?;

@@ -30,6 +30,17 @@ pub enum Error {
     /// request is wrong (an HTTP layer answers 400), not the store.
     #[error("invalid stream id `{0}`: expected <milliseconds>-<sequence>")]
     InvalidId(String),
+    /// A dead letter was asked for by id over several partitions, and more
+    /// than one holds that id: partitions number their entries on their own,
+    /// so two can dead-letter in the same millisecond. The caller names the
+    /// partition (an HTTP layer answers 409).
+    #[error("dead letter {id} is in more than one partition ({}); name the partition", streams.join(", "))]
+    AmbiguousId {
+        /// The id asked for.
+        id: String,
+        /// The partitions that hold it.
+        streams: Vec<String>,
+    },
     /// This process was configured with another partition count than the
     /// one the store's streams are split into (see [`crate::partition`]).
     #[error(

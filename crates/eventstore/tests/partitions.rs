@@ -129,11 +129,12 @@ async fn partitions_add_up(server: Server) {
         .collect();
     assert!(ids.windows(2).all(|pair| pair[0] <= pair[1]), "oldest first");
 
-    // A replay by id finds the partition that holds it, and puts the entry
-    // back there.
+    // A replay from the letter's own partition (as the dashboard does) puts
+    // the entry back there, once.
     let letter = &letters[3];
+    let its_partition = std::slice::from_ref(&letter.stream);
     let before = partition_length(&mut conn, &letter.stream).await;
-    let replayed = deadletter::replay_over(&mut conn, stream.partitions(), &letter.id)
+    let replayed = deadletter::replay_over(&mut conn, its_partition, &letter.id)
         .await
         .unwrap();
     assert!(replayed.is_some());
@@ -141,7 +142,7 @@ async fn partitions_add_up(server: Server) {
     let stats = partitioned_stats(&mut conn, &stream).await.unwrap();
     assert_eq!(stats.dead_letters, poisoned - 1);
     assert_eq!(
-        deadletter::replay_over(&mut conn, stream.partitions(), &letter.id)
+        deadletter::replay_over(&mut conn, its_partition, &letter.id)
             .await
             .unwrap(),
         None,
@@ -154,7 +155,7 @@ async fn partition_length(conn: &mut eventstore::Redis, stream: &str) -> u64 {
 }
 
 #[tokio::test]
-async fn a_page_of_dead_letters_never_ends_between_two_of_one_id() {
+async fn two_partitions_may_hold_one_id_and_neither_is_lost_nor_guessed() {
     let redis = RedisServer::start();
     let stream = Partitioned::new("s", 2);
     // Two partitions dead-lettered an entry in the same millisecond.
@@ -163,11 +164,12 @@ async fn a_page_of_dead_letters_never_ends_between_two_of_one_id() {
         ("s:{1}:dead", "5-0"),
         ("s:{0}:dead", "6-0"),
     ] {
-        redis.command(&["XADD", dead, id, "dead.reason", id]);
+        redis.command(&["XADD", dead, id, "event", "{}", "dead.reason", id]);
     }
     let target = RedisTarget::parse(&redis.url()).unwrap();
     let mut conn = target.shared().await.unwrap();
 
+    // A page never ends between the two.
     let first = deadletter::page_over(&mut conn, stream.partitions(), None, 1)
         .await
         .unwrap();
@@ -178,6 +180,32 @@ async fn a_page_of_dead_letters_never_ends_between_two_of_one_id() {
         .unwrap();
     let next: Vec<_> = next.iter().map(|l| (l.stream.as_str(), l.id.as_str())).collect();
     assert_eq!(next, [("s:{0}", "6-0")]);
+
+    // A replay over both refuses to pick one, and replays nothing.
+    let refused = deadletter::replay_over(&mut conn, stream.partitions(), "5-0")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, Error::AmbiguousId { id, streams } if id == "5-0" && streams == stream.partitions()),
+        "{refused}"
+    );
+    assert_eq!(redis.command(&["XLEN", "s:{0}"]), ":0");
+    assert_eq!(redis.command(&["XLEN", "s:{1}"]), ":0");
+    // Named by its partition, each replays; an id only one holds needs no name.
+    for partition in stream.partitions() {
+        let replayed = deadletter::replay_over(&mut conn, std::slice::from_ref(partition), "5-0")
+            .await
+            .unwrap();
+        assert!(replayed.is_some(), "{partition}");
+    }
+    assert!(deadletter::replay_over(&mut conn, stream.partitions(), "6-0")
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(redis.command(&["XLEN", "s:{0}"]), ":2");
+    assert_eq!(redis.command(&["XLEN", "s:{1}"]), ":1");
+    assert_eq!(redis.command(&["XLEN", "s:{0}:dead"]), ":0");
+    assert_eq!(redis.command(&["XLEN", "s:{1}:dead"]), ":0");
 }
 
 #[tokio::test]

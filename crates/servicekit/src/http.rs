@@ -259,6 +259,15 @@ impl ApiError {
             message: message.into(),
         }
     }
+
+    /// 409 Conflict: the request is well formed but matches more than one
+    /// thing, or clashes with the state it would change.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::CONFLICT,
+            message: message.into(),
+        }
+    }
 }
 
 impl From<JsonRejection> for ApiError {

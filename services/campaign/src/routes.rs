@@ -601,7 +601,8 @@ async fn dead_letters(
         (status = 200, description = "Replayed", body = Replayed),
         (status = 400, description = "No stream or id, an unknown stream, or an id that is not a stream id", body = ErrorBody),
         (status = 401, description = "A token is set and the request lacks it", body = ErrorBody),
-        (status = 404, description = "No such dead letter on this stream", body = ErrorBody)
+        (status = 404, description = "No such dead letter on this stream", body = ErrorBody),
+        (status = 409, description = "Two partitions of the stream hold a dead letter with this id (they number their entries on their own): name the partition, as each dead letter's `stream` does", body = ErrorBody)
     )
 )]
 async fn replay(
@@ -618,6 +619,7 @@ async fn replay(
         .await
         .map_err(|error| match error {
             eventstore::Error::InvalidId(_) => ApiError::bad_request(error.to_string()),
+            eventstore::Error::AmbiguousId { .. } => ApiError::conflict(error.to_string()),
             error => anyhow::Error::from(error).into(),
         })?;
     match replayed {

@@ -257,6 +257,51 @@ async fn templates_that_cannot_render_within_their_bounds_are_refused_at_creatio
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_id_held_by_two_partitions_is_replayed_only_when_one_is_named() {
+    let app = spawn_app_with("dev", "", |config| config.service.stream_partitions = 2)
+        .await
+        .unwrap();
+    // Partitions number their entries on their own: two dead-lettered in
+    // the same millisecond.
+    for dead in ["comms:emails:{0}:dead", "comms:emails:{1}:dead"] {
+        app.redis
+            .command(&["XADD", dead, "5-0", "event", "{}", "dead.reason", "test"]);
+    }
+    let replay = |stream: &str| {
+        let stream = stream.replace('{', "%7B").replace('}', "%7D");
+        format!("{}/api/v1/dead-letters/replay?stream={stream}&id=5-0", app.base)
+    };
+
+    let (status, error) = call("POST", replay("comms:emails"), None, None).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (
+            409,
+            Some(
+                "dead letter 5-0 is in more than one partition (comms:emails:{0}, comms:emails:{1}); \
+                 name the partition"
+            )
+        )
+    );
+    assert_eq!(
+        app.redis.command(&["XLEN", "comms:emails:{1}"]),
+        ":0",
+        "nothing replayed"
+    );
+    let (status, replayed) = call("POST", replay("comms:emails:{1}"), None, None).await;
+    assert_eq!(
+        (status, replayed["replayed"].as_str()),
+        (200, Some("5-0")),
+        "{replayed}"
+    );
+    assert_eq!(app.redis.command(&["XLEN", "comms:emails:{1}"]), ":1");
+    // The other is now the only one: the whole stream finds it.
+    let (status, replayed) = call("POST", replay("comms:emails"), None, None).await;
+    assert_eq!(status, 200, "{replayed}");
+    assert_eq!(app.redis.command(&["XLEN", "comms:emails:{0}"]), ":1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_prod_writes_the_demo_and_dead_letters_need_the_bearer_token() {
     let error = spawn_app("prod", "")
         .await
