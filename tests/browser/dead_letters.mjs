@@ -6,8 +6,10 @@
 // the dead letters of the stream appear with their reason and original
 // entry. Once the server accepts, one row's "replay" replays that one and
 // "Replay all" the rest (the list empties live, as they are handled).
+// With the stream split into partitions, its line of figures shows them,
+// and each dead letter names its partition (two may share an id).
 //
-//   node tests/browser/dead_letters.mjs <campaign-service URL> <stream> <count>
+//   node tests/browser/dead_letters.mjs <campaign-service URL> <stream> <count> [<partitions>]
 //
 // Run by tests/e2e/tests/dashboard.rs against a stack whose SMTP server
 // refuses: once the `count` dead letters are shown it prints the line
@@ -18,8 +20,9 @@ import { createInterface } from 'node:readline';
 import { onDashboard } from './browser.mjs';
 
 const [base, stream, count] = [process.argv[2], process.argv[3], Number(process.argv[4])];
-if (!base || !stream || !count) {
-  console.error('usage: dead_letters.mjs <campaign-service URL> <stream> <count>');
+const partitions = Number(process.argv[5] ?? 1);
+if (!base || !stream || !count || !partitions) {
+  console.error('usage: dead_letters.mjs <campaign-service URL> <stream> <count> [<partitions>]');
   process.exit(2);
 }
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
@@ -42,6 +45,13 @@ await onDashboard(base, async (page) => {
     [rows, count], { timeout: 60_000 });
   const reason = await page.textContent(`${rows} td:nth-child(5)`);
   const original = await page.textContent(`${rows} code.original`);
+  const letters = await page.$$eval(rows, (trs) => trs.map((tr) => ({
+    stream: tr.dataset.stream, id: tr.dataset.id, shown: tr.querySelector('td').textContent,
+  })));
+  const partitionLine = await page.$$eval('#streams tbody tr', (trs, stream) => trs
+    .map((tr) => tr.querySelector('td'))
+    .filter((td) => td.firstChild.textContent === stream)
+    .map((td) => td.querySelector('small.partitions')?.textContent ?? '')[0], stream);
 
   // The campaign completes, all dead-lettered: its detail panel says so
   // and lists its recipients not sent, with why.
@@ -58,10 +68,9 @@ await onDashboard(base, async (page) => {
   await lines.next();
 
   // One row's replay: that row goes; then "Replay all" for the rest.
-  const first = await page.getAttribute(rows, 'data-id');
-  await page.click(`${rows}[data-id="${first}"] button`);
-  await page.waitForFunction((first) => !document.querySelector(`#dead-letters tbody tr[data-id="${first}"]`),
-    first, { timeout: 30_000 });
+  const first = `${rows}[data-id="${letters[0].id}"][data-stream="${letters[0].stream}"]`;
+  await page.click(`${first} button`);
+  await page.waitForFunction((first) => !document.querySelector(first), first, { timeout: 30_000 });
   const afterOne = await page.locator(rows).count();
   await page.click('#replay-all');
   await page.waitForFunction((rows) => document.querySelectorAll(rows).length === 0,
@@ -78,6 +87,22 @@ await onDashboard(base, async (page) => {
     problems.push(`the original entry is not shown: ${original}`);
   }
   if (afterOne !== count - 1) problems.push(`${afterOne} rows left after one replay`);
-  return { id, stream, listed: count, reason, notSent, original: original.slice(0, 80), afterOne, left: 0, problems };
+  if (partitions > 1) {
+    if (!partitionLine?.startsWith(` ${partitions} partitions: `)) {
+      problems.push(`the stream's line does not show its partitions: ${partitionLine}`);
+    }
+    for (const letter of letters) {
+      const partition = letter.stream.slice(stream.length);
+      if (!/^:\{\d+\}$/.test(partition) || letter.shown !== `${letter.id} ${partition.slice(1)}`) {
+        problems.push(`a dead letter does not name its partition: ${JSON.stringify(letter)}`);
+      }
+    }
+  } else if (partitionLine || letters.some((letter) => letter.stream !== stream || letter.shown !== letter.id)) {
+    problems.push(`partitions shown for a stream that is not split: ${partitionLine} ${JSON.stringify(letters)}`);
+  }
+  return {
+    id, stream, partitions, listed: count, reason, notSent, original: original.slice(0, 80), partitionLine,
+    letters: letters.map((letter) => letter.shown), afterOne, left: 0, problems,
+  };
 });
 process.exit(0);

@@ -4,7 +4,8 @@
 //! created from the form followed to `completed` live, without a reload,
 //! and its detail panel; dead letters appearing on a page opened before
 //! them, listed with their reason, a page at a time, and replayed one and
-//! all; in prod, the token asked for and used.
+//! all, on streams split into partitions; in prod, the token asked for and
+//! used.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
@@ -131,8 +132,10 @@ fn in_prod_the_page_asks_for_the_token_and_creates_with_it() {
 #[test]
 fn dead_letters_are_listed_and_replayed_from_the_page() {
     const DEAD: u64 = 5;
+    const PARTITIONS: u32 = 2;
     // An SMTP server refusing every transaction past a two-second retry
-    // budget: every email request is dead-lettered.
+    // budget: every email request is dead-lettered. The streams are split,
+    // so the page shows partitions, and replays from each letter's own.
     let refusing = SmtpSink::start(SinkMode::SoftReject);
     let stack = Stack::start_with(
         DEAD,
@@ -140,6 +143,7 @@ fn dead_letters_are_listed_and_replayed_from_the_page() {
             ("SMTP_PORT".into(), refusing.port().to_string()),
             ("RETRY_BUDGET_SECS".into(), "2".into()),
             ("CLAIM_IDLE_MS".into(), "300".into()),
+            ("STREAM_PARTITIONS".into(), PARTITIONS.to_string()),
         ],
     );
     // The page is open before anything is dead-lettered; the script
@@ -150,7 +154,7 @@ fn dead_letters_are_listed_and_replayed_from_the_page() {
     let (seen, _accepting) = browse_around(
         &stack,
         "dead_letters.mjs",
-        &["comms:emails", &DEAD.to_string()],
+        &["comms:emails", &DEAD.to_string(), &PARTITIONS.to_string()],
         "dead-lettered",
         || SmtpSink::start_on(refusing.stop(), SinkMode::Accept),
     );
