@@ -25,7 +25,8 @@
 #     under 5/4/4/4 s;
 #   - CLIENT KILL of each service's Redis connections (found by their local
 #     ports: the services do not name their connections);
-#   - 1,000 poison entries (not envelopes) into each of the four streams.
+#   - 1,000 poison entries (not envelopes) into each of the four streams
+#     (spread evenly over its partitions when it is split).
 #
 # So that the faults land while the campaign runs, the SMTP server paces its
 # clients (it answers MAIL FROM after a delay: nothing is delivered yet, so
@@ -48,9 +49,11 @@
 #   bench/chaos.sh                      # 100,000 users, five kills
 #   USERS=2000 bench/chaos.sh           # the CI run (about 2 minutes)
 #   USERS=2000 SEED=1234 bench/chaos.sh # repeat a run's schedule
+#   USERS=20000 PARTITIONS=4 bench/chaos.sh # the streams split in 4
 #
 # Settings: USERS (100000), SEED (random), KILLS (5 from 100,000 users, else
-# 4; at least 4), SMTP_POOL (16), CAMPAIGN_TIMEOUT (seconds after the last
+# 4; at least 4), PARTITIONS (1: STREAM_PARTITIONS of the per-recipient
+# streams), SMTP_POOL (16), CAMPAIGN_TIMEOUT (seconds after the last
 # fault; 600), KEEP=1 keeps the work directory (logs, databases, received
 # Message-IDs).
 set -euo pipefail
@@ -63,7 +66,9 @@ seed="${SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}"
 kills="${KILLS:-$((users >= 100000 ? 5 : 4))}"
 smtp_pool="${SMTP_POOL:-16}"
 campaign_timeout="${CAMPAIGN_TIMEOUT:-600}"
-require_whole_numbers users smtp_pool campaign_timeout kills
+partitions="${PARTITIONS:-1}"
+require_whole_numbers users smtp_pool campaign_timeout kills partitions
+[ "$partitions" -ge 1 ] || { echo "PARTITIONS=$partitions: at least 1" >&2; exit 2; }
 [[ "$seed" =~ ^[0-9]+$ ]] || { echo "SEED=$seed: a whole number is needed" >&2; exit 2; }
 [ "$kills" -ge 4 ] || { echo "KILLS=$kills: at least 4 (one per service)" >&2; exit 2; }
 # Bash's RANDOM is a seeded generator: the same SEED gives the same schedule.
@@ -85,6 +90,23 @@ sigkill() {
   kill -9 "$p" 2>/dev/null || true
   wait "$p" 2>/dev/null || true
   unset "live[$p]"
+}
+
+# The Redis streams behind STREAM, one a line: itself, or its partitions
+# (comms:campaigns is never split).
+stored_streams() {
+  if [ "$partitions" = 1 ] || [ "$1" = comms:campaigns ]; then
+    echo "$1"
+  else
+    for ((p = 0; p < partitions; p++)); do echo "$1:{$p}"; done
+  fi
+}
+mapfile -t notification_partitions < <(stored_streams comms:notifications)
+mapfile -t every_stored_stream < <(for stream in "${streams[@]}"; do stored_streams "$stream"; done)
+notifications_published() {
+  local stream n=0
+  for stream in "${notification_partitions[@]}"; do n=$((n + $(rcli XLEN "$stream"))); done
+  echo "$n"
 }
 
 now_s() { awk -v t0="$t_start" -v t="$(date +%s.%N)" 'BEGIN { printf "%.1f", t - t0 }'; }
@@ -157,7 +179,7 @@ schedule_s=$t
 pace_ms="$(awk -v p="$smtp_pool" -v d="$schedule_s" -v n="$users" -v cap="$((smtp_timeout_ms / 4))" \
   'BEGIN { v = 1000 * p * d / n; if (v > cap) v = cap; printf "%d", v }')"
 
-echo "seed $seed: $users users, $kills kills, SMTP down ${smtp_down_s}s, 4xx ${smtp_4xx_s}s, slow DATA ${smtp_slow_s}s (${slow_reply_ms} ms a message), stalled DATA ${smtp_stall_s}s (${stall_reply_ms} ms a message, SMTP_TIMEOUT_MS ${smtp_timeout_ms}), pace ${pace_ms} ms, schedule ${schedule_s}s" >&2
+echo "seed $seed: $users users, $partitions partition(s), $kills kills, SMTP down ${smtp_down_s}s, 4xx ${smtp_4xx_s}s, slow DATA ${smtp_slow_s}s (${slow_reply_ms} ms a message), stalled DATA ${smtp_stall_s}s (${stall_reply_ms} ms a message, SMTP_TIMEOUT_MS ${smtp_timeout_ms}), pace ${pace_ms} ms, schedule ${schedule_s}s" >&2
 
 # --- the stack --------------------------------------------------------------------
 start_smtp() {
@@ -167,7 +189,7 @@ start_smtp() {
 # Short claim idle and send lease, so that a killed instance's entries and
 # sends are taken over in seconds, not the production minute.
 service_extra_env=(CLAIM_IDLE_MS=1000 EMAIL_LEASE_MS=3000 SMTP_TIMEOUT_MS="$smtp_timeout_ms"
-  USER_PAGE_SIZE="$page_size")
+  USER_PAGE_SIZE="$page_size" STREAM_PARTITIONS="$partitions")
 
 start_redis
 start_smtp
@@ -196,7 +218,7 @@ kill_service() {
     if grep -q '"audience expanded"' "$workdir/user-service.log"; then
       detail="after the expansion"
     else
-      detail="during the expansion ($(rcli XLEN comms:notifications) of $users notifications published)"
+      detail="during the expansion ($(notifications_published) of $users notifications published)"
     fi
   fi
   sleep "$down"
@@ -241,14 +263,20 @@ client_kill() {
   done
   record client-kill "$name" "$at" 0 "$n connections killed"
 }
+# The ids of the poison entries of each stored stream, a file each.
 declare -A poison_ids=()
 poison() {
-  local stream="$1" at
+  local stream="$1" at stored part k=0 n=0
   at="$(now_s)"
-  poison_ids[$stream]="$workdir/poison-${stream//:/_}.ids"
-  for ((i = 0; i < 1000; i++)); do echo "XADD $stream * chaos-poison $i"; done |
-    rcli >"${poison_ids[$stream]}"
-  record poison "$stream" "$at" 0 "$(grep -c . "${poison_ids[$stream]}") entries"
+  mapfile -t stored < <(stored_streams "$stream")
+  for part in "${stored[@]}"; do
+    poison_ids[$part]="$workdir/poison-${part//[:\{\}]/_}.ids"
+    for ((i = k; i < 1000; i += ${#stored[@]})); do echo "XADD $part * chaos-poison $i"; done |
+      rcli >"${poison_ids[$part]}"
+    n=$((n + $(grep -c . "${poison_ids[$part]}")))
+    k=$((k + 1))
+  done
+  record poison "$stream" "$at" 0 "$n entries over ${#stored[@]} stream(s)"
 }
 
 subject='Hello {{ name }}, our spring catalogue is out'
@@ -267,7 +295,9 @@ echo "campaign to $users users, faults from now (seed $seed)..." >&2
 # campaign, so that user-service dies a moment into its expansion.
 user_pid="${pid[user-service]}"
 {
-  rcli XREAD BLOCK 30000 STREAMS comms:notifications '$' >/dev/null 2>&1 || true
+  from_now=()
+  for _ in "${notification_partitions[@]}"; do from_now+=('$'); done
+  rcli XREAD BLOCK 30000 STREAMS "${notification_partitions[@]}" "${from_now[@]}" >/dev/null 2>&1 || true
   kill -9 "$user_pid" 2>/dev/null || true
 } &
 first_page=$!
@@ -316,7 +346,7 @@ campaign_s="$(now_s)"
 # after a restart from the AOF.
 groups_busy() {
   local stream last
-  for stream in "${streams[@]}"; do
+  for stream in "${every_stored_stream[@]}"; do
     last="$(rcli XINFO STREAM "$stream" 2>/dev/null | awk 'prev == "last-generated-id" { print } { prev = $0 }')"
     rcli XINFO GROUPS "$stream" 2>/dev/null |
       awk -v s="$stream" -v last="$last" 'prev == "name" { n = $0 } prev == "pending" { p = $0 }
@@ -331,26 +361,36 @@ done
 busy="$(groups_busy)"
 [ -z "$busy" ] || echo "chaos: groups still busy: $busy" >&2
 
-# Each poison entry, dead-lettered by every group of its stream.
+# Each poison entry, dead-lettered by every group of its stream (in the
+# partition it was put in).
 declare -A dead_len=() poison_found=()
 poison_total=0
 poison_dead=0
 for stream in "${streams[@]}"; do
-  dead_len[$stream]="$(rcli XLEN "$stream:dead")"
-  groups="$(rcli XINFO GROUPS "$stream" | awk 'prev == "name" { print } { prev = $0 }' | sort)"
-  n_groups="$(grep -c . <<<"$groups")"
-  # Dead letters of poison entries: group and original id, one pair a line.
-  rcli --json -2 XRANGE "$stream:dead" - + |
-    jq -r '.[] | .[1] | [range(0; length; 2) as $i | {key: .[$i], value: .[$i + 1]}] | from_entries
-      | select(has("chaos-poison")) | "\(."dead.group") \(."dead.original_id")"' |
-    sort -u >"$workdir/dead-${stream//:/_}.txt"
-  found="$(awk -v g="$n_groups" 'NR == FNR { want[$1] = 1; next } ($2 in want) { c[$2]++ }
-    END { n = 0; for (k in c) if (c[k] >= g) n++; print n }' \
-    "${poison_ids[$stream]:-/dev/null}" "$workdir/dead-${stream//:/_}.txt")"
-  total="$(grep -c . "${poison_ids[$stream]:-/dev/null}" || true)"
-  poison_found[$stream]="$found/$total ($n_groups groups)"
-  poison_total=$((poison_total + total))
-  poison_dead=$((poison_dead + found))
+  dead_len[$stream]=0
+  stream_found=0
+  stream_total=0
+  mapfile -t stored < <(stored_streams "$stream")
+  for part in "${stored[@]}"; do
+    dead_len[$stream]=$((dead_len[$stream] + $(rcli XLEN "$part:dead")))
+    groups="$(rcli XINFO GROUPS "$part" | awk 'prev == "name" { print } { prev = $0 }' | sort)"
+    n_groups="$(grep -c . <<<"$groups")"
+    # Dead letters of poison entries: group and original id, one pair a line.
+    dead_file="$workdir/dead-${part//[:\{\}]/_}.txt"
+    rcli --json -2 XRANGE "$part:dead" - + |
+      jq -r '.[] | .[1] | [range(0; length; 2) as $i | {key: .[$i], value: .[$i + 1]}] | from_entries
+        | select(has("chaos-poison")) | "\(."dead.group") \(."dead.original_id")"' |
+      sort -u >"$dead_file"
+    found="$(awk -v g="$n_groups" 'NR == FNR { want[$1] = 1; next } ($2 in want) { c[$2]++ }
+      END { n = 0; for (k in c) if (c[k] >= g) n++; print n }' \
+      "${poison_ids[$part]:-/dev/null}" "$dead_file")"
+    total="$(grep -c . "${poison_ids[$part]:-/dev/null}" || true)"
+    stream_found=$((stream_found + found))
+    stream_total=$((stream_total + total))
+  done
+  poison_found[$stream]="$stream_found/$stream_total ($n_groups groups, ${#stored[@]} stream(s))"
+  poison_total=$((poison_total + stream_total))
+  poison_dead=$((poison_dead + stream_found))
 done
 
 expected="$users"
@@ -435,12 +475,13 @@ jq -nc \
   --argjson faults "$(jq -s . "$faults_file")" --argjson seconds "$took" --argjson seed "$seed" \
   --argjson campaign_s "$campaign_s" --argjson dup_bound "$dup_bound" --argjson pace_ms "$pace_ms" \
   --argjson problems "$(printf '%s\n' "${problems[@]}" | jq -Rn '[inputs | select(length > 0)]')" \
-  --argjson cores "$(nproc)" --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+  --argjson partitions "$partitions" --argjson cores "$(nproc)" --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
   '{expected: $expected, unique_received: $unique, received: $received, duplicates: $duplicates,
     duplicates_within_bound: ($duplicates <= $dup_bound), uncertain_sends: $uncertain_sends,
     duplicates_explained: $duplicates_explained, lost: $lost, sent_not_received: $sent_not_received,
     dead_letters: $dead, poison_dead_lettered: $poison_ok, poison_entries_dead_lettered: $poison_dead,
     poison_entries: $poison_total, counts_match: $counts_match, completed: $completed, progress: $progress,
-    campaign_s: $campaign_s, faults: $faults, problems: $problems, seed: $seed, smtp_pace_ms: $pace_ms,
+    campaign_s: $campaign_s, faults: $faults, problems: $problems, seed: $seed, partitions: $partitions,
+    smtp_pace_ms: $pace_ms,
     seconds: $seconds, machine: {cores: $cores, date: $date}}'
 [ "${#problems[@]}" -eq 0 ]
