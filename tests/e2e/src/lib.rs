@@ -263,6 +263,19 @@ impl Stack {
             .expect("JSON body")
     }
 
+    /// The figures of `stream` in campaign-service's `/api/v1/streams`
+    /// (a split stream's added up, its partitions inside).
+    pub fn stream_figures(&self, stream: &str) -> Value {
+        let streams = self.get("campaign-service", "/api/v1/streams");
+        streams
+            .as_array()
+            .expect("a list of streams")
+            .iter()
+            .find(|figures| figures["stream"] == stream)
+            .unwrap_or_else(|| panic!("{stream} is not listed: {streams}"))
+            .clone()
+    }
+
     /// Creates a campaign named `name` with these templates (asserting the
     /// 201); returns its id.
     pub fn create_campaign(&self, name: &str, subject: &str, body: &str) -> String {

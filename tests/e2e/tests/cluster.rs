@@ -68,13 +68,7 @@ fn a_campaign_on_a_cluster_survives_a_master_crash_and_restart() {
         .collect();
     assert!(added.iter().all(|&n| n > 0), "every partition used: {added:?}");
     assert!(added.iter().sum::<u64>() >= USERS, "{added:?}");
-    let streams = stack.get("campaign-service", "/api/v1/streams");
-    let email_stream = streams
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|stream| stream["stream"] == "comms:emails")
-        .expect("comms:emails listed once, its partitions inside");
+    let email_stream = stack.stream_figures("comms:emails");
     let listed: Vec<&str> = email_stream["partitions"]
         .as_array()
         .unwrap()

@@ -57,13 +57,7 @@ fn poison_is_dead_lettered_listed_and_replayable_and_blocks_nothing() {
     assert!(reasons[1].contains("unsupported version 99"), "{reasons:?}");
     assert!(letters.iter().all(|letter| letter["group"] == "email-service"));
 
-    let streams = stack.get("campaign-service", "/api/v1/streams");
-    let emails = streams
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stream"] == "comms:emails")
-        .unwrap();
+    let emails = stack.stream_figures("comms:emails");
     assert_eq!(emails["dead_letters"], 2);
     assert_eq!(emails["groups"][0]["dead_lettered"], 2);
     assert_eq!(emails["groups"][0]["pending"], 0);

@@ -128,12 +128,6 @@ fn a_spent_retry_budget_fails_each_notification_visibly() {
             && detail.ends_with("transient error (450): 4.3.0 Error: command failed"),
         "the reason says it was given up, with the server's last reply: {notification}"
     );
-    let streams = stack.get("campaign-service", "/api/v1/streams");
-    let emails = streams
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|stream| stream["stream"] == "comms:emails")
-        .unwrap();
+    let emails = stack.stream_figures("comms:emails");
     assert_eq!(emails["dead_letters"], USERS, "{emails}");
 }
