@@ -147,16 +147,16 @@ pub async fn replay_over(conn: &mut Redis, streams: &[String], dead_id: &str) ->
     }
     let mut holders = Vec::new();
     for stream in streams {
-        if dead_letter(conn, stream, dead_id).await?.is_some() {
-            holders.push(stream.clone());
+        if let Some(entry) = dead_letter(conn, stream, dead_id).await? {
+            holders.push((stream, entry));
         }
     }
     match holders.as_slice() {
         [] => Ok(None),
-        [stream] => replay(conn, stream, dead_id).await,
+        [(stream, entry)] => republish(conn, stream, entry).await.map(Some),
         _ => Err(Error::AmbiguousId {
             id: dead_id.to_string(),
-            streams: holders,
+            streams: holders.iter().map(|(stream, _)| stream.to_string()).collect(),
         }),
     }
 }
@@ -181,9 +181,16 @@ pub async fn replay(conn: &mut Redis, stream: &str, dead_id: &str) -> Result<Opt
     if !StreamId::is_exact(dead_id) {
         return Err(Error::InvalidId(dead_id.to_string()));
     }
-    let Some(entry) = dead_letter(conn, stream, dead_id).await? else {
-        return Ok(None);
-    };
+    match dead_letter(conn, stream, dead_id).await? {
+        Some(entry) => republish(conn, stream, &entry).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Re-publishes dead letter `entry` to `stream`, whose dead-letter stream
+/// holds it, and removes it from there (see [`replay`]); returns the new
+/// entry id.
+async fn republish(conn: &mut Redis, stream: &str, entry: &RawEntry) -> Result<String> {
     let mut xadd = redis::cmd("XADD");
     xadd.arg(stream).arg("*");
     for (name, value) in entry.fields.iter().filter(|(name, _)| !name.starts_with("dead.")) {
@@ -196,7 +203,7 @@ pub async fn replay(conn: &mut Redis, stream: &str, dead_id: &str) -> Result<Opt
     let replies = batch.run(conn).await?;
     let new_id: String = redis::from_redis_value(replies.into_iter().next().unwrap_or(redis::Value::Nil))
         .map_err(redis::RedisError::from)?;
-    Ok(Some(new_id))
+    Ok(new_id)
 }
 
 /// Replays every dead letter of `stream`; returns how many.

@@ -3,8 +3,8 @@
 //! Services see four things:
 //! - [`Envelope`] and [`Event`]: every entry is a versioned envelope with a
 //!   JSON payload, decoded into a typed event;
-//! - [`Publisher`]: `publish` one event, or `publish_batch` thousands in
-//!   pipelines;
+//! - [`Publisher`]: `publish` one event, or thousands in pipelines
+//!   (`publish_batch` to one stream, `publish_many` each to its own);
 //! - [`Worker`]: a consumer-group member that runs a [`Handler`] on each
 //!   entry with at-least-once delivery, claims what dead consumers left,
 //!   retries transient failures within a budget in time, gives up on

@@ -1,9 +1,10 @@
 //! Appending envelopes to streams.
 //!
-//! A single event is one `XADD`. Fan-out (a campaign's audience, thousands of
-//! notifications) goes through [`Publisher::publish_batch`], which sends the
-//! `XADD`s as pipelines of [`Publisher::PIPELINE_CHUNK`] commands: one round
-//! trip per chunk instead of one per entry.
+//! A single event is one `XADD`. Many go as pipelines of
+//! [`Publisher::PIPELINE_CHUNK`] commands, one round trip per chunk instead
+//! of one per entry: [`Publisher::publish_batch`] to one stream, and
+//! [`Publisher::publish_many`] each to its own (a campaign's audience,
+//! thousands of notifications, each to its recipient's partition).
 
 use crate::batch::Batch;
 use crate::connection::Redis;
