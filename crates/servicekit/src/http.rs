@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
@@ -22,6 +21,12 @@ use tower_http::trace::TraceLayer;
 use utoipa::ToSchema;
 
 mod connections;
+mod error;
+pub mod extract;
+mod page;
+
+pub use error::{found, ApiError, ErrorBody};
+pub use page::{fetch_page, next_after, page_limit};
 
 /// What a service depends on to do its work; `/ready` checks each.
 #[derive(Clone)]
@@ -230,117 +235,5 @@ async fn within(timeout: Duration, request: Request, next: Next) -> Response {
             message: format!("the request took longer than {} ms", timeout.as_millis()),
         }
         .into_response(),
-    }
-}
-
-/// An error answered as JSON: `{"error": "..."}` ([`ErrorBody`]) with its
-/// status.
-#[derive(Debug)]
-pub struct ApiError {
-    /// The HTTP status.
-    pub status: StatusCode,
-    /// What is wrong, for the caller.
-    pub message: String,
-}
-
-impl ApiError {
-    /// 400 Bad Request.
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            message: message.into(),
-        }
-    }
-
-    /// 404 Not Found.
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::NOT_FOUND,
-            message: message.into(),
-        }
-    }
-
-    /// 409 Conflict: the request is well formed but matches more than one
-    /// thing, or clashes with the state it would change.
-    pub fn conflict(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::CONFLICT,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    /// A body that is not the expected JSON (400, 415, 422) or too large
-    /// (413), with axum's description of what is wrong.
-    fn from(rejection: JsonRejection) -> Self {
-        Self {
-            status: rejection.status(),
-            message: rejection.body_text(),
-        }
-    }
-}
-
-impl From<QueryRejection> for ApiError {
-    /// A query string that does not parse: 400 with axum's description.
-    fn from(rejection: QueryRejection) -> Self {
-        Self::bad_request(rejection.body_text())
-    }
-}
-
-impl From<PathRejection> for ApiError {
-    /// A path parameter that does not parse: 400 with axum's description.
-    fn from(rejection: PathRejection) -> Self {
-        Self::bad_request(rejection.body_text())
-    }
-}
-
-/// Checks a page's `?limit=`: 1 to `max`, or a 400 that says so. Every
-/// list of comms is paged the same way (`?after=&limit=` →
-/// `{<items>, next_after}`); this and [`next_after`] are its two rules.
-pub fn page_limit(limit: i64, max: i64) -> Result<(), ApiError> {
-    if (1..=max).contains(&limit) {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "limit must be between 1 and {max}"
-        )))
-    }
-}
-
-/// The `after` of the page that follows `page`, a page asked with `limit`
-/// whose items are keyed by `key`: `None` once a page is not full.
-pub fn next_after<T, K>(page: &[T], limit: i64, key: impl Fn(&T) -> K) -> Option<K> {
-    (page.len() as i64 >= limit)
-        .then(|| page.last().map(key))
-        .flatten()
-}
-
-impl From<anyhow::Error> for ApiError {
-    fn from(error: anyhow::Error) -> Self {
-        tracing::error!(error = format!("{error:#}"), "request failed");
-        Self {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: "internal error".into(),
-        }
-    }
-}
-
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
-        anyhow::Error::from(error).into()
-    }
-}
-
-/// The body of every error answer, whatever the status: `{"error": "..."}`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ErrorBody {
-    /// What is wrong, for the caller.
-    pub error: String,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { error: self.message })).into_response()
     }
 }

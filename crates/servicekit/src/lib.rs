@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod batch;
+pub mod binary;
 pub mod config;
 pub mod db;
 pub mod http;

@@ -6,8 +6,8 @@ pub mod config;
 pub mod domain;
 pub mod gauges;
 pub mod handlers;
-pub mod live;
 pub mod routes;
+pub mod state;
 pub mod store;
 
 use std::time::Duration;
@@ -21,7 +21,7 @@ use utoipa::OpenApi;
 
 use crate::config::Config;
 use crate::handlers::{DeliveryHandler, Tracker};
-use crate::routes::AppState;
+use crate::state::AppState;
 use crate::store::CampaignStore;
 
 /// The consumer group of campaign-service (on both its streams).

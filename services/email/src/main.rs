@@ -6,13 +6,5 @@ use std::process::ExitCode;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    servicekit::telemetry::init();
-    let shutdown = servicekit::shutdown::on_signal();
-    match email_service::run(shutdown).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("email-service: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    servicekit::binary::run("email-service", email_service::run).await
 }

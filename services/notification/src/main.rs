@@ -6,13 +6,5 @@ use std::process::ExitCode;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    servicekit::telemetry::init();
-    let shutdown = servicekit::shutdown::on_signal();
-    match notification_service::run(shutdown).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("notification-service: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    servicekit::binary::run("notification-service", notification_service::run).await
 }

@@ -7,12 +7,12 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{middleware, Json, Router};
 use servicekit::access::{require_token, Access};
-use servicekit::http::{ApiError, ErrorBody};
+use servicekit::http::extract::ApiPath;
+use servicekit::http::{found, ApiError, ErrorBody};
 use utoipa::OpenApi;
 
 use crate::store::{Notification, NotificationStore};
@@ -54,14 +54,9 @@ pub fn router(store: NotificationStore, access: Access) -> Router {
 )]
 async fn one(
     State(store): State<NotificationStore>,
-    id: Result<Path<String>, PathRejection>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Notification>, ApiError> {
-    let Path(id) = id?;
-    store
-        .get(&id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no notification with id {id}")))
+    found(store.get(&id).await?, "notification", &id)
 }
 
 /// How many of a campaign's notifications are in each status (`pending`,
@@ -79,8 +74,7 @@ async fn one(
 )]
 async fn counts(
     State(store): State<NotificationStore>,
-    campaign_id: Result<Path<String>, PathRejection>,
+    ApiPath(campaign_id): ApiPath<String>,
 ) -> Result<Json<BTreeMap<String, i64>>, ApiError> {
-    let Path(campaign_id) = campaign_id?;
     Ok(Json(store.counts(&campaign_id).await?.into_iter().collect()))
 }

@@ -6,13 +6,5 @@ use std::process::ExitCode;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    servicekit::telemetry::init();
-    let shutdown = servicekit::shutdown::on_signal();
-    match user_service::run(shutdown).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("user-service: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    servicekit::binary::run("user-service", user_service::run).await
 }

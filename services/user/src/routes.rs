@@ -3,13 +3,13 @@
 //! API token whenever one is set (always in `prod`). Both are described in
 //! [`ApiDoc`], the OpenAPI document served at `/api-docs/openapi.json`.
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{middleware, Json, Router};
 use serde::{Deserialize, Serialize};
 use servicekit::access::{require_token, Access};
-use servicekit::http::{next_after, page_limit, ApiError, ErrorBody};
+use servicekit::http::extract::{ApiPath, ApiQuery};
+use servicekit::http::{fetch_page, found, ApiError, ErrorBody};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::store::{User, UserStore};
@@ -79,12 +79,15 @@ struct Page {
 )]
 async fn list(
     State(store): State<UserStore>,
-    query: Result<Query<PageQuery>, QueryRejection>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Page>, ApiError> {
-    let Query(query) = query?;
-    page_limit(query.limit, MAX_LIMIT)?;
-    let users = store.page(query.after, query.limit).await?;
-    let next_after = next_after(&users, query.limit, |user| user.id);
+    let (users, next_after) = fetch_page(
+        query.limit,
+        MAX_LIMIT,
+        || store.page(query.after, query.limit),
+        |user| user.id,
+    )
+    .await?;
     Ok(Json(Page { users, next_after }))
 }
 
@@ -102,17 +105,9 @@ async fn list(
         (status = 404, description = "No user with this id", body = ErrorBody)
     )
 )]
-async fn one(
-    State(store): State<UserStore>,
-    id: Result<Path<String>, PathRejection>,
-) -> Result<Json<User>, ApiError> {
-    let Path(id) = id?;
+async fn one(State(store): State<UserStore>, ApiPath(id): ApiPath<String>) -> Result<Json<User>, ApiError> {
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::bad_request(format!("user id must be an integer, not `{id}`")))?;
-    store
-        .get(id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no user with id {id}")))
+    found(store.get(id).await?, "user", &id)
 }

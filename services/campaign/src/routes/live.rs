@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
 
-use crate::routes::{all_stream_stats, AppState};
+use crate::state::AppState;
 
 /// How often a client's view is compared with the store.
 const TICK: Duration = Duration::from_millis(500);
@@ -56,7 +56,7 @@ impl Client {
             }
             Err(error) => tracing::warn!(error = format!("{error:#}"), "live campaigns: cannot list"),
         }
-        match all_stream_stats(&self.state).await {
+        match self.state.stream_stats().await {
             Ok(streams) => {
                 let json = serde_json::to_string(&streams).expect("stream figures serialize");
                 if json != self.streams {

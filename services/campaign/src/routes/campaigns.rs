@@ -1,0 +1,243 @@
+//! The campaigns: creation (from JSON, or the demo behind a GET), the list
+//! and one campaign with status and exact progress, and a campaign's
+//! recipients not sent.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use servicekit::http::extract::{ApiJson, ApiPath, ApiQuery};
+use servicekit::http::{fetch_page, found, ApiError, ErrorBody};
+use utoipa::{IntoParams, ToSchema};
+
+use super::MAX_LIMIT;
+use crate::domain::{NewCampaign, NewCampaignRequest};
+use crate::state::AppState;
+use crate::store::{Campaign, Failure};
+
+/// Creates the demo campaign (a write behind a GET, handy from a browser).
+#[utoipa::path(
+    get,
+    path = "/api/v1/campaign/create",
+    tag = "campaigns",
+    security((), ("api_token" = [])),
+    params(("traceparent" = Option<String>, Header, description = "A W3C traceparent (`00-<32 hex>-<16 hex>-<2 hex>`): everything the campaign causes carries its trace id, in every service's logs. Without it, or when it is not valid, the trace id is the campaign's id without dashes.")),
+    responses(
+        (status = 201, description = "The campaign created", body = Campaign, headers(("traceparent" = String, description = "The W3C traceparent the campaign's events carry: grep its trace id in the logs"))),
+        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody)
+    )
+)]
+pub(super) async fn create_demo(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Created, ApiError> {
+    create_campaign(&state, NewCampaign::demo(), &headers).await
+}
+
+/// Creates a campaign to every user. Its templates are rendered once for a
+/// sample recipient first: an undefined variable, a render over its budget
+/// or an output over its size is refused with a 400.
+#[utoipa::path(
+    post,
+    path = "/api/v1/campaigns",
+    tag = "campaigns",
+    security((), ("api_token" = [])),
+    request_body = NewCampaignRequest,
+    params(("traceparent" = Option<String>, Header, description = "A W3C traceparent (`00-<32 hex>-<16 hex>-<2 hex>`): everything the campaign causes carries its trace id, in every service's logs. Without it, or when it is not valid, the trace id is the campaign's id without dashes.")),
+    responses(
+        (status = 201, description = "The campaign created", body = Campaign, headers(("traceparent" = String, description = "The W3C traceparent the campaign's events carry: grep its trace id in the logs"))),
+        (status = 400, description = "Malformed JSON, or an invalid value (named)", body = ErrorBody),
+        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody),
+        (status = 413, description = "A body over 256 KiB", body = ErrorBody),
+        (status = 415, description = "No JSON content type", body = ErrorBody),
+        (status = 422, description = "JSON of the wrong shape", body = ErrorBody)
+    )
+)]
+pub(super) async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<NewCampaignRequest>,
+) -> Result<Created, ApiError> {
+    let campaign = tokio::task::spawn_blocking(move || NewCampaign::parse(request))
+        .await
+        .map_err(anyhow::Error::from)?
+        .map_err(ApiError::bad_request)?;
+    create_campaign(&state, campaign, &headers).await
+}
+
+/// A created campaign: 201, its `traceparent`, and the campaign.
+type Created = (StatusCode, [(HeaderName, String); 1], Json<Campaign>);
+
+/// Stores and announces `campaign`, in the trace of the request's
+/// `traceparent` when it has a valid one (else in the campaign's own trace id).
+async fn create_campaign(
+    state: &AppState,
+    campaign: NewCampaign,
+    headers: &HeaderMap,
+) -> Result<Created, ApiError> {
+    let incoming = headers
+        .get(TRACEPARENT)
+        .and_then(|value| value.to_str().ok())
+        .and_then(contracts::trace_id_of);
+    let campaign = state
+        .tracker
+        .store()
+        .create(campaign, incoming.as_deref())
+        .await?;
+    let trace_id = match incoming {
+        Some(trace_id) => trace_id,
+        None => state.tracker.trace_id(&campaign).await?,
+    };
+    let traceparent = contracts::traceparent(&trace_id);
+    // If this fails the campaign is re-announced later; the caller still
+    // gets its id.
+    if let Err(error) = state.tracker.announce(&campaign, &traceparent).await {
+        tracing::warn!(campaign = %campaign.id, error = format!("{error:#}"), "announcing failed; will retry");
+    }
+    tracing::info!(campaign = %campaign.id, trace = %traceparent, "campaign created");
+    Ok((StatusCode::CREATED, [(TRACEPARENT, traceparent)], Json(campaign)))
+}
+
+/// The W3C trace context header.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+/// `?after=&limit=` of the campaign list.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ListQuery {
+    /// The page after this campaign id (the last page's `next_after`);
+    /// empty or absent: the first page.
+    #[serde(default)]
+    after: String,
+    /// How many campaigns, the latest first.
+    #[serde(default = "default_limit")]
+    #[param(default = 50, minimum = 1, maximum = 500)]
+    limit: i64,
+}
+
+/// One page of campaigns.
+#[derive(Serialize, ToSchema)]
+pub(super) struct CampaignPage {
+    /// The latest first.
+    campaigns: Vec<Campaign>,
+    /// The `after` of the next page; `null` on the last one.
+    next_after: Option<String>,
+}
+
+fn default_limit() -> i64 {
+    50
+}
+
+/// The latest campaigns, with status and exact progress.
+#[utoipa::path(
+    get,
+    path = "/api/v1/campaigns",
+    tag = "campaigns",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The latest campaigns first, a page at a time", body = CampaignPage),
+        (status = 400, description = "A limit out of range, or not a number, or an `after` that is no campaign", body = ErrorBody)
+    )
+)]
+pub(super) async fn list(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<CampaignPage>, ApiError> {
+    let store = state.tracker.store();
+    let (campaigns, next_after) = fetch_page(
+        query.limit,
+        MAX_LIMIT,
+        || async {
+            if query.after.is_empty() {
+                return Ok(store.list(query.limit).await?);
+            }
+            store
+                .list_after(&query.after, query.limit)
+                .await?
+                .ok_or_else(|| ApiError::bad_request(format!("after: no campaign with id {}", query.after)))
+        },
+        |campaign| campaign.id.clone(),
+    )
+    .await?;
+    Ok(Json(CampaignPage {
+        campaigns,
+        next_after,
+    }))
+}
+
+/// `?after=&limit=` of a campaign's recipients not sent.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct FailureQuery {
+    /// The page after this notification id (the last page's `next_after`);
+    /// empty or absent: the first page.
+    #[serde(default)]
+    after: String,
+    /// How many at most.
+    #[serde(default = "default_limit")]
+    #[param(default = 50, minimum = 1, maximum = 500)]
+    limit: i64,
+}
+
+/// One page of a campaign's recipients not sent.
+#[derive(Serialize, ToSchema)]
+pub(super) struct FailurePage {
+    /// In notification-id order.
+    failures: Vec<Failure>,
+    /// The `after` of the next page; `null` on the last one.
+    next_after: Option<String>,
+}
+
+/// `GET /api/v1/campaigns/{id}/failures`: `{"failures": [...], "next_after":
+/// <id or null>}`, the style of every paged list in comms (pass
+/// `next_after` as `after` for the next page).
+#[utoipa::path(
+    get,
+    path = "/api/v1/campaigns/{id}/failures",
+    tag = "campaigns",
+    security((), ("api_token" = [])),
+    params(("id" = String, Path, description = "The campaign's id"), FailureQuery),
+    responses(
+        (status = 200, description = "The campaign's recipients not sent (`failed` or `dead_lettered`), with the server's reply or the reason", body = FailurePage),
+        (status = 400, description = "A limit out of range, or not a number", body = ErrorBody),
+        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody),
+        (status = 404, description = "No campaign with this id", body = ErrorBody)
+    )
+)]
+pub(super) async fn failures(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<FailureQuery>,
+) -> Result<Json<FailurePage>, ApiError> {
+    let store = state.tracker.store();
+    let (failures, next_after) = fetch_page(
+        query.limit,
+        MAX_LIMIT,
+        || async {
+            // An unknown campaign is a 404, not an empty page.
+            let _campaign = found(store.get(&id).await?, "campaign", &id)?;
+            Ok::<_, ApiError>(store.failures(&id, &query.after, query.limit).await?)
+        },
+        |failure| failure.notification_id.clone(),
+    )
+    .await?;
+    Ok(Json(FailurePage { failures, next_after }))
+}
+
+/// One campaign, with status and exact progress.
+#[utoipa::path(
+    get,
+    path = "/api/v1/campaigns/{id}",
+    tag = "campaigns",
+    params(("id" = String, Path, description = "The campaign's id")),
+    responses(
+        (status = 200, description = "The campaign", body = Campaign),
+        (status = 404, description = "No campaign with this id", body = ErrorBody)
+    )
+)]
+pub(super) async fn one(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Campaign>, ApiError> {
+    found(state.tracker.store().get(&id).await?, "campaign", &id)
+}
