@@ -7,7 +7,9 @@
 #         and prod secret of every service (`bao kv get`); OpenBao's web UI
 #         and Redis Commander answer; the demo campaign completes, sent to
 #         every seeded user; every service logged that it read its secrets
-#         from Vault; ./stop.sh leaves no pid file and no listener.
+#         from Vault; every curl example of the docs (README.md's quick
+#         start included, tests/docs/curl-examples.sh) answers a 2xx;
+#         ./stop.sh leaves no pid file and no listener.
 #   prod  PostgreSQL listens on its private port; the demo endpoint answers
 #         401 without the API token and creates the campaign with the token
 #         read from OpenBao; the campaign completes; ./stop.sh as above.
@@ -28,6 +30,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/require.sh
 source scripts/stack.sh
+source tests/docs/curl-examples.sh
 
 users="${SEED_USERS:-300}"
 campaign_timeout="${CAMPAIGN_TIMEOUT:-300}"
@@ -218,6 +221,14 @@ ok "OpenBao's UI and Redis Commander answer"
 
 demo_campaign
 check_vault_logs dev
+
+# Every curl example of the docs (README.md's quick start included) against
+# this stack, its default ports rewritten to the ones it runs on.
+step "the curl examples of the docs (tests/docs/curl-examples.sh)"
+run_doc_examples 8080="$campaign_port" 8082="$user_port" 8083="$notification_port" \
+  8084="$email_port" 9000="$mail_ui_port" 2500="$smtp_port" 8081="$redis_commander_port" \
+  8200="$vault_port" 6379="$redis_port" 5433="$postgres_port" ||
+  fail "an example of the docs did not answer a 2xx"
 stop_stack
 rm -rf data
 
