@@ -74,6 +74,19 @@ impl Streams {
         ]
     }
 
+    /// Every name [`Streams::select`] takes: each stream's own, and each
+    /// partition's of a split one.
+    pub fn names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for stream in self.all() {
+            names.push(stream.name().to_string());
+            if stream.partitions().len() > 1 {
+                names.extend(stream.partitions().iter().cloned());
+            }
+        }
+        names
+    }
+
     /// The partitions `name` stands for: a stream of comms (all of its
     /// partitions) or one partition; `None` for any other name.
     pub fn select(&self, name: &str) -> Option<&[String]> {
@@ -283,6 +296,17 @@ mod tests {
         );
         assert_eq!(streams.select("comms:deliveries:{4}"), None);
         assert_eq!(streams.select("comms:unknown"), None);
+    }
+
+    #[test]
+    fn every_name_is_selectable_and_nothing_else_is_named() {
+        for partitions in [1, 4] {
+            let streams = Streams::new(partitions);
+            let names = streams.names();
+            assert_eq!(names.len(), if partitions == 1 { 4 } else { 4 + 3 * 4 });
+            assert!(names.iter().all(|name| streams.select(name).is_some()));
+            assert_eq!(&names[..2], [CAMPAIGNS, NOTIFICATIONS].as_slice());
+        }
     }
 
     #[test]

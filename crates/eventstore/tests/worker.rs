@@ -3,49 +3,17 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
-    eventually, fast_config, pending, pending_entries, publish_numbers, publisher, Numbered, Server,
+    eventually, fast_config, pending, pending_entries, publish_numbers, publisher, record, spawn_recording,
+    Seen, Server,
 };
 use eventstore::{deadletter, stream_stats, Delivery, HandleError, RedisTarget, Worker};
 use testkit::RedisServer;
 use tokio_util::sync::CancellationToken;
-
-type Seen = Arc<Mutex<HashMap<u64, Vec<u64>>>>;
-
-/// Records, per event number, the delivery counts it was handled with.
-fn record(seen: &Seen, delivery: &Delivery) -> Result<u64, HandleError> {
-    let event: Numbered = delivery.envelope.decode()?;
-    seen.lock()
-        .unwrap()
-        .entry(event.n)
-        .or_default()
-        .push(delivery.deliveries);
-    Ok(event.n)
-}
-
-/// Runs a worker whose handler only records what it sees.
-fn spawn_recording(
-    target: &RedisTarget,
-    config: eventstore::WorkerConfig,
-    seen: &Seen,
-    shutdown: &CancellationToken,
-) -> (tokio::task::JoinHandle<()>, Arc<eventstore::WorkerCounters>) {
-    let worker = Worker::new(target.clone(), config);
-    let counters = worker.counters();
-    let seen = seen.clone();
-    let run = tokio::spawn(worker.run(
-        move |delivery: Delivery| {
-            let seen = seen.clone();
-            async move { record(&seen, &delivery).map(|_| ()) }
-        },
-        shutdown.clone(),
-    ));
-    (run, counters)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handled_entries_are_acked_and_failed_ones_come_back() {
@@ -353,88 +321,6 @@ async fn dead_lettered_and_replayed(server: Server) {
     assert_eq!(deadletter::replay_all(&mut conn, "s").await.unwrap(), 5);
     let stats = stream_stats(&mut conn, "s").await.unwrap();
     assert_eq!((stats.dead_letters, stats.length), (0, length_before + 5));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_redis_crash_and_restart_loses_nothing() {
-    crash_and_restart(Server::node(), Outage::Brief).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crash_and_restart_of_the_streams_master_loses_nothing() {
-    crash_and_restart(Server::cluster(), Outage::Brief).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cluster_down_while_the_streams_master_is_lost_loses_nothing() {
-    crash_and_restart(Server::cluster(), Outage::ClusterDown).await;
-}
-
-/// How long the server stays down.
-enum Outage {
-    /// Half a second: a restart within a cluster's node timeout.
-    Brief,
-    /// Until the other masters declare it failed and, with no replica to
-    /// promote, the whole cluster refuses every command.
-    ClusterDown,
-}
-
-async fn crash_and_restart(mut server: Server, outage: Outage) {
-    const TOTAL: u64 = 10_000;
-    let target = server.target();
-    publish_numbers(&publisher(&target).await, "s", 0..TOTAL).await;
-
-    let seen: Seen = Arc::default();
-    let shutdown = CancellationToken::new();
-    let mut config = fast_config("s", "g", "c1");
-    config.claim_idle = Duration::from_secs(2);
-    config.batch_size = 100;
-    let worker = Worker::new(target.clone(), config);
-    let counters = worker.counters();
-    let handler_seen = seen.clone();
-    let run = tokio::spawn(worker.run(
-        move |delivery: Delivery| {
-            let seen = handler_seen.clone();
-            async move {
-                record(&seen, &delivery)?;
-                // Slow enough that the crash lands mid-stream.
-                tokio::time::sleep(Duration::from_millis(2)).await;
-                Ok(())
-            }
-        },
-        shutdown.clone(),
-    ));
-
-    eventually("a quarter handled", Duration::from_secs(30), || async {
-        counters.snapshot().handled >= TOTAL / 4
-    })
-    .await;
-    let killed = server.kill_holder_of("s");
-    let handled_at_crash = counters.snapshot().handled;
-    match (&server, outage) {
-        (Server::Cluster(cluster), Outage::ClusterDown) => {
-            tokio::task::block_in_place(|| cluster.wait_failed_without(killed))
-        }
-        _ => tokio::time::sleep(Duration::from_millis(500)).await,
-    }
-    server.restart(killed);
-
-    eventually("every entry handled", Duration::from_secs(60), || async {
-        seen.lock().unwrap().len() as u64 == TOTAL
-    })
-    .await;
-    eventually("nothing pending", Duration::from_secs(10), || async {
-        pending(&target, "s", "g").await == 0
-    })
-    .await;
-    shutdown.cancel();
-    run.await.unwrap();
-
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.keys().copied().collect::<HashSet<_>>(), (0..TOTAL).collect());
-    let redelivered = seen.values().filter(|d| d.len() > 1).count();
-    assert!(handled_at_crash < TOTAL, "the crash happened mid-stream");
-    println!("crash after {handled_at_crash} handled; {redelivered} entries handled more than once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,14 +14,31 @@ use templates::{Templates, MAX_BODY_CHARS, MAX_SUBJECT_CHARS};
 /// and `{{ email }}`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewCampaignRequest {
-    /// Display name, 1 to 200 characters.
-    #[schema(example = "Spring news")]
+    /// Display name, 1 to 200 characters (spaces around it trimmed), not
+    /// only spaces.
+    #[schema(
+        example = "Spring news",
+        min_length = 1,
+        pattern = r"^\s*\S([\s\S]{0,198}\S)?\s*$"
+    )]
     pub name: String,
-    /// Subject template, one line of 1 to 500 characters.
-    #[schema(example = "Hello {{ name }}")]
+    /// Subject template, one line of 1 to 500 characters, not only
+    /// spaces; a valid template that renders within its bounds.
+    #[schema(
+        example = "Hello {{ name }}",
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\r\n]*\S[^\r\n]*$"
+    )]
     pub subject: String,
-    /// Body template, 1 to 100,000 characters.
-    #[schema(example = "Dear {{ name }}, this was sent to {{ email }}.")]
+    /// Body template, 1 to 100,000 characters, not only spaces; a valid
+    /// template that renders within its bounds.
+    #[schema(
+        example = "Dear {{ name }}, this was sent to {{ email }}.",
+        min_length = 1,
+        max_length = 100_000,
+        pattern = r"\S"
+    )]
     pub body: String,
 }
 

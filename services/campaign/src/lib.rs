@@ -17,7 +17,6 @@ use servicekit::access::Access;
 use servicekit::config::AppEnv;
 use servicekit::service::{Service, Spec};
 use tokio_util::sync::CancellationToken;
-use utoipa::OpenApi;
 
 use crate::config::Config;
 use crate::handlers::{DeliveryHandler, Tracker};
@@ -64,7 +63,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
             let tracker = tracker.clone();
             async move { tracker.reannounce_stalled(reannounce).await }
         })
-        .serve(routes::router(state), routes::ApiDoc::openapi()))
+        .serve(routes::router(state), routes::document(&streams)))
 }
 
 /// Loads the configuration, builds and runs campaign-service until

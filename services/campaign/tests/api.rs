@@ -123,6 +123,22 @@ async fn campaigns_are_created_and_bad_input_gets_a_json_error() {
         (status, error["error"].as_str()),
         (400, Some("after: no campaign with id nope"))
     );
+    // A campaign id that names no campaign: there is no such page.
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    let (status, error) = call(
+        "GET",
+        url(&format!("/api/v1/campaigns?after={unknown}")),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (
+            404,
+            Some(format!("after: no campaign with id {unknown}").as_str())
+        )
+    );
 
     for (body, expected) in [
         ("{not json", "Failed to parse the request body as JSON"),

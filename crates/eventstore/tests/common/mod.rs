@@ -5,9 +5,13 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use eventstore::{Envelope, Event, Publisher, RedisTarget, WorkerConfig};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use eventstore::{Delivery, Envelope, Event, HandleError, Publisher, RedisTarget, Worker, WorkerConfig};
 use serde::{Deserialize, Serialize};
 use testkit::{Persistence, RedisCluster, RedisServer};
+use tokio_util::sync::CancellationToken;
 
 /// Where a scenario runs: one `redis-server`, or a three-master Redis
 /// Cluster; the scenarios that matter run on both.
@@ -186,4 +190,38 @@ pub async fn pending_entries(target: &RedisTarget, stream: &str, group: &str) ->
             deliveries,
         })
         .collect()
+}
+
+/// Per event number, the delivery counts it was handled with.
+pub type Seen = Arc<Mutex<HashMap<u64, Vec<u64>>>>;
+
+/// Records, per event number, the delivery counts it was handled with.
+pub fn record(seen: &Seen, delivery: &Delivery) -> Result<u64, HandleError> {
+    let event: Numbered = delivery.envelope.decode()?;
+    seen.lock()
+        .unwrap()
+        .entry(event.n)
+        .or_default()
+        .push(delivery.deliveries);
+    Ok(event.n)
+}
+
+/// Runs a worker whose handler only records what it sees.
+pub fn spawn_recording(
+    target: &RedisTarget,
+    config: eventstore::WorkerConfig,
+    seen: &Seen,
+    shutdown: &CancellationToken,
+) -> (tokio::task::JoinHandle<()>, Arc<eventstore::WorkerCounters>) {
+    let worker = Worker::new(target.clone(), config);
+    let counters = worker.counters();
+    let seen = seen.clone();
+    let run = tokio::spawn(worker.run(
+        move |delivery: Delivery| {
+            let seen = seen.clone();
+            async move { record(&seen, &delivery).map(|_| ()) }
+        },
+        shutdown.clone(),
+    ));
+    (run, counters)
 }

@@ -108,6 +108,10 @@ pub(super) struct ListQuery {
     /// The page after this campaign id (the last page's `next_after`);
     /// empty or absent: the first page.
     #[serde(default)]
+    #[param(
+        pattern = "^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$",
+        example = "2646e6d8-cbf4-4283-afa9-95781beda304"
+    )]
     after: String,
     /// How many campaigns, the latest first.
     #[serde(default = "default_limit")]
@@ -136,7 +140,8 @@ fn default_limit() -> i64 {
     params(ListQuery),
     responses(
         (status = 200, description = "The latest campaigns first, a page at a time", body = CampaignPage),
-        (status = 400, description = "A limit out of range, or not a number, or an `after` that is no campaign", body = ErrorBody)
+        (status = 400, description = "A limit out of range, or not a number, or an `after` that is not a campaign id", body = ErrorBody),
+        (status = 404, description = "An `after` that names no campaign", body = ErrorBody)
     )
 )]
 pub(super) async fn list(
@@ -151,10 +156,14 @@ pub(super) async fn list(
             if query.after.is_empty() {
                 return Ok(store.list(query.limit).await?);
             }
+            let unknown = format!("after: no campaign with id {}", query.after);
+            if !is_campaign_id(&query.after) {
+                return Err(ApiError::bad_request(unknown));
+            }
             store
                 .list_after(&query.after, query.limit)
                 .await?
-                .ok_or_else(|| ApiError::bad_request(format!("after: no campaign with id {}", query.after)))
+                .ok_or_else(|| ApiError::not_found(unknown))
         },
         |campaign| campaign.id.clone(),
     )
@@ -163,6 +172,12 @@ pub(super) async fn list(
         campaigns,
         next_after,
     }))
+}
+
+/// Whether `id` has the shape of a campaign's id: a UUID, lowercase and
+/// hyphenated, as the API gives them.
+fn is_campaign_id(id: &str) -> bool {
+    uuid::Uuid::parse_str(id).is_ok_and(|uuid| uuid.hyphenated().to_string() == id)
 }
 
 /// `?after=&limit=` of a campaign's recipients not sent.

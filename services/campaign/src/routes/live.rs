@@ -16,6 +16,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
+use utoipa::openapi::{RefOr, Schema};
 
 use crate::state::AppState;
 
@@ -70,6 +71,42 @@ impl Client {
     }
 }
 
+/// The schema of one event of the channel, as OpenAPI 3.1 describes an
+/// event stream (each event an object of its fields): `event` names it,
+/// `data` is JSON of the schema that name gives.
+pub(super) struct LiveEvent;
+
+impl utoipa::PartialSchema for LiveEvent {
+    fn schema() -> RefOr<Schema> {
+        let event = |name: &str, data: serde_json::Value| {
+            serde_json::json!({
+                "type": "object",
+                "required": ["event", "data"],
+                "properties": {
+                    "event": {"type": "string", "enum": [name]},
+                    "data": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": data
+                    }
+                }
+            })
+        };
+        let schema = serde_json::json!({
+            "oneOf": [
+                event("campaign", serde_json::json!({"$ref": "#/components/schemas/Campaign"})),
+                event("streams", serde_json::json!({
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/StreamStats"}
+                }))
+            ]
+        });
+        serde_json::from_value(schema).expect("the live event's schema is a schema")
+    }
+}
+
+impl utoipa::ToSchema for LiveEvent {}
+
 /// `GET /api/v1/campaigns/events`: Server-Sent Events, `campaign` (one
 /// campaign's JSON, each time it changes) and `streams` (every stream's
 /// figures, when they change), every 0.5 s, until the client leaves.
@@ -80,7 +117,7 @@ impl Client {
     responses((
         status = 200,
         description = "A live channel: `event: campaign` with a Campaign, `event: streams` with every StreamStats",
-        body = String,
+        body = LiveEvent,
         content_type = "text/event-stream"
     ))
 )]

@@ -30,7 +30,9 @@ mod streams;
 
 use axum::routing::{get, post};
 use axum::{middleware, Router};
+use contracts::Streams;
 use servicekit::access::require_token;
+use utoipa::openapi::{ObjectBuilder, OpenApi as Document, Type};
 use utoipa::OpenApi;
 
 use crate::domain::NewCampaignRequest;
@@ -67,6 +69,7 @@ use crate::store::{Campaign, Failure, Progress};
         preview::Preview,
         dead_letters::Replayed,
         dead_letters::ReplayedAll,
+        live::LiveEvent,
         eventstore::StreamStats,
         eventstore::GroupStats,
         eventstore::ConsumerStats,
@@ -78,6 +81,29 @@ use crate::store::{Campaign, Failure, Progress};
     )
 )]
 pub struct ApiDoc;
+
+/// [`ApiDoc`] as this process serves it: every `stream` parameter lists
+/// the names the server takes, which depend on how many partitions the
+/// streams are split into, so that the document says exactly what the
+/// server enforces.
+pub fn document(streams: &Streams) -> Document {
+    let mut document = ApiDoc::openapi();
+    let names = streams.names();
+    for item in document.paths.paths.values_mut() {
+        for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                if parameter.name == "stream" {
+                    let schema = ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(names.clone()))
+                        .examples([contracts::EMAILS]);
+                    parameter.schema = Some(schema.into());
+                }
+            }
+        }
+    }
+    document
+}
 
 /// The longest page of any list here.
 const MAX_LIMIT: i64 = 500;

@@ -13,11 +13,23 @@ use crate::domain::{NewCampaign, NewCampaignRequest};
 /// recipient to render them for (the sample recipient by default).
 #[derive(Deserialize, ToSchema)]
 pub(super) struct PreviewRequest {
-    /// Subject template.
-    #[schema(example = "Hello {{ name }}")]
+    /// Subject template, as a campaign's: one line of 1 to 500
+    /// characters, not only spaces.
+    #[schema(
+        example = "Hello {{ name }}",
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\r\n]*\S[^\r\n]*$"
+    )]
     subject: String,
-    /// Body template.
-    #[schema(example = "Dear {{ name }}, this was sent to {{ email }}.")]
+    /// Body template, as a campaign's: 1 to 100,000 characters, not only
+    /// spaces.
+    #[schema(
+        example = "Dear {{ name }}, this was sent to {{ email }}.",
+        min_length = 1,
+        max_length = 100_000,
+        pattern = r"\S"
+    )]
     body: String,
     /// The recipient's name (the sample recipient's by default).
     #[serde(default = "sample_name")]

@@ -1,0 +1,95 @@
+//! The consumer-group worker through a Redis crash and restart: a node's,
+//! a cluster master's, and a master lost long enough to bring the whole
+//! cluster down. Nothing is lost either way.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{eventually, fast_config, pending, publish_numbers, publisher, record, Seen, Server};
+use eventstore::{Delivery, Worker};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_crash_and_restart_loses_nothing() {
+    crash_and_restart(Server::node(), Outage::Brief).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_and_restart_of_the_streams_master_loses_nothing() {
+    crash_and_restart(Server::cluster(), Outage::Brief).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_down_while_the_streams_master_is_lost_loses_nothing() {
+    crash_and_restart(Server::cluster(), Outage::ClusterDown).await;
+}
+
+/// How long the server stays down.
+enum Outage {
+    /// Half a second: a restart within a cluster's node timeout.
+    Brief,
+    /// Until the other masters declare it failed and, with no replica to
+    /// promote, the whole cluster refuses every command.
+    ClusterDown,
+}
+
+async fn crash_and_restart(mut server: Server, outage: Outage) {
+    const TOTAL: u64 = 10_000;
+    let target = server.target();
+    publish_numbers(&publisher(&target).await, "s", 0..TOTAL).await;
+
+    let seen: Seen = Arc::default();
+    let shutdown = CancellationToken::new();
+    let mut config = fast_config("s", "g", "c1");
+    config.claim_idle = Duration::from_secs(2);
+    config.batch_size = 100;
+    let worker = Worker::new(target.clone(), config);
+    let counters = worker.counters();
+    let handler_seen = seen.clone();
+    let run = tokio::spawn(worker.run(
+        move |delivery: Delivery| {
+            let seen = handler_seen.clone();
+            async move {
+                record(&seen, &delivery)?;
+                // Slow enough that the crash lands mid-stream.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                Ok(())
+            }
+        },
+        shutdown.clone(),
+    ));
+
+    eventually("a quarter handled", Duration::from_secs(30), || async {
+        counters.snapshot().handled >= TOTAL / 4
+    })
+    .await;
+    let killed = server.kill_holder_of("s");
+    let handled_at_crash = counters.snapshot().handled;
+    match (&server, outage) {
+        (Server::Cluster(cluster), Outage::ClusterDown) => {
+            tokio::task::block_in_place(|| cluster.wait_failed_without(killed))
+        }
+        _ => tokio::time::sleep(Duration::from_millis(500)).await,
+    }
+    server.restart(killed);
+
+    eventually("every entry handled", Duration::from_secs(60), || async {
+        seen.lock().unwrap().len() as u64 == TOTAL
+    })
+    .await;
+    eventually("nothing pending", Duration::from_secs(10), || async {
+        pending(&target, "s", "g").await == 0
+    })
+    .await;
+    shutdown.cancel();
+    run.await.unwrap();
+
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.keys().copied().collect::<HashSet<_>>(), (0..TOTAL).collect());
+    let redelivered = seen.values().filter(|d| d.len() > 1).count();
+    assert!(handled_at_crash < TOTAL, "the crash happened mid-stream");
+    println!("crash after {handled_at_crash} handled; {redelivered} entries handled more than once");
+}
