@@ -10,8 +10,7 @@
 use serde::Deserialize;
 use templates::{Templates, MAX_BODY_CHARS, MAX_SUBJECT_CHARS};
 
-/// The JSON body of `POST /api/v1/campaigns`. Templates see `{{ name }}`
-/// and `{{ email }}`.
+/// The JSON body of `POST /api/v1/campaigns`: a name and the templates.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewCampaignRequest {
     /// Display name, 1 to 200 characters (spaces around it trimmed), not
@@ -22,6 +21,15 @@ pub struct NewCampaignRequest {
         pattern = r"^\s*\S([\s\S]{0,198}\S)?\s*$"
     )]
     pub name: String,
+    /// The subject and body templates.
+    #[serde(flatten)]
+    pub templates: TemplatesRequest,
+}
+
+/// A campaign's two templates as the API takes them, in a new campaign
+/// and in a preview. They see `{{ name }}` and `{{ email }}`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct TemplatesRequest {
     /// Subject template, one line of 1 to 500 characters, not only
     /// spaces; a valid template that renders within its bounds.
     #[schema(
@@ -60,17 +68,14 @@ impl NewCampaign {
     pub fn parse(request: NewCampaignRequest) -> Result<Self, String> {
         let name = request.name.trim().to_string();
         check_length("name", &name, 200)?;
-        check_length("subject", &request.subject, MAX_SUBJECT_CHARS)?;
-        check_length("body", &request.body, MAX_BODY_CHARS)?;
-        if request.subject.contains(['\r', '\n']) {
+        let TemplatesRequest { subject, body } = request.templates;
+        check_length("subject", &subject, MAX_SUBJECT_CHARS)?;
+        check_length("body", &body, MAX_BODY_CHARS)?;
+        if subject.contains(['\r', '\n']) {
             return Err("subject must be a single line".into());
         }
-        Templates::check(&request.subject, &request.body).map_err(|error| error.to_string())?;
-        Ok(Self {
-            name,
-            subject: request.subject,
-            body: request.body,
-        })
+        Templates::check(&subject, &body).map_err(|error| error.to_string())?;
+        Ok(Self { name, subject, body })
     }
 
     /// The demo campaign of `GET /api/v1/campaign/create`.
@@ -101,8 +106,10 @@ mod tests {
     fn request(name: &str, subject: &str, body: &str) -> NewCampaignRequest {
         NewCampaignRequest {
             name: name.into(),
-            subject: subject.into(),
-            body: body.into(),
+            templates: TemplatesRequest {
+                subject: subject.into(),
+                body: body.into(),
+            },
         }
     }
 

@@ -35,7 +35,7 @@ use servicekit::access::require_token;
 use utoipa::openapi::{ObjectBuilder, OpenApi as Document, Type};
 use utoipa::OpenApi;
 
-use crate::domain::NewCampaignRequest;
+use crate::domain::{NewCampaignRequest, TemplatesRequest};
 use crate::state::AppState;
 use crate::store::{Campaign, Failure, Progress};
 
@@ -65,6 +65,7 @@ use crate::store::{Campaign, Failure, Progress};
         campaigns::FailurePage,
         dead_letters::DeadLetterPage,
         NewCampaignRequest,
+        TemplatesRequest,
         preview::PreviewRequest,
         preview::Preview,
         dead_letters::Replayed,

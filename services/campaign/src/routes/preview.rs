@@ -7,30 +7,15 @@ use servicekit::http::extract::ApiJson;
 use servicekit::http::{ApiError, ErrorBody};
 use utoipa::ToSchema;
 
-use crate::domain::{NewCampaign, NewCampaignRequest};
+use crate::domain::{NewCampaign, NewCampaignRequest, TemplatesRequest};
 
 /// The JSON body of `POST /api/v1/campaigns/preview`: templates, and the
 /// recipient to render them for (the sample recipient by default).
 #[derive(Deserialize, ToSchema)]
 pub(super) struct PreviewRequest {
-    /// Subject template, as a campaign's: one line of 1 to 500
-    /// characters, not only spaces.
-    #[schema(
-        example = "Hello {{ name }}",
-        min_length = 1,
-        max_length = 500,
-        pattern = r"^[^\r\n]*\S[^\r\n]*$"
-    )]
-    subject: String,
-    /// Body template, as a campaign's: 1 to 100,000 characters, not only
-    /// spaces.
-    #[schema(
-        example = "Dear {{ name }}, this was sent to {{ email }}.",
-        min_length = 1,
-        max_length = 100_000,
-        pattern = r"\S"
-    )]
-    body: String,
+    /// The subject and body templates, as a campaign's.
+    #[serde(flatten)]
+    templates: TemplatesRequest,
     /// The recipient's name (the sample recipient's by default).
     #[serde(default = "sample_name")]
     #[schema(default = "Ada Lovelace")]
@@ -80,8 +65,7 @@ pub(super) async fn preview(ApiJson(request): ApiJson<PreviewRequest>) -> Result
     let rendered = tokio::task::spawn_blocking(move || {
         let campaign = NewCampaign::parse(NewCampaignRequest {
             name: "preview".into(),
-            subject: request.subject,
-            body: request.body,
+            templates: request.templates,
         })?;
         templates::Templates::compile(&campaign.subject, &campaign.body)
             .and_then(|templates| templates.render(&request.name, &request.email))
