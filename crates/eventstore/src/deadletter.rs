@@ -156,7 +156,7 @@ pub async fn replay_over(conn: &mut Redis, streams: &[String], dead_id: &str) ->
         [(stream, entry)] => republish(conn, stream, entry).await.map(Some),
         _ => Err(Error::AmbiguousId {
             id: dead_id.to_string(),
-            streams: holders.iter().map(|(stream, _)| stream.to_string()).collect(),
+            streams: holders.iter().map(|(stream, _)| (*stream).clone()).collect(),
         }),
     }
 }

@@ -82,8 +82,7 @@ pub(crate) fn text(value: Value) -> Option<String> {
 fn bytes(value: Value) -> Option<Vec<u8>> {
     match value {
         Value::BulkString(bytes) => Some(bytes),
-        Value::SimpleString(text) => Some(text.into_bytes()),
-        Value::VerbatimString { text, .. } => Some(text.into_bytes()),
+        Value::SimpleString(text) | Value::VerbatimString { text, .. } => Some(text.into_bytes()),
         Value::Int(n) => Some(n.to_string().into_bytes()),
         _ => None,
     }

@@ -45,7 +45,7 @@ impl Recorder {
 }
 
 impl Recorder {
-    async fn run(&self, delivery: Delivery) -> Result<(), HandleError> {
+    fn run(&self, delivery: &Delivery) -> Result<(), HandleError> {
         let event: Numbered = delivery.envelope.decode()?;
         self.runs
             .lock()
@@ -62,7 +62,7 @@ impl Recorder {
 
 impl Handler for Recorder {
     async fn handle_batch(&self, deliveries: Vec<Delivery>) -> Vec<Result<(), HandleError>> {
-        futures::future::join_all(deliveries.into_iter().map(|delivery| self.run(delivery))).await
+        deliveries.iter().map(|delivery| self.run(delivery)).collect()
     }
 
     async fn give_up(&self, delivery: Delivery, reason: &str) -> Result<(), HandleError> {

@@ -70,7 +70,7 @@ async fn crash_and_restart(mut server: Server, outage: Outage) {
     let handled_at_crash = counters.snapshot().handled;
     match (&server, outage) {
         (Server::Cluster(cluster), Outage::ClusterDown) => {
-            tokio::task::block_in_place(|| cluster.wait_failed_without(killed))
+            tokio::task::block_in_place(|| cluster.wait_failed_without(killed));
         }
         _ => tokio::time::sleep(Duration::from_millis(500)).await,
     }

@@ -63,7 +63,7 @@ async fn acked_and_retried(server: Server) {
 
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 200);
-    for (n, deliveries) in seen.iter() {
+    for (n, deliveries) in &seen {
         if n % 10 == 0 {
             assert_eq!(deliveries, &vec![1, 2], "event {n} fails once, then comes back");
         } else {

@@ -171,7 +171,7 @@ impl Default for Limits {
 /// Serves `app` on `listener` until `shutdown` with the default
 /// [`Limits`], letting requests in progress finish.
 pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) {
-    serve_with(listener, app, shutdown, Limits::default()).await
+    serve_with(listener, app, shutdown, Limits::default()).await;
 }
 
 /// Serves `app` like [`serve`], within `limits`.

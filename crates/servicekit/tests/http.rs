@@ -64,8 +64,7 @@ async fn call_accepting(
             None => request.call(),
         };
         let response = match response {
-            Ok(response) => response,
-            Err(ureq::Error::Status(_, response)) => response,
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
             Err(error) => panic!("{url}: {error}"),
         };
         let status = response.status();

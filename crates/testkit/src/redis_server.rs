@@ -212,8 +212,7 @@ impl RedisServer {
         }
         cli.arg("PING")
             .output()
-            .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "PONG")
-            .unwrap_or(false)
+            .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "PONG")
     }
 }
 
@@ -283,9 +282,11 @@ impl Drop for RedisServer {
 }
 
 fn resp(args: &[&str]) -> String {
+    use std::fmt::Write;
+
     let mut out = format!("*{}\r\n", args.len());
     for arg in args {
-        out.push_str(&format!("${}\r\n{}\r\n", arg.len(), arg));
+        let _ = write!(out, "${}\r\n{}\r\n", arg.len(), arg);
     }
     out
 }

@@ -19,7 +19,7 @@ pub async fn refresh(store: CampaignStore, every: Duration, shutdown: Cancellati
     let mut ticker = tokio::time::interval(every);
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
         match store.sending_progress().await {

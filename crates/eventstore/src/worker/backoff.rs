@@ -23,8 +23,8 @@ impl Backoff {
         let delay = self.next;
         self.next = (self.next * 2).min(Duration::from_secs(2));
         tokio::select! {
-            _ = tokio::time::sleep(delay) => true,
-            _ = cancel.cancelled() => false,
+            () = tokio::time::sleep(delay) => true,
+            () = cancel.cancelled() => false,
         }
     }
 

@@ -47,7 +47,7 @@ impl Held {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -63,7 +63,7 @@ pub(crate) async fn keep_held(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = stop.cancelled() => return,
+            () = stop.cancelled() => return,
             _ = ticker.tick() => {}
         }
         let ids = held.snapshot();

@@ -157,7 +157,7 @@ impl<H: Handler> Dispatcher<H> {
             }
             tokio::select! {
                 permit = self.permits.clone().acquire_owned() => drop(permit),
-                _ = shutdown.cancelled() => return None,
+                () = shutdown.cancelled() => return None,
             }
         }
     }
@@ -198,7 +198,7 @@ impl<H: Handler> Dispatcher<H> {
         self.tasks.spawn(async move {
             let steps = tokio::select! {
                 steps = attempts.first_run(batch) => steps,
-                _ = settler.abandon.cancelled() => return,
+                () = settler.abandon.cancelled() => return,
             };
             for (step, slot) in steps.into_iter().zip(slots) {
                 match step {
@@ -209,7 +209,7 @@ impl<H: Handler> Dispatcher<H> {
                             let id = failed.id().to_string();
                             let outcome = tokio::select! {
                                 outcome = attempts.finish(failed, slot) => outcome,
-                                _ = settler.abandon.cancelled() => return,
+                                () = settler.abandon.cancelled() => return,
                             };
                             match outcome {
                                 Some((outcome, slot)) => settler.hand_over(outcome, slot).await,
@@ -251,7 +251,7 @@ impl Settler {
                     self.held.release([unsent.0.id()]);
                 }
             }
-            _ = self.abandon.cancelled() => {}
+            () = self.abandon.cancelled() => {}
         }
     }
 }

@@ -62,7 +62,7 @@ pub(crate) async fn ack_loop(
         loop {
             let flushed = tokio::select! {
                 flushed = settle.run(&mut conn) => flushed,
-                _ = deadline.cancelled() => {
+                () = deadline.cancelled() => {
                     tracing::warn!(stream = %config.stream, left = batch.len(), "gave up acknowledging at shutdown; the entries stay pending");
                     return;
                 }

@@ -39,8 +39,8 @@ impl Client {
     async fn next_events(&mut self) -> Option<Vec<Event>> {
         if !self.first {
             tokio::select! {
-                _ = self.state.shutdown.cancelled() => return None,
-                _ = tokio::time::sleep(TICK) => {}
+                () = self.state.shutdown.cancelled() => return None,
+                () = tokio::time::sleep(TICK) => {}
             }
         }
         self.first = false;
