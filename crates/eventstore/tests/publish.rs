@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{publish_numbers, publisher, Numbered, Server};
+use common::{publish_numbers, publisher, stream_numbers, Numbered, Server};
 use eventstore::{trim, Envelope, RedisTarget};
 use testkit::{Persistence, RedisServer};
 
@@ -20,31 +20,10 @@ async fn a_batch_is_published_in_order_and_reads_back_as_envelopes() {
     assert_eq!(redis.command(&["XLEN", "s"]), ":10001");
 
     let mut conn = target.shared().await.unwrap();
-    let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg("s")
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let numbers: Vec<u64> = entries
-        .ids
-        .iter()
-        .map(|entry| {
-            let fields: Vec<(String, Vec<u8>)> = entry
-                .map
-                .iter()
-                .map(|(k, v)| (k.clone(), redis::from_redis_value_ref::<Vec<u8>>(v).unwrap()))
-                .collect();
-            Envelope::from_fields(&fields)
-                .unwrap()
-                .decode::<Numbered>()
-                .unwrap()
-                .n
-        })
-        .collect();
+    let entries = stream_numbers(&mut conn, "s").await;
+    let numbers: Vec<u64> = entries.iter().map(|(_, n)| *n).collect();
     assert_eq!(numbers, (0..=10_000).collect::<Vec<_>>());
-    assert_eq!(entries.ids.last().unwrap().id, id);
+    assert_eq!(entries.last().unwrap().0, id);
 }
 
 #[tokio::test]
@@ -105,28 +84,10 @@ async fn many_streams(server: Server) {
     assert_eq!(publisher(&target).await.publish_many(&events).await.unwrap(), 600);
     let mut conn = target.shared().await.unwrap();
     for (index, stream) in streams.iter().enumerate() {
-        let read: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg(*stream)
-            .arg("-")
-            .arg("+")
-            .query_async(&mut conn)
+        let numbers: Vec<u64> = stream_numbers(&mut conn, stream)
             .await
-            .unwrap();
-        let numbers: Vec<u64> = read
-            .ids
-            .iter()
-            .map(|entry| {
-                let fields: Vec<(String, Vec<u8>)> = entry
-                    .map
-                    .iter()
-                    .map(|(name, value)| (name.clone(), redis::from_redis_value_ref(value).unwrap()))
-                    .collect();
-                Envelope::from_fields(&fields)
-                    .unwrap()
-                    .decode::<Numbered>()
-                    .unwrap()
-                    .n
-            })
+            .into_iter()
+            .map(|(_, n)| n)
             .collect();
         let expected: Vec<u64> = (0..600)
             .filter(|n| *n as usize % streams.len() == index)

@@ -225,3 +225,28 @@ pub fn spawn_recording(
     ));
     (run, counters)
 }
+
+/// Every entry of `stream`, oldest first, as its id and the number of the
+/// [`Numbered`] event it carries.
+pub async fn stream_numbers(conn: &mut eventstore::Redis, stream: &str) -> Vec<(String, u64)> {
+    let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(stream)
+        .arg("-")
+        .arg("+")
+        .query_async(conn)
+        .await
+        .unwrap();
+    entries
+        .ids
+        .iter()
+        .map(|entry| {
+            let fields: Vec<(String, Vec<u8>)> = entry
+                .map
+                .iter()
+                .map(|(name, value)| (name.clone(), redis::from_redis_value_ref(value).unwrap()))
+                .collect();
+            let event: Numbered = Envelope::from_fields(&fields).unwrap().decode().unwrap();
+            (entry.id.clone(), event.n)
+        })
+        .collect()
+}
