@@ -108,31 +108,38 @@ impl RedisServer {
     /// and returns the first line of the reply; for test assertions that
     /// should not depend on the code under test.
     pub fn command(&self, args: &[&str]) -> String {
+        self.try_command(args)
+            .unwrap_or_else(|error| panic!("test redis on port {}: {error}", self.port))
+    }
+
+    /// [`RedisServer::command`], with a failure to connect, write or read
+    /// returned: a server still starting (or gone) is not a test's panic.
+    fn try_command(&self, args: &[&str]) -> std::io::Result<String> {
         assert!(!self.tls, "command() speaks plain RESP; not for a TLS server");
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to test redis");
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
         let mut request = String::new();
         if let Some(password) = &self.password {
             request.push_str(&resp(&["AUTH", password]));
         }
         request.push_str(&resp(args));
-        stream.write_all(request.as_bytes()).expect("write to test redis");
+        stream.write_all(request.as_bytes())?;
         let mut reader = BufReader::new(stream);
         let mut line = String::new();
         if self.password.is_some() {
-            reader.read_line(&mut line).expect("read AUTH reply");
+            reader.read_line(&mut line)?;
             line.clear();
         }
-        reader.read_line(&mut line).expect("read reply");
+        reader.read_line(&mut line)?;
         let line = line.trim_end().to_string();
         if let Some(len) = line.strip_prefix('$').and_then(|n| n.parse::<i64>().ok()) {
             if len < 0 {
-                return String::new();
+                return Ok(String::new());
             }
             let mut value = String::new();
-            reader.read_line(&mut value).expect("read bulk reply");
-            return value.trim_end().to_string();
+            reader.read_line(&mut value)?;
+            return Ok(value.trim_end().to_string());
         }
-        line
+        Ok(line)
     }
 
     fn spawn(&mut self) {
@@ -198,8 +205,7 @@ impl RedisServer {
 impl RedisServer {
     fn answers_ping(&self) -> bool {
         if !self.tls {
-            return TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-                && self.command(&["PING"]) == "+PONG";
+            return self.try_command(&["PING"]).is_ok_and(|reply| reply == "+PONG");
         }
         let mut cli = Command::new("redis-cli");
         cli.args(["--tls", "--cacert"]).arg(self.ca_file()).args([
