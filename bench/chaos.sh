@@ -144,7 +144,7 @@ rand() { echo $(($1 + RANDOM % ($2 - $1 + 1))); }
 faults_todo=("kill notification-service" "kill email-service" "kill campaign-service"
   "redis-kill -" "smtp down" "smtp refuse" "smtp slow" "smtp stall")
 for ((k = 4; k < kills; k++)); do
-  faults_todo+=("kill ${services[RANDOM % 4]}")
+  faults_todo+=("kill ${services[RANDOM % ${#services[@]}]}")
 done
 for name in "${services[@]}"; do faults_todo+=("client-kill $name"); done
 for stream in "${streams[@]}"; do faults_todo+=("poison $stream"); done
