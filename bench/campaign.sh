@@ -106,11 +106,10 @@ bench_run() {
   rundir="$workdir/$run"
   mkdir -p "$rundir/mail"
   pid=()
-  local user_port notification_port email_port campaign_port
-  read -r redis_port smtp_port web_port user_port notification_port email_port campaign_port \
-    <<<"$(free_ports 7)"
-  port=([user-service]=$user_port [notification-service]=$notification_port
-    [email-service]=$email_port [campaign-service]=$campaign_port)
+  local ports
+  read -r redis_port smtp_port web_port ports <<<"$(free_ports $((3 + ${#services[@]})))"
+  # shellcheck disable=SC2086 # one port each
+  service_ports $ports
   result[$run.loadavg]="$(cut -d' ' -f1-3 /proc/loadavg)"
   echo "[$run] load average before the run: ${result[$run.loadavg]}" >&2
 

@@ -111,9 +111,9 @@ notifications_published() {
 
 now_s() { awk -v t0="$t_start" -v t="$(date +%s.%N)" 'BEGIN { printf "%.1f", t - t0 }'; }
 
-read -r redis_port smtp_port user_port notification_port email_port campaign_port <<<"$(free_ports 6)"
-port=([user-service]=$user_port [notification-service]=$notification_port
-  [email-service]=$email_port [campaign-service]=$campaign_port)
+read -r redis_port smtp_port ports <<<"$(free_ports $((2 + ${#services[@]})))"
+# shellcheck disable=SC2086 # one port each
+service_ports $ports
 ids_file="$workdir/message-ids.txt"
 control="$workdir/smtp-mode"
 : >"$ids_file"

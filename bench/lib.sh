@@ -157,6 +157,16 @@ ready_or_fail() {
   shift 2
   message="$(await_ready "$name" "${pid[$name]}" "$timeout" - "$@" 2>&1)" || fail "$message"
 }
+# service_ports PORT...: port holds one of the PORTs for each service (in
+# stack.list's order), and nothing else.
+service_ports() {
+  local i
+  [ "$#" -ge "${#services[@]}" ] || { echo "service_ports: ${#services[@]} ports needed, not $#" >&2; exit 1; }
+  port=()
+  for i in "${!services[@]}"; do
+    port[${services[$i]}]="${*:$((i + 1)):1}"
+  done
+}
 rcli() { redis-cli -p "$redis_port" "$@"; }
 # service_ready NAME: the service's readiness path answers 200 (NAME as in
 # port: a service, or one instance of it, user-service.2).

@@ -47,10 +47,9 @@ make_workdir
 rundir="$workdir"
 users=50
 smtp_pool=4
-read -r redis_port smtp_port service_ports <<<"$(free_ports $((2 + ${#services[@]})))"
-read -r -a service_ports <<<"$service_ports"
-port=()
-for i in "${!services[@]}"; do port[${services[$i]}]="${service_ports[$i]}"; done
+read -r redis_port smtp_port ports <<<"$(free_ports $((2 + ${#services[@]})))"
+# shellcheck disable=SC2086 # one port each
+service_ports $ports
 
 start_redis
 : >"$workdir/control"
