@@ -159,3 +159,4 @@ if [ -z "${STACK_LIST:-}" ]; then
     exit 1
   fi
 fi
+echo "tests/shell/stack-manifest.sh: ok"
