@@ -476,5 +476,5 @@ cat <<EOF
   its progress        curl http://localhost:$CAMPAIGN_PORT/api/v1/campaigns
   logs                run/logs/ (tail -f run/logs/*.log)
   stop                ./stop.sh
-RedisInsight (8001) runs only in the Docker stack: ./start.sh build-docker; Redis Commander on $REDIS_COMMANDER_PORT shows the streams here
+RedisInsight (${manifest_port[redisinsight]}) runs only in the Docker stack: ./start.sh build-docker; Redis Commander on $REDIS_COMMANDER_PORT shows the streams here
 EOF
