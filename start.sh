@@ -23,8 +23,8 @@
 #                          the postgres user must be able to reach it)
 #   PROD_DATABASE_URL      use this PostgreSQL server instead (prod; {db} in it
 #                          stands for each database: users, campaigns, ...)
-#   CAMPAIGN_PORT=8080     campaign-service: REST API and dashboard
-#   USER_PORT=8082  NOTIFICATION_PORT=8083  EMAIL_PORT=8084
+#   <SERVICE>_PORT         each service's port (campaign-service's: the REST
+#                          API and dashboard), with stack.list's defaults:
 #   READY_TIMEOUT=120      seconds to wait for everything to be ready
 #   SEED_USERS             users to seed (config/<env>.toml; this stack's prod: 1000)
 # The secrets written to OpenBao take scripts/vault-seed.sh's settings
@@ -41,7 +41,13 @@ source scripts/stack.sh
 source scripts/redact.sh
 
 usage() {
-  sed -n '2,31s/^# \{0,1\}//p' "$0"
+  local name line=""
+  sed -n '2,27s/^# \{0,1\}//p' "$0"
+  for name in "${stack_services[@]}"; do
+    line+="  ${manifest_variable[$name]}=${manifest_port[$name]}"
+  done
+  echo "   $line"
+  sed -n '28,31s/^# \{0,1\}//p' "$0"
 }
 
 case "${1:-}" in
@@ -63,19 +69,19 @@ case "${1:-}" in
 esac
 
 export APP_ENV="${APP_ENV:-dev}"
-export CAMPAIGN_PORT="${CAMPAIGN_PORT:-8080}"
-export USER_PORT="${USER_PORT:-8082}"
-export NOTIFICATION_PORT="${NOTIFICATION_PORT:-8083}"
-export EMAIL_PORT="${EMAIL_PORT:-8084}"
+# Each service's port, from its variable or stack.list.
+for name in "${stack_services[@]}"; do
+  export "${manifest_variable[$name]}=$(manifest_port_of "${manifest_variable[$name]}")"
+done
 # The settings below are this script's own. The services take their Redis
 # URL and SMTP server from Vault, so none of these reaches them: an exported
 # REDIS_URL or SMTP_PORT would override what Vault holds.
-REDIS_PORT="${REDIS_PORT:-6379}"
-SMTP_PORT="${SMTP_PORT:-2500}"
-MAIL_UI_PORT="${MAIL_UI_PORT:-9000}"
-VAULT_PORT="${VAULT_PORT:-8200}"
-REDIS_COMMANDER_PORT="${REDIS_COMMANDER_PORT:-8081}"
-POSTGRES_PORT="${POSTGRES_PORT:-5433}"
+REDIS_PORT="$(manifest_port_of REDIS_PORT)"
+SMTP_PORT="$(manifest_port_of SMTP_PORT)"
+MAIL_UI_PORT="$(manifest_port_of MAIL_UI_PORT)"
+VAULT_PORT="$(manifest_port_of VAULT_PORT)"
+REDIS_COMMANDER_PORT="$(manifest_port_of REDIS_COMMANDER_PORT)"
+POSTGRES_PORT="$(manifest_port_of POSTGRES_PORT)"
 POSTGRES_DATA="${POSTGRES_DATA:-data/postgres}"
 READY_TIMEOUT="${READY_TIMEOUT:-120}"
 export -n REDIS_URL SMTP_PORT REDIS_PORT MAIL_UI_PORT VAULT_PORT REDIS_COMMANDER_PORT \
@@ -99,20 +105,18 @@ own_redis=1
 own_postgres=0
 [ "$APP_ENV" != prod ] || [ -n "${PROD_DATABASE_URL:-}" ] || own_postgres=1
 ports=()
-[ "$own_redis" = 0 ] || ports+=("REDIS_PORT Redis")
-[ "$own_postgres" = 0 ] || ports+=("POSTGRES_PORT PostgreSQL")
-ports+=("VAULT_PORT OpenBao" "SMTP_PORT maildev's SMTP server" "MAIL_UI_PORT maildev's web UI"
-  "REDIS_COMMANDER_PORT Redis Commander"
-  "CAMPAIGN_PORT campaign-service" "USER_PORT user-service"
-  "NOTIFICATION_PORT notification-service" "EMAIL_PORT email-service")
+port_entry() { echo "${manifest_variable[$1]} ${manifest_what[$1]}"; }
+[ "$own_redis" = 0 ] || ports+=("$(port_entry redis)")
+[ "$own_postgres" = 0 ] || ports+=("$(port_entry postgres)")
+ports+=("$(port_entry openbao)" "$(port_entry maildev-smtp)" "$(port_entry maildev-web)"
+  "$(port_entry redis-commander)")
+for name in "${stack_services[@]}"; do
+  ports+=("$(port_entry "$name")")
+done
 
 service_port() {
-  case "$1" in
-    campaign-service) echo "$CAMPAIGN_PORT" ;;
-    user-service) echo "$USER_PORT" ;;
-    notification-service) echo "$NOTIFICATION_PORT" ;;
-    email-service) echo "$EMAIL_PORT" ;;
-  esac
+  local variable="${manifest_variable[$1]}"
+  echo "${!variable}"
 }
 
 # --- refuse to start twice --------------------------------------------------
@@ -178,8 +182,8 @@ fi
 echo "building the services (release mode; the first build takes a few minutes)"
 cargo build --release --bins --quiet
 for name in "${stack_services[@]}"; do
-  if [ ! -x "target/release/$name" ]; then
-    echo "target/release/$name was not built: no binary of that name in the workspace" >&2
+  if [ ! -x "target/release/${manifest_binary[$name]}" ]; then
+    echo "target/release/${manifest_binary[$name]} was not built: no binary of that name in the workspace" >&2
     exit 1
   fi
 done
@@ -285,25 +289,22 @@ ready_check() {
     openbao) http_ready "http://127.0.0.1:$VAULT_PORT/v1/sys/health" ;;
     redis-commander) http_ready "http://127.0.0.1:$REDIS_COMMANDER_PORT/" ;;
     postgres) postgres_accepts "$POSTGRES_PORT" "$pg_bin/pg_isready" ;;
-    *) http_ready "http://127.0.0.1:$(service_port "$1")/ready" ;;
+    *) http_ready "$(manifest_ready_url "$1" "$(service_port "$1")")" ;;
   esac
 }
 
-# Waits until each named component is ready, a dot a second, each for up to
-# READY_TIMEOUT seconds. One that exits or is not ready in time is named in
-# one line, then the last lines of its log.
+# Waits until each named component is ready (scripts/ready.sh's
+# await_ready), a dot a second, each for up to READY_TIMEOUT seconds. One
+# that exits or is not ready in time is named in one line, then the last
+# lines of its log.
 ready_dots=1
+ready_hint="READY_TIMEOUT sets the wait"
 wait_ready() {
-  local name pid
+  local name
   printf 'waiting for %s:' "$*"
   for name in "$@"; do
-    pid="$(stack_pid "$name")"
-    if ! wait_until "$name" "$pid" "$READY_TIMEOUT" ready_check "$name"; then
-      pid_alive "$pid" && printf 'READY_TIMEOUT sets the wait; ' >&2
-      echo "the last 20 lines of run/logs/$name.log:" >&2
-      tail -n 20 "$(stack_log "$name")" | sed 's/^/  /' >&2
-      exit 1
-    fi
+    await_ready "$name" "$(stack_pid "$name")" "$READY_TIMEOUT" "run/logs/$name.log" \
+      ready_check "$name" || exit 1
     printf ' %s' "$name"
   done
   echo
@@ -413,7 +414,7 @@ echo "secrets: secret/comms/{dev,prod}/<service> in OpenBao (run/logs/vault-seed
 
 if [ "$own_postgres" = 1 ]; then
   # One database per service, as the URLs in Vault name them.
-  for db in users campaigns notifications email; do
+  for db in $(manifest_databases); do
     exists="$(PGPASSWORD="$(postgres_password)" "$pg_bin/psql" -h 127.0.0.1 -p "$POSTGRES_PORT" \
       -U comms -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'")"
     [ "$exists" = 1 ] ||
@@ -446,7 +447,7 @@ wait_ready maildev redis-commander
 # OpenBao (VAULT_ADDR, VAULT_TOKEN); their ports from the environment.
 export CONFIG_DIR="$stack_root/config" DATA_DIR="$stack_root/data"
 for name in "${stack_services[@]}"; do
-  launch "$name" "$stack_root/target/release/$name"
+  launch "$name" "$stack_root/target/release/${manifest_binary[$name]}"
 done
 wait_ready "${stack_services[@]}"
 finished=1
@@ -475,5 +476,5 @@ cat <<EOF
   its progress        curl http://localhost:$CAMPAIGN_PORT/api/v1/campaigns
   logs                run/logs/ (tail -f run/logs/*.log)
   stop                ./stop.sh
-RedisInsight (8001) runs only in the Docker stack: ./start.sh build-docker; Redis Commander on $REDIS_COMMANDER_PORT shows the streams here
+RedisInsight (${manifest_port[redisinsight]}) runs only in the Docker stack: ./start.sh build-docker; Redis Commander on $REDIS_COMMANDER_PORT shows the streams here
 EOF

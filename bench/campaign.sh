@@ -106,11 +106,10 @@ bench_run() {
   rundir="$workdir/$run"
   mkdir -p "$rundir/mail"
   pid=()
-  local user_port notification_port email_port campaign_port
-  read -r redis_port smtp_port web_port user_port notification_port email_port campaign_port \
-    <<<"$(free_ports 7)"
-  port=([user-service]=$user_port [notification-service]=$notification_port
-    [email-service]=$email_port [campaign-service]=$campaign_port)
+  local ports
+  read -r redis_port smtp_port web_port ports <<<"$(free_ports $((3 + ${#services[@]})))"
+  # shellcheck disable=SC2086 # one port each
+  service_ports $ports
   result[$run.loadavg]="$(cut -d' ' -f1-3 /proc/loadavg)"
   echo "[$run] load average before the run: ${result[$run.loadavg]}" >&2
 
@@ -144,7 +143,7 @@ bench_run() {
 
   start_other_services
 
-  local procs=(user-service notification-service email-service campaign-service "$smtp_proc" redis)
+  local procs=("${services[@]}" "$smtp_proc" redis)
   declare -A ticks0=()
   local name
   for name in "${procs[@]}"; do ticks0[$name]="$(cpu_ticks "${pid[$name]}")"; done
@@ -238,7 +237,7 @@ bench_run() {
 
   # The services and Redis stop; the SMTP server stays for the raw ceiling.
   local stopping=()
-  for name in campaign-service email-service notification-service user-service redis; do
+  for name in "${services[@]}" redis; do
     stopping+=("${pid[$name]}")
   done
   stop_pids "${stopping[@]}"
@@ -343,9 +342,9 @@ run_json() {
     --argjson redis_peak_mb "${result[$run.redis_peak_mb]}" \
     --argjson redis_final_mb "${result[$run.redis_final_mb]}" \
     --argjson redis_rss_mb "${result[$run.redis_rss_mb]}" \
-    --argjson cpu "$(for name in user-service notification-service email-service campaign-service "$smtp_proc" redis; do
+    --argjson cpu "$(for name in "${services[@]}" "$smtp_proc" redis; do
       printf '%s %s\n' "$name" "${result[$run.cpu.$name]}"; done | pairs_json)" \
-    --argjson cpu_us "$(for name in user-service notification-service email-service campaign-service "$smtp_proc" redis; do
+    --argjson cpu_us "$(for name in "${services[@]}" "$smtp_proc" redis; do
       printf '%s %s\n' "$name" "${result[$run.cpu_us.$name]}"; done | pairs_json)" \
     --argjson backlog "$(jq -Rn '[inputs | select(length > 0) | split(" ") | {stream: .[0], group: .[1], max: (.[2] | tonumber), at_s: (.[3] | tonumber)}]' <<<"${result[$run.backlog]}")" \
     --arg smtp_server "$run" \

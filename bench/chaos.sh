@@ -111,9 +111,9 @@ notifications_published() {
 
 now_s() { awk -v t0="$t_start" -v t="$(date +%s.%N)" 'BEGIN { printf "%.1f", t - t0 }'; }
 
-read -r redis_port smtp_port user_port notification_port email_port campaign_port <<<"$(free_ports 6)"
-port=([user-service]=$user_port [notification-service]=$notification_port
-  [email-service]=$email_port [campaign-service]=$campaign_port)
+read -r redis_port smtp_port ports <<<"$(free_ports $((2 + ${#services[@]})))"
+# shellcheck disable=SC2086 # one port each
+service_ports $ports
 ids_file="$workdir/message-ids.txt"
 control="$workdir/smtp-mode"
 : >"$ids_file"
@@ -144,7 +144,7 @@ rand() { echo $(($1 + RANDOM % ($2 - $1 + 1))); }
 faults_todo=("kill notification-service" "kill email-service" "kill campaign-service"
   "redis-kill -" "smtp down" "smtp refuse" "smtp slow" "smtp stall")
 for ((k = 4; k < kills; k++)); do
-  faults_todo+=("kill ${services[RANDOM % 4]}")
+  faults_todo+=("kill ${services[RANDOM % ${#services[@]}]}")
 done
 for name in "${services[@]}"; do faults_todo+=("client-kill $name"); done
 for stream in "${streams[@]}"; do faults_todo+=("poison $stream"); done

@@ -76,10 +76,7 @@ start_server() {
   redis-server --port "$port" --bind 127.0.0.1 --save "" --dir "$dir" --daemonize no \
     --logfile "$dir/redis.log" "$@" &
   server_pid=$!
-  if ! wait_until "redis-server ($name)" "$server_pid" 10 redis_pings "$port"; then
-    tail -n 20 "$dir/redis.log" >&2 || true
-    exit 1
-  fi
+  await_ready "redis-server ($name)" "$server_pid" 10 "$dir/redis.log" redis_pings "$port" || exit 1
 }
 
 flushall() {

@@ -19,11 +19,14 @@
 root="$PWD"
 # shellcheck source=scripts/require.sh
 source scripts/require.sh
-# pid_alive, wait_until and the readiness checks.
+# pid_alive, await_ready and the readiness checks.
 # shellcheck source=scripts/ready.sh
 source scripts/ready.sh
+# The services, their binaries, port variables and databases (stack.list).
+# shellcheck source=scripts/manifest.sh
+source scripts/manifest.sh
 
-services=(user-service notification-service email-service campaign-service)
+services=("${manifest_services[@]}")
 streams=(comms:campaigns comms:notifications comms:emails comms:deliveries)
 declare -A pid=()   # component name -> pid, for the current run
 declare -A live=()  # pid -> name: every process this script started and has not reaped
@@ -50,13 +53,15 @@ require_bench_tools() {
 }
 
 # build_release NAME...: builds every binary in release mode (bin_dir: where
-# they are) and checks that each NAME was built.
+# they are) and checks that each NAME (a service's binary, or a binary) was
+# built.
 build_release() {
   cargo build --release --bins --quiet
   bin_dir="${CARGO_TARGET_DIR:-$root/target}/release"
-  local name
+  local name binary
   for name in "$@"; do
-    [ -x "$bin_dir/$name" ] || { echo "$bin_dir/$name was not built" >&2; exit 1; }
+    binary="${manifest_binary[$name]:-$name}"
+    [ -x "$bin_dir/$binary" ] || { echo "$bin_dir/$binary was not built" >&2; exit 1; }
   done
 }
 
@@ -144,17 +149,28 @@ fail() {
 }
 
 # ready_or_fail NAME TIMEOUT CHECK...: waits until the process NAME started
-# here passes CHECK (scripts/ready.sh's wait_until and checks); fails the
-# run with wait_until's line if it exits or TIMEOUT seconds pass.
+# here passes CHECK (scripts/ready.sh's await_ready and checks); fails the
+# run with await_ready's line (then every log's last lines) if it exits or
+# TIMEOUT seconds pass.
 ready_or_fail() {
   local name="$1" timeout="$2" message
   shift 2
-  message="$(wait_until "$name" "${pid[$name]}" "$timeout" "$@" 2>&1)" || fail "$message"
+  message="$(await_ready "$name" "${pid[$name]}" "$timeout" - "$@" 2>&1)" || fail "$message"
+}
+# service_ports PORT...: port holds one of the PORTs for each service (in
+# stack.list's order), and nothing else.
+service_ports() {
+  local i
+  [ "$#" -ge "${#services[@]}" ] || { echo "service_ports: ${#services[@]} ports needed, not $#" >&2; exit 1; }
+  port=()
+  for i in "${!services[@]}"; do
+    port[${services[$i]}]="${*:$((i + 1)):1}"
+  done
 }
 rcli() { redis-cli -p "$redis_port" "$@"; }
-# service_ready NAME: the service's /ready answers 200 (NAME as in port:
-# a service, or one instance of it, user-service.2).
-service_ready() { http_ready "http://127.0.0.1:${port[$1]}/ready"; }
+# service_ready NAME: the service's readiness path answers 200 (NAME as in
+# port: a service, or one instance of it, user-service.2).
+service_ready() { http_ready "$(manifest_ready_url "${1%.*}" "${port[$1]}")"; }
 
 # start_redis: the private redis-server of the run (AOF fsynced every second,
 # no RDB snapshots), data in rundir/redis; a restart replays its AOF.
@@ -252,8 +268,7 @@ postgres_url() { echo "postgres://comms@127.0.0.1:$postgres_port/$1"; }
 # service_extra_env is added. INSTANCE (as in port: user-service.2) is the
 # instance of service NAME, when not NAME itself.
 service_env() {
-  local name="$1" instance="${2:-$1}" port_var
-  port_var="$(echo "${name%-service}" | tr '[:lower:]' '[:upper:]')_PORT"
+  local name="$1" instance="${2:-$1}" port_var="${manifest_variable[$1]}"
   printf '%s\n' PATH="$PATH" HOME="${HOME:-/tmp}" APP_ENV=dev RUST_LOG=info LOG_FORMAT=json \
     CONFIG_DIR="$workdir/no-config" DATA_DIR="$rundir/data" \
     REDIS_URL="${redis_url:-redis://127.0.0.1:$redis_port}" \
@@ -266,7 +281,7 @@ start_service() {
   local name="$1" instance="${2:-$1}" env_vars
   mkdir -p "$rundir/data"
   mapfile -t env_vars < <(service_env "$name" "$instance")
-  launch "$instance" env -i "${env_vars[@]}" "$bin_dir/$name"
+  launch "$instance" env -i "${env_vars[@]}" "$bin_dir/${manifest_binary[$name]}"
 }
 # seed_users: user-service alone first (it seeds USERS users before it is
 # ready), so that seeding has the machine to itself.
@@ -274,12 +289,13 @@ seed_users() {
   start_service user-service
   ready_or_fail user-service 600 service_ready user-service
 }
-# start_other_services: notification-, email- and campaign-service, until
-# each is ready.
+# start_other_services: every service but user-service (which
+# seed_users started), until each is ready.
 start_other_services() {
-  local name
-  for name in notification-service email-service campaign-service; do start_service "$name"; done
-  for name in notification-service email-service campaign-service; do
+  local name others=()
+  for name in "${services[@]}"; do [ "$name" = user-service ] || others+=("$name"); done
+  for name in "${others[@]}"; do start_service "$name"; done
+  for name in "${others[@]}"; do
     ready_or_fail "$name" 60 service_ready "$name"
   done
 }

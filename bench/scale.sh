@@ -65,10 +65,12 @@ build_release "${services[@]}"
 read -r -a extra_env <<<"${SERVICE_ENV:-}"
 make_workdir
 
-workers=(user-service notification-service email-service)
-# The database of each service, and the prefix of its variables.
-declare -A database=([user-service]=users [notification-service]=notifications
-  [email-service]=email [campaign-service]=campaigns)
+# Every service but campaign-service (it serves the API: one instance).
+workers=()
+for name in "${services[@]}"; do [ "$name" = campaign-service ] || workers+=("$name"); done
+# The database of each service (stack.list's).
+declare -A database=()
+for name in "${services[@]}"; do database[$name]="${manifest_database[$name]}"; done
 redis_nodes_of() { if [ "$1" = cluster ]; then echo 3; else echo 1; fi; }
 
 subject='Hello {{ name }}, our spring catalogue is out'
@@ -115,7 +117,7 @@ scale_run() {
   local redis_ports=1
   [ "$mode" = node ] || redis_ports=$((2 * nodes))
   local ports
-  read -r -a ports <<<"$(free_ports $((2 + 3 * n + redis_ports)))"
+  read -r -a ports <<<"$(free_ports $((2 + ${#workers[@]} * n + redis_ports)))"
   smtp_port="${ports[0]}"
   port[campaign-service]="${ports[1]}"
   local next=2 name i instance
@@ -131,7 +133,7 @@ scale_run() {
   fresh_databases "${database[@]}"
   service_extra_env=()
   for name in "${services[@]}"; do
-    service_extra_env+=("$(echo "${name%-service}" | tr '[:lower:]' '[:upper:]')_DATABASE_URL=$(postgres_url "${database[$name]}")")
+    service_extra_env+=("${manifest_variable[$name]%_PORT}_DATABASE_URL=$(postgres_url "${database[$name]}")")
   done
   service_extra_env+=("STREAM_PARTITIONS=$partitions" "${extra_env[@]}")
 

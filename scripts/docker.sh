@@ -17,9 +17,9 @@
 #   APP_ENV=dev                 dev or prod
 #   COMPOSE_PROJECT_NAME=comms  the Compose project (containers, network, volumes)
 #   PUBLISH_ADDRESS=127.0.0.1   the host address every published port binds
-#   CAMPAIGN_PORT=8080  USER_PORT=8082  NOTIFICATION_PORT=8083  EMAIL_PORT=8084
-#   MAIL_UI_PORT=9000  SMTP_PORT=2500  VAULT_PORT=8200
-#   REDIS_COMMANDER_PORT=8081  REDISINSIGHT_PORT=8001
+#   <SERVICE>_PORT (CAMPAIGN_PORT, ...), MAIL_UI_PORT, SMTP_PORT, VAULT_PORT,
+#   REDIS_COMMANDER_PORT, REDISINSIGHT_PORT   the published ports (stack.list
+#                               has their defaults)
 #   REDIS_PORT, POSTGRES_PORT   publish Redis / PostgreSQL too (not by default)
 #   SEED_USERS                  users to seed (dev: config/dev.toml's 100,000; prod: 1,000)
 #   STANDINS=auto               auto: stand-ins for images that cannot be pulled;
@@ -34,6 +34,8 @@ set -euo pipefail
 docker_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$docker_root"
 source scripts/require.sh
+source scripts/ready.sh
+source scripts/manifest.sh
 source docker/standins/build.sh
 
 export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-comms}"
@@ -42,18 +44,13 @@ docker_logs="$docker_run/logs"
 # The pid of the dockerd that `up` started, if it did.
 dockerd_pidfile="$docker_run/dockerd.pid"
 
-# Each published port: its variable, its default, and what listens on it.
-docker_ports=(
-  "CAMPAIGN_PORT 8080 campaign-service"
-  "USER_PORT 8082 user-service"
-  "NOTIFICATION_PORT 8083 notification-service"
-  "EMAIL_PORT 8084 email-service"
-  "MAIL_UI_PORT 9000 MailDev's web UI"
-  "SMTP_PORT 2500 MailDev's SMTP server"
-  "VAULT_PORT 8200 OpenBao"
-  "REDIS_COMMANDER_PORT 8081 Redis Commander"
-  "REDISINSIGHT_PORT 8001 RedisInsight"
-)
+# Each published port: its variable, its default, and what listens on it
+# (stack.list's): every service's, then the servers'.
+docker_ports=()
+for docker_name in "${manifest_services[@]}" maildev-web maildev-smtp openbao redis-commander redisinsight; do
+  docker_ports+=("${manifest_variable[$docker_name]} ${manifest_port[$docker_name]} ${manifest_what[$docker_name]}")
+done
+unset docker_name
 
 # Each image variable of compose.yaml, with the stand-in that replaces its
 # default where it cannot be pulled ("-": none).
@@ -299,48 +296,57 @@ docker_check_ports() {
 }
 
 # Waits until every container of the project is healthy (or, for a one-shot
-# step, has exited with 0); names the first one that failed, with its log.
+# step, has exited with 0), with scripts/ready.sh's await_ready; names the
+# first one that failed, with its log.
 docker_wait_healthy() {
-  local timeout="${READY_TIMEOUT:-300}" deadline line service status health code pending
+  local timeout="${READY_TIMEOUT:-300}"
   [[ "$timeout" =~ ^[0-9]+$ ]] || fail "READY_TIMEOUT=$timeout is not a number of seconds"
-  deadline=$((SECONDS + timeout))
   printf 'waiting until every container is healthy:' >&2
-  local ids=()
-  while :; do
-    pending=()
-    mapfile -t ids < <(docker_project_containers)
-    [ "${#ids[@]}" -gt 0 ] || fail "no container of the project $COMPOSE_PROJECT_NAME runs"
-    while read -r line; do
-      read -r service status code health <<<"$line"
-      case "$status/$health" in
-        exited/*)
-          if [ "$service" = vault-init ] && [ "$code" = 0 ]; then
-            continue
-          fi
-          docker_died "$service" "exited with status $code"
-          ;;
-        running/ | running/healthy) ;;
-        */unhealthy) docker_died "$service" "is unhealthy" ;;
-        dead/* | removing/*) docker_died "$service" "is $status" ;;
-        *) pending+=("$service") ;;
-      esac
-    done < <(docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "${ids[@]}")
-    if [ "${#pending[@]}" -eq 0 ]; then
-      echo " all healthy" >&2
-      return 0
-    fi
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      echo >&2
-      fail "not healthy after ${timeout}s: ${pending[*]} (READY_TIMEOUT sets the wait; their logs: $compose_name -p $COMPOSE_PROJECT_NAME logs)"
-    fi
-    printf . >&2
-    sleep 2
-  done
+  docker_pending=()
+  docker_failed=()
+  # A dot each check, every 2 s, on stderr.
+  if ! ready_dots=1 ready_poll=2 await_ready "the containers of $COMPOSE_PROJECT_NAME" - "$timeout" - \
+    docker_settled >&2; then
+    fail "not healthy yet: ${docker_pending[*]} (READY_TIMEOUT sets the wait; their logs: $compose_name -p $COMPOSE_PROJECT_NAME logs)"
+  fi
+  [ "${#docker_failed[@]}" -eq 0 ] || docker_died "${docker_failed[@]}"
+  echo " all healthy" >&2
+}
+
+# The check of docker_wait_healthy: true once every container is healthy
+# (docker_pending: those that are not yet), or once one has failed
+# (docker_failed: its service and what happened to it).
+docker_settled() {
+  local line service status health code ids=()
+  docker_pending=()
+  mapfile -t ids < <(docker_project_containers)
+  if [ "${#ids[@]}" -eq 0 ]; then
+    docker_failed=(-)
+    return 0
+  fi
+  while read -r line; do
+    read -r service status code health <<<"$line"
+    case "$status/$health" in
+      exited/*)
+        if [ "$service" = vault-init ] && [ "$code" = 0 ]; then
+          continue
+        fi
+        docker_failed=("$service" "exited with status $code")
+        ;;
+      running/ | running/healthy) ;;
+      */unhealthy) docker_failed=("$service" "is unhealthy") ;;
+      dead/* | removing/*) docker_failed=("$service" "is $status") ;;
+      *) docker_pending+=("$service") ;;
+    esac
+    [ "${#docker_failed[@]}" -eq 0 ] || return 0
+  done < <(docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "${ids[@]}")
+  [ "${#docker_pending[@]}" -eq 0 ]
 }
 
 docker_died() {
-  local service="$1" why="$2" id
+  local service="$1" why="${2:-}" id
   echo >&2
+  [ "$service" != - ] || fail "no container of the project $COMPOSE_PROJECT_NAME runs"
   echo "$service $why; the last 20 lines of its log:" >&2
   id="$(docker ps -aq --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
     --filter "label=com.docker.compose.service=$service" | head -n 1)"
@@ -394,9 +400,10 @@ docker_up() {
   for service in $(compose_services); do
     [[ " ${skipped_services[*]} " == *" $service "* ]] || services+=("$service")
   done
-  # The four services' images; one build stage compiles all of them.
+  # The services' images (stack.list's services); one build stage compiles
+  # all of them.
   for service in "${services[@]}"; do
-    case "$service" in *-service) build+=("$service") ;; esac
+    [ -z "${manifest_binary[$service]:-}" ] || [ "${manifest_binary[$service]}" = - ] || build+=("$service")
   done
   local log="$docker_logs/docker-build.log" started=$SECONDS
   echo "building the services' images (the first build compiles the workspace: many minutes; log: run/logs/docker-build.log)" >&2
@@ -428,26 +435,27 @@ docker_up_failed() {
 }
 
 docker_print_urls() {
-  local host="${PUBLISH_ADDRESS:-127.0.0.1}" insight stop
+  local host="${PUBLISH_ADDRESS:-127.0.0.1}" insight stop campaign_port
+  campaign_port="$(manifest_port_of CAMPAIGN_PORT)"
   case "$host" in 127.0.0.1 | 0.0.0.0 | "") host=localhost ;; esac
   stop="$(docker_stop_command)"
   # In prod the demo endpoint, like every write, takes the bearer token
   # that OpenBao holds.
-  local create="curl http://$host:${CAMPAIGN_PORT:-8080}/api/v1/campaign/create"
+  local create="curl http://$host:$campaign_port/api/v1/campaign/create"
   [ "$APP_ENV" != prod ] ||
     create="$create, with the bearer token of secret/comms/prod/campaign-service"
-  insight="http://$host:${REDISINSIGHT_PORT:-8001}/"
+  insight="http://$host:$(manifest_port_of REDISINSIGHT_PORT)/"
   [[ " ${skipped_services[*]} " != *" redisinsight "* ]] || insight="(left out: its image cannot be pulled here)"
   cat <<EOF
 
 comms is running in Docker ($APP_ENV; Compose project $COMPOSE_PROJECT_NAME, run by $compose_name)
-  dashboard and API   http://$host:${CAMPAIGN_PORT:-8080}/
-  emails              http://$host:${MAIL_UI_PORT:-9000}/   (SMTP on port ${SMTP_PORT:-2500})
-  secrets (OpenBao)   http://$host:${VAULT_PORT:-8200}/ui/   (token ${VAULT_TOKEN:-0000})
-  Redis Commander     http://$host:${REDIS_COMMANDER_PORT:-8081}/
+  dashboard and API   http://$host:$campaign_port/
+  emails              http://$host:$(manifest_port_of MAIL_UI_PORT)/   (SMTP on port $(manifest_port_of SMTP_PORT))
+  secrets (OpenBao)   http://$host:$(manifest_port_of VAULT_PORT)/ui/   (token ${VAULT_TOKEN:-0000})
+  Redis Commander     http://$host:$(manifest_port_of REDIS_COMMANDER_PORT)/
   RedisInsight        $insight
   create a campaign   $create
-  its progress        curl http://$host:${CAMPAIGN_PORT:-8080}/api/v1/campaigns
+  its progress        curl http://$host:$campaign_port/api/v1/campaigns
   logs                $compose_name -p $COMPOSE_PROJECT_NAME logs -f
   stop                $stop
 EOF

@@ -11,16 +11,18 @@ stack_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/ready.sh
 source "$stack_root/scripts/ready.sh"
 stack_run="$stack_root/run"
+# The services, their ports and the servers' (stack.list).
+# shellcheck source=scripts/manifest.sh
+source "$stack_root/scripts/manifest.sh"
 
-# The four services, in the order start.sh starts them.
+# The services, in the order start.sh starts them.
 # shellcheck disable=SC2034 # used by start.sh
-stack_services=(user-service notification-service email-service campaign-service)
+stack_services=("${manifest_services[@]}")
 # Every component, in the order stop.sh stops them: the services first, so
 # that they can still flush their acks to Redis while they shut down.
 # postgres runs only with APP_ENV=prod.
 # shellcheck disable=SC2034 # used by start.sh and stop.sh
-stack_components=(campaign-service user-service notification-service email-service
-  redis-commander maildev openbao postgres redis)
+stack_components=("${manifest_services[@]}" redis-commander maildev openbao postgres redis)
 
 stack_pidfile() { echo "$stack_run/$1.pid"; }
 # The private PostgreSQL cluster's directory (POSTGRES_DATA), as start.sh
@@ -64,7 +66,7 @@ stack_owns() {
       [[ "$cmdline" == /usr/lib/postgresql/*/bin/postgres\ * ]] &&
         [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$(stack_postgres_data)" ]
       ;;
-    *) [[ "$cmdline" == "$stack_root/target/release/$name "* ]] ;;
+    *) [[ "$cmdline" == "$stack_root/target/release/${manifest_binary[$name]:-$name} "* ]] ;;
   esac
 }
 

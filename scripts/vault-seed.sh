@@ -3,8 +3,7 @@
 # server in the stacks): one KV v2 secret per environment and service, at
 #
 #   secret/comms/<env>/<service>      env: dev, prod
-#                                     service: campaign-service, user-service,
-#                                     notification-service, email-service
+#                                     service: each service of stack.list
 #
 # Each secret's keys are the service's configuration keys, so a service reads
 # its secret as one more configuration layer (defaults < config/<env>.toml <
@@ -27,6 +26,10 @@
 # their defaults, good for ./start.sh's native stack):
 #
 #   BAO=bao                     the bao (or vault) command
+#   STACK_LIST=<this script's directory>/../stack.list   the stack's
+#                               manifest: its services, their port
+#                               variables (USER_PORT: <SVC> is USER) and
+#                               their databases
 #   BAO_ADDR=http://127.0.0.1:8200   the server (VAULT_ADDR when BAO_ADDR is unset)
 #   BAO_TOKEN=0000              a token that may write (VAULT_TOKEN when unset)
 #   SEED_WAIT=30                seconds to wait for the server to answer
@@ -36,13 +39,13 @@
 #
 #   per environment, <ENV> being DEV or PROD:
 #   <ENV>_REDIS_URL=redis://127.0.0.1:6379
-#   <ENV>_DATABASE_URL          a URL where {db} stands for the service's database:
-#                               users, campaigns, notifications, email
+#   <ENV>_DATABASE_URL          a URL where {db} stands for the service's database
+#                               (stack.list's: users, campaigns, ...)
 #                               DEV: empty (SQLite files under data/dev/)
 #                               PROD: postgres://comms:comms@127.0.0.1:5433/{db}
 #   <ENV>_<SVC>_DATABASE_URL    one service's URL instead of the pattern (set
-#                               and empty: SQLite); <SVC> is CAMPAIGN, USER,
-#                               NOTIFICATION or EMAIL
+#                               and empty: SQLite); <SVC> is its port
+#                               variable's prefix: CAMPAIGN, USER, ...
 #   <ENV>_SMTP_HOST=127.0.0.1
 #   <ENV>_SMTP_PORT=2500
 #   <ENV>_SMTP_USER             DEV: empty  PROD: comms
@@ -64,6 +67,7 @@
 set -eu
 
 BAO="${BAO:-bao}"
+STACK_LIST="${STACK_LIST:-$(dirname "$0")/../stack.list}"
 BAO_ADDR="${BAO_ADDR:-${VAULT_ADDR:-http://127.0.0.1:8200}}"
 BAO_TOKEN="${BAO_TOKEN:-${VAULT_TOKEN:-0000}}"
 export BAO_ADDR BAO_TOKEN
@@ -96,6 +100,7 @@ fail() {
 }
 
 command -v "$BAO" >/dev/null 2>&1 || fail "no $BAO command (BAO names it)"
+[ -r "$STACK_LIST" ] || fail "no manifest of the stack at $STACK_LIST (STACK_LIST names it)"
 case "$SEED_WAIT" in '' | *[!0-9]*) fail "SEED_WAIT=$SEED_WAIT is not a number of seconds" ;; esac
 
 # The value of the variable named $1 (names are built from the environment
@@ -148,13 +153,11 @@ for env in $SEED_ENVS; do
     prod) ENV=PROD ;;
     *) fail "SEED_ENVS: $env is neither dev nor prod" ;;
   esac
-  for service in campaign-service user-service notification-service email-service; do
-    case "$service" in
-      campaign-service) SVC=CAMPAIGN db=campaigns ;;
-      user-service) SVC=USER db=users ;;
-      notification-service) SVC=NOTIFICATION db=notifications ;;
-      email-service) SVC=EMAIL db=email ;;
-    esac
+  # Each service row of the manifest: kind name port variable binary ready
+  # database what (comments and other rows skipped).
+  while read -r kind service _port variable _binary _ready db _what <&3; do
+    [ "$kind" = service ] || continue
+    SVC="${variable%_PORT}"
 
     if is_set "${ENV}_${SVC}_DATABASE_URL"; then
       database_url="$(value_of "${ENV}_${SVC}_DATABASE_URL")"
@@ -194,5 +197,5 @@ for env in $SEED_ENVS; do
     printf '{%s}\n' "$json" | "$BAO" kv put -mount="$KV_MOUNT" "$path" - >/dev/null ||
       fail "could not write $KV_MOUNT/$path at $BAO_ADDR"
     echo "wrote $KV_MOUNT/$path:${keys:- (no keys)}"
-  done
+  done 3<"$STACK_LIST"
 done

@@ -38,7 +38,8 @@ echo "building the services and chaos-smtp (debug)..." >&2
 cargo build --workspace --bins --quiet
 bin_dir="${CARGO_TARGET_DIR:-$root/target}/debug"
 for name in "${services[@]}" chaos-smtp; do
-  [ -x "$bin_dir/$name" ] || { echo "$bin_dir/$name was not built" >&2; exit 1; }
+  binary="${manifest_binary[$name]:-$name}"
+  [ -x "$bin_dir/$binary" ] || { echo "$bin_dir/$binary was not built" >&2; exit 1; }
 done
 
 run=schemathesis
@@ -46,9 +47,9 @@ make_workdir
 rundir="$workdir"
 users=50
 smtp_pool=4
-read -r redis_port smtp_port user_port notification_port email_port campaign_port <<<"$(free_ports 6)"
-port=([user-service]="$user_port" [notification-service]="$notification_port"
-  [email-service]="$email_port" [campaign-service]="$campaign_port")
+read -r redis_port smtp_port ports <<<"$(free_ports $((2 + ${#services[@]})))"
+# shellcheck disable=SC2086 # one port each
+service_ports $ports
 
 start_redis
 : >"$workdir/control"

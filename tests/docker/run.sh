@@ -25,21 +25,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/require.sh
+# The services and the ports they and the servers publish (stack.list).
+source scripts/manifest.sh
 
 export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-comms-test}"
 export SEED_USERS="${SEED_USERS:-3000}"
 export APP_ENV=dev
 campaign_timeout="${CAMPAIGN_TIMEOUT:-900}"
-campaign_port="${CAMPAIGN_PORT:-8080}"
-mail_ui_port="${MAIL_UI_PORT:-9000}"
-vault_port="${VAULT_PORT:-8200}"
-redis_commander_port="${REDIS_COMMANDER_PORT:-8081}"
+campaign_port="$(manifest_port_of CAMPAIGN_PORT)"
+mail_ui_port="$(manifest_port_of MAIL_UI_PORT)"
+vault_port="$(manifest_port_of VAULT_PORT)"
+redis_commander_port="$(manifest_port_of REDIS_COMMANDER_PORT)"
 vault_token="${VAULT_TOKEN:-0000}"
-services=(campaign-service user-service notification-service email-service)
+services=("${manifest_services[@]}")
 # Every port the stack may publish (RedisInsight's too, where it runs).
-published_ports=("$campaign_port" "${USER_PORT:-8082}" "${NOTIFICATION_PORT:-8083}"
-  "${EMAIL_PORT:-8084}" "$mail_ui_port" "${SMTP_PORT:-2500}" "$vault_port"
-  "$redis_commander_port" "${REDISINSIGHT_PORT:-8001}")
+published_ports=()
+for name in "${services[@]}" maildev-web maildev-smtp openbao redis-commander redisinsight; do
+  published_ports+=("$(manifest_port_of "${manifest_variable[$name]}")")
+done
 
 started_at=$SECONDS
 step() { printf '\n== %s (at %ds)\n' "$*" "$((SECONDS - started_at))"; }
@@ -152,7 +155,7 @@ for service in "${services[@]}"; do
     fail "$service has a Redis or database URL in its environment"
   fi
 done
-ok "all four logged 'secrets read from Vault' and run as comms; none has REDIS_URL or a DATABASE_URL in its environment"
+ok "all ${#services[@]} logged 'secrets read from Vault' and run as comms; none has REDIS_URL or a DATABASE_URL in its environment"
 
 # --- a campaign -------------------------------------------------------------
 step "a campaign to all $SEED_USERS users"

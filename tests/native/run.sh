@@ -35,7 +35,7 @@ source tests/docs/curl-examples.sh
 users="${SEED_USERS:-300}"
 campaign_timeout="${CAMPAIGN_TIMEOUT:-300}"
 start_timeout="${START_TIMEOUT:-600}"
-services=(campaign-service user-service notification-service email-service)
+services=("${stack_services[@]}")
 
 started_at=$SECONDS
 step() { printf '\n== %s (at %ds)\n' "$*" "$((SECONDS - started_at))"; }
@@ -93,9 +93,11 @@ trap 'exit 143' TERM
 # --- ports ------------------------------------------------------------------
 # Free loopback ports, all different; the first and the one after it are
 # both free (OpenBao's dev server also takes VAULT_PORT + 1).
+# The servers' ports, then one per service (stack.list's, in its order).
 read -r vault_port redis_port smtp_port mail_ui_port redis_commander_port postgres_port \
-  campaign_port user_port notification_port email_port <<<"$(
-  python3 - <<'EOF'
+  service_ports <<<"$(
+  python3 - "${#services[@]}" <<'EOF'
+import sys
 import socket
 held = []
 def bind(port=0):
@@ -110,19 +112,25 @@ while True:
         break
     except OSError:
         continue
-print(" ".join(str(port) for port in [first] + [bind() for _ in range(9)]))
+print(" ".join(str(port) for port in [first] + [bind() for _ in range(5 + int(sys.argv[1]))]))
 EOF
 )"
+read -r -a service_ports <<<"$service_ports"
 stack_env=(
   VAULT_PORT="$vault_port" REDIS_PORT="$redis_port" SMTP_PORT="$smtp_port"
   MAIL_UI_PORT="$mail_ui_port" REDIS_COMMANDER_PORT="$redis_commander_port"
-  POSTGRES_PORT="$postgres_port" CAMPAIGN_PORT="$campaign_port" USER_PORT="$user_port"
-  NOTIFICATION_PORT="$notification_port" EMAIL_PORT="$email_port" SEED_USERS="$users"
+  POSTGRES_PORT="$postgres_port" SEED_USERS="$users"
   POSTGRES_DATA="$postgres_parent/postgres"
 )
 stack_ports=("$vault_port" "$((vault_port + 1))" "$redis_port" "$smtp_port" "$mail_ui_port"
-  "$redis_commander_port" "$postgres_port" "$campaign_port" "$user_port" "$notification_port"
-  "$email_port")
+  "$redis_commander_port" "$postgres_port")
+declare -A service_port=()
+for i in "${!services[@]}"; do
+  service_port[${services[$i]}]="${service_ports[$i]}"
+  stack_env+=("${manifest_variable[${services[$i]}]}=${service_ports[$i]}")
+  stack_ports+=("${service_ports[$i]}")
+done
+campaign_port="${service_port[campaign-service]}"
 # Nothing of the caller's reaches start.sh that would point the stack at
 # other servers or set its secrets.
 clean_env=(env -u REDIS_URL -u PROD_DATABASE_URL -u API_TOKEN -u PROD_API_TOKEN
@@ -178,7 +186,7 @@ check_vault_logs() {
       fail "run/logs/$service.log does not say it read secret/comms/$1/$service from Vault"
     fi
   done
-  ok "all four services read secret/comms/$1/<service> from Vault"
+  ok "all ${#services[@]} services read secret/comms/$1/<service> from Vault"
 }
 
 # ./stop.sh, then no pid file and nothing listening on a port of the stack.
@@ -210,7 +218,7 @@ for env in dev prod; do
       fail "bao kv get secret/comms/$env/$service failed"
   done
 done
-ok "bao kv get secret/comms/{dev,prod}/<service> for all four"
+ok "bao kv get secret/comms/{dev,prod}/<service> for all ${#services[@]}"
 
 curl -fsS --max-time 10 -o /dev/null "http://127.0.0.1:$vault_port/ui/" || fail "OpenBao's /ui/ does not answer"
 [ "$(curl -fsS --max-time 10 "http://127.0.0.1:$redis_commander_port/healthcheck" | tr -d '[:space:]')" = ok ] ||

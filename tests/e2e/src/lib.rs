@@ -1,7 +1,7 @@
 //! A whole comms stack for a test: a private `redis-server` (or Redis
-//! Cluster) and MailDev on free ports, and the four service binaries (built by `cargo build --bins`
-//! in the same profile as the tests) as real processes that a test can
-//! SIGKILL and restart.
+//! Cluster) and MailDev on free ports, and the binaries of the services of
+//! `stack.list` (built by `cargo build --bins` in the same profile as the
+//! tests) as real processes that a test can SIGKILL and restart.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,17 +9,49 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testkit::{free_port, ready, MailDev, Persistence, RedisCluster, RedisServer};
+use testkit::ready::{http_ready, NotReady};
+use testkit::{free_port, MailDev, Persistence, RedisCluster, RedisServer};
 
 pub mod mailbox;
+pub mod manifest;
 
-/// The services, in start order.
-pub const SERVICES: [&str; 4] = [
-    "user-service",
-    "notification-service",
-    "email-service",
-    "campaign-service",
-];
+pub use manifest::service_names;
+
+/// How often [`wait_ready`] asks.
+const READY_POLL: Duration = Duration::from_millis(50);
+
+/// Waits until `service` (one instance of it, called `name` in the error)
+/// answers its readiness path (`stack.list`'s) on `port`, for at most
+/// `timeout`, and only while `running` says that what serves it (its
+/// process, or its task) still runs. The one wait of the end-to-end tests:
+/// [`Stack`] waits so for the processes it starts, the in-process tests
+/// for their tasks. Its errors are `testkit::ready`'s, in the same words
+/// as `scripts/ready.sh`'s.
+pub fn wait_ready(
+    service: &str,
+    name: &str,
+    port: u16,
+    timeout: Duration,
+    mut running: impl FnMut() -> bool,
+) -> Result<(), NotReady> {
+    let url = format!("http://127.0.0.1:{port}{}", manifest::service(service).ready_path);
+    let start = Instant::now();
+    while !http_ready(&url) {
+        if !running() {
+            return Err(NotReady::Exited {
+                name: name.to_string(),
+            });
+        }
+        if start.elapsed() >= timeout {
+            return Err(NotReady::TimedOut {
+                name: name.to_string(),
+                timeout,
+            });
+        }
+        std::thread::sleep(READY_POLL);
+    }
+    Ok(())
+}
 
 /// How the services learn where Redis and the SMTP server are.
 pub enum Wiring {
@@ -131,14 +163,14 @@ impl Stack {
             redis: redis.into(),
             mail,
             dir: tempfile::tempdir().expect("temporary directory"),
-            ports: SERVICES.iter().map(|name| (*name, free_port())).collect(),
+            ports: service_names().map(|name| (name, free_port())).collect(),
             users,
             env,
             wiring,
             processes: BTreeMap::new(),
             extra_instances: BTreeMap::new(),
         };
-        for name in SERVICES {
+        for name in service_names() {
             stack.start_service(name);
         }
         stack
@@ -149,10 +181,10 @@ impl Stack {
         self.ports[service]
     }
 
-    /// Starts `service` and waits until `/ready` answers 200.
+    /// Starts `service` and waits until its readiness path answers 200.
     pub fn start_service(&mut self, service: &'static str) {
         let mut child = self.spawn(service, self.port(service));
-        self.wait_ready(service, &mut child, self.port(service));
+        self.wait_ready(service, service, &mut child, self.port(service));
         self.processes.insert(service, child);
     }
 
@@ -162,7 +194,7 @@ impl Stack {
     pub fn start_extra_instance(&mut self, service: &'static str) -> u16 {
         let port = free_port();
         let mut child = self.spawn(service, port);
-        self.wait_ready(&format!("{service} (extra instance)"), &mut child, port);
+        self.wait_ready(service, &format!("{service} (extra instance)"), &mut child, port);
         self.extra_instances.insert(port, child);
         port
     }
@@ -177,18 +209,18 @@ impl Stack {
         child.wait().expect("reap");
     }
 
-    /// Waits until the instance `child` of a service answers 200 on
-    /// `port`'s `/ready`; panics with the services' log tails if it exits
-    /// or takes over a minute.
-    fn wait_ready(&self, name: &str, child: &mut Child, port: u16) {
-        let url = format!("http://127.0.0.1:{port}/ready");
-        ready::wait_until(name, child, Duration::from_secs(60), || ready::http_ready(&url)).unwrap_or_else(
-            |error| {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{error}\n{}", self.log_tails())
-            },
-        );
+    /// Waits ([`wait_ready`]) until the instance `child` of `service`
+    /// answers 200 on `port`; panics with the services' log tails if it
+    /// exits or takes over a minute.
+    fn wait_ready(&self, service: &str, name: &str, child: &mut Child, port: u16) {
+        wait_ready(service, name, port, Duration::from_secs(60), || {
+            matches!(child.try_wait(), Ok(None))
+        })
+        .unwrap_or_else(|error| {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{error}\n{}", self.log_tails())
+        });
     }
 
     /// Spawns `service` listening on `port`, logging to its log file.
@@ -403,8 +435,7 @@ impl Stack {
 
     /// The last lines of each service's log, for failure messages.
     pub fn log_tails(&self) -> String {
-        SERVICES
-            .iter()
+        service_names()
             .map(|service| {
                 let log = self.log(service);
                 let tail: Vec<&str> = log.lines().rev().take(15).collect();
@@ -431,9 +462,10 @@ impl Drop for Stack {
     }
 }
 
-/// The variable that sets `service`'s HTTP port (`USER_PORT`, ...).
-pub fn port_variable(service: &str) -> String {
-    format!("{}_PORT", service.trim_end_matches("-service").to_uppercase())
+/// The variable that sets `service`'s HTTP port (`USER_PORT`, ...; its
+/// variable in `stack.list`).
+pub fn port_variable(service: &str) -> &'static str {
+    manifest::service(service).port_variable
 }
 
 /// A command running `service`'s binary with a clean environment (only
@@ -447,12 +479,13 @@ pub fn service_command(service: &str) -> Command {
     command
 }
 
-/// The binary of `service`, next to the test executable's `deps/` folder.
+/// The binary of `service` (`stack.list`'s), next to the test executable's
+/// `deps/` folder.
 fn binary(service: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable");
     let profile_dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("target/<profile>");
-    profile_dir.join(service)
+    profile_dir.join(manifest::service(service).binary)
 }

@@ -1,10 +1,11 @@
 //! The four services built in-process the way their binaries build them
 //! (`build(config)`, then `run(shutdown)`), on free ports, sharing one
-//! Redis: each answers `/ready` on the port it picked, and one token stops
-//! them all within seconds.
+//! Redis: each answers its readiness path on the port it picked, and one
+//! token stops them all within seconds.
 
 use std::time::{Duration, Instant};
 
+use e2e::wait_ready;
 use servicekit::config::ServiceSettings;
 use servicekit::service::Service;
 use testkit::{MailDev, RedisServer};
@@ -19,23 +20,6 @@ fn settings(redis_url: &str, dir: &tempfile::TempDir, database: &str) -> Service
     }
 }
 
-/// Waits until `/ready` on `port` answers 200.
-async fn wait_ready(port: u16) {
-    let url = format!("http://127.0.0.1:{port}/ready");
-    let start = Instant::now();
-    loop {
-        let get = url.clone();
-        let ok = tokio::task::spawn_blocking(move || ureq::get(&get).call().is_ok())
-            .await
-            .unwrap();
-        if ok {
-            return;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "{url} not ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_service_builds_on_a_free_port_and_stops_on_its_token() {
     let redis = RedisServer::start();
@@ -43,41 +27,59 @@ async fn every_service_builds_on_a_free_port_and_stops_on_its_token() {
     let dir = tempfile::tempdir().unwrap();
     let url = redis.url();
 
-    let services: Vec<Service> = vec![
-        campaign_service::build(campaign_service::config::Config {
-            service: settings(&url, &dir, "campaigns.db"),
-            ..Default::default()
-        })
-        .await
-        .unwrap(),
-        user_service::build(user_service::config::Config {
-            service: settings(&url, &dir, "users.db"),
-            seed_users: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap(),
-        notification_service::build(notification_service::config::Config {
-            service: settings(&url, &dir, "notifications.db"),
-            ..Default::default()
-        })
-        .await
-        .unwrap(),
-        email_service::build(email_service::config::Config {
-            service: settings(&url, &dir, "email.db"),
-            smtp_port: mail.smtp_port(),
-            ..Default::default()
-        })
-        .await
-        .unwrap(),
+    let services: Vec<(&str, Service)> = vec![
+        (
+            "campaign-service",
+            campaign_service::build(campaign_service::config::Config {
+                service: settings(&url, &dir, "campaigns.db"),
+                ..Default::default()
+            })
+            .await
+            .unwrap(),
+        ),
+        (
+            "user-service",
+            user_service::build(user_service::config::Config {
+                service: settings(&url, &dir, "users.db"),
+                seed_users: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap(),
+        ),
+        (
+            "notification-service",
+            notification_service::build(notification_service::config::Config {
+                service: settings(&url, &dir, "notifications.db"),
+                ..Default::default()
+            })
+            .await
+            .unwrap(),
+        ),
+        (
+            "email-service",
+            email_service::build(email_service::config::Config {
+                service: settings(&url, &dir, "email.db"),
+                smtp_port: mail.smtp_port(),
+                ..Default::default()
+            })
+            .await
+            .unwrap(),
+        ),
     ];
 
     let shutdown = CancellationToken::new();
     let mut running = Vec::new();
-    for service in services {
+    for (name, service) in services {
         let port = service.port();
-        running.push(tokio::spawn(service.run(shutdown.clone())));
-        wait_ready(port).await;
+        let task = tokio::spawn(service.run(shutdown.clone()));
+        // The wait blocks: block_in_place hands this worker's tasks to
+        // another thread meanwhile.
+        tokio::task::block_in_place(|| {
+            wait_ready(name, name, port, Duration::from_secs(30), || !task.is_finished())
+        })
+        .unwrap_or_else(|not_ready| panic!("{not_ready}"));
+        running.push(task);
     }
 
     let asked = Instant::now();

@@ -5,8 +5,7 @@ use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use e2e::service_command;
-use testkit::ready::{http_ready, wait_until};
+use e2e::{service_command, wait_ready};
 use testkit::{free_port, MailDev, OpenBao, RedisServer};
 
 /// Runs `command` to its end; returns its exit success and standard error.
@@ -79,7 +78,7 @@ fn sigterm_stops_every_service_within_seconds() {
     let redis = RedisServer::start();
     let mail = MailDev::start();
     let dir = tempfile::tempdir().unwrap();
-    for service in e2e::SERVICES {
+    for service in e2e::service_names() {
         let port = free_port();
         let port_variable = e2e::port_variable(service);
         let mut child = service_command(service)
@@ -92,9 +91,8 @@ fn sigterm_stops_every_service_within_seconds() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let ready = format!("http://127.0.0.1:{port}/ready");
-        if let Err(not_ready) = wait_until(service, &mut child, Duration::from_secs(30), || {
-            http_ready(&ready)
+        if let Err(not_ready) = wait_ready(service, service, port, Duration::from_secs(30), || {
+            matches!(child.try_wait(), Ok(None))
         }) {
             panic!("{not_ready}");
         }
@@ -177,10 +175,13 @@ fn user_service_gets_ready(command: &mut std::process::Command) -> bool {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let url = format!("http://127.0.0.1:{port}/ready");
-    let ready = wait_until("user-service", &mut child, Duration::from_secs(30), || {
-        http_ready(&url)
-    })
+    let ready = wait_ready(
+        "user-service",
+        "user-service",
+        port,
+        Duration::from_secs(30),
+        || matches!(child.try_wait(), Ok(None)),
+    )
     .is_ok();
     let _ = child.kill();
     let _ = child.wait();

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use contracts::notification_id;
-use e2e::{Stack, Wiring, SERVICES};
+use e2e::{service_names, Stack, Wiring};
 use serde_json::json;
 use testkit::{MailDev, OpenBao, Persistence, Postgres, RedisServer};
 
@@ -46,7 +46,7 @@ fn the_services_take_their_secrets_from_vault_and_never_show_them() {
     let vault = OpenBao::start(&vault_token);
     let redis_url = redis.url();
     let smtp_port = mail.smtp_port().to_string();
-    for service in SERVICES {
+    for service in service_names() {
         let mut pairs = vec![("redis_url", redis_url.as_str())];
         match service {
             "email-service" => pairs.extend([
@@ -117,7 +117,7 @@ fn the_services_take_their_secrets_from_vault_and_never_show_them() {
         .iter()
         .map(|body| ("an answer above".to_string(), body.to_string()))
         .collect();
-    for service in SERVICES {
+    for service in service_names() {
         let mut paths = vec!["/health", "/ready", "/metrics", "/api-docs/openapi.json"];
         if service == "campaign-service" {
             paths.push("/api/v1/streams");
@@ -132,7 +132,7 @@ fn the_services_take_their_secrets_from_vault_and_never_show_them() {
         }
     }
 
-    for service in SERVICES {
+    for service in service_names() {
         let log = stack.log(service);
         assert!(
             log.contains("secrets read from Vault") && log.contains(&format!("secret/comms/dev/{service}")),
