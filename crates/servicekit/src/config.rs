@@ -32,28 +32,39 @@ use crate::vault::VaultSource;
 /// Keys and values a service read from Vault.
 pub type VaultSecrets = BTreeMap<String, serde_json::Value>;
 
-/// The environment a service runs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The environment a service runs in, `dev` or `prod` (`APP_ENV`).
+///
+/// It is read once, at the edge: from the environment for the choice of
+/// file and Vault path ([`AppEnv::from_env`]), and as a configuration
+/// value by serde, so that a service holds an `AppEnv`, never a string it
+/// would have to check again. A value other than `dev` or `prod` stops
+/// the start with a message naming both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "&'static str")]
 pub enum AppEnv {
     /// Local development: demo endpoints open.
+    #[default]
     Dev,
     /// Production: write endpoints need a token.
     Prod,
 }
 
+/// A value of `APP_ENV` that is neither `dev` nor `prod`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownAppEnv(String);
+
+impl std::fmt::Display for UnknownAppEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "APP_ENV must be `dev` or `prod`, not `{}`", self.0)
+    }
+}
+
+impl std::error::Error for UnknownAppEnv {}
+
 impl AppEnv {
     /// Reads `APP_ENV` (default `dev`).
     pub fn from_env() -> anyhow::Result<Self> {
-        Self::parse(&std::env::var("APP_ENV").unwrap_or_default())
-    }
-
-    /// `dev` (or empty) or `prod`.
-    pub fn parse(value: &str) -> anyhow::Result<Self> {
-        match value {
-            "" | "dev" => Ok(Self::Dev),
-            "prod" => Ok(Self::Prod),
-            other => anyhow::bail!("APP_ENV must be `dev` or `prod`, not `{other}`"),
-        }
+        Ok(std::env::var("APP_ENV").unwrap_or_default().parse()?)
     }
 
     /// `dev` or `prod`.
@@ -62,6 +73,35 @@ impl AppEnv {
             Self::Dev => "dev",
             Self::Prod => "prod",
         }
+    }
+}
+
+/// `dev` (or empty, as an unset `APP_ENV` is) or `prod`.
+impl std::str::FromStr for AppEnv {
+    type Err = UnknownAppEnv;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "" | "dev" => Ok(Self::Dev),
+            "prod" => Ok(Self::Prod),
+            other => Err(UnknownAppEnv(other.to_string())),
+        }
+    }
+}
+
+/// How serde reads it (see [`AppEnv`]'s `try_from`).
+impl TryFrom<String> for AppEnv {
+    type Error = UnknownAppEnv;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+/// How serde writes it: the name it is read back from.
+impl From<AppEnv> for &'static str {
+    fn from(env: AppEnv) -> Self {
+        env.as_str()
     }
 }
 
@@ -275,6 +315,35 @@ mod tests {
 
             jail.set_env("APP_ENV", "staging");
             assert!(load("demo-service", &defaults, &none, &[], "DEMO_").is_err());
+            Ok(())
+        });
+    }
+
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    struct WithEnv {
+        app_env: AppEnv,
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's own test-jail signature
+    fn the_environment_is_read_once_as_a_value_and_a_bad_one_names_the_good_ones() {
+        figment::Jail::expect_with(|jail| {
+            let defaults = WithEnv { app_env: AppEnv::Dev };
+            let none = VaultSecrets::new();
+            let load_env = || load("demo-service", &defaults, &none, &["app_env"], "DEMO_");
+            assert_eq!(load_env().unwrap().app_env, AppEnv::Dev);
+            jail.set_env("APP_ENV", "prod");
+            assert_eq!(load_env().unwrap().app_env, AppEnv::Prod);
+
+            jail.set_env("APP_ENV", "dev");
+            let vault: VaultSecrets = [("app_env".to_string(), serde_json::json!("staging"))].into();
+            let error = load("demo-service", &defaults, &vault, &[], "DEMO_")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("APP_ENV must be `dev` or `prod`, not `staging`"),
+                "{error}"
+            );
             Ok(())
         });
     }

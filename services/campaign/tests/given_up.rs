@@ -9,7 +9,7 @@ use campaign_service::config::Config;
 use contracts::{AudienceExpanded, DeliveryStatus, EmailDelivery, CAMPAIGNS, DELIVERIES};
 use eventstore::{Envelope, Publisher, RedisTarget};
 use serde_json::{json, Value};
-use servicekit::config::ServiceSettings;
+use servicekit::config::{AppEnv, ServiceSettings};
 use servicekit::streams::StreamSettings;
 use testkit::RedisServer;
 use tokio_util::sync::CancellationToken;
@@ -77,7 +77,7 @@ async fn an_outcome_given_up_counts_once_as_dead_lettered_until_replayed() {
             },
             ..ServiceSettings::new(0)
         },
-        app_env: "dev".into(),
+        app_env: AppEnv::Dev,
         ..Config::default()
     };
     let app = campaign_service::build(config).await.unwrap();

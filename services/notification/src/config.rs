@@ -2,7 +2,7 @@
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use servicekit::config::{empty_secret, ServiceConfig, ServiceSettings};
+use servicekit::config::{empty_secret, AppEnv, ServiceConfig, ServiceSettings};
 
 /// Everything notification-service reads at start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -12,7 +12,7 @@ pub struct Config {
     #[serde(flatten)]
     pub service: ServiceSettings,
     /// `dev` or `prod` (`APP_ENV`).
-    pub app_env: String,
+    pub app_env: AppEnv,
     /// The bearer token that reading a notification (it holds the
     /// recipient's address) needs (`API_TOKEN`); required in `prod`.
     #[serde(skip_serializing, default = "empty_secret")]
@@ -23,7 +23,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             service: ServiceSettings::new(8083),
-            app_env: "dev".into(),
+            app_env: AppEnv::Dev,
             api_token: empty_secret(),
         }
     }

@@ -2,7 +2,7 @@
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use servicekit::config::{empty_secret, ServiceConfig, ServiceSettings};
+use servicekit::config::{empty_secret, AppEnv, ServiceConfig, ServiceSettings};
 
 /// Everything user-service reads at start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,7 +24,7 @@ pub struct Config {
     /// expansion of one that died.
     pub expansion_lease_ms: u64,
     /// `dev` or `prod` (`APP_ENV`).
-    pub app_env: String,
+    pub app_env: AppEnv,
     /// The bearer token that reading users needs (`API_TOKEN`); required
     /// in `prod`.
     #[serde(skip_serializing, default = "empty_secret")]
@@ -39,7 +39,7 @@ impl Default for Config {
             page_size: 1_000,
             expansion_backlog: 10_000,
             expansion_lease_ms: 60_000,
-            app_env: "dev".into(),
+            app_env: AppEnv::Dev,
             api_token: empty_secret(),
         }
     }

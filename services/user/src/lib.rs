@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use contracts::Streams;
 use servicekit::access::Access;
-use servicekit::config::AppEnv;
 use servicekit::service::{Service, Spec};
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
@@ -41,7 +40,7 @@ const EXPANSION_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// first seeds, each of the others waits for it, finds the users there,
 /// and only then goes on to serve.
 pub async fn build(config: Config) -> anyhow::Result<Service> {
-    let access = Access::new(AppEnv::parse(&config.app_env)?, &config.api_token)?;
+    let access = Access::new(config.app_env, &config.api_token)?;
     let service = Service::build(&SPEC, &config.service).await?;
     let store = UserStore::new(service.db().clone());
     let streams = Streams::new(service.partitions());
