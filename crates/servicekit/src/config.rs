@@ -119,17 +119,45 @@ pub fn load<T: DeserializeOwned + Serialize>(
     shared_env: &[&str],
     prefix: &str,
 ) -> anyhow::Result<T> {
-    let env = AppEnv::from_env()?;
-    let dir = std::env::var("CONFIG_DIR").unwrap_or_else(|_| "config".into());
-    let file = format!("{dir}/{}.toml", env.as_str());
-    Figment::from(Serialized::defaults(defaults))
-        .merge(Toml::file(&file).nested())
-        .select(service)
-        .merge(Serialized::globals(vault))
-        .merge(Env::raw().only(shared_env).global())
-        .merge(Env::prefixed(prefix).global())
-        .extract_lossy()
-        .map_err(|error| anyhow::anyhow!("invalid configuration ({file}, Vault and environment): {error}"))
+    Layers::new(AppEnv::from_env()?, service, defaults, vault, shared_env, prefix).extract()
+}
+
+/// The layers of one service's configuration, merged in their order of
+/// precedence, and the file among them (for error messages).
+struct Layers {
+    figment: Figment,
+    file: String,
+}
+
+impl Layers {
+    fn new<T: Serialize>(
+        env: AppEnv,
+        service: &str,
+        defaults: &T,
+        vault: &VaultSecrets,
+        shared_env: &[&str],
+        prefix: &str,
+    ) -> Self {
+        let dir = std::env::var("CONFIG_DIR").unwrap_or_else(|_| "config".into());
+        let file = format!("{dir}/{}.toml", env.as_str());
+        let figment = Figment::from(Serialized::defaults(defaults))
+            .merge(Toml::file(&file).nested())
+            .select(service)
+            .merge(Serialized::globals(vault))
+            .merge(Env::raw().only(shared_env).global())
+            .merge(Env::prefixed(prefix).global());
+        Self { figment, file }
+    }
+
+    /// What the layers say, as a `T`.
+    fn extract<T: DeserializeOwned>(&self) -> anyhow::Result<T> {
+        self.figment.extract_lossy().map_err(|error| {
+            anyhow::anyhow!(
+                "invalid configuration ({}, Vault and environment): {error}",
+                self.file
+            )
+        })
+    }
 }
 
 /// Reads `service`'s secret from Vault when `VAULT_ADDR` is set; nothing
@@ -207,35 +235,49 @@ pub fn empty_secret() -> SecretString {
     SecretString::default()
 }
 
-/// A service's configuration: its [`ServiceSettings`] and its own.
-pub trait ServiceConfig: DeserializeOwned + Serialize {
-    /// The shared part.
-    fn settings_mut(&mut self) -> &mut ServiceSettings;
+/// A service's configuration: a struct that flattens in the
+/// [`ServiceSettings`] beside the service's own settings, its `Default`
+/// the service's defaults, and these constants, which say where
+/// [`load_service`] finds it. That is all a service writes: the layers,
+/// Vault and the database default are [`load_service`]'s, the same for
+/// every service.
+pub trait ServiceConfig: Default + DeserializeOwned + Serialize {
+    /// The service's name (`user-service`): the table of
+    /// `config/<APP_ENV>.toml` it reads, and its Vault secret.
+    const NAME: &'static str;
+    /// The prefix of its own variables (`USER_`, for `USER_PORT`).
+    const PREFIX: &'static str;
+    /// The unprefixed variables it reads besides the shared ones, as
+    /// lowercase keys (`"api_token"` for `API_TOKEN`).
+    const OWN_ENV: &'static [&'static str];
+    /// Its SQLite file under `DATA_DIR/<APP_ENV>/` when no database URL is
+    /// given (`users.db`).
+    const DATABASE_FILE: &'static str;
 }
 
-/// Loads the configuration of service `name` (see [`load`], with its
-/// secret from Vault when one is configured) with `prefix` for its own
-/// variables and `own_env` for its unprefixed ones; an empty database URL
-/// becomes the SQLite file `DATA_DIR/<APP_ENV>/<database_file>`.
-pub async fn load_service<T: ServiceConfig>(
-    name: &str,
-    prefix: &str,
-    defaults: &T,
-    own_env: &[&str],
-    database_file: &str,
-) -> anyhow::Result<T> {
+/// Loads the configuration of a service (see [`load`], over its
+/// `Default`, with its secret from Vault when one is configured). An empty
+/// database URL becomes the SQLite file
+/// `DATA_DIR/<APP_ENV>/<DATABASE_FILE>`: the shared settings are read
+/// first, for `DATA_DIR`, and that URL is then the top layer.
+pub async fn load_service<T: ServiceConfig>() -> anyhow::Result<T> {
+    let env = AppEnv::from_env()?;
     let mut shared = vec!["redis_url", "data_dir", "stream_partitions"];
     shared.extend(STREAM_ENV);
-    shared.extend(own_env);
-    let vault = read_vault(name).await?;
-    let mut config = load(name, defaults, &vault, &shared, prefix)?;
-    let settings = config.settings_mut();
+    shared.extend(T::OWN_ENV);
+    let vault = read_vault(T::NAME).await?;
+    let mut layers = Layers::new(env, T::NAME, &T::default(), &vault, &shared, T::PREFIX);
+    let settings: ServiceSettings = layers.extract()?;
     if settings.database_url.expose_secret().is_empty() {
-        let env = AppEnv::from_env()?;
-        settings.database_url =
-            format!("sqlite://{}/{}/{database_file}", settings.data_dir, env.as_str()).into();
+        let url = format!(
+            "sqlite://{}/{}/{}",
+            settings.data_dir,
+            env.as_str(),
+            T::DATABASE_FILE
+        );
+        layers.figment = layers.figment.merge(Serialized::global("database_url", url));
     }
-    Ok(config)
+    layers.extract()
 }
 
 #[cfg(test)]
@@ -355,24 +397,30 @@ mod tests {
         greeting: String,
     }
 
-    impl ServiceConfig for DemoService {
-        fn settings_mut(&mut self) -> &mut ServiceSettings {
-            &mut self.service
+    impl Default for DemoService {
+        fn default() -> Self {
+            Self {
+                service: ServiceSettings::new(9000),
+                greeting: "hi".into(),
+            }
         }
+    }
+
+    impl ServiceConfig for DemoService {
+        const NAME: &'static str = "demo-service";
+        const PREFIX: &'static str = "DEMO_";
+        const OWN_ENV: &'static [&'static str] = &[];
+        const DATABASE_FILE: &'static str = "demo.db";
     }
 
     #[test]
     #[allow(clippy::result_large_err)] // figment's own test-jail signature
     fn a_service_gets_an_sqlite_file_per_environment_unless_given_a_url() {
         figment::Jail::expect_with(|jail| {
-            let defaults = DemoService {
-                service: ServiceSettings::new(9000),
-                greeting: "hi".into(),
-            };
             jail.set_env("DATA_DIR", "/var/lib/comms");
             jail.set_env("DEMO_PORT", "9100");
             jail.set_env("CLAIM_IDLE_MS", "1500");
-            let config = block_on(load_service("demo-service", "DEMO_", &defaults, &[], "demo.db")).unwrap();
+            let config = block_on(load_service::<DemoService>()).unwrap();
             assert_eq!(
                 config.service.database_url.expose_secret(),
                 "sqlite:///var/lib/comms/dev/demo.db"
@@ -382,7 +430,7 @@ mod tests {
             assert_eq!(config.greeting, "hi");
 
             jail.set_env("DEMO_DATABASE_URL", "postgres://db/demo");
-            let config = block_on(load_service("demo-service", "DEMO_", &defaults, &[], "demo.db")).unwrap();
+            let config = block_on(load_service::<DemoService>()).unwrap();
             assert_eq!(config.service.database_url.expose_secret(), "postgres://db/demo");
             assert!(
                 !format!("{config:?}").contains("postgres://db/demo"),

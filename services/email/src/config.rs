@@ -77,33 +77,21 @@ impl Default for Config {
     }
 }
 
+/// Where [`servicekit::config::load_service`] finds this configuration.
 impl ServiceConfig for Config {
-    fn settings_mut(&mut self) -> &mut ServiceSettings {
-        &mut self.service
-    }
-}
-
-impl Config {
-    /// Loads the configuration.
-    pub async fn load() -> anyhow::Result<Self> {
-        servicekit::config::load_service(
-            "email-service",
-            "EMAIL_",
-            &Self::default(),
-            &[
-                "smtp_host",
-                "smtp_port",
-                "smtp_user",
-                "smtp_password",
-                "smtp_tls",
-                "smtp_pool",
-                "mail_from",
-                "smtp_timeout_ms",
-            ],
-            "email.db",
-        )
-        .await
-    }
+    const NAME: &'static str = "email-service";
+    const PREFIX: &'static str = "EMAIL_";
+    const OWN_ENV: &'static [&'static str] = &[
+        "smtp_host",
+        "smtp_port",
+        "smtp_user",
+        "smtp_password",
+        "smtp_tls",
+        "smtp_pool",
+        "mail_from",
+        "smtp_timeout_ms",
+    ];
+    const DATABASE_FILE: &'static str = "email.db";
 }
 
 #[cfg(test)]

@@ -29,22 +29,10 @@ impl Default for Config {
     }
 }
 
+/// Where [`servicekit::config::load_service`] finds this configuration.
 impl ServiceConfig for Config {
-    fn settings_mut(&mut self) -> &mut ServiceSettings {
-        &mut self.service
-    }
-}
-
-impl Config {
-    /// Loads the configuration.
-    pub async fn load() -> anyhow::Result<Self> {
-        servicekit::config::load_service(
-            "notification-service",
-            "NOTIFICATION_",
-            &Self::default(),
-            &["app_env", "api_token"],
-            "notifications.db",
-        )
-        .await
-    }
+    const NAME: &'static str = "notification-service";
+    const PREFIX: &'static str = "NOTIFICATION_";
+    const OWN_ENV: &'static [&'static str] = &["app_env", "api_token"];
+    const DATABASE_FILE: &'static str = "notifications.db";
 }

@@ -45,22 +45,10 @@ impl Default for Config {
     }
 }
 
+/// Where [`servicekit::config::load_service`] finds this configuration.
 impl ServiceConfig for Config {
-    fn settings_mut(&mut self) -> &mut ServiceSettings {
-        &mut self.service
-    }
-}
-
-impl Config {
-    /// Loads the configuration.
-    pub async fn load() -> anyhow::Result<Self> {
-        servicekit::config::load_service(
-            "user-service",
-            "USER_",
-            &Self::default(),
-            &["seed_users", "expansion_backlog", "app_env", "api_token"],
-            "users.db",
-        )
-        .await
-    }
+    const NAME: &'static str = "user-service";
+    const PREFIX: &'static str = "USER_";
+    const OWN_ENV: &'static [&'static str] = &["seed_users", "expansion_backlog", "app_env", "api_token"];
+    const DATABASE_FILE: &'static str = "users.db";
 }
