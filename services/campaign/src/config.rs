@@ -2,7 +2,8 @@
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use servicekit::config::{empty_secret, AppEnv, ServiceConfig, ServiceSettings};
+use servicekit::app_env::AppEnv;
+use servicekit::config::{empty_secret, ServiceConfig, ServiceSettings};
 
 /// Everything campaign-service reads at start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
