@@ -46,9 +46,10 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     let streams = Streams::new(service.partitions());
 
     let started = Instant::now();
+    let db = service.db().clone();
     let seeded = service
         .lease("seed")
-        .exclusive(|| store.seed(config.seed_users))
+        .exclusive(|| seed::seed(&db, config.seed_users))
         .await??;
     tracing::info!(seeded, seconds = started.elapsed().as_secs_f64(), "users seeded");
 
