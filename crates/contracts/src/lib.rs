@@ -203,6 +203,48 @@ impl DeliveryStatus {
     }
 }
 
+/// How a status column is read back: the text [`DeliveryStatus::as_str`]
+/// wrote, and nothing else.
+impl std::str::FromStr for DeliveryStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        [Self::Sent, Self::Failed, Self::DeadLettered]
+            .into_iter()
+            .find(|status| status.as_str() == value)
+            .ok_or_else(|| UnknownStatus::new("delivery", value))
+    }
+}
+
+/// A status read from a database that its enum does not know (a row
+/// written by hand, or by a newer version): the services store statuses
+/// as text, and read each back through its enum's `FromStr`, so such a
+/// row is an error that names the value rather than a string passed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownStatus {
+    kind: &'static str,
+    value: String,
+}
+
+impl UnknownStatus {
+    /// `value`, read where a `kind` status (`"delivery"`,
+    /// `"notification"`, ...) was expected.
+    pub fn new(kind: &'static str, value: &str) -> Self {
+        Self {
+            kind,
+            value: value.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for UnknownStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` is not a {} status", self.value, self.kind)
+    }
+}
+
+impl std::error::Error for UnknownStatus {}
+
 /// What happened to one email.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EmailDelivery {
@@ -283,6 +325,21 @@ pub fn traceparent(trace_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delivery_status_reads_back_the_text_it_is_stored_as_and_nothing_else() {
+        for status in [
+            DeliveryStatus::Sent,
+            DeliveryStatus::Failed,
+            DeliveryStatus::DeadLettered,
+        ] {
+            assert_eq!(status.as_str().parse::<DeliveryStatus>(), Ok(status));
+        }
+        assert_eq!(
+            "lost".parse::<DeliveryStatus>().unwrap_err().to_string(),
+            "`lost` is not a delivery status"
+        );
+    }
 
     #[test]
     fn only_the_per_recipient_streams_are_split() {

@@ -15,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::AppEnv;
+use crate::app_env::AppEnv;
 use crate::http::ApiError;
 
 /// The access policy of the guarded endpoints.

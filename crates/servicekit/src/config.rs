@@ -26,44 +26,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::app_env::AppEnv;
 use crate::streams::{StreamSettings, STREAM_ENV};
 use crate::vault::VaultSource;
 
 /// Keys and values a service read from Vault.
 pub type VaultSecrets = BTreeMap<String, serde_json::Value>;
-
-/// The environment a service runs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppEnv {
-    /// Local development: demo endpoints open.
-    Dev,
-    /// Production: write endpoints need a token.
-    Prod,
-}
-
-impl AppEnv {
-    /// Reads `APP_ENV` (default `dev`).
-    pub fn from_env() -> anyhow::Result<Self> {
-        Self::parse(&std::env::var("APP_ENV").unwrap_or_default())
-    }
-
-    /// `dev` (or empty) or `prod`.
-    pub fn parse(value: &str) -> anyhow::Result<Self> {
-        match value {
-            "" | "dev" => Ok(Self::Dev),
-            "prod" => Ok(Self::Prod),
-            other => anyhow::bail!("APP_ENV must be `dev` or `prod`, not `{other}`"),
-        }
-    }
-
-    /// `dev` or `prod`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Dev => "dev",
-            Self::Prod => "prod",
-        }
-    }
-}
 
 /// Loads a service's configuration from the layers above, `vault` being
 /// what its Vault secret holds (empty without Vault).
@@ -79,17 +47,45 @@ pub fn load<T: DeserializeOwned + Serialize>(
     shared_env: &[&str],
     prefix: &str,
 ) -> anyhow::Result<T> {
-    let env = AppEnv::from_env()?;
-    let dir = std::env::var("CONFIG_DIR").unwrap_or_else(|_| "config".into());
-    let file = format!("{dir}/{}.toml", env.as_str());
-    Figment::from(Serialized::defaults(defaults))
-        .merge(Toml::file(&file).nested())
-        .select(service)
-        .merge(Serialized::globals(vault))
-        .merge(Env::raw().only(shared_env).global())
-        .merge(Env::prefixed(prefix).global())
-        .extract_lossy()
-        .map_err(|error| anyhow::anyhow!("invalid configuration ({file}, Vault and environment): {error}"))
+    Layers::new(AppEnv::from_env()?, service, defaults, vault, shared_env, prefix).extract()
+}
+
+/// The layers of one service's configuration, merged in their order of
+/// precedence, and the file among them (for error messages).
+struct Layers {
+    figment: Figment,
+    file: String,
+}
+
+impl Layers {
+    fn new<T: Serialize>(
+        env: AppEnv,
+        service: &str,
+        defaults: &T,
+        vault: &VaultSecrets,
+        shared_env: &[&str],
+        prefix: &str,
+    ) -> Self {
+        let dir = std::env::var("CONFIG_DIR").unwrap_or_else(|_| "config".into());
+        let file = format!("{dir}/{}.toml", env.as_str());
+        let figment = Figment::from(Serialized::defaults(defaults))
+            .merge(Toml::file(&file).nested())
+            .select(service)
+            .merge(Serialized::globals(vault))
+            .merge(Env::raw().only(shared_env).global())
+            .merge(Env::prefixed(prefix).global());
+        Self { figment, file }
+    }
+
+    /// What the layers say, as a `T`.
+    fn extract<T: DeserializeOwned>(&self) -> anyhow::Result<T> {
+        self.figment.extract_lossy().map_err(|error| {
+            anyhow::anyhow!(
+                "invalid configuration ({}, Vault and environment): {error}",
+                self.file
+            )
+        })
+    }
 }
 
 /// Reads `service`'s secret from Vault when `VAULT_ADDR` is set; nothing
@@ -167,35 +163,49 @@ pub fn empty_secret() -> SecretString {
     SecretString::default()
 }
 
-/// A service's configuration: its [`ServiceSettings`] and its own.
-pub trait ServiceConfig: DeserializeOwned + Serialize {
-    /// The shared part.
-    fn settings_mut(&mut self) -> &mut ServiceSettings;
+/// A service's configuration: a struct that flattens in the
+/// [`ServiceSettings`] beside the service's own settings, its `Default`
+/// the service's defaults, and these constants, which say where
+/// [`load_service`] finds it. That is all a service writes: the layers,
+/// Vault and the database default are [`load_service`]'s, the same for
+/// every service.
+pub trait ServiceConfig: Default + DeserializeOwned + Serialize {
+    /// The service's name (`user-service`): the table of
+    /// `config/<APP_ENV>.toml` it reads, and its Vault secret.
+    const NAME: &'static str;
+    /// The prefix of its own variables (`USER_`, for `USER_PORT`).
+    const PREFIX: &'static str;
+    /// The unprefixed variables it reads besides the shared ones, as
+    /// lowercase keys (`"api_token"` for `API_TOKEN`).
+    const OWN_ENV: &'static [&'static str];
+    /// Its SQLite file under `DATA_DIR/<APP_ENV>/` when no database URL is
+    /// given (`users.db`).
+    const DATABASE_FILE: &'static str;
 }
 
-/// Loads the configuration of service `name` (see [`load`], with its
-/// secret from Vault when one is configured) with `prefix` for its own
-/// variables and `own_env` for its unprefixed ones; an empty database URL
-/// becomes the SQLite file `DATA_DIR/<APP_ENV>/<database_file>`.
-pub async fn load_service<T: ServiceConfig>(
-    name: &str,
-    prefix: &str,
-    defaults: &T,
-    own_env: &[&str],
-    database_file: &str,
-) -> anyhow::Result<T> {
+/// Loads the configuration of a service (see [`load`], over its
+/// `Default`, with its secret from Vault when one is configured). An empty
+/// database URL becomes the SQLite file
+/// `DATA_DIR/<APP_ENV>/<DATABASE_FILE>`: the shared settings are read
+/// first, for `DATA_DIR`, and that URL is then the top layer.
+pub async fn load_service<T: ServiceConfig>() -> anyhow::Result<T> {
+    let env = AppEnv::from_env()?;
     let mut shared = vec!["redis_url", "data_dir", "stream_partitions"];
     shared.extend(STREAM_ENV);
-    shared.extend(own_env);
-    let vault = read_vault(name).await?;
-    let mut config = load(name, defaults, &vault, &shared, prefix)?;
-    let settings = config.settings_mut();
+    shared.extend(T::OWN_ENV);
+    let vault = read_vault(T::NAME).await?;
+    let mut layers = Layers::new(env, T::NAME, &T::default(), &vault, &shared, T::PREFIX);
+    let settings: ServiceSettings = layers.extract()?;
     if settings.database_url.expose_secret().is_empty() {
-        let env = AppEnv::from_env()?;
-        settings.database_url =
-            format!("sqlite://{}/{}/{database_file}", settings.data_dir, env.as_str()).into();
+        let url = format!(
+            "sqlite://{}/{}/{}",
+            settings.data_dir,
+            env.as_str(),
+            T::DATABASE_FILE
+        );
+        layers.figment = layers.figment.merge(Serialized::global("database_url", url));
     }
-    Ok(config)
+    layers.extract()
 }
 
 #[cfg(test)]
@@ -279,6 +289,35 @@ mod tests {
         });
     }
 
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    struct WithEnv {
+        app_env: AppEnv,
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's own test-jail signature
+    fn the_environment_is_read_once_as_a_value_and_a_bad_one_names_the_good_ones() {
+        figment::Jail::expect_with(|jail| {
+            let defaults = WithEnv { app_env: AppEnv::Dev };
+            let none = VaultSecrets::new();
+            let load_env = || load("demo-service", &defaults, &none, &["app_env"], "DEMO_");
+            assert_eq!(load_env().unwrap().app_env, AppEnv::Dev);
+            jail.set_env("APP_ENV", "prod");
+            assert_eq!(load_env().unwrap().app_env, AppEnv::Prod);
+
+            jail.set_env("APP_ENV", "dev");
+            let vault: VaultSecrets = [("app_env".to_string(), serde_json::json!("staging"))].into();
+            let error = load("demo-service", &defaults, &vault, &[], "DEMO_")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("APP_ENV must be `dev` or `prod`, not `staging`"),
+                "{error}"
+            );
+            Ok(())
+        });
+    }
+
     #[derive(Debug, Serialize, Deserialize)]
     struct DemoService {
         #[serde(flatten)]
@@ -286,24 +325,30 @@ mod tests {
         greeting: String,
     }
 
-    impl ServiceConfig for DemoService {
-        fn settings_mut(&mut self) -> &mut ServiceSettings {
-            &mut self.service
+    impl Default for DemoService {
+        fn default() -> Self {
+            Self {
+                service: ServiceSettings::new(9000),
+                greeting: "hi".into(),
+            }
         }
+    }
+
+    impl ServiceConfig for DemoService {
+        const NAME: &'static str = "demo-service";
+        const PREFIX: &'static str = "DEMO_";
+        const OWN_ENV: &'static [&'static str] = &[];
+        const DATABASE_FILE: &'static str = "demo.db";
     }
 
     #[test]
     #[allow(clippy::result_large_err)] // figment's own test-jail signature
     fn a_service_gets_an_sqlite_file_per_environment_unless_given_a_url() {
         figment::Jail::expect_with(|jail| {
-            let defaults = DemoService {
-                service: ServiceSettings::new(9000),
-                greeting: "hi".into(),
-            };
             jail.set_env("DATA_DIR", "/var/lib/comms");
             jail.set_env("DEMO_PORT", "9100");
             jail.set_env("CLAIM_IDLE_MS", "1500");
-            let config = block_on(load_service("demo-service", "DEMO_", &defaults, &[], "demo.db")).unwrap();
+            let config = block_on(load_service::<DemoService>()).unwrap();
             assert_eq!(
                 config.service.database_url.expose_secret(),
                 "sqlite:///var/lib/comms/dev/demo.db"
@@ -313,7 +358,7 @@ mod tests {
             assert_eq!(config.greeting, "hi");
 
             jail.set_env("DEMO_DATABASE_URL", "postgres://db/demo");
-            let config = block_on(load_service("demo-service", "DEMO_", &defaults, &[], "demo.db")).unwrap();
+            let config = block_on(load_service::<DemoService>()).unwrap();
             assert_eq!(config.service.database_url.expose_secret(), "postgres://db/demo");
             assert!(
                 !format!("{config:?}").contains("postgres://db/demo"),

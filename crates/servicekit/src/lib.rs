@@ -3,6 +3,7 @@
 //! publishes.
 
 pub mod access;
+pub mod app_env;
 pub mod batch;
 pub mod binary;
 pub mod config;

@@ -15,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 
-use crate::config::AppEnv;
+use crate::app_env::AppEnv;
 
 /// The KV v2 mount the secrets live under unless `VAULT_MOUNT` says
 /// otherwise.

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use contracts::Streams;
 use servicekit::access::Access;
-use servicekit::config::AppEnv;
 use servicekit::service::{Service, Spec};
 use tokio_util::sync::CancellationToken;
 
@@ -36,7 +35,7 @@ const SPEC: Spec = Spec {
 /// Builds campaign-service from `config`: connected and bound (port 0 picks
 /// a free one), ready to run.
 pub async fn build(config: Config) -> anyhow::Result<Service> {
-    let access = Access::new(AppEnv::parse(&config.app_env)?, &config.api_token)?;
+    let access = Access::new(config.app_env, &config.api_token)?;
     let service = Service::build(&SPEC, &config.service).await?;
     let tracker = Tracker::new(CampaignStore::new(service.db().clone()), service.redis().clone());
     let streams = Streams::new(service.partitions());
@@ -69,5 +68,8 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
 /// Loads the configuration, builds and runs campaign-service until
 /// `shutdown`.
 pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
-    build(Config::load().await?).await?.run(shutdown).await
+    build(servicekit::config::load_service::<Config>().await?)
+        .await?
+        .run(shutdown)
+        .await
 }

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use contracts::{DeliveryStatus, EmailDelivery};
+use contracts::{DeliveryStatus, EmailDelivery, UnknownStatus};
 use serde::Serialize;
 use servicekit::now_ms;
 use sqlx::{AnyPool, Row};
@@ -75,9 +75,9 @@ pub struct Campaign {
     pub subject: String,
     /// Body template.
     pub body: String,
-    /// `expanding` (audience not yet known), `sending`, or `completed`.
-    #[schema(example = "sending")]
-    pub status: String,
+    /// Where it stands.
+    #[schema(inline)]
+    pub status: CampaignStatus,
     /// Exact counts.
     pub progress: Progress,
     /// Creation time, ms since the epoch.
@@ -86,7 +86,47 @@ pub struct Campaign {
     pub completed_at: Option<i64>,
 }
 
-/// Where a campaign stands.
+/// Where a campaign stands in its life: `expanding` until its audience is
+/// known, then `sending`, then `completed` when every recipient has an
+/// outcome. Stored as that text in `campaigns.status` and served as the
+/// same string, so neither the rows nor the API changed when it stopped
+/// being a `String`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignStatus {
+    /// Its audience is not known yet.
+    Expanding,
+    /// Its emails are going out.
+    Sending,
+    /// Every recipient has a final outcome.
+    Completed,
+}
+
+impl CampaignStatus {
+    /// The status as stored and served.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Expanding => "expanding",
+            Self::Sending => "sending",
+            Self::Completed => "completed",
+        }
+    }
+}
+
+/// How the status column is read back (sqlx's `Type` derive has no `Any`
+/// support: it implements the trait for each concrete driver only).
+impl std::str::FromStr for CampaignStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        [Self::Expanding, Self::Sending, Self::Completed]
+            .into_iter()
+            .find(|status| status.as_str() == value)
+            .ok_or_else(|| UnknownStatus::new("campaign", value))
+    }
+}
+
+/// How far a campaign's recipients are.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Progress {
     /// Recipients (0 until the audience is expanded).
@@ -108,7 +148,8 @@ pub struct Failure {
     /// The notification.
     pub notification_id: String,
     /// `failed` or `dead_lettered`.
-    pub status: String,
+    #[schema(value_type = String, example = "failed")]
+    pub status: DeliveryStatus,
     /// The recipient's address, when the outcome carried it.
     pub recipient: Option<String>,
     /// The SMTP server's reply, or why the notification was given up.
@@ -321,22 +362,18 @@ impl CampaignStore {
         let mut new_ids = std::collections::HashSet::new();
         for row in inserted {
             let campaign_id: String = row.try_get(0)?;
-            let status: String = row.try_get(1)?;
+            let status: DeliveryStatus = row.try_get::<String, _>(1)?.parse()?;
             new_ids.insert(row.try_get::<String, _>(2)?);
             let entry = counts.entry(campaign_id).or_default();
-            let status = if status == DeliveryStatus::Sent.as_str() {
+            if status == DeliveryStatus::Sent {
                 entry.0 += 1;
-                DeliveryStatus::Sent
             } else {
                 entry.1 += 1;
                 failures.push(row.try_get::<String, _>(2)?);
-                if status == DeliveryStatus::DeadLettered.as_str() {
+                if status == DeliveryStatus::DeadLettered {
                     entry.2 += 1;
-                    DeliveryStatus::DeadLettered
-                } else {
-                    DeliveryStatus::Failed
                 }
-            };
+            }
             *recorded.entry(status.as_str()).or_default() += 1;
         }
         self.record_failures(&mut tx, outcomes, &failures).await?;
@@ -472,7 +509,7 @@ impl CampaignStore {
             .map(|row| {
                 Ok(Failure {
                     notification_id: row.try_get(0)?,
-                    status: row.try_get(1)?,
+                    status: row.try_get::<String, _>(1)?.parse()?,
                     recipient: row.try_get(2)?,
                     detail: row.try_get(3)?,
                 })
@@ -504,7 +541,7 @@ fn to_campaign(row: sqlx::any::AnyRow) -> anyhow::Result<Campaign> {
         name: row.try_get(1)?,
         subject: row.try_get(2)?,
         body: row.try_get(3)?,
-        status: row.try_get(4)?,
+        status: row.try_get::<String, _>(4)?.parse()?,
         progress: Progress {
             total,
             sent,
@@ -515,4 +552,24 @@ fn to_campaign(row: sqlx::any::AnyRow) -> anyhow::Result<Campaign> {
         created_at: row.try_get(8)?,
         completed_at: row.try_get(9)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The API serves a status as the text the database holds, and that
+    /// text reads back as the same status.
+    #[test]
+    fn a_status_is_served_as_stored_and_read_back_as_itself() {
+        for status in [
+            CampaignStatus::Expanding,
+            CampaignStatus::Sending,
+            CampaignStatus::Completed,
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+            assert_eq!(status.as_str().parse::<CampaignStatus>(), Ok(status));
+        }
+        assert!("unknown".parse::<CampaignStatus>().is_err());
+    }
 }

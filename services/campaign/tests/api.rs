@@ -39,7 +39,7 @@ async fn spawn_app_with(
             database_url: format!("sqlite://{}/campaigns.db", dir.path().display()).into(),
             ..ServiceSettings::new(0)
         },
-        app_env: app_env.into(),
+        app_env: app_env.parse()?,
         api_token: api_token.into(),
         ..Config::default()
     };

@@ -9,6 +9,7 @@ use campaign_service::config::Config;
 use contracts::{AudienceExpanded, DeliveryStatus, EmailDelivery, CAMPAIGNS, DELIVERIES};
 use eventstore::{Envelope, Publisher, RedisTarget};
 use serde_json::{json, Value};
+use servicekit::app_env::AppEnv;
 use servicekit::config::ServiceSettings;
 use servicekit::streams::StreamSettings;
 use testkit::RedisServer;
@@ -77,7 +78,7 @@ async fn an_outcome_given_up_counts_once_as_dead_lettered_until_replayed() {
             },
             ..ServiceSettings::new(0)
         },
-        app_env: "dev".into(),
+        app_env: AppEnv::Dev,
         ..Config::default()
     };
     let app = campaign_service::build(config).await.unwrap();

@@ -21,8 +21,8 @@ pub struct Config {
     /// SMTP password (`SMTP_PASSWORD`).
     #[serde(skip_serializing, default = "empty_secret")]
     pub smtp_password: SecretString,
-    /// `none` (plain, for local test servers) or `starttls` (`SMTP_TLS`).
-    pub smtp_tls: String,
+    /// How the connection to the SMTP server is secured (`SMTP_TLS`).
+    pub smtp_tls: TlsMode,
     /// Most connections open to the SMTP server at once (`SMTP_POOL`).
     pub smtp_pool: u32,
     /// The sender address (`MAIL_FROM`).
@@ -35,6 +35,21 @@ pub struct Config {
     /// connection, opening one, one command, a message and its reply
     /// (`SMTP_TIMEOUT_MS`).
     pub smtp_timeout_ms: u64,
+}
+
+/// How email-service secures its SMTP connections (`SMTP_TLS`): read as
+/// this enum when the configuration is loaded, so that a value other than
+/// `none` or `starttls` stops the start with a message naming both, and
+/// the mailer never looks at a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Plain SMTP, for local test servers.
+    #[default]
+    None,
+    /// Plain SMTP upgraded with `STARTTLS` before any credentials or mail
+    /// are sent.
+    StartTls,
 }
 
 impl Default for Config {
@@ -53,7 +68,7 @@ impl Default for Config {
             smtp_port: 2500,
             smtp_user: String::new(),
             smtp_password: empty_secret(),
-            smtp_tls: "none".into(),
+            smtp_tls: TlsMode::None,
             smtp_pool: 16,
             mail_from: "comms <comms@example.com>".into(),
             lease_ms: 60_000,
@@ -62,31 +77,36 @@ impl Default for Config {
     }
 }
 
+/// Where [`servicekit::config::load_service`] finds this configuration.
 impl ServiceConfig for Config {
-    fn settings_mut(&mut self) -> &mut ServiceSettings {
-        &mut self.service
-    }
+    const NAME: &'static str = "email-service";
+    const PREFIX: &'static str = "EMAIL_";
+    const OWN_ENV: &'static [&'static str] = &[
+        "smtp_host",
+        "smtp_port",
+        "smtp_user",
+        "smtp_password",
+        "smtp_tls",
+        "smtp_pool",
+        "mail_from",
+        "smtp_timeout_ms",
+    ];
+    const DATABASE_FILE: &'static str = "email.db";
 }
 
-impl Config {
-    /// Loads the configuration.
-    pub async fn load() -> anyhow::Result<Self> {
-        servicekit::config::load_service(
-            "email-service",
-            "EMAIL_",
-            &Self::default(),
-            &[
-                "smtp_host",
-                "smtp_port",
-                "smtp_user",
-                "smtp_password",
-                "smtp_tls",
-                "smtp_pool",
-                "mail_from",
-                "smtp_timeout_ms",
-            ],
-            "email.db",
-        )
-        .await
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_tls_is_none_or_starttls_and_anything_else_names_both() {
+        let read = |value: &str| serde_json::from_value::<TlsMode>(serde_json::json!(value));
+        assert_eq!(read("none").unwrap(), TlsMode::None);
+        assert_eq!(read("starttls").unwrap(), TlsMode::StartTls);
+        let error = read("tls").unwrap_err().to_string();
+        assert!(
+            error.contains("`none`") && error.contains("`starttls`"),
+            "{error}"
+        );
     }
 }

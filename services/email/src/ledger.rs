@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use contracts::DeliveryStatus;
+use contracts::{DeliveryStatus, UnknownStatus};
 use servicekit::db::{in_list, values_list};
 use servicekit::now_ms;
 use sqlx::{AnyPool, Row};
@@ -27,6 +27,42 @@ pub const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS send_ledger (
         attempts BIGINT NOT NULL,
         detail TEXT
     )"];
+
+/// Where an id stands in the ledger: `sending` under a lease, then `sent`
+/// or `failed` for good. Stored as that text in `send_ledger.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerStatus {
+    /// A sender holds (or held) the lease and may be sending.
+    Sending,
+    /// The server accepted the email: it is never sent again.
+    Sent,
+    /// It failed for good: it is never tried again.
+    Failed,
+}
+
+impl LedgerStatus {
+    /// The status as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// How the status column is read back (sqlx's `Type` derive has no `Any`
+/// support: it implements the trait for each concrete driver only).
+impl std::str::FromStr for LedgerStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        [Self::Sending, Self::Sent, Self::Failed]
+            .into_iter()
+            .find(|status| status.as_str() == value)
+            .ok_or_else(|| UnknownStatus::new("send ledger", value))
+    }
+}
 
 /// What the ledger says about an id when a send is asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +142,7 @@ impl Ledger {
         for id in &unique {
             upsert = upsert
                 .bind(*id)
-                .bind("sending")
+                .bind(LedgerStatus::Sending.as_str())
                 .bind(&self.owner)
                 .bind(now + self.lease_ms)
                 .bind(1_i64)
@@ -132,15 +168,15 @@ impl Ledger {
         let mut claims: HashMap<String, Claim> = HashMap::new();
         for row in select.fetch_all(&mut *tx).await? {
             let id: String = row.try_get(0)?;
-            let status: String = row.try_get(1)?;
+            let status: LedgerStatus = row.try_get::<String, _>(1)?.parse()?;
             let detail: Option<String> = row.try_get(2)?;
             let claim = if let Some(generation) = acquired.get(&id) {
                 Claim::Acquired(*generation)
             } else {
-                match status.as_str() {
-                    "sent" => Claim::Sent,
-                    "failed" => Claim::Failed(detail.unwrap_or_default()),
-                    _ => Claim::Busy,
+                match status {
+                    LedgerStatus::Sent => Claim::Sent,
+                    LedgerStatus::Failed => Claim::Failed(detail.unwrap_or_default()),
+                    LedgerStatus::Sending => Claim::Busy,
                 }
             };
             claims.insert(id, claim);
@@ -173,7 +209,7 @@ impl Ledger {
         if !sent.is_empty() {
             recorded = self.update_held(&mut *tx, "status = 'sent'", None, &sent).await?;
         }
-        for ((id, generation), status, detail) in outcomes
+        for ((id, generation), _, detail) in outcomes
             .iter()
             .filter(|(_, status, _)| *status == DeliveryStatus::Failed)
         {
@@ -181,7 +217,7 @@ impl Ledger {
                 "UPDATE send_ledger SET status = $1, detail = $2
                  WHERE notification_id = $3 AND attempts = $4 AND owner = $5 AND status = 'sending'",
             )
-            .bind(status.as_str())
+            .bind(LedgerStatus::Failed.as_str())
             .bind(detail.clone())
             .bind(id)
             .bind(generation)

@@ -66,5 +66,8 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
 
 /// Loads the configuration, builds and runs email-service until `shutdown`.
 pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
-    build(Config::load().await?).await?.run(shutdown).await
+    build(servicekit::config::load_service::<Config>().await?)
+        .await?
+        .run(shutdown)
+        .await
 }

@@ -33,7 +33,7 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
-use crate::config::Config;
+use crate::config::{Config, TlsMode};
 
 /// Why a send did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +64,7 @@ pub enum SendError {
 pub struct Mailer {
     host: String,
     port: u16,
-    starttls: bool,
+    tls: TlsMode,
     credentials: Option<Credentials>,
     from: Mailbox,
     hello: ClientId,
@@ -81,11 +81,6 @@ pub struct Mailer {
 impl Mailer {
     /// A mailer for the server in `config`; no connection is opened yet.
     pub fn new(config: &Config) -> anyhow::Result<Self> {
-        let starttls = match config.smtp_tls.as_str() {
-            "none" => false,
-            "starttls" => true,
-            other => anyhow::bail!("SMTP_TLS must be `none` or `starttls`, not `{other}`"),
-        };
         let from = config
             .mail_from
             .parse()
@@ -93,7 +88,7 @@ impl Mailer {
         Ok(Self {
             host: config.smtp_host.clone(),
             port: config.smtp_port,
-            starttls,
+            tls: config.smtp_tls,
             credentials: (!config.smtp_user.is_empty()).then(|| {
                 Credentials::new(
                     config.smtp_user.clone(),
@@ -196,7 +191,7 @@ impl Mailer {
         let mut connection = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
             .await
             .map_err(refused)?;
-        if self.starttls {
+        if self.tls == TlsMode::StartTls {
             let tls = TlsParameters::new(self.host.clone())
                 .map_err(|error| SendError::Connection(error.to_string()))?;
             connection.starttls(tls, &self.hello).await.map_err(refused)?;

@@ -14,12 +14,22 @@
 //! duplicate that receivers can drop by its `Message-ID`, so it is sent
 //! again, but not at once: its lease is kept, not released, so the retry
 //! comes only after the lease lapses, when a slow server has long answered.
-//! A sent outcome that cannot be recorded at once is retried (the lease
-//! still renewed) rather than left to a resend.
+//!
+//! Retrying is the worker's alone (its backoff and retry budget): a
+//! transient failure gives the lease back and answers
+//! [`HandleError::Retry`]. That holds for a failed ledger write after the
+//! server's `250 OK` too, with one thing kept: the outcome itself, in
+//! [`Unrecorded`], so that the worker's retry of the entry records it
+//! instead of claiming and sending again. The entry stays held by this
+//! worker between its retries (the worker keeps it from looking idle), so
+//! its retry comes here, where the outcome is; only if this process dies,
+//! or Redis is away at the retry and another instance claims the entry,
+//! is the outcome lost with it, and the email sent again once its lease
+//! lapses: the same window as a crash between the `250 OK` and the write,
+//! with the same `Message-ID`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
 
 use contracts::{DeliveryStatus, EmailDelivery, EmailRequested};
 use eventstore::{Delivery, Envelope, HandleError, Handler, Partitioned, Publisher};
@@ -27,20 +37,6 @@ use servicekit::batch::{decode_each, Answers};
 
 use crate::ledger::{Claim, Final, Lease, Ledger};
 use crate::mailer::{Mailer, SendError};
-
-/// Quick retries of a transient failure inside one delivery, before the
-/// entry is left for a later redelivery.
-const QUICK_RETRIES: [Duration; 2] = [Duration::from_millis(200), Duration::from_millis(1_000)];
-
-/// Pauses between attempts to record a sent outcome (about 30 s in all).
-const RECORD_RETRIES: [Duration; 6] = [
-    Duration::from_millis(100),
-    Duration::from_millis(500),
-    Duration::from_secs(1),
-    Duration::from_secs(3),
-    Duration::from_secs(10),
-    Duration::from_secs(15),
-];
 
 /// The leases of the sends in progress, renewed together.
 type InFlight = Arc<Mutex<HashMap<String, i64>>>;
@@ -70,6 +66,76 @@ impl Drop for Holding {
     }
 }
 
+/// Final outcomes whose ledger write failed, by notification id, each
+/// with whether a batch is recording it right now: what the worker's retry
+/// of the entry records instead of sending it again. An id here is never
+/// claimed: another request for it, while it is here, is retried later.
+#[derive(Clone, Default)]
+struct Unrecorded(Arc<Mutex<HashMap<String, (Final, bool)>>>);
+
+impl Unrecorded {
+    /// Keeps `outcome` for a later retry, not being recorded.
+    fn keep(&self, outcome: Final) {
+        let ((id, _), _, _) = &outcome;
+        let id = id.clone();
+        self.0
+            .lock()
+            .expect("unrecorded outcomes")
+            .insert(id, (outcome, false));
+    }
+
+    /// For each of `ids`: its outcome to record now (`Some(Ok)`, marked as
+    /// being recorded until the returned guard is dropped), `Some(Err(()))`
+    /// when it is here but being recorded already (by another batch, or for
+    /// an earlier copy in this one), or `None` when it is not here.
+    fn take(&self, ids: &[String]) -> (Vec<Option<Result<Final, ()>>>, Recording) {
+        let mut unrecorded = self.0.lock().expect("unrecorded outcomes");
+        let mut taken = Vec::new();
+        let outcomes = ids
+            .iter()
+            .map(|id| {
+                let (outcome, recording) = unrecorded.get_mut(id)?;
+                if *recording {
+                    return Some(Err(()));
+                }
+                *recording = true;
+                taken.push(id.clone());
+                Some(Ok(outcome.clone()))
+            })
+            .collect();
+        let guard = Recording {
+            unrecorded: self.clone(),
+            ids: taken,
+        };
+        (outcomes, guard)
+    }
+
+    /// Forgets `id`'s outcome: it is recorded, or its entry given up.
+    fn forget(&self, id: &str) {
+        self.0.lock().expect("unrecorded outcomes").remove(id);
+    }
+}
+
+/// The outcomes a batch took from [`Unrecorded`] to record: whatever
+/// becomes of the batch (its ledger write fails, or the worker drops it
+/// past its timeout), those still there are free for the next retry once
+/// it ends.
+struct Recording {
+    unrecorded: Unrecorded,
+    ids: Vec<String>,
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        let mut unrecorded = self.unrecorded.0.lock().expect("unrecorded outcomes");
+        for id in &self.ids {
+            if let Some((_, recording)) = unrecorded.get_mut(id) {
+                *recording = false;
+            }
+        }
+    }
+}
+
 /// The email handler's state.
 #[derive(Clone)]
 pub struct Sender {
@@ -79,6 +145,8 @@ pub struct Sender {
     /// `comms:deliveries`, where outcomes go, by recipient.
     deliveries: Partitioned,
     in_flight: InFlight,
+    /// Sent (or failed) outcomes that the ledger has not taken yet.
+    unrecorded: Unrecorded,
 }
 
 /// What became of one request of a batch before its outcome is published.
@@ -89,6 +157,8 @@ enum Step {
     Known(DeliveryStatus, Option<String>),
     /// Its lease was taken: send it.
     Leased(Lease),
+    /// Its outcome is known but not yet in the ledger: record it.
+    Unrecorded(Final),
 }
 
 impl Sender {
@@ -105,6 +175,7 @@ impl Sender {
             publisher,
             deliveries,
             in_flight,
+            unrecorded: Unrecorded::default(),
         }
     }
 
@@ -120,26 +191,45 @@ impl Sender {
             return answers.into_results();
         }
         let ids: Vec<String> = emails.iter().map(|email| email.notification_id.clone()).collect();
-        let claims = match self.ledger.claim_all(&ids).await {
-            Ok(claims) => claims,
-            Err(error) => {
-                answers.answer_all(indexes, &Err(error));
-                return answers.into_results();
+        let (remembered, _recording) = self.unrecorded.take(&ids);
+        let to_claim: Vec<String> = ids
+            .iter()
+            .zip(&remembered)
+            .filter(|(_, remembered)| remembered.is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        let claims = if to_claim.is_empty() {
+            Vec::new()
+        } else {
+            match self.ledger.claim_all(&to_claim).await {
+                Ok(claims) => claims,
+                Err(error) => {
+                    answers.answer_all(indexes, &Err(error));
+                    return answers.into_results();
+                }
             }
         };
-        let mut steps: Vec<Step> = claims
+        let mut claims = claims.into_iter();
+        let mut steps: Vec<Step> = remembered
             .into_iter()
             .zip(&indexes)
             .zip(&ids)
-            .map(|((claim, &index), id)| match claim {
-                Claim::Sent => Step::Known(DeliveryStatus::Sent, None),
-                Claim::Failed(detail) => Step::Known(DeliveryStatus::Failed, Some(detail)),
-                Claim::Busy => {
-                    let error = anyhow::anyhow!("{id} is being sent by another instance");
-                    answers.answer(index, Err(HandleError::Retry(error)));
-                    Step::Answered
+            .map(|((remembered, &index), id)| {
+                let claim = match remembered {
+                    Some(Ok(outcome)) => return Step::Unrecorded(outcome),
+                    Some(Err(())) => Claim::Busy,
+                    None => claims.next().expect("one claim per id claimed"),
+                };
+                match claim {
+                    Claim::Sent => Step::Known(DeliveryStatus::Sent, None),
+                    Claim::Failed(detail) => Step::Known(DeliveryStatus::Failed, Some(detail)),
+                    Claim::Busy => {
+                        let error = anyhow::anyhow!("{id} is being sent or recorded elsewhere");
+                        answers.answer(index, Err(HandleError::Retry(error)));
+                        Step::Answered
+                    }
+                    Claim::Acquired(generation) => Step::Leased((id.clone(), generation)),
                 }
-                Claim::Acquired(generation) => Step::Leased((id.clone(), generation)),
             })
             .collect();
         self.send_leased(&emails, &indexes, &mut steps, &mut answers)
@@ -162,9 +252,11 @@ impl Sender {
 
     /// Sends the leased emails of a batch concurrently, each holding its
     /// lease in the renewed set until its outcome is recorded, and records
-    /// the final outcomes in one transaction. Each leased step becomes
-    /// `Known` (a final outcome, to publish) or `Answered` (a retry: the
-    /// lease is released, or, after an uncertain send, kept to lapse).
+    /// their final outcomes, with those of the batch's `Unrecorded` steps,
+    /// in one transaction. Each of these steps becomes `Known` (a final
+    /// outcome, to publish) or `Answered` (a retry: the lease is released,
+    /// or, after an uncertain send, kept to lapse; or the ledger write
+    /// failed, and the outcome waits in [`Unrecorded`] for the retry).
     async fn send_leased(
         &self,
         emails: &[EmailRequested],
@@ -175,9 +267,6 @@ impl Sender {
         let leased: Vec<usize> = (0..steps.len())
             .filter(|&i| matches!(steps[i], Step::Leased(_)))
             .collect();
-        if leased.is_empty() {
-            return;
-        }
         let holdings: Vec<Holding> = leased
             .iter()
             .map(|&i| match &steps[i] {
@@ -185,9 +274,16 @@ impl Sender {
                 _ => unreachable!("only leased steps"),
             })
             .collect();
-        let results =
-            futures::future::join_all(leased.iter().map(|&i| self.send_with_retries(&emails[i]))).await;
+        let results = futures::future::join_all(leased.iter().map(|&i| self.send(&emails[i]))).await;
         let mut finals: Vec<(usize, Final)> = Vec::new();
+        for (i, step) in steps.iter_mut().enumerate() {
+            if matches!(step, Step::Unrecorded(_)) {
+                let Step::Unrecorded(outcome) = std::mem::replace(step, Step::Answered) else {
+                    unreachable!("only unrecorded steps");
+                };
+                finals.push((i, outcome));
+            }
+        }
         for (&i, result) in leased.iter().zip(results) {
             let Step::Leased(lease) = std::mem::replace(&mut steps[i], Step::Answered) else {
                 unreachable!("only leased steps");
@@ -216,77 +312,56 @@ impl Sender {
             };
             answers.answer(indexes[i], Err(HandleError::Retry(retry)));
         }
-        let recorded = self
-            .record(finals.iter().map(|(_, outcome)| outcome.clone()).collect())
-            .await;
+        if finals.is_empty() {
+            return;
+        }
+        let outcomes: Vec<Final> = finals.iter().map(|(_, outcome)| outcome.clone()).collect();
+        let recorded = self.record(&outcomes).await;
         drop(holdings);
-        for ((i, (_, status, detail)), recorded) in finals.into_iter().zip(recorded) {
-            match recorded {
-                Ok(()) => steps[i] = Step::Known(status, detail),
-                Err(error) => answers.answer(indexes[i], Err(HandleError::Retry(error))),
+        match recorded {
+            Ok(()) => {
+                for (i, ((id, _), status, detail)) in finals {
+                    self.unrecorded.forget(&id);
+                    steps[i] = Step::Known(status, detail);
+                }
+            }
+            Err(error) => {
+                let error = format!("{error:#}");
+                tracing::warn!(
+                    outcomes = finals.len(),
+                    %error,
+                    "recording outcomes failed; they are recorded when the worker retries their entries"
+                );
+                for (i, outcome) in finals {
+                    self.unrecorded.keep(outcome);
+                    let retry = anyhow::anyhow!("recording the outcome failed: {error}");
+                    answers.answer(indexes[i], Err(HandleError::Retry(retry)));
+                }
             }
         }
     }
 
-    /// Records `outcomes` in the ledger in one transaction, retrying a
-    /// failing write for a while (the leases are renewed meanwhile) so that
-    /// a sent email is not sent again because one write failed. An outcome
+    /// Records `outcomes` in the ledger in one transaction. An outcome
     /// whose lease was lost meanwhile is not recorded by this sender, but
     /// is still its outcome to publish: the email went out.
-    async fn record(&self, outcomes: Vec<Final>) -> Vec<anyhow::Result<()>> {
-        if outcomes.is_empty() {
-            return Vec::new();
-        }
-        let mut pauses = RECORD_RETRIES.iter();
-        loop {
-            match self.ledger.finish_all(&outcomes).await {
-                Ok(recorded) => {
-                    for (((id, _), _, _), recorded) in outcomes.iter().zip(recorded) {
-                        if !recorded {
-                            tracing::warn!(notification = %id, "lease lost before the outcome was recorded");
-                        }
-                    }
-                    return outcomes.iter().map(|_| Ok(())).collect();
-                }
-                Err(error) => match pauses.next() {
-                    Some(pause) => {
-                        tracing::warn!(
-                            outcomes = outcomes.len(),
-                            error = format!("{error:#}"),
-                            "recording outcomes failed; retrying"
-                        );
-                        tokio::time::sleep(*pause).await;
-                    }
-                    None => {
-                        let message = format!("{error:#}");
-                        return outcomes
-                            .iter()
-                            .map(|_| Err(anyhow::anyhow!("{message}")))
-                            .collect();
-                    }
-                },
+    async fn record(&self, outcomes: &[Final]) -> anyhow::Result<()> {
+        let recorded = self.ledger.finish_all(outcomes).await?;
+        for (((id, _), _, _), recorded) in outcomes.iter().zip(recorded) {
+            if !recorded {
+                tracing::warn!(notification = %id, "lease lost before the outcome was recorded");
             }
         }
+        Ok(())
     }
 
-    async fn send_with_retries(&self, email: &EmailRequested) -> Result<(), SendError> {
-        let mut pauses = QUICK_RETRIES.iter();
-        loop {
-            let started = std::time::Instant::now();
-            let result = self.mailer.send(email).await;
-            metrics::histogram!("comms_smtp_send_seconds").record(started.elapsed().as_secs_f64());
-            metrics::counter!("comms_emails_total", "outcome" => outcome_label(&result)).increment(1);
-            match result {
-                Err(SendError::Transient(detail)) => match pauses.next() {
-                    Some(pause) => {
-                        tracing::debug!(notification = %email.notification_id, %detail, "transient SMTP failure; retrying");
-                        tokio::time::sleep(*pause).await;
-                    }
-                    None => return Err(SendError::Transient(detail)),
-                },
-                result => return result,
-            }
-        }
+    /// One attempt to send `email`, measured. A transient failure is the
+    /// worker's to retry, after its backoff.
+    async fn send(&self, email: &EmailRequested) -> Result<(), SendError> {
+        let started = std::time::Instant::now();
+        let result = self.mailer.send(email).await;
+        metrics::histogram!("comms_smtp_send_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("comms_emails_total", "outcome" => outcome_label(&result)).increment(1);
+        result
     }
 }
 
@@ -317,6 +392,7 @@ impl Handler for Sender {
 
     async fn give_up(&self, delivery: Delivery, reason: &str) -> Result<(), HandleError> {
         let email: EmailRequested = delivery.envelope.decode()?;
+        self.unrecorded.forget(&email.notification_id);
         let detail = format!("dead-lettered: {reason}");
         metrics::counter!("comms_emails_total", "outcome" => "dead_lettered").increment(1);
         let (stream, envelope) = outcome_event(

@@ -2,6 +2,7 @@
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use servicekit::app_env::AppEnv;
 use servicekit::config::{empty_secret, ServiceConfig, ServiceSettings};
 
 /// Everything notification-service reads at start.
@@ -12,7 +13,7 @@ pub struct Config {
     #[serde(flatten)]
     pub service: ServiceSettings,
     /// `dev` or `prod` (`APP_ENV`).
-    pub app_env: String,
+    pub app_env: AppEnv,
     /// The bearer token that reading a notification (it holds the
     /// recipient's address) needs (`API_TOKEN`); required in `prod`.
     #[serde(skip_serializing, default = "empty_secret")]
@@ -23,28 +24,16 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             service: ServiceSettings::new(8083),
-            app_env: "dev".into(),
+            app_env: AppEnv::Dev,
             api_token: empty_secret(),
         }
     }
 }
 
+/// Where [`servicekit::config::load_service`] finds this configuration.
 impl ServiceConfig for Config {
-    fn settings_mut(&mut self) -> &mut ServiceSettings {
-        &mut self.service
-    }
-}
-
-impl Config {
-    /// Loads the configuration.
-    pub async fn load() -> anyhow::Result<Self> {
-        servicekit::config::load_service(
-            "notification-service",
-            "NOTIFICATION_",
-            &Self::default(),
-            &["app_env", "api_token"],
-            "notifications.db",
-        )
-        .await
-    }
+    const NAME: &'static str = "notification-service";
+    const PREFIX: &'static str = "NOTIFICATION_";
+    const OWN_ENV: &'static [&'static str] = &["app_env", "api_token"];
+    const DATABASE_FILE: &'static str = "notifications.db";
 }

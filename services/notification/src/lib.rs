@@ -12,7 +12,6 @@ pub mod templates;
 use contracts::Streams;
 use eventstore::Publisher;
 use servicekit::access::Access;
-use servicekit::config::AppEnv;
 use servicekit::service::{Service, Spec};
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
@@ -34,7 +33,7 @@ const SPEC: Spec = Spec {
 /// Builds notification-service from `config`: connected and bound (port 0
 /// picks a free one), ready to run.
 pub async fn build(config: Config) -> anyhow::Result<Service> {
-    let access = Access::new(AppEnv::parse(&config.app_env)?, &config.api_token)?;
+    let access = Access::new(config.app_env, &config.api_token)?;
     let service = Service::build(&SPEC, &config.service).await?;
     let store = NotificationStore::new(service.db().clone());
     let streams = Streams::new(service.partitions());
@@ -58,5 +57,8 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
 /// Loads the configuration, builds and runs notification-service until
 /// `shutdown`.
 pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
-    build(Config::load().await?).await?.run(shutdown).await
+    build(servicekit::config::load_service::<Config>().await?)
+        .await?
+        .run(shutdown)
+        .await
 }

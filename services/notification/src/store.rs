@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use contracts::{DeliveryStatus, EmailDelivery, NotificationRequested};
+use contracts::{DeliveryStatus, EmailDelivery, NotificationRequested, UnknownStatus};
 use serde::Serialize;
 use servicekit::db::{in_list, values_list};
 use servicekit::now_ms;
@@ -40,10 +40,65 @@ pub struct Notification {
     pub user_id: i64,
     /// Recipient address.
     pub email: String,
-    /// `pending`, `sent`, `failed` or `dead_lettered`.
-    pub status: String,
+    /// Where it stands.
+    #[schema(inline)]
+    pub status: NotificationStatus,
     /// The failure, if it failed.
     pub detail: Option<String>,
+}
+
+/// Where one notification stands: `pending` until its email's outcome,
+/// then `sent`, `failed` or `dead_lettered` (final too, but the one a
+/// replayed dead letter may replace). Stored as that text in
+/// `notifications.status` and served as the same string, so neither the
+/// rows nor the API changed when it stopped being a `String`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationStatus {
+    /// Its email is requested, with no outcome yet.
+    Pending,
+    /// The mail server accepted its email.
+    Sent,
+    /// Its email failed for good.
+    Failed,
+    /// The pipeline gave up on it (see [`DeliveryStatus::DeadLettered`]).
+    DeadLettered,
+}
+
+impl NotificationStatus {
+    /// The status as stored and served.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::DeadLettered => "dead_lettered",
+        }
+    }
+}
+
+/// A notification's status once its email has an outcome.
+impl From<DeliveryStatus> for NotificationStatus {
+    fn from(status: DeliveryStatus) -> Self {
+        match status {
+            DeliveryStatus::Sent => Self::Sent,
+            DeliveryStatus::Failed => Self::Failed,
+            DeliveryStatus::DeadLettered => Self::DeadLettered,
+        }
+    }
+}
+
+/// How the status column is read back (sqlx's `Type` derive has no `Any`
+/// support: it implements the trait for each concrete driver only).
+impl std::str::FromStr for NotificationStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        [Self::Pending, Self::Sent, Self::Failed, Self::DeadLettered]
+            .into_iter()
+            .find(|status| status.as_str() == value)
+            .ok_or_else(|| UnknownStatus::new("notification", value))
+    }
 }
 
 /// The notification records.
@@ -77,7 +132,7 @@ impl NotificationStore {
                 .bind(request.user_id)
                 .bind(&request.email)
                 .bind(&request.name)
-                .bind("pending")
+                .bind(NotificationStatus::Pending.as_str())
                 .bind(None::<String>)
                 .bind(now);
         }
@@ -130,18 +185,18 @@ impl NotificationStore {
         for outcome in not_sent {
             // A failure may replace a dead letter; a dead letter only `pending`.
             let replaces = match outcome.status {
-                DeliveryStatus::DeadLettered => "pending",
-                _ => "dead_lettered",
+                DeliveryStatus::DeadLettered => NotificationStatus::Pending,
+                _ => NotificationStatus::DeadLettered,
             };
             sqlx::query(
                 "UPDATE notifications SET status = $1, detail = $2, updated_at = $3
                  WHERE id = $4 AND status IN ('pending', $5)",
             )
-            .bind(outcome.status.as_str())
+            .bind(NotificationStatus::from(outcome.status).as_str())
             .bind(outcome.detail.clone())
             .bind(now)
             .bind(&outcome.notification_id)
-            .bind(replaces)
+            .bind(replaces.as_str())
             .execute(&mut *tx)
             .await?;
         }
@@ -187,7 +242,7 @@ impl NotificationStore {
                 campaign_id: row.try_get(1)?,
                 user_id: row.try_get(2)?,
                 email: row.try_get(3)?,
-                status: row.try_get(4)?,
+                status: row.try_get::<String, _>(4)?.parse()?,
                 detail: row.try_get(5)?,
             })
         })
@@ -203,5 +258,26 @@ impl NotificationStore {
             .into_iter()
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The API serves a status as the text the database holds, and that
+    /// text reads back as the same status.
+    #[test]
+    fn a_status_is_served_as_stored_and_read_back_as_itself() {
+        for status in [
+            NotificationStatus::Pending,
+            NotificationStatus::Sent,
+            NotificationStatus::Failed,
+            NotificationStatus::DeadLettered,
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+            assert_eq!(status.as_str().parse::<NotificationStatus>(), Ok(status));
+        }
+        assert!("unknown".parse::<NotificationStatus>().is_err());
     }
 }

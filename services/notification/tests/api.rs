@@ -35,7 +35,7 @@ async fn spawn_app(app_env: &str, api_token: &str) -> anyhow::Result<TestApp> {
             database_url: format!("sqlite://{}/notifications.db", dir.path().display()).into(),
             ..ServiceSettings::new(0)
         },
-        app_env: app_env.into(),
+        app_env: app_env.parse()?,
         api_token: api_token.into(),
     };
     let app = notification_service::build(config).await?;

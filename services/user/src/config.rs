@@ -2,6 +2,7 @@
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use servicekit::app_env::AppEnv;
 use servicekit::config::{empty_secret, ServiceConfig, ServiceSettings};
 
 /// Everything user-service reads at start.
@@ -24,7 +25,7 @@ pub struct Config {
     /// expansion of one that died.
     pub expansion_lease_ms: u64,
     /// `dev` or `prod` (`APP_ENV`).
-    pub app_env: String,
+    pub app_env: AppEnv,
     /// The bearer token that reading users needs (`API_TOKEN`); required
     /// in `prod`.
     #[serde(skip_serializing, default = "empty_secret")]
@@ -39,28 +40,16 @@ impl Default for Config {
             page_size: 1_000,
             expansion_backlog: 10_000,
             expansion_lease_ms: 60_000,
-            app_env: "dev".into(),
+            app_env: AppEnv::Dev,
             api_token: empty_secret(),
         }
     }
 }
 
+/// Where [`servicekit::config::load_service`] finds this configuration.
 impl ServiceConfig for Config {
-    fn settings_mut(&mut self) -> &mut ServiceSettings {
-        &mut self.service
-    }
-}
-
-impl Config {
-    /// Loads the configuration.
-    pub async fn load() -> anyhow::Result<Self> {
-        servicekit::config::load_service(
-            "user-service",
-            "USER_",
-            &Self::default(),
-            &["seed_users", "expansion_backlog", "app_env", "api_token"],
-            "users.db",
-        )
-        .await
-    }
+    const NAME: &'static str = "user-service";
+    const PREFIX: &'static str = "USER_";
+    const OWN_ENV: &'static [&'static str] = &["seed_users", "expansion_backlog", "app_env", "api_token"];
+    const DATABASE_FILE: &'static str = "users.db";
 }

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use contracts::Streams;
 use servicekit::access::Access;
-use servicekit::config::AppEnv;
 use servicekit::service::{Service, Spec};
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
@@ -41,15 +40,16 @@ const EXPANSION_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// first seeds, each of the others waits for it, finds the users there,
 /// and only then goes on to serve.
 pub async fn build(config: Config) -> anyhow::Result<Service> {
-    let access = Access::new(AppEnv::parse(&config.app_env)?, &config.api_token)?;
+    let access = Access::new(config.app_env, &config.api_token)?;
     let service = Service::build(&SPEC, &config.service).await?;
     let store = UserStore::new(service.db().clone());
     let streams = Streams::new(service.partitions());
 
     let started = Instant::now();
+    let db = service.db().clone();
     let seeded = service
         .lease("seed")
-        .exclusive(|| store.seed(config.seed_users))
+        .exclusive(|| seed::seed(&db, config.seed_users))
         .await??;
     tracing::info!(seeded, seconds = started.elapsed().as_secs_f64(), "users seeded");
 
@@ -80,5 +80,8 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
 
 /// Loads the configuration, builds and runs user-service until `shutdown`.
 pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
-    build(Config::load().await?).await?.run(shutdown).await
+    build(servicekit::config::load_service::<Config>().await?)
+        .await?
+        .run(shutdown)
+        .await
 }

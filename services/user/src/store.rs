@@ -1,4 +1,6 @@
 //! The users table and the expansion cursors, owned by user-service alone.
+//! Seeding fills the table from [`crate::seed`], which builds on this
+//! module's [`User`]; nothing here calls back into it.
 
 use serde::Serialize;
 use servicekit::now_ms;
@@ -45,12 +47,6 @@ impl UserStore {
     /// A store on `db` (schema already applied).
     pub fn new(db: AnyPool) -> Self {
         Self { db }
-    }
-
-    /// Seeds users `1..=count` that do not exist yet (see [`crate::seed`]).
-    /// Returns how many were inserted.
-    pub async fn seed(&self, count: i64) -> anyhow::Result<i64> {
-        crate::seed::seed(&self.db, count).await
     }
 
     /// The user with `id`, if any.
