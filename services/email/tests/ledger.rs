@@ -9,7 +9,7 @@ use email_service::ledger::{Claim, Ledger, SCHEMA};
 use testkit::Postgres;
 
 fn ids(names: &[&str]) -> Vec<String> {
-    names.iter().map(|name| name.to_string()).collect()
+    names.iter().map(std::string::ToString::to_string).collect()
 }
 
 async fn check_ledger(url: &str) {

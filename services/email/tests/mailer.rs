@@ -123,7 +123,7 @@ async fn a_refused_sender_is_about_the_connection_not_the_recipient() {
         let result = mailer(server.port(), 1_000, None).send(&email("n-8")).await;
         match result {
             Err(SendError::Connection(detail)) => {
-                assert!(detail.contains(&code.to_string()), "{detail}")
+                assert!(detail.contains(&code.to_string()), "{detail}");
             }
             other => panic!("{code} to MAIL FROM: {other:?}"),
         }

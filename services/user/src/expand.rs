@@ -124,20 +124,22 @@ impl Expander {
             return Ok(());
         };
         let trace = delivery.envelope.trace.clone();
-        let Some(total) = self.expand(&campaign.campaign_id, &trace).await? else {
+        let Some(total) = self.expand(&campaign.campaign_id, trace.as_deref()).await? else {
             return Ok(());
         };
-        self.announce_total(&campaign.campaign_id, total, &trace).await?;
+        self.announce_total(&campaign.campaign_id, total, trace.as_deref())
+            .await?;
         Ok(())
     }
 
     /// Publishes the size of the audience of campaign `id`.
-    async fn announce_total(&self, id: &str, total: i64, trace: &Option<String>) -> anyhow::Result<()> {
+    async fn announce_total(&self, id: &str, total: i64, trace: Option<&str>) -> anyhow::Result<()> {
         let announcement = AudienceExpanded {
             campaign_id: id.to_string(),
             total,
         };
-        let envelope = Envelope::with_id(&announcement, format!("expanded:{id}"))?.traced(trace.clone());
+        let envelope =
+            Envelope::with_id(&announcement, format!("expanded:{id}"))?.traced(trace.map(str::to_string));
         self.publisher
             .publish(self.streams.campaigns.name(), &envelope)
             .await?;
@@ -147,7 +149,7 @@ impl Expander {
     /// Publishes the notifications of every user not yet covered by the
     /// cursor, each carrying `trace`; returns the campaign's total audience,
     /// or `None` when another instance holds the expansion.
-    async fn expand(&self, id: &str, trace: &Option<String>) -> anyhow::Result<Option<i64>> {
+    async fn expand(&self, id: &str, trace: Option<&str>) -> anyhow::Result<Option<i64>> {
         if let (_, Some(total)) = self.store.expansion(id).await? {
             return Ok(Some(total));
         }
@@ -202,7 +204,7 @@ impl Expander {
                         email: user.email,
                         name: user.name,
                     };
-                    let envelope = Envelope::with_id(&event, notification)?.traced(trace.clone());
+                    let envelope = Envelope::with_id(&event, notification)?.traced(trace.map(str::to_string));
                     Ok((partition, envelope))
                 })
                 .collect::<Result<Vec<_>, serde_json::Error>>()?;

@@ -72,7 +72,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         // of one handler run. Its lease, not a timeout, guards against a
         // stuck one.
         .consume_with(&streams.campaigns, expand, |worker| {
-            worker.handler_timeout = EXPANSION_TIMEOUT
+            worker.handler_timeout = EXPANSION_TIMEOUT;
         })
         .trim(&[&streams.campaigns])
         .serve(routes::router(store, access), routes::ApiDoc::openapi()))

@@ -159,7 +159,7 @@ pub fn fake_user(id: i64) -> User {
     let last: String = LastName().fake_with_rng(&mut rng);
     let local = |part: &str| -> String {
         part.chars()
-            .filter(|c| c.is_ascii_alphanumeric())
+            .filter(char::is_ascii_alphanumeric)
             .collect::<String>()
             .to_lowercase()
     };

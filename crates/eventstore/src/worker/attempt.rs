@@ -212,16 +212,15 @@ impl<H: Handler> Attempts<H> {
             )
             .await
             {
-                Ok(mut taken) => match taken.pop() {
-                    Some(again) => {
+                Ok(mut taken) => {
+                    if let Some(again) = taken.pop() {
                         ready.deliveries = again.deliveries;
                         ready.retried = ready.retried.max(again.retried);
-                    }
-                    None => {
+                    } else {
                         tracing::debug!(entry = %ready.entry.id, "no longer pending; not retried");
                         return None;
                     }
-                },
+                }
                 Err(error) => {
                     tracing::warn!(entry = %ready.entry.id, %error, "cannot deliver the entry again; it stays pending for a later claim");
                     return None;
@@ -251,14 +250,14 @@ impl<H: Handler> Attempts<H> {
             Err(_) => Ok(slot),
         };
         tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = self.shutdown.cancelled() => return None,
+            () = tokio::time::sleep(backoff) => {}
+            () = self.shutdown.cancelled() => return None,
         }
         match waiting {
             Ok(slot) => Some(slot),
             Err(_waiting) => tokio::select! {
                 slot = self.slots.clone().acquire_owned() => slot.ok(),
-                _ = self.shutdown.cancelled() => None,
+                () = self.shutdown.cancelled() => None,
             },
         }
     }
@@ -422,7 +421,7 @@ fn age(id: &str) -> Duration {
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
 }

@@ -187,7 +187,7 @@ impl Worker {
 
         shutdown.cancelled().await;
         let deadline = Instant::now() + config.shutdown_grace;
-        for read_loop in loops.iter_mut() {
+        for read_loop in &mut loops {
             if tokio::time::timeout_at(deadline, &mut *read_loop).await.is_err() {
                 read_loop.abort();
             }
@@ -206,7 +206,7 @@ impl Worker {
         // gives up at the final deadline (the entries stay pending).
         tokio::select! {
             _ = &mut acker => {}
-            _ = tokio::time::sleep_until(deadline + FINAL_FLUSH) => {
+            () = tokio::time::sleep_until(deadline + FINAL_FLUSH) => {
                 acks_deadline.cancel();
                 let _ = acker.await;
             }
