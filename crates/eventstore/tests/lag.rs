@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{publish_numbers, publisher};
+use common::{node_with, publish_numbers, publisher};
 use eventstore::{stream_stats, RedisTarget};
 use testkit::RedisServer;
 
@@ -27,67 +27,49 @@ fn read(redis: &RedisServer, group: &str, count: u64) {
     }
 }
 
-/// Each group's lag, by name.
-async fn lags(target: &RedisTarget) -> Vec<(String, Option<u64>)> {
+/// Asserts each group's lag, by name, as the stream's figures give it.
+async fn assert_lags(target: &RedisTarget, expected: [(&str, u64); 4]) {
     let stats = stream_stats(&mut target.shared().await.unwrap(), "s")
         .await
         .unwrap();
-    stats
+    let lags: Vec<(String, Option<u64>)> = stats
         .groups
         .into_iter()
         .map(|group| (group.group, group.lag))
-        .collect()
-}
-
-fn expected(lags: &[(&str, u64)]) -> Vec<(String, Option<u64>)> {
-    lags.iter()
+        .collect();
+    let expected: Vec<(String, Option<u64>)> = expected
+        .iter()
         .map(|(group, lag)| (group.to_string(), Some(*lag)))
-        .collect()
+        .collect();
+    assert_eq!(lags, expected);
 }
 
 #[tokio::test]
 async fn the_lag_after_a_trim_is_what_is_left_to_read() {
-    let redis = RedisServer::start();
-    let target = RedisTarget::parse(&redis.url()).unwrap();
-    publish_numbers(&publisher(&target).await, "s", 0..10).await;
+    let (redis, target) = node_with(0..10).await;
     read(&redis, "all", 10);
     read(&redis, "most", 8);
     read(&redis, "some", 3);
     read(&redis, "none", 0);
-    assert_eq!(
-        lags(&target).await,
-        expected(&[("all", 0), ("most", 2), ("none", 10), ("some", 7)])
-    );
+    assert_lags(&target, [("all", 0), ("most", 2), ("none", 10), ("some", 7)]).await;
 
     // Entries 1 to 5 go: what "some" read, and two it had not.
     redis.command(&["XTRIM", "s", "MAXLEN", "5"]);
-    assert_eq!(
-        lags(&target).await,
-        expected(&[("all", 0), ("most", 2), ("none", 5), ("some", 5)])
-    );
+    assert_lags(&target, [("all", 0), ("most", 2), ("none", 5), ("some", 5)]).await;
 
     // One entry "most" has not read is deleted out of order: Redis can no
     // longer tell the lags; they are counted.
     let ids = redis_ids(&redis);
     redis.command(&["XDEL", "s", &ids[3]]);
-    assert_eq!(
-        lags(&target).await,
-        expected(&[("all", 0), ("most", 1), ("none", 4), ("some", 4)])
-    );
+    assert_lags(&target, [("all", 0), ("most", 1), ("none", 4), ("some", 4)]).await;
 
     // Trimmed to nothing, nothing is left to read for anyone.
     redis.command(&["XTRIM", "s", "MAXLEN", "0"]);
-    assert_eq!(
-        lags(&target).await,
-        expected(&[("all", 0), ("most", 0), ("none", 0), ("some", 0)])
-    );
+    assert_lags(&target, [("all", 0), ("most", 0), ("none", 0), ("some", 0)]).await;
 
     // New entries after the trim are each group's whole lag.
     publish_numbers(&publisher(&target).await, "s", 10..13).await;
-    assert_eq!(
-        lags(&target).await,
-        expected(&[("all", 3), ("most", 3), ("none", 3), ("some", 3)])
-    );
+    assert_lags(&target, [("all", 3), ("most", 3), ("none", 3), ("some", 3)]).await;
 }
 
 /// The ids of the stream's entries, oldest first, read with `redis-cli`.

@@ -17,22 +17,54 @@ async fn lease(redis: &RedisServer, holder: &str) -> Lease {
     Lease::new(conn, "test:task", holder, TTL)
 }
 
-/// Runs rounds every 50 ms as `holder`, counting them in `rounds`.
-fn contender(
-    lease: Lease,
+/// A task running rounds of a lease every 50 ms, counting them.
+struct Contender {
+    /// How many rounds it has run.
     rounds: Arc<AtomicU64>,
-    shutdown: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(lease.run_rounds(
-        Duration::from_millis(50),
-        move || {
-            let rounds = rounds.clone();
-            async move {
-                rounds.fetch_add(1, Ordering::SeqCst);
-            }
-        },
-        shutdown,
-    ))
+    /// Cancelling it stops the rounds (and releases the lease).
+    stop: CancellationToken,
+    /// The task of `Lease::run_rounds`.
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Contender {
+    fn start(lease: Lease) -> Self {
+        let (rounds, stop) = (Arc::new(AtomicU64::new(0)), CancellationToken::new());
+        let counted = rounds.clone();
+        let task = tokio::spawn(lease.run_rounds(
+            Duration::from_millis(50),
+            move || {
+                let rounds = counted.clone();
+                async move {
+                    rounds.fetch_add(1, Ordering::SeqCst);
+                }
+            },
+            stop.clone(),
+        ));
+        Self { rounds, stop, task }
+    }
+
+    fn rounds(&self) -> u64 {
+        self.rounds.load(Ordering::SeqCst)
+    }
+
+    /// Waits until it has run a round; panics with `what` unless that
+    /// comes within `within` of `since`.
+    async fn until_first_round(&self, since: Instant, within: Duration, what: &str) {
+        while self.rounds() == 0 {
+            assert!(since.elapsed() < within, "{what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Contender `a`, and contender `b` started 100 ms later, once `a` holds:
+/// how the takeover scenarios begin.
+async fn a_then_b(redis: &RedisServer) -> (Contender, Contender) {
+    let a = Contender::start(lease(redis, "a").await);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let b = Contender::start(lease(redis, "b").await);
+    (a, b)
 }
 
 #[tokio::test]
@@ -58,60 +90,44 @@ async fn of_two_contenders_exactly_one_holds() {
 #[tokio::test]
 async fn only_the_holder_runs_rounds_and_another_takes_over_after_it_dies() {
     let redis = RedisServer::start();
-    let (rounds_a, rounds_b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let never = CancellationToken::new();
-    let a = contender(lease(&redis, "a").await, rounds_a.clone(), never.clone());
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let b = contender(lease(&redis, "b").await, rounds_b.clone(), never.clone());
+    let (a, b) = a_then_b(&redis).await;
 
     tokio::time::sleep(TTL * 2).await;
-    assert!(rounds_a.load(Ordering::SeqCst) >= 5, "the holder runs its rounds");
-    assert_eq!(rounds_b.load(Ordering::SeqCst), 0, "the other waits");
+    assert!(a.rounds() >= 5, "the holder runs its rounds");
+    assert_eq!(b.rounds(), 0, "the other waits");
 
     // The holder dies without releasing: the lease stays until it expires.
-    a.abort();
+    a.task.abort();
     let died = Instant::now();
     let observer = lease(&redis, "observer").await;
     assert_eq!(observer.holder().await.unwrap().as_deref(), Some("a"));
-    while rounds_b.load(Ordering::SeqCst) == 0 {
-        assert!(
-            died.elapsed() < TTL * 3,
-            "no takeover within three times the time to live"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    b.until_first_round(died, TTL * 3, "no takeover within three times the time to live")
+        .await;
     assert!(
         died.elapsed() >= TTL / 2,
         "taken over before the dead holder's lease ran out"
     );
     assert_eq!(observer.holder().await.unwrap().as_deref(), Some("b"));
-    b.abort();
+    b.task.abort();
 }
 
 #[tokio::test]
 async fn a_holder_that_stops_releases_and_another_takes_over_at_once() {
     let redis = RedisServer::start();
-    let (rounds_a, rounds_b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let stop_a = CancellationToken::new();
-    let a = contender(lease(&redis, "a").await, rounds_a.clone(), stop_a.clone());
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let stop_b = CancellationToken::new();
-    let b = contender(lease(&redis, "b").await, rounds_b.clone(), stop_b.clone());
+    let (a, b) = a_then_b(&redis).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(rounds_b.load(Ordering::SeqCst), 0);
+    assert_eq!(b.rounds(), 0);
 
-    stop_a.cancel();
-    a.await.unwrap();
+    a.stop.cancel();
+    a.task.await.unwrap();
     let stopped = Instant::now();
     let observer = lease(&redis, "observer").await;
-    while rounds_b.load(Ordering::SeqCst) == 0 {
-        assert!(stopped.elapsed() < TTL, "no takeover within the time to live");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    b.until_first_round(stopped, TTL, "no takeover within the time to live")
+        .await;
     // Taken at b's next ask (a third of the time to live), not at expiry.
     assert!(stopped.elapsed() < TTL / 2, "took {:?}", stopped.elapsed());
-    stop_b.cancel();
-    b.await.unwrap();
+    b.stop.cancel();
+    b.task.await.unwrap();
     assert_eq!(observer.holder().await.unwrap(), None, "released on stop");
 }
 

@@ -8,37 +8,27 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{eventually, fast_config, pending, pending_entries, publish_numbers, publisher};
-use eventstore::{stream_stats, Delivery, HandleError, RedisTarget, Worker};
-use testkit::RedisServer;
-use tokio_util::sync::CancellationToken;
+use common::{eventually, fast_config, node_with, pending, pending_entries, Running};
+use eventstore::{stream_stats, Delivery, HandleError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_acks_stop_the_reading() {
-    let redis = RedisServer::start();
-    let target = RedisTarget::parse(&redis.url()).unwrap();
-    publish_numbers(&publisher(&target).await, "s", 0..1_000).await;
+    let (redis, target) = node_with(0..1_000).await;
     // Every ack fails until the permission comes back.
     assert_eq!(redis.command(&["ACL", "SETUSER", "default", "-xack"]), "+OK");
 
     let calls = Arc::new(AtomicU64::new(0));
-    let shutdown = CancellationToken::new();
     let mut config = fast_config("s", "g", "c1");
     config.concurrency = 4;
     config.batch_size = 4;
-    let worker = Worker::new(target.clone(), config);
-    let counters = worker.counters();
     let handler_calls = calls.clone();
-    let run = tokio::spawn(worker.run(
-        move |_: Delivery| {
-            let calls = handler_calls.clone();
-            async move {
-                calls.fetch_add(1, Ordering::SeqCst);
-                Ok::<(), HandleError>(())
-            }
-        },
-        shutdown.clone(),
-    ));
+    let mut running = Running::spawn(&target, config, move |_: Delivery| {
+        let calls = handler_calls.clone();
+        async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok::<(), HandleError>(())
+        }
+    });
 
     // The reading stops: the count of handled entries settles.
     let mut last = u64::MAX;
@@ -59,24 +49,22 @@ async fn stalled_acks_stop_the_reading() {
     assert_eq!(pending(&target, "s", "g").await, held);
 
     assert_eq!(redis.command(&["ACL", "SETUSER", "default", "+xack"]), "+OK");
-    eventually(
-        "everything handled once acks work",
-        Duration::from_secs(60),
-        || async { counters.snapshot().handled == 1_000 },
-    )
-    .await;
-    shutdown.cancel();
-    run.await.unwrap();
+    running
+        .until_handled(
+            "everything handled once acks work",
+            Duration::from_secs(60),
+            1_000,
+        )
+        .await;
+    running.stop().await;
     assert_eq!(pending(&target, "s", "g").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_with_stuck_handlers_returns_within_the_grace_and_acks_nothing() {
-    let redis = RedisServer::start();
-    let target = RedisTarget::parse(&redis.url()).unwrap();
     // Three entries of a consumer that died, claimable at once, for a
     // worker with two slots: the claim finds more than it has slots for.
-    publish_numbers(&publisher(&target).await, "s", 0..3).await;
+    let (redis, target) = node_with(0..3).await;
     redis.command(&["XGROUP", "CREATE", "s", "g", "0"]);
     redis.command(&["XREADGROUP", "GROUP", "g", "gone", "STREAMS", "s", ">"]);
     for entry in pending_entries(&target, "s", "g").await {
@@ -86,21 +74,15 @@ async fn shutdown_with_stuck_handlers_returns_within_the_grace_and_acks_nothing(
     }
 
     let started = Arc::new(AtomicU64::new(0));
-    let shutdown = CancellationToken::new();
     let mut config = fast_config("s", "g", "c1");
     config.concurrency = 2;
     config.shutdown_grace = Duration::from_secs(1);
     let grace = config.shutdown_grace;
-    let worker = Worker::new(target.clone(), config);
-    let counters = worker.counters();
     let handler_started = started.clone();
-    let mut run = tokio::spawn(worker.run(
-        move |_: Delivery| {
-            handler_started.fetch_add(1, Ordering::SeqCst);
-            std::future::pending::<Result<(), HandleError>>()
-        },
-        shutdown.clone(),
-    ));
+    let mut running = Running::spawn(&target, config, move |_: Delivery| {
+        handler_started.fetch_add(1, Ordering::SeqCst);
+        std::future::pending::<Result<(), HandleError>>()
+    });
     eventually("both slots stuck", Duration::from_secs(10), || async {
         started.load(Ordering::SeqCst) == 2
     })
@@ -108,15 +90,10 @@ async fn shutdown_with_stuck_handlers_returns_within_the_grace_and_acks_nothing(
     // A few claim rounds pass with no slot free.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    shutdown.cancel();
-    let bound = grace + Duration::from_secs(3);
-    tokio::time::timeout(bound, &mut run)
-        .await
-        .unwrap_or_else(|_| panic!("run did not return within {bound:?} of the shutdown"))
-        .unwrap();
+    running.stop_within(grace + Duration::from_secs(3)).await;
 
     assert_eq!(started.load(Ordering::SeqCst), 2);
-    assert_eq!(counters.snapshot().handled, 0);
+    assert_eq!(running.counters.snapshot().handled, 0);
     let left = pending_entries(&target, "s", "g").await;
     assert_eq!(left.len(), 3, "nothing was acked: {left:?}");
     assert_eq!(
@@ -132,40 +109,32 @@ async fn shutdown_with_stuck_handlers_returns_within_the_grace_and_acks_nothing(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handler_run_past_its_timeout_is_cut_off_and_retried() {
-    let redis = RedisServer::start();
-    let target = RedisTarget::parse(&redis.url()).unwrap();
-    publish_numbers(&publisher(&target).await, "s", 0..5).await;
+    let (_redis, target) = node_with(0..5).await;
 
     let runs = Arc::new(AtomicU64::new(0));
-    let shutdown = CancellationToken::new();
     let mut config = fast_config("s", "g", "c1");
     config.handler_timeout = Duration::from_millis(200);
-    let worker = Worker::new(target.clone(), config);
-    let counters = worker.counters();
     let handler_runs = runs.clone();
     // Each entry's first run never returns; its second succeeds.
-    let run = tokio::spawn(worker.run(
-        move |delivery: Delivery| {
-            handler_runs.fetch_add(1, Ordering::SeqCst);
-            async move {
-                if delivery.deliveries == 1 {
-                    std::future::pending::<()>().await;
-                }
-                Ok::<(), HandleError>(())
+    let mut running = Running::spawn(&target, config, move |delivery: Delivery| {
+        handler_runs.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if delivery.deliveries == 1 {
+                std::future::pending::<()>().await;
             }
-        },
-        shutdown.clone(),
-    ));
-    eventually(
-        "every entry handled on its second run",
-        Duration::from_secs(20),
-        || async { counters.snapshot().handled == 5 },
-    )
-    .await;
-    let snapshot = counters.snapshot();
+            Ok::<(), HandleError>(())
+        }
+    });
+    running
+        .until_handled(
+            "every entry handled on its second run",
+            Duration::from_secs(20),
+            5,
+        )
+        .await;
+    let snapshot = running.counters.snapshot();
     assert_eq!((snapshot.retried, snapshot.dead_lettered), (5, 0));
     assert_eq!(runs.load(Ordering::SeqCst), 10);
-    shutdown.cancel();
-    run.await.unwrap();
+    running.stop().await;
     assert_eq!(pending(&target, "s", "g").await, 0);
 }

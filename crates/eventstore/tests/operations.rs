@@ -5,12 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, fast_config, publish_numbers, publisher};
-use eventstore::{
-    deadletter, ensure_group, trim, Delivery, Error, GroupStart, HandleError, RedisTarget, Worker,
-};
+use common::{eventually, fast_config, node_with, publish_numbers, publisher, stream_numbers, Running};
+use eventstore::{deadletter, ensure_group, trim, Delivery, Error, GroupStart, HandleError, RedisTarget};
 use testkit::RedisServer;
-use tokio_util::sync::CancellationToken;
 
 /// Every command the server ran (the slow log, with a threshold of zero),
 /// as its arguments.
@@ -45,19 +42,14 @@ async fn dead_letters_are_neither_capped_nor_trimmed() {
     let target = RedisTarget::parse(&redis.url()).unwrap();
     publish_numbers(&publisher(&target).await, "s", 0..50).await;
 
-    let shutdown = CancellationToken::new();
-    let worker = Worker::new(target.clone(), fast_config("s", "g", "c1"));
-    let counters = worker.counters();
-    let run = tokio::spawn(worker.run(
-        |_: Delivery| async { Err::<(), _>(HandleError::Poison("refused".into())) },
-        shutdown.clone(),
-    ));
+    let mut running = Running::spawn(&target, fast_config("s", "g", "c1"), |_: Delivery| async {
+        Err::<(), _>(HandleError::Poison("refused".into()))
+    });
     eventually("50 dead letters", Duration::from_secs(20), || async {
-        counters.snapshot().dead_lettered == 50
+        running.counters.snapshot().dead_lettered == 50
     })
     .await;
-    shutdown.cancel();
-    run.await.unwrap();
+    running.stop().await;
 
     let mut conn = target.shared().await.unwrap();
     assert_eq!(trim::trim(&mut conn, "s:dead").await.unwrap(), 0);
@@ -105,10 +97,8 @@ async fn replaying_a_malformed_id_is_the_callers_error() {
 
 #[tokio::test]
 async fn a_group_created_after_trimming_reports_what_it_missed() {
-    let redis = RedisServer::start();
-    let target = RedisTarget::parse(&redis.url()).unwrap();
+    let (redis, target) = node_with(0..10).await;
     let mut conn = target.shared().await.unwrap();
-    publish_numbers(&publisher(&target).await, "s", 0..10).await;
 
     assert_eq!(
         ensure_group(&mut conn, "s", "early").await.unwrap(),
@@ -126,7 +116,7 @@ async fn a_group_created_after_trimming_reports_what_it_missed() {
 
     // A group deleted and recreated misses what was removed meanwhile.
     redis.command(&["XGROUP", "DESTROY", "s", "early"]);
-    let first = first_id(&mut conn, "s").await;
+    let (first, _) = stream_numbers(&mut conn, "s").await.remove(0);
     redis.command(&["XDEL", "s", &first]);
     assert_eq!(
         ensure_group(&mut conn, "s", "early").await.unwrap(),
@@ -136,18 +126,4 @@ async fn a_group_created_after_trimming_reports_what_it_missed() {
         ensure_group(&mut conn, "fresh", "g").await.unwrap(),
         GroupStart::Created { missed: 0 }
     );
-}
-
-/// The id of the first entry of `stream`.
-async fn first_id(conn: &mut eventstore::Redis, stream: &str) -> String {
-    let range: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(stream)
-        .arg("-")
-        .arg("+")
-        .arg("COUNT")
-        .arg(1)
-        .query_async(conn)
-        .await
-        .unwrap();
-    range.ids[0].id.clone()
 }

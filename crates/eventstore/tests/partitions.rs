@@ -8,13 +8,12 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{eventually, fast_config, Numbered, Server};
+use common::{eventually, fast_config, on_node_and_cluster, Numbered, Running, Server};
 use eventstore::{
     deadletter, partition, partitioned_stats, Delivery, Envelope, Error, HandleError, Partitioned, Publisher,
-    RedisTarget, Worker,
+    RedisTarget,
 };
 use testkit::RedisServer;
-use tokio_util::sync::CancellationToken;
 
 const ENTRIES: u64 = 200;
 
@@ -23,14 +22,10 @@ fn poison(n: u64) -> bool {
     n % 10 == 0
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn partitions_add_up_in_figures_dead_letters_and_replays() {
-    partitions_add_up(Server::node()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn partitions_add_up_in_figures_dead_letters_and_replays_on_a_cluster() {
-    partitions_add_up(Server::cluster()).await;
+on_node_and_cluster! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    partitions_add_up: partitions_add_up_in_figures_dead_letters_and_replays,
+        partitions_add_up_in_figures_dead_letters_and_replays_on_a_cluster;
 }
 
 async fn partitions_add_up(server: Server) {
@@ -47,13 +42,13 @@ async fn partitions_add_up(server: Server) {
         .collect();
     publisher.publish_many(&events).await.unwrap();
 
-    let shutdown = CancellationToken::new();
-    let workers: Vec<_> = stream
+    let mut workers: Vec<Running> = stream
         .partitions()
         .iter()
         .map(|partition| {
-            let worker = Worker::new(target.clone(), fast_config(partition, "g", "c1"));
-            tokio::spawn(worker.run(
+            Running::spawn(
+                &target,
+                fast_config(partition, "g", "c1"),
                 |delivery: Delivery| async move {
                     let numbered: Numbered = delivery.envelope.decode()?;
                     if poison(numbered.n) {
@@ -61,8 +56,7 @@ async fn partitions_add_up(server: Server) {
                     }
                     Ok(())
                 },
-                shutdown.clone(),
-            ))
+            )
         })
         .collect();
     let mut conn = target.shared().await.unwrap();
@@ -76,10 +70,7 @@ async fn partitions_add_up(server: Server) {
         }
     })
     .await;
-    shutdown.cancel();
-    for worker in workers {
-        worker.await.unwrap();
-    }
+    futures::future::join_all(workers.iter_mut().map(Running::stop)).await;
 
     let stats = partitioned_stats(&mut conn, &stream).await.unwrap();
     assert_eq!(stats.stream, "orders");

@@ -3,9 +3,17 @@
 
 mod common;
 
-use common::{publish_numbers, publisher, stream_numbers, Numbered, Server};
+use common::{on_node_and_cluster, publish_numbers, publisher, stream_numbers, Numbered, Server};
 use eventstore::{trim, Envelope, RedisTarget};
 use testkit::{Persistence, RedisServer};
+
+on_node_and_cluster! {
+    #[tokio::test]
+    many_streams: events_for_many_streams_go_out_together_each_stream_in_order,
+        events_for_many_streams_go_out_together_each_stream_in_order_on_a_cluster;
+    trimmed_safely: trimming_never_removes_an_unacknowledged_entry,
+        trimming_never_removes_an_unacknowledged_entry_on_a_cluster;
+}
 
 #[tokio::test]
 async fn a_batch_is_published_in_order_and_reads_back_as_envelopes() {
@@ -60,16 +68,6 @@ async fn a_password_protected_server_is_reached_and_the_password_never_shows() {
     assert!(!error.contains("hunter2-secret"), "{error}");
 }
 
-#[tokio::test]
-async fn events_for_many_streams_go_out_together_each_stream_in_order() {
-    many_streams(Server::node()).await;
-}
-
-#[tokio::test]
-async fn events_for_many_streams_go_out_together_each_stream_in_order_on_a_cluster() {
-    many_streams(Server::cluster()).await;
-}
-
 async fn many_streams(server: Server) {
     let target = server.target();
     let streams = ["a", "b", "c", "d", "e", "f"];
@@ -96,28 +94,15 @@ async fn many_streams(server: Server) {
     }
 }
 
-#[tokio::test]
-async fn trimming_never_removes_an_unacknowledged_entry() {
-    trimmed_safely(Server::node()).await;
-}
-
-#[tokio::test]
-async fn trimming_never_removes_an_unacknowledged_entry_on_a_cluster() {
-    trimmed_safely(Server::cluster()).await;
-}
-
 async fn trimmed_safely(server: Server) {
     let target = server.target();
     let mut conn = target.shared().await.unwrap();
     publish_numbers(&publisher(&target).await, "s", 0..100).await;
-    let all: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg("s")
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
+    let ids: Vec<String> = stream_numbers(&mut conn, "s")
         .await
-        .unwrap();
-    let ids: Vec<String> = all.ids.iter().map(|entry| entry.id.clone()).collect();
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
 
     // No group yet: nothing may go.
     assert_eq!(trim::trim(&mut conn, "s").await.unwrap(), 0);
@@ -155,16 +140,7 @@ async fn trimmed_safely(server: Server) {
     // Once a acks #10, its next need is #40 (pending) and b's is #30 (undelivered).
     server.command(&["XACK", "s", "a", &ids[10]]);
     assert_eq!(trim::trim(&mut conn, "s").await.unwrap(), 20);
-    let first: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg("s")
-        .arg("-")
-        .arg("+")
-        .arg("COUNT")
-        .arg(1)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(first.ids[0].id, ids[30]);
+    assert_eq!(stream_numbers(&mut conn, "s").await[0].0, ids[30]);
 
     // Everything acked by both: only then is everything removable.
     for id in &ids[30..60] {

@@ -8,9 +8,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{eventually, fast_config, pending, publish_numbers, publisher, record, Seen, Server};
-use eventstore::{Delivery, Worker};
-use tokio_util::sync::CancellationToken;
+use common::{
+    eventually, fast_config, publish_numbers, publisher, recording, until_nothing_pending, Running, Seen,
+    Server,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_crash_and_restart_loses_nothing() {
@@ -42,25 +43,16 @@ async fn crash_and_restart(mut server: Server, outage: Outage) {
     publish_numbers(&publisher(&target).await, "s", 0..TOTAL).await;
 
     let seen: Seen = Arc::default();
-    let shutdown = CancellationToken::new();
     let mut config = fast_config("s", "g", "c1");
     config.claim_idle = Duration::from_secs(2);
     config.batch_size = 100;
-    let worker = Worker::new(target.clone(), config);
-    let counters = worker.counters();
-    let handler_seen = seen.clone();
-    let run = tokio::spawn(worker.run(
-        move |delivery: Delivery| {
-            let seen = handler_seen.clone();
-            async move {
-                record(&seen, &delivery)?;
-                // Slow enough that the crash lands mid-stream.
-                tokio::time::sleep(Duration::from_millis(2)).await;
-                Ok(())
-            }
-        },
-        shutdown.clone(),
-    ));
+    // Slow enough that the crash lands mid-stream.
+    let handler = recording(&seen, |_, _| async {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        Ok(())
+    });
+    let mut running = Running::spawn(&target, config, handler);
+    let counters = running.counters.clone();
 
     eventually("a quarter handled", Duration::from_secs(30), || async {
         counters.snapshot().handled >= TOTAL / 4
@@ -80,12 +72,8 @@ async fn crash_and_restart(mut server: Server, outage: Outage) {
         seen.lock().unwrap().len() as u64 == TOTAL
     })
     .await;
-    eventually("nothing pending", Duration::from_secs(10), || async {
-        pending(&target, "s", "g").await == 0
-    })
-    .await;
-    shutdown.cancel();
-    run.await.unwrap();
+    until_nothing_pending(&target, "g", Duration::from_secs(10)).await;
+    running.stop().await;
 
     let seen = seen.lock().unwrap();
     assert_eq!(seen.keys().copied().collect::<HashSet<_>>(), (0..TOTAL).collect());

@@ -5,10 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, fast_config, publish_numbers, publisher};
-use eventstore::{Delivery, HandleError, RedisTarget, Worker};
+use common::{fast_config, publish_numbers, publisher, Running};
+use eventstore::{Delivery, HandleError, RedisTarget};
 use testkit::RedisServer;
-use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishing_and_consuming_over_tls() {
@@ -22,19 +21,13 @@ async fn publishing_and_consuming_over_tls() {
     );
 
     publish_numbers(&publisher(&target).await, "s", 0..100).await;
-    let shutdown = CancellationToken::new();
-    let worker = Worker::new(target.clone(), fast_config("s", "g", "c1"));
-    let counters = worker.counters();
-    let run = tokio::spawn(worker.run(
-        |_: Delivery| async { Ok::<(), HandleError>(()) },
-        shutdown.clone(),
-    ));
-    eventually("100 handled over TLS", Duration::from_secs(20), || async {
-        counters.snapshot().handled == 100
-    })
-    .await;
-    shutdown.cancel();
-    run.await.unwrap();
+    let mut running = Running::spawn(&target, fast_config("s", "g", "c1"), |_: Delivery| async {
+        Ok::<(), HandleError>(())
+    });
+    running
+        .until_handled("100 handled over TLS", Duration::from_secs(20), 100)
+        .await;
+    running.stop().await;
 
     let plain = RedisTarget::parse(&redis.url().replacen("rediss://", "redis://", 1)).unwrap();
     let Err(error) = plain.shared().await else {

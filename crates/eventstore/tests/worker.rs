@@ -8,21 +8,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
-    eventually, fast_config, pending, pending_entries, publish_numbers, publisher, record, spawn_recording,
-    Seen, Server,
+    eventually, fast_config, node_with, on_node_and_cluster, pending, pending_entries, publish_numbers,
+    publisher, recording, spawn_recording, until_nothing_pending, Running, Seen, Server,
 };
-use eventstore::{deadletter, stream_stats, Delivery, HandleError, RedisTarget, Worker};
-use testkit::RedisServer;
+use eventstore::{deadletter, stream_stats, Delivery, HandleError, Worker};
 use tokio_util::sync::CancellationToken;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn handled_entries_are_acked_and_failed_ones_come_back() {
-    acked_and_retried(Server::node()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn handled_entries_are_acked_and_failed_ones_come_back_on_a_cluster() {
-    acked_and_retried(Server::cluster()).await;
+on_node_and_cluster! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    acked_and_retried: handled_entries_are_acked_and_failed_ones_come_back,
+        handled_entries_are_acked_and_failed_ones_come_back_on_a_cluster;
+    claimed_from_the_dead: a_dead_consumers_entries_are_claimed_by_another,
+        a_dead_consumers_entries_are_claimed_by_another_on_a_cluster;
+    dead_lettered_and_replayed: poison_and_undecodable_entries_are_dead_lettered_and_the_worker_goes_on,
+        poison_and_undecodable_entries_are_dead_lettered_and_the_worker_goes_on_on_a_cluster;
 }
 
 async fn acked_and_retried(server: Server) {
@@ -31,35 +30,21 @@ async fn acked_and_retried(server: Server) {
     publish_numbers(&publisher, "s", 0..200).await;
 
     let seen: Seen = Arc::default();
-    let shutdown = CancellationToken::new();
-    let worker = Worker::new(target.clone(), fast_config("s", "g", "c1"));
-    let counters = worker.counters();
-    let handler_seen = seen.clone();
-    let run = tokio::spawn(worker.run(
-        move |delivery: Delivery| {
-            let seen = handler_seen.clone();
-            async move {
-                let n = record(&seen, &delivery)?;
-                // Every tenth event fails on its first delivery only.
-                if n % 10 == 0 && delivery.deliveries == 1 {
-                    return Err(HandleError::Retry(anyhow::anyhow!("transient failure of {n}")));
-                }
-                Ok(())
-            }
-        },
-        shutdown.clone(),
-    ));
+    // Every tenth event fails on its first delivery only.
+    let handler = recording(&seen, |n, deliveries| async move {
+        if n % 10 == 0 && deliveries == 1 {
+            return Err(HandleError::Retry(anyhow::anyhow!("transient failure of {n}")));
+        }
+        Ok(())
+    });
+    let mut running = Running::spawn(&target, fast_config("s", "g", "c1"), handler);
 
-    eventually("200 entries handled", Duration::from_secs(20), || async {
-        counters.snapshot().handled == 200
-    })
-    .await;
-    eventually("nothing pending", Duration::from_secs(5), || async {
-        pending(&target, "s", "g").await == 0
-    })
-    .await;
-    shutdown.cancel();
-    run.await.unwrap();
+    running
+        .until_handled("200 entries handled", Duration::from_secs(20), 200)
+        .await;
+    until_nothing_pending(&target, "g", Duration::from_secs(5)).await;
+    running.stop().await;
+    let counters = running.counters;
 
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 200);
@@ -85,16 +70,6 @@ async fn acked_and_retried(server: Server) {
         (group.handled, group.retried, group.pending, group.lag),
         (200, 20, 0, Some(0))
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dead_consumers_entries_are_claimed_by_another() {
-    claimed_from_the_dead(Server::node()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dead_consumers_entries_are_claimed_by_another_on_a_cluster() {
-    claimed_from_the_dead(Server::cluster()).await;
 }
 
 async fn claimed_from_the_dead(server: Server) {
@@ -137,14 +112,11 @@ async fn claimed_from_the_dead(server: Server) {
     .await;
 
     let seen: Seen = Arc::default();
-    let shutdown = CancellationToken::new();
-    let (run, counters) = spawn_recording(&target, fast_config("s", "g", "survivor"), &seen, &shutdown);
-    eventually("all 50 handled", Duration::from_secs(20), || async {
-        counters.snapshot().handled == 50
-    })
-    .await;
-    shutdown.cancel();
-    run.await.unwrap();
+    let mut survivor = spawn_recording(&target, fast_config("s", "g", "survivor"), &seen);
+    survivor
+        .until_handled("all 50 handled", Duration::from_secs(20), 50)
+        .await;
+    survivor.stop().await;
 
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.keys().copied().collect::<HashSet<_>>(), (0..50).collect());
@@ -156,80 +128,36 @@ async fn claimed_from_the_dead(server: Server) {
     assert_eq!(pending(&target, "s", "g").await, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn poison_and_undecodable_entries_are_dead_lettered_and_the_worker_goes_on() {
-    dead_lettered_and_replayed(Server::node()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn poison_and_undecodable_entries_are_dead_lettered_and_the_worker_goes_on_on_a_cluster() {
-    dead_lettered_and_replayed(Server::cluster()).await;
-}
-
 async fn dead_lettered_and_replayed(server: Server) {
     let target = server.target();
     let publisher = publisher(&target).await;
     publish_numbers(&publisher, "s", 0..10).await;
     // Not an envelope at all, an unknown version, and an unknown type.
     server.command(&["XADD", "s", "*", "garbage", "yes"]);
-    server.command(&[
-        "XADD",
-        "s",
-        "*",
-        "type",
-        "test.numbered",
-        "v",
-        "9",
-        "id",
-        "x",
-        "time",
-        "1",
-        "payload",
-        "{}",
-    ]);
-    server.command(&[
-        "XADD",
-        "s",
-        "*",
-        "type",
-        "test.other",
-        "v",
-        "1",
-        "id",
-        "y",
-        "time",
-        "1",
-        "payload",
-        "{}",
-    ]);
+    for (kind, version, id) in [("test.numbered", "9", "x"), ("test.other", "1", "y")] {
+        server.command(&[
+            "XADD", "s", "*", "type", kind, "v", version, "id", id, "time", "1", "payload", "{}",
+        ]);
+    }
 
     // 3 always fails (retryable), 5 is refused as poison, 7 panics; the fix
     // for 3 arrives later, for the replay.
     let fixed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let seen: Seen = Arc::default();
-    let shutdown = CancellationToken::new();
     let mut config = fast_config("s", "g", "c1");
     config.retry_budget = Duration::from_secs(2);
-    let worker = Worker::new(target.clone(), config);
-    let counters = worker.counters();
-    let (handler_seen, handler_fixed) = (seen.clone(), fixed.clone());
-    let run = tokio::spawn(worker.run(
-        move |delivery: Delivery| {
-            let (seen, fixed) = (handler_seen.clone(), handler_fixed.clone());
-            async move {
-                let n = record(&seen, &delivery)?;
-                match n {
-                    3 if !fixed.load(std::sync::atomic::Ordering::SeqCst) => {
-                        Err(HandleError::Retry(anyhow::anyhow!("the mail server is away")))
-                    }
-                    5 => Err(HandleError::Poison("recipient is not an address".into())),
-                    7 => panic!("bug in the handler"),
-                    _ => Ok(()),
-                }
+    let handler_fixed = fixed.clone();
+    let handler = recording(&seen, move |n, _| {
+        std::future::ready(match n {
+            3 if !handler_fixed.load(std::sync::atomic::Ordering::SeqCst) => {
+                Err(HandleError::Retry(anyhow::anyhow!("the mail server is away")))
             }
-        },
-        shutdown.clone(),
-    ));
+            5 => Err(HandleError::Poison("recipient is not an address".into())),
+            7 => panic!("bug in the handler"),
+            _ => Ok(()),
+        })
+    });
+    let mut running = Running::spawn(&target, config, handler);
 
     let mut conn = target.shared().await.unwrap();
     eventually("six dead letters", Duration::from_secs(20), || {
@@ -239,14 +167,10 @@ async fn dead_lettered_and_replayed(server: Server) {
     .await;
     // The worker is still alive and handles what comes next.
     publish_numbers(&publisher, "s", 100..110).await;
-    eventually("later entries handled", Duration::from_secs(10), || async {
-        counters.snapshot().handled == 7 + 10
-    })
-    .await;
-    eventually("nothing pending", Duration::from_secs(5), || async {
-        pending(&target, "s", "g").await == 0
-    })
-    .await;
+    running
+        .until_handled("later entries handled", Duration::from_secs(10), 7 + 10)
+        .await;
+    until_nothing_pending(&target, "g", Duration::from_secs(5)).await;
 
     let letters = deadletter::list(&mut conn, "s", 100).await.unwrap();
     let reason_of = |needle: &str| {
@@ -312,8 +236,7 @@ async fn dead_lettered_and_replayed(server: Server) {
             .any(|consumer| consumer.pending == 0 && consumer.idle_ms < 10_000),
         "the running consumer, holding nothing, seen lately: {consumers:?}"
     );
-    shutdown.cancel();
-    run.await.unwrap();
+    running.stop().await;
 
     // With the worker stopped, replaying everything empties the dead-letter
     // stream and puts the five entries back in the stream.
@@ -325,38 +248,30 @@ async fn dead_lettered_and_replayed(server: Server) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_finishes_in_flight_work_and_acks_only_what_was_handled() {
-    let redis = RedisServer::start();
-    let target = RedisTarget::parse(&redis.url()).unwrap();
-    publish_numbers(&publisher(&target).await, "s", 0..100).await;
+    let (_redis, target) = node_with(0..100).await;
 
     let started = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let finished = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let shutdown = CancellationToken::new();
     let mut config = fast_config("s", "g", "c1");
     config.concurrency = 8;
-    let worker = Worker::new(target.clone(), config);
-    let counters = worker.counters();
     let (s, f) = (started.clone(), finished.clone());
-    let run = tokio::spawn(worker.run(
-        move |_: Delivery| {
-            let (started, finished) = (s.clone(), f.clone());
-            async move {
-                started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(700)).await;
-                finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                Ok::<(), HandleError>(())
-            }
-        },
-        shutdown.clone(),
-    ));
+    let mut running = Running::spawn(&target, config, move |_: Delivery| {
+        let (started, finished) = (s.clone(), f.clone());
+        async move {
+            started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok::<(), HandleError>(())
+        }
+    });
     eventually("handlers running", Duration::from_secs(10), || async {
         started.load(std::sync::atomic::Ordering::SeqCst) >= 8
     })
     .await;
     let asked = Instant::now();
-    shutdown.cancel();
-    run.await.unwrap();
+    running.stop().await;
     let took = asked.elapsed();
+    let counters = running.counters;
 
     let started = started.load(std::sync::atomic::Ordering::SeqCst);
     let finished = finished.load(std::sync::atomic::Ordering::SeqCst);
@@ -382,22 +297,17 @@ async fn shutdown_finishes_in_flight_work_and_acks_only_what_was_handled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_read_loops_share_the_work_and_handle_each_entry_once() {
-    let redis = RedisServer::start();
-    let target = RedisTarget::parse(&redis.url()).unwrap();
-    publish_numbers(&publisher(&target).await, "s", 0..5_000).await;
+    let (_redis, target) = node_with(0..5_000).await;
 
     let seen: Seen = Arc::default();
-    let shutdown = CancellationToken::new();
     let mut config = fast_config("s", "g", "c1");
     config.readers = 2;
     config.batch_size = 100;
-    let (run, counters) = spawn_recording(&target, config, &seen, &shutdown);
-    eventually("5,000 handled", Duration::from_secs(20), || async {
-        counters.snapshot().handled == 5_000
-    })
-    .await;
-    shutdown.cancel();
-    run.await.unwrap();
+    let mut running = spawn_recording(&target, config, &seen);
+    running
+        .until_handled("5,000 handled", Duration::from_secs(20), 5_000)
+        .await;
+    running.stop().await;
 
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 5_000);

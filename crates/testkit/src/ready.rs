@@ -78,11 +78,24 @@ pub fn wait_until(
     name: &str,
     child: &mut Child,
     timeout: Duration,
+    check: impl FnMut() -> bool,
+) -> Result<(), NotReady> {
+    wait_while_running(name, timeout, || matches!(child.try_wait(), Ok(None)), check)
+}
+
+/// [`wait_until`] for what is not a child process of this one (a task, a
+/// process another owns): `running` says whether it still runs, and a
+/// `false` fails the wait as an exit does. One loop for both, so that they
+/// poll, give up and say so alike.
+pub fn wait_while_running(
+    name: &str,
+    timeout: Duration,
+    mut running: impl FnMut() -> bool,
     mut check: impl FnMut() -> bool,
 ) -> Result<(), NotReady> {
     let start = Instant::now();
     while !check() {
-        if !matches!(child.try_wait(), Ok(None)) {
+        if !running() {
             return Err(NotReady::Exited {
                 name: name.to_string(),
             });

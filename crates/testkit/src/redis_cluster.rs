@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::free_port;
 use crate::ready::wait_until;
+use crate::redis_server::spawn_redis;
 
 /// How many masters the cluster has (the fewest Redis accepts).
 const MASTERS: usize = 3;
@@ -153,8 +154,8 @@ impl RedisCluster {
 
 impl Node {
     fn spawn(&mut self) {
-        let mut child = Command::new("redis-server")
-            .arg("--port")
+        let mut cmd = Command::new("redis-server");
+        cmd.arg("--port")
             .arg(self.port.to_string())
             .arg("--cluster-port")
             .arg(self.bus_port.to_string())
@@ -167,17 +168,8 @@ impl Node {
             .arg("--dir")
             .arg(self.dir.path())
             .arg("--logfile")
-            .arg(self.log())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start redis-server ({e}); install it: apt-get install redis-server")
-            });
-        wait_until("redis-server", &mut child, Duration::from_secs(10), || {
-            self.command(&["PING"]) == "PONG"
-        })
-        .unwrap_or_else(|error| error.panic_with_log(&self.log()));
+            .arg(self.log());
+        let child = spawn_redis(&mut cmd, &self.log(), || self.command(&["PING"]) == "PONG");
         self.child = Some(child);
     }
 

@@ -185,21 +185,30 @@ impl RedisServer {
         if let Some(password) = &self.password {
             cmd.arg("--requirepass").arg(password);
         }
-        let mut child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start redis-server ({e}); install it: apt-get install redis-server")
-            });
         // PING, not a connection: it refuses commands while it replays its
         // AOF.
-        wait_until("redis-server", &mut child, Duration::from_secs(10), || {
+        let child = spawn_redis(&mut cmd, &self.dir.path().join("redis.log"), || {
             self.answers_ping()
-        })
-        .unwrap_or_else(|error| error.panic_with_log(&self.dir.path().join("redis.log")));
+        });
         self.child = Some(child);
     }
+}
+
+/// Spawns `cmd` (a `redis-server` that writes to its own log file), then
+/// waits up to 10 s until `answers` (its PING) holds, panicking with the
+/// last lines of `log` otherwise. A lone server and a cluster's master
+/// start through this one function, so that both fail in the same words.
+pub(crate) fn spawn_redis(cmd: &mut Command, log: &Path, answers: impl FnMut() -> bool) -> Child {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start redis-server ({e}); install it: apt-get install redis-server")
+        });
+    wait_until("redis-server", &mut child, Duration::from_secs(10), answers)
+        .unwrap_or_else(|error| error.panic_with_log(log));
+    child
 }
 
 impl RedisServer {

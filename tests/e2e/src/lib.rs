@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testkit::ready::{http_ready, NotReady};
+use testkit::ready::{http_ready, wait_while_running, NotReady};
 use testkit::{free_port, MailDev, Persistence, RedisCluster, RedisServer};
 
 pub mod mailbox;
@@ -17,40 +17,22 @@ pub mod manifest;
 
 pub use manifest::service_names;
 
-/// How often [`wait_ready`] asks.
-const READY_POLL: Duration = Duration::from_millis(50);
-
 /// Waits until `service` (one instance of it, called `name` in the error)
 /// answers its readiness path (`stack.list`'s) on `port`, for at most
 /// `timeout`, and only while `running` says that what serves it (its
 /// process, or its task) still runs. The one wait of the end-to-end tests:
 /// [`Stack`] waits so for the processes it starts, the in-process tests
-/// for their tasks. Its errors are `testkit::ready`'s, in the same words
-/// as `scripts/ready.sh`'s.
+/// for their tasks. It is `testkit::ready`'s loop, so its errors are
+/// `testkit::ready`'s, in the same words as `scripts/ready.sh`'s.
 pub fn wait_ready(
     service: &str,
     name: &str,
     port: u16,
     timeout: Duration,
-    mut running: impl FnMut() -> bool,
+    running: impl FnMut() -> bool,
 ) -> Result<(), NotReady> {
     let url = format!("http://127.0.0.1:{port}{}", manifest::service(service).ready_path);
-    let start = Instant::now();
-    while !http_ready(&url) {
-        if !running() {
-            return Err(NotReady::Exited {
-                name: name.to_string(),
-            });
-        }
-        if start.elapsed() >= timeout {
-            return Err(NotReady::TimedOut {
-                name: name.to_string(),
-                timeout,
-            });
-        }
-        std::thread::sleep(READY_POLL);
-    }
-    Ok(())
+    wait_while_running(name, timeout, running, || http_ready(&url))
 }
 
 /// How the services learn where Redis and the SMTP server are.

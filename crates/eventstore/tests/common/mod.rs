@@ -8,9 +8,13 @@ use std::time::{Duration, Instant};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use eventstore::{Delivery, Envelope, Event, HandleError, Publisher, RedisTarget, Worker, WorkerConfig};
+use eventstore::{
+    Delivery, Envelope, Event, HandleError, Handler, Publisher, RedisTarget, Worker, WorkerConfig,
+    WorkerCounters,
+};
 use serde::{Deserialize, Serialize};
 use testkit::{Persistence, RedisCluster, RedisServer};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Where a scenario runs: one `redis-server`, or a three-master Redis
@@ -206,25 +210,124 @@ pub fn record(seen: &Seen, delivery: &Delivery) -> Result<u64, HandleError> {
     Ok(event.n)
 }
 
-/// Runs a worker whose handler only records what it sees.
-pub fn spawn_recording(
-    target: &RedisTarget,
-    config: eventstore::WorkerConfig,
-    seen: &Seen,
-    shutdown: &CancellationToken,
-) -> (tokio::task::JoinHandle<()>, Arc<eventstore::WorkerCounters>) {
-    let worker = Worker::new(target.clone(), config);
-    let counters = worker.counters();
-    let seen = seen.clone();
-    let run = tokio::spawn(worker.run(
-        move |delivery: Delivery| {
-            let seen = seen.clone();
-            async move { record(&seen, &delivery).map(|_| ()) }
-        },
-        shutdown.clone(),
-    ));
-    (run, counters)
+/// A handler that records each delivery (see [`record`]), then answers
+/// what `then` makes of the event's number and its delivery count: the
+/// handler of the scenarios that check which entries ran how often, each
+/// saying only how it fails. Recording happens when the handler's future
+/// first runs, as a handler's own work would.
+pub fn recording<F, Fut>(seen: &Seen, then: F) -> impl Handler
+where
+    F: Fn(u64, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HandleError>> + Send + 'static,
+{
+    let (seen, then) = (seen.clone(), Arc::new(then));
+    move |delivery: Delivery| {
+        let (seen, then) = (seen.clone(), then.clone());
+        async move {
+            let n = record(&seen, &delivery)?;
+            then(n, delivery.deliveries).await
+        }
+    }
 }
+
+/// Runs a worker whose handler only records what it sees.
+pub fn spawn_recording(target: &RedisTarget, config: WorkerConfig, seen: &Seen) -> Running {
+    Running::spawn(target, config, recording(seen, |_, _| async { Ok(()) }))
+}
+
+/// A worker running in a task of its own, with what a test watches it by
+/// and stops it with: the one way these tests start a worker, so that each
+/// says only its configuration, its handler and what it waits for.
+pub struct Running {
+    /// The worker's counters, live while it runs and final once stopped.
+    pub counters: Arc<WorkerCounters>,
+    /// The worker's shutdown signal, cancelled by [`Running::stop`].
+    shutdown: CancellationToken,
+    /// The task of `Worker::run`.
+    run: JoinHandle<()>,
+}
+
+impl Running {
+    /// Starts a worker of `config` on `target`, running `handler`.
+    pub fn spawn(target: &RedisTarget, config: WorkerConfig, handler: impl Handler) -> Self {
+        let worker = Worker::new(target.clone(), config);
+        let counters = worker.counters();
+        let shutdown = CancellationToken::new();
+        let run = tokio::spawn(worker.run(handler, shutdown.clone()));
+        Self {
+            counters,
+            shutdown,
+            run,
+        }
+    }
+
+    /// Waits until the worker has handled (and acked) `count` entries,
+    /// exactly; panics with `what` after `timeout`.
+    pub async fn until_handled(&self, what: &str, timeout: Duration, count: u64) {
+        eventually(what, timeout, || async {
+            self.counters.snapshot().handled == count
+        })
+        .await;
+    }
+
+    /// Asks the worker to stop and waits until its run has returned
+    /// (panicking if the run panicked).
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        (&mut self.run).await.unwrap();
+    }
+
+    /// [`Running::stop`], panicking if the run takes longer than `bound`
+    /// to return.
+    pub async fn stop_within(&mut self, bound: Duration) {
+        self.shutdown.cancel();
+        tokio::time::timeout(bound, &mut self.run)
+            .await
+            .unwrap_or_else(|_| panic!("run did not return within {bound:?} of the shutdown"))
+            .unwrap();
+    }
+}
+
+/// Waits until nothing of `group` on stream `s` is pending; panics after
+/// `timeout`.
+pub async fn until_nothing_pending(target: &RedisTarget, group: &str, timeout: Duration) {
+    eventually("nothing pending", timeout, || async {
+        pending(target, "s", group).await == 0
+    })
+    .await;
+}
+
+/// A plain `redis-server` (no persistence) whose stream `s` holds the
+/// numbered events of `numbers`: where most single-node scenarios begin.
+pub async fn node_with(numbers: std::ops::Range<u64>) -> (RedisServer, RedisTarget) {
+    let redis = RedisServer::start();
+    let target = RedisTarget::parse(&redis.url()).unwrap();
+    publish_numbers(&publisher(&target).await, "s", numbers).await;
+    (redis, target)
+}
+
+/// Declares each scenario's two tests, one on a lone `redis-server` and
+/// one on a Redis Cluster, both under the test attribute given: a list of
+/// `scenario: test_on_a_node,` then `test_on_a_cluster;`, one for each
+/// scenario of a file that matters on both.
+#[allow(unused_macros)]
+macro_rules! on_node_and_cluster {
+    (#[$attr:meta] $($scenario:ident: $node:ident, $cluster:ident;)+) => {
+        $(
+            #[$attr]
+            async fn $node() {
+                $scenario(common::Server::node()).await;
+            }
+
+            #[$attr]
+            async fn $cluster() {
+                $scenario(common::Server::cluster()).await;
+            }
+        )+
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_node_and_cluster;
 
 /// Every entry of `stream`, oldest first, as its id and the number of the
 /// [`Numbered`] event it carries.
