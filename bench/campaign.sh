@@ -36,9 +36,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 
-users="${USERS:-100000}"
-smtp_pool="${SMTP_POOL:-16}"
-campaign_timeout="${CAMPAIGN_TIMEOUT:-1800}"
+bench_settings 1800
 maildev_raw="${MAILDEV_RAW_MESSAGES:-$((users < 20000 ? users : 20000))}"
 read -r -a runs <<<"${SERVERS:-maildev smtp-sink}"
 for run in "${runs[@]}"; do
@@ -82,23 +80,28 @@ stream_groups() {
 }
 redis_memory() { rcli info memory | tr -d '\r' | awk -F: -v k="$1" '$1 == k { print $2 }'; }
 
-subject='Hello {{ name }}, our spring catalogue is out'
-body='Dear {{ name }},
-
-our spring catalogue is out: new products, better prices, and free delivery
-on every order above 50 euros until the end of the month. Read it online, or
-reply to this email and we will post you a printed copy.
-
-You receive this message at {{ email }} because you subscribed to our news.
-To stop receiving it, reply with "unsubscribe".
-
-Best regards,
-the comms team
-'
-
 declare -A result=()   # run.key -> value
 clk_tck="$(getconf CLK_TCK)"
 msg_size=""            # mean size of the emails maildev stored (bytes)
+
+# sample_campaign STATUS, after each read of the campaign (catalogue_campaign's
+# ON_READ): when the audience was expanded (expanded_at) and, every second,
+# each group's pending and lag and the progress (into samples).
+sample_campaign() {
+  [ -n "$expanded_at" ] || [ "$1" = expanding ] || expanded_at="$(now)"
+  [ "$1" != completed ] || return 0
+  if [ "$SECONDS" -ge "$next_sample" ]; then
+    next_sample=$((SECONDS + 1))
+    local stream t
+    t="$(elapsed "$t0" "$(now)")"
+    for stream in "${streams[@]}"; do
+      stream_groups "$stream" | sed "s|^|$t $stream |" >>"$samples"
+    done
+    echo "$t progress $(jq -c .progress <<<"$campaign")" >>"$samples"
+  fi
+}
+# The emails maildev stored in the run.
+maildev_stored() { find "$rundir/mail" -maxdepth 1 -name '*.eml' | wc -l; }
 
 # bench_run NAME: one complete run; NAME is maildev or smtp-sink.
 bench_run() {
@@ -149,38 +152,15 @@ bench_run() {
   for name in "${procs[@]}"; do ticks0[$name]="$(cpu_ticks "${pid[$name]}")"; done
 
   echo "[$run] campaign to $users users..." >&2
-  local api created id campaign status
-  api="$(campaigns_api)"
-  t0="$(now)"
-  created="$(create_campaign bench "$subject" "$body")" || fail "creating the campaign failed"
-  id="$(jq -r .id <<<"$created")"
-  local deadline=$((SECONDS + campaign_timeout)) next_sample=0 expanded_at=""
+  local campaign next_sample=0 expanded_at=""
   local samples="$rundir/samples.txt"
   : >"$samples"
-  while :; do
-    campaign="$(curl -fsS --max-time 5 "$api/$id")" || fail "reading the campaign failed"
-    status="$(jq -r .status <<<"$campaign")"
-    [ -n "$expanded_at" ] || [ "$status" = expanding ] || expanded_at="$(now)"
-    [ "$status" != completed ] || break
-    # Every second: each group's pending and lag, each process's CPU ticks.
-    if [ "$SECONDS" -ge "$next_sample" ]; then
-      next_sample=$((SECONDS + 1))
-      local stream t
-      t="$(elapsed "$t0" "$(now)")"
-      for stream in "${streams[@]}"; do
-        stream_groups "$stream" | sed "s|^|$t $stream |" >>"$samples"
-      done
-      echo "$t progress $(jq -c .progress <<<"$campaign")" >>"$samples"
-    fi
-    [ "$SECONDS" -lt "$deadline" ] || fail "campaign not completed after ${campaign_timeout}s: $campaign"
-    sleep 0.2
-  done
-  t1="$(now)"
+  catalogue_campaign sample_campaign
   [ -n "$expanded_at" ] || expanded_at="$t1"
   result[$run.campaign_wall_s]="$(elapsed "$t0" "$t1")"
   result[$run.expanded_s]="$(elapsed "$t0" "$expanded_at")"
   record_campaign "$run" "$campaign"
-  local total="${result[$run.total]}" sent="${result[$run.sent]}" failed="${result[$run.failed]}"
+  local sent="${result[$run.sent]}"
   local ticks
   for name in "${procs[@]}"; do
     ticks="$(cpu_ticks "${pid[$name]}")"
@@ -203,37 +183,23 @@ bench_run() {
   result[$run.redis_rss_mb]="$(peak_rss_mb "${pid[redis]}")"
 
   # Exact progress, and every message at the SMTP server.
-  local checks=()
-  [ "$total" = "$users" ] || checks+=("total $total != USERS $users")
-  [ "$((sent + failed))" = "$total" ] || checks+=("sent $sent + failed $failed != total $total")
-  local received=0 tries=0
+  local received=0 api_check=()
   case "$run" in
     maildev)
       # The .eml files it stored, and its API: ?skip=USERS-1 gives one email,
       # ?skip=USERS none.
-      while :; do
-        received="$(find "$rundir/mail" -maxdepth 1 -name '*.eml' | wc -l)"
-        if [ "$received" -ge "$sent" ] || [ "$tries" -ge 100 ]; then break; fi
-        tries=$((tries + 1))
-        sleep 0.1
-      done
+      received="$(count_reaching "$sent" 100 maildev_stored)"
       local last beyond
       last="$(curl -fsS --max-time 60 "http://127.0.0.1:$web_port/email?skip=$((users - 1))" | jq length)"
       beyond="$(curl -fsS --max-time 60 "http://127.0.0.1:$web_port/email?skip=$users" | jq length)"
-      [ "$last" = 1 ] && [ "$beyond" = 0 ] || checks+=("maildev's API does not hold exactly $users emails")
+      [ "$last" = 1 ] && [ "$beyond" = 0 ] || api_check=("maildev's API does not hold exactly $users emails")
       msg_size="$(find "$rundir/mail" -maxdepth 1 -name '*.eml' -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f", s / NR }')"
       ;;
     smtp-sink)
       received="$(sink_messages)"
       ;;
   esac
-  result[$run.received]="$received"
-  [ "$received" = "$users" ] || checks+=("the SMTP server received $received messages, not $users")
-  result[$run.exact]=true
-  if [ "${#checks[@]}" -gt 0 ]; then
-    result[$run.exact]=false
-    printf '[%s] CHECK FAILED: %s\n' "$run" "${checks[@]}" >&2
-  fi
+  check_exact "$received" "the SMTP server" "${api_check[@]}"
 
   # The services and Redis stop; the SMTP server stays for the raw ceiling.
   local stopping=()

@@ -61,11 +61,9 @@ cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 
-users="${USERS:-100000}"
+bench_settings 600
 seed="${SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}"
 kills="${KILLS:-$((users >= 100000 ? 5 : 4))}"
-smtp_pool="${SMTP_POOL:-16}"
-campaign_timeout="${CAMPAIGN_TIMEOUT:-600}"
 partitions="${PARTITIONS:-1}"
 require_whole_numbers users smtp_pool campaign_timeout kills partitions
 [ "$partitions" -ge 1 ] || { echo "PARTITIONS=$partitions: at least 1" >&2; exit 2; }

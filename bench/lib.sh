@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# What the end-to-end benchmarks (bench/campaign.sh, bench/chaos.sh) share:
-# the tools they need, the release build, a work directory and the processes
-# they start (stopped and reaped at exit), free loopback ports, a private
-# redis-server (AOF fsynced every second, as start.sh runs it), the four
-# services, readiness waits and the campaign API.
+# What the end-to-end benchmarks (bench/campaign.sh, bench/chaos.sh,
+# bench/scale.sh) share: their common settings, the tools they need, the
+# release build, a work directory and the processes they start (stopped and
+# reaped at exit), free loopback ports, a private redis-server (AOF fsynced
+# every second, as start.sh runs it), the four services, readiness waits,
+# the campaign API, the catalogue campaign and the checks that a run was
+# exact.
 #
 # Sourced from the repository's root, after `set -euo pipefail`. A script
 # sets, before starting anything:
@@ -43,6 +45,16 @@ require_whole_numbers() {
       exit 2
     }
   done
+}
+
+# bench_settings CAMPAIGN_TIMEOUT: the settings of every campaign benchmark,
+# users (USERS, 100000), smtp_pool (SMTP_POOL, 16: email-service's SMTP
+# connections) and campaign_timeout (CAMPAIGN_TIMEOUT, in seconds; the
+# script's own default). The script checks them (require_whole_numbers).
+bench_settings() {
+  users="${USERS:-100000}"
+  smtp_pool="${SMTP_POOL:-16}"
+  campaign_timeout="${CAMPAIGN_TIMEOUT:-$1}"
 }
 
 # The tools both benchmarks use: redis-server, curl, jq.
@@ -307,6 +319,81 @@ campaigns_api() { echo "http://127.0.0.1:${port[campaign-service]}/api/v1/campai
 create_campaign() {
   curl -fsS -XPOST "$(campaigns_api)" -H 'content-type: application/json' \
     -d "$(jq -n --arg n "$1" --arg s "$2" --arg b "$3" '{name: $n, subject: $s, body: $b}')"
+}
+
+# The campaign of bench/campaign.sh and bench/scale.sh, so that their figures
+# compare: a message of about 600 bytes to each user.
+catalogue_subject='Hello {{ name }}, our spring catalogue is out'
+catalogue_body='Dear {{ name }},
+
+our spring catalogue is out: new products, better prices, and free delivery
+on every order above 50 euros until the end of the month. Read it online, or
+reply to this email and we will post you a printed copy.
+
+You receive this message at {{ email }} because you subscribed to our news.
+To stop receiving it, reply with "unsubscribe".
+
+Best regards,
+the comms team
+'
+# catalogue_campaign [ON_READ]: creates the catalogue campaign (named bench)
+# at t0 and reads it back every 0.2 s until it is completed, at t1; campaign
+# holds its last answer (t0, t1 and campaign are the caller's). ON_READ, a
+# function, is called with the status after each read. Fails the run when
+# the campaign is not completed after campaign_timeout seconds.
+catalogue_campaign() {
+  local on_read="${1:-}" api created id status deadline
+  api="$(campaigns_api)"
+  t0="$(now)"
+  created="$(create_campaign bench "$catalogue_subject" "$catalogue_body")" || fail "creating the campaign failed"
+  id="$(jq -r .id <<<"$created")"
+  deadline=$((SECONDS + campaign_timeout))
+  while :; do
+    campaign="$(curl -fsS --max-time 5 "$api/$id")" || fail "reading the campaign failed"
+    status="$(jq -r .status <<<"$campaign")"
+    [ -z "$on_read" ] || "$on_read" "$status"
+    [ "$status" != completed ] || break
+    [ "$SECONDS" -lt "$deadline" ] || fail "campaign not completed after ${campaign_timeout}s: $campaign"
+    sleep 0.2
+  done
+  t1="$(now)"
+}
+
+# count_reaching TARGET TRIES CMD...: runs CMD, which prints a count, until
+# the count reaches TARGET, up to TRIES times more, 0.1 s apart; prints the
+# last count.
+count_reaching() {
+  local target="$1" tries="$2" count tried=0
+  shift 2
+  while :; do
+    count="$("$@")"
+    if [ "$count" -ge "$target" ] || [ "$tried" -ge "$tries" ]; then break; fi
+    tried=$((tried + 1))
+    sleep 0.1
+  done
+  echo "$count"
+}
+
+# check_exact RECEIVED SERVER [FAILED...]: whether the run (recorded by
+# record_campaign) was exact: its progress (sent + failed = total = users)
+# and every email at the SMTP server (RECEIVED of users, SERVER names it in
+# a failed check), and none of the checks FAILED that the caller made.
+# Sets result[$run.received] and result[$run.exact]; prints each failed
+# check on stderr.
+check_exact() {
+  local received="$1" server="$2" checks=()
+  shift 2
+  local total="${result[$run.total]}" sent="${result[$run.sent]}" failed="${result[$run.failed]}"
+  [ "$total" = "$users" ] || checks+=("total $total != USERS $users")
+  [ "$((sent + failed))" = "$total" ] || checks+=("sent $sent + failed $failed != total $total")
+  checks+=("$@")
+  result[$run.received]="$received"
+  [ "$received" = "$users" ] || checks+=("$server received $received messages, not $users")
+  result[$run.exact]=true
+  if [ "${#checks[@]}" -gt 0 ]; then
+    result[$run.exact]=false
+    printf '[%s] CHECK FAILED: %s\n' "$run" "${checks[@]}" >&2
+  fi
 }
 
 now() { date +%s.%N; }

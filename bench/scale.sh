@@ -34,9 +34,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 
-users="${USERS:-100000}"
-smtp_pool="${SMTP_POOL:-16}"
-campaign_timeout="${CAMPAIGN_TIMEOUT:-1800}"
+bench_settings 1800
 read -r -a instance_counts <<<"${INSTANCES:-1 2 4}"
 read -r -a redis_modes <<<"${REDIS:-node cluster}"
 read -r -a partition_counts <<<"${PARTITIONS:-1 4}"
@@ -72,20 +70,6 @@ for name in "${services[@]}"; do [ "$name" = campaign-service ] || workers+=("$n
 declare -A database=()
 for name in "${services[@]}"; do database[$name]="${manifest_database[$name]}"; done
 redis_nodes_of() { if [ "$1" = cluster ]; then echo 3; else echo 1; fi; }
-
-subject='Hello {{ name }}, our spring catalogue is out'
-body='Dear {{ name }},
-
-our spring catalogue is out: new products, better prices, and free delivery
-on every order above 50 euros until the end of the month. Read it online, or
-reply to this email and we will post you a printed copy.
-
-You receive this message at {{ email }} because you subscribed to our news.
-To stop receiving it, reply with "unsubscribe".
-
-Best regards,
-the comms team
-'
 
 clk_tck="$(getconf CLK_TCK)"
 # Microseconds of CPU per email from a tick count.
@@ -173,20 +157,8 @@ scale_run() {
   for key in "${procs[@]}"; do ticks0[$key]="$(cpu_ticks "${pid[$key]}")"; done
 
   echo "[$run] campaign to $users users..." >&2
-  local api created id campaign status t0 t1
-  api="$(campaigns_api)"
-  t0="$(now)"
-  created="$(create_campaign bench "$subject" "$body")" || fail "creating the campaign failed"
-  id="$(jq -r .id <<<"$created")"
-  local deadline=$((SECONDS + campaign_timeout))
-  while :; do
-    campaign="$(curl -fsS --max-time 5 "$api/$id")" || fail "reading the campaign failed"
-    status="$(jq -r .status <<<"$campaign")"
-    [ "$status" != completed ] || break
-    [ "$SECONDS" -lt "$deadline" ] || fail "campaign not completed after ${campaign_timeout}s: $campaign"
-    sleep 0.2
-  done
-  t1="$(now)"
+  local campaign t0 t1
+  catalogue_campaign
   declare -A ticks=()
   for key in "${procs[@]}"; do ticks[$key]=$(($(cpu_ticks "${pid[$key]}") - ticks0[$key])); done
 
@@ -195,7 +167,6 @@ scale_run() {
   result[$run.partitions]="$partitions"
   result[$run.campaign_wall_s]="$(elapsed "$t0" "$t1")"
   record_campaign "$run" "$campaign"
-  local total="${result[$run.total]}" sent="${result[$run.sent]}" failed="${result[$run.failed]}"
 
   # CPU per email: each service summed over its instances, each Redis node.
   local sum
@@ -216,22 +187,7 @@ scale_run() {
 
   # Exact progress, and every message at smtp-sink (its counters are
   # written as sessions end: up to 5 s for the last ones).
-  local checks=() received tries=0
-  [ "$total" = "$users" ] || checks+=("total $total != USERS $users")
-  [ "$((sent + failed))" = "$total" ] || checks+=("sent $sent + failed $failed != total $total")
-  while :; do
-    received="$(sink_messages)"
-    if [ "$received" -ge "$users" ] || [ "$tries" -ge 50 ]; then break; fi
-    tries=$((tries + 1))
-    sleep 0.1
-  done
-  result[$run.received]="$received"
-  [ "$received" = "$users" ] || checks+=("smtp-sink received $received messages, not $users")
-  result[$run.exact]=true
-  if [ "${#checks[@]}" -gt 0 ]; then
-    result[$run.exact]=false
-    printf '[%s] CHECK FAILED: %s\n' "$run" "${checks[@]}" >&2
-  fi
+  check_exact "$(count_reaching "$users" 50 sink_messages)" smtp-sink
   echo "[$run] ${result[$run.emails_per_s]} emails/s, exact ${result[$run.exact]}" >&2
 
   # The services first (they flush their acks), then smtp-sink and Redis;

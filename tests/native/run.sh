@@ -31,19 +31,13 @@ cd "$(dirname "$0")/../.."
 source scripts/require.sh
 source scripts/stack.sh
 source tests/docs/curl-examples.sh
+# step, ok, fail and no_listener_on.
+source scripts/test-steps.sh
 
 users="${SEED_USERS:-300}"
 campaign_timeout="${CAMPAIGN_TIMEOUT:-300}"
 start_timeout="${START_TIMEOUT:-600}"
 services=("${stack_services[@]}")
-
-started_at=$SECONDS
-step() { printf '\n== %s (at %ds)\n' "$*" "$((SECONDS - started_at))"; }
-fail() {
-  echo "FAILED: $*" >&2
-  exit 1
-}
-ok() { echo "ok: $*"; }
 
 require_curl
 command -v jq >/dev/null || apt_install jq
@@ -191,16 +185,12 @@ check_vault_logs() {
 
 # ./stop.sh, then no pid file and nothing listening on a port of the stack.
 stop_stack() {
-  local port pidfiles
+  local pidfiles
   step "./stop.sh"
   ./stop.sh
   pidfiles="$(find run -maxdepth 1 -name '*.pid' 2>/dev/null)"
   [ -z "$pidfiles" ] || fail "pid files left: $pidfiles"
-  for port in "${stack_ports[@]}"; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      fail "something still listens on port $port"
-    fi
-  done
+  no_listener_on "${stack_ports[@]}"
   ok "no pid file, no listener on the stack's ports"
 }
 
