@@ -1,0 +1,117 @@
+//! What the store answers: a campaign with its status and exact
+//! progress, and a recipient not sent, in the shapes the API serves.
+
+use contracts::{DeliveryStatus, UnknownStatus};
+use serde::Serialize;
+
+/// A campaign as the API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct Campaign {
+    /// Its id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Subject template.
+    pub subject: String,
+    /// Body template.
+    pub body: String,
+    /// Where it stands.
+    #[schema(inline)]
+    pub status: CampaignStatus,
+    /// Exact counts.
+    pub progress: Progress,
+    /// Creation time, ms since the epoch.
+    pub created_at: i64,
+    /// Completion time, ms since the epoch.
+    pub completed_at: Option<i64>,
+}
+
+/// Where a campaign stands in its life: `expanding` until its audience is
+/// known, then `sending`, then `completed` when every recipient has an
+/// outcome. Stored as that text in `campaigns.status` and served as the
+/// same string, so neither the rows nor the API changed when it stopped
+/// being a `String`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignStatus {
+    /// Its audience is not known yet.
+    Expanding,
+    /// Its emails are going out.
+    Sending,
+    /// Every recipient has a final outcome.
+    Completed,
+}
+
+impl CampaignStatus {
+    /// The status as stored and served.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Expanding => "expanding",
+            Self::Sending => "sending",
+            Self::Completed => "completed",
+        }
+    }
+}
+
+/// How the status column is read back (sqlx's `Type` derive has no `Any`
+/// support: it implements the trait for each concrete driver only).
+impl std::str::FromStr for CampaignStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        [Self::Expanding, Self::Sending, Self::Completed]
+            .into_iter()
+            .find(|status| status.as_str() == value)
+            .ok_or_else(|| UnknownStatus::new("campaign", value))
+    }
+}
+
+/// How far a campaign's recipients are.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct Progress {
+    /// Recipients (0 until the audience is expanded).
+    pub total: i64,
+    /// Emails the server accepted.
+    pub sent: i64,
+    /// Emails that failed for good.
+    pub failed: i64,
+    /// Notifications the pipeline gave up on (in the dead-letter streams,
+    /// where an operator can replay them).
+    pub dead_lettered: i64,
+    /// Recipients without a final status yet.
+    pub pending: i64,
+}
+
+/// A notification of a campaign that was not sent, as the API lists it.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct Failure {
+    /// The notification.
+    pub notification_id: String,
+    /// `failed` or `dead_lettered`.
+    #[schema(value_type = String, example = "failed")]
+    pub status: DeliveryStatus,
+    /// The recipient's address, when the outcome carried it.
+    pub recipient: Option<String>,
+    /// The SMTP server's reply, or why the notification was given up.
+    pub detail: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The API serves a status as the text the database holds, and that
+    /// text reads back as the same status.
+    #[test]
+    fn a_status_is_served_as_stored_and_read_back_as_itself() {
+        for status in [
+            CampaignStatus::Expanding,
+            CampaignStatus::Sending,
+            CampaignStatus::Completed,
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+            assert_eq!(status.as_str().parse::<CampaignStatus>(), Ok(status));
+        }
+        assert!("unknown".parse::<CampaignStatus>().is_err());
+    }
+}
