@@ -4,23 +4,15 @@
 //! refusal (a 5xx greeting, AUTH, a 5xx to `MAIL FROM`) kept apart from a
 //! recipient's; transient when nobody answers.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use contracts::EmailRequested;
 use email_service::config::Config;
 use email_service::mailer::{Mailer, SendError};
 use testkit::{free_port, Answer, MailDev, SlowSmtp};
 
-fn email(id: &str) -> EmailRequested {
-    EmailRequested {
-        notification_id: id.into(),
-        campaign_id: "c".into(),
-        to_email: "ada@example.com".into(),
-        to_name: "Ada".into(),
-        subject: "Hello".into(),
-        body: "Hi Ada".into(),
-    }
-}
+use common::email;
 
 fn mailer(port: u16, timeout_ms: u64, auth: Option<(&str, &str)>) -> Mailer {
     let mut config = Config {

@@ -2,9 +2,11 @@
 //! the server's `250 OK` is kept by the sender, and the worker's retry of
 //! the entry records it instead of sending the email again.
 
+mod common;
+
 use std::time::Duration;
 
-use contracts::{EmailRequested, Streams, DELIVERIES};
+use contracts::{Streams, DELIVERIES};
 use email_service::config::Config;
 use email_service::ledger::{Ledger, SCHEMA};
 use email_service::mailer::Mailer;
@@ -12,16 +14,7 @@ use email_service::sender::Sender;
 use eventstore::{Delivery, Envelope, HandleError, Publisher, RedisTarget};
 use testkit::{RedisServer, SlowSmtp};
 
-fn email(id: &str) -> EmailRequested {
-    EmailRequested {
-        notification_id: id.into(),
-        campaign_id: "c".into(),
-        to_email: "ada@example.com".into(),
-        to_name: "Ada".into(),
-        subject: "Hello".into(),
-        body: "Hi Ada".into(),
-    }
-}
+use common::email;
 
 #[tokio::test]
 async fn a_send_the_ledger_could_not_record_is_recorded_on_the_retry_not_sent_again() {
