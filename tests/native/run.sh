@@ -223,10 +223,16 @@ check_vault_logs dev
 # Every curl example of the docs (README.md's quick start included) against
 # this stack, its default ports rewritten to the ones it runs on.
 step "the curl examples of the docs (tests/docs/curl-examples.sh)"
-run_doc_examples 8080="$campaign_port" 8082="$user_port" 8083="$notification_port" \
-  8084="$email_port" 9000="$mail_ui_port" 2500="$smtp_port" 8081="$redis_commander_port" \
-  8200="$vault_port" 6379="$redis_port" 5433="$postgres_port" ||
-  fail "an example of the docs did not answer a 2xx"
+doc_ports=(
+  "${manifest_default[MAIL_UI_PORT]}=$mail_ui_port" "${manifest_default[SMTP_PORT]}=$smtp_port"
+  "${manifest_default[REDIS_COMMANDER_PORT]}=$redis_commander_port"
+  "${manifest_default[VAULT_PORT]}=$vault_port" "${manifest_default[REDIS_PORT]}=$redis_port"
+  "${manifest_default[POSTGRES_PORT]}=$postgres_port"
+)
+for name in "${services[@]}"; do
+  doc_ports+=("${manifest_port[$name]}=${service_port[$name]}")
+done
+run_doc_examples "${doc_ports[@]}" || fail "an example of the docs did not answer a 2xx"
 stop_stack
 rm -rf data
 
