@@ -9,6 +9,7 @@ source scripts/require.sh
 require_redis
 require_node_tools
 require_postgres
+require_faketime
 require_postfix_tools
 require_openssl
 require_openbao

@@ -26,7 +26,12 @@
 #   - CLIENT KILL of each service's Redis connections (found by their local
 #     ports: the services do not name their connections);
 #   - 1,000 poison entries (not envelopes) into each of the four streams
-#     (spread evenly over its partitions when it is split).
+#     (spread evenly over its partitions when it is split);
+#   - consent changes: SUPPRESS users (the first ones) put on the
+#     suppression list before the campaign, so that its expansion counts
+#     them suppressed, and as many (the last ones) unsubscribed while it
+#     sends, each counted sent or suppressed depending on whether its email
+#     went out before email-service read the change.
 #
 # So that the faults land while the campaign runs, the SMTP server paces its
 # clients (it answers MAIL FROM after a delay: nothing is delivered yet, so
@@ -39,8 +44,10 @@
 # otherwise) and explained: uncertain sends (email-service's warnings,
 # counted) and crash windows (kills of email-service between a 250 and the
 # send ledger's write) account for every copy beyond the first; the
-# campaign's progress is exact (sent + failed = total = expected, sent =
-# unique received); every poison entry is in its stream's dead letters, for
+# campaign's progress is exact (sent + failed + dead_lettered + suppressed
+# = total = users, expected = total - suppressed, sent = unique received),
+# no user suppressed before the campaign got an email, and no notification
+# recorded suppressed had its email received; every poison entry is in its stream's dead letters, for
 # every group reading that stream; no group holds a pending entry or lags.
 # Prints a table, then as the last line one JSON object. Exits non-zero when
 # an email is lost, the counts differ or a poison entry was not
@@ -51,7 +58,8 @@
 #   USERS=2000 SEED=1234 bench/chaos.sh # repeat a run's schedule
 #   USERS=20000 PARTITIONS=4 bench/chaos.sh # the streams split in 4
 #
-# Settings: USERS (100000), SEED (random), KILLS (5 from 100,000 users, else
+# Settings: USERS (100000), SEED (random), SUPPRESS (users/200, at least 2),
+# KILLS (5 from 100,000 users, else
 # 4; at least 4), PARTITIONS (1: STREAM_PARTITIONS of the per-recipient
 # streams), SMTP_POOL (16), CAMPAIGN_TIMEOUT (seconds after the last
 # fault; 600), KEEP=1 keeps the work directory (logs, databases, received
@@ -65,7 +73,8 @@ bench_settings 600
 seed="${SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}"
 kills="${KILLS:-$((users >= 100000 ? 5 : 4))}"
 partitions="${PARTITIONS:-1}"
-require_whole_numbers users smtp_pool campaign_timeout kills partitions
+suppress="${SUPPRESS:-$((users / 200 > 2 ? users / 200 : 2))}"
+require_whole_numbers users smtp_pool campaign_timeout kills partitions suppress
 [ "$partitions" -ge 1 ] || { echo "PARTITIONS=$partitions: at least 1" >&2; exit 2; }
 [[ "$seed" =~ ^[0-9]+$ ]] || { echo "SEED=$seed: a whole number is needed" >&2; exit 2; }
 [ "$kills" -ge 4 ] || { echo "KILLS=$kills: at least 4 (one per service)" >&2; exit 2; }
@@ -196,86 +205,8 @@ seed_users
 start_other_services
 
 # --- faults -------------------------------------------------------------------------
-faults_file="$workdir/faults.jsonl"
-: >"$faults_file"
-# record KIND TARGET AT DURATION DETAIL: one injected fault.
-record() {
-  jq -nc --arg kind "$1" --arg target "$2" --argjson at "$3" --argjson duration "$4" --arg detail "$5" \
-    '{kind: $kind, target: $target, at_s: $at, duration_s: $duration, detail: $detail}' >>"$faults_file"
-  echo "[$3 s] $1 $2 (${4} s) $5" >&2
-}
-smtp_mode() { echo "$1" >"$control.new" && mv "$control.new" "$control"; }
-
-# kill_service NAME DOWN: SIGKILL, DOWN seconds, restart, wait until ready.
-kill_service() {
-  local name="$1" down="$2" at detail=""
-  at="$(now_s)"
-  sigkill "$name"
-  if [ "$name" = user-service ]; then
-    # Whether the expansion had finished when it died: its log says so.
-    if grep -q '"audience expanded"' "$workdir/user-service.log"; then
-      detail="after the expansion"
-    else
-      detail="during the expansion ($(notifications_published) of $users notifications published)"
-    fi
-  fi
-  sleep "$down"
-  start_service "$name"
-  ready_or_fail "$name" 120 service_ready "$name"
-  record kill "$name" "$at" "$(awk -v a="$at" -v b="$(now_s)" 'BEGIN { printf "%.1f", b - a }')" "${detail:-restarted}"
-}
-kill_redis() {
-  local down="$1" at
-  at="$(now_s)"
-  sigkill redis
-  sleep "$down"
-  start_redis
-  record redis-kill redis "$at" "$(awk -v a="$at" -v b="$(now_s)" 'BEGIN { printf "%.1f", b - a }')" \
-    "SIGKILL, restarted from its AOF"
-}
-smtp_period() {
-  local mode="$1" len="$2" at
-  at="$(now_s)"
-  case "$mode" in
-    slow) smtp_mode "slow $slow_reply_ms" ;;
-    stall) smtp_mode "slow $stall_reply_ms" ;;
-    *) smtp_mode "$mode" ;;
-  esac
-  sleep "$len"
-  smtp_mode accept
-  record "smtp-$mode" chaos-smtp "$at" "$len" \
-    "$(case "$mode" in down) echo "not listening" ;; refuse) echo "451 to every transaction" ;;
-      slow) echo "${slow_reply_ms} ms before each 250 after DATA" ;;
-      stall) echo "${stall_reply_ms} ms before each 250 after DATA (SMTP_TIMEOUT_MS ${smtp_timeout_ms})" ;; esac)"
-}
-# The Redis connections of one process: its local addresses, from ss.
-redis_clients_of() {
-  ss -tnpH state established "( dport = :$redis_port )" 2>/dev/null |
-    awk -v p="pid=$1," 'index($0, p) { print $3 }'
-}
-client_kill() {
-  local name="$1" at addr n=0
-  at="$(now_s)"
-  for addr in $(redis_clients_of "${pid[$name]}"); do
-    [ "$(rcli CLIENT KILL "$addr" 2>/dev/null)" != OK ] || n=$((n + 1))
-  done
-  record client-kill "$name" "$at" 0 "$n connections killed"
-}
-# The ids of the poison entries of each stored stream, a file each.
-declare -A poison_ids=()
-poison() {
-  local stream="$1" at stored part k=0 n=0
-  at="$(now_s)"
-  mapfile -t stored < <(stored_streams "$stream")
-  for part in "${stored[@]}"; do
-    poison_ids[$part]="$workdir/poison-${part//[:\{\}]/_}.ids"
-    for ((i = k; i < 1000; i += ${#stored[@]})); do echo "XADD $part * chaos-poison $i"; done |
-      rcli >"${poison_ids[$part]}"
-    n=$((n + $(grep -c . "${poison_ids[$part]}")))
-    k=$((k + 1))
-  done
-  record poison "$stream" "$at" 0 "$n entries over ${#stored[@]} stream(s)"
-}
+# shellcheck source=bench/chaos_faults.sh
+source bench/chaos_faults.sh
 
 subject='Hello {{ name }}, our spring catalogue is out'
 body='Dear {{ name }},
@@ -287,6 +218,18 @@ Best regards,
 the comms team
 '
 api="$(campaigns_api)"
+# The first SUPPRESS users go on the list before the campaign; the last
+# SUPPRESS are unsubscribed while it sends (below, with the faults).
+suppressed_before="$(user_addresses 0 "$suppress")"
+suppress_addresses "$suppressed_before" manual
+listed() { curl -fsS "http://127.0.0.1:${port[user-service]}/api/v1/suppressions?limit=1000" | jq '.suppressions | length'; }
+for _ in $(seq 1 300); do
+  [ "$(listed)" -ge "$suppress" ] && break
+  sleep 0.1
+done
+[ "$(listed)" -ge "$suppress" ] || fail "the $suppress suppressions before the campaign were not applied within 30 s"
+unsubscribed_later="$(user_addresses $((users - suppress)) "$suppress")"
+
 echo "campaign to $users users, faults from now (seed $seed)..." >&2
 # A blocking read that returns with the first notification user-service
 # publishes, then SIGKILLs user-service at once: started before the
@@ -309,6 +252,9 @@ id="$(jq -r .id <<<"$created")"
 wait "$first_page" || true
 unset "live[$first_page]"
 kill_service user-service "$(rand 2 4)"
+# Unsubscribed while the campaign sends (user-service is back).
+until suppress_addresses "$unsubscribed_later" unsubscribed 2>/dev/null; do sleep 0.5; done
+record consent user-service "$(now_s)" 0 "$suppress users unsubscribed while the campaign sends"
 
 for i in "${!faults_todo[@]}"; do
   read -r kind target <<<"${faults_todo[i]}"
@@ -377,7 +323,9 @@ for stream in "${streams[@]}"; do
     dead_file="$workdir/dead-${part//[:\{\}]/_}.txt"
     rcli --json -2 XRANGE "$part:dead" - + |
       jq -r '.[] | .[1] | [range(0; length; 2) as $i | {key: .[$i], value: .[$i + 1]}] | from_entries
-        | select(has("chaos-poison")) | "\(."dead.group") \(."dead.original_id")"' |
+        | select(has("chaos-poison")
+            or ((."dead.fields" // "[]") | fromjson | any(.[0] | @base64d == "chaos-poison")))
+        | "\(."dead.group") \(."dead.original_id")"' |
       sort -u >"$dead_file"
     found="$(awk -v g="$n_groups" 'NR == FNR { want[$1] = 1; next } ($2 in want) { c[$2]++ }
       END { n = 0; for (k in c) if (c[k] >= g) n++; print n }' \
@@ -391,16 +339,20 @@ for stream in "${streams[@]}"; do
   poison_dead=$((poison_dead + stream_found))
 done
 
-expected="$users"
+total="$(jq -r '.progress.total // -1' <<<"$campaign")"
+sent="$(jq -r '.progress.sent // -1' <<<"$campaign")"
+failed="$(jq -r '.progress.failed // -1' <<<"$campaign")"
+dead_lettered="$(jq -r '.progress.dead_lettered // -1' <<<"$campaign")"
+suppressed="$(jq -r '.progress.suppressed // -1' <<<"$campaign")"
+# Every user but the suppressed gets an email.
+expected=$((users - suppressed))
 received="$(grep -c . "$ids_file" || true)"
 unique="$(sort -u "$ids_file" | grep -c . || true)"
 duplicates=$((received - unique))
 lost=$((expected > unique ? expected - unique : 0))
-total="$(jq -r '.progress.total // -1' <<<"$campaign")"
-sent="$(jq -r '.progress.sent // -1' <<<"$campaign")"
-failed="$(jq -r '.progress.failed // -1' <<<"$campaign")"
 counts_match=false
-if [ "$((sent + failed))" = "$total" ] && [ "$total" = "$expected" ] && [ "$sent" = "$unique" ]; then
+if [ "$((sent + failed + dead_lettered + suppressed))" = "$total" ] && [ "$total" = "$users" ] &&
+  [ "$sent" = "$unique" ] && [ "$suppressed" -ge "$suppress" ] && [ "$suppressed" -le $((2 * suppress)) ]; then
   counts_match=true
 fi
 # Notifications the service recorded as sent that never arrived (the
@@ -410,6 +362,18 @@ if command -v sqlite3 >/dev/null && [ -f "$workdir/data/dev/notifications.db" ];
   sqlite3 "$workdir/data/dev/notifications.db" "SELECT '<' || id || '@comms>' FROM notifications WHERE status = 'sent'" |
     sort -u >"$workdir/sent-ids.txt"
   sent_not_received="$(sort -u "$ids_file" | comm -23 "$workdir/sent-ids.txt" - | grep -c . || true)"
+fi
+# Suppressed means not sent: no notification recorded suppressed had its
+# email received, and none of the users suppressed before the campaign.
+suppressed_received=0
+if command -v sqlite3 >/dev/null && [ -f "$workdir/data/dev/notifications.db" ]; then
+  sqlite3 "$workdir/data/dev/notifications.db" "SELECT '<' || id || '@comms>' FROM notifications WHERE status = 'suppressed'" |
+    sort -u >"$workdir/suppressed-ids.txt"
+  suppressed_received="$(sort -u "$ids_file" | comm -12 "$workdir/suppressed-ids.txt" - | grep -c . || true)"
+  before="$(jq -r '.[]' <<<"$suppressed_before" | sed "s/'/''/g; s/.*/'&'/" | paste -sd, -)"
+  before_suppressed="$(sqlite3 "$workdir/data/dev/notifications.db" \
+    "SELECT COUNT(*) FROM notifications WHERE status = 'suppressed' AND email IN ($before)")"
+  [ "$before_suppressed" = "$suppress" ] || suppressed_received=$((suppressed_received + suppress - before_suppressed))
 fi
 dup_bound="$(awk -v n="$expected" 'BEGIN { printf "%d", n / 1000 }')"
 # Where the duplicates come from. An uncertain send (email-service's warning
@@ -442,7 +406,8 @@ printf '%-22s %s\n' expected "$expected" "received (all)" "$received" "unique re
   duplicates "$duplicates (bound $dup_bound, 0.1 %)" "uncertain sends" "$uncertain_sends (email-service's warnings)" \
   "duplicates explained" "$duplicates_explained: $after_uncertain after an uncertain send, $other_duplicates in a crash window (kills of email-service: $crash_windows)" \
   lost "$lost" "sent, not received" "$sent_not_received" \
-  "progress" "sent $sent, failed $failed, total $total" "counts match" "$counts_match" \
+  "progress" "sent $sent, failed $failed, dead-lettered $dead_lettered, suppressed $suppressed, total $total" "counts match" "$counts_match" \
+  "suppressed" "$suppress before, $suppress during the campaign; $suppressed counted" "suppressed and emailed" "$suppressed_received" \
   "campaign completed" "$completed at ${campaign_s} s (faults over at ${faults_end} s)"
 for stream in "${streams[@]}"; do
   printf '%-22s %s dead letters; poison dead-lettered %s\n' "$stream" "${dead_len[$stream]}" "${poison_found[$stream]}"
@@ -454,7 +419,8 @@ problems=()
 [ "$completed" = true ] || problems+=("campaign not completed")
 [ "$lost" = 0 ] || problems+=("$lost emails lost")
 [ "$sent_not_received" = 0 ] || problems+=("$sent_not_received notifications recorded as sent never reached the SMTP server")
-[ "$counts_match" = true ] || problems+=("counts differ: sent $sent + failed $failed, total $total, expected $expected, unique received $unique")
+[ "$counts_match" = true ] || problems+=("counts differ: sent $sent + failed $failed + dead-lettered $dead_lettered + suppressed $suppressed, total $total of $users users, $suppress suppressed before and $suppress unsubscribed during the campaign, unique received $unique")
+[ "$suppressed_received" = 0 ] || problems+=("$suppressed_received suppressed recipients were emailed (or a user suppressed before the campaign was not counted suppressed)")
 [ "$poison_ok" = true ] || problems+=("only $poison_dead of $poison_total poison entries dead-lettered by every group")
 [ -z "$busy" ] || problems+=("groups still busy: $(tr '\n' ';' <<<"$busy")")
 [ "$duplicates" -le "$dup_bound" ] || echo "chaos: note: $duplicates duplicates, above 0.1 % of expected ($dup_bound)" >&2
@@ -474,11 +440,13 @@ jq -nc \
   --argjson campaign_s "$campaign_s" --argjson dup_bound "$dup_bound" --argjson pace_ms "$pace_ms" \
   --argjson problems "$(printf '%s\n' "${problems[@]}" | jq -Rn '[inputs | select(length > 0)]')" \
   --argjson partitions "$partitions" --argjson cores "$(nproc)" --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+  --argjson suppress "$suppress" --argjson suppressed_received "$suppressed_received" \
   '{expected: $expected, unique_received: $unique, received: $received, duplicates: $duplicates,
     duplicates_within_bound: ($duplicates <= $dup_bound), uncertain_sends: $uncertain_sends,
     duplicates_explained: $duplicates_explained, lost: $lost, sent_not_received: $sent_not_received,
     dead_letters: $dead, poison_dead_lettered: $poison_ok, poison_entries_dead_lettered: $poison_dead,
     poison_entries: $poison_total, counts_match: $counts_match, completed: $completed, progress: $progress,
+    suppressed_before: $suppress, unsubscribed_during: $suppress, suppressed_received: $suppressed_received,
     campaign_s: $campaign_s, faults: $faults, problems: $problems, seed: $seed, partitions: $partitions,
     smtp_pace_ms: $pace_ms,
     seconds: $seconds, machine: {cores: $cores, date: $date}}'

@@ -190,6 +190,7 @@ start_redis() {
   mkdir -p "$rundir/redis"
   launch redis redis-server --port "$redis_port" --bind 127.0.0.1 --daemonize no \
     --appendonly yes --appendfsync everysec --save "" --dir "$rundir/redis" \
+    --maxmemory "${REDIS_MAXMEMORY:-1gb}" --maxmemory-policy noeviction \
     --logfile "$rundir/redis-server.log"
   ready_or_fail redis 60 redis_pings "$redis_port"
 }
@@ -209,6 +210,7 @@ start_redis_cluster() {
     launch "redis.$node" redis-server --port "$p" --cluster-port "${pair#*:}" --bind 127.0.0.1 \
       --daemonize no --cluster-enabled yes --cluster-config-file "nodes-$p.conf" \
       --appendonly yes --appendfsync everysec --save "" --dir "$rundir/redis.$node" \
+      --maxmemory "${REDIS_MAXMEMORY:-1gb}" --maxmemory-policy noeviction \
       --logfile "$rundir/redis-server.$node.log"
     addresses+=("127.0.0.1:$p")
   done
@@ -392,7 +394,8 @@ check_exact() {
   result[$run.exact]=true
   if [ "${#checks[@]}" -gt 0 ]; then
     result[$run.exact]=false
-    printf '[%s] CHECK FAILED: %s\n' "$run" "${checks[@]}" >&2
+    local check
+    for check in "${checks[@]}"; do printf '[%s] CHECK FAILED: %s\n' "$run" "$check" >&2; done
   fi
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what comms needs and a machine may lack, from the package
-# registries only (Debian's apt, npm). Sourced by start.sh, test.sh, .ci/run
-# and the benchmarks; each function installs one thing if it is missing.
+# registries only (Debian's apt, npm, PyPI, crates.io). Sourced by start.sh,
+# test.sh, .ci/run and the benchmarks; each function installs one thing if
+# it is missing.
 set -euo pipefail
 
 comms_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -60,13 +61,30 @@ postfix_master_pids() {
 # tools/package-lock.json is newer than the install, so a tool added to it
 # reaches a machine that installed the others before.
 require_node_tools() {
-  command -v npm >/dev/null || apt_install nodejs npm
   local dir="$comms_root/tools"
   local installed="$dir/node_modules/.package-lock.json"
   if [ ! -f "$installed" ] || [ "$dir/package-lock.json" -nt "$installed" ]; then
-    echo "installing maildev, redis-commander and playwright-core from npm" >&2
-    (cd "$dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+    node_tools_install "maildev, redis-commander and playwright-core"
   fi
+}
+
+# npm ci of tools/: exactly the packages of tools/package-lock.json, each
+# checked against its integrity hash, into a node_modules emptied first;
+# fails when the lockfile and tools/package.json disagree. Install scripts
+# are off: none of the tools needs one (the only ones are redis-commander's
+# message and the build of bcrypt, an optional dependency of it that it
+# replaces with bcryptjs, which would fetch from outside the registry).
+node_tools_install() {
+  command -v npm >/dev/null || apt_install nodejs npm
+  echo "installing $1 from npm (npm ci, tools/package-lock.json)" >&2
+  (cd "$comms_root/tools" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
+# ApacheBench (Debian's apache2-utils): the load generator of
+# bench/http-load.sh, a small C program with keep-alive and concurrency.
+require_ab() {
+  command -v ab >/dev/null && return
+  apt_install apache2-utils
 }
 
 # Fails with one line naming the port and the variable that moves it.
@@ -76,6 +94,12 @@ require_free_port() {
     echo "port $port ($what) is already in use; set $variable to another port" >&2
     exit 1
   fi
+}
+
+# jq, with which start.sh reads OpenBao's answers (prod).
+require_jq() {
+  command -v jq >/dev/null && return
+  apt_install jq
 }
 
 # curl, for the readiness checks of start.sh.
@@ -90,6 +114,13 @@ require_curl() {
 require_postgres() {
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && return
   apt_install postgresql
+}
+
+# Debian's libfaketime, through which the clock-skew test runs one
+# email-service instance with its wall clock ahead.
+require_faketime() {
+  [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] && return
+  apt_install faketime
 }
 
 # The openssl command, which makes the test CA of the TLS tests.
@@ -148,14 +179,42 @@ require_schemathesis() {
 }
 
 # Redis Commander (npm: redis-commander), which start.sh runs to browse the
-# streams; installed with the other tools of tools/package.json. Install
-# scripts are skipped: the only one builds bcrypt, an optional dependency
-# it replaces with bcryptjs, and would fetch from outside the registry.
+# streams; installed with the other tools of tools/package.json.
 require_redis_commander() {
   [ -x "$comms_root/tools/node_modules/.bin/redis-commander" ] && return
-  command -v npm >/dev/null || apt_install nodejs npm
-  echo "installing Redis Commander from npm" >&2
-  (cd "$comms_root/tools" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+  node_tools_install "Redis Commander"
+}
+
+# require_cargo_tool CRATE VERSION [OPTION...]: crates.io's CRATE, pinned to
+# VERSION, built with the versions of its own Cargo.lock (--locked) and
+# installed into cargo's bin directory ($CARGO_HOME/bin), where cargo finds
+# it as a subcommand; installed unless that version is there. OPTIONs go to
+# cargo install.
+require_cargo_tool() {
+  local crate="$1" version="$2"
+  shift 2
+  # grep reads cargo's whole answer (no -q), as require_pypi_tool's does.
+  cargo install --list 2>/dev/null | grep -x "$crate v$version:" >/dev/null && return
+  echo "installing $crate $version from crates.io (cargo install: a build of several minutes)" >&2
+  cargo install --locked --quiet "$@" "$crate" --version "$version"
+}
+
+# cargo-deny, which scripts/check-supply-chain.sh runs on the dependency
+# tree (deny.toml): licenses, duplicate versions, sources, advisories.
+# Pinned, so that a run's checks do not change under it. About 8 minutes
+# to build on 2 cores, once per machine.
+comms_cargo_deny_version="0.20.2"
+require_cargo_deny() {
+  require_cargo_tool cargo-deny "$comms_cargo_deny_version"
+}
+
+# cargo-audit, which scripts/check-supply-chain.sh runs where RustSec's
+# advisory database can be fetched. Pinned; without its default feature
+# (scanning of built binaries, which nothing here uses), which shortens
+# its build.
+comms_cargo_audit_version="0.22.2"
+require_cargo_audit() {
+  require_cargo_tool cargo-audit "$comms_cargo_audit_version" --no-default-features
 }
 
 # Debian's chromium, the browser scripts/screenshots.mjs and the dashboard test

@@ -2,7 +2,8 @@
 // Takes the README's screenshots of the running native stack (./start.sh)
 // into docs/screenshots/: the dashboard during and after a campaign, MailDev's inbox,
 // Redis Commander showing a stream, and OpenBao's UI showing the secrets
-// under secret/comms (both environments) and one service's prod secret.
+// under secret/comms (dev's; prod's live in prod's own OpenBao) and one
+// service's dev secret.
 //
 //   ./start.sh && node scripts/screenshots.mjs
 //   SHOTS=openbao node scripts/screenshots.mjs   # only OpenBao's pictures
@@ -174,22 +175,22 @@ async function campaignShots(page) {
   await shot(page, 'dashboard');
 }
 
-// OpenBao's UI: secret/comms with both environments, then email-service's
-// prod secret, its values masked.
+// OpenBao's UI (dev's server): secret/comms, then email-service's dev
+// secret, its values masked.
 async function openbaoShots(page) {
   // The UI keeps a root token in memory only: sign in once, and move
   // inside the app from there.
   await page.goto(`${vaultUrl}/ui/vault/auth?with=token&redirect_to=${encodeURIComponent('/vault/secrets/secret/list/comms/')}`);
   await page.locator('input[name="token"]').fill(vaultToken);
   await page.locator('#auth-submit').click();
-  await page.getByText('prod/').first().waitFor();
+  await page.getByText('dev/').first().waitFor();
   // Close the note about signing in with a root token.
   await page.locator('.flash-message button, [data-test-flash-message] button').first().click({ timeout: 3000 }).catch(() => {});
   await sleep(1000);
   await shot(page, 'openbao-list');
-  await page.getByText('prod/').first().click();
+  await page.getByText('dev/').first().click();
   await page.getByText('email-service').first().click();
-  await page.getByText('smtp_password').first().waitFor();
+  await page.getByText('smtp_host').first().waitFor();
   await sleep(1000);
   await shot(page, 'openbao-secret');
 }

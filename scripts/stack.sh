@@ -20,15 +20,17 @@ source "$stack_root/scripts/manifest.sh"
 stack_services=("${manifest_services[@]}")
 # Every component, in the order stop.sh stops them: the services first, so
 # that they can still flush their acks to Redis while they shut down.
-# postgres runs only with APP_ENV=prod.
+# redis and openbao run in dev, redis-prod, openbao-prod and postgres in
+# prod.
 # shellcheck disable=SC2034 # used by start.sh and stop.sh
-stack_components=("${manifest_services[@]}" redis-commander maildev openbao postgres redis)
+stack_components=("${manifest_services[@]}" redis-commander maildev openbao openbao-prod postgres
+  redis redis-prod)
 
 stack_pidfile() { echo "$stack_run/$1.pid"; }
 # The private PostgreSQL cluster's directory (POSTGRES_DATA), as start.sh
 # recorded it when it started the server.
 stack_postgres_data() {
-  cat "$stack_run/postgres.data" 2>/dev/null || echo "$stack_root/data/postgres"
+  cat "$stack_run/postgres.data" 2>/dev/null || echo "$stack_root/data/prod/postgres"
 }
 stack_log() { echo "$stack_run/logs/$1.log"; }
 
@@ -46,11 +48,12 @@ stack_owns() {
   pid_alive "$pid" || return 1
   cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
   case "$name" in
-    redis)
+    redis | redis-prod)
       # redis-server rewrites its command line to its title; it runs in
       # the data directory that start.sh gives it.
-      [[ "$cmdline" == *redis-server* ]] &&
-        [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$stack_root/data/redis" ]
+      local dir="$stack_root/data/redis"
+      [ "$name" = redis ] || dir="$stack_root/data/prod/redis"
+      [[ "$cmdline" == *redis-server* ]] && [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$dir" ]
       ;;
     maildev) [[ "$cmdline" == *"$stack_root/tools/node_modules/.bin/maildev "* ]] ;;
     redis-commander) [[ "$cmdline" == *"$stack_root/tools/node_modules/.bin/redis-commander "* ]] ;;
@@ -60,6 +63,11 @@ stack_owns() {
     openbao)
       [[ "$cmdline" == "$stack_root/tools/openbao/"*"/bao server -dev "* ]] ||
         [[ "$cmdline" == "$(readlink -f "$stack_root/tools/openbao")/"*"/bao server -dev "* ]]
+      ;;
+    openbao-prod)
+      local server="/bao server -config=$stack_root/data/prod/openbao/config.hcl "
+      [[ "$cmdline" == "$stack_root/tools/openbao/"*"$server" ]] ||
+        [[ "$cmdline" == "$(readlink -f "$stack_root/tools/openbao")/"*"$server" ]]
       ;;
     postgres)
       # The postmaster runs in its data directory.

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Writes the secrets of comms into a Vault-compatible server (OpenBao's dev
-# server in the stacks): one KV v2 secret per environment and service, at
+# server in the stacks, prod's own OpenBao in the native prod stack): one
+# KV v2 secret per environment and service, at
 #
 #   secret/comms/<env>/<service>      env: dev, prod
 #                                     service: each service of stack.list
@@ -10,14 +11,21 @@
 # Vault < environment variables):
 #
 #   every service     redis_url, database_url
-#   email-service     smtp_host, smtp_port, smtp_user, smtp_password, smtp_tls
+#   email-service     smtp_host, smtp_port, smtp_user, smtp_password, smtp_tls,
+#                     smtp_allow_plaintext_auth
 #   campaign-service  api_token (the bearer token of writes, in prod)
 #   user-service      api_token (the same token: reading users needs it)
 #   notification-service  api_token (the same token: reading a notification,
 #                     which holds its recipient's address, needs it)
+#   campaign-service, notification-service  unsubscribe_key (the key that
+#                     signs each email's unsubscribe link, in
+#                     notification-service, and verifies it, in
+#                     campaign-service, which serves the link: the same
+#                     in both; at least 32 characters)
 #
 # A key whose value is empty is not written (no database_url means SQLite;
-# no api_token means none), yet every service gets a secret in every
+# no api_token means none; no unsubscribe_key means dev's published key in
+# dev, and a prod service that refuses to start), yet every service gets a secret in every
 # environment: a missing secret stops a service at start. Values are strings.
 # Run it again to overwrite: each run writes a new version of every secret.
 #
@@ -39,6 +47,8 @@
 #
 #   per environment, <ENV> being DEV or PROD:
 #   <ENV>_REDIS_URL=redis://127.0.0.1:6379
+#   <ENV>_<SVC>_REDIS_URL       one service's Redis URL instead (its own
+#                               Redis user and password); <SVC> as below
 #   <ENV>_DATABASE_URL          a URL where {db} stands for the service's database
 #                               (stack.list's: users, campaigns, ...)
 #                               DEV: empty (SQLite files under data/dev/)
@@ -54,7 +64,22 @@
 #                               (MailDev) offers no STARTTLS, so prod is seeded
 #                               with none; set PROD_SMTP_TLS= (empty) to keep
 #                               config/prod.toml's starttls for a real relay.
+#   <ENV>_SMTP_ALLOW_PLAINTEXT_AUTH   DEV, PROD: empty (false). true lets
+#                               email-service log in over SMTP without TLS
+#                               (the stacks' MailDev on loopback); without it
+#                               a login with smtp_tls = none stops its start
 #   <ENV>_API_TOKEN             DEV: empty  PROD: comms-prod-example-token
+#   <ENV>_UNSUBSCRIBE_KEY       DEV: empty (the services use dev's key, which
+#                               is published in contracts::unsubscribe)
+#                               PROD: empty (required: a prod service stops
+#                               at start without one; the native prod stack
+#                               makes one at random, the Docker stack takes
+#                               PROD_UNSUBSCRIBE_KEY)
+#
+# The PROD example values are published, so a prod service refuses them
+# (it stops at start, naming the setting): they are here only for trying
+# the seeding out; a prod stack gives its own (the native one makes random
+# ones, scripts/prod-stack.sh).
 #
 # For the Docker stack, e.g.:
 #   BAO_ADDR=http://openbao:8200 DEV_REDIS_URL=redis://redis:6379 \
@@ -83,7 +108,9 @@ KV_PREFIX="${KV_PREFIX:-comms}"
 : "${DEV_SMTP_USER=}"
 : "${DEV_SMTP_PASSWORD=}"
 : "${DEV_SMTP_TLS=none}"
+: "${DEV_SMTP_ALLOW_PLAINTEXT_AUTH=}"
 : "${DEV_API_TOKEN=}"
+: "${DEV_UNSUBSCRIBE_KEY=}"
 
 : "${PROD_REDIS_URL=redis://127.0.0.1:6379}"
 : "${PROD_DATABASE_URL=postgres://comms:comms@127.0.0.1:5433/{db}}"
@@ -92,7 +119,9 @@ KV_PREFIX="${KV_PREFIX:-comms}"
 : "${PROD_SMTP_USER=comms}"
 : "${PROD_SMTP_PASSWORD=comms-smtp-example}"
 : "${PROD_SMTP_TLS=none}"
+: "${PROD_SMTP_ALLOW_PLAINTEXT_AUTH=}"
 : "${PROD_API_TOKEN=comms-prod-example-token}"
+: "${PROD_UNSUBSCRIBE_KEY=}"
 
 fail() {
   echo "vault-seed: $*" >&2
@@ -178,7 +207,11 @@ for env in $SEED_ENVS; do
       json="$json${json:+,}\"$1\":\"$escaped\""
       keys="$keys $1"
     }
-    put redis_url "$(value_of "${ENV}_REDIS_URL")"
+    if is_set "${ENV}_${SVC}_REDIS_URL"; then
+      put redis_url "$(value_of "${ENV}_${SVC}_REDIS_URL")"
+    else
+      put redis_url "$(value_of "${ENV}_REDIS_URL")"
+    fi
     put database_url "$database_url"
     if [ "$service" = email-service ]; then
       put smtp_host "$(value_of "${ENV}_SMTP_HOST")"
@@ -186,10 +219,16 @@ for env in $SEED_ENVS; do
       put smtp_user "$(value_of "${ENV}_SMTP_USER")"
       put smtp_password "$(value_of "${ENV}_SMTP_PASSWORD")"
       put smtp_tls "$(value_of "${ENV}_SMTP_TLS")"
+      put smtp_allow_plaintext_auth "$(value_of "${ENV}_SMTP_ALLOW_PLAINTEXT_AUTH")"
     fi
     if [ "$service" != email-service ]; then
       put api_token "$(value_of "${ENV}_API_TOKEN")"
     fi
+    case "$service" in
+      campaign-service | notification-service)
+        put unsubscribe_key "$(value_of "${ENV}_UNSUBSCRIBE_KEY")"
+        ;;
+    esac
 
     # With no keys at all the secret is still written ({}), so that the
     # service finds it.

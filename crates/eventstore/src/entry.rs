@@ -2,8 +2,12 @@
 //!
 //! The worker must survive anything a stream holds, so replies are parsed
 //! here by hand rather than through a typed reply that would fail as a whole
-//! on one odd entry: an entry whose content was deleted comes back with no
-//! fields, and is reported as such instead of breaking the batch.
+//! on one odd entry. Field names and values are kept as the bytes Redis
+//! holds (anyone who can write to Redis can add `\xff`): an entry is never
+//! left out of a reply for its content, since an entry read but left out
+//! would stay pending for ever, never handled nor dead-lettered, and the
+//! stream could not be trimmed past it. An entry whose content was deleted
+//! comes back with no fields, and is reported as such.
 
 use redis::Value;
 
@@ -12,8 +16,9 @@ use redis::Value;
 pub struct RawEntry {
     /// The entry id (`<ms>-<seq>`).
     pub id: String,
-    /// The field/value pairs; empty when the entry was deleted.
-    pub fields: Vec<(String, Vec<u8>)>,
+    /// The field/value pairs, as stored (neither need be UTF-8); empty
+    /// when the entry was deleted (Redis stores no entry without fields).
+    pub fields: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// Entries of the first stream in an `XREADGROUP`/`XREAD` reply (we always
@@ -48,6 +53,8 @@ pub(crate) fn entry_list(value: Value) -> Vec<RawEntry> {
     items.into_iter().filter_map(entry).collect()
 }
 
+/// One `[id, fields]` pair; `None` only when there is no id to settle it
+/// by (never so in a reply of Redis).
 fn entry(value: Value) -> Option<RawEntry> {
     let Value::Array(mut parts) = value else {
         return None;
@@ -61,18 +68,23 @@ fn entry(value: Value) -> Option<RawEntry> {
         Value::Array(flat) => {
             let mut pairs = Vec::with_capacity(flat.len() / 2);
             let mut flat = flat.into_iter();
-            while let (Some(name), Some(value)) = (flat.next(), flat.next()) {
-                pairs.push((text(name)?, bytes(value)?));
+            while let Some(name) = flat.next() {
+                pairs.push((lossless(name), flat.next().map(lossless).unwrap_or_default()));
             }
             pairs
         }
         Value::Map(map) => map
             .into_iter()
-            .map(|(name, value)| Some((text(name)?, bytes(value)?)))
-            .collect::<Option<_>>()?,
+            .map(|(name, value)| (lossless(name), lossless(value)))
+            .collect(),
         _ => Vec::new(),
     };
     Some(RawEntry { id, fields })
+}
+
+/// A field's name or value as bytes, whatever form the reply gave it.
+fn lossless(value: Value) -> Vec<u8> {
+    bytes(value).unwrap_or_default()
 }
 
 pub(crate) fn text(value: Value) -> Option<String> {
@@ -150,9 +162,22 @@ mod tests {
         ])]);
         let entries = read_reply_entries(reply);
         assert_eq!(entries.len(), 2);
-        assert_eq!(entries[0].fields, vec![("a".to_string(), b"x".to_vec())]);
+        assert_eq!(entries[0].fields, vec![(b"a".to_vec(), b"x".to_vec())]);
         assert!(entries[1].fields.is_empty());
         assert!(read_reply_entries(Value::Nil).is_empty());
+    }
+
+    #[test]
+    fn fields_that_are_not_utf8_are_kept_as_bytes() {
+        let raw = |bytes: &[u8]| Value::BulkString(bytes.to_vec());
+        let reply = Value::Array(vec![
+            Value::Array(vec![bulk("1-0"), Value::Array(vec![raw(b"\xff"), bulk("x")])]),
+            Value::Array(vec![bulk("2-0"), Value::Array(vec![bulk("type"), raw(b"\xfe")])]),
+        ]);
+        let entries = entry_list(reply);
+        assert_eq!(entries.len(), 2, "no entry is left out for its content");
+        assert_eq!(entries[0].fields, vec![(b"\xff".to_vec(), b"x".to_vec())]);
+        assert_eq!(entries[1].fields, vec![(b"type".to_vec(), b"\xfe".to_vec())]);
     }
 
     #[test]

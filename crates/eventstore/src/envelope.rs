@@ -159,10 +159,12 @@ impl Envelope {
         fields
     }
 
-    /// Reads an envelope back from the fields of a stream entry.
-    pub fn from_fields(fields: &[(String, Vec<u8>)]) -> Result<Self, DecodeError> {
+    /// Reads an envelope back from the fields of a stream entry, names and
+    /// values as stored (a name that is not UTF-8 is no field of the
+    /// envelope; a value of one that is not UTF-8 is an error).
+    pub fn from_fields<N: AsRef<[u8]>>(fields: &[(N, Vec<u8>)]) -> Result<Self, DecodeError> {
         let text = |name: &'static str| -> Result<Option<String>, DecodeError> {
-            match fields.iter().find(|(field, _)| field == name) {
+            match fields.iter().find(|(field, _)| field.as_ref() == name.as_bytes()) {
                 None => Ok(None),
                 Some((_, value)) => {
                     String::from_utf8(value.clone())

@@ -41,6 +41,17 @@ pub enum Error {
         /// The partitions that hold it.
         streams: Vec<String>,
     },
+    /// A dead letter holds no fields to re-publish: its entry had none
+    /// left (it was deleted), or its `dead.fields` was written by hand and
+    /// cannot be read. It stays where it is, for an operator to delete
+    /// (an HTTP layer answers 409).
+    #[error("dead letter {id} holds nothing to replay: {reason}")]
+    NothingToReplay {
+        /// The dead letter's id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
     /// This process was configured with another partition count than the
     /// one the store's streams are split into (see [`crate::partition`]).
     #[error(

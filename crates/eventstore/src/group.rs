@@ -10,9 +10,28 @@
 
 use std::collections::HashMap;
 
+use redis::streams::{StreamInfoGroup, StreamInfoGroupsReply};
+
 use crate::connection::Redis;
 
 use crate::error::Result;
+
+/// The consumer groups of `stream`, or `None` when the stream does not
+/// exist: `XINFO GROUPS` fails on a missing key, so the readers of a
+/// stream's groups ([`awaits`](crate::pending::awaits), [`safe_min_id`](crate::trim::safe_min_id))
+/// ask whether it exists first.
+pub(crate) async fn groups_of(conn: &mut Redis, stream: &str) -> Result<Option<Vec<StreamInfoGroup>>> {
+    let exists: bool = redis::cmd("EXISTS").arg(stream).query_async(conn).await?;
+    if !exists {
+        return Ok(None);
+    }
+    let info: StreamInfoGroupsReply = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(stream)
+        .query_async(conn)
+        .await?;
+    Ok(Some(info.groups))
+}
 
 /// What [`ensure_group`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -85,27 +85,27 @@ impl Lease {
     /// Takes the lease if it is free, renews it if it is already this
     /// holder's; `true` when this holder holds it now.
     pub async fn acquire(&self) -> Result<bool> {
-        let held: i64 = redis::cmd("EVAL")
-            .arg(ACQUIRE)
-            .arg(1)
-            .arg(&self.key)
-            .arg(&self.holder)
-            .arg(self.ttl.as_millis() as u64)
-            .query_async(&mut self.conn.clone())
-            .await?;
-        Ok(held == 1)
+        self.eval(ACQUIRE, Some(self.ttl.as_millis() as u64)).await
     }
 
     /// Gives the lease up if this holder holds it; `true` when it did.
     pub async fn release(&self) -> Result<bool> {
-        let deleted: i64 = redis::cmd("EVAL")
-            .arg(RELEASE)
+        self.eval(RELEASE, None).await
+    }
+
+    /// Runs `script` on the lease's key, with this holder (and `ttl_ms`,
+    /// when given) as its arguments; `true` when it answered 1, which is
+    /// how both scripts say they did what was asked.
+    async fn eval(&self, script: &str, ttl_ms: Option<u64>) -> Result<bool> {
+        let done: i64 = redis::cmd("EVAL")
+            .arg(script)
             .arg(1)
             .arg(&self.key)
             .arg(&self.holder)
+            .arg(ttl_ms)
             .query_async(&mut self.conn.clone())
             .await?;
-        Ok(deleted == 1)
+        Ok(done == 1)
     }
 
     /// Who holds the lease now, if anyone.

@@ -46,6 +46,7 @@ mod connection;
 pub mod deadletter;
 mod entry;
 mod envelope;
+pub mod erase;
 mod error;
 mod group;
 mod keys;

@@ -11,21 +11,16 @@ use crate::connection::Redis;
 
 use crate::entry::StreamId;
 use crate::error::Result;
+use crate::group::groups_of;
 
 /// Whether `group` has yet to settle entry `entry_id` of `stream`: it was
 /// not delivered to the group yet (or the group does not exist yet; groups
 /// read a stream from its start), or it was delivered and not acknowledged.
 pub async fn awaits(conn: &mut Redis, stream: &str, group: &str, entry_id: &str) -> Result<bool> {
-    let exists: bool = redis::cmd("EXISTS").arg(stream).query_async(conn).await?;
-    if !exists {
+    let Some(groups) = groups_of(conn, stream).await? else {
         return Ok(false);
-    }
-    let info: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
-        .arg("GROUPS")
-        .arg(stream)
-        .query_async(conn)
-        .await?;
-    let Some(found) = info.groups.into_iter().find(|found| found.name == group) else {
+    };
+    let Some(found) = groups.into_iter().find(|found| found.name == group) else {
         return Ok(true);
     };
     let delivered = match (

@@ -19,23 +19,18 @@ use tokio_util::sync::CancellationToken;
 
 use crate::entry::{text, StreamId};
 use crate::error::Result;
+use crate::group::groups_of;
 use crate::keys::is_dead_letter_stream;
 use crate::lease::Lease;
 
 /// The smallest id some group of `stream` still needs, or `None` when the
 /// stream has no groups (or does not exist).
 pub async fn safe_min_id(conn: &mut Redis, stream: &str) -> Result<Option<StreamId>> {
-    let exists: bool = redis::cmd("EXISTS").arg(stream).query_async(conn).await?;
-    if !exists {
+    let Some(groups) = groups_of(conn, stream).await? else {
         return Ok(None);
-    }
-    let info: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
-        .arg("GROUPS")
-        .arg(stream)
-        .query_async(conn)
-        .await?;
+    };
     let mut min: Option<StreamId> = None;
-    for group in info.groups {
+    for group in groups {
         let Some(last_delivered) = StreamId::parse(&group.last_delivered_id) else {
             return Ok(None);
         };

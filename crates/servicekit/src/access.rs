@@ -5,7 +5,9 @@
 //! data (user lists, dead-letter payloads) go behind [`require_token`]:
 //! they need `Authorization: Bearer <API_TOKEN>` whenever a token is set.
 //! `prod` refuses to start without one; in `dev` they are open until one is
-//! set. Other reads (campaign progress, stream figures) are open.
+//! set. Other reads (campaign progress, stream figures) are open. A
+//! published example token is no token: `prod` refuses it too
+//! ([`crate::examples`]).
 
 use std::sync::Arc;
 
@@ -26,8 +28,10 @@ pub struct Access {
 
 impl Access {
     /// The policy for `env` and `token` (empty: none). `prod` without a
-    /// token is refused: it would leave writes and personal data open.
+    /// token, or with a published example one, is refused: either would
+    /// leave writes and personal data open.
     pub fn new(env: AppEnv, token: &SecretString) -> anyhow::Result<Self> {
+        crate::examples::refuse_examples(env, &[("API_TOKEN", token)])?;
         let token = (!token.expose_secret().is_empty()).then(|| Arc::new(token.clone()));
         if env == AppEnv::Prod && token.is_none() {
             anyhow::bail!("API_TOKEN must be set when APP_ENV=prod (writes and personal data need it)");
@@ -89,6 +93,17 @@ mod tests {
         let error = Access::new(AppEnv::Prod, &"".into()).err().unwrap();
         assert!(error.to_string().contains("API_TOKEN"));
         assert!(Access::new(AppEnv::Prod, &"t".into()).is_ok());
+    }
+
+    #[test]
+    fn prod_with_the_example_token_is_refused() {
+        let example = "comms-prod-example-token".into();
+        let error = Access::new(AppEnv::Prod, &example).err().unwrap().to_string();
+        assert!(
+            error.contains("API_TOKEN is a published example value"),
+            "{error}"
+        );
+        assert!(Access::new(AppEnv::Dev, &example).is_ok());
     }
 
     #[test]

@@ -27,8 +27,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::app_env::AppEnv;
+use crate::examples::refuse_examples;
+use crate::http::capacity::Capacity;
+use crate::http::SiteSettings;
 use crate::streams::{StreamSettings, STREAM_ENV};
 use crate::vault::VaultSource;
+use crate::withheld::without_values;
 
 /// Keys and values a service read from Vault.
 pub type VaultSecrets = BTreeMap<String, serde_json::Value>;
@@ -77,12 +81,14 @@ impl Layers {
         Self { figment, file }
     }
 
-    /// What the layers say, as a `T`.
+    /// What the layers say, as a `T`. An error names the key and where
+    /// its value came from, never the value (see [`without_values`]).
     fn extract<T: DeserializeOwned>(&self) -> anyhow::Result<T> {
         self.figment.extract_lossy().map_err(|error| {
             anyhow::anyhow!(
-                "invalid configuration ({}, Vault and environment): {error}",
-                self.file
+                "invalid configuration ({}, Vault and environment): {}",
+                self.file,
+                without_values(error)
             )
         })
     }
@@ -131,6 +137,14 @@ pub struct ServiceSettings {
     /// to start.
     #[serde(default = "one_partition")]
     pub stream_partitions: u32,
+    /// How many requests and event streams it serves at once
+    /// (`<PREFIX>MAX_REQUESTS`, `<PREFIX>MAX_STREAMS`).
+    #[serde(flatten, default)]
+    pub capacity: Capacity,
+    /// The host names and origins its HTTP callers may use besides its own
+    /// (`ALLOWED_HOSTS`, `ALLOWED_ORIGINS`; see [`crate::http::Site`]).
+    #[serde(flatten)]
+    pub site: SiteSettings,
 }
 
 impl ServiceSettings {
@@ -144,6 +158,19 @@ impl ServiceSettings {
             data_dir: "data".into(),
             streams: StreamSettings::default(),
             stream_partitions: one_partition(),
+            capacity: Capacity::default(),
+            site: SiteSettings::default(),
+        }
+    }
+
+    /// Defaults for a service on this Redis and database, on port 0 (a
+    /// free one, picked at build): how tests, and stacks run in one
+    /// process, start a service beside the servers they started.
+    pub fn on(redis_url: &str, database_url: &str) -> Self {
+        Self {
+            redis_url: redis_url.into(),
+            database_url: database_url.into(),
+            ..Self::new(0)
         }
     }
 }
@@ -181,21 +208,45 @@ pub trait ServiceConfig: Default + DeserializeOwned + Serialize {
     /// Its SQLite file under `DATA_DIR/<APP_ENV>/` when no database URL is
     /// given (`users.db`).
     const DATABASE_FILE: &'static str;
+
+    /// Its own secrets besides the Redis and database URLs, each with the
+    /// variable that sets it (`("SMTP_PASSWORD", &self.smtp_password)`):
+    /// in `prod`, [`load_service`] refuses a published example value
+    /// among them ([`crate::examples`]). None by default.
+    fn secrets(&self) -> Vec<(&'static str, &SecretString)> {
+        Vec::new()
+    }
 }
 
 /// Loads the configuration of a service (see [`load`], over its
 /// `Default`, with its secret from Vault when one is configured). An empty
 /// database URL becomes the SQLite file
 /// `DATA_DIR/<APP_ENV>/<DATABASE_FILE>`: the shared settings are read
-/// first, for `DATA_DIR`, and that URL is then the top layer.
+/// first, for `DATA_DIR`, and that URL is then the top layer. In `prod`, a
+/// published example password in either URL, or in [`ServiceConfig::secrets`],
+/// stops the start in one line ([`crate::examples::refuse_examples`]).
 pub async fn load_service<T: ServiceConfig>() -> anyhow::Result<T> {
     let env = AppEnv::from_env()?;
-    let mut shared = vec!["redis_url", "data_dir", "stream_partitions"];
+    let mut shared = vec![
+        "redis_url",
+        "data_dir",
+        "stream_partitions",
+        "allowed_hosts",
+        "allowed_origins",
+    ];
     shared.extend(STREAM_ENV);
     shared.extend(T::OWN_ENV);
     let vault = read_vault(T::NAME).await?;
     let mut layers = Layers::new(env, T::NAME, &T::default(), &vault, &shared, T::PREFIX);
     let settings: ServiceSettings = layers.extract()?;
+    let database_variable = format!("{}DATABASE_URL", T::PREFIX);
+    refuse_examples(
+        env,
+        &[
+            ("REDIS_URL", &settings.redis_url),
+            (&database_variable, &settings.database_url),
+        ],
+    )?;
     if settings.database_url.expose_secret().is_empty() {
         let url = format!(
             "sqlite://{}/{}/{}",
@@ -205,7 +256,9 @@ pub async fn load_service<T: ServiceConfig>() -> anyhow::Result<T> {
         );
         layers.figment = layers.figment.merge(Serialized::global("database_url", url));
     }
-    layers.extract()
+    let config: T = layers.extract()?;
+    refuse_examples(env, &config.secrets())?;
+    Ok(config)
 }
 
 #[cfg(test)]
@@ -348,7 +401,9 @@ mod tests {
             jail.set_env("DATA_DIR", "/var/lib/comms");
             jail.set_env("DEMO_PORT", "9100");
             jail.set_env("CLAIM_IDLE_MS", "1500");
+            jail.set_env("ALLOWED_HOSTS", "comms.example.org,10.0.0.7");
             let config = block_on(load_service::<DemoService>()).unwrap();
+            assert_eq!(config.service.site.allowed_hosts, "comms.example.org,10.0.0.7");
             assert_eq!(
                 config.service.database_url.expose_secret(),
                 "sqlite:///var/lib/comms/dev/demo.db"
@@ -364,6 +419,22 @@ mod tests {
                 !format!("{config:?}").contains("postgres://db/demo"),
                 "secrets are redacted in Debug output"
             );
+
+            jail.set_env("REDIS_URL", "redis://demo-service:comms@127.0.0.1:6380");
+            assert!(
+                block_on(load_service::<DemoService>()).is_ok(),
+                "dev takes examples"
+            );
+            jail.set_env("APP_ENV", "prod");
+            let error = block_on(load_service::<DemoService>()).unwrap_err().to_string();
+            assert!(
+                error.contains("the password in REDIS_URL is a published"),
+                "{error}"
+            );
+            jail.set_env("REDIS_URL", "redis://demo-service:Hq4rT9@127.0.0.1:6380");
+            jail.set_env("DEMO_DATABASE_URL", "postgres://comms:secret@db/demo");
+            let error = block_on(load_service::<DemoService>()).unwrap_err().to_string();
+            assert!(error.contains("the password in DEMO_DATABASE_URL"), "{error}");
             Ok(())
         });
     }

@@ -13,6 +13,10 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+mod reads;
+
+pub use reads::connect_reads;
+
 /// The PostgreSQL advisory lock that serialises schema changes ("comms" in
 /// ASCII), so that instances starting at the same moment do not race to
 /// create the same tables (`CREATE TABLE IF NOT EXISTS` is not safe against
@@ -36,6 +40,30 @@ async fn create_schema(pool: &AnyPool, schema: &[&str], sqlite: bool) -> Result<
     tx.commit().await
 }
 
+/// How SQLite makes a commit durable. Every service acknowledges a stream
+/// entry right after the commit of its effect (DESIGN.md: a message is
+/// acknowledged only after its effect is durable). In WAL mode, `NORMAL`
+/// syncs the log only at checkpoints, so a power failure (not a crash of
+/// the process: the log is in the OS's cache by then) can take back
+/// commits already acknowledged, entries Redis will never deliver again;
+/// `FULL` syncs the log at each commit. The cost is one `fsync` per
+/// transaction, and the services write a batch per transaction.
+pub const SQLITE_SYNCHRONOUS: &str = "PRAGMA synchronous = FULL";
+
+/// The database's clock as SQL: milliseconds since the Unix epoch, the
+/// unit the services store times in. Leases compare times that instances
+/// with their own clocks set; the database is the one clock they share
+/// (PostgreSQL's `clock_timestamp()`, the server's time at the moment of
+/// the statement; SQLite runs in the process, whose clock it reads, and a
+/// file of SQLite belongs to one process anyway).
+pub fn now_ms_sql(pool: &AnyPool) -> &'static str {
+    if is_sqlite(pool.connect_options().database_url.as_str()) {
+        "CAST((julianday('now') - 2440587.5) * 86400000.0 AS BIGINT)"
+    } else {
+        "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+    }
+}
+
 /// Whether `url` names an SQLite database.
 fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
@@ -43,7 +71,8 @@ fn is_sqlite(url: &str) -> bool {
 
 /// Connects to `url` and applies `schema` (idempotent `CREATE … IF NOT
 /// EXISTS` statements). For SQLite the file and its directory are created,
-/// the database runs in WAL mode, and the pool holds a single connection:
+/// the database runs in WAL mode with `synchronous = FULL` (see
+/// [`SQLITE_SYNCHRONOUS`]), and the pool holds a single connection:
 /// SQLite has one writer at a time, and writers of one process queueing for
 /// one connection proved much faster than several connections taking turns
 /// through SQLite's sleeping busy handler.
@@ -65,7 +94,7 @@ pub async fn connect(url: &str, schema: &[&str]) -> anyhow::Result<AnyPool> {
             Box::pin(async move {
                 if sqlite {
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute(SQLITE_SYNCHRONOUS).await?;
                 }
                 Ok(())
             })
@@ -119,6 +148,25 @@ pub fn values_list(rows: usize, columns: usize) -> String {
         .join(", ")
 }
 
+/// The rows of `select` (a query ending in `<column> IN`, to which the list
+/// is appended) for each of `keys`, in one statement: what a batch asks of
+/// a table in one round trip rather than one per key. No keys, no query.
+pub async fn rows_among(
+    pool: &AnyPool,
+    select: &str,
+    keys: &[String],
+) -> anyhow::Result<Vec<sqlx::any::AnyRow>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("{select} {}", in_list(keys.len(), 1));
+    let mut query = sqlx::query(&sql);
+    for key in keys {
+        query = query.bind(key);
+    }
+    Ok(query.fetch_all(pool).await?)
+}
+
 /// Placeholders for an `IN (...)` list of `count` parameters numbered from
 /// `$first`.
 pub fn in_list(count: usize, first: usize) -> String {
@@ -134,5 +182,36 @@ mod tests {
     fn placeholders_are_numbered_in_order() {
         assert_eq!(values_list(2, 3), "($1, $2, $3), ($4, $5, $6)");
         assert_eq!(in_list(3, 2), "($2, $3, $4)");
+    }
+
+    /// Every connection of an SQLite pool syncs its log at each commit
+    /// (`FULL`, 2), in WAL mode: an acknowledged effect survives a power
+    /// failure.
+    #[tokio::test]
+    async fn sqlite_syncs_each_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/synced.db", dir.path().display());
+        let pool = connect(&url, &[]).await.unwrap();
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(synchronous, 2, "synchronous = FULL");
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(journal, "wal");
+    }
+
+    /// The database's clock, on SQLite, is milliseconds since the epoch.
+    #[tokio::test]
+    async fn the_database_clock_is_in_milliseconds() {
+        let pool = connect("sqlite::memory:", &[]).await.unwrap();
+        let now: i64 = sqlx::query_scalar(&format!("SELECT {}", now_ms_sql(&pool)))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert!((now - crate::now_ms()).abs() < 1_000, "{now}");
     }
 }

@@ -1,6 +1,8 @@
 //! The HTTP side every service shares: `/health`, `/ready`, binding with a
-//! clear error, serving until shutdown, and the limits every route has (a
-//! largest body, a longest answer, a JSON 404 for unknown routes).
+//! clear error, serving until shutdown, the limits every route has (a
+//! largest body, a longest answer, a JSON 404 for unknown routes), and the
+//! checks of who is asking ([`Site`]: the `Host` every request names, the
+//! page a browser sends it from).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,13 +22,20 @@ use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 use utoipa::ToSchema;
 
+pub mod capacity;
 mod connections;
 mod error;
 pub mod extract;
+mod headers;
+mod hosts;
+mod origin;
 mod page;
+mod site;
 
 pub use error::{found, ApiError, ErrorBody};
+pub use origin::writes_only_from_here;
 pub use page::{fetch_page, next_after, page_limit};
+pub use site::{Site, SiteSettings};
 
 /// What a service depends on to do its work; `/ready` checks each.
 #[derive(Clone)]
@@ -169,13 +178,20 @@ impl Default for Limits {
 }
 
 /// Serves `app` on `listener` until `shutdown` with the default
-/// [`Limits`], letting requests in progress finish.
-pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) {
-    serve_with(listener, app, shutdown, Limits::default()).await;
+/// [`Limits`], to the callers `site` accepts, letting requests in progress
+/// finish.
+pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken, site: Site) {
+    serve_with(listener, app, shutdown, Limits::default(), site).await;
 }
 
 /// Serves `app` like [`serve`], within `limits`.
-pub async fn serve_with(listener: TcpListener, app: Router, shutdown: CancellationToken, limits: Limits) {
+pub async fn serve_with(
+    listener: TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+    limits: Limits,
+    site: Site,
+) {
     let timeout = limits.timeout;
     let app = app
         .route_layer(middleware::from_fn(record_latency))
@@ -190,7 +206,9 @@ pub async fn serve_with(listener: TcpListener, app: Router, shutdown: Cancellati
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             within(timeout, request, next)
         }))
-        .layer(TraceLayer::new_for_http());
+        .layer(middleware::from_fn_with_state(site.clone(), origin::check))
+        .layer(middleware::from_fn_with_state(site, hosts::check));
+    let app = headers::add(app).layer(TraceLayer::new_for_http());
     connections::serve(listener, app, shutdown, limits.header_read).await;
 }
 
@@ -216,18 +234,13 @@ async fn record_latency(request: Request, next: Next) -> Response {
 }
 
 /// Runs `request` for at most `timeout`; past it, answers 503 (the
-/// handler's future is dropped, which cancels its work). A request for an
-/// event stream (`Accept: text/event-stream`) is a live channel, bounded by
-/// the client and the service's shutdown instead.
+/// handler's future is dropped, which cancels its work). The limit bounds
+/// the time to the response's head, whatever the request's headers say:
+/// an event stream answers at once and then streams its body for as long
+/// as the client stays (bounded by the client and the service's
+/// shutdown), while a handler that has not answered within the limit is
+/// cut, even for a client that asked for an event stream.
 async fn within(timeout: Duration, request: Request, next: Next) -> Response {
-    let live = request
-        .headers()
-        .get(axum::http::header::ACCEPT)
-        .and_then(|accept| accept.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/event-stream"));
-    if live {
-        return next.run(request).await;
-    }
     match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError {

@@ -8,6 +8,8 @@ pub mod batch;
 pub mod binary;
 pub mod config;
 pub mod db;
+pub mod erasure;
+pub mod examples;
 pub mod http;
 pub mod metrics;
 pub mod openapi;
@@ -16,6 +18,7 @@ pub mod shutdown;
 pub mod streams;
 pub mod telemetry;
 pub mod vault;
+mod withheld;
 
 /// Milliseconds since the Unix epoch: how the services store times, the
 /// same in SQLite and PostgreSQL.

@@ -5,29 +5,33 @@
 //! and serves the result:
 //!
 //! - `GET /api-docs/openapi.json`: the document;
-//! - `GET /api-docs/`: a browsable reference of it (Scalar, whose script the
-//!   browser loads from its CDN; nothing is downloaded at build time).
+//! - `GET /api-docs/`: a browsable reference of it (Scalar, pinned and
+//!   served by the service itself: see [`ui`]).
 //!
 //! What is shared: `/health`, `/ready` and `/metrics`, the one error shape
 //! ([`ErrorBody`]) and the API token's security scheme ([`API_TOKEN`]).
 //! Every operation is documented with the errors any route may answer
 //! ([`ApiError`](crate::http::ApiError): 500, and 503 past the request
-//! limit), and with 405 for a method the route does not take.
+//! limit), and with 405 for a method the route does not take; every
+//! operation that names the token's scheme, with the 401 of
+//! [`require_token`](crate::access::require_token).
 
 use axum::response::Redirect;
 use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
-use utoipa_scalar::{Scalar, Servable};
 
 use crate::http::{ErrorBody, Health, Readiness, Status};
 
+mod ui;
+
 /// The name of the security scheme of the guarded endpoints
 /// (`Authorization: Bearer <API_TOKEN>`, needed whenever a token is set);
-/// an operation names it with `security((), ("api_token" = []))`.
+/// an operation names it with `security((), ("api_token" = []))`, and
+/// [`document`] adds its 401.
 pub const API_TOKEN: &str = "api_token";
 
 /// Where the document is served.
@@ -69,7 +73,8 @@ impl Modify for TokenScheme {
 
 /// `service`'s document (its title, version and description stay), with the
 /// shared paths, schemas and security scheme, and the errors any route may
-/// answer added to each operation that does not document them.
+/// answer added to each operation that does not document them (the 401 to
+/// each that names the token's scheme).
 pub fn document(service: Document) -> Document {
     let mut document = service;
     document.merge(Shared::openapi());
@@ -94,6 +99,21 @@ pub fn document(service: Document) -> Document {
 }
 
 fn add_common_errors(operation: &mut Operation) {
+    let guarded = SecurityRequirement::new(API_TOKEN, Vec::<String>::new());
+    if operation
+        .security
+        .iter()
+        .flatten()
+        .any(|requirement| *requirement == guarded)
+    {
+        // Said once here rather than on each guarded route: the answer of
+        // `require_token`, the one middleware that guards them all.
+        operation
+            .responses
+            .responses
+            .entry("401".to_string())
+            .or_insert_with(|| RefOr::T(error_response("A token is set and the request lacks it")));
+    }
     for (status, description) in [
         ("405", "The route does not take this method"),
         ("500", "The service failed (the details are in its log)"),
@@ -121,15 +141,15 @@ pub fn error_response(description: &str) -> Response {
 }
 
 /// The routes of the documentation: [`DOCUMENT_PATH`] (the JSON document,
-/// see [`document`]) and [`UI_PATH`] (Scalar's reference; `/api-docs`
-/// redirects to it).
+/// see [`document`]) and [`UI_PATH`] (Scalar's reference, with its
+/// scripts; `/api-docs` redirects to it).
 pub fn routes(service: Document) -> Router {
     let document = document(service);
     let json = serde_json::to_value(&document).expect("an OpenAPI document serializes");
     Router::new()
         .route(DOCUMENT_PATH, get(move || async move { Json(json) }))
         .route("/api-docs", get(|| async { Redirect::permanent(UI_PATH) }))
-        .merge(Scalar::with_url(UI_PATH, document))
+        .merge(ui::routes())
 }
 
 #[cfg(test)]

@@ -48,7 +48,8 @@ use tokio_util::sync::CancellationToken;
 use utoipa::openapi::OpenApi as Document;
 
 use crate::config::ServiceSettings;
-use crate::http::{health_routes, Dependencies};
+use crate::http::capacity::{self, Capacity};
+use crate::http::{health_routes, Dependencies, Site};
 use crate::streams::StreamSettings;
 
 /// What tells one service from another to [`Service::build`].
@@ -77,18 +78,24 @@ pub struct Service {
     target: RedisTarget,
     /// The shared event-store connection.
     redis: Redis,
-    /// Its own database, schema applied.
+    /// Its own database, schema applied: the pool its writes go through.
     db: AnyPool,
+    /// The pool its HTTP routes read through (see [`Service::reads`]).
+    reads: AnyPool,
     /// Bound at build, so the port is known (and taken) before it runs.
     listener: TcpListener,
     /// The port bound (the one asked for, or a free one for 0).
     port: u16,
+    /// The host names and origins its HTTP callers may use.
+    site: Site,
     /// Its consumer name in its group.
     consumer: String,
     /// How its workers are tuned.
     streams: StreamSettings,
     /// How many partitions the per-recipient streams are split into.
     partitions: u32,
+    /// How many requests and event streams its routes serve at once.
+    capacity: Capacity,
     /// What every task stops on; cancelled when `run`'s token is.
     stop: CancellationToken,
     /// Workers, the trimmer and the service's own tasks, started by `run`.
@@ -109,6 +116,8 @@ impl Service {
         let mut redis = target.shared().await?;
         eventstore::partition::agree(&mut redis, settings.stream_partitions).await?;
         let db = crate::db::connect(settings.database_url.expose_secret(), spec.schema).await?;
+        let read_connections = u32::try_from(settings.capacity.max_reads).unwrap_or(u32::MAX);
+        let reads = crate::db::connect_reads(&db, read_connections).await?;
         let listener = crate::http::bind(&settings.host, settings.port, spec.port_variable).await?;
         let port = listener.local_addr()?.port();
         Ok(Self {
@@ -116,11 +125,14 @@ impl Service {
             target,
             redis,
             db,
+            reads,
             listener,
             port,
+            site: Site::new(spec.name, &settings.host, &settings.site),
             consumer: consumer_name(spec.name, port),
             streams: settings.streams.clone(),
             partitions: settings.stream_partitions.max(1),
+            capacity: settings.capacity,
             stop: CancellationToken::new(),
             tasks: Vec::new(),
             routes: Router::new(),
@@ -133,9 +145,19 @@ impl Service {
         &self.redis
     }
 
-    /// The service's database.
+    /// The service's database, for its stream handlers and its writes
+    /// (on SQLite, its one writer connection).
     pub fn db(&self) -> &AnyPool {
         &self.db
+    }
+
+    /// The service's database for its HTTP routes' reads: on SQLite,
+    /// read-only connections of their own (one per read the routes run at
+    /// once, [`Capacity::max_reads`]), so that a stream handler never
+    /// queues behind a reader for the writer's connection; on PostgreSQL,
+    /// the same pool as [`Service::db`] (see [`crate::db::connect_reads`]).
+    pub fn reads(&self) -> &AnyPool {
+        &self.reads
     }
 
     /// The port it listens on.
@@ -143,10 +165,13 @@ impl Service {
         self.port
     }
 
-    /// This instance's consumer name: `<service>@<host>:<port>`, unique
-    /// among live instances (two cannot share a port on one host) and
-    /// stable across restarts, so a restarted instance first re-reads the
-    /// entries it held when it died.
+    /// This instance's consumer name, `<service>@<host>:<port>-<pid>-<random>`:
+    /// readable (which host and port), and unique to this process, so two
+    /// hosts of one name (containers, cloned machines) never share a name,
+    /// and with it each other's pending entries and leases. A restarted
+    /// instance is a new consumer: it takes over the entries its
+    /// predecessor held by idle claim (after `claim_idle`), as any
+    /// consumer takes a dead one's, and its leases once they run out.
     pub fn consumer(&self) -> &str {
         &self.consumer
     }
@@ -255,8 +280,16 @@ impl Service {
         self
     }
 
+    /// Takes requests from any page on `route` (a pattern of the routes
+    /// served, `/unsubscribe/{token}`): see [`Site::open_to_every_page`].
+    pub fn open_to_every_page(mut self, route: &str) -> Self {
+        self.site = self.site.open_to_every_page(route);
+        self
+    }
+
     /// Serves `routes`, documented by `document`, beside `/health`,
-    /// `/ready`, `/metrics` and the documentation routes.
+    /// `/ready`, `/metrics` and the documentation routes; all but the
+    /// health routes within the settings' [`Capacity`].
     pub fn serve(mut self, routes: Router, document: Document) -> Self {
         self.routes = routes;
         self.document = document;
@@ -272,10 +305,12 @@ impl Service {
             db,
             listener,
             port,
+            site,
             stop,
             tasks,
             routes,
             document,
+            capacity,
             ..
         } = self;
         // However `run` ends, everything it started stops.
@@ -292,11 +327,12 @@ impl Service {
             running.spawn(task);
         }
 
-        let app = routes
-            .merge(health_routes(Dependencies { redis, db }))
-            .merge(crate::openapi::routes(document));
+        // The health routes stay outside the bound: a busy service still
+        // says that it lives.
+        let app = capacity::bound(routes.merge(crate::openapi::routes(document)), capacity)
+            .merge(health_routes(Dependencies { redis, db }));
         tracing::info!(port, "{} ready", spec.name);
-        crate::http::serve(listener, app, stop.clone()).await;
+        crate::http::serve(listener, app, stop.clone(), site).await;
         stop.cancel();
         while let Some(ended) = running.join_next().await {
             if let Err(error) = ended {
@@ -307,7 +343,7 @@ impl Service {
     }
 }
 
-/// `<service>@<host>:<port>`: see [`Service::consumer`].
+/// `<service>@<host>:<port>-<pid>-<random>`: see [`Service::consumer`].
 fn consumer_name(service: &str, port: u16) -> String {
     let host = std::env::var("HOSTNAME")
         .ok()
@@ -315,5 +351,23 @@ fn consumer_name(service: &str, port: u16) -> String {
         .map(|host| host.trim().to_string())
         .filter(|host| !host.is_empty())
         .unwrap_or_else(|| "localhost".into());
-    format!("{service}@{host}:{port}")
+    eventstore::unique_consumer_name(&format!("{service}@{host}:{port}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::consumer_name;
+
+    #[test]
+    fn two_instances_on_one_host_and_port_get_names_of_their_own() {
+        let (first, second) = (
+            consumer_name("demo-service", 8080),
+            consumer_name("demo-service", 8080),
+        );
+        assert_ne!(first, second);
+        for name in [&first, &second] {
+            assert!(name.starts_with("demo-service@"), "{name}");
+            assert!(name.contains(&format!(":8080-{}-", std::process::id())), "{name}");
+        }
+    }
 }

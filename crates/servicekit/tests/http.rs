@@ -1,18 +1,25 @@
 //! The limits every service's HTTP server has, over a real socket: a
-//! request that takes too long is answered 503, a body too large 413, an
-//! unknown route 404, each with a JSON error naming the problem; a client
-//! that sends half a request is disconnected.
+//! request that takes too long is answered 503 (whatever it accepts: only
+//! a route that streams outlives the limit, and only once it has
+//! answered), a body too large 413, an unknown route 404, each with a
+//! JSON error naming the problem; a client that sends half a request is
+//! disconnected.
 
 use std::time::{Duration, Instant};
 
+use axum::response::sse::{Event, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::Value;
-use servicekit::http::{serve_with, ApiError, Limits};
+use servicekit::http::{serve_with, ApiError, Limits, Site, SiteSettings};
 use tokio_util::sync::CancellationToken;
 
-/// Serves a slow route and a JSON route within short limits; returns the
-/// base URL.
+/// Events the stream of `/events` sends, one every 100 ms: it lasts past
+/// the 300 ms limit.
+const TICKS: u32 = 8;
+
+/// Serves a slow route, an event stream and a JSON route within short
+/// limits; returns the base URL.
 async fn spawn(shutdown: &CancellationToken) -> String {
     let app = Router::new()
         .route(
@@ -20,6 +27,22 @@ async fn spawn(shutdown: &CancellationToken) -> String {
             get(|| async {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 "done"
+            }),
+        )
+        .route(
+            "/events",
+            get(|| async {
+                let ticks = futures::stream::unfold(0, |n| async move {
+                    if n == TICKS {
+                        return None;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Some((
+                        Ok::<_, std::convert::Infallible>(Event::default().data(n.to_string())),
+                        n + 1,
+                    ))
+                });
+                Sse::new(ticks)
             }),
         )
         .route(
@@ -38,7 +61,8 @@ async fn spawn(shutdown: &CancellationToken) -> String {
         timeout: Duration::from_millis(300),
         header_read: Duration::from_millis(500),
     };
-    tokio::spawn(serve_with(listener, app, shutdown.clone(), limits));
+    let site = Site::new("test", "127.0.0.1", &SiteSettings::default());
+    tokio::spawn(serve_with(listener, app, shutdown.clone(), limits, site));
     base
 }
 
@@ -89,9 +113,15 @@ async fn every_route_is_bounded_in_time_and_body_and_answers_json() {
         start.elapsed() < Duration::from_millis(900),
         "answered at the limit, not when done"
     );
-    // An event stream is a live channel: not cut off.
-    let (status, _) = call_accepting("GET", format!("{base}/slow"), None, "text/event-stream").await;
-    assert_eq!(status, 200);
+    // Asking for an event stream does not lift the limit of a route that
+    // does not stream.
+    let start = Instant::now();
+    let (status, error) = call_accepting("GET", format!("{base}/slow"), None, "text/event-stream").await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (503, Some("the request took longer than 300 ms"))
+    );
+    assert!(start.elapsed() < Duration::from_millis(900), "cut at the limit");
 
     let small = format!("{{\"text\": \"{}\"}}", "x".repeat(100));
     let (status, echoed) = call("POST", format!("{base}/echo"), Some(small)).await;
@@ -110,6 +140,34 @@ async fn every_route_is_bounded_in_time_and_body_and_answers_json() {
 
     let (status, error) = call("GET", format!("{base}/nowhere"), None).await;
     assert_eq!((status, error["error"].as_str()), (404, Some("no such route")));
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn an_event_stream_goes_on_past_the_limit_once_it_has_answered() {
+    let shutdown = CancellationToken::new();
+    let base = spawn(&shutdown).await;
+    let start = Instant::now();
+    let body = tokio::task::spawn_blocking(move || {
+        let response = ureq::get(&format!("{base}/events"))
+            .set("accept", "text/event-stream")
+            .call()
+            .unwrap();
+        response.into_string().unwrap()
+    })
+    .await
+    .unwrap();
+    let events: Vec<&str> = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .collect();
+    let expected: Vec<String> = (0..TICKS).map(|n| n.to_string()).collect();
+    assert_eq!(events, expected, "every event, past the limit");
+    assert!(
+        start.elapsed() >= Duration::from_millis(700),
+        "{:?}",
+        start.elapsed()
+    );
     shutdown.cancel();
 }
 

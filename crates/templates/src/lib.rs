@@ -2,7 +2,10 @@
 //! once per process, rendered for each recipient with a bounded cost and a
 //! bounded output.
 //!
-//! Templates are minijinja and see two variables, `name` and `email`.
+//! Templates are minijinja and see three variables, the recipient's `name`
+//! and `email`, and `unsubscribe_url`, their one-click unsubscribe link. A
+//! body that does not place the link gets it in a short footer
+//! ([`footer`]): every campaign email offers a way out.
 //! Anything else is an error ([`UndefinedBehavior::Strict`]), so a typo is
 //! refused when the campaign is created rather than failing every recipient.
 //!
@@ -49,8 +52,34 @@ pub const SAMPLE_NAME: &str = "Ada Lovelace";
 /// The sample recipient's address.
 pub const SAMPLE_EMAIL: &str = "ada.lovelace@example.com";
 
+/// The sample recipient's unsubscribe link.
+pub const SAMPLE_UNSUBSCRIBE_URL: &str = "http://localhost:8080/unsubscribe/sample";
+
+/// The sample recipient, as a new campaign is test-rendered for them.
+pub const SAMPLE: Recipient<'static> = Recipient {
+    name: SAMPLE_NAME,
+    email: SAMPLE_EMAIL,
+    unsubscribe_url: SAMPLE_UNSUBSCRIBE_URL,
+};
+
 /// The variables a render sees: the recipient's.
-const RECIPIENT: [&str; 2] = ["name", "email"];
+const RECIPIENT: [&str; 3] = ["name", "email", "unsubscribe_url"];
+
+/// Whom one render is for: what the templates see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recipient<'a> {
+    /// Their name.
+    pub name: &'a str,
+    /// Their address.
+    pub email: &'a str,
+    /// Their one-click unsubscribe link.
+    pub unsubscribe_url: &'a str,
+}
+
+/// What a body that does not place `{{ unsubscribe_url }}` ends with.
+pub fn footer(unsubscribe_url: &str) -> String {
+    format!("\n\n--\nTo stop receiving these emails, unsubscribe: {unsubscribe_url}\n")
+}
 
 /// The parts, in the order they are compiled and checked.
 const PARTS: [Part; 2] = [Part::Subject, Part::Body];
@@ -100,8 +129,8 @@ pub enum TemplateError {
     /// The template does not parse.
     #[error("{0} is not a valid template: {1}")]
     Syntax(Part, String),
-    /// The template uses a variable other than `name` and `email`.
-    #[error("{0} uses an undefined variable (templates see `name` and `email`): {1}")]
+    /// The template uses a variable other than the recipient's.
+    #[error("{0} uses an undefined variable (templates see `name`, `email` and `unsubscribe_url`): {1}")]
     Undefined(Part, String),
     /// The template uses a construct that could build values of any size.
     #[error(
@@ -133,6 +162,9 @@ pub struct Rendered {
 #[derive(Debug)]
 pub struct Templates {
     env: Environment<'static>,
+    /// Whether the body places the unsubscribe link itself; if not, a
+    /// render appends [`footer`].
+    body_places_link: bool,
 }
 
 impl Templates {
@@ -150,7 +182,13 @@ impl Templates {
                 return Err(TemplateError::Refused(part, construct));
             }
         }
-        Ok(Self { env })
+        let body_places_link = env
+            .get_template(Part::Body.name())
+            .is_ok_and(|template| template.undeclared_variables(false).contains("unsubscribe_url"));
+        Ok(Self {
+            env,
+            body_places_link,
+        })
     }
 
     /// Compiles `subject` and `body`, refuses any variable but the
@@ -161,7 +199,7 @@ impl Templates {
         for part in PARTS {
             templates.check_variables(part)?;
         }
-        templates.render(SAMPLE_NAME, SAMPLE_EMAIL).map(|_| ())
+        templates.render(&SAMPLE).map(|_| ())
     }
 
     fn check_variables(&self, part: Part) -> Result<(), TemplateError> {
@@ -181,22 +219,31 @@ impl Templates {
         Err(TemplateError::Undefined(part, unknown.join(", ")))
     }
 
-    /// Renders both parts for the recipient `name` at `email`, each within
-    /// its fuel and output size.
-    pub fn render(&self, name: &str, email: &str) -> Result<Rendered, TemplateError> {
+    /// Renders both parts for `recipient`, each within its fuel and output
+    /// size; the body ends with [`footer`] unless it places the link.
+    pub fn render(&self, recipient: &Recipient) -> Result<Rendered, TemplateError> {
+        let mut body = self.render_part(Part::Body, recipient)?;
+        if !self.body_places_link {
+            body.push_str(&footer(recipient.unsubscribe_url));
+        }
         Ok(Rendered {
-            subject: self.render_part(Part::Subject, name, email)?,
-            body: self.render_part(Part::Body, name, email)?,
+            subject: self.render_part(Part::Subject, recipient)?,
+            body,
         })
     }
 
-    fn render_part(&self, part: Part, name: &str, email: &str) -> Result<String, TemplateError> {
+    fn render_part(&self, part: Part, recipient: &Recipient) -> Result<String, TemplateError> {
         let template = self
             .env
             .get_template(part.name())
             .map_err(|error| TemplateError::Render(part, detail(&error)))?;
         let mut out = Bounded::new(part.max_bytes());
-        let rendered = template.render_captured_to(context! { name, email }, &mut out);
+        let Recipient {
+            name,
+            email,
+            unsubscribe_url,
+        } = *recipient;
+        let rendered = template.render_captured_to(context! { name, email, unsubscribe_url }, &mut out);
         if out.overflowed {
             return Err(TemplateError::TooLarge(part, part.max_bytes()));
         }
@@ -261,16 +308,41 @@ mod tests {
         Templates::check("Hi {{ name }}", body)
     }
 
+    const LINK: &str = "https://mail.example.com/unsubscribe/t0k3n";
+
+    fn recipient<'a>(name: &'a str, email: &'a str) -> Recipient<'a> {
+        Recipient {
+            name,
+            email,
+            unsubscribe_url: LINK,
+        }
+    }
+
     #[test]
     fn templates_see_the_recipient() {
         let templates = Templates::compile("Hi {{ name }}", "Dear {{ name }} <{{ email }}>").unwrap();
         assert_eq!(
-            templates.render("Ada", "ada@example.com").unwrap(),
+            templates.render(&recipient("Ada", "ada@example.com")).unwrap(),
             Rendered {
                 subject: "Hi Ada".into(),
-                body: "Dear Ada <ada@example.com>".into(),
+                body: format!("Dear Ada <ada@example.com>{}", footer(LINK)),
             }
         );
+    }
+
+    #[test]
+    fn a_body_that_places_the_link_gets_no_footer() {
+        let body = "Dear {{ name }}. Leave: {{ unsubscribe_url }}";
+        Templates::check("Hi", body).unwrap();
+        let rendered = Templates::compile("Hi", body)
+            .unwrap()
+            .render(&recipient("Ada", "ada@example.com"))
+            .unwrap();
+        assert_eq!(rendered.body, format!("Dear Ada. Leave: {LINK}"));
+        assert!(matches!(
+            Templates::check("{{ unsubscribe_link }}", "b"),
+            Err(TemplateError::Undefined(Part::Subject, _))
+        ));
     }
 
     #[test]
@@ -349,10 +421,12 @@ mod tests {
         let templates = Templates::compile("{{ name|default(\"you\")|title }}", body).unwrap();
         Templates::check("{{ name|default(\"you\")|title }}", body).unwrap();
         assert_eq!(
-            templates.render("ada lovelace", "ada@example.com").unwrap(),
+            templates
+                .render(&recipient("ada lovelace", "ada@example.com"))
+                .unwrap(),
             Rendered {
                 subject: "Ada Lovelace".into(),
-                body: "Hi\n1=ada 2=ecalevol a*b~c+d{% set %}".into(),
+                body: format!("Hi\n1=ada 2=ecalevol a*b~c+d{{% set %}}{}", footer(LINK)),
             }
         );
     }

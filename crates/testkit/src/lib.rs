@@ -1,22 +1,30 @@
 //! Real servers for tests (Redis, a Redis Cluster, SMTP, PostgreSQL, OpenBao), each on a
 //! free loopback port in a directory of its own, stopped when dropped.
 //! Nothing here fakes a server: tests talk to the same servers a deployment
-//! runs.
+//! runs. Beside them, what tests of a service share: its own Redis and
+//! directory when it runs in-process ([`ServiceHome`]), HTTP requests
+//! whose every status is an answer ([`http`]), and the plan of a query
+//! ([`query_plan`]).
 
+pub mod http;
 mod maildev;
 mod openbao;
+mod plan;
 mod postgres;
 pub mod ready;
 mod redis_cluster;
 mod redis_server;
+mod service_home;
 mod slow_smtp;
 mod smtp_sink;
 
 pub use maildev::MailDev;
 pub use openbao::OpenBao;
+pub use plan::query_plan;
 pub use postgres::Postgres;
 pub use redis_cluster::RedisCluster;
-pub use redis_server::{Persistence, RedisServer};
+pub use redis_server::{Persistence, RedisServer, MAXMEMORY};
+pub use service_home::ServiceHome;
 pub use slow_smtp::{serve_session, Answer, SlowSmtp};
 pub use smtp_sink::{SinkMode, SmtpSink};
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::free_port;
 use crate::ready::wait_until;
-use crate::redis_server::spawn_redis;
+use crate::redis_server::{spawn_redis, MAXMEMORY};
 
 /// How many masters the cluster has (the fewest Redis accepts).
 const MASTERS: usize = 3;
@@ -165,6 +165,7 @@ impl Node {
             .arg(format!("nodes-{}.conf", self.port))
             .args(["--bind", "127.0.0.1", "--save", ""])
             .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .args(["--maxmemory", MAXMEMORY, "--maxmemory-policy", "noeviction"])
             .arg("--dir")
             .arg(self.dir.path())
             .arg("--logfile")

@@ -21,9 +21,16 @@ pub enum Persistence {
     AofEverySec,
 }
 
+/// The memory ceiling of a test server, with `maxmemory-policy noeviction`,
+/// as every Redis that comms starts has one: a write past it is refused
+/// (`OOM`), never an entry silently evicted. Far above what a test holds.
+pub const MAXMEMORY: &str = "1gb";
+
 /// A `redis-server` process on a free loopback port, killed when dropped.
 pub struct RedisServer {
     port: u16,
+    /// Its `maxmemory` (`noeviction`).
+    maxmemory: String,
     dir: tempfile::TempDir,
     persistence: Persistence,
     password: Option<String>,
@@ -40,8 +47,16 @@ impl RedisServer {
 
     /// Starts a server with the given persistence and, optionally, a password.
     pub fn start_with(persistence: Persistence, password: Option<&str>) -> Self {
+        Self::start_limited(persistence, password, MAXMEMORY)
+    }
+
+    /// Starts a server with the given persistence, password and
+    /// `maxmemory` (e.g. `"64mb"`), for tests of what comms does near
+    /// or at Redis' memory ceiling.
+    pub fn start_limited(persistence: Persistence, password: Option<&str>, maxmemory: &str) -> Self {
         let mut server = Self {
             port: free_port(),
+            maxmemory: maxmemory.to_string(),
             dir: tempfile::tempdir().expect("temporary directory"),
             persistence,
             password: password.map(str::to_string),
@@ -58,6 +73,7 @@ impl RedisServer {
     pub fn start_tls(password: &str) -> Self {
         let mut server = Self {
             port: free_port(),
+            maxmemory: MAXMEMORY.to_string(),
             dir: tempfile::tempdir().expect("temporary directory"),
             persistence: Persistence::None,
             password: Some(password.to_string()),
@@ -170,7 +186,8 @@ impl RedisServer {
             .arg("--save")
             .arg("")
             .arg("--logfile")
-            .arg(self.dir.path().join("redis.log"));
+            .arg(self.dir.path().join("redis.log"))
+            .args(["--maxmemory", &self.maxmemory, "--maxmemory-policy", "noeviction"]);
         match self.persistence {
             Persistence::None => {
                 cmd.args(["--appendonly", "no"]);

@@ -10,6 +10,7 @@
 //! the harness (the `chaos-smtp` binary) answer the same way while changing
 //! their behaviour at run time through an [`Answer`] read at each command.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -75,6 +76,16 @@ impl SlowSmtp {
     /// included.
     pub fn message_ids(&self) -> Vec<String> {
         self.received.lock().expect("received ids").clone()
+    }
+
+    /// How many times each `Message-ID` was received: what tests of
+    /// exactly-once sending count, where more than 1 is an email sent again.
+    pub fn copies(&self) -> BTreeMap<String, usize> {
+        let mut copies = BTreeMap::new();
+        for id in self.message_ids() {
+            *copies.entry(id).or_default() += 1;
+        }
+        copies
     }
 }
 

@@ -70,10 +70,12 @@ impl SmtpSink {
         self.port
     }
 
-    /// Stops it (SIGKILL) and frees its port.
-    pub fn stop(mut self) -> u16 {
+    /// Replaces it with a sink that accepts every message, on the same
+    /// port: a refusing server that recovers, for the senders that kept
+    /// retrying it.
+    pub fn recover(mut self) -> Self {
         self.kill();
-        self.port
+        Self::start_on(self.port, SinkMode::Accept)
     }
 
     fn kill(&mut self) {

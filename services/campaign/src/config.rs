@@ -18,10 +18,20 @@ pub struct Config {
     /// (`API_TOKEN`); required in `prod`.
     #[serde(skip_serializing, default = "empty_secret")]
     pub api_token: SecretString,
+    /// The key that verifies the unsubscribe links campaign-service serves
+    /// (`UNSUBSCRIBE_KEY`, at least 32 characters; notification-service,
+    /// which signs them, holds the same); dev has a published one, prod
+    /// must keep its own in Vault.
+    #[serde(skip_serializing, default = "empty_secret")]
+    pub unsubscribe_key: SecretString,
     /// How long a campaign may wait for its audience before it is announced
     /// again, in ms (`CAMPAIGN_REANNOUNCE_MS`); also how often stalled
     /// campaigns are looked for.
     pub reannounce_ms: u64,
+    /// Campaigns that may be in progress (expanding or sending) at once
+    /// (`CAMPAIGN_MAX_IN_PROGRESS`); a creation past it gets a 429. It
+    /// bounds what campaigns hold in Redis (docs/architecture.md).
+    pub max_in_progress: u64,
 }
 
 impl Default for Config {
@@ -30,7 +40,9 @@ impl Default for Config {
             service: ServiceSettings::new(8080),
             app_env: AppEnv::Dev,
             api_token: empty_secret(),
+            unsubscribe_key: empty_secret(),
             reannounce_ms: 30_000,
+            max_in_progress: 50,
         }
     }
 }
@@ -39,6 +51,11 @@ impl Default for Config {
 impl ServiceConfig for Config {
     const NAME: &'static str = "campaign-service";
     const PREFIX: &'static str = "CAMPAIGN_";
-    const OWN_ENV: &'static [&'static str] = &["app_env", "api_token"];
+    const OWN_ENV: &'static [&'static str] = &["app_env", "api_token", "unsubscribe_key"];
     const DATABASE_FILE: &'static str = "campaigns.db";
+
+    /// The unsubscribe key: dev's published one stops a prod start.
+    fn secrets(&self) -> Vec<(&'static str, &SecretString)> {
+        vec![("UNSUBSCRIBE_KEY", &self.unsubscribe_key)]
+    }
 }

@@ -1,6 +1,6 @@
 //! The progress of the campaigns being sent, as Prometheus gauges:
 //! `comms_campaign_notifications{status}`, with `status` one of `sent`,
-//! `failed`, `dead_lettered` and `pending`, each summed over the campaigns
+//! `failed`, `dead_lettered`, `suppressed` and `pending`, each summed over the campaigns
 //! whose status is `sending`. Summed, so that the labels stay four however
 //! many campaigns there are; a completed campaign leaves the sums, and
 //! `pending` is the work comms still has to do.
@@ -34,6 +34,7 @@ fn set(progress: &Progress) {
         ("sent", progress.sent),
         ("failed", progress.failed),
         ("dead_lettered", progress.dead_lettered),
+        ("suppressed", progress.suppressed),
         ("pending", progress.pending),
     ] {
         metrics::gauge!("comms_campaign_notifications", "status" => status).set(value as f64);

@@ -6,6 +6,7 @@ pub mod config;
 pub mod domain;
 pub mod gauges;
 pub mod handlers;
+pub mod quota;
 pub mod routes;
 pub mod state;
 pub mod store;
@@ -13,7 +14,11 @@ pub mod store;
 use std::time::Duration;
 
 use contracts::Streams;
+use eventstore::Publisher;
+use secrecy::ExposeSecret;
 use servicekit::access::Access;
+use servicekit::app_env::AppEnv;
+use servicekit::erasure::Eraser;
 use servicekit::service::{Service, Spec};
 use tokio_util::sync::CancellationToken;
 
@@ -36,40 +41,54 @@ const SPEC: Spec = Spec {
 /// a free one), ready to run.
 pub async fn build(config: Config) -> anyhow::Result<Service> {
     let access = Access::new(config.app_env, &config.api_token)?;
+    let unsubscribe_key = contracts::unsubscribe::key_for(
+        config.app_env == AppEnv::Prod,
+        config.unsubscribe_key.expose_secret(),
+    )
+    .map_err(anyhow::Error::msg)?;
     let service = Service::build(&SPEC, &config.service).await?;
     let tracker = Tracker::new(CampaignStore::new(service.db().clone()), service.redis().clone());
+    let reads = CampaignStore::new(service.reads().clone());
     let streams = Streams::new(service.partitions());
+    let live = routes::live::LiveFeed::new(
+        reads.clone(),
+        service.redis().clone(),
+        streams.clone(),
+        service.shutdown(),
+    );
     let state = AppState {
         tracker: tracker.clone(),
+        reads: reads.clone(),
         redis: service.redis().clone(),
+        publisher: Publisher::new(service.redis().clone()),
+        unsubscribe_key,
         streams: streams.clone(),
         access,
         shutdown: service.shutdown(),
+        live,
+        max_in_progress: config.max_in_progress,
     };
     let reannounce = Duration::from_millis(config.reannounce_ms);
     let on_campaign = tracker.clone();
+    let eraser = Eraser::new(service.db().clone(), store::ERASE);
     Ok(service
         .consume(&streams.campaigns, move |delivery| {
             let tracker = on_campaign.clone();
             async move { tracker.on_campaign_event(delivery).await }
         })
         .consume(&streams.deliveries, DeliveryHandler(tracker.clone()))
-        .spawn({
-            let store = tracker.store().clone();
-            move |shutdown| gauges::refresh(store, gauges::REFRESH, shutdown)
-        })
+        .consume(&streams.erasures, eraser)
+        .spawn(move |shutdown| gauges::refresh(reads, gauges::REFRESH, shutdown))
         .once_per_cluster("reannounce", reannounce, move || {
             let tracker = tracker.clone();
             async move { tracker.reannounce_stalled(reannounce).await }
         })
+        .open_to_every_page(routes::unsubscribe::ROUTE)
         .serve(routes::router(state), routes::document(&streams)))
 }
 
 /// Loads the configuration, builds and runs campaign-service until
 /// `shutdown`.
 pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
-    build(servicekit::config::load_service::<Config>().await?)
-        .await?
-        .run(shutdown)
-        .await
+    servicekit::binary::load_build_run(build, shutdown).await
 }

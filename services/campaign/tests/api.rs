@@ -1,137 +1,75 @@
 //! campaign-service's HTTP API against a real Redis and SQLite: status
 //! codes, JSON errors, and the bearer token of `prod`.
 
+mod common;
+
 use campaign_service::config::Config;
 use serde_json::{json, Value};
-use servicekit::config::ServiceSettings;
-use testkit::RedisServer;
-use tokio_util::sync::CancellationToken;
+use testkit::http::call;
+use testkit::{RedisServer, ServiceHome};
 
-/// A running campaign-service with its own Redis and database.
-struct TestApp {
-    base: String,
-    shutdown: CancellationToken,
-    redis: RedisServer,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-async fn spawn_app(app_env: &str, api_token: &str) -> anyhow::Result<TestApp> {
+/// campaign-service in `app_env` with `api_token`.
+async fn spawn_app(app_env: &str, api_token: &str) -> anyhow::Result<ServiceHome> {
     spawn_app_with(app_env, api_token, |_| {}).await
 }
 
-/// [`spawn_app`], with the configuration changed by `adjust` first.
+/// [`spawn_app`], with the configuration changed by `adjust` next.
 async fn spawn_app_with(
     app_env: &str,
     api_token: &str,
     adjust: impl FnOnce(&mut Config),
-) -> anyhow::Result<TestApp> {
-    let redis = RedisServer::start();
-    let dir = tempfile::tempdir()?;
-    let mut config = Config {
-        service: ServiceSettings {
-            redis_url: redis.url().into(),
-            database_url: format!("sqlite://{}/campaigns.db", dir.path().display()).into(),
-            ..ServiceSettings::new(0)
-        },
-        app_env: app_env.parse()?,
-        api_token: api_token.into(),
-        ..Config::default()
-    };
-    adjust(&mut config);
-    let app = campaign_service::build(config).await?;
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let shutdown = CancellationToken::new();
-    tokio::spawn(app.run(shutdown.clone()));
-    Ok(TestApp {
-        base,
-        shutdown,
-        redis,
-        _dir: dir,
-    })
-}
-
-/// Sends a request; returns status and JSON body.
-async fn call(method: &str, url: String, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
-    let (method, token, body) = (
-        method.to_string(),
-        token.map(str::to_string),
-        body.map(str::to_string),
-    );
-    tokio::task::spawn_blocking(move || {
-        let mut request = ureq::request(&method, &url).set("content-type", "application/json");
-        if let Some(token) = token {
-            request = request.set("authorization", &format!("Bearer {token}"));
-        }
-        let response = match body {
-            Some(body) => request.send_string(&body),
-            None => request.call(),
-        };
-        let response = match response {
-            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
-            Err(error) => panic!("{method} {url}: {error}"),
-        };
-        (response.status(), response.into_json().unwrap_or(Value::Null))
+) -> anyhow::Result<ServiceHome> {
+    let app_env = app_env.parse()?;
+    common::spawn_app(|config| {
+        config.app_env = app_env;
+        config.api_token = api_token.into();
+        adjust(config);
     })
     .await
-    .unwrap()
+}
+
+/// GETs `path` from `app` without a token; returns status and JSON body.
+async fn get(app: &ServiceHome, path: &str) -> (u16, Value) {
+    call("GET", app.url(path), None, None).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn campaigns_are_created_and_bad_input_gets_a_json_error() {
     let app = spawn_app("dev", "").await.unwrap();
-    let url = |path: &str| format!("{}{path}", app.base);
 
-    let (status, demo) = call("GET", url("/api/v1/campaign/create"), None, None).await;
+    let (status, demo) = get(&app, "/api/v1/campaign/create").await;
     assert_eq!(status, 201);
     let id = demo["id"].as_str().unwrap().to_string();
     assert_eq!(demo["status"], "expanding");
     assert_eq!(
         demo["progress"],
-        json!({ "total": 0, "sent": 0, "failed": 0, "dead_lettered": 0, "pending": 0 })
+        json!({ "total": 0, "sent": 0, "failed": 0, "dead_lettered": 0, "suppressed": 0, "pending": 0 })
     );
 
     let body = r#"{"name": "Spring", "subject": "Hi {{ name }}", "body": "Dear {{ name }}"}"#;
-    let (status, created) = call("POST", url("/api/v1/campaigns"), None, Some(body)).await;
+    let (status, created) = call("POST", app.url("/api/v1/campaigns"), None, Some(body)).await;
     assert_eq!(status, 201);
     assert_eq!(created["name"], "Spring");
 
-    let (status, one) = call("GET", url(&format!("/api/v1/campaigns/{id}")), None, None).await;
+    let (status, one) = get(&app, &format!("/api/v1/campaigns/{id}")).await;
     assert_eq!((status, one["id"].as_str()), (200, Some(id.as_str())));
-    let (status, list) = call("GET", url("/api/v1/campaigns"), None, None).await;
+    let (status, list) = get(&app, "/api/v1/campaigns").await;
     assert_eq!((status, list["campaigns"].as_array().unwrap().len()), (200, 2));
     assert_eq!(list["next_after"], Value::Null);
     // A page at a time, the newest first.
-    let (_, first) = call("GET", url("/api/v1/campaigns?limit=1"), None, None).await;
+    let (_, first) = get(&app, "/api/v1/campaigns?limit=1").await;
     let next = first["next_after"].as_str().expect("a next page").to_string();
     assert_eq!(first["campaigns"][0]["id"].as_str(), Some(next.as_str()));
-    let (_, second) = call(
-        "GET",
-        url(&format!("/api/v1/campaigns?limit=1&after={next}")),
-        None,
-        None,
-    )
-    .await;
+    let (_, second) = get(&app, &format!("/api/v1/campaigns?limit=1&after={next}")).await;
     assert_eq!(second["campaigns"][0]["id"], list["campaigns"][1]["id"]);
-    let (status, error) = call("GET", url("/api/v1/campaigns?after=nope"), None, None).await;
+    let (status, error) = get(&app, "/api/v1/campaigns?after=nope").await;
     assert_eq!(
         (status, error["error"].as_str()),
         (400, Some("after: no campaign with id nope"))
     );
     // A campaign id that names no campaign: there is no such page.
     let unknown = "00000000-0000-4000-8000-000000000000";
-    let (status, error) = call(
-        "GET",
-        url(&format!("/api/v1/campaigns?after={unknown}")),
-        None,
-        None,
-    )
-    .await;
+    let (status, error) = get(&app, &format!("/api/v1/campaigns?after={unknown}")).await;
     assert_eq!(
         (status, error["error"].as_str()),
         (
@@ -152,7 +90,7 @@ async fn campaigns_are_created_and_bad_input_gets_a_json_error() {
             "subject is not a valid template",
         ),
     ] {
-        let (status, error) = call("POST", url("/api/v1/campaigns"), None, Some(body)).await;
+        let (status, error) = call("POST", app.url("/api/v1/campaigns"), None, Some(body)).await;
         assert!((400..500).contains(&status), "{body}: {status}");
         let message = error["error"]
             .as_str()
@@ -163,21 +101,21 @@ async fn campaigns_are_created_and_bad_input_gets_a_json_error() {
         r#"{{"name": "n", "subject": "s", "body": "{}"}}"#,
         "x".repeat(300 * 1024)
     );
-    let (status, error) = call("POST", url("/api/v1/campaigns"), None, Some(&huge)).await;
+    let (status, error) = call("POST", app.url("/api/v1/campaigns"), None, Some(&huge)).await;
     assert_eq!(status, 413, "{error}");
     assert!(error["error"].as_str().is_some(), "{error}");
-    let (status, error) = call("GET", url("/api/v1/nothing-here"), None, None).await;
+    let (status, error) = get(&app, "/api/v1/nothing-here").await;
     assert_eq!((status, error["error"].as_str()), (404, Some("no such route")));
-    let (status, error) = call("GET", url("/api/v1/campaigns/nope"), None, None).await;
+    let (status, error) = get(&app, "/api/v1/campaigns/nope").await;
     assert_eq!(
         (status, error["error"].as_str()),
         (404, Some("no campaign with id nope"))
     );
-    let (status, _) = call("GET", url("/api/v1/campaigns?limit=0"), None, None).await;
+    let (status, _) = get(&app, "/api/v1/campaigns?limit=0").await;
     assert_eq!(status, 400);
-    let (status, error) = call("GET", url("/api/v1/dead-letters?stream=nope"), None, None).await;
+    let (status, error) = get(&app, "/api/v1/dead-letters?stream=nope").await;
     assert_eq!(status, 400, "{error}");
-    let replay = url("/api/v1/dead-letters/replay?stream=comms:emails&id=oops");
+    let replay = app.url("/api/v1/dead-letters/replay?stream=comms:emails&id=oops");
     let (status, error) = call("POST", replay, None, None).await;
     assert_eq!(
         (status, error["error"].as_str()),
@@ -187,17 +125,17 @@ async fn campaigns_are_created_and_bad_input_gets_a_json_error() {
         )
     );
 
-    let dashboard = url("/");
+    let dashboard = app.url("/");
     let page =
         tokio::task::spawn_blocking(move || ureq::get(&dashboard).call().unwrap().into_string().unwrap())
             .await
             .unwrap();
     assert!(
-        page.contains("<h2>Campaigns</h2>") && page.contains("/api/v1/campaigns/events"),
+        page.contains("<h2>Campaigns</h2>") && page.contains("/dashboard/dashboard.js"),
         "the dashboard is served"
     );
 
-    let (status, streams) = call("GET", url("/api/v1/streams"), None, None).await;
+    let (status, streams) = get(&app, "/api/v1/streams").await;
     assert_eq!(status, 200);
     assert_eq!(streams[0]["stream"], "comms:campaigns");
     assert_eq!(streams[0]["length"], 2, "both campaigns were announced");
@@ -206,7 +144,6 @@ async fn campaigns_are_created_and_bad_input_gets_a_json_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn templates_that_cannot_render_within_their_bounds_are_refused_at_creation() {
     let app = spawn_app("dev", "").await.unwrap();
-    let url = |path: &str| format!("{}{path}", app.base);
     let chars = "x".repeat(1000);
     let nested_loops = format!(
         "{{% for i in '{chars}' %}}{{% for j in '{chars}' %}}{{{{ i }}}}{{% endfor %}}{{% endfor %}}"
@@ -223,7 +160,7 @@ async fn templates_that_cannot_render_within_their_bounds_are_refused_at_creatio
         (
             "s",
             r#"{% if name != "Ada Lovelace" %}{{ nope }}{% endif %}"#,
-            "body uses an undefined variable (templates see `name` and `email`): nope",
+            "body uses an undefined variable (templates see `name`, `email` and `unsubscribe_url`): nope",
         ),
         (
             "s",
@@ -243,7 +180,7 @@ async fn templates_that_cannot_render_within_their_bounds_are_refused_at_creatio
         let request = json!({ "name": "n", "subject": subject, "body": body }).to_string();
         // A preview refuses them the same way, before anything is created.
         for path in ["/api/v1/campaigns/preview", "/api/v1/campaigns"] {
-            let (status, error) = call("POST", url(path), None, Some(&request)).await;
+            let (status, error) = call("POST", app.url(path), None, Some(&request)).await;
             let message = error["error"].as_str().unwrap_or_default();
             assert_eq!(status, 400, "{path}: {expected}: {error}");
             assert!(message.contains(expected), "{path}: {expected}: {message}");
@@ -254,7 +191,7 @@ async fn templates_that_cannot_render_within_their_bounds_are_refused_at_creatio
     let request = json!({ "subject": "Hi {{ name|title }}", "body": body, "name": "grace hopper", "email": "grace@example.com" });
     let (status, preview) = call(
         "POST",
-        url("/api/v1/campaigns/preview"),
+        app.url("/api/v1/campaigns/preview"),
         None,
         Some(&request.to_string()),
     )
@@ -263,12 +200,18 @@ async fn templates_that_cannot_render_within_their_bounds_are_refused_at_creatio
         (status, preview),
         (
             200,
-            json!({ "subject": "Hi Grace Hopper", "body": "To grace@example.com 1:GRACE 2:HOPPER" })
+            json!({
+                "subject": "Hi Grace Hopper",
+                "body": format!(
+                    "To grace@example.com 1:GRACE 2:HOPPER{}",
+                    templates::footer(templates::SAMPLE_UNSUBSCRIBE_URL)
+                )
+            })
         )
     );
-    let (_, list) = call("GET", url("/api/v1/campaigns"), None, None).await;
+    let (_, list) = get(&app, "/api/v1/campaigns").await;
     assert_eq!(list["campaigns"], json!([]), "nothing refused was stored");
-    let (_, streams) = call("GET", url("/api/v1/streams"), None, None).await;
+    let (_, streams) = get(&app, "/api/v1/streams").await;
     assert_eq!(streams[0]["length"], 0, "nothing refused was announced");
 }
 
@@ -285,7 +228,7 @@ async fn a_dead_letter_id_held_by_two_partitions_is_replayed_only_when_one_is_na
     }
     let replay = |stream: &str| {
         let stream = stream.replace('{', "%7B").replace('}', "%7D");
-        format!("{}/api/v1/dead-letters/replay?stream={stream}&id=5-0", app.base)
+        format!("{}/api/v1/dead-letters/replay?stream={stream}&id=5-0", app.base())
     };
 
     let (status, error) = call("POST", replay("comms:emails"), None, None).await;
@@ -326,40 +269,50 @@ async fn in_prod_writes_the_demo_and_dead_letters_need_the_bearer_token() {
     assert!(error.to_string().contains("API_TOKEN must be set"), "{error}");
 
     let app = spawn_app("prod", "s3cret-token").await.unwrap();
-    let url = |path: &str| format!("{}{path}", app.base);
     let body = r#"{"name": "n", "subject": "s", "body": "b"}"#;
 
-    let (status, error) = call("POST", url("/api/v1/campaigns"), None, Some(body)).await;
+    let (status, error) = call("POST", app.url("/api/v1/campaigns"), None, Some(body)).await;
     assert_eq!(status, 401);
     assert!(error["error"].as_str().unwrap().contains("Bearer"));
-    let (status, _) = call("POST", url("/api/v1/campaigns"), Some("wrong"), Some(body)).await;
+    let (status, _) = call("POST", app.url("/api/v1/campaigns"), Some("wrong"), Some(body)).await;
     assert_eq!(status, 401);
-    let (status, _) = call("POST", url("/api/v1/campaigns"), Some("s3cret-token"), Some(body)).await;
+    let (status, _) = call(
+        "POST",
+        app.url("/api/v1/campaigns"),
+        Some("s3cret-token"),
+        Some(body),
+    )
+    .await;
     assert_eq!(status, 201);
-    let (status, _) = call("GET", url("/api/v1/campaign/create"), None, None).await;
+    let (status, _) = get(&app, "/api/v1/campaign/create").await;
     assert_eq!(status, 401, "the demo endpoint needs the token in prod");
-    let (status, _) = call("GET", url("/api/v1/campaign/create"), Some("s3cret-token"), None).await;
+    let (status, _) = call(
+        "GET",
+        app.url("/api/v1/campaign/create"),
+        Some("s3cret-token"),
+        None,
+    )
+    .await;
     assert_eq!(status, 201);
-    let dead_letters = || url("/api/v1/dead-letters?stream=comms:emails");
+    let dead_letters = || app.url("/api/v1/dead-letters?stream=comms:emails");
     let (status, _) = call("GET", dead_letters(), None, None).await;
     assert_eq!(status, 401, "dead-letter payloads are personal data");
     let (status, _) = call("GET", dead_letters(), Some("s3cret-token"), None).await;
     assert_eq!(status, 200);
-    let (status, _) = call("GET", url("/api/v1/campaigns"), None, None).await;
+    let (status, _) = get(&app, "/api/v1/campaigns").await;
     assert_eq!(status, 200, "progress stays open");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_dev_a_set_token_guards_the_demo_endpoint_too() {
     let app = spawn_app("dev", "dev-token").await.unwrap();
-    let url = |path: &str| format!("{}{path}", app.base);
-    let (status, error) = call("GET", url("/api/v1/campaign/create"), None, None).await;
+    let (status, error) = get(&app, "/api/v1/campaign/create").await;
     assert_eq!(status, 401);
     assert!(
         !error.to_string().contains("dev-token"),
         "the token never shows in an answer: {error}"
     );
-    let (status, _) = call("GET", url("/api/v1/campaign/create"), Some("dev-token"), None).await;
+    let (status, _) = call("GET", app.url("/api/v1/campaign/create"), Some("dev-token"), None).await;
     assert_eq!(status, 201);
 }
 
@@ -449,7 +402,7 @@ async fn keeps_its_trace(database: Option<String>) {
     .unwrap();
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let given = format!("00-{trace_id}-00f067aa0ba902b7-01");
-    let (traced, answered) = create_traced(&app.base, Some(&given)).await;
+    let (traced, answered) = create_traced(&app.base(), Some(&given)).await;
     assert_eq!(
         contracts::trace_id_of(&answered).as_deref(),
         Some(trace_id),
@@ -458,7 +411,7 @@ async fn keeps_its_trace(database: Option<String>) {
     // Without a traceparent, or with an invalid one, the trace id is the
     // campaign's id.
     for header in [None, Some("00-not-a-traceparent-01")] {
-        let (id, answered) = create_traced(&app.base, header).await;
+        let (id, answered) = create_traced(&app.base(), header).await;
         assert_eq!(
             contracts::trace_id_of(&answered),
             Some(id.replace('-', "")),

@@ -3,42 +3,22 @@
 //! against a real Redis and SQLite, whose writes of `sent` outcomes fail
 //! until the test lets them through.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use campaign_service::config::Config;
+use common::spawn_app;
 use contracts::{AudienceExpanded, DeliveryStatus, EmailDelivery, CAMPAIGNS, DELIVERIES};
 use eventstore::{Envelope, Publisher, RedisTarget};
 use serde_json::{json, Value};
-use servicekit::app_env::AppEnv;
-use servicekit::config::ServiceSettings;
 use servicekit::streams::StreamSettings;
-use testkit::RedisServer;
-use tokio_util::sync::CancellationToken;
-
-/// Sends a request to campaign-service; returns status and JSON body.
-async fn call(method: &str, url: String, body: Option<Value>) -> (u16, Value) {
-    let method = method.to_string();
-    tokio::task::spawn_blocking(move || {
-        let request = ureq::request(&method, &url);
-        let response = match body {
-            Some(body) => request.send_json(body),
-            None => request.call(),
-        };
-        let response = match response {
-            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
-            Err(error) => panic!("{method} {url}: {error}"),
-        };
-        (response.status(), response.into_json().unwrap_or(Value::Null))
-    })
-    .await
-    .unwrap()
-}
+use testkit::http::call;
 
 /// Waits until `url` answers a campaign whose progress is `expected`.
 async fn wait_progress(url: &str, expected: Value) -> Value {
     let start = Instant::now();
     loop {
-        let (_, campaign) = call("GET", url.to_string(), None).await;
+        let (_, campaign) = call("GET", url, None, None).await;
         if campaign["progress"] == expected {
             return campaign;
         }
@@ -64,37 +44,27 @@ fn outcome(campaign_id: &str, n: u32, status: DeliveryStatus) -> Envelope {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outcome_given_up_counts_once_as_dead_lettered_until_replayed() {
-    let redis = RedisServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let database_url = format!("sqlite://{}/campaigns.db", dir.path().display());
-    let config = Config {
-        service: ServiceSettings {
-            redis_url: redis.url().into(),
-            database_url: database_url.clone().into(),
-            streams: StreamSettings {
-                claim_idle_ms: 100,
-                retry_budget_secs: 1,
-                ..StreamSettings::default()
-            },
-            ..ServiceSettings::new(0)
-        },
-        app_env: AppEnv::Dev,
-        ..Config::default()
-    };
-    let app = campaign_service::build(config).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let shutdown = CancellationToken::new();
-    let _stop = shutdown.clone().drop_guard();
-    tokio::spawn(app.run(shutdown.clone()));
+    let app = spawn_app(|config| {
+        config.service.streams = StreamSettings {
+            claim_idle_ms: 100,
+            retry_budget_secs: 1,
+            ..StreamSettings::default()
+        };
+    })
+    .await
+    .unwrap();
+    let base = app.base();
 
-    let request = json!({ "name": "n", "subject": "Hi {{ name }}", "body": "Dear {{ name }}" });
-    let (status, campaign) = call("POST", format!("{base}/api/v1/campaigns"), Some(request)).await;
+    let request = json!({ "name": "n", "subject": "Hi {{ name }}", "body": "Dear {{ name }}" }).to_string();
+    let (status, campaign) = call("POST", format!("{base}/api/v1/campaigns"), None, Some(&request)).await;
     assert_eq!(status, 201, "{campaign}");
     let id = campaign["id"].as_str().unwrap().to_string();
     let campaign_url = format!("{base}/api/v1/campaigns/{id}");
 
     // The database refuses `sent` outcomes, as if away whenever one comes.
-    let db = servicekit::db::connect(&database_url, &[]).await.unwrap();
+    let db = servicekit::db::connect(&app.sqlite_url("campaigns.db"), &[])
+        .await
+        .unwrap();
     sqlx::query(
         "CREATE TRIGGER away BEFORE INSERT ON outcomes WHEN NEW.status = 'sent'
          BEGIN SELECT RAISE(ABORT, 'database away'); END",
@@ -103,7 +73,13 @@ async fn an_outcome_given_up_counts_once_as_dead_lettered_until_replayed() {
     .await
     .unwrap();
 
-    let publisher = Publisher::new(RedisTarget::parse(&redis.url()).unwrap().shared().await.unwrap());
+    let publisher = Publisher::new(
+        RedisTarget::parse(&app.redis.url())
+            .unwrap()
+            .shared()
+            .await
+            .unwrap(),
+    );
     let total = AudienceExpanded {
         campaign_id: id.clone(),
         total: 2,
@@ -126,11 +102,11 @@ async fn an_outcome_given_up_counts_once_as_dead_lettered_until_replayed() {
     // dead-lettered and the campaign completes instead of staying `sending`.
     let campaign = wait_progress(
         &campaign_url,
-        json!({ "total": 2, "sent": 0, "failed": 1, "dead_lettered": 1, "pending": 0 }),
+        json!({ "total": 2, "sent": 0, "failed": 1, "dead_lettered": 1, "suppressed": 0, "pending": 0 }),
     )
     .await;
     assert_eq!(campaign["status"], "completed");
-    let (_, failures) = call("GET", format!("{campaign_url}/failures"), None).await;
+    let (_, failures) = call("GET", format!("{campaign_url}/failures"), None, None).await;
     let given_up = failures["failures"]
         .as_array()
         .unwrap()
@@ -153,16 +129,27 @@ async fn an_outcome_given_up_counts_once_as_dead_lettered_until_replayed() {
         "POST",
         format!("{base}/api/v1/dead-letters/replay-all?stream={DELIVERIES}"),
         None,
+        None,
     )
     .await;
     assert_eq!(status, 200, "{replayed}");
-    let done = json!({ "total": 2, "sent": 1, "failed": 1, "dead_lettered": 0, "pending": 0 });
+    assert_eq!(
+        (&replayed["replayed"], &replayed["skipped"], &replayed["done"]),
+        (&json!(1), &json!(0), &json!(true)),
+        "{replayed}"
+    );
+    let done =
+        json!({ "total": 2, "sent": 1, "failed": 1, "dead_lettered": 0, "suppressed": 0, "pending": 0 });
     wait_progress(&campaign_url, done.clone()).await;
     let again = publisher
         .publish(DELIVERIES, &outcome(&id, 1, DeliveryStatus::Sent))
         .await
         .unwrap();
-    let mut conn = RedisTarget::parse(&redis.url()).unwrap().shared().await.unwrap();
+    let mut conn = RedisTarget::parse(&app.redis.url())
+        .unwrap()
+        .shared()
+        .await
+        .unwrap();
     let start = Instant::now();
     while eventstore::pending::awaits(&mut conn, DELIVERIES, campaign_service::GROUP, &again)
         .await
@@ -174,6 +161,6 @@ async fn an_outcome_given_up_counts_once_as_dead_lettered_until_replayed() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (_, campaign) = call("GET", campaign_url.clone(), None).await;
+    let (_, campaign) = call("GET", campaign_url.clone(), None, None).await;
     assert_eq!(campaign["progress"], done);
 }

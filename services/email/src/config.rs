@@ -23,6 +23,11 @@ pub struct Config {
     pub smtp_password: SecretString,
     /// How the connection to the SMTP server is secured (`SMTP_TLS`).
     pub smtp_tls: TlsMode,
+    /// Whether the SMTP login may cross a connection without TLS
+    /// (`SMTP_ALLOW_PLAINTEXT_AUTH`, false): without it, a login with
+    /// `SMTP_TLS=none` stops the start. Only for a test server on
+    /// loopback, such as the stacks' MailDev, which offers no TLS.
+    pub smtp_allow_plaintext_auth: bool,
     /// Most connections open to the SMTP server at once (`SMTP_POOL`).
     pub smtp_pool: u32,
     /// The sender address (`MAIL_FROM`).
@@ -69,6 +74,7 @@ impl Default for Config {
             smtp_user: String::new(),
             smtp_password: empty_secret(),
             smtp_tls: TlsMode::None,
+            smtp_allow_plaintext_auth: false,
             smtp_pool: 16,
             mail_from: "comms <comms@example.com>".into(),
             lease_ms: 60_000,
@@ -87,11 +93,17 @@ impl ServiceConfig for Config {
         "smtp_user",
         "smtp_password",
         "smtp_tls",
+        "smtp_allow_plaintext_auth",
         "smtp_pool",
         "mail_from",
         "smtp_timeout_ms",
     ];
     const DATABASE_FILE: &'static str = "email.db";
+
+    /// The SMTP password: a published example one stops a prod start.
+    fn secrets(&self) -> Vec<(&'static str, &SecretString)> {
+        vec![("SMTP_PASSWORD", &self.smtp_password)]
+    }
 }
 
 #[cfg(test)]

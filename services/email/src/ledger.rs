@@ -10,23 +10,37 @@
 //! slow, or the id was taken over) can no longer change the id's row, and
 //! the holder renews its leases while its sends run, so a slow send keeps
 //! its lease.
+//!
+//! Lease times are the database's clock, never an instance's: every
+//! statement that sets or compares `lease_until` computes "now" in SQL
+//! ([`servicekit::db::now_ms_sql`]), so instances whose clocks disagree
+//! still agree on when a lease ends.
 
 use std::collections::{HashMap, HashSet};
 
 use contracts::{DeliveryStatus, UnknownStatus};
-use servicekit::db::{in_list, values_list};
-use servicekit::now_ms;
+use servicekit::db::{in_list, now_ms_sql, values_list};
 use sqlx::{AnyPool, Row};
 
-/// The schema, created at start if missing.
-pub const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS send_ledger (
+/// The schema, created at start if missing: the ledger, and the copy of
+/// the suppression list ([`crate::suppressed`]) beside it.
+pub const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS send_ledger (
         notification_id TEXT PRIMARY KEY,
         status TEXT NOT NULL,
         owner TEXT NOT NULL,
         lease_until BIGINT NOT NULL,
         attempts BIGINT NOT NULL,
         detail TEXT
-    )"];
+    )",
+    crate::suppressed::TABLE,
+];
+
+/// What an erasure blanks in the ledger ([`servicekit::erasure::Eraser`]):
+/// the servers' replies about an erased user's notifications (a refusal
+/// often quotes the address); the rows stay, so that a redelivered request
+/// is still not sent again.
+pub const ERASE: &str = "UPDATE send_ledger SET detail = NULL WHERE notification_id";
 
 /// Where an id stands in the ledger: `sending` under a lease, then `sent`
 /// or `failed` for good. Stored as that text in `send_ledger.status`.
@@ -93,12 +107,20 @@ pub struct Ledger {
     db: AnyPool,
     owner: String,
     lease_ms: i64,
+    /// The database's "now", in milliseconds since the epoch, as SQL.
+    now: &'static str,
 }
 
 impl Ledger {
     /// A ledger on `db` whose leases are taken in the name of `owner`.
     pub fn new(db: AnyPool, owner: String, lease_ms: i64) -> Self {
-        Self { db, owner, lease_ms }
+        let now = now_ms_sql(&db);
+        Self {
+            db,
+            owner,
+            lease_ms,
+            now,
+        }
     }
 
     /// How long a lease lasts unless renewed.
@@ -124,7 +146,6 @@ impl Ledger {
     /// others); says for each what the ledger holds. An id that appears
     /// twice is leased once: its second request is told `Busy`.
     pub async fn claim_all(&self, ids: &[String]) -> anyhow::Result<Vec<Claim>> {
-        let now = now_ms();
         let mut seen = HashSet::new();
         let unique: Vec<&String> = ids.iter().filter(|id| seen.insert(id.as_str())).collect();
         let upsert_sql = format!(
@@ -133,22 +154,17 @@ impl Ledger {
              ON CONFLICT (notification_id) DO UPDATE
                 SET owner = excluded.owner, lease_until = excluded.lease_until,
                     attempts = send_ledger.attempts + 1
-                WHERE send_ledger.status = 'sending' AND send_ledger.lease_until < ${}
+                WHERE send_ledger.status = 'sending' AND send_ledger.lease_until < {now}
              RETURNING notification_id, attempts",
-            values_list(unique.len(), 6),
-            unique.len() * 6 + 1
+            claim_values(unique.len(), self.now),
+            now = self.now,
         );
+        // Each row's id, then the owner and the lease duration shared by all.
         let mut upsert = sqlx::query(&upsert_sql);
         for id in &unique {
-            upsert = upsert
-                .bind(*id)
-                .bind(LedgerStatus::Sending.as_str())
-                .bind(&self.owner)
-                .bind(now + self.lease_ms)
-                .bind(1_i64)
-                .bind(None::<String>);
+            upsert = upsert.bind(*id);
         }
-        upsert = upsert.bind(now);
+        upsert = upsert.bind(&self.owner).bind(self.lease_ms);
         let select_sql = format!(
             "SELECT notification_id, status, detail FROM send_ledger WHERE notification_id IN {}",
             in_list(unique.len(), 1)
@@ -236,19 +252,15 @@ impl Ledger {
     }
 
     /// Extends the leases still held among `leases` by a lease duration
-    /// from now; returns those that were lost.
+    /// from the database's now; returns those that were lost.
     pub async fn renew_all(&self, leases: &[Lease]) -> anyhow::Result<Vec<Lease>> {
         if leases.is_empty() {
             return Ok(Vec::new());
         }
         let held: Vec<&Lease> = leases.iter().collect();
+        let assignment = format!("lease_until = {} + $VALUE", self.now);
         let renewed = self
-            .update_held(
-                &self.db,
-                "lease_until = $VALUE",
-                Some(now_ms() + self.lease_ms),
-                &held,
-            )
+            .update_held(&self.db, &assignment, Some(self.lease_ms), &held)
             .await?;
         Ok(leases
             .iter()
@@ -302,6 +314,17 @@ impl Ledger {
         .await?;
         Ok(())
     }
+}
+
+/// The `VALUES` rows of [`Ledger::claim_all`]'s upsert for `rows` ids: the
+/// ids are `$1`…`$n`, the owner `$n+1` and the lease duration `$n+2`, the
+/// lease's end computed from the database's `now`.
+fn claim_values(rows: usize, now: &str) -> String {
+    let (owner, lease) = (rows + 1, rows + 2);
+    (1..=rows)
+        .map(|id| format!("(${id}, 'sending', ${owner}, {now} + ${lease}, 1, NULL)"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The `UPDATE` of [`Ledger`]'s `update_held` for `leases` leases: the

@@ -1,14 +1,21 @@
 //! email-service: sends each requested email over SMTP exactly once as far
 //! as any SMTP client can (a durable send ledger and a stable `Message-ID`),
-//! and publishes every outcome to `comms:deliveries`.
+//! and publishes every outcome to `comms:deliveries`. It keeps a copy of
+//! the suppression list (from `comms:suppressions`) to skip, as late as the
+//! send, whoever is on it, and reports hard bounces to `comms:consent`.
 
 pub mod config;
+pub mod held;
 pub mod ledger;
+pub mod list_headers;
 pub mod mailer;
+pub mod recorder;
 pub mod sender;
+pub mod suppressed;
 
 use contracts::Streams;
 use eventstore::Publisher;
+use servicekit::erasure::Eraser;
 use servicekit::service::{Service, Spec};
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
@@ -17,6 +24,7 @@ use crate::config::Config;
 use crate::ledger::Ledger;
 use crate::mailer::Mailer;
 use crate::sender::Sender;
+use crate::suppressed::SuppressedAddresses;
 
 /// The OpenAPI document of email-service: it serves only the shared routes
 /// (`/health`, `/ready`, `/metrics`), which [`servicekit::openapi`] adds.
@@ -57,17 +65,21 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     }
     let streams = Streams::new(service.partitions());
     let publisher = Publisher::new(service.redis().clone());
-    let sender = Sender::new(mailer, ledger, publisher, streams.deliveries);
+    let suppressed = SuppressedAddresses::new(service.db().clone());
+    let sender = Sender::new(mailer, ledger, publisher, &streams, suppressed.clone());
+    let eraser = Eraser::new(service.db().clone(), ledger::ERASE);
     Ok(service
         .consume(&streams.emails, sender)
-        .trim(&[&streams.emails])
+        .consume(&streams.suppressions, move |delivery| {
+            let suppressed = suppressed.clone();
+            async move { suppressed.handle(delivery).await }
+        })
+        .consume(&streams.erasures, eraser)
+        .trim(&[&streams.emails, &streams.suppressions])
         .serve(axum::Router::new(), ApiDoc::openapi()))
 }
 
 /// Loads the configuration, builds and runs email-service until `shutdown`.
 pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
-    build(servicekit::config::load_service::<Config>().await?)
-        .await?
-        .run(shutdown)
-        .await
+    servicekit::binary::load_build_run(build, shutdown).await
 }

@@ -34,6 +34,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use crate::config::{Config, TlsMode};
+use crate::list_headers::{ListUnsubscribe, ListUnsubscribePost};
 
 /// Why a send did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +52,10 @@ pub enum SendError {
     /// transaction or an unusable message.
     #[error("permanent: {0}")]
     Permanent(String),
+    /// The server refused the recipient's address for good (a 5xx to
+    /// `RCPT TO`): a hard bounce, which suppresses the address.
+    #[error("recipient refused: {0}")]
+    RecipientRefused(String),
     /// The server refused the connection or our sender for good (a 5xx
     /// greeting, AUTH refused, a 5xx to `MAIL FROM` such as `530`
     /// authentication required or `550`/`553` sender refused): nothing
@@ -80,7 +85,20 @@ pub struct Mailer {
 
 impl Mailer {
     /// A mailer for the server in `config`; no connection is opened yet.
+    /// A login over a connection without TLS is refused unless
+    /// `SMTP_ALLOW_PLAINTEXT_AUTH` allows it: the password would cross the
+    /// network in clear.
     pub fn new(config: &Config) -> anyhow::Result<Self> {
+        if !config.smtp_user.is_empty()
+            && config.smtp_tls == TlsMode::None
+            && !config.smtp_allow_plaintext_auth
+        {
+            anyhow::bail!(
+                "SMTP_USER is set but SMTP_TLS is none: the SMTP password would cross the \
+                 network in clear; set SMTP_TLS=starttls, or SMTP_ALLOW_PLAINTEXT_AUTH=true \
+                 for a test server on loopback"
+            );
+        }
         let from = config
             .mail_from
             .parse()
@@ -116,7 +134,15 @@ impl Mailer {
 
     /// Sends `email` with the stable `Message-ID` `<notification id@comms>`,
     /// so a receiver can drop the one duplicate no client can rule out.
-    pub async fn send(&self, email: &EmailRequested) -> Result<(), SendError> {
+    /// `held` says whether the send's ledger lease is still valid: it is
+    /// asked just before `DATA`, and a send whose lease is not stops there
+    /// (transient: nothing was handed over), so that no message goes out
+    /// without a lease.
+    pub async fn send(
+        &self,
+        email: &EmailRequested,
+        held: &(dyn Fn() -> bool + Sync),
+    ) -> Result<(), SendError> {
         let message = self.message(email)?;
         let envelope = message.envelope().clone();
         let bytes = message.formatted();
@@ -130,7 +156,7 @@ impl Mailer {
             Some(connection) if !connection.has_broken() => connection,
             _ => self.open_bounded().await?,
         };
-        match transfer(&mut connection, &envelope, &bytes, timeout).await {
+        match transfer(&mut connection, &envelope, &bytes, timeout, held).await {
             Ok(()) => {
                 self.idle.lock().expect("idle connections").push(connection);
                 Ok(())
@@ -147,19 +173,26 @@ impl Mailer {
     }
 
     fn message(&self, email: &EmailRequested) -> Result<Message, SendError> {
-        let to: Mailbox = format!(
-            "{} <{}>",
-            email.to_name.replace(['<', '>', '"'], ""),
-            email.to_email
-        )
-        .parse()
-        .map_err(|error| SendError::Permanent(format!("invalid recipient {}: {error}", email.to_email)))?;
-        Message::builder()
+        // Built from its parts, never parsed from a formatted string: lettre
+        // quotes or encodes the name (commas, `@`, `;`, `\`, quotes, any
+        // script) as the header needs.
+        let address = email.to_email.parse().map_err(|error| {
+            SendError::Permanent(format!("invalid recipient {}: {error}", email.to_email))
+        })?;
+        let name = Some(email.to_name.clone()).filter(|name| !name.trim().is_empty());
+        let to = Mailbox::new(name, address);
+        let mut builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(&email.subject)
             .message_id(Some(message_id(&email.notification_id)))
-            .header(ContentType::TEXT_PLAIN)
+            .header(ContentType::TEXT_PLAIN);
+        if let Some(url) = &email.unsubscribe_url {
+            builder = builder
+                .header(ListUnsubscribe::new(url, email.unsubscribe_mailto.as_deref()))
+                .header(ListUnsubscribePost);
+        }
+        builder
             .body(email.body.clone())
             .map_err(|error| SendError::Permanent(format!("cannot build the message: {error}")))
     }
@@ -218,12 +251,15 @@ impl Mailer {
 /// message is out, a missing reply is [`SendError::Uncertain`]. (lettre's
 /// `AsyncSmtpConnection::send` runs the same steps, with the same SMTPUTF8
 /// and 8BITMIME checks, as one future: it can be bounded only as a whole,
-/// and its error does not say whether the message had gone out.)
+/// and its error does not say whether the message had gone out.) `held`
+/// is asked before `DATA`: without a valid lease the transaction stops
+/// there, transient.
 async fn transfer(
     connection: &mut AsyncSmtpConnection,
     envelope: &Envelope,
     message: &[u8],
     timeout: Duration,
+    held: &(dyn Fn() -> bool + Sync),
 ) -> Result<(), SendError> {
     let mut options = Vec::new();
     if envelope
@@ -265,7 +301,16 @@ async fn transfer(
             timeout,
             connection.command(Rcpt::new(to.clone(), Vec::new())),
         )
-        .await?;
+        .await
+        .map_err(|error| match error {
+            SendError::Permanent(detail) => SendError::RecipientRefused(detail),
+            other => other,
+        })?;
+    }
+    if !held() {
+        return Err(SendError::Transient(
+            "the send lease was lost before DATA; nothing was handed over".into(),
+        ));
     }
     bounded("DATA", timeout, connection.command(Data)).await?;
     match tokio::time::timeout(timeout, connection.message(message)).await {

@@ -2,12 +2,16 @@
 //! publish its outcome to `comms:deliveries`.
 //!
 //! Order of effects: take the ledger lease → send (the lease renewed while
-//! it runs) → record the outcome in the ledger → publish it → (the worker)
-//! ack. The requests of one read go through these steps together: their
-//! leases taken in one transaction, the leased ones sent concurrently over
-//! the SMTP pool, their outcomes recorded in one transaction and published
-//! in one pipeline. A crash after the server's `250 OK` but before the ledger write is
-//! one window that can send a duplicate; it carries the same `Message-ID`.
+//! it runs, and checked before `DATA`) → record the outcome in the ledger
+//! → publish it → (the worker) ack. The requests of one read go through
+//! these steps together: their leases taken in one transaction, the leased
+//! ones sent concurrently over the SMTP pool, each outcome recorded as its
+//! send ends (by the [`Recorder`], which writes the outcomes that end
+//! together in one transaction), all published in one pipeline. A crash
+//! after the server's `250 OK` but before the ledger write is one window
+//! that can send a duplicate: it spans the sends in flight and the last
+//! few milliseconds of outcomes, never a batch, and each duplicate carries
+//! the same `Message-ID`.
 //!
 //! The other is an uncertain send: the message went out and no reply came.
 //! The server may have taken it, or not; losing an email is worse than a
@@ -29,42 +33,19 @@
 //! with the same `Message-ID`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use contracts::{DeliveryStatus, EmailDelivery, EmailRequested};
+use contracts::consent::{ConsentChanged, SuppressionReason};
+use contracts::{DeliveryStatus, EmailDelivery, EmailRequested, Streams};
 use eventstore::{Delivery, Envelope, HandleError, Handler, Partitioned, Publisher};
 use servicekit::batch::{decode_each, Answers};
 
+use crate::held::InFlight;
 use crate::ledger::{Claim, Final, Lease, Ledger};
 use crate::mailer::{Mailer, SendError};
-
-/// The leases of the sends in progress, renewed together.
-type InFlight = Arc<Mutex<HashMap<String, i64>>>;
-
-/// Holds a lease in the in-flight set while a send runs.
-struct Holding {
-    in_flight: InFlight,
-    id: String,
-}
-
-impl Holding {
-    fn new(in_flight: &InFlight, (id, generation): &Lease) -> Self {
-        in_flight
-            .lock()
-            .expect("in-flight leases")
-            .insert(id.clone(), *generation);
-        Self {
-            in_flight: in_flight.clone(),
-            id: id.clone(),
-        }
-    }
-}
-
-impl Drop for Holding {
-    fn drop(&mut self) {
-        self.in_flight.lock().expect("in-flight leases").remove(&self.id);
-    }
-}
+use crate::recorder::Recorder;
+use crate::suppressed::SuppressedAddresses;
 
 /// Final outcomes whose ledger write failed, by notification id, each
 /// with whether a batch is recording it right now: what the worker's retry
@@ -144,9 +125,16 @@ pub struct Sender {
     publisher: Publisher,
     /// `comms:deliveries`, where outcomes go, by recipient.
     deliveries: Partitioned,
+    /// The leases of the sends in progress, renewed while they run.
     in_flight: InFlight,
+    /// The ledger's writer, recording each outcome as its send ends.
+    recorder: Recorder,
     /// Sent (or failed) outcomes that the ledger has not taken yet.
     unrecorded: Unrecorded,
+    /// The addresses on the suppression list, checked for each batch.
+    suppressed: SuppressedAddresses,
+    /// `comms:consent`, where hard bounces go.
+    consent: Partitioned,
 }
 
 /// What became of one request of a batch before its outcome is published.
@@ -157,32 +145,45 @@ enum Step {
     Known(DeliveryStatus, Option<String>),
     /// Its lease was taken: send it.
     Leased(Lease),
+    /// Its lease was taken, but its recipient is suppressed (why): give
+    /// the lease back, send nothing.
+    Suppressed(Lease, String),
     /// Its outcome is known but not yet in the ledger: record it.
     Unrecorded(Final),
 }
 
 impl Sender {
-    /// A handler sending with `mailer`, keeping `ledger`, publishing
-    /// outcomes with `publisher` to `deliveries`. A transient failure is
-    /// retried by the worker within its retry budget; past it,
-    /// [`Handler::give_up`] publishes the final `failed`.
-    pub fn new(mailer: Mailer, ledger: Ledger, publisher: Publisher, deliveries: Partitioned) -> Self {
+    /// A handler sending with `mailer`, keeping `ledger`, skipping the
+    /// addresses in `suppressed`, publishing with `publisher` outcomes to
+    /// `streams.deliveries` and hard bounces to `streams.consent`. A
+    /// transient failure is retried by the worker within its retry budget;
+    /// past it, [`Handler::give_up`] publishes the final `failed`.
+    pub fn new(
+        mailer: Mailer,
+        ledger: Ledger,
+        publisher: Publisher,
+        streams: &Streams,
+        suppressed: SuppressedAddresses,
+    ) -> Self {
         let in_flight = InFlight::default();
-        tokio::spawn(renew_leases(ledger.clone(), Arc::downgrade(&in_flight)));
+        in_flight.renew_on(ledger.clone());
         Self {
             mailer: Arc::new(mailer),
+            recorder: Recorder::spawn(ledger.clone()),
             ledger,
             publisher,
-            deliveries,
+            deliveries: streams.deliveries.clone(),
             in_flight,
             unrecorded: Unrecorded::default(),
+            suppressed,
+            consent: streams.consent.clone(),
         }
     }
 
     /// Handles the `email.requested` entries of one read: their leases are
     /// taken in one transaction, the leased ones sent concurrently (the
-    /// SMTP pool bounds how many at once), their outcomes recorded in one
-    /// transaction and published in one pipeline.
+    /// SMTP pool bounds how many at once), each outcome recorded as its
+    /// send ends, and all published in one pipeline.
     pub async fn handle_requests(&self, deliveries: Vec<Delivery>) -> Vec<Result<(), HandleError>> {
         let mut answers = Answers::new(deliveries.len());
         let (indexes, emails): (Vec<usize>, Vec<EmailRequested>) =
@@ -191,6 +192,14 @@ impl Sender {
             return answers.into_results();
         }
         let ids: Vec<String> = emails.iter().map(|email| email.notification_id.clone()).collect();
+        let addresses: Vec<&str> = emails.iter().map(|email| email.to_email.as_str()).collect();
+        let suppressed = match self.suppressed.among(&addresses).await {
+            Ok(suppressed) => suppressed,
+            Err(error) => {
+                answers.answer_all(indexes, &Err(error));
+                return answers.into_results();
+            }
+        };
         let (remembered, _recording) = self.unrecorded.take(&ids);
         let to_claim: Vec<String> = ids
             .iter()
@@ -198,6 +207,7 @@ impl Sender {
             .filter(|(_, remembered)| remembered.is_none())
             .map(|(id, _)| id.clone())
             .collect();
+        let claimed_at = Instant::now();
         let claims = if to_claim.is_empty() {
             Vec::new()
         } else {
@@ -214,7 +224,8 @@ impl Sender {
             .into_iter()
             .zip(&indexes)
             .zip(&ids)
-            .map(|((remembered, &index), id)| {
+            .zip(suppressed)
+            .map(|(((remembered, &index), id), suppressed)| {
                 let claim = match remembered {
                     Some(Ok(outcome)) => return Step::Unrecorded(outcome),
                     Some(Err(())) => Claim::Busy,
@@ -228,11 +239,15 @@ impl Sender {
                         answers.answer(index, Err(HandleError::Retry(error)));
                         Step::Answered
                     }
-                    Claim::Acquired(generation) => Step::Leased((id.clone(), generation)),
+                    Claim::Acquired(generation) => match suppressed {
+                        Some(reason) => Step::Suppressed((id.clone(), generation), reason),
+                        None => Step::Leased((id.clone(), generation)),
+                    },
                 }
             })
             .collect();
-        self.send_leased(&emails, &indexes, &mut steps, &mut answers)
+        self.give_back_suppressed(&mut steps).await;
+        self.send_leased(&emails, &indexes, claimed_at, &mut steps, &mut answers)
             .await;
 
         let built = steps
@@ -250,115 +265,158 @@ impl Sender {
         answers.into_results()
     }
 
-    /// Sends the leased emails of a batch concurrently, each holding its
-    /// lease in the renewed set until its outcome is recorded, and records
-    /// their final outcomes, with those of the batch's `Unrecorded` steps,
-    /// in one transaction. Each of these steps becomes `Known` (a final
-    /// outcome, to publish) or `Answered` (a retry: the lease is released,
-    /// or, after an uncertain send, kept to lapse; or the ledger write
-    /// failed, and the outcome waits in [`Unrecorded`] for the retry).
+    /// Gives back the leases of the suppressed steps of a batch, each now
+    /// known as `suppressed`; a lease not given back lapses, and the
+    /// entry's next delivery (if any) finds the address suppressed still.
+    async fn give_back_suppressed(&self, steps: &mut [Step]) {
+        for step in steps.iter_mut() {
+            let Step::Suppressed(lease, reason) = step else {
+                continue;
+            };
+            if let Err(error) = self.ledger.release(lease).await {
+                tracing::warn!(notification = %lease.0, error = format!("{error:#}"), "cannot release a lease; it lapses instead");
+            }
+            let detail = format!("on the suppression list ({reason}) at the send");
+            *step = Step::Known(DeliveryStatus::Suppressed, Some(detail));
+        }
+    }
+
+    /// Sends the leased emails of a batch concurrently (their leases
+    /// taken by a statement sent at `claimed_at`), and records each final
+    /// outcome, with those of the batch's `Unrecorded` steps, as it is
+    /// known: through the [`Recorder`], so that outcomes ending together
+    /// share a write, and a crash loses only the sends still in flight.
+    /// Each of these steps becomes `Known` (a final outcome, to publish)
+    /// or `Answered` (a retry: the lease is released, or, after an
+    /// uncertain send, kept to lapse; or the ledger write failed, and the
+    /// outcome waits in [`Unrecorded`] for the retry).
     async fn send_leased(
         &self,
         emails: &[EmailRequested],
         indexes: &[usize],
+        claimed_at: Instant,
         steps: &mut [Step],
         answers: &mut Answers,
     ) {
-        let leased: Vec<usize> = (0..steps.len())
-            .filter(|&i| matches!(steps[i], Step::Leased(_)))
+        let work: Vec<(usize, Step)> = steps
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, step)| matches!(step, Step::Leased(_) | Step::Unrecorded(_)))
+            .map(|(i, step)| (i, std::mem::replace(step, Step::Answered)))
             .collect();
-        let holdings: Vec<Holding> = leased
-            .iter()
-            .map(|&i| match &steps[i] {
-                Step::Leased(lease) => Holding::new(&self.in_flight, lease),
-                _ => unreachable!("only leased steps"),
-            })
-            .collect();
-        let results = futures::future::join_all(leased.iter().map(|&i| self.send(&emails[i]))).await;
-        let mut finals: Vec<(usize, Final)> = Vec::new();
-        for (i, step) in steps.iter_mut().enumerate() {
-            if matches!(step, Step::Unrecorded(_)) {
-                let Step::Unrecorded(outcome) = std::mem::replace(step, Step::Answered) else {
-                    unreachable!("only unrecorded steps");
+        let settled = futures::future::join_all(work.into_iter().map(|(i, step)| {
+            let email = &emails[i];
+            async move {
+                let settled = match step {
+                    Step::Leased(lease) => self.send_and_record(email, lease, claimed_at).await,
+                    Step::Unrecorded(outcome) => self.record(outcome).await,
+                    _ => unreachable!("only leased and unrecorded steps"),
                 };
-                finals.push((i, outcome));
+                (i, settled)
             }
-        }
-        for (&i, result) in leased.iter().zip(results) {
-            let Step::Leased(lease) = std::mem::replace(&mut steps[i], Step::Answered) else {
-                unreachable!("only leased steps");
-            };
-            let id = &emails[i].notification_id;
-            let retry = match result {
-                Ok(()) => {
-                    finals.push((i, (lease, DeliveryStatus::Sent, None)));
-                    continue;
-                }
-                Err(SendError::Permanent(detail)) => {
-                    finals.push((i, (lease, DeliveryStatus::Failed, Some(detail))));
-                    continue;
-                }
-                Err(SendError::Uncertain(detail)) => {
-                    tracing::warn!(notification = %id, %detail, "uncertain send; it is sent again once its lease lapses");
-                    anyhow::anyhow!("sending {id}: {detail}")
-                }
-                // Nothing about this recipient: never its final outcome.
-                Err(error @ (SendError::Transient(_) | SendError::Connection(_))) => {
-                    if let Err(release) = self.ledger.release(&lease).await {
-                        tracing::warn!(notification = %id, error = format!("{release:#}"), "cannot release a lease; it lapses instead");
-                    }
-                    anyhow::anyhow!("sending {id}: {error}")
-                }
-            };
-            answers.answer(indexes[i], Err(HandleError::Retry(retry)));
-        }
-        if finals.is_empty() {
-            return;
-        }
-        let outcomes: Vec<Final> = finals.iter().map(|(_, outcome)| outcome.clone()).collect();
-        let recorded = self.record(&outcomes).await;
-        drop(holdings);
-        match recorded {
-            Ok(()) => {
-                for (i, ((id, _), status, detail)) in finals {
-                    self.unrecorded.forget(&id);
-                    steps[i] = Step::Known(status, detail);
-                }
-            }
-            Err(error) => {
-                let error = format!("{error:#}");
-                tracing::warn!(
-                    outcomes = finals.len(),
-                    %error,
-                    "recording outcomes failed; they are recorded when the worker retries their entries"
-                );
-                for (i, outcome) in finals {
-                    self.unrecorded.keep(outcome);
-                    let retry = anyhow::anyhow!("recording the outcome failed: {error}");
-                    answers.answer(indexes[i], Err(HandleError::Retry(retry)));
-                }
+        }))
+        .await;
+        for (i, settled) in settled {
+            match settled {
+                Ok((status, detail)) => steps[i] = Step::Known(status, detail),
+                Err(retry) => answers.answer(indexes[i], Err(HandleError::Retry(retry))),
             }
         }
     }
 
-    /// Records `outcomes` in the ledger in one transaction. An outcome
-    /// whose lease was lost meanwhile is not recorded by this sender, but
-    /// is still its outcome to publish: the email went out.
-    async fn record(&self, outcomes: &[Final]) -> anyhow::Result<()> {
-        let recorded = self.ledger.finish_all(outcomes).await?;
-        for (((id, _), _, _), recorded) in outcomes.iter().zip(recorded) {
-            if !recorded {
-                tracing::warn!(notification = %id, "lease lost before the outcome was recorded");
+    /// Sends `email` under `lease`, which is held in the renewed set (and
+    /// checked before `DATA`) until its outcome is recorded; its final
+    /// outcome, or the retry to answer.
+    async fn send_and_record(
+        &self,
+        email: &EmailRequested,
+        lease: Lease,
+        claimed_at: Instant,
+    ) -> anyhow::Result<(DeliveryStatus, Option<String>)> {
+        let holding = self
+            .in_flight
+            .hold(&lease, claimed_at, self.ledger.lease_duration());
+        let id = &email.notification_id;
+        let outcome = match self.send(email, &|| holding.is_valid()).await {
+            Ok(()) => (lease, DeliveryStatus::Sent, None),
+            Err(SendError::Permanent(detail)) => (lease, DeliveryStatus::Failed, Some(detail)),
+            Err(SendError::RecipientRefused(detail)) => {
+                // The bounce is on comms:consent before the failure is
+                // final: if it cannot be published, the send is retried.
+                if let Err(error) = self.report_hard_bounce(email, &detail).await {
+                    drop(holding);
+                    if let Err(release) = self.ledger.release(&lease).await {
+                        tracing::warn!(notification = %id, error = format!("{release:#}"), "cannot release a lease; it lapses instead");
+                    }
+                    anyhow::bail!("reporting the hard bounce of {id}: {error:#}");
+                }
+                (lease, DeliveryStatus::Failed, Some(detail))
+            }
+            Err(SendError::Uncertain(detail)) => {
+                tracing::warn!(notification = %id, %detail, "uncertain send; it is sent again once its lease lapses");
+                anyhow::bail!("sending {id}: {detail}");
+            }
+            // Nothing about this recipient: never its final outcome.
+            Err(error @ (SendError::Transient(_) | SendError::Connection(_))) => {
+                drop(holding);
+                if let Err(release) = self.ledger.release(&lease).await {
+                    tracing::warn!(notification = %id, error = format!("{release:#}"), "cannot release a lease; it lapses instead");
+                }
+                anyhow::bail!("sending {id}: {error}");
+            }
+        };
+        let recorded = self.record(outcome).await;
+        drop(holding);
+        recorded
+    }
+
+    /// Records `outcome` in the ledger with the writer's next flush. An
+    /// outcome whose lease was lost meanwhile is not recorded by this
+    /// sender, but is still its outcome to publish: the email went out. A
+    /// failed write keeps it in [`Unrecorded`] for the entry's retry.
+    async fn record(&self, outcome: Final) -> anyhow::Result<(DeliveryStatus, Option<String>)> {
+        let ((id, _), status, detail) = outcome.clone();
+        match self.recorder.record(outcome.clone()).await {
+            Ok(recorded) => {
+                if !recorded {
+                    tracing::warn!(notification = %id, "lease lost before the outcome was recorded");
+                }
+                self.unrecorded.forget(&id);
+                Ok((status, detail))
+            }
+            Err(error) => {
+                let error = format!("{error:#}");
+                tracing::warn!(notification = %id, %error, "recording an outcome failed; it is recorded when the worker retries its entry");
+                self.unrecorded.keep(outcome);
+                anyhow::bail!("recording the outcome failed: {error}")
             }
         }
+    }
+
+    /// Publishes that `email`'s address was refused for good (`detail`,
+    /// the server's reply): user-service suppresses it as `hard_bounce`.
+    async fn report_hard_bounce(&self, email: &EmailRequested, detail: &str) -> anyhow::Result<()> {
+        let change = ConsentChanged {
+            user_id: None,
+            address: Some(email.to_email.clone()),
+            suppress: true,
+            reason: SuppressionReason::HardBounce,
+            campaign_id: Some(email.campaign_id.clone()),
+            detail: Some(detail.to_string()),
+            notification_id: Some(email.notification_id.clone()),
+            at: servicekit::now_ms(),
+        };
+        self.publisher
+            .publish(self.consent.name(), &Envelope::new(&change)?)
+            .await?;
         Ok(())
     }
 
     /// One attempt to send `email`, measured. A transient failure is the
     /// worker's to retry, after its backoff.
-    async fn send(&self, email: &EmailRequested) -> Result<(), SendError> {
-        let started = std::time::Instant::now();
-        let result = self.mailer.send(email).await;
+    async fn send(&self, email: &EmailRequested, held: &(dyn Fn() -> bool + Sync)) -> Result<(), SendError> {
+        let started = Instant::now();
+        let result = self.mailer.send(email, held).await;
         metrics::histogram!("comms_smtp_send_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("comms_emails_total", "outcome" => outcome_label(&result)).increment(1);
         result
@@ -370,7 +428,7 @@ impl Sender {
 fn outcome_label(result: &Result<(), SendError>) -> &'static str {
     match result {
         Ok(()) => "sent",
-        Err(SendError::Permanent(_)) => "failed",
+        Err(SendError::Permanent(_) | SendError::RecipientRefused(_)) => "failed",
         Err(SendError::Transient(_)) => "transient",
         Err(SendError::Uncertain(_)) => "uncertain",
         Err(SendError::Connection(_)) => "connection",
@@ -431,29 +489,4 @@ fn outcome_event<'s>(
     let envelope =
         Envelope::with_id(&event, format!("delivery:{id}"))?.traced(delivery.envelope.trace.clone());
     Ok((partition, envelope))
-}
-
-/// Renews the leases of the sends in progress three times per lease
-/// duration, in one statement, until the sender is dropped.
-async fn renew_leases(ledger: Ledger, in_flight: Weak<Mutex<HashMap<String, i64>>>) {
-    let mut ticker = tokio::time::interval(ledger.lease_duration() / 3);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        let Some(in_flight) = in_flight.upgrade() else {
-            return;
-        };
-        let leases: Vec<Lease> = in_flight
-            .lock()
-            .expect("in-flight leases")
-            .iter()
-            .map(|(id, generation)| (id.clone(), *generation))
-            .collect();
-        drop(in_flight);
-        match ledger.renew_all(&leases).await {
-            Ok(lost) if lost.is_empty() => {}
-            Ok(lost) => tracing::warn!(lost = lost.len(), "leases lost while their sends ran"),
-            Err(error) => tracing::warn!(error = format!("{error:#}"), "renewing send leases failed"),
-        }
-    }
 }

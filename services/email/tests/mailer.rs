@@ -2,19 +2,20 @@
 //! message went out and no reply came in time, and within about twice the
 //! SMTP timeout even when the server never speaks again; a connection-level
 //! refusal (a 5xx greeting, AUTH, a 5xx to `MAIL FROM`) kept apart from a
-//! recipient's; transient when nobody answers.
+//! recipient's; transient when nobody answers. A login never crosses a
+//! connection without TLS unless that is allowed.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use email_service::config::Config;
+use email_service::config::{Config, TlsMode};
 use email_service::mailer::{Mailer, SendError};
 use testkit::{free_port, Answer, MailDev, SlowSmtp};
 
 use common::email;
 
-fn mailer(port: u16, timeout_ms: u64, auth: Option<(&str, &str)>) -> Mailer {
+fn config(port: u16, timeout_ms: u64, auth: Option<(&str, &str)>) -> Config {
     let mut config = Config {
         smtp_port: port,
         smtp_timeout_ms: timeout_ms,
@@ -23,14 +24,22 @@ fn mailer(port: u16, timeout_ms: u64, auth: Option<(&str, &str)>) -> Mailer {
     if let Some((user, password)) = auth {
         config.smtp_user = user.into();
         config.smtp_password = password.to_string().into();
+        // MailDev offers no TLS; these tests log in over loopback.
+        config.smtp_allow_plaintext_auth = true;
     }
-    Mailer::new(&config).unwrap()
+    config
+}
+
+fn mailer(port: u16, timeout_ms: u64, auth: Option<(&str, &str)>) -> Mailer {
+    Mailer::new(&config(port, timeout_ms, auth)).unwrap()
 }
 
 #[tokio::test]
 async fn no_reply_after_the_message_is_an_uncertain_send() {
     let server = SlowSmtp::start(Duration::from_millis(1_500));
-    let result = mailer(server.port(), 300, None).send(&email("n-1")).await;
+    let result = mailer(server.port(), 300, None)
+        .send(&email("n-1"), &|| true)
+        .await;
     assert!(matches!(result, Err(SendError::Uncertain(_))), "{result:?}");
     assert_eq!(
         server.message_ids(),
@@ -40,7 +49,7 @@ async fn no_reply_after_the_message_is_an_uncertain_send() {
 
     let prompt = SlowSmtp::start(Duration::ZERO);
     mailer(prompt.port(), 300, None)
-        .send(&email("n-2"))
+        .send(&email("n-2"), &|| true)
         .await
         .unwrap();
     assert_eq!(prompt.message_ids(), vec!["<n-2@comms>"]);
@@ -50,18 +59,105 @@ async fn no_reply_after_the_message_is_an_uncertain_send() {
 async fn a_refused_login_is_about_the_connection_not_the_recipient() {
     let server = MailDev::start_with_auth(Some(("comms", "right")));
     let refused = mailer(server.smtp_port(), 5_000, Some(("comms", "wrong")))
-        .send(&email("n-3"))
+        .send(&email("n-3"), &|| true)
         .await;
     assert!(matches!(refused, Err(SendError::Connection(_))), "{refused:?}");
     mailer(server.smtp_port(), 5_000, Some(("comms", "right")))
-        .send(&email("n-4"))
+        .send(&email("n-4"), &|| true)
         .await
         .unwrap();
 }
 
 #[tokio::test]
+async fn a_login_without_tls_needs_an_explicit_allowance() {
+    let server = MailDev::start_with_auth(Some(("comms", "right")));
+    let mut plaintext = config(server.smtp_port(), 5_000, Some(("comms", "right")));
+    plaintext.smtp_allow_plaintext_auth = false;
+    let error = Mailer::new(&plaintext)
+        .err()
+        .expect("a login in clear is refused");
+    let error = error.to_string();
+    assert!(
+        error.contains("SMTP_TLS is none") && error.contains("SMTP_ALLOW_PLAINTEXT_AUTH=true"),
+        "{error}"
+    );
+    assert!(!error.contains("right"), "the password is never shown: {error}");
+
+    // STARTTLS asked of a server that offers none: the connection stops
+    // before AUTH, and nothing is sent.
+    plaintext.smtp_tls = TlsMode::StartTls;
+    let refused = Mailer::new(&plaintext)
+        .unwrap()
+        .send(&email("n-tls"), &|| true)
+        .await;
+    assert!(
+        matches!(&refused, Err(error) if error.to_string().contains("STARTTLS")),
+        "{refused:?}"
+    );
+
+    // Allowed explicitly, the same login over the same connection works.
+    mailer(server.smtp_port(), 5_000, Some(("comms", "right")))
+        .send(&email("n-clear"), &|| true)
+        .await
+        .unwrap();
+    let received: Vec<serde_json::Value> = ureq::get(&format!("{}/email", server.api_url()))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    let ids: Vec<&str> = received.iter().filter_map(|e| e["messageId"].as_str()).collect();
+    assert_eq!(ids, vec!["n-clear@comms"], "only the allowed send went out");
+}
+
+/// Names that a mailbox formatted as a string could not carry: each
+/// reaches a real server as the name it is, quoted or encoded as the
+/// header needs.
+#[tokio::test]
+async fn any_display_name_reaches_the_server_as_it_is() {
+    let server = MailDev::start();
+    let names = [
+        "Lovelace, Ada",
+        "ada@home",
+        "Ada; Countess",
+        r"Ada \ Byron",
+        r#"Ada "the Enchantress" <of numbers>"#,
+        "Ада Лавлейс",
+    ];
+    let sender = mailer(server.smtp_port(), 5_000, None);
+    for (i, name) in names.iter().enumerate() {
+        let mut request = email(&format!("name-{i}"));
+        request.to_name = (*name).to_string();
+        sender
+            .send(&request, &|| true)
+            .await
+            .unwrap_or_else(|error| panic!("{name:?}: {error}"));
+    }
+    let received: Vec<serde_json::Value> = ureq::get(&format!("{}/email", server.api_url()))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(received.len(), names.len());
+    for (i, name) in names.iter().enumerate() {
+        let message_id = format!("name-{i}@comms");
+        let email = received
+            .iter()
+            .find(|email| email["messageId"].as_str() == Some(message_id.as_str()))
+            .unwrap_or_else(|| panic!("{message_id} received: {received:?}"));
+        assert_eq!(email["to"][0]["name"], *name, "{}", email["headers"]["to"]);
+        assert_eq!(
+            email["to"][0]["address"], "ada@example.com",
+            "{}",
+            email["headers"]["to"]
+        );
+    }
+}
+
+#[tokio::test]
 async fn nobody_listening_is_transient() {
-    let result = mailer(free_port(), 1_000, None).send(&email("n-5")).await;
+    let result = mailer(free_port(), 1_000, None)
+        .send(&email("n-5"), &|| true)
+        .await;
     assert!(matches!(result, Err(SendError::Transient(_))), "{result:?}");
 }
 
@@ -72,7 +168,7 @@ async fn a_server_silent_after_the_message_cannot_hold_a_send() {
     // The outer bound only turns a hang into a failure.
     let result = tokio::time::timeout(
         Duration::from_secs(10),
-        mailer(server.port(), 500, None).send(&email("n-6")),
+        mailer(server.port(), 500, None).send(&email("n-6"), &|| true),
     )
     .await
     .expect("the send returns although the server never answers QUIT");
@@ -103,7 +199,9 @@ async fn the_start_check_gives_up_on_a_server_that_never_greets() {
 #[tokio::test]
 async fn a_refused_greeting_is_about_the_connection_not_the_recipient() {
     let server = SlowSmtp::answering(Answer::Unavailable);
-    let result = mailer(server.port(), 1_000, None).send(&email("n-7")).await;
+    let result = mailer(server.port(), 1_000, None)
+        .send(&email("n-7"), &|| true)
+        .await;
     assert!(matches!(result, Err(SendError::Connection(_))), "{result:?}");
     assert!(mailer(server.port(), 1_000, None).check().await.is_err());
 }
@@ -112,7 +210,9 @@ async fn a_refused_greeting_is_about_the_connection_not_the_recipient() {
 async fn a_refused_sender_is_about_the_connection_not_the_recipient() {
     for code in [530, 550, 553] {
         let server = SlowSmtp::answering(Answer::RefuseSender(code));
-        let result = mailer(server.port(), 1_000, None).send(&email("n-8")).await;
+        let result = mailer(server.port(), 1_000, None)
+            .send(&email("n-8"), &|| true)
+            .await;
         match result {
             Err(SendError::Connection(detail)) => {
                 assert!(detail.contains(&code.to_string()), "{detail}");

@@ -11,41 +11,71 @@ use email_service::config::Config;
 use email_service::ledger::{Ledger, SCHEMA};
 use email_service::mailer::Mailer;
 use email_service::sender::Sender;
+use email_service::suppressed::SuppressedAddresses;
 use eventstore::{Delivery, Envelope, HandleError, Publisher, RedisTarget};
-use testkit::{RedisServer, SlowSmtp};
+use sqlx::AnyPool;
+use tempfile::TempDir;
+use testkit::{Answer, RedisServer, SlowSmtp};
 
 use common::email;
+
+/// A sender as email-service builds one, to the SMTP server on
+/// `smtp_port`, publishing on `redis`, with a ledger of leases of
+/// `lease_ms` in a new SQLite database that `trigger` (SQL) makes refuse
+/// what the ledger would write. Returns the sender, the database (to lift
+/// the trigger) and its directory.
+async fn sender_on(
+    redis: &RedisServer,
+    smtp_port: u16,
+    lease_ms: i64,
+    trigger: &str,
+) -> (Sender, AnyPool, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/email.db", dir.path().display());
+    let db = servicekit::db::connect(&url, SCHEMA).await.unwrap();
+    sqlx::query(trigger).execute(&db).await.unwrap();
+    let mailer = Mailer::new(&Config {
+        smtp_port,
+        ..Config::default()
+    })
+    .unwrap();
+    let publisher = Publisher::new(RedisTarget::parse(&redis.url()).unwrap().shared().await.unwrap());
+    let ledger = Ledger::new(db.clone(), "sender-test".into(), lease_ms);
+    let sender = Sender::new(
+        mailer,
+        ledger,
+        publisher,
+        &Streams::new(1),
+        SuppressedAddresses::new(db.clone()),
+    );
+    (sender, db, dir)
+}
+
+/// The first delivery of the request to send the email of notification
+/// `n1`.
+fn request_n1() -> Delivery {
+    Delivery {
+        entry_id: "1-0".into(),
+        envelope: Envelope::new(&email("n1")).unwrap(),
+        deliveries: 1,
+    }
+}
 
 #[tokio::test]
 async fn a_send_the_ledger_could_not_record_is_recorded_on_the_retry_not_sent_again() {
     let redis = RedisServer::start();
     let smtp = SlowSmtp::start(Duration::ZERO);
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/email.db", dir.path().display());
-    let db = servicekit::db::connect(&url, SCHEMA).await.unwrap();
-    let mailer = Mailer::new(&Config {
-        smtp_port: smtp.port(),
-        ..Config::default()
-    })
-    .unwrap();
-    let publisher = Publisher::new(RedisTarget::parse(&redis.url()).unwrap().shared().await.unwrap());
-    let ledger = Ledger::new(db.clone(), "sender-test".into(), 60_000);
-    let sender = Sender::new(mailer, ledger, publisher, Streams::new(1).deliveries);
-
     // The ledger refuses to mark a send done, as a database briefly away
     // would, after the server has taken the message.
-    sqlx::query(
+    let (sender, db, _dir) = sender_on(
+        &redis,
+        smtp.port(),
+        60_000,
         "CREATE TRIGGER refuse_sent BEFORE UPDATE ON send_ledger WHEN NEW.status = 'sent'
          BEGIN SELECT RAISE(ABORT, 'the ledger is away'); END",
     )
-    .execute(&db)
-    .await
-    .unwrap();
-    let delivery = Delivery {
-        entry_id: "1-0".into(),
-        envelope: Envelope::new(&email("n1")).unwrap(),
-        deliveries: 1,
-    };
+    .await;
+    let delivery = request_n1();
     let first = sender.handle_requests(vec![delivery.clone()]).await;
     assert!(matches!(first[..], [Err(HandleError::Retry(_))]), "{first:?}");
     assert_eq!(smtp.message_ids().len(), 1);
@@ -71,5 +101,35 @@ async fn a_send_the_ledger_could_not_record_is_recorded_on_the_retry_not_sent_ag
         redis.command(&["XLEN", DELIVERIES]).trim(),
         ":1",
         "its outcome is published"
+    );
+}
+
+/// A renewal that fails while a send waits on the server, before its
+/// `DATA`: the send stops there, and the server never gets the message.
+#[tokio::test]
+async fn a_send_whose_lease_renewal_failed_never_reaches_data() {
+    let redis = RedisServer::start();
+    // Slow to answer `MAIL FROM`: several renewals come and go first.
+    let smtp = SlowSmtp::answering(Answer::Accept {
+        mail_delay: Duration::from_millis(1_500),
+        reply_delay: Duration::ZERO,
+    });
+    // Renewed every 200 ms; every renewal fails, as with a database away.
+    let (sender, _db, _dir) = sender_on(
+        &redis,
+        smtp.port(),
+        600,
+        "CREATE TRIGGER refuse_renewal BEFORE UPDATE OF lease_until ON send_ledger
+         WHEN NEW.lease_until > OLD.lease_until
+         BEGIN SELECT RAISE(ABORT, 'the ledger is away'); END",
+    )
+    .await;
+    let delivery = request_n1();
+    let answer = sender.handle_requests(vec![delivery]).await;
+    assert!(matches!(answer[..], [Err(HandleError::Retry(_))]), "{answer:?}");
+    assert!(
+        smtp.message_ids().is_empty(),
+        "sent without a lease: {:?}",
+        smtp.message_ids()
     );
 }

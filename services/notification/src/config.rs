@@ -18,6 +18,18 @@ pub struct Config {
     /// recipient's address) needs (`API_TOKEN`); required in `prod`.
     #[serde(skip_serializing, default = "empty_secret")]
     pub api_token: SecretString,
+    /// The key that signs each email's unsubscribe link
+    /// (`UNSUBSCRIBE_KEY`, at least 32 characters; campaign-service, which
+    /// serves the link, holds the same); dev has a published one, prod
+    /// must keep its own in Vault.
+    #[serde(skip_serializing, default = "empty_secret")]
+    pub unsubscribe_key: SecretString,
+    /// Where recipients reach campaign-service, on which unsubscribe links
+    /// are built (`PUBLIC_URL`, default `http://localhost:8080`).
+    pub public_url: String,
+    /// An address that unsubscribes by email too, offered beside the link
+    /// in `List-Unsubscribe` (`UNSUBSCRIBE_MAILTO`; unset: none).
+    pub unsubscribe_mailto: Option<String>,
 }
 
 impl Default for Config {
@@ -26,6 +38,9 @@ impl Default for Config {
             service: ServiceSettings::new(8083),
             app_env: AppEnv::Dev,
             api_token: empty_secret(),
+            unsubscribe_key: empty_secret(),
+            public_url: "http://localhost:8080".into(),
+            unsubscribe_mailto: None,
         }
     }
 }
@@ -34,6 +49,16 @@ impl Default for Config {
 impl ServiceConfig for Config {
     const NAME: &'static str = "notification-service";
     const PREFIX: &'static str = "NOTIFICATION_";
-    const OWN_ENV: &'static [&'static str] = &["app_env", "api_token"];
+    const OWN_ENV: &'static [&'static str] = &[
+        "app_env",
+        "api_token",
+        "unsubscribe_key",
+        "public_url",
+        "unsubscribe_mailto",
+    ];
     const DATABASE_FILE: &'static str = "notifications.db";
+
+    fn secrets(&self) -> Vec<(&'static str, &SecretString)> {
+        vec![("UNSUBSCRIBE_KEY", &self.unsubscribe_key)]
+    }
 }

@@ -1,15 +1,20 @@
-//! The three streams notification-service consumes.
+//! The streams notification-service consumes (`comms:erasures` aside,
+//! handled by `servicekit::erasure`).
 //!
 //! - `comms:campaigns`: keep the templates of each `campaign.created`
 //!   (the only place they travel).
 //! - `comms:notifications`: record the notifications of one read in one
 //!   transaction, render each with its campaign's templates, request their
 //!   emails in one pipeline. A notification already final is not
-//!   requested again. A request whose campaign's templates are not known
+//!   requested again. A request for a suppressed recipient is not
+//!   rendered: its `suppressed` outcome goes straight to
+//!   `comms:deliveries`. A request whose campaign's templates are not known
 //!   yet (its `campaign.created` not yet read here) is retried later.
 //!   A request the worker gives up on (its retry budget spent, say)
 //!   becomes a `dead_lettered` outcome on `comms:deliveries`, so that its
 //!   campaign still completes and shows it.
+//! - `comms:consent`: note on a sent notification's record that its
+//!   email bounced, or was reported as spam, after the send.
 //! - `comms:deliveries`: move the records of one read to their final
 //!   statuses in one transaction, each once; a redelivered outcome changes
 //!   nothing.
@@ -17,17 +22,20 @@
 //! Rendering runs template code: it is bounded in fuel and output (the
 //! `templates` crate) and runs on the blocking pool, so a costly template
 //! never stalls the other handlers or `/health`. A template that fails for
-//! a recipient fails that notification, with the reason.
+//! a recipient fails that notification, with the reason. Each email
+//! carries its recipient's unsubscribe link ([`crate::links`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use contracts::consent::ConsentChanged;
 use contracts::{
     CampaignCreated, DeliveryStatus, EmailDelivery, EmailRequested, NotificationRequested, Streams,
 };
 use eventstore::{Delivery, Envelope, Event, HandleError, Handler, Publisher};
 use servicekit::batch::{decode_each, decode_then, Answers};
 
+use crate::links::UnsubscribeLinks;
 use crate::store::NotificationStore;
 use crate::templates::{Compiled, TemplateCache};
 
@@ -39,17 +47,25 @@ pub struct Notifier {
     publisher: Publisher,
     /// Where emails and failures go, and their partitions.
     streams: Arc<Streams>,
+    /// Each email's unsubscribe link.
+    links: Arc<UnsubscribeLinks>,
 }
 
 impl Notifier {
     /// Handlers writing to `store` and publishing to `streams` with
-    /// `publisher`.
-    pub fn new(store: NotificationStore, publisher: Publisher, streams: Streams) -> Self {
+    /// `publisher`, giving each email its link from `links`.
+    pub fn new(
+        store: NotificationStore,
+        publisher: Publisher,
+        streams: Streams,
+        links: UnsubscribeLinks,
+    ) -> Self {
         Self {
             templates: TemplateCache::new(store.clone()),
             store,
             publisher,
             streams: Arc::new(streams),
+            links: Arc::new(links),
         }
     }
 
@@ -85,10 +101,16 @@ impl Notifier {
             }
         };
         let mut to_render = Vec::new();
+        let mut suppressed = Vec::new();
         let mut templates: HashMap<String, Option<Compiled>> = HashMap::new();
         for ((index, request), pending) in indexes.into_iter().zip(requests).zip(pending) {
             if !pending {
                 answers.answer(index, Ok(()));
+                continue;
+            }
+            if request.suppressed {
+                let trace = deliveries[index].envelope.trace.clone();
+                suppressed.push((index, suppressed_outcome(request, trace, &self.streams)));
                 continue;
             }
             let compiled = match templates.get(&request.campaign_id) {
@@ -116,10 +138,14 @@ impl Notifier {
             to_render.push((index, request, compiled, trace));
         }
         let streams = self.streams.clone();
+        let links = self.links.clone();
         let rendered = match tokio::task::spawn_blocking(move || {
             to_render
                 .into_iter()
-                .map(|(index, request, compiled, trace)| (index, render(request, &compiled, trace, &streams)))
+                .map(|(index, request, compiled, trace)| {
+                    (index, render(request, &compiled, trace, &streams, &links))
+                })
+                .chain(suppressed)
                 .collect::<Vec<_>>()
         })
         .await
@@ -145,17 +171,65 @@ impl Notifier {
     }
 }
 
-/// The event that follows `request`: its email, rendered with `compiled`,
-/// or, if it does not render, its failure. Both carry `trace`, and go to
-/// the recipient's partition of their stream in `streams`.
+/// The `suppressed` outcome of `request`, whose recipient is on the
+/// suppression list, traced as `trace`, for their partition of
+/// `comms:deliveries`.
+fn suppressed_outcome(
+    request: NotificationRequested,
+    trace: Option<String>,
+    streams: &Streams,
+) -> anyhow::Result<(String, Envelope)> {
+    let stream = streams.deliveries.for_key(&request.email).to_string();
+    let outcome = EmailDelivery {
+        notification_id: request.notification_id.clone(),
+        campaign_id: request.campaign_id,
+        status: DeliveryStatus::Suppressed,
+        detail: Some("on the suppression list when the audience was expanded".into()),
+        recipient: None,
+    };
+    Ok((
+        stream,
+        Envelope::with_id(&outcome, request.notification_id)?.traced(trace),
+    ))
+}
+
+/// Handles one entry of `comms:consent`: a bounce or complaint report that
+/// names the notification its email belonged to is noted on its record
+/// (user-service, reading the same entry, suppresses the address).
+pub async fn on_consent(store: &NotificationStore, delivery: Delivery) -> Result<(), HandleError> {
+    if delivery.envelope.event_type != ConsentChanged::TYPE {
+        return Ok(());
+    }
+    let change: ConsentChanged = delivery.envelope.decode()?;
+    if let (true, Some(id)) = (change.suppress, &change.notification_id) {
+        let detail = format!(
+            "{} after the send: {}",
+            change.reason.as_str(),
+            change.detail.as_deref().unwrap_or("reported")
+        );
+        store.note_after_send(id, &detail).await?;
+    }
+    Ok(())
+}
+
+/// The event that follows `request`: its email, rendered with `compiled`
+/// and carrying its unsubscribe link from `links`, or, if it does not
+/// render, its failure. Both carry `trace`, and go to the recipient's
+/// partition of their stream in `streams`.
 fn render(
     request: NotificationRequested,
     compiled: &Compiled,
     trace: Option<String>,
     streams: &Streams,
+    links: &UnsubscribeLinks,
 ) -> anyhow::Result<(String, Envelope)> {
+    let link = links.for_recipient(request.user_id, &request.campaign_id);
     let rendered = match compiled.as_ref() {
-        Ok(templates) => templates.render(&request.name, &request.email),
+        Ok(templates) => templates.render(&templates::Recipient {
+            name: &request.name,
+            email: &request.email,
+            unsubscribe_url: &link.url,
+        }),
         Err(error) => Err(error.clone()),
     };
     let (stream, envelope) = match rendered {
@@ -167,6 +241,8 @@ fn render(
                 to_name: request.name,
                 subject: rendered.subject,
                 body: rendered.body,
+                unsubscribe_url: Some(link.url),
+                unsubscribe_mailto: link.mailto,
             };
             let stream = streams.emails.for_key(&email.to_email).to_string();
             (stream, Envelope::with_id(&email, request.notification_id))

@@ -5,19 +5,24 @@
 
 pub mod config;
 pub mod handlers;
+pub mod links;
 pub mod routes;
 pub mod store;
 pub mod templates;
 
 use contracts::Streams;
 use eventstore::Publisher;
+use secrecy::ExposeSecret;
 use servicekit::access::Access;
+use servicekit::app_env::AppEnv;
+use servicekit::erasure::Eraser;
 use servicekit::service::{Service, Spec};
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 
 use crate::config::Config;
 use crate::handlers::{DeliveryHandler, Notifier, RequestHandler};
+use crate::links::UnsubscribeLinks;
 use crate::store::NotificationStore;
 
 /// The consumer group of notification-service (on each of its streams).
@@ -36,13 +41,24 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     let access = Access::new(config.app_env, &config.api_token)?;
     let service = Service::build(&SPEC, &config.service).await?;
     let store = NotificationStore::new(service.db().clone());
+    // The routes read on a pool of their own: a reader never holds up the
+    // stream handlers' writes.
+    let reads = NotificationStore::new(service.reads().clone());
     let streams = Streams::new(service.partitions());
+    let key = contracts::unsubscribe::key_for(
+        config.app_env == AppEnv::Prod,
+        config.unsubscribe_key.expose_secret(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let links = UnsubscribeLinks::new(key, &config.public_url, config.unsubscribe_mailto.as_deref())?;
     let notifier = Notifier::new(
         store.clone(),
         Publisher::new(service.redis().clone()),
         streams.clone(),
+        links,
     );
     let on_campaign = notifier.clone();
+    let eraser = Eraser::new(service.db().clone(), store::ERASE);
     Ok(service
         .consume(&streams.campaigns, move |delivery| {
             let notifier = on_campaign.clone();
@@ -50,15 +66,20 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         })
         .consume(&streams.notifications, RequestHandler(notifier.clone()))
         .consume(&streams.deliveries, DeliveryHandler(notifier))
+        .consume(&streams.erasures, eraser)
+        .consume(&streams.consent, {
+            let store = store.clone();
+            move |delivery| {
+                let store = store.clone();
+                async move { handlers::on_consent(&store, delivery).await }
+            }
+        })
         .trim(&[&streams.notifications, &streams.deliveries])
-        .serve(routes::router(store, access), routes::ApiDoc::openapi()))
+        .serve(routes::router(reads, access), routes::ApiDoc::openapi()))
 }
 
 /// Loads the configuration, builds and runs notification-service until
 /// `shutdown`.
 pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
-    build(servicekit::config::load_service::<Config>().await?)
-        .await?
-        .run(shutdown)
-        .await
+    servicekit::binary::load_build_run(build, shutdown).await
 }

@@ -48,7 +48,6 @@ pub fn router(store: NotificationStore, access: Access) -> Router {
     params(("id" = String, Path, description = "The notification's id (a UUID v5 of campaign and user)")),
     responses(
         (status = 200, description = "The notification", body = Notification),
-        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody),
         (status = 404, description = "No notification with this id", body = ErrorBody)
     )
 )]

@@ -22,12 +22,24 @@ pub const SCHEMA: &[&str] = &[
         detail TEXT,
         updated_at BIGINT NOT NULL
     )",
+    // A campaign's counts per status read this index alone, not the table.
+    "CREATE INDEX IF NOT EXISTS notifications_by_campaign ON notifications (campaign_id, status)",
     "CREATE TABLE IF NOT EXISTS templates (
         campaign_id TEXT PRIMARY KEY,
         subject TEXT NOT NULL,
         body TEXT NOT NULL
     )",
 ];
+
+/// A campaign's notifications counted per status (`$1` the campaign's
+/// id), through `notifications_by_campaign`.
+pub const COUNTS: &str =
+    "SELECT status, COUNT(*) FROM notifications WHERE campaign_id = $1 GROUP BY status ORDER BY status";
+
+/// What an erasure blanks of an erased user's notifications
+/// ([`servicekit::erasure::Eraser`]): their address, name and the server's
+/// reply; the rows, and so the campaigns' counts, stay.
+pub const ERASE: &str = "UPDATE notifications SET email = '', name = '', detail = NULL WHERE id";
 
 /// One notification as served.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
@@ -48,7 +60,7 @@ pub struct Notification {
 }
 
 /// Where one notification stands: `pending` until its email's outcome,
-/// then `sent`, `failed` or `dead_lettered` (final too, but the one a
+/// then `sent`, `failed`, `suppressed` or `dead_lettered` (final too, but the one a
 /// replayed dead letter may replace). Stored as that text in
 /// `notifications.status` and served as the same string, so neither the
 /// rows nor the API changed when it stopped being a `String`.
@@ -63,6 +75,8 @@ pub enum NotificationStatus {
     Failed,
     /// The pipeline gave up on it (see [`DeliveryStatus::DeadLettered`]).
     DeadLettered,
+    /// Not sent: its recipient is on the suppression list.
+    Suppressed,
 }
 
 impl NotificationStatus {
@@ -73,6 +87,7 @@ impl NotificationStatus {
             Self::Sent => "sent",
             Self::Failed => "failed",
             Self::DeadLettered => "dead_lettered",
+            Self::Suppressed => "suppressed",
         }
     }
 }
@@ -84,6 +99,7 @@ impl From<DeliveryStatus> for NotificationStatus {
             DeliveryStatus::Sent => Self::Sent,
             DeliveryStatus::Failed => Self::Failed,
             DeliveryStatus::DeadLettered => Self::DeadLettered,
+            DeliveryStatus::Suppressed => Self::Suppressed,
         }
     }
 }
@@ -94,10 +110,16 @@ impl std::str::FromStr for NotificationStatus {
     type Err = UnknownStatus;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        [Self::Pending, Self::Sent, Self::Failed, Self::DeadLettered]
-            .into_iter()
-            .find(|status| status.as_str() == value)
-            .ok_or_else(|| UnknownStatus::new("notification", value))
+        [
+            Self::Pending,
+            Self::Sent,
+            Self::Failed,
+            Self::DeadLettered,
+            Self::Suppressed,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == value)
+        .ok_or_else(|| UnknownStatus::new("notification", value))
     }
 }
 
@@ -204,6 +226,20 @@ impl NotificationStore {
         Ok(())
     }
 
+    /// Notes on a sent notification that its email bounced or was
+    /// reported later (`detail`); its status, and so the counts, stay.
+    pub async fn note_after_send(&self, id: &str, detail: &str) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE notifications SET detail = $1, updated_at = $2 WHERE id = $3 AND status = 'sent'",
+        )
+        .bind(detail)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+
     /// Keeps the templates of `campaign_id` (a campaign's templates never
     /// change: a second copy is ignored).
     pub async fn save_templates(&self, campaign_id: &str, subject: &str, body: &str) -> anyhow::Result<()> {
@@ -251,7 +287,7 @@ impl NotificationStore {
 
     /// How many notifications of `campaign_id` are in each status.
     pub async fn counts(&self, campaign_id: &str) -> anyhow::Result<Vec<(String, i64)>> {
-        sqlx::query("SELECT status, COUNT(*) FROM notifications WHERE campaign_id = $1 GROUP BY status ORDER BY status")
+        sqlx::query(COUNTS)
             .bind(campaign_id)
             .fetch_all(&self.db)
             .await?
@@ -274,6 +310,7 @@ mod tests {
             NotificationStatus::Sent,
             NotificationStatus::Failed,
             NotificationStatus::DeadLettered,
+            NotificationStatus::Suppressed,
         ] {
             assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
             assert_eq!(status.as_str().parse::<NotificationStatus>(), Ok(status));

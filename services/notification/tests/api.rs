@@ -7,36 +7,23 @@ use notification_service::config::Config;
 use notification_service::store::NotificationStore;
 use serde_json::Value;
 use servicekit::config::ServiceSettings;
-use testkit::RedisServer;
-use tokio_util::sync::CancellationToken;
+use testkit::ServiceHome;
 
 /// A running notification-service with its own Redis and database, and
 /// one recorded notification.
 struct TestApp {
-    base: String,
+    home: ServiceHome,
     notification: String,
-    shutdown: CancellationToken,
-    _redis: RedisServer,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
 }
 
 async fn spawn_app(app_env: &str, api_token: &str) -> anyhow::Result<TestApp> {
-    let redis = RedisServer::start();
-    let dir = tempfile::tempdir()?;
+    let home = ServiceHome::new();
     let config = Config {
-        service: ServiceSettings {
-            redis_url: redis.url().into(),
-            database_url: format!("sqlite://{}/notifications.db", dir.path().display()).into(),
-            ..ServiceSettings::new(0)
-        },
+        service: ServiceSettings::on(&home.redis.url(), &home.sqlite_url("notifications.db")),
         app_env: app_env.parse()?,
         api_token: api_token.into(),
+        unsubscribe_key: "an-unsubscribe-key-of-32-characters-or-more".into(),
+        ..Config::default()
     };
     let app = notification_service::build(config).await?;
     let notification = notification_id("c1", 7);
@@ -47,37 +34,19 @@ async fn spawn_app(app_env: &str, api_token: &str) -> anyhow::Result<TestApp> {
             user_id: 7,
             email: "ada@example.com".into(),
             name: "Ada".into(),
+            suppressed: false,
         }])
         .await?;
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let shutdown = CancellationToken::new();
-    tokio::spawn(app.run(shutdown.clone()));
     Ok(TestApp {
-        base,
+        home: home.run(app.port(), |shutdown| app.run(shutdown)),
         notification,
-        shutdown,
-        _redis: redis,
-        _dir: dir,
     })
 }
 
 /// GETs `url`, with the bearer `token` when given; returns status and JSON
 /// body.
 async fn get(url: String, token: Option<&str>) -> (u16, Value) {
-    let token = token.map(str::to_string);
-    tokio::task::spawn_blocking(move || {
-        let mut request = ureq::get(&url);
-        if let Some(token) = token {
-            request = request.set("authorization", &format!("Bearer {token}"));
-        }
-        let response = match request.call() {
-            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
-            Err(error) => panic!("GET {url}: {error}"),
-        };
-        (response.status(), response.into_json().unwrap_or(Value::Null))
-    })
-    .await
-    .unwrap()
+    testkit::http::call("GET", url, token, None).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,7 +58,10 @@ async fn in_prod_reading_a_notification_needs_the_bearer_token() {
     assert!(error.to_string().contains("API_TOKEN must be set"), "{error}");
 
     let app = spawn_app("prod", "s3cret-token").await.unwrap();
-    let one = || format!("{}/api/v1/notifications/{}", app.base, app.notification);
+    let one = || {
+        app.home
+            .url(&format!("/api/v1/notifications/{}", app.notification))
+    };
 
     let (status, error) = get(one(), None).await;
     assert_eq!(status, 401, "{error}");
@@ -104,7 +76,7 @@ async fn in_prod_reading_a_notification_needs_the_bearer_token() {
     assert_eq!(status, 200, "{notification}");
     assert_eq!(notification["email"], "ada@example.com");
 
-    let (status, counts) = get(format!("{}/api/v1/campaigns/c1/notifications", app.base), None).await;
+    let (status, counts) = get(app.home.url("/api/v1/campaigns/c1/notifications"), None).await;
     assert_eq!(status, 200, "the counts hold no personal data and stay open");
     assert_eq!(counts["pending"], 1, "{counts}");
 }
@@ -113,7 +85,8 @@ async fn in_prod_reading_a_notification_needs_the_bearer_token() {
 async fn in_dev_without_a_token_a_notification_is_open() {
     let app = spawn_app("dev", "").await.unwrap();
     let (status, notification) = get(
-        format!("{}/api/v1/notifications/{}", app.base, app.notification),
+        app.home
+            .url(&format!("/api/v1/notifications/{}", app.notification)),
         None,
     )
     .await;

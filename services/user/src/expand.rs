@@ -15,8 +15,8 @@
 //! - within a process, an announcement of a campaign this process is
 //!   already expanding is acknowledged and does nothing ([`Running`]);
 //! - across processes, the expansion is done under a lease in the database
-//!   (owner: the consumer name, stable across restarts, so a restarted
-//!   instance resumes its own expansion at once). The lease is renewed
+//!   (owner: the consumer name, unique to the process, so that two
+//!   instances never take each other's lease for their own). The lease is renewed
 //!   before each page is published, and a page is published only if the
 //!   renewal found the lease still ours (and, while paused, every third of
 //!   its length); an instance that finds the lease held by another retries
@@ -26,10 +26,12 @@
 //! Flow control: a page is published only while the streams behind it
 //! (`comms:notifications`, `comms:emails`, `comms:deliveries`) hold fewer
 //! than `max_backlog` entries that a consumer still needs (trimmed first:
-//! [`eventstore::trim::backlog`]). The expansion goes at the pace of the
-//! slowest service behind it, and Redis holds a bounded part of a campaign
-//! whatever its audience: a million-user campaign takes no more Redis than
-//! a ten-thousand-user one. An expansion that waits keeps its lease.
+//! [`eventstore::trim::backlog`]), checked and published as one step for
+//! all expansions at once ([`crate::pace`]). The expansions go at the pace
+//! of the slowest service behind them, and Redis holds a bounded part of
+//! the campaigns whatever their audience and however many run: a
+//! million-user campaign, or twenty at once, take no more Redis than a
+//! ten-thousand-user one. An expansion that waits keeps its lease.
 //!
 //! An announcement that met the expansion in this process is acknowledged:
 //! the expansion finishes under its own announcement's entry, which stays
@@ -42,13 +44,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use contracts::{notification_id, AudienceExpanded, CampaignCreated, NotificationRequested, Streams};
-use eventstore::{trim, Delivery, Envelope, Event, HandleError, Publisher, Redis};
+use eventstore::{Delivery, Envelope, Event, HandleError, Publisher, Redis};
 use servicekit::now_ms;
 
-use crate::store::UserStore;
-
-/// How often a paused expansion looks at the backlog again.
-const PACE_POLL: Duration = Duration::from_millis(50);
+use crate::pace::{Pacer, Slot, PACE_POLL};
+use crate::store::{User, UserStore};
+use crate::suppressions::SuppressionStore;
 
 /// How often a paused expansion says it waits.
 const PAUSE_REPORT: Duration = Duration::from_secs(15);
@@ -58,19 +59,16 @@ const PAUSE_REPORT: Duration = Duration::from_secs(15);
 pub struct Expander {
     /// Users and cursors.
     store: UserStore,
+    /// Who is not to be emailed.
+    list: SuppressionStore,
     /// Where notifications go.
     publisher: Publisher,
     /// The streams, and their partitions.
     streams: Arc<Streams>,
-    /// Every partition of the streams behind the expansion, whose backlog
-    /// paces it.
-    downstream: Arc<[String]>,
-    /// For measuring the backlog behind the expansion.
-    redis: Redis,
+    /// The window every expansion shares, over the streams behind them.
+    pacer: Pacer,
     /// Users per page.
     page_size: i64,
-    /// Entries the downstream streams may hold before a page waits.
-    max_backlog: u64,
     /// This instance as a lease owner: its consumer name.
     owner: String,
     /// How long an expansion lease lasts without renewal, in milliseconds.
@@ -83,29 +81,33 @@ pub struct Expander {
 }
 
 impl Expander {
-    /// An expander on `store` publishing on `redis`, `page_size` users at
+    /// An expander on `store` (skipping those on `list`) publishing on `redis`, `page_size` users at
     /// a time while the streams behind it hold fewer than `max_backlog`
-    /// entries, taking leases of `lease` as `owner`.
+    /// entries (one page at a time across instances under `pace`), taking
+    /// expansion leases of `lease` as `owner`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: UserStore,
+        list: SuppressionStore,
         redis: Redis,
         streams: Streams,
         page_size: i64,
         max_backlog: u64,
+        pace: eventstore::lease::Lease,
         owner: String,
         lease: Duration,
     ) -> Self {
+        let downstream = [&streams.notifications, &streams.emails, &streams.deliveries]
+            .iter()
+            .flat_map(|stream| stream.partitions().to_vec())
+            .collect();
         Self {
             store,
+            list,
             publisher: Publisher::new(redis.clone()),
-            downstream: [&streams.notifications, &streams.emails, &streams.deliveries]
-                .iter()
-                .flat_map(|stream| stream.partitions().to_vec())
-                .collect(),
+            pacer: Pacer::new(redis, pace, downstream, max_backlog),
             streams: Arc::new(streams),
-            redis,
             page_size,
-            max_backlog,
             owner,
             lease_ms: lease.as_millis() as i64,
             running: Running::default(),
@@ -180,35 +182,21 @@ impl Expander {
                 break;
             };
             let last_id = last.id;
-            if !self.wait_for_room(id, page.len() as u64).await? {
+            let Some(slot) = self.wait_for_room(id, page.len() as u64).await? else {
                 return Ok(None);
-            }
+            };
             if !self
                 .store
                 .renew_lease(id, &self.owner, now_ms() + self.lease_ms)
                 .await?
             {
+                slot.leave().await?;
                 tracing::warn!(campaign = %id, cursor, "expansion lease lost to another instance; stopping");
                 return Ok(None);
             }
-            let notifications = &self.streams.notifications;
-            let envelopes = page
-                .into_iter()
-                .map(|user| {
-                    let partition = notifications.for_key(&user.email);
-                    let notification = notification_id(id, user.id);
-                    let event = NotificationRequested {
-                        notification_id: notification.clone(),
-                        campaign_id: id.to_string(),
-                        user_id: user.id,
-                        email: user.email,
-                        name: user.name,
-                    };
-                    let envelope = Envelope::with_id(&event, notification)?.traced(trace.map(str::to_string));
-                    Ok((partition, envelope))
-                })
-                .collect::<Result<Vec<_>, serde_json::Error>>()?;
-            self.publisher.publish_many(&envelopes).await?;
+            let published = self.publish_page(id, page, trace).await;
+            slot.leave().await?;
+            published?;
             self.store.advance(id, last_id).await?;
             cursor = last_id;
         }
@@ -218,22 +206,50 @@ impl Expander {
         Ok(Some(total))
     }
 
-    /// Waits until the streams behind the expansion of `id` have room for
-    /// `page` more entries (or are empty: a page larger than the limit
-    /// still goes, alone). Renews the lease every third of its length
-    /// while it waits; `false` if the lease was lost meanwhile.
-    async fn wait_for_room(&self, id: &str, page: u64) -> anyhow::Result<bool> {
-        let mut redis = self.redis.clone();
+    /// Publishes one notification per user of `page` for campaign `id`,
+    /// each carrying `trace`; those of users on the suppression list are
+    /// marked `suppressed` (looked up in one query for the page), so that
+    /// they are counted, and never sent.
+    async fn publish_page(&self, id: &str, page: Vec<User>, trace: Option<&str>) -> anyhow::Result<()> {
+        let notifications = &self.streams.notifications;
+        let suppressed = self.list.suppressed_among(&page).await?;
+        let envelopes = page
+            .into_iter()
+            .zip(suppressed)
+            .map(|(user, suppressed)| {
+                let partition = notifications.for_key(&user.email);
+                let notification = notification_id(id, user.id);
+                let event = NotificationRequested {
+                    notification_id: notification.clone(),
+                    campaign_id: id.to_string(),
+                    user_id: user.id,
+                    email: user.email,
+                    name: user.name,
+                    suppressed,
+                };
+                let envelope = Envelope::with_id(&event, notification)?.traced(trace.map(str::to_string));
+                Ok((partition, envelope))
+            })
+            .collect::<Result<Vec<_>, serde_json::Error>>()?;
+        self.publisher.publish_many(&envelopes).await?;
+        Ok(())
+    }
+
+    /// Waits until the streams behind the expansions have room for `page`
+    /// more entries of campaign `id`, and returns the slot to publish them
+    /// under. Renews the lease every third of its length while it waits;
+    /// `None` if the lease was lost meanwhile.
+    async fn wait_for_room(&self, id: &str, page: u64) -> anyhow::Result<Option<Slot>> {
         let mut reported = Instant::now();
         let mut renewed = Instant::now();
         let renew_every = Duration::from_millis(self.lease_ms as u64 / 3);
         loop {
-            let backlog = trim::backlog(&mut redis, &self.downstream).await?;
-            if backlog == 0 || backlog + page <= self.max_backlog {
-                return Ok(true);
-            }
+            let backlog = match self.pacer.enter(page).await? {
+                Ok(slot) => return Ok(Some(slot)),
+                Err(backlog) => backlog,
+            };
             if reported.elapsed() >= PAUSE_REPORT {
-                tracing::info!(campaign = %id, backlog, max_backlog = self.max_backlog, "expansion paused: the services behind it are catching up");
+                tracing::info!(campaign = %id, backlog, max_backlog = self.pacer.max_backlog(), "expansion paused: the services behind it are catching up");
                 reported = Instant::now();
             }
             if renewed.elapsed() >= renew_every {
@@ -243,7 +259,7 @@ impl Expander {
                     .await?
                 {
                     tracing::warn!(campaign = %id, "expansion lease lost while paused; stopping");
-                    return Ok(false);
+                    return Ok(None);
                 }
                 renewed = Instant::now();
             }

@@ -1,12 +1,20 @@
-//! user-service: owns the users. It seeds them at start, serves them over
-//! HTTP, and expands each new campaign's audience into one notification
-//! request per user on `comms:notifications`.
+//! user-service: owns the users and the suppression list. It seeds the
+//! users at start, serves them over HTTP, expands each new campaign's
+//! audience into one notification request per user on
+//! `comms:notifications` (marking those on the list), and applies every
+//! consent change of `comms:consent` to the list.
 
+pub mod bounces;
 pub mod config;
+pub mod consent;
+pub mod erase;
 pub mod expand;
+pub mod pace;
 pub mod routes;
 pub mod seed;
 pub mod store;
+pub mod suppression_routes;
+pub mod suppressions;
 
 use std::time::{Duration, Instant};
 
@@ -17,8 +25,11 @@ use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 
 use crate::config::Config;
+use crate::consent::Consent;
+use crate::erase::Eraser;
 use crate::expand::Expander;
 use crate::store::UserStore;
+use crate::suppressions::SuppressionStore;
 
 /// The consumer group of user-service, the one that expands campaigns.
 pub const GROUP: &str = contracts::AUDIENCE_GROUP;
@@ -43,6 +54,10 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     let access = Access::new(config.app_env, &config.api_token)?;
     let service = Service::build(&SPEC, &config.service).await?;
     let store = UserStore::new(service.db().clone());
+    // The routes read on a pool of their own: a reader never holds up the
+    // expansion's reads and writes.
+    let reads = UserStore::new(service.reads().clone());
+    let list_reads = SuppressionStore::new(service.reads().clone());
     let streams = Streams::new(service.partitions());
 
     let started = Instant::now();
@@ -53,12 +68,23 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         .await??;
     tracing::info!(seeded, seconds = started.elapsed().as_secs_f64(), "users seeded");
 
+    let list = SuppressionStore::new(service.db().clone());
+    let eraser = Eraser::new(store.clone(), service.redis().clone(), streams.clone());
+    let consent = Consent::new(
+        store.clone(),
+        list.clone(),
+        eventstore::Publisher::new(service.redis().clone()),
+        streams.consent.clone(),
+        streams.suppressions.clone(),
+    );
     let expander = Expander::new(
         store.clone(),
+        list,
         service.redis().clone(),
         streams.clone(),
         config.page_size,
         config.expansion_backlog,
+        service.lease("pace"),
         service.consumer().to_string(),
         Duration::from_millis(config.expansion_lease_ms),
     );
@@ -74,14 +100,29 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         .consume_with(&streams.campaigns, expand, |worker| {
             worker.handler_timeout = EXPANSION_TIMEOUT;
         })
-        .trim(&[&streams.campaigns])
-        .serve(routes::router(store, access), routes::ApiDoc::openapi()))
+        .consume(&streams.consent, {
+            let consent = consent.clone();
+            move |delivery| {
+                let consent = consent.clone();
+                async move { consent.handle(delivery).await }
+            }
+        })
+        .trim(&[&streams.campaigns, &streams.consent, &streams.erasures])
+        .serve(
+            routes::router(reads, eraser, access.clone())
+                .merge(suppression_routes::router(consent, list_reads, access)),
+            document(),
+        ))
+}
+
+/// user-service's OpenAPI document: the users' routes and the list's.
+fn document() -> utoipa::openapi::OpenApi {
+    let mut document = routes::ApiDoc::openapi();
+    document.merge(suppression_routes::ApiDoc::openapi());
+    document
 }
 
 /// Loads the configuration, builds and runs user-service until `shutdown`.
 pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
-    build(servicekit::config::load_service::<Config>().await?)
-        .await?
-        .run(shutdown)
-        .await
+    servicekit::binary::load_build_run(build, shutdown).await
 }

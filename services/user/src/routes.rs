@@ -1,7 +1,8 @@
-//! The users API: `GET /api/v1/users` (keyset pages) and
-//! `GET /api/v1/users/{id}`. Both return personal data, so both need the
-//! API token whenever one is set (always in `prod`). Both are described in
-//! [`ApiDoc`], the OpenAPI document served at `/api-docs/openapi.json`.
+//! The users API: `GET /api/v1/users` (keyset pages), `GET
+//! /api/v1/users/{id}` and `DELETE /api/v1/users/{id}` (the user's erasure,
+//! [`crate::erase`]). All touch personal data, so all need the API token
+//! whenever one is set (always in `prod`). All are described in [`ApiDoc`],
+//! the OpenAPI document served at `/api-docs/openapi.json`.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -12,14 +13,15 @@ use servicekit::http::extract::{ApiPath, ApiQuery};
 use servicekit::http::{fetch_page, found, ApiError, ErrorBody};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use crate::erase::{Eraser, Erasure};
 use crate::store::{User, UserStore};
 
 /// The OpenAPI document of user-service's own routes (the shared ones are
 /// added by [`servicekit::openapi::document`]).
 #[derive(OpenApi)]
 #[openapi(
-    paths(list, one),
-    components(schemas(User, Page)),
+    paths(list, one, erase),
+    components(schemas(User, Page, Erasure)),
     tags((name = "users", description = "The users, a campaign's audience"))
 )]
 pub struct ApiDoc;
@@ -27,13 +29,20 @@ pub struct ApiDoc;
 /// Most users one page may hold.
 const MAX_LIMIT: i64 = 1_000;
 
-/// The routes, on `store`, behind `access`.
-pub fn router(store: UserStore, access: Access) -> Router {
+/// What the routes work on.
+#[derive(Clone)]
+struct Users {
+    store: UserStore,
+    eraser: Eraser,
+}
+
+/// The routes, on `store` (users erased by `eraser`), behind `access`.
+pub fn router(store: UserStore, eraser: Eraser, access: Access) -> Router {
     Router::new()
         .route("/api/v1/users", get(list))
-        .route("/api/v1/users/{id}", get(one))
+        .route("/api/v1/users/{id}", get(one).delete(erase))
         .route_layer(middleware::from_fn_with_state(access, require_token))
-        .with_state(store)
+        .with_state(Users { store, eraser })
 }
 
 /// `?after=<id>&limit=<n>`: users with ids above `after`.
@@ -74,11 +83,10 @@ struct Page {
     responses(
         (status = 200, description = "One page of users", body = Page),
         (status = 400, description = "A limit out of range, or a value that is not a number", body = ErrorBody),
-        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody)
     )
 )]
 async fn list(
-    State(store): State<UserStore>,
+    State(Users { store, .. }): State<Users>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Page>, ApiError> {
     let (users, next_after) = fetch_page(
@@ -101,13 +109,42 @@ async fn list(
     responses(
         (status = 200, description = "The user", body = User),
         (status = 400, description = "An id that is not an integer", body = ErrorBody),
-        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody),
         (status = 404, description = "No user with this id", body = ErrorBody)
     )
 )]
-async fn one(State(store): State<UserStore>, ApiPath(id): ApiPath<String>) -> Result<Json<User>, ApiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("user id must be an integer, not `{id}`")))?;
+async fn one(
+    State(Users { store, .. }): State<Users>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<User>, ApiError> {
+    let id = user_id(&id)?;
     found(store.get(id).await?, "user", &id)
+}
+
+/// Erases one user: their personal data leaves every service and stream
+/// of comms; the campaigns' counts stay as they are; their address, if
+/// suppressed, stays suppressed by its hash alone.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    security((), ("api_token" = [])),
+    params(("id" = i64, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "Erased here; the other services erase their records as they read `user.erased`", body = Erasure),
+        (status = 400, description = "An id that is not an integer", body = ErrorBody),
+        (status = 404, description = "No user with this id (or erased already)", body = ErrorBody)
+    )
+)]
+async fn erase(
+    State(Users { eraser, .. }): State<Users>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Erasure>, ApiError> {
+    let id = user_id(&id)?;
+    found(eraser.erase(id).await?, "user", &id)
+}
+
+/// A user id from the path.
+fn user_id(id: &str) -> Result<i64, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::bad_request(format!("user id must be an integer, not `{id}`")))
 }

@@ -24,6 +24,17 @@ pub const SCHEMA: &[&str] = &[
         owner TEXT NOT NULL,
         lease_until BIGINT NOT NULL
     )",
+    // The suppression list (crate::suppressions).
+    "CREATE TABLE IF NOT EXISTS suppressions (
+        address_hash TEXT PRIMARY KEY,
+        address TEXT,
+        user_id BIGINT,
+        suppressed BIGINT NOT NULL,
+        reason TEXT NOT NULL,
+        campaign_id TEXT,
+        detail TEXT,
+        changed_at BIGINT NOT NULL
+    )",
 ];
 
 /// One user, as served and as sent in notifications.
@@ -58,6 +69,15 @@ impl UserStore {
         row.map(to_user).transpose()
     }
 
+    /// The user whose address is `email`, exactly, if any.
+    pub async fn by_email(&self, email: &str) -> anyhow::Result<Option<User>> {
+        let row = sqlx::query("SELECT id, name, email FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_optional(&self.db)
+            .await?;
+        row.map(to_user).transpose()
+    }
+
     /// Up to `limit` users with ids above `after`, in id order (keyset
     /// pagination: stable and cheap however deep the page).
     pub async fn page(&self, after: i64, limit: i64) -> anyhow::Result<Vec<User>> {
@@ -78,6 +98,35 @@ impl UserStore {
             .fetch_one(&self.db)
             .await?
             .try_get(0)?)
+    }
+
+    /// Every campaign whose audience this service has expanded (or begun
+    /// to).
+    pub async fn expanded_campaigns(&self) -> anyhow::Result<Vec<String>> {
+        sqlx::query("SELECT campaign_id FROM expansions ORDER BY campaign_id")
+            .fetch_all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| Ok(row.try_get(0)?))
+            .collect()
+    }
+
+    /// Erases user `id` at `email`: their row goes, and their suppression
+    /// entry, if any, keeps only the hash of the address; nothing of them
+    /// is left in the file ([`servicekit::erasure`]).
+    pub async fn erase(&self, id: i64, email: &str) -> anyhow::Result<()> {
+        let mut tx = servicekit::erasure::begin(&self.db).await?;
+        sqlx::query(
+            "UPDATE suppressions SET address = NULL, user_id = NULL, detail = NULL WHERE address_hash = $1",
+        )
+        .bind(contracts::consent::address_hash(email))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        servicekit::erasure::commit(&self.db, tx).await
     }
 
     /// The expansion cursor of `campaign_id`, created at 0 if new:
@@ -109,8 +158,8 @@ impl UserStore {
     }
 
     /// Takes the expansion lease of `campaign_id` for `owner` until
-    /// `until_ms`, if it is free, expired, or already `owner`'s (a restarted
-    /// instance under the same consumer name resumes at once). Returns
+    /// `until_ms`, if it is free, expired, or already `owner`'s (a
+    /// redelivered announcement in the same process). Returns
     /// whether `owner` holds it now.
     pub async fn take_lease(&self, campaign_id: &str, owner: &str, until_ms: i64) -> anyhow::Result<bool> {
         let taken = sqlx::query(

@@ -18,11 +18,7 @@ async fn instances_starting_at_once_seed_the_users_once() {
     let postgres = Postgres::start();
     let database_url = postgres.database("users");
     let config = Config {
-        service: ServiceSettings {
-            redis_url: redis.url().into(),
-            database_url: database_url.clone().into(),
-            ..ServiceSettings::new(0)
-        },
+        service: ServiceSettings::on(&redis.url(), &database_url),
         seed_users: USERS,
         ..Config::default()
     };

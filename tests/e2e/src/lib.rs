@@ -12,8 +12,11 @@ use serde_json::Value;
 use testkit::ready::{http_ready, wait_while_running, NotReady};
 use testkit::{free_port, MailDev, Persistence, RedisCluster, RedisServer};
 
+mod exactly_once;
 pub mod mailbox;
 pub mod manifest;
+mod redis_cli;
+mod stores;
 
 pub use manifest::service_names;
 
@@ -33,6 +36,12 @@ pub fn wait_ready(
 ) -> Result<(), NotReady> {
     let url = format!("http://127.0.0.1:{port}{}", manifest::service(service).ready_path);
     wait_while_running(name, timeout, running, || http_ready(&url))
+}
+
+/// The progress of a completed campaign of `total` recipients, each of
+/// whose email was sent: what most scenarios end in.
+pub fn all_sent(total: u64) -> Value {
+    serde_json::json!({ "total": total, "sent": total, "failed": 0, "dead_lettered": 0, "suppressed": 0, "pending": 0 })
 }
 
 /// How the services learn where Redis and the SMTP server are.
@@ -165,7 +174,7 @@ impl Stack {
 
     /// Starts `service` and waits until its readiness path answers 200.
     pub fn start_service(&mut self, service: &'static str) {
-        let mut child = self.spawn(service, self.port(service));
+        let mut child = self.spawn(service, self.port(service), &[]);
         self.wait_ready(service, service, &mut child, self.port(service));
         self.processes.insert(service, child);
     }
@@ -174,8 +183,14 @@ impl Stack {
     /// same consumer group and on the same database; waits until it is
     /// ready and returns its port.
     pub fn start_extra_instance(&mut self, service: &'static str) -> u16 {
+        self.start_extra_instance_with(service, &[])
+    }
+
+    /// Like [`Stack::start_extra_instance`], with environment `env` for
+    /// this instance alone (e.g. a skewed clock through `faketime`).
+    pub fn start_extra_instance_with(&mut self, service: &'static str, env: &[(&str, &str)]) -> u16 {
         let port = free_port();
-        let mut child = self.spawn(service, port);
+        let mut child = self.spawn(service, port, env);
         self.wait_ready(service, &format!("{service} (extra instance)"), &mut child, port);
         self.extra_instances.insert(port, child);
         port
@@ -205,8 +220,9 @@ impl Stack {
         });
     }
 
-    /// Spawns `service` listening on `port`, logging to its log file.
-    fn spawn(&self, service: &'static str, port: u16) -> Child {
+    /// Spawns `service` listening on `port`, logging to its log file, with
+    /// `extra` environment beside the stack's.
+    fn spawn(&self, service: &'static str, port: u16, extra: &[(&str, &str)]) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -228,9 +244,13 @@ impl Stack {
             .env("DATA_DIR", self.dir.path().join("data"))
             .env("SEED_USERS", self.users.to_string())
             .env("CLAIM_IDLE_MS", "1500")
+            // A restarted instance is a new consumer: a killed user-service's
+            // expansion resumes once its lease runs out.
+            .env("USER_EXPANSION_LEASE_MS", "5000")
             .env("RUST_LOG", "info")
             .env(port_variable, port.to_string())
             .envs(self.env.iter().cloned())
+            .envs(extra.iter().copied())
             .stdout(Stdio::from(log.try_clone().expect("log handle")))
             .stderr(Stdio::from(log))
             .spawn()
@@ -316,56 +336,12 @@ impl Stack {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> (u16, Value) {
-        let mut request = ureq::request(method, &format!("http://127.0.0.1:{}{path}", self.port(service)));
-        if let Some(token) = token {
-            request = request.set("authorization", &format!("Bearer {token}"));
-        }
-        let response = match body {
-            Some(body) => request.send_json(body),
-            None => request.call(),
-        };
-        let response = match response {
-            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
-            Err(error) => panic!("{method} {path} on {service}: {error}"),
-        };
-        (response.status(), response.into_json().expect("JSON body"))
-    }
-
-    /// How many entries were ever added to `stream` (`XINFO STREAM`'s
-    /// `entries-added`, read with `redis-cli`): unlike the stream's length,
-    /// trimming does not lower it. 0 for a stream that does not exist.
-    pub fn entries_added(&self, stream: &str) -> u64 {
-        let output = Command::new("redis-cli")
-            .args([
-                "-p",
-                &self.redis.port_of(stream).to_string(),
-                "--raw",
-                "XINFO",
-                "STREAM",
-                stream,
-            ])
-            .output()
-            .expect("redis-cli runs");
-        let text = String::from_utf8_lossy(&output.stdout);
-        let mut lines = text.lines();
-        while let Some(line) = lines.next() {
-            if line == "entries-added" {
-                return lines.next().and_then(|n| n.parse().ok()).expect("a count");
-            }
-        }
-        0
-    }
-
-    /// Runs `redis-cli` with `args` against the stack's Redis; its output
-    /// (`--raw`), trimmed.
-    pub fn redis_cli(&self, args: &[&str]) -> String {
-        let output = Command::new("redis-cli")
-            .args(["-p", &self.redis.node().port().to_string(), "--raw"])
-            .args(args)
-            .output()
-            .expect("redis-cli runs");
-        assert!(output.status.success(), "redis-cli {args:?}");
-        String::from_utf8_lossy(&output.stdout).trim().to_string()
+        let url = format!("http://127.0.0.1:{}{path}", self.port(service));
+        let body = body.map(Value::to_string);
+        let (status, text) = testkit::http::send(method, &url, token, body.as_deref());
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{method} {path} on {service}: not JSON: {text}"));
+        (status, body)
     }
 
     /// Everything `service` has logged so far.
@@ -393,6 +369,22 @@ impl Stack {
                 self.log_tails()
             );
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Polls notification-service's per-campaign counts until they equal
+    /// `expected`, and returns them (the last seen after `timeout`): its group
+    /// reads the outcomes at its own pace, and after a crash its pending
+    /// entries come back only when re-claimed, trailing campaign-service.
+    pub fn notification_counts(&self, campaign_id: &str, expected: &Value, timeout: Duration) -> Value {
+        let path = format!("/api/v1/campaigns/{campaign_id}/notifications");
+        let start = Instant::now();
+        loop {
+            let counts = self.get("notification-service", &path);
+            if &counts == expected || start.elapsed() > timeout {
+                return counts;
+            }
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 

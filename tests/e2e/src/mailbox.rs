@@ -44,6 +44,21 @@ fn by_recipient(emails: &[Value]) -> BTreeMap<String, (String, Vec<String>, Vec<
     grouped
 }
 
+/// Asserts that MailDev holds `each` emails for each of `users`
+/// recipients, and none for anyone else.
+pub fn assert_each_got(stack: &Stack, users: u64, each: usize) {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for email in stack.emails() {
+        let address = email["to"][0]["address"].as_str().unwrap().to_string();
+        *counts.entry(address).or_default() += 1;
+    }
+    assert_eq!(counts.len() as u64, users, "every user got email");
+    assert!(
+        counts.values().all(|n| *n == each),
+        "{each} emails per user: {counts:?}"
+    );
+}
+
 /// Creates a campaign whose body names its recipient, as
 /// [`check_mailbox`] expects; returns its id.
 pub fn create_campaign(stack: &Stack) -> String {
@@ -55,7 +70,8 @@ pub fn create_campaign(stack: &Stack) -> String {
 }
 
 /// Checks one email per user (or duplicates sharing their Message-ID), with
-/// the user's name and address; returns the number of duplicates.
+/// the user's name and address and an unsubscribe footer; returns the
+/// number of duplicates.
 pub fn check_mailbox(stack: &Stack, users: &BTreeSet<(String, String)>) -> usize {
     let emails = stack.emails();
     let grouped = by_recipient(&emails);
@@ -69,9 +85,13 @@ pub fn check_mailbox(stack: &Stack, users: &BTreeSet<(String, String)>) -> usize
             ids.iter().all(|id| id == &ids[0]),
             "{address}: duplicates carry one Message-ID: {ids:?}"
         );
-        assert_eq!(
-            bodies[0].trim_end(),
-            format!("Dear {name}, this goes to {address}.")
+        let (text, footer) = bodies[0]
+            .split_once("\n\n--\n")
+            .unwrap_or_else(|| panic!("{address}: no unsubscribe footer: {}", bodies[0]));
+        assert_eq!(text, format!("Dear {name}, this goes to {address}."));
+        assert!(
+            footer.contains("unsubscribe: http://localhost:8080/unsubscribe/"),
+            "{address}: {footer}"
         );
     }
     emails.len() - grouped.len()

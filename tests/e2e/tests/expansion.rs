@@ -4,23 +4,12 @@
 //! user-service SIGKILLed in the middle of an expansion; and an expansion
 //! paced by the backlog of the services behind it.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use contracts::{CampaignCreated, CAMPAIGNS, NOTIFICATIONS};
-use e2e::Stack;
-use serde_json::json;
-
-/// Emails MailDev received, per recipient address.
-fn emails_per_recipient(stack: &Stack) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for email in stack.emails() {
-        let address = email["to"][0]["address"].as_str().unwrap().to_string();
-        *counts.entry(address).or_default() += 1;
-    }
-    counts
-}
+use e2e::mailbox::assert_each_got;
+use e2e::{all_sent, Stack};
 
 fn create_campaign(stack: &Stack) -> (String, CampaignCreated) {
     let (subject, body) = ("Hello {{ name }}", "Dear {{ name }}, this goes to {{ email }}.");
@@ -80,19 +69,14 @@ fn announcements_queued_behind_a_stopped_user_service_expand_the_audience_once()
     stack.start_service("user-service");
 
     let campaign = stack.wait_completed(&id, Duration::from_secs(120));
-    assert_eq!(
-        campaign["progress"],
-        json!({ "total": USERS, "sent": USERS, "failed": 0, "dead_lettered": 0, "pending": 0 })
-    );
+    assert_eq!(campaign["progress"], all_sent(USERS));
     assert_eq!(
         stack.entries_added(NOTIFICATIONS),
         USERS,
         "one notification.requested per user after {announcements} announcements\n{}",
         stack.log_tails()
     );
-    let emails = emails_per_recipient(&stack);
-    assert_eq!(emails.len() as u64, USERS, "every user got email");
-    assert!(emails.values().all(|n| *n == 1), "one email per user");
+    assert_each_got(&stack, USERS, 1);
 }
 
 #[test]
@@ -120,19 +104,14 @@ fn a_user_service_killed_mid_expansion_resumes_and_repeats_at_most_one_page() {
     stack.start_service("user-service");
 
     let campaign = stack.wait_completed(&id, Duration::from_secs(180));
-    assert_eq!(
-        campaign["progress"],
-        json!({ "total": USERS, "sent": USERS, "failed": 0, "dead_lettered": 0, "pending": 0 })
-    );
+    assert_eq!(campaign["progress"], all_sent(USERS));
     let added = stack.entries_added(NOTIFICATIONS);
     println!("killed at {at_kill} of {USERS} notifications; {added} published in all");
     assert!(
         (USERS..=USERS + PAGE).contains(&added),
         "at most one page published again: {added}"
     );
-    let emails = emails_per_recipient(&stack);
-    assert_eq!(emails.len() as u64, USERS, "every user got email");
-    assert!(emails.values().all(|n| *n == 1), "one email per user");
+    assert_each_got(&stack, USERS, 1);
 }
 
 #[test]
@@ -191,10 +170,7 @@ fn a_large_audience_is_expanded_at_the_pace_of_the_services_behind_it() {
         done.store(true, Ordering::SeqCst);
         (campaign, sampler.join().unwrap())
     });
-    assert_eq!(
-        campaign["progress"],
-        json!({ "total": AUDIENCE, "sent": AUDIENCE, "failed": 0, "dead_lettered": 0, "pending": 0 })
-    );
+    assert_eq!(campaign["progress"], all_sent(AUDIENCE));
     assert!(most > 0, "the sampler saw the campaign's entries");
     // The backlog is checked before each page; between two checks entries
     // move on to the next stream before their trim: a few times the limit

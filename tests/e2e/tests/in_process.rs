@@ -13,11 +13,10 @@ use tokio_util::sync::CancellationToken;
 
 /// Settings on `redis_url`, an SQLite file `database` in `dir`, port 0.
 fn settings(redis_url: &str, dir: &tempfile::TempDir, database: &str) -> ServiceSettings {
-    ServiceSettings {
-        redis_url: redis_url.into(),
-        database_url: format!("sqlite://{}/{database}", dir.path().display()).into(),
-        ..ServiceSettings::new(0)
-    }
+    ServiceSettings::on(
+        redis_url,
+        &format!("sqlite://{}/{database}", dir.path().display()),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,26 +4,34 @@
 
 use std::time::Duration;
 
-use e2e::Stack;
+use e2e::{all_sent, Stack};
 use serde_json::json;
 use testkit::{SinkMode, SmtpSink};
 
 const USERS: u64 = 100;
 
-#[test]
-fn refusals_for_longer_than_the_delivery_limit_still_end_in_sends() {
+/// A stack whose SMTP server refuses every recipient for now (a 4xx),
+/// whose entries are retried after 500 ms, with the setting `extra`; and
+/// a campaign created on it.
+fn refused_campaign(extra: (&str, &str)) -> (SmtpSink, Stack, String) {
     let refusing = SmtpSink::start(SinkMode::SoftReject);
     let stack = Stack::start_with(
         USERS,
         vec![
             ("SMTP_PORT".into(), refusing.port().to_string()),
-            // Retries are not deliveries that never answered: a limit of
-            // two must not end them.
-            ("MAX_DELIVERIES".into(), "2".into()),
             ("CLAIM_IDLE_MS".into(), "500".into()),
+            (extra.0.into(), extra.1.into()),
         ],
     );
     let id = stack.create_campaign("budget", "Hi {{ name }}", "Dear {{ name }}");
+    (refusing, stack, id)
+}
+
+#[test]
+fn refusals_for_longer_than_the_delivery_limit_still_end_in_sends() {
+    // Retries are not deliveries that never answered: a limit of two must
+    // not end them.
+    let (refusing, stack, id) = refused_campaign(("MAX_DELIVERIES", "2"));
     // Long enough for several backoffs (0.5 s, 1 s, 2 s, ...).
     std::thread::sleep(Duration::from_secs(6));
     let during = stack.get("campaign-service", &format!("/api/v1/campaigns/{id}"));
@@ -38,13 +46,9 @@ fn refusals_for_longer_than_the_delivery_limit_still_end_in_sends() {
     };
     assert_eq!(gauge("pending"), Some(users), "{during}");
     assert_eq!(gauge("sent"), Some(0.0));
-    let port = refusing.stop();
-    let _accepting = SmtpSink::start_on(port, SinkMode::Accept);
+    let _accepting = refusing.recover();
     let campaign = stack.wait_completed(&id, Duration::from_secs(90));
-    assert_eq!(
-        campaign["progress"],
-        json!({ "total": USERS, "sent": USERS, "failed": 0, "dead_lettered": 0, "pending": 0 })
-    );
+    assert_eq!(campaign["progress"], all_sent(USERS));
     // Every email settled after a retry is counted as retried once.
     let retried = stack
         .metric(
@@ -67,20 +71,11 @@ fn refusals_for_longer_than_the_delivery_limit_still_end_in_sends() {
 
 #[test]
 fn a_spent_retry_budget_fails_each_notification_visibly() {
-    let refusing = SmtpSink::start(SinkMode::SoftReject);
-    let stack = Stack::start_with(
-        USERS,
-        vec![
-            ("SMTP_PORT".into(), refusing.port().to_string()),
-            ("RETRY_BUDGET_SECS".into(), "3".into()),
-            ("CLAIM_IDLE_MS".into(), "500".into()),
-        ],
-    );
-    let id = stack.create_campaign("budget", "Hi {{ name }}", "Dear {{ name }}");
+    let (_refusing, stack, id) = refused_campaign(("RETRY_BUDGET_SECS", "3"));
     let campaign = stack.wait_completed(&id, Duration::from_secs(90));
     assert_eq!(
         campaign["progress"],
-        json!({ "total": USERS, "sent": 0, "failed": 0, "dead_lettered": USERS, "pending": 0 }),
+        json!({ "total": USERS, "sent": 0, "failed": 0, "dead_lettered": USERS, "suppressed": 0, "pending": 0 }),
         "every notification has an outcome, shown as dead-lettered: the campaign completes"
     );
     // Listed with why, a page at a time.

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use e2e::Stack;
+use e2e::{all_sent, Stack};
 use serde_json::json;
 use testkit::{Answer, SinkMode, SlowSmtp, SmtpSink};
 
@@ -19,17 +19,11 @@ fn a_permanent_refusal_is_a_final_failure_with_the_servers_reply() {
     let campaign = stack.wait_completed(&id, Duration::from_secs(60));
     assert_eq!(
         campaign["progress"],
-        json!({ "total": USERS, "sent": 0, "failed": USERS, "dead_lettered": 0, "pending": 0 })
+        json!({ "total": USERS, "sent": 0, "failed": USERS, "dead_lettered": 0, "suppressed": 0, "pending": 0 })
     );
     // notification-service reads the same outcomes in its own group, at
     // its own pace.
-    let counts_path = format!("/api/v1/campaigns/{id}/notifications");
-    let start = std::time::Instant::now();
-    let mut counts = stack.get("notification-service", &counts_path);
-    while counts != json!({ "failed": USERS }) && start.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(200));
-        counts = stack.get("notification-service", &counts_path);
-    }
+    let counts = stack.notification_counts(&id, &json!({ "failed": USERS }), Duration::from_secs(30));
     assert_eq!(counts, json!({ "failed": USERS }));
     let notification_id = contracts::notification_id(&id, 1);
     let notification = stack.get(
@@ -58,13 +52,9 @@ fn a_transient_refusal_is_retried_until_the_server_accepts() {
         "a 4xx is not a final failure: {during}"
     );
     // ...then the server recovers, on the same port.
-    let port = refusing.stop();
-    let _accepting = SmtpSink::start_on(port, SinkMode::Accept);
+    let _accepting = refusing.recover();
     let campaign = stack.wait_completed(&id, Duration::from_secs(90));
-    assert_eq!(
-        campaign["progress"],
-        json!({ "total": USERS, "sent": USERS, "failed": 0, "dead_lettered": 0, "pending": 0 })
-    );
+    assert_eq!(campaign["progress"], all_sent(USERS));
 }
 
 #[test]
@@ -89,7 +79,7 @@ fn a_refused_sender_fails_no_recipient() {
     let during = stack.get("campaign-service", &format!("/api/v1/campaigns/{id}"));
     assert_eq!(
         during["progress"],
-        json!({ "total": USERS, "sent": 0, "failed": 0, "dead_lettered": 0, "pending": USERS }),
+        json!({ "total": USERS, "sent": 0, "failed": 0, "dead_lettered": 0, "suppressed": 0, "pending": USERS }),
         "a refused sender is retried, not a recipient's failure"
     );
     assert!(refusing.message_ids().is_empty());

@@ -3,7 +3,6 @@
 //! it is not sent again while its lease lasts; and a send stuck waiting for
 //! that answer does not keep the service from stopping on SIGTERM.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use e2e::Stack;
@@ -30,10 +29,7 @@ fn an_uncertain_send_is_not_repeated_while_its_lease_lasts() {
     // Each request is retried after 1.5 s (`CLAIM_IDLE_MS`), then 3 s
     // later, and finds its lease still held.
     std::thread::sleep(Duration::from_secs(10));
-    let mut copies: BTreeMap<String, usize> = BTreeMap::new();
-    for message_id in smtp.message_ids() {
-        *copies.entry(message_id).or_default() += 1;
-    }
+    let copies = smtp.copies();
     assert_eq!(copies.len(), USERS, "{copies:?}");
     assert!(
         copies.values().all(|count| *count == 1),

@@ -54,6 +54,8 @@ fn the_services_take_their_secrets_from_vault_and_never_show_them() {
                 ("smtp_port", smtp_port.as_str()),
                 ("smtp_user", "comms"),
                 ("smtp_password", smtp_password.as_str()),
+                // MailDev offers no TLS: the login crosses loopback in clear.
+                ("smtp_allow_plaintext_auth", "true"),
             ]),
             "campaign-service" => {
                 pairs.extend([("api_token", api_token.as_str()), ("database_url", &campaigns_db)])

@@ -6,6 +6,15 @@
 //! other claim uses `JUSTID`, which Redis 7.0 does not count: claiming idle
 //! entries ([`claim_idle_ids`]) and keeping held ones fresh ([`keep`]).
 //!
+//! Only `XAUTOCLAIM` takes an entry from another consumer, and only one
+//! idle longer than `claim_idle` (its consumer died). [`take`] and [`keep`]
+//! re-claim entries this consumer holds already, and must not take one
+//! that another consumer claimed meanwhile (this one looked dead to it, its
+//! keeping having failed for a while): a plain `XCLAIM … 0` would take it
+//! back from a live consumer, and both would run it, claiming it from each
+//! other for as long as both hold it. So they claim through [`CLAIM_MINE`],
+//! which leaves out the ids pending for another consumer.
+//!
 //! Besides the count, the worker keeps per entry how many deliveries ended
 //! in [`crate::HandleError::Retry`] (a hash `<stream>:retries:<group>`), so
 //! that any consumer can tell deliveries that answered from deliveries that
@@ -21,6 +30,79 @@ use crate::keys::retries_key;
 
 /// Most ids in one `XCLAIM`, to keep a command's size modest.
 const CLAIM_CHUNK: usize = 1_000;
+
+/// `XCLAIM <stream> <group> <consumer> 0 <ids…> [JUSTID]` of only those
+/// ids the group has pending for `<consumer>` itself, atomically (a script
+/// runs alone): `KEYS[1]` the stream, `ARGV` the group, the consumer,
+/// `JUSTID` or nothing, then the ids. Answers what `XCLAIM` answers for
+/// them. An id deleted from the stream while pending leaves the pending
+/// list on the way, as with `XCLAIM` (Redis 7.0).
+const CLAIM_MINE: &str = r"
+local claim = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], '0'}
+for i = 4, #ARGV do
+  local row = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)[1]
+  if row and row[2] == ARGV[2] then
+    claim[#claim + 1] = ARGV[i]
+  end
+end
+if #claim == 5 then
+  return {}
+end
+if ARGV[3] == 'JUSTID' then
+  claim[#claim + 1] = 'JUSTID'
+end
+return redis.call(unpack(claim))
+";
+
+/// Deletes the consumers of group `ARGV[1]` on stream `KEYS[1]` that hold
+/// nothing pending and were idle longer than `ARGV[2]` ms, but for
+/// `ARGV[3]` (the caller); answers how many. A script runs alone, so no
+/// entry can be delivered to one between the check and the deletion: a
+/// consumer is deleted only with nothing pending, and one still alive is
+/// made again by its next read.
+const FORGET_IDLE: &str = r"
+local forgotten = 0
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local info = {}
+  for i = 1, #consumer, 2 do
+    info[consumer[i]] = consumer[i + 1]
+  end
+  if info['pending'] == 0 and info['idle'] > tonumber(ARGV[2]) and info['name'] ~= ARGV[3] then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
+    forgotten = forgotten + 1
+  end
+end
+return forgotten
+";
+
+/// Forgets the consumers of the group idle longer than `claim_idle` with
+/// nothing pending: consumer names are unique to a process, so each
+/// restart leaves one behind, which would be listed for ever. Returns how
+/// many.
+pub(crate) async fn forget_idle_consumers(conn: &mut Redis, config: &WorkerConfig) -> RedisResult<u64> {
+    redis::cmd("EVAL")
+        .arg(FORGET_IDLE)
+        .arg(1)
+        .arg(&config.stream)
+        .arg(&config.group)
+        .arg(config.claim_idle.as_millis() as u64)
+        .arg(&config.consumer)
+        .query_async(conn)
+        .await
+}
+
+/// [`CLAIM_MINE`] of `ids`, with `JUSTID` when `just_ids`.
+fn claim_mine(config: &WorkerConfig, ids: &[String], just_ids: bool) -> redis::Cmd {
+    let mut eval = redis::cmd("EVAL");
+    eval.arg(CLAIM_MINE)
+        .arg(1)
+        .arg(&config.stream)
+        .arg(&config.group)
+        .arg(&config.consumer)
+        .arg(if just_ids { "JUSTID" } else { "" })
+        .arg(ids);
+    eval
+}
 
 /// One entry the worker is about to run a handler on.
 pub(crate) struct Claimed {
@@ -110,11 +192,12 @@ pub(crate) async fn claim_idle_ids(
     Ok(IdlePage { next, ids })
 }
 
-/// Claims `ids` to this consumer counting a delivery (`XCLAIM` without
-/// `JUSTID`, whatever their idle time: the worker holds them already), and
-/// returns those still pending with their fields and counts, atomically
-/// (on a cluster, the retry counts are read just after, in a slot of their
-/// own).
+/// Claims those of `ids` still pending for this consumer (whatever their
+/// idle time: the worker holds them already) counting a delivery (`XCLAIM`
+/// without `JUSTID`), and returns them with their fields and counts,
+/// atomically (on a cluster, the retry counts are read just after, in a
+/// slot of their own). An id another consumer claimed meanwhile is left to
+/// it, and not returned.
 pub(crate) async fn take(
     conn: &mut Redis,
     config: &WorkerConfig,
@@ -123,14 +206,7 @@ pub(crate) async fn take(
     let mut taken = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(CLAIM_CHUNK) {
         let mut batch = Batch::atomic();
-        let mut xclaim = redis::cmd("XCLAIM");
-        xclaim
-            .arg(&config.stream)
-            .arg(&config.group)
-            .arg(&config.consumer)
-            .arg(0)
-            .arg(chunk);
-        batch.add(xclaim);
+        batch.add(claim_mine(config, chunk, false));
         for id in chunk {
             let mut xpending = redis::cmd("XPENDING");
             xpending
@@ -168,19 +244,12 @@ pub(crate) async fn take(
     Ok(taken)
 }
 
-/// Re-claims `ids` to this consumer with `JUSTID`: their idle time starts
-/// again, their delivery count stays. Ids no longer pending are ignored.
+/// Re-claims those of `ids` still pending for this consumer with `JUSTID`:
+/// their idle time starts again, their delivery count stays. Ids no longer
+/// pending, or pending for another consumer, are left alone.
 pub(crate) async fn keep(conn: &mut Redis, config: &WorkerConfig, ids: &[String]) -> RedisResult<()> {
     for chunk in ids.chunks(CLAIM_CHUNK) {
-        redis::cmd("XCLAIM")
-            .arg(&config.stream)
-            .arg(&config.group)
-            .arg(&config.consumer)
-            .arg(0)
-            .arg(chunk)
-            .arg("JUSTID")
-            .query_async::<()>(conn)
-            .await?;
+        claim_mine(config, chunk, true).query_async::<()>(conn).await?;
     }
     Ok(())
 }

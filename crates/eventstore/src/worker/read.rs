@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use super::attempt::{Attempts, Step};
 use super::backoff::Backoff;
-use super::commands::{claim_idle_ids, read_new, take, Claimed};
+use super::commands::{claim_idle_ids, forget_idle_consumers, read_new, take, Claimed};
 use super::keeper::Held;
 use super::settle::Settlement;
 use super::Handler;
@@ -99,7 +99,9 @@ impl<H: Handler> ReadLoop<H> {
     /// Claims entries of the group idle longer than `claim_idle` (their
     /// consumer died, or left them when Redis was away), as many as
     /// `reserved` has slots, and dispatches them. An idle entry this worker
-    /// still holds (its keeping failed meanwhile) is left to its task.
+    /// still holds (its keeping failed meanwhile) is left to its task. Then
+    /// forgets the group's consumers left idle with nothing pending (dead
+    /// processes' names).
     async fn claim_idle(&mut self, reserved: OwnedSemaphorePermit) -> crate::Result<()> {
         let config = self.dispatcher.attempts.config.clone();
         let mut reserved = Some(reserved);
@@ -122,6 +124,10 @@ impl<H: Handler> ReadLoop<H> {
                 Some(next) => cursor = next,
                 None => break,
             }
+        }
+        let forgotten = forget_idle_consumers(&mut self.ctrl, &config).await?;
+        if forgotten > 0 {
+            tracing::info!(stream = %config.stream, forgotten, "forgot consumers left idle with nothing pending");
         }
         Ok(())
     }

@@ -250,6 +250,7 @@ pub struct Running {
 impl Running {
     /// Starts a worker of `config` on `target`, running `handler`.
     pub fn spawn(target: &RedisTarget, config: WorkerConfig, handler: impl Handler) -> Self {
+        capture_logs();
         let worker = Worker::new(target.clone(), config);
         let counters = worker.counters();
         let shutdown = CancellationToken::new();
@@ -286,6 +287,17 @@ impl Running {
             .unwrap_or_else(|_| panic!("run did not return within {bound:?} of the shutdown"))
             .unwrap();
     }
+}
+
+/// Sends the worker's logs (info and above, or `RUST_LOG`) to the test's
+/// captured output, so that a failing scenario shows what the worker did.
+fn capture_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _already_set = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
 }
 
 /// Waits until nothing of `group` on stream `s` is pending; panics after
@@ -329,16 +341,22 @@ macro_rules! on_node_and_cluster {
 #[allow(unused_imports)]
 pub(crate) use on_node_and_cluster;
 
-/// Every entry of `stream`, oldest first, as its id and the number of the
-/// [`Numbered`] event it carries.
-pub async fn stream_numbers(conn: &mut eventstore::Redis, stream: &str) -> Vec<(String, u64)> {
-    let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+/// Every entry of `stream`, oldest first (`XRANGE - +`), in the reply
+/// type `T`: typed for entries the tests wrote, raw for odd ones.
+pub async fn xrange<T: redis::FromRedisValue>(conn: &mut eventstore::Redis, stream: &str) -> T {
+    redis::cmd("XRANGE")
         .arg(stream)
         .arg("-")
         .arg("+")
         .query_async(conn)
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Every entry of `stream`, oldest first, as its id and the number of the
+/// [`Numbered`] event it carries.
+pub async fn stream_numbers(conn: &mut eventstore::Redis, stream: &str) -> Vec<(String, u64)> {
+    let entries: redis::streams::StreamRangeReply = xrange(conn, stream).await;
     entries
         .ids
         .iter()

@@ -2,7 +2,7 @@
 //! `{"error": "..."}`, whatever went wrong (a bad value, a body that is not
 //! JSON, a route that does not exist, a failure inside).
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -50,6 +50,17 @@ impl From<JsonRejection> for ApiError {
     /// A body that is not the expected JSON (400, 415, 422) or too large
     /// (413), with axum's description of what is wrong.
     fn from(rejection: JsonRejection) -> Self {
+        Self {
+            status: rejection.status(),
+            message: rejection.body_text(),
+        }
+    }
+}
+
+impl From<FormRejection> for ApiError {
+    /// A body that is not a form (415) or not the expected one (400, 422),
+    /// or too large (413), with axum's description of what is wrong.
+    fn from(rejection: FormRejection) -> Self {
         Self {
             status: rejection.status(),
             message: rejection.body_text(),

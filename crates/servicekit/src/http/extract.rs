@@ -1,6 +1,6 @@
 //! Extractors that answer a request they cannot read in the project's
 //! error shape ([`ApiError`]: a status and `{"error": "..."}`), so a handler
-//! takes `ApiJson<T>`, `ApiQuery<T>` or `ApiPath<T>` and never unwraps a
+//! takes `ApiJson<T>`, `ApiForm<T>`, `ApiQuery<T>` or `ApiPath<T>` and never unwraps a
 //! rejection by hand. They are axum's own extractors with another
 //! rejection (axum's `customize-extractor-error` example); answers stay
 //! `axum::Json`.
@@ -15,6 +15,14 @@ use super::ApiError;
 #[derive(Debug, FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
+
+/// A form body (`Content-Type: application/x-www-form-urlencoded`, what
+/// an HTML form and a mail provider's one-click unsubscribe send); another
+/// content type is a 415, a body that does not parse a 422, both with
+/// axum's description.
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Form), rejection(ApiError))]
+pub struct ApiForm<T>(pub T);
 
 /// The query string; one that does not parse is a 400 naming the field.
 #[derive(Debug, FromRequestParts)]

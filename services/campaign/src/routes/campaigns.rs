@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::MAX_LIMIT;
 use crate::domain::{NewCampaign, NewCampaignRequest};
+use crate::quota;
 use crate::state::AppState;
 use crate::store::{Campaign, Failure};
 
@@ -24,7 +25,8 @@ use crate::store::{Campaign, Failure};
     params(("traceparent" = Option<String>, Header, description = "A W3C traceparent (`00-<32 hex>-<16 hex>-<2 hex>`): everything the campaign causes carries its trace id, in every service's logs. Without it, or when it is not valid, the trace id is the campaign's id without dashes.")),
     responses(
         (status = 201, description = "The campaign created", body = Campaign, headers(("traceparent" = String, description = "The W3C traceparent the campaign's events carry: grep its trace id in the logs"))),
-        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody)
+        (status = 429, description = "As many campaigns in progress as the quota allows (`CAMPAIGN_MAX_IN_PROGRESS`)", body = ErrorBody),
+        (status = 503, description = "Redis is at its memory ceiling (`maxmemory`); nothing was created", body = ErrorBody)
     )
 )]
 pub(super) async fn create_demo(
@@ -47,10 +49,11 @@ pub(super) async fn create_demo(
     responses(
         (status = 201, description = "The campaign created", body = Campaign, headers(("traceparent" = String, description = "The W3C traceparent the campaign's events carry: grep its trace id in the logs"))),
         (status = 400, description = "Malformed JSON, or an invalid value (named)", body = ErrorBody),
-        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody),
         (status = 413, description = "A body over 256 KiB", body = ErrorBody),
         (status = 415, description = "No JSON content type", body = ErrorBody),
-        (status = 422, description = "JSON of the wrong shape", body = ErrorBody)
+        (status = 422, description = "JSON of the wrong shape", body = ErrorBody),
+        (status = 429, description = "As many campaigns in progress as the quota allows (`CAMPAIGN_MAX_IN_PROGRESS`)", body = ErrorBody),
+        (status = 503, description = "Redis is at its memory ceiling (`maxmemory`); nothing was created", body = ErrorBody)
     )
 )]
 pub(super) async fn create(
@@ -79,11 +82,17 @@ async fn create_campaign(
         .get(TRACEPARENT)
         .and_then(|value| value.to_str().ok())
         .and_then(contracts::trace_id_of);
-    let campaign = state
+    if !quota::redis_has_room(&state.redis).await {
+        return Err(quota::redis_full());
+    }
+    let Some(campaign) = state
         .tracker
         .store()
-        .create(campaign, incoming.as_deref())
-        .await?;
+        .create(campaign, incoming.as_deref(), state.max_in_progress)
+        .await?
+    else {
+        return Err(quota::too_many(state.max_in_progress));
+    };
     let trace_id = match incoming {
         Some(trace_id) => trace_id,
         None => state.tracker.trace_id(&campaign).await?,
@@ -148,7 +157,7 @@ pub(super) async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<CampaignPage>, ApiError> {
-    let store = state.tracker.store();
+    let store = &state.reads;
     let (campaigns, next_after) = fetch_page(
         query.limit,
         MAX_LIMIT,
@@ -215,7 +224,6 @@ pub(super) struct FailurePage {
     responses(
         (status = 200, description = "The campaign's recipients not sent (`failed` or `dead_lettered`), with the server's reply or the reason", body = FailurePage),
         (status = 400, description = "A limit out of range, or not a number", body = ErrorBody),
-        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody),
         (status = 404, description = "No campaign with this id", body = ErrorBody)
     )
 )]
@@ -224,7 +232,7 @@ pub(super) async fn failures(
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<FailureQuery>,
 ) -> Result<Json<FailurePage>, ApiError> {
-    let store = state.tracker.store();
+    let store = &state.reads;
     let (failures, next_after) = fetch_page(
         query.limit,
         MAX_LIMIT,
@@ -254,5 +262,5 @@ pub(super) async fn one(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Campaign>, ApiError> {
-    found(state.tracker.store().get(&id).await?, "campaign", &id)
+    found(state.reads.get(&id).await?, "campaign", &id)
 }

@@ -2,6 +2,13 @@
 //! dead letters with their reasons, and replaying one or all of them.
 //! A stream is named as comms names it (all its partitions) or as one
 //! partition of a split stream.
+//!
+//! Replaying them all puts back each letter there when the request came,
+//! once, at the pace the stream drains (see [`deadletter::replay_all`]),
+//! for at most [`REPLAY_TIME`]: the answer says how many went back and
+//! whether that was all of them.
+
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::Json;
@@ -13,6 +20,15 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::MAX_LIMIT;
 use crate::state::AppState;
+
+/// How long one replay-all may go on before it answers, within the
+/// request time limit; what it has not reached by then stays for the next.
+const REPLAY_TIME: Duration = Duration::from_secs(20);
+
+/// Entries a stream may hold that some group still needs before
+/// replay-all waits for them to drain: user-service's default bound on
+/// what an expansion puts in the streams (`EXPANSION_BACKLOG`).
+const REPLAY_BACKLOG: u64 = 10_000;
 
 /// `?stream=`, which every dead-letter route takes.
 #[derive(Deserialize, IntoParams)]
@@ -90,21 +106,31 @@ pub(super) struct Replayed {
     new_id: String,
 }
 
-/// Every dead letter of a stream put back on it.
+/// The dead letters of a stream put back on it.
 #[derive(Serialize, ToSchema)]
 pub(super) struct ReplayedAll {
     /// The stream.
     stream: String,
-    /// How many were put back.
+    /// How many were put back, each once.
     replayed: usize,
+    /// How many were left in place: they hold nothing to replay (their
+    /// entry was deleted, or their fields were written by hand).
+    skipped: usize,
+    /// Whether every letter present at the request was gone through;
+    /// `false` when the stream drained too slowly to finish within 20 s
+    /// (ask again for the rest).
+    done: bool,
 }
 
 /// The answer to an event-store error: an id that is not a stream id is
-/// the caller's 400, one that two partitions hold a 409, the rest ours.
+/// the caller's 400, one that two partitions hold, or a letter with
+/// nothing to replay, a 409, the rest ours.
 fn refused(error: eventstore::Error) -> ApiError {
     match error {
         eventstore::Error::InvalidId(_) => ApiError::bad_request(error.to_string()),
-        eventstore::Error::AmbiguousId { .. } => ApiError::conflict(error.to_string()),
+        eventstore::Error::AmbiguousId { .. } | eventstore::Error::NothingToReplay { .. } => {
+            ApiError::conflict(error.to_string())
+        }
         error => anyhow::Error::from(error).into(),
     }
 }
@@ -120,7 +146,6 @@ fn refused(error: eventstore::Error) -> ApiError {
     responses(
         (status = 200, description = "The stream's dead letters (their payloads hold recipients' addresses)", body = DeadLetterPage),
         (status = 400, description = "No stream, or an unknown one, a limit out of range, or an `after` that is not a stream id", body = ErrorBody),
-        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody)
     )
 )]
 pub(super) async fn dead_letters(
@@ -158,9 +183,8 @@ pub(super) async fn dead_letters(
     responses(
         (status = 200, description = "Replayed", body = Replayed),
         (status = 400, description = "No stream or id, an unknown stream, or an id that is not a stream id", body = ErrorBody),
-        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody),
         (status = 404, description = "No such dead letter on this stream", body = ErrorBody),
-        (status = 409, description = "Two partitions of the stream hold a dead letter with this id (they number their entries on their own): name the partition, as each dead letter's `stream` does", body = ErrorBody)
+        (status = 409, description = "Two partitions of the stream hold a dead letter with this id (they number their entries on their own): name the partition, as each dead letter's `stream` does; or the dead letter holds nothing to replay", body = ErrorBody)
     )
 )]
 pub(super) async fn replay(
@@ -183,7 +207,8 @@ pub(super) async fn replay(
     }
 }
 
-/// Puts every dead letter of a stream back on it.
+/// Puts every dead letter of a stream back on it, each once, at the pace
+/// the stream drains, for up to 20 s.
 #[utoipa::path(
     post,
     path = "/api/v1/dead-letters/replay-all",
@@ -191,9 +216,8 @@ pub(super) async fn replay(
     security((), ("api_token" = [])),
     params(StreamQuery),
     responses(
-        (status = 200, description = "Replayed, with how many", body = ReplayedAll),
+        (status = 200, description = "Replayed, with how many, and whether that was all", body = ReplayedAll),
         (status = 400, description = "No stream, or an unknown one", body = ErrorBody),
-        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody)
     )
 )]
 pub(super) async fn replay_all(
@@ -202,16 +226,28 @@ pub(super) async fn replay_all(
 ) -> Result<Json<ReplayedAll>, ApiError> {
     let partitions = stream.partitions(&state)?;
     let mut conn = state.redis.clone();
-    let mut replayed = 0;
+    let pace = deadletter::Pace {
+        max_backlog: REPLAY_BACKLOG,
+        until: tokio::time::Instant::now() + REPLAY_TIME,
+    };
+    let mut answer = ReplayedAll {
+        stream: stream.stream,
+        replayed: 0,
+        skipped: 0,
+        done: true,
+    };
     for partition in partitions {
-        replayed += deadletter::replay_all(&mut conn, partition)
+        let outcome = deadletter::replay_all(&mut conn, partition, pace)
             .await
             .map_err(refused)?;
+        answer.replayed += outcome.replayed;
+        answer.skipped += outcome.skipped;
+        if !outcome.done {
+            answer.done = false;
+            break;
+        }
     }
-    Ok(Json(ReplayedAll {
-        stream: stream.stream,
-        replayed,
-    }))
+    Ok(Json(answer))
 }
 
 #[cfg(test)]

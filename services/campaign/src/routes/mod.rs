@@ -3,7 +3,7 @@
 //!
 //! | route | what | file |
 //! |---|---|---|
-//! | `GET /` | the dashboard | [`dashboard`] |
+//! | `GET /` | the dashboard (its script and styles under `/dashboard/`) | [`dashboard`] |
 //! | `GET /api/v1/campaign/create` | creates the demo campaign | [`campaigns`] |
 //! | `POST /api/v1/campaigns` | creates a campaign from JSON | [`campaigns`] |
 //! | `POST /api/v1/campaigns/preview` | renders templates for one recipient, creating nothing | [`preview`] |
@@ -14,9 +14,13 @@
 //! | `GET /api/v1/dead-letters?stream=…&after=…&limit=…` | dead letters of a stream, a page at a time | [`dead_letters`] |
 //! | `POST /api/v1/dead-letters/replay?stream=…&id=…` | replays one | [`dead_letters`] |
 //! | `POST /api/v1/dead-letters/replay-all?stream=…` | replays every one | [`dead_letters`] |
+//! | `GET /unsubscribe/{token}` | an email's unsubscribe link: a page asking to confirm, changing nothing | [`unsubscribe`] |
+//! | `POST /unsubscribe/{token}` | unsubscribes (`List-Unsubscribe=One-Click`) or resubscribes (`action=resubscribe`) | [`unsubscribe`] |
 //!
 //! Writes, the demo endpoint and dead letters (their payloads hold
 //! recipients' addresses) are behind the API token whenever one is set.
+//! The unsubscribe link is not: its signed token is its authority, and
+//! it takes POSTs from any page (mail providers post from their own).
 //!
 //! Each handler is described in [`ApiDoc`], the OpenAPI document served at
 //! `/api-docs/openapi.json`.
@@ -27,11 +31,13 @@ mod dead_letters;
 pub mod live;
 mod preview;
 mod streams;
+pub mod unsubscribe;
 
 use axum::routing::{get, post};
 use axum::{middleware, Router};
 use contracts::Streams;
 use servicekit::access::require_token;
+use servicekit::http::writes_only_from_here;
 use utoipa::openapi::{ObjectBuilder, OpenApi as Document, Type};
 use utoipa::OpenApi;
 
@@ -55,7 +61,9 @@ use crate::store::{Campaign, Failure, Progress};
         streams::streams,
         dead_letters::dead_letters,
         dead_letters::replay,
-        dead_letters::replay_all
+        dead_letters::replay_all,
+        unsubscribe::page,
+        unsubscribe::choose
     ),
     components(schemas(
         Campaign,
@@ -74,11 +82,14 @@ use crate::store::{Campaign, Failure, Progress};
         eventstore::StreamStats,
         eventstore::GroupStats,
         eventstore::ConsumerStats,
-        eventstore::DeadLetter
+        eventstore::DeadLetter,
+        unsubscribe::Choice,
+        unsubscribe::Consent
     )),
     tags(
         (name = "campaigns", description = "Campaigns: creation, status and exact progress"),
-        (name = "streams", description = "The event streams: figures and dead letters")
+        (name = "streams", description = "The event streams: figures and dead letters"),
+        (name = "consent", description = "The unsubscribe link of every email (RFC 8058 one-click)")
     )
 )]
 pub struct ApiDoc;
@@ -110,12 +121,20 @@ pub fn document(streams: &Streams) -> Document {
 const MAX_LIMIT: i64 = 500;
 
 /// The routes: writes and personal data behind [`require_token`], the
-/// rest open.
+/// rest open; every write refused when a browser says another site sent
+/// it (servicekit's checks, and [`writes_only_from_here`] for the demo
+/// GET), but the unsubscribe link's, which the service opens to every
+/// page ([`unsubscribe::ROUTE`]).
 pub fn router(state: AppState) -> Router {
     let guarded = Router::new()
         .route("/api/v1/campaigns", post(campaigns::create))
         .route("/api/v1/campaigns/preview", post(preview::preview))
-        .route("/api/v1/campaign/create", get(campaigns::create_demo))
+        // A write behind a GET: from curl, a URL typed in or the
+        // dashboard's own button, not from another site's link.
+        .route(
+            "/api/v1/campaign/create",
+            get(campaigns::create_demo).layer(middleware::from_fn(writes_only_from_here)),
+        )
         .route("/api/v1/campaigns/{id}/failures", get(campaigns::failures))
         .route("/api/v1/dead-letters", get(dead_letters::dead_letters))
         .route("/api/v1/dead-letters/replay", post(dead_letters::replay))
@@ -124,12 +143,15 @@ pub fn router(state: AppState) -> Router {
             state.access.clone(),
             require_token,
         ));
-    Router::new()
-        .route("/", get(dashboard::dashboard))
+    dashboard::routes()
         .route("/api/v1/campaigns", get(campaigns::list))
         .route("/api/v1/campaigns/events", get(live::events))
         .route("/api/v1/campaigns/{id}", get(campaigns::one))
         .route("/api/v1/streams", get(streams::streams))
+        .route(
+            unsubscribe::ROUTE,
+            get(unsubscribe::page).post(unsubscribe::choose),
+        )
         .merge(guarded)
         .with_state(state)
 }

@@ -55,7 +55,6 @@ fn sample_email() -> String {
     responses(
         (status = 200, description = "The email as that recipient would get it", body = Preview),
         (status = 400, description = "Malformed JSON, or an invalid template (named)", body = ErrorBody),
-        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody),
         (status = 413, description = "A body over 256 KiB", body = ErrorBody),
         (status = 415, description = "No JSON content type", body = ErrorBody),
         (status = 422, description = "JSON of the wrong shape", body = ErrorBody)
@@ -68,7 +67,13 @@ pub(super) async fn preview(ApiJson(request): ApiJson<PreviewRequest>) -> Result
             templates: request.templates,
         })?;
         templates::Templates::compile(&campaign.subject, &campaign.body)
-            .and_then(|templates| templates.render(&request.name, &request.email))
+            .and_then(|templates| {
+                templates.render(&templates::Recipient {
+                    name: &request.name,
+                    email: &request.email,
+                    unsubscribe_url: templates::SAMPLE_UNSUBSCRIBE_URL,
+                })
+            })
             .map_err(|error| error.to_string())
     })
     .await

@@ -20,8 +20,11 @@ use sqlx::{AnyPool, Row};
 
 use crate::domain::NewCampaign;
 
+mod failures;
+pub use failures::ERASE;
 mod model;
 
+use model::Counts;
 pub use model::{Campaign, CampaignStatus, Failure, Progress};
 
 /// The schema, created at start if missing.
@@ -38,6 +41,11 @@ pub const SCHEMA: &[&str] = &[
         created_at BIGINT NOT NULL,
         completed_at BIGINT
     )",
+    // The list, newest first, and the live channel's latest campaigns read
+    // this index in order instead of sorting the table; the campaigns in
+    // one status (sending, expanding) are found through the next one.
+    "CREATE INDEX IF NOT EXISTS campaigns_by_created ON campaigns (created_at DESC, id)",
+    "CREATE INDEX IF NOT EXISTS campaigns_by_status ON campaigns (status, created_at)",
     "CREATE TABLE IF NOT EXISTS outcomes (
         notification_id TEXT PRIMARY KEY,
         campaign_id TEXT NOT NULL,
@@ -46,6 +54,13 @@ pub const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS campaign_dead_letters (
         campaign_id TEXT PRIMARY KEY,
         dead_lettered BIGINT NOT NULL
+    )",
+    // Of a campaign's recipients not sent (`campaigns.failed`), those
+    // suppressed: apart, like the dead letters, so that `failed` keeps
+    // its meaning in rows written before either existed.
+    "CREATE TABLE IF NOT EXISTS campaign_suppressed (
+        campaign_id TEXT PRIMARY KEY,
+        suppressed BIGINT NOT NULL
     )",
     "CREATE TABLE IF NOT EXISTS campaign_failures (
         notification_id TEXT PRIMARY KEY,
@@ -74,7 +89,8 @@ pub struct CampaignStore {
 }
 
 const COLUMNS: &str = "id, name, subject, body, status, total, sent, failed, created_at, completed_at,
-    COALESCE((SELECT dead_lettered FROM campaign_dead_letters d WHERE d.campaign_id = campaigns.id), 0)";
+    COALESCE((SELECT dead_lettered FROM campaign_dead_letters d WHERE d.campaign_id = campaigns.id), 0),
+    COALESCE((SELECT suppressed FROM campaign_suppressed s WHERE s.campaign_id = campaigns.id), 0)";
 
 impl CampaignStore {
     /// A store on `db` (schema applied).
@@ -83,21 +99,34 @@ impl CampaignStore {
     }
 
     /// Stores a new campaign, with the trace id of the request that
-    /// created it if it came with one, and returns it.
-    pub async fn create(&self, campaign: NewCampaign, trace_id: Option<&str>) -> anyhow::Result<Campaign> {
+    /// created it if it came with one, and returns it; `None` when
+    /// `max_in_progress` campaigns are in progress already (counted in the
+    /// insert itself, so creations at once cannot pass it together).
+    pub async fn create(
+        &self,
+        campaign: NewCampaign,
+        trace_id: Option<&str>,
+        max_in_progress: u64,
+    ) -> anyhow::Result<Option<Campaign>> {
         let id = uuid::Uuid::new_v4().to_string();
         let mut tx = self.db.begin().await?;
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO campaigns (id, name, subject, body, status, total, sent, failed, created_at, completed_at)
-             VALUES ($1, $2, $3, $4, 'expanding', NULL, 0, 0, $5, NULL)",
+             SELECT $1, $2, $3, $4, 'expanding', NULL, 0, 0, $5, NULL
+             WHERE (SELECT COUNT(*) FROM campaigns WHERE status IN ('expanding', 'sending')) < $6",
         )
         .bind(&id)
         .bind(&campaign.name)
         .bind(&campaign.subject)
         .bind(&campaign.body)
         .bind(now_ms())
+        .bind(i64::try_from(max_in_progress).unwrap_or(i64::MAX))
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Ok(None);
+        }
         if let Some(trace_id) = trace_id {
             sqlx::query("INSERT INTO campaign_traces (campaign_id, trace_id) VALUES ($1, $2)")
                 .bind(&id)
@@ -108,6 +137,7 @@ impl CampaignStore {
         tx.commit().await?;
         self.get(&id)
             .await?
+            .map(Some)
             .ok_or_else(|| anyhow::anyhow!("campaign {id} vanished after insert"))
     }
 
@@ -175,6 +205,7 @@ impl CampaignStore {
             sum.sent += progress.sent;
             sum.failed += progress.failed;
             sum.dead_lettered += progress.dead_lettered;
+            sum.suppressed += progress.suppressed;
             sum.pending += progress.pending;
         }
         Ok(sum)
@@ -264,9 +295,10 @@ impl CampaignStore {
         }
         let mut tx = self.db.begin().await?;
         let inserted = insert.fetch_all(&mut *tx).await?;
-        // (sent, not sent, dead-lettered) newly counted per campaign, and
-        // the outcomes newly counted that were not sends.
-        let mut counts: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
+        // Outcomes newly counted per campaign, and the outcomes newly
+        // counted that were not sends (suppressed ones aside: they are
+        // counted, not listed).
+        let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
         let mut failures = Vec::new();
         // Outcomes newly recorded per status, for the metrics.
         let mut recorded: BTreeMap<&'static str, u64> = BTreeMap::new();
@@ -275,15 +307,9 @@ impl CampaignStore {
             let campaign_id: String = row.try_get(0)?;
             let status: DeliveryStatus = row.try_get::<String, _>(1)?.parse()?;
             new_ids.insert(row.try_get::<String, _>(2)?);
-            let entry = counts.entry(campaign_id).or_default();
-            if status == DeliveryStatus::Sent {
-                entry.0 += 1;
-            } else {
-                entry.1 += 1;
+            counts.entry(campaign_id).or_default().add(status, 1);
+            if !matches!(status, DeliveryStatus::Sent | DeliveryStatus::Suppressed) {
                 failures.push(row.try_get::<String, _>(2)?);
-                if status == DeliveryStatus::DeadLettered {
-                    entry.2 += 1;
-                }
             }
             *recorded.entry(status.as_str()).or_default() += 1;
         }
@@ -297,32 +323,34 @@ impl CampaignStore {
         for outcome in known.filter(|outcome| outcome.status != DeliveryStatus::DeadLettered) {
             if Self::replace_dead_letter(&mut tx, outcome).await? {
                 let entry = counts.entry(outcome.campaign_id.clone()).or_default();
-                entry.2 -= 1;
-                if outcome.status == DeliveryStatus::Sent {
-                    entry.0 += 1;
-                    entry.1 -= 1;
-                }
+                entry.add(DeliveryStatus::DeadLettered, -1);
+                entry.add(outcome.status, 1);
                 *recorded.entry(outcome.status.as_str()).or_default() += 1;
             }
         }
-        for (campaign_id, (sent, not_sent, dead_lettered)) in &counts {
+        for (campaign_id, count) in &counts {
             sqlx::query("UPDATE campaigns SET sent = sent + $1, failed = failed + $2 WHERE id = $3")
-                .bind(*sent)
-                .bind(*not_sent)
+                .bind(count.sent)
+                .bind(count.not_sent)
                 .bind(campaign_id)
                 .execute(&mut *tx)
                 .await?;
-            if *dead_lettered != 0 {
-                sqlx::query(
-                    "INSERT INTO campaign_dead_letters (campaign_id, dead_lettered) VALUES ($1, $2)
-                     ON CONFLICT (campaign_id) DO UPDATE
-                     SET dead_lettered = campaign_dead_letters.dead_lettered + excluded.dead_lettered",
-                )
-                .bind(campaign_id)
-                .bind(*dead_lettered)
-                .execute(&mut *tx)
-                .await?;
-            }
+            add_to(
+                &mut tx,
+                "campaign_dead_letters",
+                "dead_lettered",
+                campaign_id,
+                count.dead_lettered,
+            )
+            .await?;
+            add_to(
+                &mut tx,
+                "campaign_suppressed",
+                "suppressed",
+                campaign_id,
+                count.suppressed,
+            )
+            .await?;
             complete_if_done(&mut tx, campaign_id).await?;
         }
         tx.commit().await?;
@@ -353,7 +381,7 @@ impl CampaignStore {
         if !replaced {
             return Ok(false);
         }
-        if outcome.status == DeliveryStatus::Sent {
+        if matches!(outcome.status, DeliveryStatus::Sent | DeliveryStatus::Suppressed) {
             sqlx::query("DELETE FROM campaign_failures WHERE notification_id = $1")
                 .bind(&outcome.notification_id)
                 .execute(&mut **tx)
@@ -402,31 +430,29 @@ impl CampaignStore {
         insert.execute(&mut **tx).await?;
         Ok(())
     }
+}
 
-    /// The notifications of `campaign_id` that were not sent, in id order,
-    /// `limit` after `after`.
-    pub async fn failures(&self, campaign_id: &str, after: &str, limit: i64) -> anyhow::Result<Vec<Failure>> {
-        let rows = sqlx::query(
-            "SELECT notification_id, status, recipient, detail FROM campaign_failures
-             WHERE campaign_id = $1 AND notification_id > $2
-             ORDER BY notification_id LIMIT $3",
-        )
-        .bind(campaign_id)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.db)
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(Failure {
-                    notification_id: row.try_get(0)?,
-                    status: row.try_get::<String, _>(1)?.parse()?,
-                    recipient: row.try_get(2)?,
-                    detail: row.try_get(3)?,
-                })
-            })
-            .collect()
+/// Adds `n` to `campaign_id`'s `column` in `table` (a count kept apart
+/// from `campaigns`, one row per campaign); nothing for 0.
+async fn add_to(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: &str,
+    column: &str,
+    campaign_id: &str,
+    n: i64,
+) -> anyhow::Result<()> {
+    if n == 0 {
+        return Ok(());
     }
+    sqlx::query(&format!(
+        "INSERT INTO {table} (campaign_id, {column}) VALUES ($1, $2)
+         ON CONFLICT (campaign_id) DO UPDATE SET {column} = {table}.{column} + excluded.{column}"
+    ))
+    .bind(campaign_id)
+    .bind(n)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 async fn complete_if_done(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> anyhow::Result<()> {
@@ -446,6 +472,7 @@ fn to_campaign(row: sqlx::any::AnyRow) -> anyhow::Result<Campaign> {
     let sent: i64 = row.try_get(6)?;
     let not_sent: i64 = row.try_get(7)?;
     let dead_lettered: i64 = row.try_get(10)?;
+    let suppressed: i64 = row.try_get(11)?;
     let total = total.unwrap_or(0);
     Ok(Campaign {
         id: row.try_get(0)?,
@@ -456,8 +483,9 @@ fn to_campaign(row: sqlx::any::AnyRow) -> anyhow::Result<Campaign> {
         progress: Progress {
             total,
             sent,
-            failed: not_sent - dead_lettered,
+            failed: not_sent - dead_lettered - suppressed,
             dead_lettered,
+            suppressed,
             pending: (total - sent - not_sent).max(0),
         },
         created_at: row.try_get(8)?,

@@ -78,6 +78,8 @@ pub struct Progress {
     /// Notifications the pipeline gave up on (in the dead-letter streams,
     /// where an operator can replay them).
     pub dead_lettered: i64,
+    /// Recipients not sent because they are on the suppression list.
+    pub suppressed: i64,
     /// Recipients without a final status yet.
     pub pending: i64,
 }
@@ -94,6 +96,34 @@ pub struct Failure {
     pub recipient: Option<String>,
     /// The SMTP server's reply, or why the notification was given up.
     pub detail: Option<String>,
+}
+
+/// What a batch of outcomes adds to one campaign's counts.
+#[derive(Debug, Default)]
+pub(super) struct Counts {
+    pub(super) sent: i64,
+    /// Every outcome but `sent` (the `campaigns.failed` column).
+    pub(super) not_sent: i64,
+    pub(super) dead_lettered: i64,
+    pub(super) suppressed: i64,
+}
+
+impl Counts {
+    /// Counts `n` (1, or -1 for an outcome replaced) more of `status`.
+    pub(super) fn add(&mut self, status: DeliveryStatus, n: i64) {
+        match status {
+            DeliveryStatus::Sent => self.sent += n,
+            DeliveryStatus::Failed => self.not_sent += n,
+            DeliveryStatus::DeadLettered => {
+                self.not_sent += n;
+                self.dead_lettered += n;
+            }
+            DeliveryStatus::Suppressed => {
+                self.not_sent += n;
+                self.suppressed += n;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,5 +11,7 @@ pub fn email(id: &str) -> EmailRequested {
         to_name: "Ada".into(),
         subject: "Hello".into(),
         body: "Hi Ada".into(),
+        unsubscribe_url: Some("http://localhost:8080/unsubscribe/t".into()),
+        unsubscribe_mailto: None,
     }
 }

@@ -1,16 +1,22 @@
 //! The dead-letter stream: where entries go that cannot be handled.
 //!
 //! An entry of stream `S` that cannot be decoded, or fails `max_deliveries`
-//! times, is copied to `S:dead` with its original fields plus the fields
-//! below, and acked in `S` in the same transaction (on a cluster, where the
-//! two keys may live in different slots, the copy is written first and the
-//! ack after it), so it is neither lost nor able to block the group. An operator lists dead letters and replays
-//! them (re-publishes the original fields to `S`) once the cause is fixed.
+//! times, is copied to `S:dead` with the fields below, its own fields kept
+//! exactly in one of them (see [`fields`]), and acked in `S` in the same
+//! transaction (on a cluster, where the two keys may live in different
+//! slots, the copy is written first and the ack after it), so it is neither
+//! lost nor able to block the group. An operator lists dead letters and
+//! replays them (re-publishes the original fields to `S`, see [`replay`])
+//! once the cause is fixed.
 //!
 //! Dead-letter streams are never capped nor trimmed: a dead letter leaves
 //! only by an operator's replay (or deletion), never by eviction.
 
-use crate::batch::Batch;
+pub(crate) mod fields;
+mod replay;
+
+pub use replay::{replay, replay_all, replay_over, Pace, ReplayOutcome};
+
 use crate::connection::Redis;
 use crate::entry::{entry_list, RawEntry, StreamId};
 use crate::error::{Error, Result};
@@ -38,10 +44,15 @@ pub struct DeadLetter {
     pub reason: String,
     /// How many times it had been delivered.
     pub deliveries: u64,
-    /// The original fields, values shown as (lossy) UTF-8: `[name, value]`
-    /// pairs.
+    /// The original fields as text, `[name, value]` pairs (bytes that are
+    /// not UTF-8 shown as U+FFFD): for reading.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<String>>))]
     pub fields: Vec<(String, String)>,
+    /// The same fields exactly, each name and value base64 (standard
+    /// alphabet, padded): what a replay re-publishes, and the one faithful
+    /// view of an entry whose bytes are not text.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<String>>))]
+    pub fields_base64: Vec<(String, String)>,
 }
 
 /// What the worker needs to dead-letter one entry.
@@ -66,10 +77,9 @@ pub(crate) fn dead_letter_copy(stream: &str, group: &str, request: &DeadLetterRe
         .arg(FIELD_REASON)
         .arg(&request.reason)
         .arg(FIELD_DELIVERIES)
-        .arg(request.deliveries);
-    for (name, value) in &request.entry.fields {
-        xadd.arg(name).arg(value.as_slice());
-    }
+        .arg(request.deliveries)
+        .arg(fields::FIELD_FIELDS)
+        .arg(fields::encode(&request.entry.fields));
     xadd
 }
 
@@ -137,112 +147,31 @@ pub async fn page_over(
     Ok(letters)
 }
 
-/// Replays dead letter `dead_id` from whichever of `streams` (a stream's
-/// partitions) holds it; see [`replay`]. Partitions number their entries
-/// on their own, so two may hold the same id: then nothing is replayed and
-/// [`Error::AmbiguousId`] names them, for the caller to pick one.
-pub async fn replay_over(conn: &mut Redis, streams: &[String], dead_id: &str) -> Result<Option<String>> {
-    if !StreamId::is_exact(dead_id) {
-        return Err(Error::InvalidId(dead_id.to_string()));
-    }
-    let mut holders = Vec::new();
-    for stream in streams {
-        if let Some(entry) = dead_letter(conn, stream, dead_id).await? {
-            holders.push((stream, entry));
-        }
-    }
-    match holders.as_slice() {
-        [] => Ok(None),
-        [(stream, entry)] => republish(conn, stream, entry).await.map(Some),
-        _ => Err(Error::AmbiguousId {
-            id: dead_id.to_string(),
-            streams: holders.iter().map(|(stream, _)| (*stream).clone()).collect(),
-        }),
-    }
-}
-
-/// Dead letter `dead_id` of `stream`, if it is there.
-async fn dead_letter(conn: &mut Redis, stream: &str, dead_id: &str) -> Result<Option<RawEntry>> {
-    let reply: redis::Value = redis::cmd("XRANGE")
-        .arg(dead_letter_stream(stream))
-        .arg(dead_id)
-        .arg(dead_id)
-        .query_async(conn)
-        .await?;
-    Ok(entry_list(reply).into_iter().next())
-}
-
-/// Re-publishes dead letter `dead_id` of `stream` to `stream` and removes it
-/// from the dead-letter stream, atomically (on a cluster: re-published
-/// first, removed after). Returns the new entry id, or
-/// `None` when no such dead letter exists; [`Error::InvalidId`] when
-/// `dead_id` is not a stream id (the caller's mistake, not the store's).
-pub async fn replay(conn: &mut Redis, stream: &str, dead_id: &str) -> Result<Option<String>> {
-    if !StreamId::is_exact(dead_id) {
-        return Err(Error::InvalidId(dead_id.to_string()));
-    }
-    match dead_letter(conn, stream, dead_id).await? {
-        Some(entry) => republish(conn, stream, &entry).await.map(Some),
-        None => Ok(None),
-    }
-}
-
-/// Re-publishes dead letter `entry` to `stream`, whose dead-letter stream
-/// holds it, and removes it from there (see [`replay`]); returns the new
-/// entry id.
-async fn republish(conn: &mut Redis, stream: &str, entry: &RawEntry) -> Result<String> {
-    let mut xadd = redis::cmd("XADD");
-    xadd.arg(stream).arg("*");
-    for (name, value) in entry.fields.iter().filter(|(name, _)| !name.starts_with("dead.")) {
-        xadd.arg(name).arg(value.as_slice());
-    }
-    let mut xdel = redis::cmd("XDEL");
-    xdel.arg(dead_letter_stream(stream)).arg(&entry.id);
-    let mut batch = Batch::atomic();
-    batch.add(xadd).add(xdel);
-    let replies = batch.run(conn).await?;
-    let new_id: String = redis::from_redis_value(replies.into_iter().next().unwrap_or(redis::Value::Nil))
-        .map_err(redis::RedisError::from)?;
-    Ok(new_id)
-}
-
-/// Replays every dead letter of `stream`; returns how many.
-pub async fn replay_all(conn: &mut Redis, stream: &str) -> Result<usize> {
-    let mut replayed = 0;
-    loop {
-        let batch = list(conn, stream, 500).await?;
-        if batch.is_empty() {
-            return Ok(replayed);
-        }
-        for letter in batch {
-            if replay(conn, stream, &letter.id).await?.is_some() {
-                replayed += 1;
-            }
-        }
-    }
-}
-
+/// A dead letter for reading. One whose `dead.fields` cannot be read is
+/// listed all the same, without fields, its reason saying why.
 fn to_dead_letter(stream: &str, entry: RawEntry) -> DeadLetter {
     let field = |name: &str| {
         entry
             .fields
             .iter()
-            .find(|(field, _)| field == name)
+            .find(|(field, _)| field == name.as_bytes())
             .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
             .unwrap_or_default()
     };
+    let mut reason = field(FIELD_REASON);
+    let original = fields::original(&entry.fields).unwrap_or_else(|error| {
+        reason = format!("{reason} (its fields cannot be read: {error})");
+        Vec::new()
+    });
+    let (fields, fields_base64) = fields::shown(&original);
     DeadLetter {
         stream: stream.to_string(),
         group: field(FIELD_GROUP),
         original_id: field(FIELD_ORIGINAL_ID),
-        reason: field(FIELD_REASON),
+        reason,
         deliveries: field(FIELD_DELIVERIES).parse().unwrap_or_default(),
-        fields: entry
-            .fields
-            .iter()
-            .filter(|(name, _)| !name.starts_with("dead."))
-            .map(|(name, value)| (name.clone(), String::from_utf8_lossy(value).into_owned()))
-            .collect(),
+        fields,
+        fields_base64,
         id: entry.id,
     }
 }

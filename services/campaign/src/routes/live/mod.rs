@@ -1,6 +1,7 @@
 //! The dashboard's live channel: `GET /api/v1/campaigns/events`, Server-Sent
 //! Events that carry changes, not lists. Every half second it looks at the
-//! latest campaigns and the stream figures and sends:
+//! latest campaigns and the stream figures (one read for every client, see
+//! [`feed`]) and sends:
 //! - `campaign`: one campaign's JSON, for each campaign new or changed since
 //!   this client's last event (its progress moved, it completed);
 //! - `streams`: the figures of every stream, when any of them changed.
@@ -9,66 +10,66 @@
 //! stream ends when the client leaves or the service shuts down (a
 //! graceful shutdown waits for open responses).
 
-use std::collections::HashMap;
+mod feed;
+
 use std::convert::Infallible;
-use std::time::Duration;
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
 use utoipa::openapi::{RefOr, Schema};
+
+pub use feed::LiveFeed;
+use feed::{Receiver, Snapshot};
 
 use crate::state::AppState;
 
-/// How often a client's view is compared with the store.
-const TICK: Duration = Duration::from_millis(500);
-
-/// Campaigns watched: the latest ones, as the dashboard lists them.
-const WATCHED: i64 = 50;
-
-/// What one client has been sent.
+/// One client of the channel: all it keeps of its own is the snapshot it
+/// was last shown, which the other clients share.
 struct Client {
-    state: AppState,
-    campaigns: HashMap<String, String>,
-    streams: String,
-    first: bool,
+    snapshots: Receiver,
+    shown: Option<Arc<Snapshot>>,
+    shutdown: CancellationToken,
 }
 
 impl Client {
-    /// The events of the next tick; `None` once the service shuts down.
+    /// The events of the next snapshot that changes what this client was
+    /// shown; `None` once the service shuts down.
     async fn next_events(&mut self) -> Option<Vec<Event>> {
-        if !self.first {
+        loop {
+            let newest = self.snapshots.borrow_and_update().clone();
+            if let Some(newest) = newest {
+                let events = changes(self.shown.as_deref(), &newest);
+                self.shown = Some(newest);
+                if !events.is_empty() {
+                    return Some(events);
+                }
+            }
             tokio::select! {
-                () = self.state.shutdown.cancelled() => return None,
-                () = tokio::time::sleep(TICK) => {}
+                () = self.shutdown.cancelled() => return None,
+                changed = self.snapshots.changed() => changed.ok()?,
             }
         }
-        self.first = false;
-        let mut events = Vec::new();
-        match self.state.tracker.store().list(WATCHED).await {
-            Ok(campaigns) => {
-                for campaign in campaigns {
-                    let json = serde_json::to_string(&campaign).expect("a campaign serializes");
-                    if self.campaigns.get(&campaign.id) != Some(&json) {
-                        events.push(Event::default().event("campaign").data(&json));
-                        self.campaigns.insert(campaign.id, json);
-                    }
-                }
-            }
-            Err(error) => tracing::warn!(error = format!("{error:#}"), "live campaigns: cannot list"),
-        }
-        match self.state.stream_stats().await {
-            Ok(streams) => {
-                let json = serde_json::to_string(&streams).expect("stream figures serialize");
-                if json != self.streams {
-                    events.push(Event::default().event("streams").data(&json));
-                    self.streams = json;
-                }
-            }
-            Err(error) => tracing::warn!(error = format!("{error:#}"), "live streams: cannot read"),
-        }
-        Some(events)
     }
+}
+
+/// The events that take a client from `shown` to `newest`: each campaign
+/// new or changed, and the streams' figures if they changed.
+fn changes(shown: Option<&Snapshot>, newest: &Snapshot) -> Vec<Event> {
+    let mut events = Vec::new();
+    for (id, json) in &newest.campaigns {
+        if shown.and_then(|shown| shown.campaign(id)) != Some(json.as_str()) {
+            events.push(Event::default().event("campaign").data(json));
+        }
+    }
+    if let Some(streams) = &newest.streams {
+        if shown.and_then(|shown| shown.streams.as_ref()) != Some(streams) {
+            events.push(Event::default().event("streams").data(streams));
+        }
+    }
+    events
 }
 
 /// The schema of one event of the channel, as OpenAPI 3.1 describes an
@@ -123,10 +124,9 @@ impl utoipa::ToSchema for LiveEvent {}
 )]
 pub async fn events(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let client = Client {
-        state,
-        campaigns: HashMap::new(),
-        streams: String::new(),
-        first: true,
+        snapshots: state.live.subscribe(),
+        shown: None,
+        shutdown: state.shutdown.clone(),
     };
     let ticks = futures::stream::unfold(client, |mut client| async move {
         let events = client.next_events().await?;

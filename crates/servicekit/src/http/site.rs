@@ -1,0 +1,185 @@
+//! Who a service is to a browser: the host names it answers to and the
+//! origins whose pages may call it. A browser names the host it thinks it
+//! reaches in `Host` and the page that sent a request in `Origin`; a
+//! hostile page can choose neither, so checking both is what keeps it from
+//! reading through DNS rebinding ([`super::hosts`]) or writing through a
+//! forged request ([`super::origin`]).
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// The names every service answers to: this machine's loopback names.
+/// A rebinding attacker's name is none of them.
+const LOOPBACK: &[&str] = &["localhost", "127.0.0.1", "[::1]"];
+
+/// The settings of a [`Site`] (`ALLOWED_HOSTS`, `ALLOWED_ORIGINS`), as
+/// comma-separated lists, empty by default.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SiteSettings {
+    /// Host names the service answers to besides the loopback names, its
+    /// own service name and the address it listens on (a proxy's name, a
+    /// LAN address): `ALLOWED_HOSTS=comms.example.org,192.168.1.20`.
+    #[serde(default)]
+    pub allowed_hosts: String,
+    /// Origins whose pages may call the service besides its own (a page
+    /// served through a proxy under another name):
+    /// `ALLOWED_ORIGINS=https://comms.example.org`.
+    #[serde(default)]
+    pub allowed_origins: String,
+}
+
+/// The host names and origins a service accepts from browsers.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// Lowercase host names, without ports; IPv6 addresses in brackets.
+    hosts: Arc<Vec<String>>,
+    /// Lowercase origins (`scheme://host[:port]`) allowed besides the
+    /// request's own.
+    origins: Arc<Vec<String>>,
+    /// Route patterns that take writes from any page ([`Site::open_to_every_page`]).
+    open_routes: Arc<Vec<String>>,
+}
+
+impl Site {
+    /// The site of the service `name` listening on `listen` (an address
+    /// other than a wildcard is a name it answers to), with `settings`.
+    pub fn new(name: &str, listen: &str, settings: &SiteSettings) -> Self {
+        let listen = if listen.contains(':') && !listen.starts_with('[') {
+            format!("[{listen}]")
+        } else {
+            listen.to_string()
+        };
+        let mut hosts: Vec<String> = LOOPBACK.iter().map(|host| (*host).to_string()).collect();
+        hosts.push(name.to_string());
+        if !matches!(listen.as_str(), "0.0.0.0" | "[::]") {
+            hosts.push(listen);
+        }
+        hosts.extend(list(&settings.allowed_hosts));
+        Self {
+            hosts: Arc::new(hosts.into_iter().map(|host| host.to_ascii_lowercase()).collect()),
+            origins: Arc::new(list(&settings.allowed_origins)),
+            open_routes: Arc::new(Vec::new()),
+        }
+    }
+
+    /// The same site, with `route` (a pattern as the router has it,
+    /// `/unsubscribe/{token}`) taking requests from any page: a route whose
+    /// callers are other sites by design (a mail provider's one-click
+    /// unsubscribe POST), and whose URL holds the only authority it needs,
+    /// so that a forged request can do nothing its URL does not already
+    /// allow. Every other route keeps [`super::origin`]'s checks; the
+    /// `Host` check stays for all.
+    pub fn open_to_every_page(mut self, route: &str) -> Self {
+        Arc::make_mut(&mut self.open_routes).push(route.to_string());
+        self
+    }
+
+    /// Whether `route`, the pattern a request matched, takes requests from
+    /// any page.
+    pub fn is_open_to_every_page(&self, route: &str) -> bool {
+        self.open_routes.iter().any(|open| open == route)
+    }
+
+    /// Whether `host` (a `Host` header: a name and maybe a port) names this
+    /// service.
+    pub fn allows_host(&self, host: &str) -> bool {
+        let name = host_name(host).to_ascii_lowercase();
+        self.hosts.contains(&name)
+    }
+
+    /// Whether a page of `origin` may call this service when it reached it
+    /// as `host`: its own origin (same host and port, whichever scheme a
+    /// proxy in front may have added), or one of the allowed origins.
+    pub fn allows_origin(&self, origin: &str, host: Option<&str>) -> bool {
+        let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+        let authority = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        let own = authority
+            .zip(host)
+            .is_some_and(|(authority, host)| authority.eq_ignore_ascii_case(host));
+        own || self.origins.contains(&origin)
+    }
+}
+
+/// The name part of a `Host` value: `[::1]` of `[::1]:8080`, `localhost`
+/// of `localhost:8080`.
+fn host_name(host: &str) -> &str {
+    if host.starts_with('[') {
+        host.find(']').map_or(host, |end| &host[..=end])
+    } else {
+        host.split(':').next().unwrap_or(host)
+    }
+}
+
+/// The lowercase, non-empty items of a comma-separated list.
+fn list(items: &str) -> Vec<String> {
+    items
+        .split(',')
+        .map(|item| item.trim().trim_end_matches('/').to_ascii_lowercase())
+        .filter(|item| !item.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(hosts: &str, origins: &str) -> Site {
+        let settings = SiteSettings {
+            allowed_hosts: hosts.into(),
+            allowed_origins: origins.into(),
+        };
+        Site::new("campaign-service", "0.0.0.0", &settings)
+    }
+
+    #[test]
+    fn loopback_the_service_name_and_listed_hosts_are_allowed_with_any_port() {
+        let site = site("Comms.Example.org, 10.0.0.7", "");
+        for host in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1:1",
+            "[::1]:8080",
+            "campaign-service:8080",
+            "comms.example.org",
+            "10.0.0.7:8080",
+        ] {
+            assert!(site.allows_host(host), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "localhost.evil.example",
+            "0.0.0.0:8080",
+            "[::2]:80",
+            "",
+        ] {
+            assert!(!site.allows_host(host), "{host}");
+        }
+        let bound = Site::new("s", "192.168.1.5", &SiteSettings::default());
+        assert!(bound.allows_host("192.168.1.5:8080"));
+        assert!(Site::new("s", "::1", &SiteSettings::default()).allows_host("[::1]"));
+    }
+
+    #[test]
+    fn a_page_of_the_same_host_and_port_or_a_listed_origin_is_allowed() {
+        let site = site("", "https://comms.example.org/");
+        assert!(site.allows_origin("http://localhost:8080", Some("localhost:8080")));
+        assert!(site.allows_origin("https://LOCALHOST:8080", Some("localhost:8080")));
+        assert!(site.allows_origin("https://comms.example.org", Some("localhost:8080")));
+        assert!(!site.allows_origin("http://localhost:3000", Some("localhost:8080")));
+        assert!(!site.allows_origin("http://evil.example", Some("localhost:8080")));
+        assert!(!site.allows_origin("null", Some("localhost:8080")));
+        assert!(!site.allows_origin("http://localhost:8080", None));
+    }
+
+    #[test]
+    fn only_the_routes_opened_take_requests_from_every_page() {
+        let site = site("", "").open_to_every_page("/unsubscribe/{token}");
+        assert!(site.is_open_to_every_page("/unsubscribe/{token}"));
+        assert!(!site.is_open_to_every_page("/unsubscribe"));
+        assert!(!site.is_open_to_every_page("/api/v1/campaigns"));
+        assert!(!self::site("", "").is_open_to_every_page("/unsubscribe/{token}"));
+    }
+}

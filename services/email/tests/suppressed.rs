@@ -1,0 +1,98 @@
+//! As late as the send: an email whose address went on the suppression
+//! list after its notification was rendered is not sent, and its outcome
+//! is `suppressed`; the latest change of an address wins, whatever order
+//! the changes arrive in.
+
+mod common;
+
+use std::time::Duration;
+
+use contracts::consent::{address_hash, SuppressionChanged, SuppressionReason};
+use contracts::{Streams, DELIVERIES};
+use email_service::config::Config;
+use email_service::ledger::{Ledger, SCHEMA};
+use email_service::mailer::Mailer;
+use email_service::sender::Sender;
+use email_service::suppressed::SuppressedAddresses;
+use eventstore::{Delivery, Envelope, Publisher, RedisTarget};
+use testkit::{RedisServer, SlowSmtp};
+
+use common::email;
+
+fn change(suppressed: bool, at: i64) -> SuppressionChanged {
+    SuppressionChanged {
+        address_hash: address_hash("ADA@example.com"),
+        suppressed,
+        reason: SuppressionReason::Unsubscribed,
+        at,
+    }
+}
+
+fn request(id: &str) -> Vec<Delivery> {
+    vec![Delivery {
+        entry_id: "1-0".into(),
+        envelope: Envelope::new(&email(id)).unwrap(),
+        deliveries: 1,
+    }]
+}
+
+/// The entries of `comms:deliveries`, as redis-cli prints them.
+fn published(redis: &RedisServer) -> String {
+    let output = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port().to_string(), "XRANGE", DELIVERIES, "-", "+"])
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The statuses of the outcomes published on `comms:deliveries`, in order
+/// (from the entries' JSON payloads).
+fn statuses(redis: &RedisServer) -> Vec<String> {
+    published(redis)
+        .split("\"status\":\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_suppressed_address_is_not_sent_to_and_the_latest_change_wins() {
+    let redis = RedisServer::start();
+    let smtp = SlowSmtp::start(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/email.db", dir.path().display());
+    let db = servicekit::db::connect(&url, SCHEMA).await.unwrap();
+    let mailer = Mailer::new(&Config {
+        smtp_port: smtp.port(),
+        ..Config::default()
+    })
+    .unwrap();
+    let publisher = Publisher::new(RedisTarget::parse(&redis.url()).unwrap().shared().await.unwrap());
+    let ledger = Ledger::new(db.clone(), "suppressed-test".into(), 60_000);
+    let list = SuppressedAddresses::new(db.clone());
+    let sender = Sender::new(mailer, ledger, publisher, &Streams::new(1), list.clone());
+
+    list.apply(&change(true, 1_000)).await.unwrap();
+    let answers = sender.handle_requests(request("n1")).await;
+    assert!(matches!(answers[..], [Ok(())]), "{answers:?}");
+    assert!(smtp.message_ids().is_empty(), "nothing was sent");
+    assert_eq!(statuses(&redis), ["suppressed"]);
+    assert!(
+        published(&redis).contains("on the suppression list (unsubscribed) at the send"),
+        "the outcome says why"
+    );
+    let status: String = sqlx::query_scalar("SELECT status FROM send_ledger WHERE notification_id = 'n1'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(status, "sending", "its lease is given back, not a final send");
+
+    // Resubscribed later; a suppression asked earlier, read after it, does
+    // not undo that.
+    list.apply(&change(false, 2_000)).await.unwrap();
+    list.apply(&change(true, 1_500)).await.unwrap();
+    let answers = sender.handle_requests(request("n2")).await;
+    assert!(matches!(answers[..], [Ok(())]), "{answers:?}");
+    assert_eq!(smtp.message_ids().len(), 1, "sent once resubscribed");
+    assert_eq!(statuses(&redis), ["suppressed", "sent"]);
+}
