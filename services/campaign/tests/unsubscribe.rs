@@ -265,6 +265,67 @@ async fn one_click_unsubscribes_and_resubscribe_takes_it_back_each_published_bef
     assert_eq!(app.consent_changes().await.len(), 3);
 }
 
+/// Posts `body` as `content_type` to `url`, with a JSON answer asked for.
+async fn post_raw(url: &str, content_type: &str, body: &str) -> Answer {
+    let (url, content_type, body) = (url.to_string(), content_type.to_string(), body.to_string());
+    tokio::task::spawn_blocking(move || {
+        let response = match ureq::post(&url)
+            .set("content-type", &content_type)
+            .set("accept", "application/json")
+            .send_string(&body)
+        {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            Err(error) => panic!("POST {url}: {error}"),
+        };
+        Answer {
+            status: response.status(),
+            content_type: response.content_type().to_string(),
+            policy: String::new(),
+            body: response.into_string().unwrap(),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multipart_one_click_as_in_rfc_8058s_example_unsubscribes_and_a_broken_one_is_a_400() {
+    let app = spawn_app(|_| {}).await;
+    let link = app.link(&dev_key().sign(7, CAMPAIGN, now_secs()));
+    // RFC 8058, section 8: the body a mail provider posts.
+    let boundary = "---FormBoundaryjWmhtjORrn";
+    let example = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--{boundary}--\r\n"
+    );
+    let done = post_raw(
+        &link,
+        &format!("multipart/form-data; boundary={boundary}"),
+        &example,
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.json(), serde_json::json!({"subscribed": false}));
+    let changes = app.consent_changes().await;
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert!(changes[0].suppress);
+    assert_eq!(changes[0].user_id, Some(7));
+
+    // No boundary, or a body cut short: a 400 in the error shape, nothing
+    // published.
+    for (content_type, body) in [
+        ("multipart/form-data", example.as_str()),
+        (
+            &*format!("multipart/form-data; boundary={boundary}"),
+            &example[..40],
+        ),
+    ] {
+        let refused = post_raw(&link, content_type, body).await;
+        assert_eq!(refused.status, 400, "{content_type}: {}", refused.body);
+        assert!(refused.json()["error"].is_string(), "{}", refused.body);
+    }
+    assert_eq!(app.consent_changes().await.len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_altered_malformed_foreign_or_expired_token_is_a_400_that_changes_nothing() {
     let app = spawn_app(|_| {}).await;

@@ -2,6 +2,7 @@
 //! `{"error": "..."}`, whatever went wrong (a bad value, a body that is not
 //! JSON, a route that does not exist, a failure inside).
 
+use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -64,6 +65,27 @@ impl From<FormRejection> for ApiError {
         Self {
             status: rejection.status(),
             message: rejection.body_text(),
+        }
+    }
+}
+
+impl From<MultipartRejection> for ApiError {
+    /// A `multipart/form-data` body without its boundary: 400.
+    fn from(rejection: MultipartRejection) -> Self {
+        Self {
+            status: rejection.status(),
+            message: rejection.body_text(),
+        }
+    }
+}
+
+impl From<MultipartError> for ApiError {
+    /// A `multipart/form-data` body that does not parse (400) or is too
+    /// large (413), with multer's description of what is wrong.
+    fn from(error: MultipartError) -> Self {
+        Self {
+            status: error.status(),
+            message: error.body_text(),
         }
     }
 }

@@ -1,11 +1,12 @@
 //! Extractors that answer a request they cannot read in the project's
 //! error shape ([`ApiError`]: a status and `{"error": "..."}`), so a handler
-//! takes `ApiJson<T>`, `ApiForm<T>`, `ApiQuery<T>` or `ApiPath<T>` and never unwraps a
+//! takes `ApiJson<T>`, `ApiForm<T>`, [`FormFields`], `ApiQuery<T>` or `ApiPath<T>` and never unwraps a
 //! rejection by hand. They are axum's own extractors with another
 //! rejection (axum's `customize-extractor-error` example); answers stay
 //! `axum::Json`.
 
-use axum::extract::{FromRequest, FromRequestParts};
+use axum::extract::{FromRequest, FromRequestParts, Multipart, Request};
+use axum::http::header::CONTENT_TYPE;
 
 use super::ApiError;
 
@@ -33,3 +34,40 @@ pub struct ApiQuery<T>(pub T);
 #[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct ApiPath<T>(pub T);
+
+/// The fields of a form body in either encoding a form is posted in:
+/// `application/x-www-form-urlencoded` (an HTML form's default) or
+/// `multipart/form-data` (RFC 8058's own example of a one-click
+/// unsubscribe, and what some mail providers send), in order. Another
+/// content type is a 415, a body that does not parse a 400 (413 when too
+/// large), in the project's error shape.
+#[derive(Debug)]
+pub struct FormFields(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequest<S> for FormFields {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let multipart = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| {
+                value
+                    .trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("multipart/form-data")
+            });
+        if !multipart {
+            let ApiForm(fields) = ApiForm::from_request(request, state).await?;
+            return Ok(Self(fields));
+        }
+        let mut body = Multipart::from_request(request, state).await?;
+        let mut fields = Vec::new();
+        while let Some(field) = body.next_field().await? {
+            let name = field.name().unwrap_or_default().to_string();
+            fields.push((name, field.text().await?));
+        }
+        Ok(Self(fields))
+    }
+}

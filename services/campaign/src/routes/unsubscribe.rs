@@ -29,7 +29,7 @@ use contracts::consent::{ConsentChanged, SuppressionReason};
 use contracts::unsubscribe::Unsubscribe;
 use eventstore::Envelope;
 use serde::{Deserialize, Serialize};
-use servicekit::http::extract::{ApiForm, ApiPath};
+use servicekit::http::extract::{ApiPath, FormFields};
 use servicekit::http::ErrorBody;
 use servicekit::now_ms;
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, Type};
@@ -148,7 +148,10 @@ pub(super) async fn page(
     path = "/unsubscribe/{token}",
     tag = "consent",
     params(TokenPath),
-    request_body(content = Choice, content_type = "application/x-www-form-urlencoded"),
+    request_body(content(
+        (Choice = "application/x-www-form-urlencoded"),
+        (Choice = "multipart/form-data")
+    )),
     responses(
         (status = 200, description = "The change is published: a page saying so (with the button that undoes it), or JSON to a client that asks for it", content(
             (String = "text/html"),
@@ -159,7 +162,7 @@ pub(super) async fn page(
             (ErrorBody = "application/json")
         )),
         (status = 413, description = "A body over 256 KiB", body = ErrorBody),
-        (status = 415, description = "A body that is not a form (`application/x-www-form-urlencoded`)", body = ErrorBody),
+        (status = 415, description = "A body that is not a form (`application/x-www-form-urlencoded` or `multipart/form-data`)", body = ErrorBody),
         (status = 503, description = "Redis did not take the change; nothing changed: retry", content(
             (String = "text/html"),
             (ErrorBody = "application/json")
@@ -170,7 +173,7 @@ pub(super) async fn choose(
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiPath(TokenPath { token }): ApiPath<TokenPath>,
-    ApiForm(fields): ApiForm<Vec<(String, String)>>,
+    FormFields(fields): FormFields,
 ) -> Response {
     let link = match verify(&state, &token) {
         Ok(link) => link,
