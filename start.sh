@@ -84,6 +84,10 @@ export APP_ENV="${APP_ENV:-dev}"
 for name in "${stack_services[@]}"; do
   export "${manifest_variable[$name]}=$(manifest_port_of "${manifest_variable[$name]}")"
 done
+# Where browsers reach campaign-service (the dashboard, the unsubscribe
+# links) and user-service (the dashboard's suppression list), on those ports.
+export PUBLIC_URL="${PUBLIC_URL:-http://localhost:$CAMPAIGN_PORT}"
+export USER_SERVICE_URL="${USER_SERVICE_URL:-http://localhost:$USER_PORT}"
 # The settings below are this script's own. The services take their Redis
 # URL and SMTP server from Vault, so none of these reaches them: an exported
 # REDIS_URL or SMTP_PORT would override what Vault holds.

@@ -35,7 +35,7 @@ mod site;
 pub use error::{found, ApiError, ErrorBody};
 pub use origin::writes_only_from_here;
 pub use page::{fetch_page, next_after, page_limit};
-pub use site::{Site, SiteSettings};
+pub use site::{origin_of, Site, SiteSettings};
 
 /// What a service depends on to do its work; `/ready` checks each.
 #[derive(Clone)]
@@ -206,6 +206,7 @@ pub async fn serve_with(
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             within(timeout, request, next)
         }))
+        .layer(site.cors())
         .layer(middleware::from_fn_with_state(site.clone(), origin::check))
         .layer(middleware::from_fn_with_state(site, hosts::check));
     let app = headers::add(app).layer(TraceLayer::new_for_http());

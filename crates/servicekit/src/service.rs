@@ -287,6 +287,13 @@ impl Service {
         self
     }
 
+    /// Lets pages of the origin of `url` call this service, and read its
+    /// answers: see [`Site::allow_origin_of`].
+    pub fn allow_origin_of(mut self, url: &str) -> Self {
+        self.site = self.site.allow_origin_of(url);
+        self
+    }
+
     /// Serves `routes`, documented by `document`, beside `/health`,
     /// `/ready`, `/metrics` and the documentation routes; all but the
     /// health routes within the settings' [`Capacity`].

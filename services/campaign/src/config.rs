@@ -32,6 +32,11 @@ pub struct Config {
     /// (`CAMPAIGN_MAX_IN_PROGRESS`); a creation past it gets a 429. It
     /// bounds what campaigns hold in Redis (docs/architecture.md).
     pub max_in_progress: u64,
+    /// Where browsers reach user-service's API (`USER_SERVICE_URL`,
+    /// default `http://localhost:8082`): the dashboard reads the
+    /// suppression list there (user-service lets the pages of `PUBLIC_URL`
+    /// read it).
+    pub user_service_url: String,
 }
 
 impl Default for Config {
@@ -43,6 +48,7 @@ impl Default for Config {
             unsubscribe_key: empty_secret(),
             reannounce_ms: 30_000,
             max_in_progress: 50,
+            user_service_url: "http://localhost:8082".into(),
         }
     }
 }
@@ -51,7 +57,7 @@ impl Default for Config {
 impl ServiceConfig for Config {
     const NAME: &'static str = "campaign-service";
     const PREFIX: &'static str = "CAMPAIGN_";
-    const OWN_ENV: &'static [&'static str] = &["app_env", "api_token", "unsubscribe_key"];
+    const OWN_ENV: &'static [&'static str] = &["app_env", "api_token", "unsubscribe_key", "user_service_url"];
     const DATABASE_FILE: &'static str = "campaigns.db";
 
     /// The unsubscribe key: dev's published one stops a prod start.

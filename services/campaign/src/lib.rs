@@ -84,7 +84,10 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
             async move { tracker.reannounce_stalled(reannounce).await }
         })
         .open_to_every_page(routes::unsubscribe::ROUTE)
-        .serve(routes::router(state), routes::document(&streams)))
+        .serve(
+            routes::router(state, &config.user_service_url),
+            routes::document(&streams),
+        ))
 }
 
 /// Loads the configuration, builds and runs campaign-service until

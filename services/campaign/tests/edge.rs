@@ -11,6 +11,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// An answer: status, headers (lowercase names) and body.
+#[derive(Debug)]
 struct Answer {
     status: u16,
     headers: Vec<(String, String)>,
@@ -137,6 +138,51 @@ async fn a_listed_host_and_origin_are_allowed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listed_origin_s_pages_may_read_with_a_token_and_no_other_may() {
+    let app = spawn_app(|config| {
+        config.service.site.allowed_origins = "https://comms.example.org".into();
+    })
+    .await
+    .unwrap();
+    let host = format!("127.0.0.1:{}", app.port());
+    let list = "/api/v1/campaigns";
+    let preflight = |origin: &'static str| {
+        [
+            ("host", host.as_str()),
+            ("origin", origin),
+            ("access-control-request-method", "GET"),
+            ("access-control-request-headers", "authorization"),
+        ]
+    };
+    let listed = preflight("https://comms.example.org");
+    let answer = send(app.port(), "OPTIONS", list, &listed).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(
+        answer.header("access-control-allow-origin"),
+        Some("https://comms.example.org")
+    );
+    let allowed = answer.header("access-control-allow-headers").unwrap_or_default();
+    assert!(allowed.contains("authorization"), "{allowed}");
+    let read = send(
+        app.port(),
+        "GET",
+        list,
+        &[("host", &host), ("origin", "https://comms.example.org")],
+    )
+    .await;
+    assert_eq!(read.status, 200);
+    assert_eq!(
+        read.header("access-control-allow-origin"),
+        Some("https://comms.example.org")
+    );
+
+    let foreign = preflight("https://evil.example");
+    let answer = send(app.port(), "OPTIONS", list, &foreign).await;
+    assert_eq!(answer.status, 403);
+    assert_eq!(answer.header("access-control-allow-origin"), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_from_another_page_are_refused_with_403_and_curl_goes_on() {
     let app = spawn_app(|_| {}).await.unwrap();
     let port = app.port();
@@ -207,8 +253,18 @@ async fn pages_run_only_their_own_files_and_no_answer_can_be_framed_or_sniffed()
         let policy = answer.header("content-security-policy").unwrap_or_default();
         assert!(policy.contains("frame-ancestors 'none'"), "{path}: {policy}");
         assert!(policy.contains("default-src 'none'"), "{path}: {policy}");
+        assert!(!policy.contains("script-src 'unsafe"), "{path}: {policy}");
+        // Nothing from elsewhere but the suppression list's reads, from
+        // user-service (`USER_SERVICE_URL`).
+        let elsewhere: Vec<&str> = policy
+            .split(';')
+            .map(str::trim)
+            .filter(|directive| directive.contains("http"))
+            .collect();
         assert!(
-            !policy.contains("script-src 'unsafe") && !policy.contains("http"),
+            elsewhere
+                .iter()
+                .all(|directive| *directive == "connect-src 'self' http://localhost:8082"),
             "{path}: {policy}"
         );
     }

@@ -30,6 +30,11 @@ pub struct Config {
     /// in `prod`.
     #[serde(skip_serializing, default = "empty_secret")]
     pub api_token: SecretString,
+    /// Where browsers reach campaign-service and its dashboard
+    /// (`PUBLIC_URL`, default `http://localhost:8080`): pages of that
+    /// origin may read this service's API (the dashboard shows the
+    /// suppression list), as those of `ALLOWED_ORIGINS` may.
+    pub public_url: String,
 }
 
 impl Default for Config {
@@ -42,6 +47,7 @@ impl Default for Config {
             expansion_lease_ms: 60_000,
             app_env: AppEnv::Dev,
             api_token: empty_secret(),
+            public_url: "http://localhost:8080".into(),
         }
     }
 }
@@ -50,6 +56,12 @@ impl Default for Config {
 impl ServiceConfig for Config {
     const NAME: &'static str = "user-service";
     const PREFIX: &'static str = "USER_";
-    const OWN_ENV: &'static [&'static str] = &["seed_users", "expansion_backlog", "app_env", "api_token"];
+    const OWN_ENV: &'static [&'static str] = &[
+        "seed_users",
+        "expansion_backlog",
+        "app_env",
+        "api_token",
+        "public_url",
+    ];
     const DATABASE_FILE: &'static str = "users.db";
 }

@@ -108,6 +108,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
             }
         })
         .trim(&[&streams.campaigns, &streams.consent, &streams.erasures])
+        .allow_origin_of(&config.public_url)
         .serve(
             routes::router(reads, eraser, access.clone())
                 .merge(suppression_routes::router(consent, list_reads, access)),

@@ -249,6 +249,15 @@ impl Stack {
             .env("USER_EXPANSION_LEASE_MS", "5000")
             .env("RUST_LOG", "info")
             .env(port_variable, port.to_string())
+            // The dashboard, opened at 127.0.0.1, reads user-service's list.
+            .env(
+                "PUBLIC_URL",
+                format!("http://127.0.0.1:{}", self.port("campaign-service")),
+            )
+            .env(
+                "USER_SERVICE_URL",
+                format!("http://127.0.0.1:{}", self.port("user-service")),
+            )
             .envs(self.env.iter().cloned())
             .envs(extra.iter().copied())
             .stdout(Stdio::from(log.try_clone().expect("log handle")))

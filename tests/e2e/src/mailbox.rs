@@ -80,6 +80,7 @@ pub fn check_mailbox(stack: &Stack, users: &BTreeSet<(String, String)>) -> usize
         .map(|(address, (name, _, _))| (address.clone(), name.clone()))
         .collect();
     assert_eq!(&recipients, users, "every user, and only users, got email");
+    let link_base = format!("http://127.0.0.1:{}/unsubscribe/", stack.port("campaign-service"));
     for (address, (name, ids, bodies)) in &grouped {
         assert!(
             ids.iter().all(|id| id == &ids[0]),
@@ -90,7 +91,7 @@ pub fn check_mailbox(stack: &Stack, users: &BTreeSet<(String, String)>) -> usize
             .unwrap_or_else(|| panic!("{address}: no unsubscribe footer: {}", bodies[0]));
         assert_eq!(text, format!("Dear {name}, this goes to {address}."));
         assert!(
-            footer.contains("unsubscribe: http://localhost:8080/unsubscribe/"),
+            footer.contains(&format!("unsubscribe: {link_base}")),
             "{address}: {footer}"
         );
     }

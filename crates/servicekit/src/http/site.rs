@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
+use axum::http::{header, HeaderValue, Method};
 use serde::{Deserialize, Serialize};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// The names every service answers to: this machine's loopback names.
 /// A rebinding attacker's name is none of them.
@@ -75,6 +77,52 @@ impl Site {
         self
     }
 
+    /// The same site, with `origin` (`scheme://host[:port]`, or a URL
+    /// whose origin it takes) among the allowed origins: how a service lets
+    /// another one's page read it (user-service, the dashboard's).
+    /// An origin on a loopback name brings its twins on the others
+    /// (`http://localhost:8080` and `http://127.0.0.1:8080`): the same page,
+    /// whichever name it was opened by.
+    pub fn allow_origin_of(mut self, url: &str) -> Self {
+        let Some(origin) = origin_of(url) else {
+            return self;
+        };
+        let (scheme, authority) = origin.split_once("://").unwrap_or_default();
+        let name = host_name(authority);
+        let port = &authority[name.len()..];
+        let twins: Vec<String> = if LOOPBACK.contains(&name) {
+            LOOPBACK
+                .iter()
+                .map(|loopback| format!("{scheme}://{loopback}{port}"))
+                .collect()
+        } else {
+            vec![origin]
+        };
+        let origins = Arc::make_mut(&mut self.origins);
+        for twin in twins {
+            if !origins.contains(&twin) {
+                origins.push(twin);
+            }
+        }
+        self
+    }
+
+    /// CORS for the allowed origins' pages: they may read (`GET`, `HEAD`,
+    /// with an `Authorization` header, so behind the API token too) and
+    /// see the answers. Writes from them get no CORS answer, and
+    /// [`super::origin`] refuses them from another site anyway.
+    pub fn cors(&self) -> CorsLayer {
+        let origins: Vec<HeaderValue> = self
+            .origins
+            .iter()
+            .filter_map(|origin| HeaderValue::from_str(origin).ok())
+            .collect();
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::HEAD])
+            .allow_headers([header::AUTHORIZATION, header::ACCEPT])
+    }
+
     /// Whether `route`, the pattern a request matched, takes requests from
     /// any page.
     pub fn is_open_to_every_page(&self, route: &str) -> bool {
@@ -113,6 +161,16 @@ fn host_name(host: &str) -> &str {
     }
 }
 
+/// The origin (`scheme://host[:port]`, lowercase) of `url`; `None` for
+/// one that is not `http(s)://…`. A page's `Origin`, and what a
+/// Content-Security-Policy names a server by.
+pub fn origin_of(url: &str) -> Option<String> {
+    let url = url.trim().to_ascii_lowercase();
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    (matches!(scheme, "http" | "https") && !authority.is_empty()).then(|| format!("{scheme}://{authority}"))
+}
+
 /// The lowercase, non-empty items of a comma-separated list.
 fn list(items: &str) -> Vec<String> {
     items
@@ -132,6 +190,26 @@ mod tests {
             allowed_origins: origins.into(),
         };
         Site::new("campaign-service", "0.0.0.0", &settings)
+    }
+
+    #[test]
+    fn the_origin_of_a_url_is_allowed_once_with_its_loopback_twins_and_anything_else_is_ignored() {
+        let site = site("", "https://comms.example.org")
+            .allow_origin_of("HTTP://Localhost:8080/dashboard?x=1")
+            .allow_origin_of("http://localhost:8080")
+            .allow_origin_of("mailto:someone@example.org")
+            .allow_origin_of("http://");
+        assert_eq!(
+            *site.origins,
+            [
+                "https://comms.example.org",
+                "http://localhost:8080",
+                "http://127.0.0.1:8080",
+                "http://[::1]:8080"
+            ]
+        );
+        assert!(site.allows_origin("http://127.0.0.1:8080", Some("localhost:8082")));
+        assert!(!site.allows_origin("http://localhost:8081", Some("localhost:8082")));
     }
 
     #[test]

@@ -124,8 +124,9 @@ const MAX_LIMIT: i64 = 500;
 /// rest open; every write refused when a browser says another site sent
 /// it (servicekit's checks, and [`writes_only_from_here`] for the demo
 /// GET), but the unsubscribe link's, which the service opens to every
-/// page ([`unsubscribe::ROUTE`]).
-pub fn router(state: AppState) -> Router {
+/// page ([`unsubscribe::ROUTE`]). The dashboard reads the suppression
+/// list from user-service at `user_service_url`.
+pub fn router(state: AppState, user_service_url: &str) -> Router {
     let guarded = Router::new()
         .route("/api/v1/campaigns", post(campaigns::create))
         .route("/api/v1/campaigns/preview", post(preview::preview))
@@ -143,7 +144,7 @@ pub fn router(state: AppState) -> Router {
             state.access.clone(),
             require_token,
         ));
-    dashboard::routes()
+    dashboard::routes(user_service_url)
         .route("/api/v1/campaigns", get(campaigns::list))
         .route("/api/v1/campaigns/events", get(live::events))
         .route("/api/v1/campaigns/{id}", get(campaigns::one))
