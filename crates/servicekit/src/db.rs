@@ -23,10 +23,26 @@ pub use reads::connect_reads;
 /// itself there).
 const SCHEMA_LOCK: i64 = 0x0063_6f6d_6d73;
 
-/// Applies `schema` in one transaction; on PostgreSQL under
-/// [`SCHEMA_LOCK`], held until the transaction ends. (SQLite's single
-/// writer serialises it already.)
-async fn create_schema(pool: &AnyPool, schema: &[&str], sqlite: bool) -> Result<(), sqlx::Error> {
+/// The statements of `schema`, a service's `schema.sql`: its lines but
+/// the `--` comments (which may hold a `;`), split at each `;` (no
+/// statement holds one), leaving out what is only whitespace.
+fn statements(schema: &str) -> Vec<String> {
+    let code: Vec<&str> = schema
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .collect();
+    code.join("\n")
+        .split(';')
+        .map(str::trim)
+        .filter(|statement| !statement.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Applies `schema` (statements separated by `;`, see [`statements`]) in
+/// one transaction; on PostgreSQL under [`SCHEMA_LOCK`], held until the
+/// transaction ends. (SQLite's single writer serialises it already.)
+async fn create_schema(pool: &AnyPool, schema: &str, sqlite: bool) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     if !sqlite {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -34,8 +50,8 @@ async fn create_schema(pool: &AnyPool, schema: &[&str], sqlite: bool) -> Result<
             .execute(&mut *tx)
             .await?;
     }
-    for statement in schema {
-        sqlx::query(statement).execute(&mut *tx).await?;
+    for statement in statements(schema) {
+        sqlx::query(&statement).execute(&mut *tx).await?;
     }
     tx.commit().await
 }
@@ -76,7 +92,7 @@ fn is_sqlite(url: &str) -> bool {
 /// SQLite has one writer at a time, and writers of one process queueing for
 /// one connection proved much faster than several connections taking turns
 /// through SQLite's sleeping busy handler.
-pub async fn connect(url: &str, schema: &[&str]) -> anyhow::Result<AnyPool> {
+pub async fn connect(url: &str, schema: &str) -> anyhow::Result<AnyPool> {
     sqlx::any::install_default_drivers();
     let sqlite = is_sqlite(url);
     let url = if sqlite {
@@ -179,6 +195,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_schema_is_its_statements_without_the_comments_between_them() {
+        let schema = "-- The table; its rows.\nCREATE TABLE t (\n    -- its key\n    n BIGINT\n);\n\n\
+                      CREATE INDEX i ON t (n);\n-- a note at the end\n";
+        assert_eq!(
+            statements(schema),
+            ["CREATE TABLE t (\n    n BIGINT\n)", "CREATE INDEX i ON t (n)"]
+        );
+    }
+
+    #[test]
     fn placeholders_are_numbered_in_order() {
         assert_eq!(values_list(2, 3), "($1, $2, $3), ($4, $5, $6)");
         assert_eq!(in_list(3, 2), "($2, $3, $4)");
@@ -191,7 +217,7 @@ mod tests {
     async fn sqlite_syncs_each_commit() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/synced.db", dir.path().display());
-        let pool = connect(&url, &[]).await.unwrap();
+        let pool = connect(&url, "").await.unwrap();
         let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
             .fetch_one(&pool)
             .await
@@ -207,7 +233,7 @@ mod tests {
     /// The database's clock, on SQLite, is milliseconds since the epoch.
     #[tokio::test]
     async fn the_database_clock_is_in_milliseconds() {
-        let pool = connect("sqlite::memory:", &[]).await.unwrap();
+        let pool = connect("sqlite::memory:", "").await.unwrap();
         let now: i64 = sqlx::query_scalar(&format!("SELECT {}", now_ms_sql(&pool)))
             .fetch_one(&pool)
             .await

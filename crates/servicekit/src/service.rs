@@ -15,7 +15,7 @@
 //! #[openapi()]
 //! struct ApiDoc;
 //!
-//! const SPEC: Spec = Spec { name: "demo-service", port_variable: "DEMO_PORT", schema: &[] };
+//! const SPEC: Spec = Spec::new("demo-service", "DEMO_PORT", "");
 //! let service = Service::build(&SPEC, settings)
 //!     .await?
 //!     .consume("demo:events", |delivery: eventstore::Delivery| async move {
@@ -62,8 +62,21 @@ pub struct Spec {
     /// The variable that moves its port (`CAMPAIGN_PORT`), named when the
     /// port is taken.
     pub port_variable: &'static str,
-    /// Its database schema (idempotent `CREATE … IF NOT EXISTS`).
-    pub schema: &'static [&'static str],
+    /// Its database schema (idempotent `CREATE … IF NOT EXISTS`
+    /// statements separated by `;`: its `schema.sql`).
+    pub schema: &'static str,
+}
+
+impl Spec {
+    /// The spec of service `name`, its port moved by `port_variable`, its
+    /// database made by `schema`.
+    pub const fn new(name: &'static str, port_variable: &'static str, schema: &'static str) -> Self {
+        Self {
+            name,
+            port_variable,
+            schema,
+        }
+    }
 }
 
 /// A task started by [`Service::run`] and awaited at shutdown.

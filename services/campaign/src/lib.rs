@@ -31,11 +31,7 @@ use crate::store::CampaignStore;
 pub const GROUP: &str = "campaign-service";
 
 /// What campaign-service is to [`Service`].
-const SPEC: Spec = Spec {
-    name: GROUP,
-    port_variable: "CAMPAIGN_PORT",
-    schema: store::SCHEMA,
-};
+const SPEC: Spec = Spec::new(GROUP, "CAMPAIGN_PORT", store::SCHEMA);
 
 /// Builds campaign-service from `config`: connected and bound (port 0 picks
 /// a free one), ready to run.

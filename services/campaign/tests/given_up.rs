@@ -62,7 +62,7 @@ async fn an_outcome_given_up_counts_once_as_dead_lettered_until_replayed() {
     let campaign_url = format!("{base}/api/v1/campaigns/{id}");
 
     // The database refuses `sent` outcomes, as if away whenever one comes.
-    let db = servicekit::db::connect(&app.sqlite_url("campaigns.db"), &[])
+    let db = servicekit::db::connect(&app.sqlite_url("campaigns.db"), "")
         .await
         .unwrap();
     sqlx::query(

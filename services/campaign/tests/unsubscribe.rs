@@ -120,6 +120,23 @@ impl Answer {
     }
 }
 
+/// The [`Answer`] of `method url`, whatever its status.
+fn answer(method: &str, url: &str, response: Result<ureq::Response, ureq::Error>) -> Answer {
+    let response = match response {
+        Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+        Err(error) => panic!("{method} {url}: {error}"),
+    };
+    Answer {
+        status: response.status(),
+        content_type: response.content_type().to_string(),
+        policy: response
+            .header("content-security-policy")
+            .unwrap_or_default()
+            .to_string(),
+        body: response.into_string().unwrap(),
+    }
+}
+
 /// Sends `method url` with `headers`, and `form` as a form body when given.
 async fn send(method: &str, url: &str, headers: &[(&str, &str)], form: Option<&[(&str, &str)]>) -> Answer {
     let (method, url) = (method.to_string(), url.to_string());
@@ -147,19 +164,7 @@ async fn send(method: &str, url: &str, headers: &[(&str, &str)], form: Option<&[
             }
             None => request.call(),
         };
-        let response = match response {
-            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
-            Err(error) => panic!("{method} {url}: {error}"),
-        };
-        Answer {
-            status: response.status(),
-            content_type: response.content_type().to_string(),
-            policy: response
-                .header("content-security-policy")
-                .unwrap_or_default()
-                .to_string(),
-            body: response.into_string().unwrap(),
-        }
+        answer(&method, &url, response)
     })
     .await
     .unwrap()
@@ -269,20 +274,11 @@ async fn one_click_unsubscribes_and_resubscribe_takes_it_back_each_published_bef
 async fn post_raw(url: &str, content_type: &str, body: &str) -> Answer {
     let (url, content_type, body) = (url.to_string(), content_type.to_string(), body.to_string());
     tokio::task::spawn_blocking(move || {
-        let response = match ureq::post(&url)
+        let response = ureq::post(&url)
             .set("content-type", &content_type)
             .set("accept", "application/json")
-            .send_string(&body)
-        {
-            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
-            Err(error) => panic!("POST {url}: {error}"),
-        };
-        Answer {
-            status: response.status(),
-            content_type: response.content_type().to_string(),
-            policy: String::new(),
-            body: response.into_string().unwrap(),
-        }
+            .send_string(&body);
+        answer("POST", &url, response)
     })
     .await
     .unwrap()

@@ -24,17 +24,7 @@ use sqlx::{AnyPool, Row};
 
 /// The schema, created at start if missing: the ledger, and the copy of
 /// the suppression list ([`crate::suppressed`]) beside it.
-pub const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS send_ledger (
-        notification_id TEXT PRIMARY KEY,
-        status TEXT NOT NULL,
-        owner TEXT NOT NULL,
-        lease_until BIGINT NOT NULL,
-        attempts BIGINT NOT NULL,
-        detail TEXT
-    )",
-    crate::suppressed::TABLE,
-];
+pub const SCHEMA: &str = include_str!("schema.sql");
 
 /// What an erasure blanks in the ledger ([`servicekit::erasure::Eraser`]):
 /// the servers' replies about an erased user's notifications (a refusal

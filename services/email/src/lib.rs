@@ -36,11 +36,7 @@ pub struct ApiDoc;
 pub const GROUP: &str = "email-service";
 
 /// What email-service is to [`Service`].
-const SPEC: Spec = Spec {
-    name: GROUP,
-    port_variable: "EMAIL_PORT",
-    schema: ledger::SCHEMA,
-};
+const SPEC: Spec = Spec::new(GROUP, "EMAIL_PORT", ledger::SCHEMA);
 
 /// Builds email-service from `config`: connected to Redis, its ledger and
 /// the SMTP server, and bound (port 0 picks a free one), ready to run.

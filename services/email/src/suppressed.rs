@@ -13,14 +13,6 @@ use eventstore::{Delivery, Event, HandleError};
 use servicekit::db::rows_among;
 use sqlx::{AnyPool, Row};
 
-/// The table, for [`crate::ledger::SCHEMA`].
-pub const TABLE: &str = "CREATE TABLE IF NOT EXISTS suppressed_addresses (
-        address_hash TEXT PRIMARY KEY,
-        suppressed BIGINT NOT NULL,
-        reason TEXT NOT NULL,
-        changed_at BIGINT NOT NULL
-    )";
-
 /// The addresses not to send to.
 #[derive(Clone)]
 pub struct SuppressedAddresses {

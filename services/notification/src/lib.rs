@@ -29,11 +29,7 @@ use crate::store::NotificationStore;
 pub const GROUP: &str = "notification-service";
 
 /// What notification-service is to [`Service`].
-const SPEC: Spec = Spec {
-    name: GROUP,
-    port_variable: "NOTIFICATION_PORT",
-    schema: store::SCHEMA,
-};
+const SPEC: Spec = Spec::new(GROUP, "NOTIFICATION_PORT", store::SCHEMA);
 
 /// Builds notification-service from `config`: connected and bound (port 0
 /// picks a free one), ready to run.

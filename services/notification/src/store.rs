@@ -11,25 +11,7 @@ use servicekit::now_ms;
 use sqlx::{AnyPool, Row};
 
 /// The schema, created at start if missing.
-pub const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS notifications (
-        id TEXT PRIMARY KEY,
-        campaign_id TEXT NOT NULL,
-        user_id BIGINT NOT NULL,
-        email TEXT NOT NULL,
-        name TEXT NOT NULL,
-        status TEXT NOT NULL,
-        detail TEXT,
-        updated_at BIGINT NOT NULL
-    )",
-    // A campaign's counts per status read this index alone, not the table.
-    "CREATE INDEX IF NOT EXISTS notifications_by_campaign ON notifications (campaign_id, status)",
-    "CREATE TABLE IF NOT EXISTS templates (
-        campaign_id TEXT PRIMARY KEY,
-        subject TEXT NOT NULL,
-        body TEXT NOT NULL
-    )",
-];
+pub const SCHEMA: &str = include_str!("schema.sql");
 
 /// A campaign's notifications counted per status (`$1` the campaign's
 /// id), through `notifications_by_campaign`.

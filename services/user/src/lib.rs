@@ -35,11 +35,7 @@ use crate::suppressions::SuppressionStore;
 pub const GROUP: &str = contracts::AUDIENCE_GROUP;
 
 /// What user-service is to [`Service`].
-const SPEC: Spec = Spec {
-    name: GROUP,
-    port_variable: "USER_PORT",
-    schema: store::SCHEMA,
-};
+const SPEC: Spec = Spec::new(GROUP, "USER_PORT", store::SCHEMA);
 
 /// The longest an expansion may run before the worker retries it.
 const EXPANSION_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 60 * 60);

@@ -7,35 +7,7 @@ use servicekit::now_ms;
 use sqlx::{AnyPool, Row};
 
 /// The schema, created at start if missing.
-pub const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS users (
-        id BIGINT PRIMARY KEY,
-        name TEXT NOT NULL,
-        email TEXT NOT NULL UNIQUE
-    )",
-    "CREATE TABLE IF NOT EXISTS expansions (
-        campaign_id TEXT PRIMARY KEY,
-        cursor BIGINT NOT NULL,
-        total BIGINT,
-        done BIGINT NOT NULL
-    )",
-    "CREATE TABLE IF NOT EXISTS expansion_leases (
-        campaign_id TEXT PRIMARY KEY,
-        owner TEXT NOT NULL,
-        lease_until BIGINT NOT NULL
-    )",
-    // The suppression list (crate::suppressions).
-    "CREATE TABLE IF NOT EXISTS suppressions (
-        address_hash TEXT PRIMARY KEY,
-        address TEXT,
-        user_id BIGINT,
-        suppressed BIGINT NOT NULL,
-        reason TEXT NOT NULL,
-        campaign_id TEXT,
-        detail TEXT,
-        changed_at BIGINT NOT NULL
-    )",
-];
+pub const SCHEMA: &str = include_str!("schema.sql");
 
 /// One user, as served and as sent in notifications.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]

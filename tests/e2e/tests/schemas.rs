@@ -6,7 +6,7 @@
 use testkit::Postgres;
 
 /// Each service's schema, by its database's name.
-const SCHEMAS: [(&str, &[&str]); 4] = [
+const SCHEMAS: [(&str, &str); 4] = [
     ("campaigns", campaign_service::store::SCHEMA),
     ("users", user_service::store::SCHEMA),
     ("notifications", notification_service::store::SCHEMA),

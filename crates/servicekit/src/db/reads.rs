@@ -134,7 +134,7 @@ mod tests {
     async fn sqlite_reads_go_on_beside_the_writer_and_cannot_write() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/reads.db", dir.path().display());
-        let writes = super::super::connect(&url, &["CREATE TABLE IF NOT EXISTS t (n BIGINT)"])
+        let writes = super::super::connect(&url, "CREATE TABLE IF NOT EXISTS t (n BIGINT)")
             .await
             .unwrap();
         let reads = connect_reads(&writes, 2).await.unwrap();
@@ -169,7 +169,7 @@ mod tests {
     async fn the_read_connections_threads_run_at_a_lower_priority() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/nice.db", dir.path().display());
-        let writes = super::super::connect(&url, &[]).await.unwrap();
+        let writes = super::super::connect(&url, "").await.unwrap();
         let _reads = connect_reads(&writes, 3).await.unwrap();
         let niceness = |stat: &str| -> i32 {
             let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();

@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 use servicekit::service::Spec;
 
 /// The demo service: one table of names.
-pub const SPEC: Spec = Spec {
-    name: "demo-service",
-    port_variable: "DEMO_PORT",
-    schema: &["CREATE TABLE IF NOT EXISTS demo (name TEXT PRIMARY KEY)"],
-};
+pub const SPEC: Spec = Spec::new(
+    "demo-service",
+    "DEMO_PORT",
+    "CREATE TABLE IF NOT EXISTS demo (name TEXT PRIMARY KEY)",
+);
 
 /// What the demo service consumes from `demo:hellos`.
 #[derive(Serialize, Deserialize)]

@@ -1,0 +1,60 @@
+CREATE TABLE IF NOT EXISTS campaigns (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL,
+    status TEXT NOT NULL,
+    total BIGINT,
+    sent BIGINT NOT NULL,
+    failed BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    completed_at BIGINT
+);
+
+-- The list, newest first, and the live channel's latest campaigns read
+-- this index in order instead of sorting the table; the campaigns in
+-- one status (sending, expanding) are found through the next one.
+CREATE INDEX IF NOT EXISTS campaigns_by_created ON campaigns (created_at DESC, id);
+
+CREATE INDEX IF NOT EXISTS campaigns_by_status ON campaigns (status, created_at);
+
+CREATE TABLE IF NOT EXISTS outcomes (
+    notification_id TEXT PRIMARY KEY,
+    campaign_id TEXT NOT NULL,
+    status TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS campaign_dead_letters (
+    campaign_id TEXT PRIMARY KEY,
+    dead_lettered BIGINT NOT NULL
+);
+
+-- Of a campaign's recipients not sent (`campaigns.failed`), those
+-- suppressed: apart, like the dead letters, so that `failed` keeps
+-- its meaning in rows written before either existed.
+CREATE TABLE IF NOT EXISTS campaign_suppressed (
+    campaign_id TEXT PRIMARY KEY,
+    suppressed BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS campaign_failures (
+    notification_id TEXT PRIMARY KEY,
+    campaign_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    recipient TEXT,
+    detail TEXT
+);
+
+CREATE INDEX IF NOT EXISTS campaign_failures_by_campaign ON campaign_failures (campaign_id, notification_id);
+
+CREATE TABLE IF NOT EXISTS announcements (
+    campaign_id TEXT PRIMARY KEY,
+    entry_id TEXT NOT NULL
+);
+
+-- The trace of a campaign created within a caller's trace; the others
+-- are traced by their id.
+CREATE TABLE IF NOT EXISTS campaign_traces (
+    campaign_id TEXT PRIMARY KEY,
+    trace_id TEXT NOT NULL
+);

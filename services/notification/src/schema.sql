@@ -1,0 +1,19 @@
+CREATE TABLE IF NOT EXISTS notifications (
+    id TEXT PRIMARY KEY,
+    campaign_id TEXT NOT NULL,
+    user_id BIGINT NOT NULL,
+    email TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    detail TEXT,
+    updated_at BIGINT NOT NULL
+);
+
+-- A campaign's counts per status read this index alone, not the table.
+CREATE INDEX IF NOT EXISTS notifications_by_campaign ON notifications (campaign_id, status);
+
+CREATE TABLE IF NOT EXISTS templates (
+    campaign_id TEXT PRIMARY KEY,
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL
+);
