@@ -2,8 +2,9 @@
 // The dashboard in a real browser (Debian's chromium through npm's
 // playwright-core, from tools/): a template error is shown before anything
 // is sent, the email is previewed for the sample recipient and for one
-// typed in, a campaign created from the form reaches `completed` on the
-// page without a reload, its counts exact, and its detail panel shows them.
+// typed in, a campaign created from the form (by a double click: one
+// Idempotency-Key, one campaign) reaches `completed` on the page without a
+// reload, its counts exact, and its detail panel shows them.
 //
 //   node tests/browser/dashboard.mjs <campaign-service URL> <users>
 //
@@ -19,6 +20,13 @@ const users = Number(given);
 await onDashboard(base, async (page) => {
   // Survives only if the page is never reloaded.
   await page.evaluate(() => { window.sameDocument = true; });
+  // The Idempotency-Key of each creation the page sends.
+  const keys = [];
+  page.on('request', (request) => {
+    if (request.method() === 'POST' && new URL(request.url()).pathname === '/api/v1/campaigns') {
+      keys.push(request.headers()['idempotency-key']);
+    }
+  });
 
   // A template naming a variable that does not exist: refused, shown.
   await page.fill('#name', 'from the browser');
@@ -43,7 +51,8 @@ await onDashboard(base, async (page) => {
   await page.fill('#preview-name', 'Grace Hopper');
   await page.fill('#preview-email', 'grace@example.com');
   const typedPreview = await previewed(preview);
-  await page.click('#new button[type=submit]');
+  const refusedKeys = keys.length;
+  await page.dblclick('#new button[type=submit]');
   await page.waitForFunction(() => document.querySelector('#message').textContent.startsWith('created '),
     null, { timeout: 10_000 });
   const id = (await page.textContent('#message')).slice('created '.length);
@@ -56,7 +65,10 @@ await onDashboard(base, async (page) => {
     failed: Number(document.querySelector(`${row} td.failed`).textContent),
     streams: document.querySelectorAll('#streams tbody tr').length,
     consumersShown: document.querySelector('#streams').textContent.includes('email-service'),
+    rows: [...document.querySelectorAll('#campaigns tbody tr')]
+      .filter(tr => tr.firstChild.textContent === 'from the browser').length,
   }), row);
+  const creationKeys = keys.slice(refusedKeys);
 
   // Its detail panel: templates, times and the completed figures.
   await page.click(`${row} td.status`);
@@ -67,6 +79,10 @@ await onDashboard(base, async (page) => {
 
   const problems = [];
   if (!seen.sameDocument) problems.push('the page was reloaded');
+  if (seen.rows !== 1) problems.push(`${seen.rows} campaigns from the double click`);
+  if (creationKeys.length !== 2 || !/^[0-9a-f]{32}$/.test(creationKeys[0]) || creationKeys[0] !== creationKeys[1]) {
+    problems.push(`Idempotency-Keys of the double click: ${JSON.stringify(creationKeys)}`);
+  }
   if (seen.total !== users || seen.sent !== users || seen.failed !== 0) {
     problems.push(`counts on the page: total ${seen.total}, sent ${seen.sent}, failed ${seen.failed}; expected ${users} sent`);
   }
@@ -81,5 +97,5 @@ await onDashboard(base, async (page) => {
       || !detail.created || detail.completed === '—') {
     problems.push(`detail panel: ${JSON.stringify(detail)}`);
   }
-  return { id, templateError, preview, typedPreview, detail, ...seen, problems };
+  return { id, templateError, preview, typedPreview, detail, creationKeys, ...seen, problems };
 });

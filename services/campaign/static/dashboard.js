@@ -262,11 +262,19 @@ async function created(response) {
   showCampaign(answer);
 }
 
+// One Idempotency-Key per campaign to create: a second click, or a retry
+// after an answer that never came, gets the same campaign back, never a
+// second one; a new key once it is created.
+const newKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)),
+  byte => byte.toString(16).padStart(2, '0')).join('');
+let creationKey = newKey();
 $('#new').onsubmit = async event => {
   event.preventDefault();
   const body = JSON.stringify({ name: $('#name').value, subject: $('#subject').value, body: $('#body').value });
-  created(await guarded('/api/v1/campaigns',
-    { method: 'POST', headers: { 'content-type': 'application/json' }, body }));
+  const response = await guarded('/api/v1/campaigns', { method: 'POST',
+    headers: { 'content-type': 'application/json', 'idempotency-key': creationKey }, body });
+  if (response.ok) creationKey = newKey();
+  created(response);
 };
 // The email for the recipient given, or the sample recipient.
 $('#preview').onclick = async () => {

@@ -14,7 +14,7 @@ use super::MAX_LIMIT;
 use crate::domain::{NewCampaign, NewCampaignRequest};
 use crate::quota;
 use crate::state::AppState;
-use crate::store::{Campaign, Failure};
+use crate::store::{Campaign, Creation, Failure};
 
 /// Creates the demo campaign (a write behind a GET, handy from a browser).
 #[utoipa::path(
@@ -32,23 +32,30 @@ use crate::store::{Campaign, Failure};
 pub(super) async fn create_demo(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Created, ApiError> {
-    create_campaign(&state, NewCampaign::demo(), &headers).await
+) -> Result<Answered, ApiError> {
+    create_campaign(&state, NewCampaign::demo(), &headers, None).await
 }
 
 /// Creates a campaign to every user. Its templates are rendered once for a
 /// sample recipient first: an undefined variable, a render over its budget
-/// or an output over its size is refused with a 400.
+/// or an output over its size is refused with a 400. With an
+/// `Idempotency-Key`, a retry of the same request gets the same campaign
+/// back (200), never a second one.
 #[utoipa::path(
     post,
     path = "/api/v1/campaigns",
     tag = "campaigns",
     security((), ("api_token" = [])),
     request_body = NewCampaignRequest,
-    params(("traceparent" = Option<String>, Header, description = "A W3C traceparent (`00-<32 hex>-<16 hex>-<2 hex>`): everything the campaign causes carries its trace id, in every service's logs. Without it, or when it is not valid, the trace id is the campaign's id without dashes.")),
+    params(
+        ("traceparent" = Option<String>, Header, description = "A W3C traceparent (`00-<32 hex>-<16 hex>-<2 hex>`): everything the campaign causes carries its trace id, in every service's logs. Without it, or when it is not valid, the trace id is the campaign's id without dashes."),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters, new for each campaign: a creation retried with the same key and body (a client's timeout, a proxy's retry) gets the campaign the first one created (200), never a second; the same key with another body is a 409. A key names its campaign for good.")
+    ),
     responses(
+        (status = 200, description = "The campaign this `Idempotency-Key` created before, for the same body; nothing new", body = Campaign, headers(("traceparent" = String, description = "The W3C traceparent the campaign's events carry"))),
         (status = 201, description = "The campaign created", body = Campaign, headers(("traceparent" = String, description = "The W3C traceparent the campaign's events carry: grep its trace id in the logs"))),
-        (status = 400, description = "Malformed JSON, or an invalid value (named)", body = ErrorBody),
+        (status = 400, description = "Malformed JSON, an invalid value or `Idempotency-Key` (named)", body = ErrorBody),
+        (status = 409, description = "This `Idempotency-Key` created a campaign from another body (named); nothing new", body = ErrorBody),
         (status = 413, description = "A body over 256 KiB", body = ErrorBody),
         (status = 415, description = "No JSON content type", body = ErrorBody),
         (status = 422, description = "JSON of the wrong shape", body = ErrorBody),
@@ -60,24 +67,48 @@ pub(super) async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<NewCampaignRequest>,
-) -> Result<Created, ApiError> {
+) -> Result<Answered, ApiError> {
+    let key = idempotency_key(&headers)?;
     let campaign = tokio::task::spawn_blocking(move || NewCampaign::parse(request))
         .await
         .map_err(anyhow::Error::from)?
         .map_err(ApiError::bad_request)?;
-    create_campaign(&state, campaign, &headers).await
+    create_campaign(&state, campaign, &headers, key.as_deref()).await
 }
 
-/// A created campaign: 201, its `traceparent`, and the campaign.
-type Created = (StatusCode, [(HeaderName, String); 1], Json<Campaign>);
+/// A campaign answered: 201 (created) or 200 (an idempotent retry's), its
+/// `traceparent`, and the campaign.
+type Answered = (StatusCode, [(HeaderName, String); 1], Json<Campaign>);
+
+/// The `Idempotency-Key` header, when there is one: 1 to
+/// [`MAX_IDEMPOTENCY_KEY`] visible ASCII characters, else a 400.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .filter(|key| {
+            (1..=MAX_IDEMPOTENCY_KEY).contains(&key.len()) && key.bytes().all(|byte| byte.is_ascii_graphic())
+        })
+        .map(|key| Some(key.to_string()))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters (no spaces)"
+            ))
+        })
+}
 
 /// Stores and announces `campaign`, in the trace of the request's
-/// `traceparent` when it has a valid one (else in the campaign's own trace id).
+/// `traceparent` when it has a valid one (else in the campaign's own trace
+/// id); once per idempotency `key` when given.
 async fn create_campaign(
     state: &AppState,
     campaign: NewCampaign,
     headers: &HeaderMap,
-) -> Result<Created, ApiError> {
+    key: Option<&str>,
+) -> Result<Answered, ApiError> {
     let incoming = headers
         .get(TRACEPARENT)
         .and_then(|value| value.to_str().ok())
@@ -85,13 +116,26 @@ async fn create_campaign(
     if !quota::redis_has_room(&state.redis).await {
         return Err(quota::redis_full());
     }
-    let Some(campaign) = state
+    let creation = state
         .tracker
         .store()
-        .create(campaign, incoming.as_deref(), state.max_in_progress)
-        .await?
-    else {
-        return Err(quota::too_many(state.max_in_progress));
+        .create(campaign, incoming.as_deref(), key, state.max_in_progress)
+        .await?;
+    let campaign = match creation {
+        Creation::Created(campaign) => campaign,
+        Creation::Replayed(campaign) => {
+            // Announced by the first request (or re-announced since).
+            let traceparent = contracts::traceparent(&state.tracker.trace_id(&campaign).await?);
+            tracing::info!(campaign = %campaign.id, "creation retried with its idempotency key");
+            return Ok((StatusCode::OK, [(TRACEPARENT, traceparent)], Json(campaign)));
+        }
+        Creation::KeyReused { campaign_id } => {
+            return Err(ApiError::conflict(format!(
+                "this Idempotency-Key created campaign {campaign_id} from another body; \
+                 use a new key for a new campaign"
+            )))
+        }
+        Creation::QuotaFull => return Err(quota::too_many(state.max_in_progress)),
     };
     let trace_id = match incoming {
         Some(trace_id) => trace_id,
@@ -106,6 +150,13 @@ async fn create_campaign(
     tracing::info!(campaign = %campaign.id, trace = %traceparent, "campaign created");
     Ok((StatusCode::CREATED, [(TRACEPARENT, traceparent)], Json(campaign)))
 }
+
+/// The header that makes a creation idempotent (the IETF's
+/// `Idempotency-Key` draft, as Stripe and others take it).
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// The longest `Idempotency-Key`, in characters.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 /// The W3C trace context header.
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");

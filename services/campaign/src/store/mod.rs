@@ -18,9 +18,9 @@ use contracts::{DeliveryStatus, EmailDelivery};
 use servicekit::now_ms;
 use sqlx::{AnyPool, Row};
 
-use crate::domain::NewCampaign;
-
+mod create;
 mod failures;
+pub use create::Creation;
 pub use failures::ERASE;
 mod model;
 
@@ -44,49 +44,6 @@ impl CampaignStore {
     /// A store on `db` (schema applied).
     pub fn new(db: AnyPool) -> Self {
         Self { db }
-    }
-
-    /// Stores a new campaign, with the trace id of the request that
-    /// created it if it came with one, and returns it; `None` when
-    /// `max_in_progress` campaigns are in progress already (counted in the
-    /// insert itself, so creations at once cannot pass it together).
-    pub async fn create(
-        &self,
-        campaign: NewCampaign,
-        trace_id: Option<&str>,
-        max_in_progress: u64,
-    ) -> anyhow::Result<Option<Campaign>> {
-        let id = uuid::Uuid::new_v4().to_string();
-        let mut tx = self.db.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO campaigns (id, name, subject, body, status, total, sent, failed, created_at, completed_at)
-             SELECT $1, $2, $3, $4, 'expanding', NULL, 0, 0, $5, NULL
-             WHERE (SELECT COUNT(*) FROM campaigns WHERE status IN ('expanding', 'sending')) < $6",
-        )
-        .bind(&id)
-        .bind(&campaign.name)
-        .bind(&campaign.subject)
-        .bind(&campaign.body)
-        .bind(now_ms())
-        .bind(i64::try_from(max_in_progress).unwrap_or(i64::MAX))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            return Ok(None);
-        }
-        if let Some(trace_id) = trace_id {
-            sqlx::query("INSERT INTO campaign_traces (campaign_id, trace_id) VALUES ($1, $2)")
-                .bind(&id)
-                .bind(trace_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        self.get(&id)
-            .await?
-            .map(Some)
-            .ok_or_else(|| anyhow::anyhow!("campaign {id} vanished after insert"))
     }
 
     /// One campaign.

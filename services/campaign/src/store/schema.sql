@@ -58,3 +58,10 @@ CREATE TABLE IF NOT EXISTS campaign_traces (
     campaign_id TEXT PRIMARY KEY,
     trace_id TEXT NOT NULL
 );
+
+-- The Idempotency-Key of each campaign created with one (store::create):
+-- a creation retried with the same key gets that campaign back.
+CREATE TABLE IF NOT EXISTS campaign_idempotency_keys (
+    idempotency_key TEXT PRIMARY KEY,
+    campaign_id TEXT NOT NULL
+);
