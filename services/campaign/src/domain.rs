@@ -24,6 +24,11 @@ pub struct NewCampaignRequest {
     /// The subject and body templates.
     #[serde(flatten)]
     pub templates: TemplatesRequest,
+    /// When to start sending (RFC 3339, with its offset, in the future):
+    /// the campaign is `scheduled` until then. Absent: now.
+    #[serde(default)]
+    #[schema(format = DateTime, example = "2026-12-24T09:00:00+01:00")]
+    pub send_at: Option<String>,
 }
 
 /// A campaign's two templates as the API takes them, in a new campaign
@@ -59,6 +64,9 @@ pub struct NewCampaign {
     pub subject: String,
     /// Body template that renders within its bounds, 1 to 100,000 characters.
     pub body: String,
+    /// When to start sending, in ms since the epoch (in the future when
+    /// it was asked for); `None`: now.
+    pub send_at: Option<i64>,
 }
 
 impl NewCampaign {
@@ -75,7 +83,13 @@ impl NewCampaign {
             return Err("subject must be a single line".into());
         }
         Templates::check(&subject, &body).map_err(|error| error.to_string())?;
-        Ok(Self { name, subject, body })
+        let send_at = request.send_at.as_deref().map(parse_send_at).transpose()?;
+        Ok(Self {
+            name,
+            subject,
+            body,
+            send_at,
+        })
     }
 
     /// The demo campaign of `GET /api/v1/campaign/create`.
@@ -85,8 +99,22 @@ impl NewCampaign {
             subject: "Hello {{ name }}, news from comms".into(),
             body: "Dear {{ name }},\n\nthis is the comms demo campaign, sent to {{ email }}.\n\nBest regards,\nthe comms team\n"
                 .into(),
+            send_at: None,
         }
     }
+}
+
+/// A `send_at` (RFC 3339, as `2026-12-24T09:00:00+01:00`) in ms since the
+/// epoch; one that does not parse, or is not in the future, is refused.
+pub fn parse_send_at(value: &str) -> Result<i64, String> {
+    let at = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+        .map_err(|error| format!("send_at must be an RFC 3339 date and time with its offset ({error})"))?;
+    let ms = i64::try_from(at.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| "send_at is out of range".to_string())?;
+    if ms <= servicekit::now_ms() {
+        return Err(format!("send_at must be in the future: {value} has passed"));
+    }
+    Ok(ms)
 }
 
 fn check_length(field: &str, value: &str, max: usize) -> Result<(), String> {
@@ -110,6 +138,25 @@ mod tests {
                 subject: subject.into(),
                 body: body.into(),
             },
+            send_at: None,
+        }
+    }
+
+    #[test]
+    fn send_at_is_a_future_rfc_3339_time_with_its_offset() {
+        let at = |send_at: &str| {
+            let mut request = request("n", "s", "b");
+            request.send_at = Some(send_at.into());
+            NewCampaign::parse(request).map(|campaign| campaign.send_at)
+        };
+        assert_eq!(at("2999-01-01T00:00:00Z"), Ok(Some(32_472_144_000_000)));
+        assert_eq!(at("2999-01-01T01:00:00+01:00"), Ok(Some(32_472_144_000_000)));
+        assert!(at("2020-01-01T00:00:00Z").unwrap_err().contains("has passed"));
+        for bad in ["tomorrow", "2999-01-01", "2999-01-01T00:00:00"] {
+            assert!(
+                at(bad).unwrap_err().starts_with("send_at must be an RFC 3339"),
+                "{bad}"
+            );
         }
     }
 

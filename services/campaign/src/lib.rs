@@ -8,6 +8,7 @@ pub mod gauges;
 pub mod handlers;
 pub mod quota;
 pub mod routes;
+pub mod scheduler;
 pub mod state;
 pub mod store;
 
@@ -75,6 +76,13 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         .consume(&streams.deliveries, DeliveryHandler(tracker.clone()))
         .consume(&streams.erasures, eraser)
         .spawn(move |shutdown| gauges::refresh(reads, gauges::REFRESH, shutdown))
+        .once_per_cluster("schedule", scheduler::EVERY, {
+            let (tracker, max_in_progress) = (tracker.clone(), config.max_in_progress);
+            move || {
+                let tracker = tracker.clone();
+                async move { scheduler::start_due(&tracker, max_in_progress).await }
+            }
+        })
         .once_per_cluster("reannounce", reannounce, move || {
             let tracker = tracker.clone();
             async move { tracker.reannounce_stalled(reannounce).await }

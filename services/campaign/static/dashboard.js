@@ -91,12 +91,23 @@ function renderDetail() {
   for (const field of ['id', 'status', 'subject', 'body']) $('#detail-' + field).textContent = c[field];
   $('#detail-created').textContent = time(c.created_at);
   $('#detail-completed').textContent = time(c.completed_at);
+  $('#detail-send_at').textContent = c.send_at == null ? 'at creation' : time(c.send_at);
+  $('#detail-started').textContent = c.started_at == null ? '—'
+    : `${time(c.started_at)} (${Math.round((c.started_at - c.send_at) / 1000)} s after its time)`;
+  $('#detail-cancel').hidden = c.status !== 'scheduled';
   for (const field of ['total', 'sent', 'failed', 'dead_lettered', 'suppressed', 'pending']) {
     $('#detail-' + field).textContent = c.progress[field];
   }
   $('#detail-rate').textContent = rate;
   $('#detail-eta').textContent = eta;
 }
+// A scheduled campaign, cancelled before its time.
+$('#detail-cancel').onclick = async () => {
+  const response = await guarded(`/api/v1/campaigns/${encodeURIComponent(detailId)}/cancel`, { method: 'POST' });
+  const answer = await response.json();
+  if (!response.ok) { $('#message').textContent = answer.error; return; }
+  showCampaign(answer);
+};
 $('#detail-close').onclick = () => {
   detailId = null;
   $('#detail').hidden = true;
@@ -270,7 +281,9 @@ const newKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)),
 let creationKey = newKey();
 $('#new').onsubmit = async event => {
   event.preventDefault();
-  const body = JSON.stringify({ name: $('#name').value, subject: $('#subject').value, body: $('#body').value });
+  const sendAt = $('#send-at').value;
+  const body = JSON.stringify({ name: $('#name').value, subject: $('#subject').value, body: $('#body').value,
+    ...(sendAt ? { send_at: new Date(sendAt).toISOString() } : {}) });
   const response = await guarded('/api/v1/campaigns', { method: 'POST',
     headers: { 'content-type': 'application/json', 'idempotency-key': creationKey }, body });
   if (response.ok) creationKey = newKey();

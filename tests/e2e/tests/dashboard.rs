@@ -121,6 +121,13 @@ fn a_campaign_s_suppressed_recipients_are_shown_on_its_row_and_detail_and_the_li
 }
 
 #[test]
+fn a_campaign_scheduled_on_the_page_can_be_cancelled_there() {
+    let stack = Stack::start(1);
+    let seen = browse(&stack, "schedule.mjs", &[]);
+    assert_eq!(seen["status"], "cancelled", "{seen}");
+}
+
+#[test]
 fn the_dashboard_works_under_its_policy_which_refuses_inline_code() {
     let stack = Stack::start(1);
     let seen = browse(&stack, "csp.mjs", &[]);

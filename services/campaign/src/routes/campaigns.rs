@@ -122,6 +122,12 @@ async fn create_campaign(
         .create(campaign, incoming.as_deref(), key, state.max_in_progress)
         .await?;
     let campaign = match creation {
+        Creation::Created(campaign) if campaign.send_at.is_some() => {
+            // Announced when its time comes (crate::scheduler).
+            let traceparent = contracts::traceparent(&state.tracker.trace_id(&campaign).await?);
+            tracing::info!(campaign = %campaign.id, send_at = campaign.send_at, "campaign scheduled");
+            return Ok((StatusCode::CREATED, [(TRACEPARENT, traceparent)], Json(campaign)));
+        }
         Creation::Created(campaign) => campaign,
         Creation::Replayed(campaign) => {
             // Announced by the first request (or re-announced since).

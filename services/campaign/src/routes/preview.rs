@@ -65,6 +65,7 @@ pub(super) async fn preview(ApiJson(request): ApiJson<PreviewRequest>) -> Result
         let campaign = NewCampaign::parse(NewCampaignRequest {
             name: "preview".into(),
             templates: request.templates,
+            send_at: None,
         })?;
         templates::Templates::compile(&campaign.subject, &campaign.body)
             .and_then(|templates| {

@@ -10,7 +10,7 @@
 
 use servicekit::now_ms;
 
-use super::{Campaign, CampaignStore};
+use super::{Campaign, CampaignStatus, CampaignStore};
 use crate::domain::NewCampaign;
 
 /// What a creation came to.
@@ -62,15 +62,22 @@ impl CampaignStore {
                 return self.created_before(key, &campaign).await;
             }
         }
+        // A scheduled campaign is not in progress: the quota is counted
+        // when it starts.
+        let status = match campaign.send_at {
+            Some(_) => CampaignStatus::Scheduled,
+            None => CampaignStatus::Expanding,
+        };
         let inserted = sqlx::query(
             "INSERT INTO campaigns (id, name, subject, body, status, total, sent, failed, created_at, completed_at)
-             SELECT $1, $2, $3, $4, 'expanding', NULL, 0, 0, $5, NULL
-             WHERE (SELECT COUNT(*) FROM campaigns WHERE status IN ('expanding', 'sending')) < $6",
+             SELECT $1, $2, $3, $4, $5, NULL, 0, 0, $6, NULL
+             WHERE $5 = 'scheduled' OR (SELECT COUNT(*) FROM campaigns WHERE status IN ('expanding', 'sending')) < $7",
         )
         .bind(&id)
         .bind(&campaign.name)
         .bind(&campaign.subject)
         .bind(&campaign.body)
+        .bind(status.as_str())
         .bind(now_ms())
         .bind(i64::try_from(max_in_progress).unwrap_or(i64::MAX))
         .execute(&mut *tx)
@@ -79,6 +86,15 @@ impl CampaignStore {
         if inserted == 0 {
             tx.rollback().await?;
             return Ok(Creation::QuotaFull);
+        }
+        if let Some(send_at) = campaign.send_at {
+            sqlx::query(
+                "INSERT INTO campaign_schedules (campaign_id, send_at, started_at) VALUES ($1, $2, NULL)",
+            )
+            .bind(&id)
+            .bind(send_at)
+            .execute(&mut *tx)
+            .await?;
         }
         if let Some(trace_id) = trace_id {
             sqlx::query("INSERT INTO campaign_traces (campaign_id, trace_id) VALUES ($1, $2)")
@@ -117,8 +133,14 @@ impl CampaignStore {
 }
 
 /// Whether `campaign` asks for what `before` was created from: every field
-/// of a creation's body, as parsed.
+/// of a creation's body, as parsed (a campaign rescheduled since asks for
+/// another `send_at`).
 fn asks_for(campaign: &NewCampaign, before: &Campaign) -> bool {
-    let NewCampaign { name, subject, body } = campaign;
-    (name, subject, body) == (&before.name, &before.subject, &before.body)
+    let NewCampaign {
+        name,
+        subject,
+        body,
+        send_at,
+    } = campaign;
+    (name, subject, body, send_at) == (&before.name, &before.subject, &before.body, &before.send_at)
 }

@@ -20,8 +20,10 @@ use sqlx::{AnyPool, Row};
 
 mod create;
 mod failures;
+mod schedule;
 pub use create::Creation;
 pub use failures::ERASE;
+pub use schedule::Change;
 mod model;
 
 use model::Counts;
@@ -36,9 +38,12 @@ pub struct CampaignStore {
     db: AnyPool,
 }
 
-const COLUMNS: &str = "id, name, subject, body, status, total, sent, failed, created_at, completed_at,
+pub(super) const COLUMNS: &str =
+    "id, name, subject, body, status, total, sent, failed, created_at, completed_at,
     COALESCE((SELECT dead_lettered FROM campaign_dead_letters d WHERE d.campaign_id = campaigns.id), 0),
-    COALESCE((SELECT suppressed FROM campaign_suppressed s WHERE s.campaign_id = campaigns.id), 0)";
+    COALESCE((SELECT suppressed FROM campaign_suppressed s WHERE s.campaign_id = campaigns.id), 0),
+    (SELECT send_at FROM campaign_schedules w WHERE w.campaign_id = campaigns.id),
+    (SELECT started_at FROM campaign_schedules w WHERE w.campaign_id = campaigns.id)";
 
 impl CampaignStore {
     /// A store on `db` (schema applied).
@@ -372,7 +377,7 @@ async fn complete_if_done(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -
     Ok(())
 }
 
-fn to_campaign(row: sqlx::any::AnyRow) -> anyhow::Result<Campaign> {
+pub(super) fn to_campaign(row: sqlx::any::AnyRow) -> anyhow::Result<Campaign> {
     let total: Option<i64> = row.try_get(5)?;
     let sent: i64 = row.try_get(6)?;
     let not_sent: i64 = row.try_get(7)?;
@@ -395,5 +400,7 @@ fn to_campaign(row: sqlx::any::AnyRow) -> anyhow::Result<Campaign> {
         },
         created_at: row.try_get(8)?,
         completed_at: row.try_get(9)?,
+        send_at: row.try_get(12)?,
+        started_at: row.try_get(13)?,
     })
 }

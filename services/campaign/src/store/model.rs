@@ -22,18 +22,28 @@ pub struct Campaign {
     pub progress: Progress,
     /// Creation time, ms since the epoch.
     pub created_at: i64,
-    /// Completion time, ms since the epoch.
+    /// Completion time (or cancellation), ms since the epoch.
     pub completed_at: Option<i64>,
+    /// When it was asked to start sending, ms since the epoch; `null`:
+    /// at its creation.
+    pub send_at: Option<i64>,
+    /// When a scheduled campaign started, ms since the epoch: after
+    /// `send_at` by as much as comms was late (down, or at its quota).
+    pub started_at: Option<i64>,
 }
 
-/// Where a campaign stands in its life: `expanding` until its audience is
-/// known, then `sending`, then `completed` when every recipient has an
-/// outcome. Stored as that text in `campaigns.status` and served as the
+/// Where a campaign stands in its life: `scheduled` until its `send_at`
+/// (or `cancelled` then), `expanding` until its audience is known, then
+/// `sending`, then `completed` when every recipient has an outcome. Stored as that text in `campaigns.status` and served as the
 /// same string, so neither the rows nor the API changed when it stopped
 /// being a `String`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CampaignStatus {
+    /// Waiting for its `send_at`.
+    Scheduled,
+    /// Cancelled while scheduled: nothing was sent.
+    Cancelled,
     /// Its audience is not known yet.
     Expanding,
     /// Its emails are going out.
@@ -46,6 +56,8 @@ impl CampaignStatus {
     /// The status as stored and served.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Scheduled => "scheduled",
+            Self::Cancelled => "cancelled",
             Self::Expanding => "expanding",
             Self::Sending => "sending",
             Self::Completed => "completed",
@@ -59,10 +71,16 @@ impl std::str::FromStr for CampaignStatus {
     type Err = UnknownStatus;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        [Self::Expanding, Self::Sending, Self::Completed]
-            .into_iter()
-            .find(|status| status.as_str() == value)
-            .ok_or_else(|| UnknownStatus::new("campaign", value))
+        [
+            Self::Scheduled,
+            Self::Cancelled,
+            Self::Expanding,
+            Self::Sending,
+            Self::Completed,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == value)
+        .ok_or_else(|| UnknownStatus::new("campaign", value))
     }
 }
 
@@ -135,6 +153,8 @@ mod tests {
     #[test]
     fn a_status_is_served_as_stored_and_read_back_as_itself() {
         for status in [
+            CampaignStatus::Scheduled,
+            CampaignStatus::Cancelled,
             CampaignStatus::Expanding,
             CampaignStatus::Sending,
             CampaignStatus::Completed,

@@ -65,3 +65,10 @@ CREATE TABLE IF NOT EXISTS campaign_idempotency_keys (
     idempotency_key TEXT PRIMARY KEY,
     campaign_id TEXT NOT NULL
 );
+
+-- When a scheduled campaign is to start (send_at), and when it did.
+CREATE TABLE IF NOT EXISTS campaign_schedules (
+    campaign_id TEXT PRIMARY KEY,
+    send_at BIGINT NOT NULL,
+    started_at BIGINT
+);
