@@ -4,6 +4,7 @@
 //! from the delivery events.
 
 pub mod config;
+pub mod export;
 pub mod handlers;
 pub mod links;
 pub mod routes;

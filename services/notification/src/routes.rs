@@ -1,9 +1,10 @@
-//! `GET /api/v1/notifications/{id}` and
-//! `GET /api/v1/campaigns/{id}/notifications` (counts per status), both
-//! described in [`ApiDoc`], the OpenAPI document served at
-//! `/api-docs/openapi.json`. A notification holds its recipient's address,
-//! so reading one needs the API token whenever one is set (always in
-//! `prod`); the counts hold no personal data and stay open.
+//! `GET /api/v1/notifications/{id}`, `GET /api/v1/campaigns/{id}/notifications`
+//! (counts per status) and `GET /api/v1/campaigns/{id}/export` (every
+//! recipient, as CSV: [`crate::export`]), described in [`ApiDoc`], the
+//! OpenAPI document served at `/api-docs/openapi.json`. A notification
+//! holds its recipient's address, so reading one, or the export, needs the
+//! API token whenever one is set (always in `prod`); the counts hold no
+//! personal data and stay open.
 
 use std::collections::BTreeMap;
 
@@ -21,7 +22,7 @@ use crate::store::{Notification, NotificationStore};
 /// ones are added by [`servicekit::openapi::document`]).
 #[derive(OpenApi)]
 #[openapi(
-    paths(one, counts),
+    paths(one, counts, crate::export::export),
     components(schemas(Notification)),
     tags((name = "notifications", description = "One notification per campaign and user, and its status"))
 )]
@@ -32,6 +33,7 @@ pub struct ApiDoc;
 pub fn router(store: NotificationStore, access: Access) -> Router {
     let personal = Router::new()
         .route("/api/v1/notifications/{id}", get(one))
+        .route("/api/v1/campaigns/{id}/export", get(crate::export::export))
         .route_layer(middleware::from_fn_with_state(access, require_token));
     Router::new()
         .merge(personal)

@@ -105,6 +105,21 @@ impl std::str::FromStr for NotificationStatus {
     }
 }
 
+/// The columns of a [`Notification`], as [`to_notification`] reads them.
+const NOTIFICATION: &str = "id, campaign_id, user_id, email, status, detail";
+
+/// A row of [`NOTIFICATION`].
+fn to_notification(row: sqlx::any::AnyRow) -> anyhow::Result<Notification> {
+    Ok(Notification {
+        id: row.try_get(0)?,
+        campaign_id: row.try_get(1)?,
+        user_id: row.try_get(2)?,
+        email: row.try_get(3)?,
+        status: row.try_get::<String, _>(4)?.parse()?,
+        detail: row.try_get(5)?,
+    })
+}
+
 /// The notification records.
 #[derive(Clone)]
 pub struct NotificationStore {
@@ -248,23 +263,40 @@ impl NotificationStore {
 
     /// One notification by id.
     pub async fn get(&self, id: &str) -> anyhow::Result<Option<Notification>> {
-        let row = sqlx::query(
-            "SELECT id, campaign_id, user_id, email, status, detail FROM notifications WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.db)
-        .await?;
-        row.map(|row| {
-            Ok(Notification {
-                id: row.try_get(0)?,
-                campaign_id: row.try_get(1)?,
-                user_id: row.try_get(2)?,
-                email: row.try_get(3)?,
-                status: row.try_get::<String, _>(4)?.parse()?,
-                detail: row.try_get(5)?,
-            })
-        })
-        .transpose()
+        let row = sqlx::query(&format!("SELECT {NOTIFICATION} FROM notifications WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.db)
+            .await?;
+        row.map(to_notification).transpose()
+    }
+
+    /// Every notification of `campaign_id`, in no set order, handed to
+    /// `each` `batch` at a time as they are read: one query, streamed, so
+    /// a campaign of any size takes bounded memory. Stops at the first
+    /// error of `each` (the reader gone).
+    pub async fn each_of_campaign<F, Fut>(
+        &self,
+        campaign_id: &str,
+        batch: usize,
+        mut each: F,
+    ) -> anyhow::Result<()>
+    where
+        F: FnMut(Vec<Notification>) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>>,
+    {
+        let sql = format!("SELECT {NOTIFICATION} FROM notifications WHERE campaign_id = $1");
+        let mut rows = sqlx::query(&sql).bind(campaign_id).fetch(&self.db);
+        let mut read = Vec::with_capacity(batch);
+        while let Some(row) = futures::TryStreamExt::try_next(&mut rows).await? {
+            read.push(to_notification(row)?);
+            if read.len() == batch {
+                each(std::mem::replace(&mut read, Vec::with_capacity(batch))).await?;
+            }
+        }
+        if !read.is_empty() {
+            each(read).await?;
+        }
+        Ok(())
     }
 
     /// How many notifications of `campaign_id` are in each status.

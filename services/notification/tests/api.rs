@@ -50,7 +50,7 @@ async fn get(url: String, token: Option<&str>) -> (u16, Value) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn in_prod_reading_a_notification_needs_the_bearer_token() {
+async fn in_prod_reading_a_notification_or_an_export_needs_the_bearer_token() {
     let error = spawn_app("prod", "")
         .await
         .err()
@@ -75,6 +75,14 @@ async fn in_prod_reading_a_notification_needs_the_bearer_token() {
     let (status, notification) = get(one(), Some("s3cret-token")).await;
     assert_eq!(status, 200, "{notification}");
     assert_eq!(notification["email"], "ada@example.com");
+
+    // The export lists addresses: behind the token too.
+    let export = app.home.url("/api/v1/campaigns/c1/export");
+    let (status, error) = get(export.clone(), None).await;
+    assert_eq!(status, 401, "{error}");
+    let (status, csv) = testkit::http::send("GET", &export, Some("s3cret-token"), None);
+    assert_eq!(status, 200);
+    assert!(csv.contains("ada@example.com,pending"), "{csv}");
 
     let (status, counts) = get(app.home.url("/api/v1/campaigns/c1/notifications"), None).await;
     assert_eq!(status, 200, "the counts hold no personal data and stay open");
