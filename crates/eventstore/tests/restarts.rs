@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{
-    eventually, fast_config, publish_numbers, publisher, recording, until_nothing_pending, Running, Seen,
-    Server,
+    eventually, fast_config, publish_numbers, publisher, recording, until_all_seen, until_nothing_pending,
+    Running, Seen, Server,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,7 +54,7 @@ async fn crash_and_restart(mut server: Server, outage: Outage) {
     let mut running = Running::spawn(&target, config, handler);
     let counters = running.counters.clone();
 
-    eventually("a quarter handled", Duration::from_secs(30), || async {
+    eventually("a quarter handled", Duration::from_secs(120), || async {
         counters.snapshot().handled >= TOTAL / 4
     })
     .await;
@@ -68,11 +68,8 @@ async fn crash_and_restart(mut server: Server, outage: Outage) {
     }
     server.restart(killed);
 
-    eventually("every entry handled", Duration::from_secs(60), || async {
-        seen.lock().unwrap().len() as u64 == TOTAL
-    })
-    .await;
-    until_nothing_pending(&target, "g", Duration::from_secs(10)).await;
+    until_all_seen(&seen, TOTAL, Duration::from_secs(60), Duration::from_secs(600)).await;
+    until_nothing_pending(&target, "g", Duration::from_secs(60)).await;
     running.stop().await;
 
     let seen = seen.lock().unwrap();

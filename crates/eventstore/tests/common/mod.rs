@@ -138,6 +138,30 @@ where
     }
 }
 
+/// Waits until `seen` holds `total` event numbers, failing only when it
+/// stops growing for `stall` (the worker is stuck) or after `bound`: a
+/// slow machine (a disk that fsyncs slowly under `appendfsync always`)
+/// takes longer, a stuck worker makes no progress at all.
+pub async fn until_all_seen(seen: &Seen, total: u64, stall: Duration, bound: Duration) {
+    let start = Instant::now();
+    let (mut last, mut last_change) = (0, Instant::now());
+    loop {
+        let now = seen.lock().unwrap().len() as u64;
+        if now == total {
+            return;
+        }
+        if now != last {
+            (last, last_change) = (now, Instant::now());
+        }
+        assert!(
+            last_change.elapsed() < stall,
+            "no entry handled for {stall:?}: {now} of {total} seen"
+        );
+        assert!(start.elapsed() < bound, "{now} of {total} seen after {bound:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// Entries of `group` on `stream` delivered but not acknowledged (0 while
 /// the group does not exist yet).
 pub async fn pending(target: &RedisTarget, stream: &str, group: &str) -> u64 {
