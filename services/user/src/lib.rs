@@ -15,6 +15,7 @@ pub mod seed;
 pub mod store;
 pub mod suppression_routes;
 pub mod suppressions;
+pub mod user_writes;
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,7 @@ use crate::erase::Eraser;
 use crate::expand::Expander;
 use crate::store::UserStore;
 use crate::suppressions::SuppressionStore;
+use crate::user_writes::UserWrites;
 
 /// The consumer group of user-service, the one that expands campaigns.
 pub const GROUP: &str = contracts::AUDIENCE_GROUP;
@@ -65,6 +67,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     tracing::info!(seeded, seconds = started.elapsed().as_secs_f64(), "users seeded");
 
     let list = SuppressionStore::new(service.db().clone());
+    let writes = UserWrites::new(service.db().clone());
     let eraser = Eraser::new(store.clone(), service.redis().clone(), streams.clone());
     let consent = Consent::new(
         store.clone(),
@@ -106,7 +109,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         .trim(&[&streams.campaigns, &streams.consent, &streams.erasures])
         .allow_origin_of(&config.public_url)
         .serve(
-            routes::router(reads, eraser, access.clone())
+            routes::router(reads, writes, eraser, access.clone())
                 .merge(suppression_routes::router(consent, list_reads, access)),
             document(),
         ))

@@ -1,27 +1,30 @@
-//! The users API: `GET /api/v1/users` (keyset pages), `GET
-//! /api/v1/users/{id}` and `DELETE /api/v1/users/{id}` (the user's erasure,
-//! [`crate::erase`]). All touch personal data, so all need the API token
+//! The users API: `GET /api/v1/users` (keyset pages), `POST
+//! /api/v1/users` (one more), `GET` and `PATCH /api/v1/users/{id}` and
+//! `DELETE /api/v1/users/{id}` (the user's erasure, [`crate::erase`]; the
+//! writes are [`crate::user_writes`]'s). All touch personal data, so all need the API token
 //! whenever one is set (always in `prod`). All are described in [`ApiDoc`],
 //! the OpenAPI document served at `/api-docs/openapi.json`.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{middleware, Json, Router};
 use serde::{Deserialize, Serialize};
 use servicekit::access::{require_token, Access};
-use servicekit::http::extract::{ApiPath, ApiQuery};
+use servicekit::http::extract::{ApiJson, ApiPath, ApiQuery};
 use servicekit::http::{fetch_page, found, ApiError, ErrorBody};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::erase::{Eraser, Erasure};
 use crate::store::{User, UserStore};
+use crate::user_writes::{checked_email, checked_name, NewUser, UserChange, UserWrites, Written};
 
 /// The OpenAPI document of user-service's own routes (the shared ones are
 /// added by [`servicekit::openapi::document`]).
 #[derive(OpenApi)]
 #[openapi(
-    paths(list, one, erase),
-    components(schemas(User, Page, Erasure)),
+    paths(list, create, one, update, erase),
+    components(schemas(User, Page, Erasure, NewUser, UserChange)),
     tags((name = "users", description = "The users, a campaign's audience"))
 )]
 pub struct ApiDoc;
@@ -33,16 +36,22 @@ const MAX_LIMIT: i64 = 1_000;
 #[derive(Clone)]
 struct Users {
     store: UserStore,
+    writes: UserWrites,
     eraser: Eraser,
 }
 
-/// The routes, on `store` (users erased by `eraser`), behind `access`.
-pub fn router(store: UserStore, eraser: Eraser, access: Access) -> Router {
+/// The routes, reading on `store`, writing through `writes` (users erased
+/// by `eraser`), behind `access`.
+pub fn router(store: UserStore, writes: UserWrites, eraser: Eraser, access: Access) -> Router {
     Router::new()
-        .route("/api/v1/users", get(list))
-        .route("/api/v1/users/{id}", get(one).delete(erase))
+        .route("/api/v1/users", get(list).post(create))
+        .route("/api/v1/users/{id}", get(one).patch(update).delete(erase))
         .route_layer(middleware::from_fn_with_state(access, require_token))
-        .with_state(Users { store, eraser })
+        .with_state(Users {
+            store,
+            writes,
+            eraser,
+        })
 }
 
 /// `?after=<id>&limit=<n>`: users with ids above `after`.
@@ -141,6 +150,93 @@ async fn erase(
 ) -> Result<Json<Erasure>, ApiError> {
     let id = user_id(&id)?;
     found(eraser.erase(id).await?, "user", &id)
+}
+
+/// Adds a user, with the id after the highest.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "users",
+    security((), ("api_token" = [])),
+    request_body = NewUser,
+    responses(
+        (status = 201, description = "The user added", body = User),
+        (status = 400, description = "An address or name that is not one (named), or malformed JSON", body = ErrorBody),
+        (status = 409, description = "The address is another user's already (named); nothing changed", body = ErrorBody),
+        (status = 415, description = "No JSON content type", body = ErrorBody),
+        (status = 422, description = "JSON of the wrong shape (an unknown field)", body = ErrorBody)
+    )
+)]
+async fn create(
+    State(Users { writes, .. }): State<Users>,
+    ApiJson(new): ApiJson<NewUser>,
+) -> Result<(StatusCode, Json<User>), ApiError> {
+    let name = checked_name(&new.name).map_err(ApiError::bad_request)?;
+    let email = checked_email(&new.email).map_err(ApiError::bad_request)?;
+    let user = written(writes.create(&name, &email).await?, &email)?;
+    tracing::info!(user_id = user.id, "user added");
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// Changes a user's name, address, or both.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    security((), ("api_token" = [])),
+    params(("id" = i64, Path, description = "The user's id")),
+    request_body = UserChange,
+    responses(
+        (status = 200, description = "The user as it is now", body = User),
+        (status = 400, description = "An id that is not an integer, an address or name that is not one, or no change asked (named)", body = ErrorBody),
+        (status = 404, description = "No user with this id", body = ErrorBody),
+        (status = 409, description = "The address is another user's already (named); nothing changed", body = ErrorBody),
+        (status = 415, description = "No JSON content type", body = ErrorBody),
+        (status = 422, description = "JSON of the wrong shape (an unknown field)", body = ErrorBody)
+    )
+)]
+async fn update(
+    State(Users { writes, .. }): State<Users>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(change): ApiJson<UserChange>,
+) -> Result<Json<User>, ApiError> {
+    let id = user_id(&id)?;
+    let name = change
+        .name
+        .as_deref()
+        .map(checked_name)
+        .transpose()
+        .map_err(ApiError::bad_request)?;
+    let email = change
+        .email
+        .as_deref()
+        .map(checked_email)
+        .transpose()
+        .map_err(ApiError::bad_request)?;
+    if name.is_none() && email.is_none() {
+        return Err(ApiError::bad_request(
+            "nothing to change: give `name`, `email` or both",
+        ));
+    }
+    let written = writes.update(id, name.as_deref(), email.as_deref()).await?;
+    if matches!(written, Written::NotFound) {
+        return Err(ApiError::not_found(format!("no user with id {id}")));
+    }
+    let user = self::written(written, email.as_deref().unwrap_or_default())?;
+    tracing::info!(user_id = user.id, "user changed");
+    Ok(Json(user))
+}
+
+/// The user a write made, or the 409 of an address taken.
+fn written(written: Written, email: &str) -> Result<User, ApiError> {
+    match written {
+        Written::Done(user) => Ok(user),
+        Written::AddressTaken(holder) => Err(ApiError::conflict(format!(
+            "`{}` is the address of user {holder} already",
+            email.escape_default()
+        ))),
+        Written::NotFound => Err(ApiError::not_found("no such user")),
+    }
 }
 
 /// A user id from the path.
