@@ -153,7 +153,7 @@ pub async fn bind(host: &str, port: u16, port_variable: &str) -> anyhow::Result<
 }
 
 /// What any one request may cost a service.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// The largest request body read (a campaign's templates are the
     /// largest legitimate one); a larger one is refused with 413.
@@ -165,6 +165,10 @@ pub struct Limits {
     /// connection is closed, so that half-sent requests cannot hold
     /// connections open.
     pub header_read: Duration,
+    /// Route patterns exempt from `timeout`: they read a body of any size
+    /// for as long as it comes (an import of users), and bound how long
+    /// they wait for each part of it themselves.
+    pub untimed_routes: Vec<String>,
 }
 
 impl Default for Limits {
@@ -173,6 +177,7 @@ impl Default for Limits {
             body_bytes: 256 * 1024,
             timeout: Duration::from_secs(30),
             header_read: Duration::from_secs(10),
+            untimed_routes: Vec::new(),
         }
     }
 }
@@ -193,6 +198,7 @@ pub async fn serve_with(
     site: Site,
 ) {
     let timeout = limits.timeout;
+    let untimed: Arc<[String]> = limits.untimed_routes.into();
     let app = app
         .route_layer(middleware::from_fn(record_latency))
         .fallback(|| async { ApiError::not_found("no such route") })
@@ -204,7 +210,17 @@ pub async fn serve_with(
         })
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
-            within(timeout, request, next)
+            let untimed = request
+                .extensions()
+                .get::<MatchedPath>()
+                .is_some_and(|route| untimed.iter().any(|open| open == route.as_str()));
+            async move {
+                if untimed {
+                    next.run(request).await
+                } else {
+                    within(timeout, request, next).await
+                }
+            }
         }))
         .layer(site.cors())
         .layer(middleware::from_fn_with_state(site.clone(), origin::check))

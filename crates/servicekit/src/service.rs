@@ -49,7 +49,7 @@ use utoipa::openapi::OpenApi as Document;
 
 use crate::config::ServiceSettings;
 use crate::http::capacity::{self, Capacity};
-use crate::http::{health_routes, Dependencies, Site};
+use crate::http::{health_routes, Dependencies, Limits, Site};
 use crate::streams::StreamSettings;
 
 /// What tells one service from another to [`Service::build`].
@@ -101,6 +101,8 @@ pub struct Service {
     port: u16,
     /// The host names and origins its HTTP callers may use.
     site: Site,
+    /// What one request may cost it.
+    limits: Limits,
     /// Its consumer name in its group.
     consumer: String,
     /// How its workers are tuned.
@@ -142,6 +144,7 @@ impl Service {
             listener,
             port,
             site: Site::new(spec.name, &settings.host, &settings.site),
+            limits: Limits::default(),
             consumer: consumer_name(spec.name, port),
             streams: settings.streams.clone(),
             partitions: settings.stream_partitions.max(1),
@@ -300,6 +303,13 @@ impl Service {
         self
     }
 
+    /// Lets requests to `route` (a pattern of the routes served) take as
+    /// long as their body takes to come: see [`Limits::untimed_routes`].
+    pub fn untimed(mut self, route: &str) -> Self {
+        self.limits.untimed_routes.push(route.to_string());
+        self
+    }
+
     /// Lets pages of the origin of `url` call this service, and read its
     /// answers: see [`Site::allow_origin_of`].
     pub fn allow_origin_of(mut self, url: &str) -> Self {
@@ -326,6 +336,7 @@ impl Service {
             listener,
             port,
             site,
+            limits,
             stop,
             tasks,
             routes,
@@ -352,7 +363,7 @@ impl Service {
         let app = capacity::bound(routes.merge(crate::openapi::routes(document)), capacity)
             .merge(health_routes(Dependencies { redis, db }));
         tracing::info!(port, "{} ready", spec.name);
-        crate::http::serve(listener, app, stop.clone(), site).await;
+        crate::http::serve_with(listener, app, stop.clone(), limits, site).await;
         stop.cancel();
         while let Some(ended) = running.join_next().await {
             if let Err(error) = ended {

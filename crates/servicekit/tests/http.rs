@@ -30,6 +30,13 @@ async fn spawn(shutdown: &CancellationToken) -> String {
             }),
         )
         .route(
+            "/slow-untimed",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                "done"
+            }),
+        )
+        .route(
             "/events",
             get(|| async {
                 let ticks = futures::stream::unfold(0, |n| async move {
@@ -60,6 +67,7 @@ async fn spawn(shutdown: &CancellationToken) -> String {
         body_bytes: 1024,
         timeout: Duration::from_millis(300),
         header_read: Duration::from_millis(500),
+        untimed_routes: vec!["/slow-untimed".to_string()],
     };
     let site = Site::new("test", "127.0.0.1", &SiteSettings::default());
     tokio::spawn(serve_with(listener, app, shutdown.clone(), limits, site));
@@ -140,7 +148,19 @@ async fn every_route_is_bounded_in_time_and_body_and_answers_json() {
 
     let (status, error) = call("GET", format!("{base}/nowhere"), None).await;
     assert_eq!((status, error["error"].as_str()), (404, Some("no such route")));
+
+    // A route the service lets take its time (an import) is not cut.
+    let response = get_text(&format!("{base}/slow-untimed")).await;
+    assert_eq!(response, (200, "done".to_string()));
     shutdown.cancel();
+}
+
+/// GETs `url` and returns its status and text body.
+async fn get_text(url: &str) -> (u16, String) {
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || testkit::http::send("GET", &url, None, None))
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
