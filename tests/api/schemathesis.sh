@@ -7,7 +7,8 @@
 # schema, errors included, `{"error": "..."}`; each event of the live
 # channel its event schema), on a request valid by the document that the
 # server refuses and on one invalid by it that the server takes. Its
-# settings are in tests/api/schemathesis.toml.
+# settings are in tests/api/schemathesis.toml; tests/api/hooks.py adds the
+# serializers of the bodies that are not JSON (an import's CSV and NDJSON).
 #
 # The stack, on free loopback ports: a private redis-server, chaos-smtp (the
 # harness's recording SMTP server) and the four debug binaries, in dev (no
@@ -65,7 +66,7 @@ for name in "${services[@]}"; do
   url="http://127.0.0.1:${port[$name]}/api-docs/openapi.json"
   echo "--- $name: schemathesis run $url" >&2
   # From the work directory, where Schemathesis keeps its example database.
-  if ! (cd "$workdir" && "$comms_schemathesis" --config-file "$root/tests/api/schemathesis.toml" run "$url" \
+  if ! (cd "$workdir" && PYTHONPATH="$root/tests/api" SCHEMATHESIS_HOOKS=hooks "$comms_schemathesis" --config-file "$root/tests/api/schemathesis.toml" run "$url" \
     --checks all \
     --max-examples "$max_examples" "${seed_option[@]}" \
     --request-timeout 20 --max-failures 20 \

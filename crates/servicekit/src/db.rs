@@ -56,6 +56,25 @@ async fn create_schema(pool: &AnyPool, schema: &str, sqlite: bool) -> Result<(),
     tx.commit().await
 }
 
+/// Makes the transactions that call this with one `key` run one at a
+/// time: on PostgreSQL a transaction-scoped advisory lock, held until `tx`
+/// ends; SQLite's single writer serialises writes already. For work whose
+/// reads decide its writes (the next id after the highest) and must not
+/// interleave across instances.
+pub async fn serialise(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    pool: &AnyPool,
+    key: i64,
+) -> Result<(), sqlx::Error> {
+    if !is_sqlite(pool.connect_options().database_url.as_str()) {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(key)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// How SQLite makes a commit durable. Every service acknowledges a stream
 /// entry right after the commit of its effect (DESIGN.md: a message is
 /// acknowledged only after its effect is durable). In WAL mode, `NORMAL`

@@ -179,7 +179,14 @@ impl Mailer {
         let address = email.to_email.parse().map_err(|error| {
             SendError::Permanent(format!("invalid recipient {}: {error}", email.to_email))
         })?;
-        let name = Some(email.to_name.clone()).filter(|name| !name.trim().is_empty());
+        // A header cannot carry a line break (lettre's formatting of the
+        // name fails on one): whatever reached here, controls become spaces.
+        let name = email
+            .to_name
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect::<String>();
+        let name = Some(name).filter(|name| !name.trim().is_empty());
         let to = Mailbox::new(name, address);
         let mut builder = Message::builder()
             .from(self.from.clone())

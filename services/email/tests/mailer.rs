@@ -153,6 +153,28 @@ async fn any_display_name_reaches_the_server_as_it_is() {
     }
 }
 
+/// A name with a line break cannot go in a `To` header as it is (lettre's
+/// formatting fails on it): it goes with spaces instead, and the handler
+/// neither fails nor panics.
+#[tokio::test]
+async fn a_name_with_line_breaks_is_sent_with_spaces_in_their_place() {
+    let server = MailDev::start();
+    let mut request = email("name-breaks");
+    request.to_name = "Ada,\r\nBcc: eve@example.com".to_string();
+    mailer(server.smtp_port(), 5_000, None)
+        .send(&request, &|| true)
+        .await
+        .expect("sent");
+    let received: Vec<serde_json::Value> = ureq::get(&format!("{}/email", server.api_url()))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0]["to"][0]["name"], "Ada,  Bcc: eve@example.com");
+    assert_eq!(received[0]["bcc"], serde_json::Value::Null, "{}", received[0]);
+}
+
 #[tokio::test]
 async fn nobody_listening_is_transient() {
     let result = mailer(free_port(), 1_000, None)

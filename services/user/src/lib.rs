@@ -9,6 +9,7 @@ pub mod config;
 pub mod consent;
 pub mod erase;
 pub mod expand;
+pub mod import;
 pub mod pace;
 pub mod routes;
 pub mod seed;
@@ -108,9 +109,11 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         })
         .trim(&[&streams.campaigns, &streams.consent, &streams.erasures])
         .allow_origin_of(&config.public_url)
+        .untimed(import::ROUTE)
         .serve(
-            routes::router(reads, writes, eraser, access.clone())
-                .merge(suppression_routes::router(consent, list_reads, access)),
+            routes::router(reads, writes.clone(), eraser, access.clone())
+                .merge(suppression_routes::router(consent, list_reads, access.clone()))
+                .merge(import::router(writes, access)),
             document(),
         ))
 }

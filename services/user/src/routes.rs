@@ -23,8 +23,17 @@ use crate::user_writes::{checked_email, checked_name, NewUser, UserChange, UserW
 /// added by [`servicekit::openapi::document`]).
 #[derive(OpenApi)]
 #[openapi(
-    paths(list, create, one, update, erase),
-    components(schemas(User, Page, Erasure, NewUser, UserChange)),
+    paths(list, create, crate::import::import, one, update, erase),
+    components(schemas(
+        User,
+        Page,
+        Erasure,
+        NewUser,
+        UserChange,
+        crate::import::Imported,
+        crate::import::Rejection,
+        crate::user_writes::Upserted
+    )),
     tags((name = "users", description = "The users, a campaign's audience"))
 )]
 pub struct ApiDoc;

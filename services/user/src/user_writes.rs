@@ -4,9 +4,10 @@
 //! ([`contracts::consent::check_address`]) and unique: one already some
 //! user's is a 409 naming that user.
 //!
-//! A new user takes the id after the highest, in the insert itself; two
-//! creations at once on PostgreSQL may compute the same one, and the one
-//! that loses is tried again (a few times) from the address check. An
+//! A new user takes the id after the highest, in the insert itself; the
+//! transactions that pick ids run one at a time (on PostgreSQL under an
+//! advisory lock), so creations at once on several instances never compute
+//! the same one. An
 //! expansion running meanwhile includes a new user if its pages have not
 //! passed the id yet.
 
@@ -16,8 +17,14 @@ use utoipa::ToSchema;
 
 use crate::store::User;
 
-/// How many times a creation is tried when a concurrent one took its id.
+/// How many times a creation is tried when a concurrent one took its id
+/// (creations are serialised by [`ID_LOCK`]; this is for what is not, the
+/// seeding).
 const TRIES: usize = 3;
+
+/// The lock that serialises the transactions picking new users' ids
+/// ([`servicekit::db::serialise`]): "users" in ASCII.
+const ID_LOCK: i64 = 0x75_7365_7273;
 
 /// The longest name, in characters.
 const MAX_NAME: usize = 200;
@@ -39,7 +46,7 @@ pub struct NewUser {
     #[schema(
         example = "Ada Lovelace",
         min_length = 1,
-        pattern = r"^\s*\S([\s\S]{0,198}\S)?\s*$"
+        pattern = r"^[^\S\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,198}[^\s\x00-\x1f\x7f-\x9f])?[^\S\x00-\x1f\x7f-\x9f]*$"
     )]
     pub name: String,
 }
@@ -66,7 +73,7 @@ pub struct UserChange {
         nullable = false,
         example = "Ada King",
         min_length = 1,
-        pattern = r"^\s*\S([\s\S]{0,198}\S)?\s*$"
+        pattern = r"^[^\S\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,198}[^\s\x00-\x1f\x7f-\x9f])?[^\S\x00-\x1f\x7f-\x9f]*$"
     )]
     pub name: Option<String>,
 }
@@ -87,9 +94,14 @@ pub enum Written {
     NotFound,
 }
 
-/// `name` trimmed, or why it cannot be a name.
+/// `name` trimmed (of spaces and byte-order marks), or why it cannot be a
+/// name: it is empty, too long, or holds a control character (a line break
+/// cannot go in an email's `To` header).
 pub fn checked_name(name: &str) -> Result<String, String> {
-    let name = name.trim();
+    if name.chars().any(char::is_control) {
+        return Err("name must not hold a control character (a line break, a tab)".into());
+    }
+    let name = name.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
     if name.is_empty() {
         return Err("name must not be empty".into());
     }
@@ -123,6 +135,7 @@ impl UserWrites {
     pub async fn create(&self, name: &str, email: &str) -> anyhow::Result<Written> {
         for _ in 0..TRIES {
             let mut tx = self.db.begin().await?;
+            servicekit::db::serialise(&mut tx, &self.db, ID_LOCK).await?;
             if let Some(holder) = holder_of(&mut tx, email, None).await? {
                 tx.rollback().await?;
                 return Ok(Written::AddressTaken(holder));
@@ -201,6 +214,75 @@ impl UserWrites {
             }
             Err(error) => Err(error.into()),
         }
+    }
+}
+
+/// What an upsert of many users did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, ToSchema)]
+pub struct Upserted {
+    /// Users added.
+    pub created: u64,
+    /// Users whose name changed.
+    pub updated: u64,
+    /// Users already there with that name.
+    pub unchanged: u64,
+}
+
+impl UserWrites {
+    /// Adds the users of `rows` (address, name; each checked, each address
+    /// once) that are not there, with the ids after the highest, and sets
+    /// the name of those that are, in one transaction: running it again
+    /// changes nothing.
+    pub async fn upsert(&self, rows: &[(String, String)]) -> anyhow::Result<Upserted> {
+        for _ in 0..TRIES {
+            // A unique violation: a creation at once took an id; again.
+            match self.upsert_once(rows).await {
+                Err(error) if is_unique_violation(&error) => {}
+                done => return Ok(done?),
+            }
+        }
+        anyhow::bail!("creations at once kept taking the new users' ids; import again")
+    }
+
+    async fn upsert_once(&self, rows: &[(String, String)]) -> Result<Upserted, sqlx::Error> {
+        let mut tx = self.db.begin().await?;
+        servicekit::db::serialise(&mut tx, &self.db, ID_LOCK).await?;
+        let sql = format!(
+            "SELECT email, name FROM users WHERE email IN {}",
+            servicekit::db::in_list(rows.len(), 1)
+        );
+        let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+        for (email, _) in rows {
+            query = query.bind(email);
+        }
+        let known: std::collections::HashMap<String, String> =
+            query.fetch_all(&mut *tx).await?.into_iter().collect();
+        let mut done = Upserted::default();
+        for (email, name) in rows {
+            match known.get(email) {
+                Some(before) if before == name => done.unchanged += 1,
+                Some(_) => {
+                    sqlx::query("UPDATE users SET name = $1 WHERE email = $2")
+                        .bind(name)
+                        .bind(email)
+                        .execute(&mut *tx)
+                        .await?;
+                    done.updated += 1;
+                }
+                None => {
+                    sqlx::query(
+                        "INSERT INTO users (id, name, email) SELECT COALESCE(MAX(id), 0) + 1, $1, $2 FROM users",
+                    )
+                    .bind(name)
+                    .bind(email)
+                    .execute(&mut *tx)
+                    .await?;
+                    done.created += 1;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(done)
     }
 }
 

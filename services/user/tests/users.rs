@@ -101,6 +101,7 @@ async fn bad_input_is_a_400_naming_the_field_and_adds_nothing() {
             "email",
         ),
         (json!({"email": "x@example.com", "name": "   "}), "name"),
+        (json!({"email": "x@example.com", "name": "Ada\nLovelace"}), "name"),
         (json!({"email": "x@example.com", "name": "n".repeat(201)}), "name"),
     ] {
         let (status, refused) = send(&home, "POST", "/api/v1/users", body.clone()).await;

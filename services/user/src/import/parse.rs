@@ -1,0 +1,377 @@
+//! Reading an import's rows, CSV or NDJSON, from any `Read`, a batch at a
+//! time: each row becomes a [`Item::Row`] (a checked address and name) or
+//! an [`Item::Rejected`] (its line and why), so one bad row never stops the
+//! others. Only what makes the rest unreadable stops the reading: a CSV
+//! header without `email` and `name` or with a column it does not know, a
+//! line over [`MAX_LINE`], a body that stops coming.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::{self, BufRead, BufReader, Read};
+use std::rc::Rc;
+
+use serde::Deserialize;
+
+use crate::user_writes::{checked_email, checked_name};
+
+/// The longest line read, in bytes: a longer one stops the import (a file
+/// that is not a list of users, or an attempt to fill the memory).
+pub const MAX_LINE: usize = 1024 * 1024;
+
+/// The columns an import knows.
+pub const COLUMNS: [&str; 2] = ["email", "name"];
+
+/// How an import's rows are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `text/csv`: a header line naming the columns, then a row per line
+    /// (RFC 4180 quoting; CRLF or LF; a UTF-8 byte-order mark is skipped).
+    Csv,
+    /// `application/x-ndjson`: a JSON object per line.
+    Ndjson,
+}
+
+/// One row read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    /// A user to add, or whose name to set.
+    Row {
+        /// Its line, from 1.
+        line: u64,
+        /// The address, checked.
+        email: String,
+        /// The name, checked and trimmed.
+        name: String,
+    },
+    /// A row that cannot be imported.
+    Rejected {
+        /// Its line, from 1.
+        line: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Reads `input` as `format`, handing `batch` items at a time to `each`
+/// (which answers `false` to stop: nobody waits for the rest). An error
+/// stops the reading once the rows before it are handed over.
+pub fn read(
+    format: Format,
+    input: impl Read,
+    batch: usize,
+    mut each: impl FnMut(Vec<Item>) -> bool,
+) -> Result<(), String> {
+    let newlines = Newlines::default();
+    let input = BufReader::new(LineBound::new(input, newlines.clone()));
+    let mut items = Vec::with_capacity(batch);
+    let mut go_on = true;
+    let read = read_items(format, input, newlines, |item| {
+        items.push(item);
+        if items.len() == batch {
+            go_on = each(std::mem::replace(&mut items, Vec::with_capacity(batch)));
+        }
+        go_on
+    });
+    // The rows before a line that stops the reading are good ones.
+    if go_on && !items.is_empty() {
+        each(items);
+    }
+    read
+}
+
+/// Reads `input` as `format`, handing each item to `push` until it
+/// answers `false`.
+fn read_items(
+    format: Format,
+    input: impl BufRead,
+    newlines: Newlines,
+    mut push: impl FnMut(Item) -> bool,
+) -> Result<(), String> {
+    match format {
+        Format::Csv => {
+            let mut rows = csv::ReaderBuilder::new()
+                .flexible(true)
+                .has_headers(false)
+                .from_reader(input);
+            let mut records = rows.byte_records();
+            let header = match records.next() {
+                None => return Ok(()),
+                Some(header) => header.map_err(|error| unreadable(&error))?,
+            };
+            let columns = columns_of(&header)?;
+            let mut lines = Lines::new(newlines);
+            for record in records {
+                let record = record.map_err(|error| unreadable(&error))?;
+                let line = lines.of(record.position().map_or(0, csv::Position::byte));
+                if !push(csv_item(line, &record, &columns)) {
+                    break;
+                }
+            }
+        }
+        Format::Ndjson => {
+            let mut input = input;
+            let mut text = Vec::new();
+            let mut line = 0;
+            loop {
+                text.clear();
+                if input
+                    .read_until(b'\n', &mut text)
+                    .map_err(|error| error.to_string())?
+                    == 0
+                {
+                    break;
+                }
+                line += 1;
+                // Lines are counted here; the newlines' offsets are not needed.
+                newlines.borrow_mut().clear();
+                let trimmed = text.trim_ascii();
+                if trimmed.is_empty() {
+                    continue;
+                }
+                if !push(json_item(line, trimmed)) {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where each known column is in a CSV header; an unknown or missing one
+/// is an error naming it.
+fn columns_of(header: &csv::ByteRecord) -> Result<[usize; 2], String> {
+    let names: Vec<String> = header
+        .iter()
+        .enumerate()
+        .map(|(at, name)| {
+            let name = String::from_utf8_lossy(name);
+            let name = if at == 0 {
+                name.trim_start_matches('\u{feff}')
+            } else {
+                &name
+            };
+            name.trim().to_ascii_lowercase()
+        })
+        .collect();
+    if let Some(unknown) = names.iter().find(|name| !COLUMNS.contains(&name.as_str())) {
+        return Err(format!(
+            "line 1: unknown column `{}` (the columns are {})",
+            unknown.escape_default(),
+            COLUMNS.join(", ")
+        ));
+    }
+    let at = |column: &str| {
+        names.iter().position(|name| name == column).ok_or_else(|| {
+            format!(
+                "line 1: no `{column}` column (the columns are {})",
+                COLUMNS.join(", ")
+            )
+        })
+    };
+    Ok([at("email")?, at("name")?])
+}
+
+/// The item of a CSV row.
+fn csv_item(line: u64, record: &csv::ByteRecord, [email, name]: &[usize; 2]) -> Item {
+    let field = |at: usize, column: &str| {
+        let bytes = record
+            .get(at)
+            .ok_or_else(|| format!("no {column} (the row has {} fields)", record.len()))?;
+        std::str::from_utf8(bytes).map_err(|_| format!("{column} is not UTF-8"))
+    };
+    let row = field(*email, "email").and_then(|email| Ok((email, field(*name, "name")?)));
+    match row.and_then(|(email, name)| Ok((checked_email(email)?, checked_name(name)?))) {
+        Ok((email, name)) => Item::Row { line, email, name },
+        Err(reason) => Item::Rejected { line, reason },
+    }
+}
+
+/// One NDJSON line: exactly the known columns.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonRow {
+    email: String,
+    name: String,
+}
+
+/// The item of an NDJSON line.
+fn json_item(line: u64, text: &[u8]) -> Item {
+    let row = serde_json::from_slice::<JsonRow>(text)
+        .map_err(|error| format!("not a user: {error}"))
+        .and_then(|row| Ok((checked_email(&row.email)?, checked_name(&row.name)?)));
+    match row {
+        Ok((email, name)) => Item::Row { line, email, name },
+        Err(reason) => Item::Rejected { line, reason },
+    }
+}
+
+/// What stops a CSV's reading, said with its line.
+fn unreadable(error: &csv::Error) -> String {
+    match error.position() {
+        Some(at) => format!("line {}: {error}", at.line()),
+        None => error.to_string(),
+    }
+}
+
+/// The byte offsets of the newlines read and not yet counted by [`Lines`].
+type Newlines = Rc<RefCell<VecDeque<u64>>>;
+
+/// The line of a CSV record from its byte offset. (The `csv` crate's own
+/// line numbers are one short after a CRLF; its byte offsets point at a
+/// CRLF's `\n`, so a record starts on the line after every newline at or
+/// before its offset.)
+struct Lines {
+    newlines: Newlines,
+    counted: u64,
+}
+
+impl Lines {
+    fn new(newlines: Newlines) -> Self {
+        Self { newlines, counted: 0 }
+    }
+
+    /// The line (from 1) of the record starting at byte `start`; records
+    /// come in order.
+    fn of(&mut self, start: u64) -> u64 {
+        let mut newlines = self.newlines.borrow_mut();
+        while newlines.front().is_some_and(|at| *at <= start) {
+            newlines.pop_front();
+            self.counted += 1;
+        }
+        self.counted + 1
+    }
+}
+
+/// A `Read` that fails on a line longer than [`MAX_LINE`] instead of
+/// growing a buffer without end, and notes where each newline is.
+struct LineBound<R> {
+    inner: R,
+    line: usize,
+    lines: u64,
+    offset: u64,
+    newlines: Newlines,
+}
+
+impl<R> LineBound<R> {
+    fn new(inner: R, newlines: Newlines) -> Self {
+        Self {
+            inner,
+            line: 0,
+            lines: 0,
+            offset: 0,
+            newlines,
+        }
+    }
+}
+
+impl<R: Read> Read for LineBound<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        let mut newlines = self.newlines.borrow_mut();
+        for (at, byte) in buf[..read].iter().enumerate() {
+            if *byte == b'\n' {
+                self.line = 0;
+                self.lines += 1;
+                newlines.push_back(self.offset + at as u64);
+            } else {
+                self.line += 1;
+                if self.line > MAX_LINE {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("line {}: longer than {} KiB", self.lines + 1, MAX_LINE / 1024),
+                    ));
+                }
+            }
+        }
+        self.offset += read as u64;
+        Ok(read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(format: Format, text: &str) -> Result<Vec<Item>, String> {
+        let mut items = Vec::new();
+        read(format, text.as_bytes(), 2, |batch| {
+            items.extend(batch);
+            true
+        })?;
+        Ok(items)
+    }
+
+    fn row(line: u64, email: &str, name: &str) -> Item {
+        Item::Row {
+            line,
+            email: email.into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn csv_with_a_bom_crlf_quotes_and_columns_in_any_order() {
+        let text = "\u{feff}Name,Email\r\nAda Lovelace,ada@example.com\r\n\"King, Ada\",ada.king@example.com\r\n\"Grace\nHopper\",grace@example.com\r\nBob,Bob <bob@example.com>\r\n";
+        let items = all(Format::Csv, text).unwrap();
+        assert_eq!(items[0], row(2, "ada@example.com", "Ada Lovelace"));
+        assert_eq!(items[1], row(3, "ada.king@example.com", "King, Ada"));
+        // A quoted field may span lines; a name may not hold a line break.
+        assert!(
+            matches!(&items[2], Item::Rejected { line: 4, reason } if reason.contains("control character")),
+            "{:?}",
+            items[2]
+        );
+        assert!(
+            matches!(&items[3], Item::Rejected { line: 6, reason } if reason.contains("space")),
+            "an address with a display name: {:?}",
+            items[3]
+        );
+    }
+
+    #[test]
+    fn a_csv_row_short_of_a_field_or_not_utf8_is_rejected_alone() {
+        let items = all(Format::Csv, "email,name\nada@example.com\nbob@example.com,Bob\n").unwrap();
+        assert!(matches!(&items[0], Item::Rejected { line: 2, reason } if reason.starts_with("no name")));
+        assert_eq!(items[1], row(3, "bob@example.com", "Bob"));
+        let mut bytes = b"email,name\nx@example.com,\xff\n".to_vec();
+        bytes.extend_from_slice(b"y@example.com,Y\n");
+        let mut items = Vec::new();
+        read(Format::Csv, bytes.as_slice(), 10, |batch| {
+            items.extend(batch);
+            true
+        })
+        .unwrap();
+        assert!(matches!(&items[0], Item::Rejected { line: 2, reason } if reason == "name is not UTF-8"));
+        assert_eq!(items[1], row(3, "y@example.com", "Y"));
+    }
+
+    #[test]
+    fn a_csv_header_with_an_unknown_or_missing_column_stops_the_import() {
+        let unknown = all(Format::Csv, "email,name,plan\nada@example.com,Ada,pro\n").unwrap_err();
+        assert_eq!(
+            unknown,
+            "line 1: unknown column `plan` (the columns are email, name)"
+        );
+        let missing = all(Format::Csv, "email\nada@example.com\n").unwrap_err();
+        assert!(missing.starts_with("line 1: no `name` column"), "{missing}");
+        assert_eq!(all(Format::Csv, "").unwrap(), []);
+    }
+
+    #[test]
+    fn ndjson_takes_exactly_the_known_keys_a_line_each() {
+        let text = "{\"email\": \"ada@example.com\", \"name\": \"Ada\"}\r\n\n{\"email\": \"bob@example.com\", \"name\": \"Bob\", \"plan\": \"pro\"}\nnot json\n";
+        let items = all(Format::Ndjson, text).unwrap();
+        assert_eq!(items[0], row(1, "ada@example.com", "Ada"));
+        assert!(
+            matches!(&items[1], Item::Rejected { line: 3, reason } if reason.contains("unknown field `plan`"))
+        );
+        assert!(matches!(&items[2], Item::Rejected { line: 4, .. }));
+    }
+
+    #[test]
+    fn a_line_over_the_bound_stops_the_import() {
+        let long = format!("email,name\nada@example.com,{}\n", "a".repeat(MAX_LINE + 1));
+        let error = all(Format::Csv, &long).unwrap_err();
+        assert!(error.contains("longer than 1024 KiB"), "{error}");
+    }
+}

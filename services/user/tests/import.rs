@@ -1,0 +1,210 @@
+//! `POST /api/v1/users/import` against a real Redis and SQLite or
+//! PostgreSQL: rows upserted by address, every bad row named by line, the
+//! same file again changing nothing, a file refused midway keeping what
+//! came before it (and saying so), 100,000 rows in one request.
+
+use std::fmt::Write;
+
+use serde_json::{json, Value};
+use servicekit::config::ServiceSettings;
+use testkit::{Postgres, ServiceHome};
+use user_service::config::Config;
+
+/// user-service with `seed` users, on `database` (SQLite by default).
+async fn spawn(seed: i64, database: Option<String>) -> ServiceHome {
+    let home = ServiceHome::new();
+    let database = database.unwrap_or_else(|| home.sqlite_url("users.db"));
+    let config = Config {
+        service: ServiceSettings::on(&home.redis.url(), &database),
+        seed_users: seed,
+        ..Config::default()
+    };
+    let service = user_service::build(config).await.unwrap();
+    home.run(service.port(), |shutdown| service.run(shutdown))
+}
+
+/// POSTs `body` as `content_type` to the import; returns status and answer.
+async fn import(home: &ServiceHome, content_type: &str, body: String) -> (u16, Value) {
+    let (url, content_type) = (home.url("/api/v1/users/import"), content_type.to_string());
+    tokio::task::spawn_blocking(move || {
+        let response = match ureq::post(&url)
+            .set("content-type", &content_type)
+            .send_string(&body)
+        {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            Err(error) => panic!("POST {url}: {error}"),
+        };
+        (
+            response.status(),
+            serde_json::from_str(&response.into_string().unwrap()).unwrap_or(Value::Null),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+async fn users(home: &ServiceHome) -> Vec<Value> {
+    let (_, page) = testkit::http::call("GET", home.url("/api/v1/users?limit=1000"), None, None).await;
+    page["users"].as_array().unwrap().clone()
+}
+
+const CSV: &str = "\u{feff}name,email\r\n\
+                   Ada Lovelace,ada@example.com\r\n\
+                   \"King, Ada\",ada@example.com\r\n\
+                   Grace Hopper,grace@example.com\r\n\
+                   Bob,Bob <bob@example.com>\r\n\
+                   Carol,carol@\r\n\
+                   Dan,dan@example.com\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_is_upserted_by_address_with_every_bad_row_named_and_again_changes_nothing() {
+    let home = spawn(1, None).await;
+    let seeded = users(&home).await[0].clone();
+    let renamed = format!("{CSV}Seeded Renamed,{}\r\n", seeded["email"].as_str().unwrap());
+    let (status, first) = import(&home, "text/csv", renamed.clone()).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(
+        (
+            first["created"].as_u64(),
+            first["updated"].as_u64(),
+            first["unchanged"].as_u64()
+        ),
+        (Some(3), Some(1), Some(0)),
+        "{first}"
+    );
+    assert_eq!(first["rejected"], 3, "{first}");
+    let lines: Vec<u64> = first["rejections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [3, 5, 6], "{first}");
+    let reasons = first["rejections"].to_string();
+    assert!(
+        reasons.contains("on line 2 already") && reasons.contains("space"),
+        "{reasons}"
+    );
+
+    let listed = users(&home).await;
+    assert_eq!(listed.len(), 4);
+    assert_eq!(listed[0]["name"], "Seeded Renamed");
+    assert_eq!(
+        listed[1],
+        json!({"id": 2, "name": "Ada Lovelace", "email": "ada@example.com"})
+    );
+    assert_eq!(listed[3]["email"], "dan@example.com");
+
+    // The same file again: the same users, nothing changed.
+    let (status, again) = import(&home, "text/csv; charset=utf-8", renamed).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            again["created"].as_u64(),
+            again["updated"].as_u64(),
+            again["unchanged"].as_u64()
+        ),
+        (Some(0), Some(0), Some(4)),
+        "{again}"
+    );
+    assert_eq!(again["rejections"], first["rejections"]);
+    assert_eq!(users(&home).await, listed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ndjson_is_taken_a_line_each_and_other_bodies_are_refused_before_anything_changes() {
+    let home = spawn(0, None).await;
+    let body = "{\"email\": \"ada@example.com\", \"name\": \"Ada\"}\n\
+                {\"email\": \"bob@example.com\", \"name\": \"Bob\", \"plan\": \"pro\"}\n";
+    let (status, done) = import(&home, "application/x-ndjson", body.into()).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(
+        (done["created"].as_u64(), done["rejected"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(
+        done["rejections"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `plan`"),
+        "{done}"
+    );
+
+    let (status, refused) = import(&home, "application/json", "[]".into()).await;
+    assert_eq!(status, 415, "{refused}");
+    let (status, refused) = import(&home, "text/csv", "email,name,plan\nx@example.com,X,pro\n".into()).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown column `plan`"),
+        "{refused}"
+    );
+    assert_eq!(users(&home).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_refused_midway_keeps_the_rows_before_it_and_says_how_many() {
+    let home = spawn(0, None).await;
+    let mut body = String::from("email,name\n");
+    for n in 0..1_200 {
+        writeln!(body, "user{n}@example.com,User {n}").unwrap();
+    }
+    writeln!(body, "long@example.com,{}", "x".repeat(1024 * 1024 + 1)).unwrap();
+    body.push_str("after@example.com,After\n");
+    let (status, refused) = import(&home, "text/csv", body).await;
+    assert_eq!(status, 400, "{refused}");
+    let error = refused["error"].as_str().unwrap();
+    assert!(
+        error.contains("longer than 1024 KiB") && error.contains("1200 users were created"),
+        "{error}"
+    );
+    let (_, page) =
+        testkit::http::call("GET", home.url("/api/v1/users?limit=1000&after=1000"), None, None).await;
+    assert_eq!(page["users"].as_array().unwrap().len(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_thousand_rows_import_in_one_request_with_the_bad_ones_named() {
+    let home = spawn(0, None).await;
+    let mut body = String::from("email,name\n");
+    for n in 1..=100_000 {
+        if n % 10_000 == 0 {
+            writeln!(body, "not an address {n},Bad {n}").unwrap();
+        } else {
+            writeln!(body, "user{n}@example.com,User {n}").unwrap();
+        }
+    }
+    let (status, done) = import(&home, "text/csv", body).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["created"], 99_990, "{done}");
+    assert_eq!(done["rejected"], 10);
+    let lines: Vec<u64> = done["rejections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, (1..=10).map(|n| n * 10_000 + 1).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_an_import_upserts_the_same_way() {
+    let postgres = Postgres::start();
+    let home = spawn(2, Some(postgres.database("users"))).await;
+    let (status, first) = import(&home, "text/csv", CSV.into()).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(
+        (first["created"].as_u64(), first["rejected"].as_u64()),
+        (Some(3), Some(3)),
+        "{first}"
+    );
+    let (_, again) = import(&home, "text/csv", CSV.into()).await;
+    assert_eq!(
+        (again["created"].as_u64(), again["unchanged"].as_u64()),
+        (Some(0), Some(3)),
+        "{again}"
+    );
+    assert_eq!(users(&home).await.len(), 5);
+}
