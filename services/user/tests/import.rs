@@ -3,25 +3,12 @@
 //! same file again changing nothing, a file refused midway keeping what
 //! came before it (and saying so), 100,000 rows in one request.
 
+mod common;
+
 use std::fmt::Write;
 
 use serde_json::{json, Value};
-use servicekit::config::ServiceSettings;
 use testkit::{Postgres, ServiceHome};
-use user_service::config::Config;
-
-/// user-service with `seed` users, on `database` (SQLite by default).
-async fn spawn(seed: i64, database: Option<String>) -> ServiceHome {
-    let home = ServiceHome::new();
-    let database = database.unwrap_or_else(|| home.sqlite_url("users.db"));
-    let config = Config {
-        service: ServiceSettings::on(&home.redis.url(), &database),
-        seed_users: seed,
-        ..Config::default()
-    };
-    let service = user_service::build(config).await.unwrap();
-    home.run(service.port(), |shutdown| service.run(shutdown))
-}
 
 /// POSTs `body` as `content_type` to the import; returns status and answer.
 async fn import(home: &ServiceHome, content_type: &str, body: String) -> (u16, Value) {
@@ -58,7 +45,7 @@ const CSV: &str = "\u{feff}name,email\r\n\
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_csv_is_upserted_by_address_with_every_bad_row_named_and_again_changes_nothing() {
-    let home = spawn(1, None).await;
+    let home = common::spawn(1, None).await;
     let seeded = users(&home).await[0].clone();
     let renamed = format!("{CSV}Seeded Renamed,{}\r\n", seeded["email"].as_str().unwrap());
     let (status, first) = import(&home, "text/csv", renamed.clone()).await;
@@ -113,7 +100,7 @@ async fn a_csv_is_upserted_by_address_with_every_bad_row_named_and_again_changes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ndjson_is_taken_a_line_each_and_other_bodies_are_refused_before_anything_changes() {
-    let home = spawn(0, None).await;
+    let home = common::spawn(0, None).await;
     let body = "{\"email\": \"ada@example.com\", \"name\": \"Ada\"}\n\
                 {\"email\": \"bob@example.com\", \"name\": \"Bob\", \"plan\": \"pro\"}\n";
     let (status, done) = import(&home, "application/x-ndjson", body.into()).await;
@@ -146,7 +133,7 @@ async fn ndjson_is_taken_a_line_each_and_other_bodies_are_refused_before_anythin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_refused_midway_keeps_the_rows_before_it_and_says_how_many() {
-    let home = spawn(0, None).await;
+    let home = common::spawn(0, None).await;
     let mut body = String::from("email,name\n");
     for n in 0..1_200 {
         writeln!(body, "user{n}@example.com,User {n}").unwrap();
@@ -167,7 +154,7 @@ async fn a_file_refused_midway_keeps_the_rows_before_it_and_says_how_many() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_thousand_rows_import_in_one_request_with_the_bad_ones_named() {
-    let home = spawn(0, None).await;
+    let home = common::spawn(0, None).await;
     let mut body = String::from("email,name\n");
     for n in 1..=100_000 {
         if n % 10_000 == 0 {
@@ -192,7 +179,7 @@ async fn a_hundred_thousand_rows_import_in_one_request_with_the_bad_ones_named()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgresql_an_import_upserts_the_same_way() {
     let postgres = Postgres::start();
-    let home = spawn(2, Some(postgres.database("users"))).await;
+    let home = common::spawn(2, Some(postgres.database("users"))).await;
     let (status, first) = import(&home, "text/csv", CSV.into()).await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(

@@ -2,24 +2,11 @@
 //! users added and changed one at a time, addresses checked and unique,
 //! ids never given twice, even to creations at once.
 
+mod common;
+
 use serde_json::{json, Value};
-use servicekit::config::ServiceSettings;
 use testkit::http::call;
 use testkit::{Postgres, ServiceHome};
-use user_service::config::Config;
-
-/// user-service with `seed` users, on `database` (SQLite by default).
-async fn spawn(seed: i64, database: Option<String>) -> ServiceHome {
-    let home = ServiceHome::new();
-    let database = database.unwrap_or_else(|| home.sqlite_url("users.db"));
-    let config = Config {
-        service: ServiceSettings::on(&home.redis.url(), &database),
-        seed_users: seed,
-        ..Config::default()
-    };
-    let service = user_service::build(config).await.unwrap();
-    home.run(service.port(), |shutdown| service.run(shutdown))
-}
 
 async fn send(home: &ServiceHome, method: &str, path: &str, body: Value) -> (u16, Value) {
     call(method, home.url(path), None, Some(&body.to_string())).await
@@ -27,7 +14,7 @@ async fn send(home: &ServiceHome, method: &str, path: &str, body: Value) -> (u16
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_is_added_after_the_seeded_ones_and_changed_and_a_taken_address_is_a_409() {
-    let home = spawn(3, None).await;
+    let home = common::spawn(3, None).await;
     let (status, ada) = send(
         &home,
         "POST",
@@ -92,7 +79,7 @@ async fn a_user_is_added_after_the_seeded_ones_and_changed_and_a_taken_address_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_a_400_naming_the_field_and_adds_nothing() {
-    let home = spawn(0, None).await;
+    let home = common::spawn(0, None).await;
     for (body, named) in [
         (json!({"email": "not an address", "name": "X"}), "email"),
         (json!({"email": "x@", "name": "X"}), "email"),
@@ -138,7 +125,7 @@ async fn creations_at_once_get_ids_of_their_own_on_postgresql() {
 
 /// 12 creations at once, two of each address: 6 users, 6 refusals.
 async fn at_once(database: Option<String>) {
-    let home = spawn(2, database).await;
+    let home = common::spawn(2, database).await;
     let answers = futures::future::join_all((0..12).map(|n| {
         let body = json!({"email": format!("user{}@example.com", n % 6), "name": format!("User {n}")});
         send(&home, "POST", "/api/v1/users", body)
