@@ -30,6 +30,10 @@ await onDashboard(base, async (page) => {
   const sendAt = await page.textContent('#detail-send_at');
   await page.click('#detail-cancel');
   await page.waitForSelector(`${row} td.status:text-is("cancelled")`, { timeout: 10_000 });
+  // Past a few ticks of the live channel, whose snapshots may have been
+  // taken before the cancel: the page stays where the cancel left it.
+  await page.waitForTimeout(2_000);
+  const rowStatus = await page.textContent(`${row} td.status`);
   const cancelHidden = await page.isHidden('#detail-cancel');
   const api = await page.evaluate(async (id) => (await (await fetch(`/api/v1/campaigns/${id}`)).json()), id);
 
@@ -38,6 +42,7 @@ await onDashboard(base, async (page) => {
   const askedMs = new Date(local).getTime();
   if (Math.abs(api.send_at - askedMs) > 60_000) problems.push(`send_at ${api.send_at}, asked ${askedMs}`);
   if (!sendAt || sendAt === 'at creation') problems.push(`detail panel's send at: ${sendAt}`);
+  if (rowStatus !== 'cancelled') problems.push(`the row went back to ${rowStatus}`);
   if (!cancelHidden) problems.push('the cancel button is still shown');
   return { id, sendAt, status: api.status, problems };
 });

@@ -135,7 +135,14 @@ async function showFailures(c, after) {
   more.onclick = () => showFailures(c, page.next_after);
 }
 
+// How far along a campaign's life each status is: a live snapshot taken
+// before a change (a cancel's answer, say) can arrive after it, and must
+// not take the page back.
+const STAGE = { scheduled: 0, expanding: 1, sending: 2, completed: 3, cancelled: 3 };
+const stale = (c, old) => old && STAGE[c.status] < STAGE[old.campaign.status];
+
 function showCampaign(c) {
+  if (stale(c, campaigns.get(c.id))) return;
   const [rate, eta] = pace(c);
   const row = campaignRow(c, rate, eta), old = campaigns.get(c.id);
   campaigns.set(c.id, { campaign: c, row, rate, eta });
