@@ -182,14 +182,8 @@ impl Default for Limits {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` with the default
-/// [`Limits`], to the callers `site` accepts, letting requests in progress
-/// finish.
-pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken, site: Site) {
-    serve_with(listener, app, shutdown, Limits::default(), site).await;
-}
-
-/// Serves `app` like [`serve`], within `limits`.
+/// Serves `app` on `listener` until `shutdown`, within `limits`, to the
+/// callers `site` accepts, letting requests in progress finish.
 pub async fn serve_with(
     listener: TcpListener,
     app: Router,

@@ -284,6 +284,25 @@ async fn in_prod_writes_the_demo_and_dead_letters_need_the_bearer_token() {
     )
     .await;
     assert_eq!(status, 201);
+    // A scheduled campaign's cancel and move are writes too.
+    let later = r#"{"name": "n", "subject": "s", "body": "b", "send_at": "2999-01-01T00:00:00Z"}"#;
+    let (status, scheduled) = call(
+        "POST",
+        app.url("/api/v1/campaigns"),
+        Some("s3cret-token"),
+        Some(later),
+    )
+    .await;
+    assert_eq!(status, 201, "{scheduled}");
+    let id = scheduled["id"].as_str().unwrap();
+    let moved = r#"{"send_at": "2998-01-01T00:00:00Z"}"#;
+    for (path, body) in [("schedule", Some(moved)), ("cancel", None)] {
+        let url = app.url(&format!("/api/v1/campaigns/{id}/{path}"));
+        let (status, _) = call("POST", url.clone(), None, body).await;
+        assert_eq!(status, 401, "{path} needs the token in prod");
+        let (status, answer) = call("POST", url, Some("s3cret-token"), body).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+    }
     let (status, _) = get(&app, "/api/v1/campaign/create").await;
     assert_eq!(status, 401, "the demo endpoint needs the token in prod");
     let (status, _) = call(

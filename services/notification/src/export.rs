@@ -40,27 +40,25 @@ pub async fn export(
     let filename = format!("campaign-{}.csv", sanitized(&campaign_id));
     let (chunks, body) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::spawn(async move {
-        let header = csv_chunk(&[], true);
-        let sent = match header {
-            Ok(header) => chunks.send(Ok(header)).await.is_ok(),
-            Err(_) => false,
+        let send = |chunk: Bytes| {
+            let chunks = chunks.clone();
+            async move {
+                chunks
+                    .send(Ok(chunk))
+                    .await
+                    .map_err(|_| anyhow::anyhow!("the reader left"))
+            }
         };
-        let written = if sent {
+        let written = async {
+            send(csv_chunk(&[], true)?).await?;
             store
                 .each_of_campaign(&campaign_id, CHUNK, |rows| {
-                    let chunks = chunks.clone();
-                    async move {
-                        let chunk = csv_chunk(&rows, false)?;
-                        chunks
-                            .send(Ok(chunk))
-                            .await
-                            .map_err(|_| anyhow::anyhow!("the reader left"))
-                    }
+                    let chunk = csv_chunk(&rows, false);
+                    async { send(chunk?).await }
                 })
                 .await
-        } else {
-            Ok(())
-        };
+        }
+        .await;
         if let Err(error) = written {
             tracing::warn!(campaign = %campaign_id, error = format!("{error:#}"), "an export was cut short");
             let _ = chunks.send(Err(std::io::Error::other(error.to_string()))).await;

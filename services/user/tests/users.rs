@@ -148,3 +148,36 @@ async fn at_once(database: Option<String>) {
     let (_, page) = call("GET", home.url("/api/v1/users?limit=100"), None, None).await;
     assert_eq!(page["users"].as_array().unwrap().len(), 8);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_prod_adding_changing_and_importing_users_need_the_bearer_token() {
+    let home = common::spawn_with(1, None, |config| {
+        config.app_env = "prod".parse().unwrap();
+        config.api_token = "s3cret-token".to_string().into();
+    })
+    .await;
+    let user = json!({"email": "ada@example.com", "name": "Ada"}).to_string();
+    let change = json!({"name": "Ada King"}).to_string();
+    for (method, path, body) in [
+        ("POST", "/api/v1/users", &user),
+        ("PATCH", "/api/v1/users/1", &change),
+    ] {
+        let (status, _) = call(method, home.url(path), None, Some(body)).await;
+        assert_eq!(status, 401, "{method} {path}");
+        let (status, answer) = call(method, home.url(path), Some("s3cret-token"), Some(body)).await;
+        assert!(status == 200 || status == 201, "{method} {path}: {answer}");
+    }
+    let url = home.url("/api/v1/users/import");
+    let refused = tokio::task::spawn_blocking(move || {
+        match ureq::post(&url)
+            .set("content-type", "text/csv")
+            .send_string("email,name\n")
+        {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response.status(),
+            Err(error) => panic!("{error}"),
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(refused, 401, "an import needs the token in prod");
+}

@@ -367,6 +367,28 @@ impl Stack {
             .expect("maildev JSON")
     }
 
+    /// Puts user `id`'s address on the suppression list (reason
+    /// `manual`) and waits until user-service lists it; returns the
+    /// address.
+    pub fn suppress_user(&self, id: i64) -> String {
+        let address = self.get("user-service", &format!("/api/v1/users/{id}"))["email"]
+            .as_str()
+            .expect("the user's address")
+            .to_string();
+        let (status, body) = self.post(
+            "user-service",
+            "/api/v1/suppressions",
+            &serde_json::json!({ "address": address }),
+        );
+        assert_eq!(status, 202, "{body}");
+        self.wait_for("the suppression", Duration::from_secs(30), || {
+            self.get("user-service", "/api/v1/suppressions")["suppressions"]
+                .as_array()
+                .is_some_and(|listed| listed.iter().any(|entry| entry["address"] == address.as_str()))
+        });
+        address
+    }
+
     /// Waits until `check` holds, for at most `timeout`; panics naming
     /// `what` with the services' log tails otherwise.
     pub fn wait_for(&self, what: &str, timeout: Duration, check: impl Fn() -> bool) {

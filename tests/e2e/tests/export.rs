@@ -12,19 +12,7 @@ const USERS: u64 = 30;
 #[test]
 fn a_finished_campaign_exports_every_recipient_once_with_their_outcome() {
     let stack = Stack::start(USERS);
-    let suppressed = stack.get("user-service", "/api/v1/users/3")["email"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (status, body) = stack.post(
-        "user-service",
-        "/api/v1/suppressions",
-        &json!({ "address": suppressed }),
-    );
-    assert_eq!(status, 202, "{body}");
-    stack.wait_for("the suppression", Duration::from_secs(30), || {
-        stack.get("user-service", "/api/v1/suppressions")["suppressions"] != json!([])
-    });
+    let suppressed = stack.suppress_user(3);
     let id = stack.create_campaign("exported", "Hi {{ name }}", "Dear {{ name }}");
     stack.wait_completed(&id, Duration::from_secs(60));
     stack.notification_counts(

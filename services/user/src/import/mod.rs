@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
@@ -103,10 +103,7 @@ pub(crate) async fn import(
 ) -> Result<Json<Imported>, ApiError> {
     let format = format_of(&headers)?;
     let (batches, mut read) = mpsc::channel::<Vec<Item>>(4);
-    let chunks = body
-        .into_data_stream()
-        .map_err(std::io::Error::other)
-        .timeout_each(IDLE);
+    let chunks = timeout_each(body.into_data_stream().map_err(std::io::Error::other), IDLE);
     let reading = tokio::task::spawn_blocking(move || {
         let input = SyncIoBridge::new(StreamReader::new(Box::pin(chunks)));
         parse::read(format, input, BATCH, |batch| batches.blocking_send(batch).is_ok())
@@ -212,36 +209,24 @@ impl FirstLines {
     }
 }
 
-/// A stream's items, each within `idle` of the one before, else an error
-/// that ends it.
-trait TimeoutEach: Sized {
-    fn timeout_each(
-        self,
-        idle: Duration,
-    ) -> impl futures::Stream<Item = std::io::Result<axum::body::Bytes>> + Send;
-}
-
-impl<S> TimeoutEach for S
+/// The items of `stream`, each within `idle` of the one before, else an
+/// error that ends it.
+fn timeout_each<S>(stream: S, idle: Duration) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send
 where
-    S: futures::Stream<Item = std::io::Result<axum::body::Bytes>> + Send + Unpin,
+    S: futures::Stream<Item = std::io::Result<Bytes>> + Send + Unpin,
 {
-    fn timeout_each(
-        self,
-        idle: Duration,
-    ) -> impl futures::Stream<Item = std::io::Result<axum::body::Bytes>> + Send {
-        futures::stream::unfold(Some(self), move |stream| async move {
-            let mut stream = stream?;
-            match tokio::time::timeout(idle, stream.next()).await {
-                Ok(Some(item)) => Some((item, Some(stream))),
-                Ok(None) => None,
-                Err(_) => Some((
-                    Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!("the body stopped coming for {} s", idle.as_secs()),
-                    )),
-                    None,
+    futures::stream::unfold(Some(stream), move |stream| async move {
+        let mut stream = stream?;
+        match tokio::time::timeout(idle, stream.next()).await {
+            Ok(Some(item)) => Some((item, Some(stream))),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("the body stopped coming for {} s", idle.as_secs()),
                 )),
-            }
-        })
-    }
+                None,
+            )),
+        }
+    })
 }
