@@ -27,6 +27,9 @@
 #     ports: the services do not name their connections);
 #   - 1,000 poison entries (not envelopes) into each of the four streams
 #     (spread evenly over its partitions when it is split);
+#   - a second campaign to every user, created just after the first, is
+#     paused, resumed and cancelled at three random moments among the
+#     faults (in that order);
 #   - consent changes: SUPPRESS users (the first ones) put on the
 #     suppression list before the campaign, so that its expansion counts
 #     them suppressed, and as many (the last ones) unsubscribed while it
@@ -47,7 +50,11 @@
 # campaign's progress is exact (sent + failed + dead_lettered + suppressed
 # = total = users, expected = total - suppressed, sent = unique received),
 # no user suppressed before the campaign got an email, and no notification
-# recorded suppressed had its email received; every poison entry is in its stream's dead letters, for
+# recorded suppressed had its email received; the second campaign ends
+# (cancelled, or completed if the cancel came too late) with exact counts
+# too (sent + failed + dead_lettered + suppressed + cancelled = total =
+# users, sent = its unique received), and nothing of it is received after
+# its cancellation settled; every poison entry is in its stream's dead letters, for
 # every group reading that stream; no group holds a pending entry or lags.
 # Prints a table, then as the last line one JSON object. Exits non-zero when
 # an email is lost, the counts differ or a poison entry was not
@@ -155,11 +162,21 @@ for ((k = 4; k < kills; k++)); do
 done
 for name in "${services[@]}"; do faults_todo+=("client-kill $name"); done
 for stream in "${streams[@]}"; do faults_todo+=("poison $stream"); done
+faults_todo+=("control pause" "control resume" "control cancel")
 for ((i = ${#faults_todo[@]} - 1; i > 0; i--)); do
   j=$((RANDOM % (i + 1)))
   tmp="${faults_todo[i]}"
   faults_todo[i]="${faults_todo[j]}"
   faults_todo[j]="$tmp"
+done
+# The second campaign's changes at the places the shuffle gave them, in
+# their order: pause, resume, cancel.
+controls=(pause resume cancel)
+for i in "${!faults_todo[@]}"; do
+  if [[ "${faults_todo[i]}" == control\ * ]]; then
+    faults_todo[i]="control ${controls[0]}"
+    controls=("${controls[@]:1}")
+  fi
 done
 # Planned start (seconds after the campaign's creation) and length of each.
 declare -a plan_at=() plan_len=()
@@ -246,6 +263,8 @@ live[$first_page]="first-page"
 t_start="$(date +%s.%N)"
 created="$(create_campaign chaos "$subject" "$body")" || fail "creating the campaign failed"
 id="$(jq -r .id <<<"$created")"
+controlled="$(create_campaign chaos-controlled "$subject" "$body")" || fail "creating the second campaign failed"
+controlled_id="$(jq -r .id <<<"$controlled")"
 # user-service dies as soon as the first page of the audience is in the
 # stream: it is expanding the rest (pages of page_size users, about a
 # hundred); it is restarted as after any kill.
@@ -266,6 +285,7 @@ for i in "${!faults_todo[@]}"; do
     smtp) smtp_period "$target" "${plan_len[i]}" ;;
     client-kill) client_kill "$target" ;;
     poison) poison "$target" ;;
+    control) control_campaign "$target" ;;
   esac
 done
 faults_end="$(now_s)"
@@ -280,8 +300,16 @@ while :; do
   sleep 0.5
 done
 completed="${completed:-true}"
+# The second campaign: settled (cancelled with every recipient counted, or
+# completed).
+while :; do
+  controlled="$(curl -fsS --max-time 5 "$api/$controlled_id" 2>/dev/null)" || controlled='{}'
+  [ "$(jq -r '.completed_at // empty' <<<"$controlled")" = "" ] || break
+  [ "$SECONDS" -lt "$deadline" ] || { completed=false; break; }
+  sleep 0.5
+done
 campaign_s="$(now_s)"
-[ "$completed" = true ] || echo "chaos: campaign not completed ${campaign_timeout}s after the faults: $campaign" >&2
+[ "$completed" = true ] || echo "chaos: campaigns not settled ${campaign_timeout}s after the faults: $campaign $controlled" >&2
 
 # Dead letters and idle groups: every group of every stream with nothing
 # pending and nothing left to read (bounded wait: the poison entries are
@@ -347,14 +375,34 @@ suppressed="$(jq -r '.progress.suppressed // -1' <<<"$campaign")"
 # Every user but the suppressed gets an email.
 expected=$((users - suppressed))
 received="$(grep -c . "$ids_file" || true)"
-unique="$(sort -u "$ids_file" | grep -c . || true)"
-duplicates=$((received - unique))
+sort -u "$ids_file" >"$workdir/unique-ids.txt"
+all_unique="$(grep -c . "$workdir/unique-ids.txt" || true)"
+duplicates=$((received - all_unique))
+# The Message-IDs of each campaign's notifications (notification-service's
+# export), and of those, the ones received.
+campaign_ids() {
+  curl -fsS --max-time 60 "http://127.0.0.1:${port[notification-service]}/api/v1/campaigns/$1/export" |
+    tail -n +2 | cut -d, -f1 | sed 's/.*/<&@comms>/' | sort -u
+}
+received_of() { campaign_ids "$1" | comm -12 - "$workdir/unique-ids.txt" | grep -c . || true; }
+unique="$(received_of "$id")"
+controlled_unique="$(received_of "$controlled_id")"
 lost=$((expected > unique ? expected - unique : 0))
 counts_match=false
 if [ "$((sent + failed + dead_lettered + suppressed))" = "$total" ] && [ "$total" = "$users" ] &&
-  [ "$sent" = "$unique" ] && [ "$suppressed" -ge "$suppress" ] && [ "$suppressed" -le $((2 * suppress)) ]; then
+  [ "$sent" = "$unique" ] && [ "$suppressed" -ge "$suppress" ] && [ "$suppressed" -le $((2 * suppress)) ] &&
+  [ "$all_unique" = "$((unique + controlled_unique))" ]; then
   counts_match=true
 fi
+# The second campaign: every recipient with one final outcome, sent as
+# received.
+controlled_progress="$(jq -c '.progress // {}' <<<"$controlled")"
+controlled_status="$(jq -r '.status // "unknown"' <<<"$controlled")"
+controlled_exact="$(jq -r --argjson users "$users" --argjson unique "$controlled_unique"   '(.sent + .failed + .dead_lettered + .suppressed + .cancelled == .total) and .total == $users
+   and .pending == 0 and .sent == $unique' <<<"$controlled_progress" 2>/dev/null || echo false)"
+# Nothing of it received once settled: a few seconds more, the same count.
+sleep 3
+late_controlled="$(( $(received_of "$controlled_id") - controlled_unique ))"
 # Notifications the service recorded as sent that never arrived (the
 # precise loss, beside the count).
 sent_not_received=0
@@ -372,10 +420,10 @@ if command -v sqlite3 >/dev/null && [ -f "$workdir/data/dev/notifications.db" ];
   suppressed_received="$(sort -u "$ids_file" | comm -12 "$workdir/suppressed-ids.txt" - | grep -c . || true)"
   before="$(jq -r '.[]' <<<"$suppressed_before" | sed "s/'/''/g; s/.*/'&'/" | paste -sd, -)"
   before_suppressed="$(sqlite3 "$workdir/data/dev/notifications.db" \
-    "SELECT COUNT(*) FROM notifications WHERE status = 'suppressed' AND email IN ($before)")"
+    "SELECT COUNT(*) FROM notifications WHERE status = 'suppressed' AND campaign_id = '$id' AND email IN ($before)")"
   [ "$before_suppressed" = "$suppress" ] || suppressed_received=$((suppressed_received + suppress - before_suppressed))
 fi
-dup_bound="$(awk -v n="$expected" 'BEGIN { printf "%d", n / 1000 }')"
+dup_bound="$(awk -v n="$((expected + controlled_unique))" 'BEGIN { printf "%d", n / 1000 }')"
 # Where the duplicates come from. An uncertain send (email-service's warning
 # "uncertain send; ...", naming the notification) is sent again once its
 # lease lapses: each is one more copy of its Message-ID at the server. The
@@ -408,7 +456,8 @@ printf '%-22s %s\n' expected "$expected" "received (all)" "$received" "unique re
   lost "$lost" "sent, not received" "$sent_not_received" \
   "progress" "sent $sent, failed $failed, dead-lettered $dead_lettered, suppressed $suppressed, total $total" "counts match" "$counts_match" \
   "suppressed" "$suppress before, $suppress during the campaign; $suppressed counted" "suppressed and emailed" "$suppressed_received" \
-  "campaign completed" "$completed at ${campaign_s} s (faults over at ${faults_end} s)"
+  "second campaign" "$controlled_status: $controlled_progress, unique received $controlled_unique, exact $controlled_exact, received after it settled $late_controlled" \
+  "campaigns settled" "$completed at ${campaign_s} s (faults over at ${faults_end} s)"
 for stream in "${streams[@]}"; do
   printf '%-22s %s dead letters; poison dead-lettered %s\n' "$stream" "${dead_len[$stream]}" "${poison_found[$stream]}"
 done
@@ -416,7 +465,9 @@ printf '%-22s %s\n' "groups busy at the end" "${busy:-none}" "took" "${took} s" 
 echo
 
 problems=()
-[ "$completed" = true ] || problems+=("campaign not completed")
+[ "$completed" = true ] || problems+=("campaigns not settled")
+[ "$controlled_exact" = true ] || problems+=("the second campaign's counts differ: $controlled_status $controlled_progress, unique received $controlled_unique")
+[ "$late_controlled" = 0 ] || problems+=("$late_controlled emails of the second campaign received after it settled")
 [ "$lost" = 0 ] || problems+=("$lost emails lost")
 [ "$sent_not_received" = 0 ] || problems+=("$sent_not_received notifications recorded as sent never reached the SMTP server")
 [ "$counts_match" = true ] || problems+=("counts differ: sent $sent + failed $failed + dead-lettered $dead_lettered + suppressed $suppressed, total $total of $users users, $suppress suppressed before and $suppress unsubscribed during the campaign, unique received $unique")
@@ -441,12 +492,16 @@ jq -nc \
   --argjson problems "$(printf '%s\n' "${problems[@]}" | jq -Rn '[inputs | select(length > 0)]')" \
   --argjson partitions "$partitions" --argjson cores "$(nproc)" --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
   --argjson suppress "$suppress" --argjson suppressed_received "$suppressed_received" \
+  --argjson controlled "$(jq -nc --arg status "$controlled_status" --argjson progress "$controlled_progress" \
+    --argjson unique "$controlled_unique" --argjson exact "$controlled_exact" --argjson late "$late_controlled" \
+    '{status: $status, progress: $progress, unique_received: $unique, counts_match: $exact, received_after_settled: $late}')" \
   '{expected: $expected, unique_received: $unique, received: $received, duplicates: $duplicates,
     duplicates_within_bound: ($duplicates <= $dup_bound), uncertain_sends: $uncertain_sends,
     duplicates_explained: $duplicates_explained, lost: $lost, sent_not_received: $sent_not_received,
     dead_letters: $dead, poison_dead_lettered: $poison_ok, poison_entries_dead_lettered: $poison_dead,
     poison_entries: $poison_total, counts_match: $counts_match, completed: $completed, progress: $progress,
     suppressed_before: $suppress, unsubscribed_during: $suppress, suppressed_received: $suppressed_received,
+    second_campaign: $controlled,
     campaign_s: $campaign_s, faults: $faults, problems: $problems, seed: $seed, partitions: $partitions,
     smtp_pace_ms: $pace_ms,
     seconds: $seconds, machine: {cores: $cores, date: $date}}'

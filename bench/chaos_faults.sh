@@ -97,3 +97,20 @@ user_addresses() {
   curl -fsS "http://127.0.0.1:${port[user-service]}/api/v1/users?after=$1&limit=$2" | jq -c '[.users[].email]'
 }
 
+
+# control_campaign ACTION: pauses, resumes or cancels the second campaign
+# ($controlled_id), retried while campaign-service is down (a kill) for up
+# to 30 s; a 409 (the campaign already there, or completed) is recorded as
+# such.
+control_campaign() {
+  local action="$1" at answer="" code=000 tries
+  at="$(now_s)"
+  for ((tries = 0; tries < 60; tries++)); do
+    code="$(curl -sS -o "$workdir/control-answer.json" -w '%{http_code}' --max-time 5 -XPOST \
+      "$api/$controlled_id/$action" 2>/dev/null)" || code=000
+    [ "$code" = 000 ] || [ "${code:0:1}" = 5 ] || break
+    sleep 0.5
+  done
+  answer="$(jq -r '.status // .error // empty' "$workdir/control-answer.json" 2>/dev/null || true)"
+  record control "$action" "$at" 0 "HTTP $code: $answer"
+}

@@ -15,9 +15,12 @@
 //! email-service ─ email.delivery ─► comms:deliveries ─► notification-service, campaign-service
 //! ```
 //!
-//! Consent travels on two streams of its own: see [`consent`].
+//! Consent travels on two streams of its own: see [`consent`]. Whether a
+//! campaign is paused or cancelled is on the [`control`] board, which every
+//! instance reads before each step.
 
 pub mod consent;
+pub mod control;
 pub mod unsubscribe;
 
 use eventstore::{Event, Partitioned};
@@ -152,6 +155,17 @@ pub struct AudienceExpanded {
     pub campaign_id: String,
     /// How many recipients the campaign has.
     pub total: i64,
+    /// Of `total`, the recipients never requested because the campaign was
+    /// cancelled first: `cancelled`, without a notification of their own.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_expanded: i64,
+}
+
+/// Whether a count is 0 (left out of the JSON). By reference: serde's
+/// `skip_serializing_if` calls it so.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 impl Event for AudienceExpanded {
@@ -233,6 +247,12 @@ pub enum DeliveryStatus {
     /// Not sent: the recipient is on the suppression list (found when the
     /// audience was expanded, or as late as the send).
     Suppressed,
+    /// Not sent: the campaign was cancelled first. Final.
+    Cancelled,
+    /// Not sent yet: the campaign is paused. Not final: the notification
+    /// waits in notification-service's records (not in Redis) and is
+    /// requested again when the campaign resumes.
+    Held,
 }
 
 impl DeliveryStatus {
@@ -243,7 +263,14 @@ impl DeliveryStatus {
             DeliveryStatus::Failed => "failed",
             DeliveryStatus::DeadLettered => "dead_lettered",
             DeliveryStatus::Suppressed => "suppressed",
+            DeliveryStatus::Cancelled => "cancelled",
+            DeliveryStatus::Held => "held",
         }
+    }
+
+    /// Whether the status ends the notification (all but `held`).
+    pub fn is_final(self) -> bool {
+        self != DeliveryStatus::Held
     }
 }
 
@@ -253,10 +280,17 @@ impl std::str::FromStr for DeliveryStatus {
     type Err = UnknownStatus;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        [Self::Sent, Self::Failed, Self::DeadLettered, Self::Suppressed]
-            .into_iter()
-            .find(|status| status.as_str() == value)
-            .ok_or_else(|| UnknownStatus::new("delivery", value))
+        [
+            Self::Sent,
+            Self::Failed,
+            Self::DeadLettered,
+            Self::Suppressed,
+            Self::Cancelled,
+            Self::Held,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == value)
+        .ok_or_else(|| UnknownStatus::new("delivery", value))
     }
 }
 

@@ -13,6 +13,8 @@
 //! - operations for the dashboard and operators: [`stream_stats`],
 //!   [`deadletter`] listing and replay, safe [`trim`]ming, and
 //!   [`ensure_group`], which says what a group created late can never see;
+//! - a [`board`](board::Board) of values every instance reads before each
+//!   step (a campaign's pause, say);
 //! - a [`lease`](lease::Lease), for the work that one instance of a service
 //!   does for all of them (trimming, say);
 //! - [`Partitioned`] streams, split so that a Redis Cluster spreads them
@@ -41,6 +43,7 @@
 //! ```
 
 mod batch;
+pub mod board;
 mod cluster_link;
 mod connection;
 pub mod deadletter;

@@ -97,7 +97,7 @@ impl Tracker {
         }
         let expanded: AudienceExpanded = delivery.envelope.decode()?;
         self.store
-            .set_total(&expanded.campaign_id, expanded.total)
+            .set_total(&expanded.campaign_id, expanded.total, expanded.not_expanded)
             .await?;
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! campaign's progress exact from `comms:deliveries`.
 
 pub mod config;
+pub mod control;
 pub mod domain;
 pub mod gauges;
 pub mod handlers;
@@ -14,6 +15,7 @@ pub mod store;
 
 use std::time::Duration;
 
+use contracts::control::ControlBoard;
 use contracts::Streams;
 use eventstore::Publisher;
 use secrecy::ExposeSecret;
@@ -63,8 +65,10 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         access,
         shutdown: service.shutdown(),
         live,
+        board: ControlBoard::new(service.redis().clone()),
         max_in_progress: config.max_in_progress,
     };
+    let (board, controlled) = (state.board.clone(), tracker.store().clone());
     let reannounce = Duration::from_millis(config.reannounce_ms);
     let on_campaign = tracker.clone();
     let eraser = Eraser::new(service.db().clone(), store::ERASE);
@@ -82,6 +86,10 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
                 let tracker = tracker.clone();
                 async move { scheduler::start_due(&tracker, max_in_progress).await }
             }
+        })
+        .once_per_cluster("control", control::EVERY, move || {
+            let (store, board) = (controlled.clone(), board.clone());
+            async move { control::mend(&store, &board).await }
         })
         .once_per_cluster("reannounce", reannounce, move || {
             let tracker = tracker.clone();

@@ -1,6 +1,7 @@
 //! What campaign-service's routes share, and the figures several of them
 //! read (the stream figures are both a route and part of the live channel).
 
+use contracts::control::ControlBoard;
 use contracts::unsubscribe::TokenKey;
 use contracts::Streams;
 use eventstore::{partitioned_stats, Publisher, Redis, StreamStats};
@@ -34,6 +35,9 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// The snapshots every live channel shows, read once for all.
     pub live: LiveFeed,
+    /// Where the other services read which campaigns are paused or
+    /// cancelled.
+    pub board: ControlBoard,
     /// Campaigns that may be in progress at once (`CAMPAIGN_MAX_IN_PROGRESS`):
     /// a creation past it is refused ([`crate::quota`]).
     pub max_in_progress: u64,

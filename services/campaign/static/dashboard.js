@@ -63,7 +63,7 @@ function campaignRow(c, rate, eta) {
   }
   tr.append(cell(c.name), cell(c.status, 'status'), td, cell(p.total, 'n total'), cell(p.sent, 'n sent'),
             cell(p.failed, 'n failed'), cell(p.dead_lettered, 'n'), cell(p.suppressed, 'n suppressed'),
-            cell(p.pending, 'n'),
+            cell(p.cancelled, 'n cancelled'), cell(p.pending, 'n'),
             cell(rate, 'n'), cell(eta, 'n'), id);
   return tr;
 }
@@ -94,20 +94,27 @@ function renderDetail() {
   $('#detail-send_at').textContent = c.send_at == null ? 'at creation' : time(c.send_at);
   $('#detail-started').textContent = c.started_at == null ? '—'
     : `${time(c.started_at)} (${Math.round((c.started_at - c.send_at) / 1000)} s after its time)`;
-  $('#detail-cancel').hidden = c.status !== 'scheduled';
-  for (const field of ['total', 'sent', 'failed', 'dead_lettered', 'suppressed', 'pending']) {
+  // What the campaign's status lets it do (the API answers 409 to the rest).
+  $('#detail-pause').hidden = !['expanding', 'sending'].includes(c.status);
+  $('#detail-resume').hidden = c.status !== 'paused';
+  $('#detail-cancel').hidden = !['scheduled', 'expanding', 'sending', 'paused'].includes(c.status);
+  for (const field of ['total', 'sent', 'failed', 'dead_lettered', 'suppressed', 'cancelled', 'pending']) {
     $('#detail-' + field).textContent = c.progress[field];
   }
   $('#detail-rate').textContent = rate;
   $('#detail-eta').textContent = eta;
 }
-// A scheduled campaign, cancelled before its time.
-$('#detail-cancel').onclick = async () => {
-  const response = await guarded(`/api/v1/campaigns/${encodeURIComponent(detailId)}/cancel`, { method: 'POST' });
-  const answer = await response.json();
-  if (!response.ok) { $('#message').textContent = answer.error; return; }
-  showCampaign(answer);
-};
+// The open campaign paused, resumed or cancelled; the answer is the
+// campaign as it is now.
+for (const action of ['pause', 'resume', 'cancel']) {
+  $('#detail-' + action).onclick = async () => {
+    const url = `/api/v1/campaigns/${encodeURIComponent(detailId)}/${action}`;
+    const response = await guarded(url, { method: 'POST' });
+    const answer = await response.json();
+    if (!response.ok) { $('#message').textContent = answer.error; return; }
+    showCampaign(answer, true);
+  };
+}
 $('#detail-close').onclick = () => {
   detailId = null;
   $('#detail').hidden = true;
@@ -135,14 +142,21 @@ async function showFailures(c, after) {
   more.onclick = () => showFailures(c, page.next_after);
 }
 
-// How far along a campaign's life each status is: a live snapshot taken
-// before a change (a cancel's answer, say) can arrive after it, and must
-// not take the page back.
-const STAGE = { scheduled: 0, expanding: 1, sending: 2, completed: 3, cancelled: 3 };
-const stale = (c, old) => old && STAGE[c.status] < STAGE[old.campaign.status];
+// A live snapshot taken before a change (a pause's answer, say) can arrive
+// after it, and must not take the page back: for a moment after a change
+// made here, only snapshots that show it are taken. Past that, and for
+// changes made elsewhere, the live channel is the truth.
+const SETTLE_MS = 3000;
+const changedHere = new Map();
+function stale(c) {
+  const changed = changedHere.get(c.id);
+  if (!changed || Date.now() - changed.at > SETTLE_MS) return false;
+  return c.status !== changed.status;
+}
 
-function showCampaign(c) {
-  if (stale(c, campaigns.get(c.id))) return;
+function showCampaign(c, fromChange = false) {
+  if (fromChange) changedHere.set(c.id, { status: c.status, at: Date.now() });
+  else if (stale(c)) return;
   const [rate, eta] = pace(c);
   const row = campaignRow(c, rate, eta), old = campaigns.get(c.id);
   campaigns.set(c.id, { campaign: c, row, rate, eta });

@@ -43,7 +43,7 @@ async fn campaigns_are_created_and_bad_input_gets_a_json_error() {
     assert_eq!(demo["status"], "expanding");
     assert_eq!(
         demo["progress"],
-        json!({ "total": 0, "sent": 0, "failed": 0, "dead_lettered": 0, "suppressed": 0, "pending": 0 })
+        json!({ "total": 0, "sent": 0, "failed": 0, "dead_lettered": 0, "suppressed": 0, "cancelled": 0, "pending": 0 })
     );
 
     let body = r#"{"name": "Spring", "subject": "Hi {{ name }}", "body": "Dear {{ name }}"}"#;

@@ -83,6 +83,7 @@ async fn an_outcome_given_up_counts_once_as_dead_lettered_until_replayed() {
     let total = AudienceExpanded {
         campaign_id: id.clone(),
         total: 2,
+        not_expanded: 0,
     };
     publisher
         .publish(
@@ -102,7 +103,7 @@ async fn an_outcome_given_up_counts_once_as_dead_lettered_until_replayed() {
     // dead-lettered and the campaign completes instead of staying `sending`.
     let campaign = wait_progress(
         &campaign_url,
-        json!({ "total": 2, "sent": 0, "failed": 1, "dead_lettered": 1, "suppressed": 0, "pending": 0 }),
+        json!({ "total": 2, "sent": 0, "failed": 1, "dead_lettered": 1, "suppressed": 0, "cancelled": 0, "pending": 0 }),
     )
     .await;
     assert_eq!(campaign["status"], "completed");
@@ -138,8 +139,7 @@ async fn an_outcome_given_up_counts_once_as_dead_lettered_until_replayed() {
         (&json!(1), &json!(0), &json!(true)),
         "{replayed}"
     );
-    let done =
-        json!({ "total": 2, "sent": 1, "failed": 1, "dead_lettered": 0, "suppressed": 0, "pending": 0 });
+    let done = json!({ "total": 2, "sent": 1, "failed": 1, "dead_lettered": 0, "suppressed": 0, "cancelled": 0, "pending": 0 });
     wait_progress(&campaign_url, done.clone()).await;
     let again = publisher
         .publish(DELIVERIES, &outcome(&id, 1, DeliveryStatus::Sent))

@@ -68,12 +68,14 @@ async fn a_scheduled_campaign_waits_unannounced_then_starts_once_at_its_time() {
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(announcements(&app), ":1");
 
-    // Started: neither cancelled nor moved.
+    // Started: not moved any more (cancelling it is still possible: the
+    // control tests).
+    let body = json!({ "send_at": rfc3339_in(Duration::from_secs(60), false) }).to_string();
     let (status, refused) = call(
         "POST",
-        app.url(&format!("/api/v1/campaigns/{id}/cancel")),
+        app.url(&format!("/api/v1/campaigns/{id}/schedule")),
         None,
-        None,
+        Some(&body),
     )
     .await;
     assert_eq!(status, 409, "{refused}");

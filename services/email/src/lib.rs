@@ -13,6 +13,7 @@ pub mod recorder;
 pub mod sender;
 pub mod suppressed;
 
+use contracts::control::ControlBoard;
 use contracts::Streams;
 use eventstore::Publisher;
 use servicekit::erasure::Eraser;
@@ -62,7 +63,14 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     let streams = Streams::new(service.partitions());
     let publisher = Publisher::new(service.redis().clone());
     let suppressed = SuppressedAddresses::new(service.db().clone());
-    let sender = Sender::new(mailer, ledger, publisher, &streams, suppressed.clone());
+    let sender = Sender::new(
+        mailer,
+        ledger,
+        publisher,
+        &streams,
+        suppressed.clone(),
+        ControlBoard::new(service.redis().clone()),
+    );
     let eraser = Eraser::new(service.db().clone(), ledger::ERASE);
     Ok(service
         .consume(&streams.emails, sender)

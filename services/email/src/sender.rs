@@ -1,6 +1,12 @@
 //! The handler of `comms:emails`: send each requested email once, and
 //! publish its outcome to `comms:deliveries`.
 //!
+//! Before a send, its campaign is looked up on the control board
+//! ([`contracts::control`], the whole batch in one round trip): an email
+//! of a paused campaign is not sent but answered `held` (its notification
+//! waits in notification-service's records until the campaign resumes),
+//! one of a cancelled campaign `cancelled`. Either gives its lease back.
+//!
 //! Order of effects: take the ledger lease → send (the lease renewed while
 //! it runs, and checked before `DATA`) → record the outcome in the ledger
 //! → publish it → (the worker) ack. The requests of one read go through
@@ -37,6 +43,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use contracts::consent::{ConsentChanged, SuppressionReason};
+use contracts::control::{Control, ControlBoard};
 use contracts::{DeliveryStatus, EmailDelivery, EmailRequested, Streams};
 use eventstore::{Delivery, Envelope, HandleError, Handler, Partitioned, Publisher};
 use servicekit::batch::{decode_each, Answers};
@@ -135,6 +142,8 @@ pub struct Sender {
     suppressed: SuppressedAddresses,
     /// `comms:consent`, where hard bounces go.
     consent: Partitioned,
+    /// Which campaigns are paused or cancelled, checked for each batch.
+    board: ControlBoard,
 }
 
 /// What became of one request of a batch before its outcome is published.
@@ -145,16 +154,18 @@ enum Step {
     Known(DeliveryStatus, Option<String>),
     /// Its lease was taken: send it.
     Leased(Lease),
-    /// Its lease was taken, but its recipient is suppressed (why): give
-    /// the lease back, send nothing.
-    Suppressed(Lease, String),
+    /// Its lease was taken, but it is not to be sent (its recipient is
+    /// suppressed, its campaign paused or cancelled): give the lease back,
+    /// send nothing, publish this outcome and detail.
+    NotSent(Lease, DeliveryStatus, String),
     /// Its outcome is known but not yet in the ledger: record it.
     Unrecorded(Final),
 }
 
 impl Sender {
     /// A handler sending with `mailer`, keeping `ledger`, skipping the
-    /// addresses in `suppressed`, publishing with `publisher` outcomes to
+    /// addresses in `suppressed` and the campaigns stopped on `board`,
+    /// publishing with `publisher` outcomes to
     /// `streams.deliveries` and hard bounces to `streams.consent`. A
     /// transient failure is retried by the worker within its retry budget;
     /// past it, [`Handler::give_up`] publishes the final `failed`.
@@ -164,6 +175,7 @@ impl Sender {
         publisher: Publisher,
         streams: &Streams,
         suppressed: SuppressedAddresses,
+        board: ControlBoard,
     ) -> Self {
         let in_flight = InFlight::default();
         in_flight.renew_on(ledger.clone());
@@ -177,6 +189,7 @@ impl Sender {
             unrecorded: Unrecorded::default(),
             suppressed,
             consent: streams.consent.clone(),
+            board,
         }
     }
 
@@ -197,6 +210,17 @@ impl Sender {
             Ok(suppressed) => suppressed,
             Err(error) => {
                 answers.answer_all(indexes, &Err(error));
+                return answers.into_results();
+            }
+        };
+        let controls = match self
+            .board
+            .of_batch(emails.iter().map(|email| email.campaign_id.as_str()))
+            .await
+        {
+            Ok(controls) => controls,
+            Err(error) => {
+                answers.answer_all(indexes, &Err(anyhow::Error::from(error)));
                 return answers.into_results();
             }
         };
@@ -225,7 +249,8 @@ impl Sender {
             .zip(&indexes)
             .zip(&ids)
             .zip(suppressed)
-            .map(|(((remembered, &index), id), suppressed)| {
+            .zip(&emails)
+            .map(|((((remembered, &index), id), suppressed), email)| {
                 let claim = match remembered {
                     Some(Ok(outcome)) => return Step::Unrecorded(outcome),
                     Some(Err(())) => Claim::Busy,
@@ -239,14 +264,29 @@ impl Sender {
                         answers.answer(index, Err(HandleError::Retry(error)));
                         Step::Answered
                     }
-                    Claim::Acquired(generation) => match suppressed {
-                        Some(reason) => Step::Suppressed((id.clone(), generation), reason),
-                        None => Step::Leased((id.clone(), generation)),
-                    },
+                    Claim::Acquired(generation) => {
+                        let lease = (id.clone(), generation);
+                        match (suppressed, controls.get(&email.campaign_id)) {
+                            (Some(reason), _) => Step::NotSent(
+                                lease,
+                                DeliveryStatus::Suppressed,
+                                format!("on the suppression list ({reason}) at the send"),
+                            ),
+                            (None, Some(Control::Cancelled)) => Step::NotSent(
+                                lease,
+                                DeliveryStatus::Cancelled,
+                                "the campaign was cancelled before the send".into(),
+                            ),
+                            (None, Some(Control::Paused)) => {
+                                Step::NotSent(lease, DeliveryStatus::Held, "the campaign is paused".into())
+                            }
+                            (None, None) => Step::Leased(lease),
+                        }
+                    }
                 }
             })
             .collect();
-        self.give_back_suppressed(&mut steps).await;
+        self.give_back_unsent(&mut steps).await;
         self.send_leased(&emails, &indexes, claimed_at, &mut steps, &mut answers)
             .await;
 
@@ -265,19 +305,19 @@ impl Sender {
         answers.into_results()
     }
 
-    /// Gives back the leases of the suppressed steps of a batch, each now
-    /// known as `suppressed`; a lease not given back lapses, and the
-    /// entry's next delivery (if any) finds the address suppressed still.
-    async fn give_back_suppressed(&self, steps: &mut [Step]) {
+    /// Gives back the leases of the steps of a batch not to be sent, each
+    /// now known by its outcome; a lease not given back lapses, and the
+    /// entry's next delivery (if any) finds the same reason not to send,
+    /// or, resumed, sends.
+    async fn give_back_unsent(&self, steps: &mut [Step]) {
         for step in steps.iter_mut() {
-            let Step::Suppressed(lease, reason) = step else {
+            let Step::NotSent(lease, status, detail) = step else {
                 continue;
             };
             if let Err(error) = self.ledger.release(lease).await {
                 tracing::warn!(notification = %lease.0, error = format!("{error:#}"), "cannot release a lease; it lapses instead");
             }
-            let detail = format!("on the suppression list ({reason}) at the send");
-            *step = Step::Known(DeliveryStatus::Suppressed, Some(detail));
+            *step = Step::Known(*status, Some(std::mem::take(detail)));
         }
     }
 

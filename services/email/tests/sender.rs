@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use contracts::control::ControlBoard;
 use contracts::{Streams, DELIVERIES};
 use email_service::config::Config;
 use email_service::ledger::{Ledger, SCHEMA};
@@ -39,7 +40,8 @@ async fn sender_on(
         ..Config::default()
     })
     .unwrap();
-    let publisher = Publisher::new(RedisTarget::parse(&redis.url()).unwrap().shared().await.unwrap());
+    let redis_link = RedisTarget::parse(&redis.url()).unwrap().shared().await.unwrap();
+    let publisher = Publisher::new(redis_link.clone());
     let ledger = Ledger::new(db.clone(), "sender-test".into(), lease_ms);
     let sender = Sender::new(
         mailer,
@@ -47,6 +49,7 @@ async fn sender_on(
         publisher,
         &Streams::new(1),
         SuppressedAddresses::new(db.clone()),
+        ControlBoard::new(redis_link),
     );
     (sender, db, dir)
 }

@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use contracts::consent::{address_hash, SuppressionChanged, SuppressionReason};
+use contracts::control::ControlBoard;
 use contracts::{Streams, DELIVERIES};
 use email_service::config::Config;
 use email_service::ledger::{Ledger, SCHEMA};
@@ -67,10 +68,18 @@ async fn a_suppressed_address_is_not_sent_to_and_the_latest_change_wins() {
         ..Config::default()
     })
     .unwrap();
-    let publisher = Publisher::new(RedisTarget::parse(&redis.url()).unwrap().shared().await.unwrap());
+    let redis_link = RedisTarget::parse(&redis.url()).unwrap().shared().await.unwrap();
+    let publisher = Publisher::new(redis_link.clone());
     let ledger = Ledger::new(db.clone(), "suppressed-test".into(), 60_000);
     let list = SuppressedAddresses::new(db.clone());
-    let sender = Sender::new(mailer, ledger, publisher, &Streams::new(1), list.clone());
+    let sender = Sender::new(
+        mailer,
+        ledger,
+        publisher,
+        &Streams::new(1),
+        list.clone(),
+        ControlBoard::new(redis_link),
+    );
 
     list.apply(&change(true, 1_000)).await.unwrap();
     let answers = sender.handle_requests(request("n1")).await;

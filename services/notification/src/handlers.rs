@@ -10,6 +10,9 @@
 //!   rendered: its `suppressed` outcome goes straight to
 //!   `comms:deliveries`. A request whose campaign's templates are not known
 //!   yet (its `campaign.created` not yet read here) is retried later.
+//!   A request whose campaign is paused is held back (`held`, in the
+//!   records, not in Redis: [`crate::held`] requests it again on resume);
+//!   one whose campaign is cancelled gets its `cancelled` outcome at once.
 //!   A request the worker gives up on (its retry budget spent, say)
 //!   becomes a `dead_lettered` outcome on `comms:deliveries`, so that its
 //!   campaign still completes and shows it.
@@ -29,6 +32,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use contracts::consent::ConsentChanged;
+use contracts::control::{Control, ControlBoard};
 use contracts::{
     CampaignCreated, DeliveryStatus, EmailDelivery, EmailRequested, NotificationRequested, Streams,
 };
@@ -49,6 +53,8 @@ pub struct Notifier {
     streams: Arc<Streams>,
     /// Each email's unsubscribe link.
     links: Arc<UnsubscribeLinks>,
+    /// Which campaigns are paused or cancelled.
+    board: ControlBoard,
 }
 
 impl Notifier {
@@ -59,8 +65,10 @@ impl Notifier {
         publisher: Publisher,
         streams: Streams,
         links: UnsubscribeLinks,
+        board: ControlBoard,
     ) -> Self {
         Self {
+            board,
             templates: TemplateCache::new(store.clone()),
             store,
             publisher,
@@ -100,18 +108,48 @@ impl Notifier {
                 return answers.into_results();
             }
         };
+        let pending_campaigns = requests
+            .iter()
+            .zip(&pending)
+            .filter(|(_, pending)| **pending)
+            .map(|(request, _)| request.campaign_id.as_str());
+        let controls = match self.board.of_batch(pending_campaigns).await {
+            Ok(controls) => controls,
+            Err(error) => {
+                answers.answer_all(indexes, &Err(anyhow::Error::from(error)));
+                return answers.into_results();
+            }
+        };
         let mut to_render = Vec::new();
-        let mut suppressed = Vec::new();
+        let mut settled = Vec::new();
+        let mut to_hold = Vec::new();
         let mut templates: HashMap<String, Option<Compiled>> = HashMap::new();
         for ((index, request), pending) in indexes.into_iter().zip(requests).zip(pending) {
             if !pending {
                 answers.answer(index, Ok(()));
                 continue;
             }
+            let trace = deliveries[index].envelope.trace.clone();
             if request.suppressed {
-                let trace = deliveries[index].envelope.trace.clone();
-                suppressed.push((index, suppressed_outcome(request, trace, &self.streams)));
+                let detail = "on the suppression list when the audience was expanded";
+                let outcome =
+                    unsent_outcome(request, DeliveryStatus::Suppressed, detail, trace, &self.streams);
+                settled.push((index, outcome));
                 continue;
+            }
+            match controls.get(&request.campaign_id) {
+                Some(Control::Cancelled) => {
+                    let detail = "the campaign was cancelled before its email was requested";
+                    let outcome =
+                        unsent_outcome(request, DeliveryStatus::Cancelled, detail, trace, &self.streams);
+                    settled.push((index, outcome));
+                    continue;
+                }
+                Some(Control::Paused) => {
+                    to_hold.push((index, (request.notification_id, request.campaign_id)));
+                    continue;
+                }
+                None => {}
             }
             let compiled = match templates.get(&request.campaign_id) {
                 Some(compiled) => compiled.clone(),
@@ -134,8 +172,11 @@ impl Notifier {
                 answers.answer(index, Err(HandleError::Retry(error)));
                 continue;
             };
-            let trace = deliveries[index].envelope.trace.clone();
             to_render.push((index, request, compiled, trace));
+        }
+        if !to_hold.is_empty() {
+            let (held_indexes, held): (Vec<usize>, Vec<(String, String)>) = to_hold.into_iter().unzip();
+            answers.answer_all(held_indexes, &self.store.hold(&held).await);
         }
         let streams = self.streams.clone();
         let links = self.links.clone();
@@ -145,7 +186,7 @@ impl Notifier {
                 .map(|(index, request, compiled, trace)| {
                     (index, render(request, &compiled, trace, &streams, &links))
                 })
-                .chain(suppressed)
+                .chain(settled)
                 .collect::<Vec<_>>()
         })
         .await
@@ -161,6 +202,58 @@ impl Notifier {
         answers.into_results()
     }
 
+    /// Requests again the emails of `requests`, all of campaign
+    /// `campaign_id`, held back while it was paused: rendered as at first,
+    /// published in one pipeline. The caller moves them back to `pending`.
+    pub async fn request_again(
+        &self,
+        campaign_id: &str,
+        requests: Vec<NotificationRequested>,
+    ) -> anyhow::Result<()> {
+        let compiled = self
+            .templates
+            .get(campaign_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the templates of campaign {campaign_id} are not known"))?;
+        let (streams, links) = (self.streams.clone(), self.links.clone());
+        let events = tokio::task::spawn_blocking(move || {
+            requests
+                .into_iter()
+                .map(|request| render(request, &compiled, None, &streams, &links))
+                .collect::<anyhow::Result<Vec<_>>>()
+        })
+        .await??;
+        self.publisher.publish_many(&events).await?;
+        Ok(())
+    }
+
+    /// Settles `requests`, held back while their campaign was paused, as
+    /// `cancelled` now that it is cancelled: their outcomes published (for
+    /// campaign-service's counts) and recorded here.
+    pub async fn cancel_held(&self, requests: Vec<NotificationRequested>) -> anyhow::Result<()> {
+        let detail = "the campaign was cancelled while it was paused";
+        let events = requests
+            .into_iter()
+            .map(|request| unsent_outcome(request, DeliveryStatus::Cancelled, detail, None, &self.streams))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        self.publisher.publish_many(&events).await?;
+        let outcomes = events
+            .iter()
+            .map(|(_, envelope)| envelope.decode::<EmailDelivery>())
+            .collect::<Result<Vec<_>, _>>()?;
+        self.store.finish(&outcomes).await
+    }
+
+    /// The store.
+    pub fn store(&self) -> &NotificationStore {
+        &self.store
+    }
+
+    /// The control board.
+    pub fn board(&self) -> &ControlBoard {
+        &self.board
+    }
+
     /// Handles the `email.delivery` entries of one read: their
     /// notifications move to their final statuses in one transaction.
     pub async fn on_deliveries(&self, deliveries: Vec<Delivery>) -> Vec<Result<(), HandleError>> {
@@ -171,11 +264,13 @@ impl Notifier {
     }
 }
 
-/// The `suppressed` outcome of `request`, whose recipient is on the
-/// suppression list, traced as `trace`, for their partition of
-/// `comms:deliveries`.
-fn suppressed_outcome(
+/// The outcome `status` (`suppressed`, `cancelled`: not sent, because
+/// `detail`) of `request`, traced as `trace`, for its recipient's
+/// partition of `comms:deliveries`.
+pub(crate) fn unsent_outcome(
     request: NotificationRequested,
+    status: DeliveryStatus,
+    detail: &str,
     trace: Option<String>,
     streams: &Streams,
 ) -> anyhow::Result<(String, Envelope)> {
@@ -183,8 +278,8 @@ fn suppressed_outcome(
     let outcome = EmailDelivery {
         notification_id: request.notification_id.clone(),
         campaign_id: request.campaign_id,
-        status: DeliveryStatus::Suppressed,
-        detail: Some("on the suppression list when the audience was expanded".into()),
+        status,
+        detail: Some(detail.into()),
         recipient: None,
     };
     Ok((

@@ -6,11 +6,13 @@
 pub mod config;
 pub mod export;
 pub mod handlers;
+pub mod held;
 pub mod links;
 pub mod routes;
 pub mod store;
 pub mod templates;
 
+use contracts::control::ControlBoard;
 use contracts::Streams;
 use eventstore::Publisher;
 use secrecy::ExposeSecret;
@@ -53,6 +55,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         Publisher::new(service.redis().clone()),
         streams.clone(),
         links,
+        ControlBoard::new(service.redis().clone()),
     );
     let on_campaign = notifier.clone();
     let eraser = Eraser::new(service.db().clone(), store::ERASE);
@@ -62,7 +65,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
             async move { notifier.on_campaign_event(delivery).await }
         })
         .consume(&streams.notifications, RequestHandler(notifier.clone()))
-        .consume(&streams.deliveries, DeliveryHandler(notifier))
+        .consume(&streams.deliveries, DeliveryHandler(notifier.clone()))
         .consume(&streams.erasures, eraser)
         .consume(&streams.consent, {
             let store = store.clone();
@@ -70,6 +73,10 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
                 let store = store.clone();
                 async move { handlers::on_consent(&store, delivery).await }
             }
+        })
+        .once_per_cluster("held", held::EVERY, move || {
+            let notifier = notifier.clone();
+            async move { held::round(&notifier).await }
         })
         .trim(&[&streams.notifications, &streams.deliveries])
         .serve(routes::router(reads, access), routes::ApiDoc::openapi()))

@@ -17,3 +17,12 @@ CREATE TABLE IF NOT EXISTS templates (
     subject TEXT NOT NULL,
     body TEXT NOT NULL
 );
+
+-- The campaigns with notifications held back by a pause (`held`), each
+-- with a generation moved by every hold: the round that requests them
+-- again (or cancels them) forgets a campaign only at the generation it
+-- saw, so a hold racing with it is never forgotten.
+CREATE TABLE IF NOT EXISTS held_campaigns (
+    campaign_id TEXT PRIMARY KEY,
+    generation BIGINT NOT NULL
+);

@@ -41,8 +41,9 @@ pub struct Notification {
     pub detail: Option<String>,
 }
 
-/// Where one notification stands: `pending` until its email's outcome,
-/// then `sent`, `failed`, `suppressed` or `dead_lettered` (final too, but the one a
+/// Where one notification stands: `pending` until its email's outcome
+/// (`held` while its campaign is paused), then `sent`, `failed`,
+/// `suppressed`, `cancelled` or `dead_lettered` (final too, but the one a
 /// replayed dead letter may replace). Stored as that text in
 /// `notifications.status` and served as the same string, so neither the
 /// rows nor the API changed when it stopped being a `String`.
@@ -59,6 +60,11 @@ pub enum NotificationStatus {
     DeadLettered,
     /// Not sent: its recipient is on the suppression list.
     Suppressed,
+    /// Not sent: its campaign was cancelled first.
+    Cancelled,
+    /// Held back while its campaign is paused: requested again when it
+    /// resumes.
+    Held,
 }
 
 impl NotificationStatus {
@@ -70,6 +76,8 @@ impl NotificationStatus {
             Self::Failed => "failed",
             Self::DeadLettered => "dead_lettered",
             Self::Suppressed => "suppressed",
+            Self::Cancelled => "cancelled",
+            Self::Held => "held",
         }
     }
 }
@@ -82,6 +90,8 @@ impl From<DeliveryStatus> for NotificationStatus {
             DeliveryStatus::Failed => Self::Failed,
             DeliveryStatus::DeadLettered => Self::DeadLettered,
             DeliveryStatus::Suppressed => Self::Suppressed,
+            DeliveryStatus::Cancelled => Self::Cancelled,
+            DeliveryStatus::Held => Self::Held,
         }
     }
 }
@@ -98,6 +108,8 @@ impl std::str::FromStr for NotificationStatus {
             Self::Failed,
             Self::DeadLettered,
             Self::Suppressed,
+            Self::Cancelled,
+            Self::Held,
         ]
         .into_iter()
         .find(|status| status.as_str() == value)
@@ -178,21 +190,33 @@ impl NotificationStore {
             .collect())
     }
 
-    /// Moves each outcome's notification from `pending` to its final
-    /// status in one transaction; an outcome for a notification already
-    /// final (a redelivery) changes nothing, except that a sent or failed
-    /// outcome replaces `dead_lettered` (a replayed dead letter). Successes,
-    /// the common case, share one statement.
+    /// Moves each outcome's notification from `pending` (or `held`) to its
+    /// final status in one transaction; an outcome for a notification
+    /// already final (a redelivery) changes nothing, except that a sent or
+    /// failed outcome replaces `dead_lettered` (a replayed dead letter). A
+    /// `held` outcome holds a pending notification back
+    /// ([`NotificationStore::hold`]). Successes, the common case, share one
+    /// statement.
     pub async fn finish(&self, outcomes: &[EmailDelivery]) -> anyhow::Result<()> {
         let now = now_ms();
-        let (sent, not_sent): (Vec<&EmailDelivery>, Vec<&EmailDelivery>) = outcomes
+        let (held, outcomes): (Vec<&EmailDelivery>, Vec<&EmailDelivery>) = outcomes
             .iter()
+            .partition(|outcome| outcome.status == DeliveryStatus::Held);
+        let (sent, not_sent): (Vec<&EmailDelivery>, Vec<&EmailDelivery>) = outcomes
+            .into_iter()
             .partition(|outcome| outcome.status == DeliveryStatus::Sent);
         let mut tx = self.db.begin().await?;
+        if !held.is_empty() {
+            let held: Vec<(String, String)> = held
+                .iter()
+                .map(|outcome| (outcome.notification_id.clone(), outcome.campaign_id.clone()))
+                .collect();
+            hold(&mut tx, &held).await?;
+        }
         if !sent.is_empty() {
             let sql = format!(
                 "UPDATE notifications SET status = 'sent', detail = NULL, updated_at = $1
-                 WHERE status IN ('pending', 'dead_lettered') AND id IN {}",
+                 WHERE status IN ('pending', 'held', 'dead_lettered') AND id IN {}",
                 in_list(sent.len(), 2)
             );
             let mut update = sqlx::query(&sql).bind(now);
@@ -202,14 +226,15 @@ impl NotificationStore {
             update.execute(&mut *tx).await?;
         }
         for outcome in not_sent {
-            // A failure may replace a dead letter; a dead letter only `pending`.
+            // A failure may replace a dead letter; a dead letter only
+            // `pending` (or `held`).
             let replaces = match outcome.status {
                 DeliveryStatus::DeadLettered => NotificationStatus::Pending,
                 _ => NotificationStatus::DeadLettered,
             };
             sqlx::query(
                 "UPDATE notifications SET status = $1, detail = $2, updated_at = $3
-                 WHERE id = $4 AND status IN ('pending', $5)",
+                 WHERE id = $4 AND status IN ('pending', 'held', $5)",
             )
             .bind(NotificationStatus::from(outcome.status).as_str())
             .bind(outcome.detail.clone())
@@ -220,6 +245,81 @@ impl NotificationStore {
             .await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Holds back the pending notifications among `held` (`(id, campaign
+    /// id)`), whose campaign is paused: `held` until the round of
+    /// [`crate::held`] requests them again or cancels them.
+    pub async fn hold(&self, held: &[(String, String)]) -> anyhow::Result<()> {
+        let mut tx = self.db.begin().await?;
+        hold(&mut tx, held).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The campaigns with notifications held back, each with its
+    /// generation (moved by every hold).
+    pub async fn held_campaigns(&self) -> anyhow::Result<Vec<(String, i64)>> {
+        sqlx::query("SELECT campaign_id, generation FROM held_campaigns ORDER BY campaign_id")
+            .fetch_all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
+    }
+
+    /// Up to `limit` notifications of `campaign_id` held back, as the
+    /// requests they came from.
+    pub async fn held(&self, campaign_id: &str, limit: i64) -> anyhow::Result<Vec<NotificationRequested>> {
+        sqlx::query(
+            "SELECT id, user_id, email, name FROM notifications
+             WHERE campaign_id = $1 AND status = 'held' ORDER BY id LIMIT $2",
+        )
+        .bind(campaign_id)
+        .bind(limit)
+        .fetch_all(&self.db)
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(NotificationRequested {
+                notification_id: row.try_get(0)?,
+                campaign_id: campaign_id.to_string(),
+                user_id: row.try_get(1)?,
+                email: row.try_get(2)?,
+                name: row.try_get(3)?,
+                suppressed: false,
+            })
+        })
+        .collect()
+    }
+
+    /// Moves the notifications among `ids` that are still held back to
+    /// `pending` (requested again).
+    pub async fn release(&self, ids: &[String]) -> anyhow::Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "UPDATE notifications SET status = 'pending', updated_at = $1 WHERE status = 'held' AND id IN {}",
+            in_list(ids.len(), 2)
+        );
+        let mut update = sqlx::query(&sql).bind(now_ms());
+        for id in ids {
+            update = update.bind(id);
+        }
+        update.execute(&self.db).await?;
+        Ok(())
+    }
+
+    /// Forgets that `campaign_id` has notifications held back, if no hold
+    /// happened since `generation` was read.
+    pub async fn forget_held(&self, campaign_id: &str, generation: i64) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM held_campaigns WHERE campaign_id = $1 AND generation = $2")
+            .bind(campaign_id)
+            .bind(generation)
+            .execute(&self.db)
+            .await?;
         Ok(())
     }
 
@@ -311,6 +411,33 @@ impl NotificationStore {
     }
 }
 
+/// Holds back the pending notifications among `held` (`(id, campaign
+/// id)`) in `tx`, and moves the generation of each of their campaigns.
+async fn hold(tx: &mut sqlx::Transaction<'_, sqlx::Any>, held: &[(String, String)]) -> anyhow::Result<()> {
+    let sql = format!(
+        "UPDATE notifications SET status = 'held', updated_at = $1 WHERE status = 'pending' AND id IN {}",
+        in_list(held.len(), 2)
+    );
+    let mut update = sqlx::query(&sql).bind(now_ms());
+    for (id, _) in held {
+        update = update.bind(id);
+    }
+    update.execute(&mut **tx).await?;
+    let mut campaigns: Vec<&str> = held.iter().map(|(_, campaign)| campaign.as_str()).collect();
+    campaigns.sort_unstable();
+    campaigns.dedup();
+    for campaign in campaigns {
+        sqlx::query(
+            "INSERT INTO held_campaigns (campaign_id, generation) VALUES ($1, 1)
+             ON CONFLICT (campaign_id) DO UPDATE SET generation = held_campaigns.generation + 1",
+        )
+        .bind(campaign)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,6 +452,8 @@ mod tests {
             NotificationStatus::Failed,
             NotificationStatus::DeadLettered,
             NotificationStatus::Suppressed,
+            NotificationStatus::Cancelled,
+            NotificationStatus::Held,
         ] {
             assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
             assert_eq!(status.as_str().parse::<NotificationStatus>(), Ok(status));

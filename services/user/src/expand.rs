@@ -33,6 +33,14 @@
 //! million-user campaign, or twenty at once, take no more Redis than a
 //! ten-thousand-user one. An expansion that waits keeps its lease.
 //!
+//! Control ([`contracts::control`]): before each page, the expansion looks
+//! its campaign up on the control board. While it is paused, nothing is
+//! published (the lease kept, the announcement's entry pending: a paused
+//! campaign holds no Redis memory that grows with its audience). Once it
+//! is cancelled, the expansion ends there: the users not yet requested are
+//! announced with the total as `not_expanded`, which campaign-service
+//! counts as cancelled.
+//!
 //! An announcement that met the expansion in this process is acknowledged:
 //! the expansion finishes under its own announcement's entry, which stays
 //! pending until then (and is redelivered if its process dies); campaign-service
@@ -43,12 +51,13 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use contracts::control::{Control, ControlBoard};
 use contracts::{notification_id, AudienceExpanded, CampaignCreated, NotificationRequested, Streams};
 use eventstore::{Delivery, Envelope, Event, HandleError, Publisher, Redis};
 use servicekit::now_ms;
 
 use crate::pace::{Pacer, Slot, PACE_POLL};
-use crate::store::{User, UserStore};
+use crate::store::{Ended, User, UserStore};
 use crate::suppressions::SuppressionStore;
 
 /// How often a paused expansion says it waits.
@@ -78,6 +87,18 @@ pub struct Expander {
     lease_ms: i64,
     /// The campaigns this process is expanding now.
     running: Running,
+    /// Which campaigns are paused or cancelled.
+    board: ControlBoard,
+}
+
+/// What an expansion may do next.
+enum Next {
+    /// Publish the page, under this slot of the window.
+    Publish(Slot),
+    /// Stop: the lease was lost to another instance.
+    LeaseLost,
+    /// End: the campaign was cancelled.
+    Cancelled,
 }
 
 impl Expander {
@@ -105,6 +126,7 @@ impl Expander {
             store,
             list,
             publisher: Publisher::new(redis.clone()),
+            board: ControlBoard::new(redis.clone()),
             pacer: Pacer::new(redis, pace, downstream, max_backlog),
             streams: Arc::new(streams),
             page_size,
@@ -126,19 +148,21 @@ impl Expander {
             return Ok(());
         };
         let trace = delivery.envelope.trace.clone();
-        let Some(total) = self.expand(&campaign.campaign_id, trace.as_deref()).await? else {
+        let Some(ended) = self.expand(&campaign.campaign_id, trace.as_deref()).await? else {
             return Ok(());
         };
-        self.announce_total(&campaign.campaign_id, total, trace.as_deref())
+        self.announce_total(&campaign.campaign_id, ended, trace.as_deref())
             .await?;
         Ok(())
     }
 
-    /// Publishes the size of the audience of campaign `id`.
-    async fn announce_total(&self, id: &str, total: i64, trace: Option<&str>) -> anyhow::Result<()> {
+    /// Publishes the size of the audience of campaign `id` (and how many
+    /// of it were never requested).
+    async fn announce_total(&self, id: &str, ended: Ended, trace: Option<&str>) -> anyhow::Result<()> {
         let announcement = AudienceExpanded {
             campaign_id: id.to_string(),
-            total,
+            total: ended.total,
+            not_expanded: ended.not_expanded,
         };
         let envelope =
             Envelope::with_id(&announcement, format!("expanded:{id}"))?.traced(trace.map(str::to_string));
@@ -149,11 +173,12 @@ impl Expander {
     }
 
     /// Publishes the notifications of every user not yet covered by the
-    /// cursor, each carrying `trace`; returns the campaign's total audience,
-    /// or `None` when another instance holds the expansion.
-    async fn expand(&self, id: &str, trace: Option<&str>) -> anyhow::Result<Option<i64>> {
-        if let (_, Some(total)) = self.store.expansion(id).await? {
-            return Ok(Some(total));
+    /// cursor, each carrying `trace`, until the end or the campaign's
+    /// cancellation; returns how it ended, or `None` when another instance
+    /// holds the expansion.
+    async fn expand(&self, id: &str, trace: Option<&str>) -> anyhow::Result<Option<Ended>> {
+        if let (_, Some(ended)) = self.store.expansion(id).await? {
+            return Ok(Some(ended));
         }
         if !self
             .store
@@ -167,23 +192,28 @@ impl Expander {
             anyhow::bail!("campaign {id} is being expanded by another instance; retried until it ends or its lease runs out");
         }
         // Read under the lease: the previous holder may have moved it.
-        let (mut cursor, total) = self.store.expansion(id).await?;
-        if let Some(total) = total {
-            return Ok(Some(total));
+        let (mut cursor, ended) = self.store.expansion(id).await?;
+        if let Some(ended) = ended {
+            return Ok(Some(ended));
         }
         // The users are seeded before any expansion starts: the audience is
         // all of them, known now, while the pages go out at the pipeline's
         // pace.
-        self.announce_total(id, self.store.count_up_to(i64::MAX).await?, trace)
-            .await?;
+        let audience = Ended {
+            total: self.store.count_up_to(i64::MAX).await?,
+            not_expanded: 0,
+        };
+        self.announce_total(id, audience, trace).await?;
         loop {
             let page = self.store.page(cursor, self.page_size).await?;
             let Some(last) = page.last() else {
                 break;
             };
             let last_id = last.id;
-            let Some(slot) = self.wait_for_room(id, page.len() as u64).await? else {
-                return Ok(None);
+            let slot = match self.wait_for_room(id, page.len() as u64).await? {
+                Next::Publish(slot) => slot,
+                Next::LeaseLost => return Ok(None),
+                Next::Cancelled => return self.end_cancelled(id, cursor).await.map(Some),
             };
             if !self
                 .store
@@ -200,10 +230,27 @@ impl Expander {
             self.store.advance(id, last_id).await?;
             cursor = last_id;
         }
-        let total = self.store.count_up_to(cursor).await?;
-        self.store.finish(id, total).await?;
-        tracing::info!(campaign = %id, total, "audience expanded");
-        Ok(Some(total))
+        let ended = Ended {
+            total: self.store.count_up_to(cursor).await?,
+            not_expanded: 0,
+        };
+        self.store.finish(id, ended).await?;
+        tracing::info!(campaign = %id, total = ended.total, "audience expanded");
+        Ok(Some(ended))
+    }
+
+    /// Ends the expansion of cancelled campaign `id` at `cursor` (the last
+    /// user requested): its audience is every user now, of which those
+    /// past the cursor were never requested.
+    async fn end_cancelled(&self, id: &str, cursor: i64) -> anyhow::Result<Ended> {
+        let total = self.store.count_up_to(i64::MAX).await?;
+        let ended = Ended {
+            total,
+            not_expanded: total - self.store.count_up_to(cursor).await?,
+        };
+        self.store.finish(id, ended).await?;
+        tracing::info!(campaign = %id, total, not_expanded = ended.not_expanded, "campaign cancelled: its expansion ends");
+        Ok(ended)
     }
 
     /// Publishes one notification per user of `page` for campaign `id`,
@@ -235,22 +282,32 @@ impl Expander {
         Ok(())
     }
 
-    /// Waits until the streams behind the expansions have room for `page`
-    /// more entries of campaign `id`, and returns the slot to publish them
-    /// under. Renews the lease every third of its length while it waits;
-    /// `None` if the lease was lost meanwhile.
-    async fn wait_for_room(&self, id: &str, page: u64) -> anyhow::Result<Option<Slot>> {
+    /// Waits until campaign `id` is neither paused nor cancelled and the
+    /// streams behind the expansions have room for `page` more of its
+    /// entries, and returns the slot to publish them under. Renews the
+    /// lease every third of its length while it waits.
+    async fn wait_for_room(&self, id: &str, page: u64) -> anyhow::Result<Next> {
         let mut reported = Instant::now();
         let mut renewed = Instant::now();
         let renew_every = Duration::from_millis(self.lease_ms as u64 / 3);
         loop {
-            let backlog = match self.pacer.enter(page).await? {
-                Ok(slot) => return Ok(Some(slot)),
-                Err(backlog) => backlog,
-            };
-            if reported.elapsed() >= PAUSE_REPORT {
-                tracing::info!(campaign = %id, backlog, max_backlog = self.pacer.max_backlog(), "expansion paused: the services behind it are catching up");
-                reported = Instant::now();
+            match self.board.control(id).await? {
+                Some(Control::Cancelled) => return Ok(Next::Cancelled),
+                Some(Control::Paused) => {
+                    if reported.elapsed() >= PAUSE_REPORT {
+                        tracing::info!(campaign = %id, "expansion waits: the campaign is paused");
+                        reported = Instant::now();
+                    }
+                }
+                None => match self.pacer.enter(page).await? {
+                    Ok(slot) => return Ok(Next::Publish(slot)),
+                    Err(backlog) => {
+                        if reported.elapsed() >= PAUSE_REPORT {
+                            tracing::info!(campaign = %id, backlog, max_backlog = self.pacer.max_backlog(), "expansion paused: the services behind it are catching up");
+                            reported = Instant::now();
+                        }
+                    }
+                },
             }
             if renewed.elapsed() >= renew_every {
                 if !self
@@ -258,8 +315,8 @@ impl Expander {
                     .renew_lease(id, &self.owner, now_ms() + self.lease_ms)
                     .await?
                 {
-                    tracing::warn!(campaign = %id, "expansion lease lost while paused; stopping");
-                    return Ok(None);
+                    tracing::warn!(campaign = %id, "expansion lease lost while waiting; stopping");
+                    return Ok(Next::LeaseLost);
                 }
                 renewed = Instant::now();
             }

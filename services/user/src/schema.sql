@@ -11,6 +11,13 @@ CREATE TABLE IF NOT EXISTS expansions (
     done BIGINT NOT NULL
 );
 
+-- Of an expansion ended by its campaign's cancellation, the users of
+-- its audience never requested.
+CREATE TABLE IF NOT EXISTS expansion_cancellations (
+    campaign_id TEXT PRIMARY KEY,
+    not_expanded BIGINT NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS expansion_leases (
     campaign_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,

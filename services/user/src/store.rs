@@ -20,6 +20,16 @@ pub struct User {
     pub email: String,
 }
 
+/// How an expansion ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended {
+    /// The campaign's audience.
+    pub total: i64,
+    /// Of it, the users never requested because the campaign was cancelled
+    /// first (0 for an expansion that went to its end).
+    pub not_expanded: i64,
+}
+
 /// The users and expansion cursors.
 #[derive(Clone)]
 pub struct UserStore {
@@ -102,8 +112,8 @@ impl UserStore {
     }
 
     /// The expansion cursor of `campaign_id`, created at 0 if new:
-    /// `(last user id published, total once done)`.
-    pub async fn expansion(&self, campaign_id: &str) -> anyhow::Result<(i64, Option<i64>)> {
+    /// `(last user id published, how it ended once it has)`.
+    pub async fn expansion(&self, campaign_id: &str) -> anyhow::Result<(i64, Option<Ended>)> {
         sqlx::query(
             "INSERT INTO expansions (campaign_id, cursor, total, done) VALUES ($1, 0, NULL, 0)
              ON CONFLICT (campaign_id) DO NOTHING",
@@ -111,11 +121,22 @@ impl UserStore {
         .bind(campaign_id)
         .execute(&self.db)
         .await?;
-        let row = sqlx::query("SELECT cursor, total FROM expansions WHERE campaign_id = $1")
-            .bind(campaign_id)
-            .fetch_one(&self.db)
-            .await?;
-        Ok((row.try_get(0)?, row.try_get(1)?))
+        let row = sqlx::query(
+            "SELECT cursor, total,
+                 COALESCE((SELECT not_expanded FROM expansion_cancellations c WHERE c.campaign_id = $1), 0)
+             FROM expansions WHERE campaign_id = $1",
+        )
+        .bind(campaign_id)
+        .fetch_one(&self.db)
+        .await?;
+        let total: Option<i64> = row.try_get(1)?;
+        let ended = total.map(|total| {
+            Ok::<_, sqlx::Error>(Ended {
+                total,
+                not_expanded: row.try_get(2)?,
+            })
+        });
+        Ok((row.try_get(0)?, ended.transpose()?))
     }
 
     /// Moves the cursor forward (never back: a slower duplicate handler
@@ -163,15 +184,25 @@ impl UserStore {
         Ok(renewed == 1)
     }
 
-    /// Records that the expansion is complete with `total` recipients, and
-    /// frees its lease.
-    pub async fn finish(&self, campaign_id: &str, total: i64) -> anyhow::Result<()> {
+    /// Records that the expansion has ended as `ended` says, and frees its
+    /// lease.
+    pub async fn finish(&self, campaign_id: &str, ended: Ended) -> anyhow::Result<()> {
         let mut tx = self.db.begin().await?;
         sqlx::query("UPDATE expansions SET total = $1, done = 1 WHERE campaign_id = $2")
-            .bind(total)
+            .bind(ended.total)
             .bind(campaign_id)
             .execute(&mut *tx)
             .await?;
+        if ended.not_expanded > 0 {
+            sqlx::query(
+                "INSERT INTO expansion_cancellations (campaign_id, not_expanded) VALUES ($1, $2)
+                 ON CONFLICT (campaign_id) DO NOTHING",
+            )
+            .bind(campaign_id)
+            .bind(ended.not_expanded)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query("DELETE FROM expansion_leases WHERE campaign_id = $1")
             .bind(campaign_id)
             .execute(&mut *tx)

@@ -41,7 +41,7 @@ pub fn wait_ready(
 /// The progress of a completed campaign of `total` recipients, each of
 /// whose email was sent: what most scenarios end in.
 pub fn all_sent(total: u64) -> Value {
-    serde_json::json!({ "total": total, "sent": total, "failed": 0, "dead_lettered": 0, "suppressed": 0, "pending": 0 })
+    serde_json::json!({ "total": total, "sent": total, "failed": 0, "dead_lettered": 0, "suppressed": 0, "cancelled": 0, "pending": 0 })
 }
 
 /// How the services learn where Redis and the SMTP server are.

@@ -83,7 +83,7 @@ fn a_suppressed_address_is_counted_and_never_emailed_and_every_email_offers_a_wa
     let campaign = stack.wait_completed(&second, Duration::from_secs(60));
     assert_eq!(
         campaign["progress"],
-        json!({ "total": USERS, "sent": USERS - 1, "failed": 0, "dead_lettered": 0, "suppressed": 1, "pending": 0 })
+        json!({ "total": USERS, "sent": USERS - 1, "failed": 0, "dead_lettered": 0, "suppressed": 1, "cancelled": 0, "pending": 0 })
     );
     let counts = stack.notification_counts(
         &second,
@@ -133,7 +133,7 @@ fn a_recipient_refused_at_rcpt_is_suppressed_as_a_hard_bounce() {
     let campaign = stack.wait_completed(&next, Duration::from_secs(60));
     assert_eq!(
         campaign["progress"],
-        json!({ "total": 5, "sent": 0, "failed": 0, "dead_lettered": 0, "suppressed": 5, "pending": 0 })
+        json!({ "total": 5, "sent": 0, "failed": 0, "dead_lettered": 0, "suppressed": 5, "cancelled": 0, "pending": 0 })
     );
 }
 
@@ -342,7 +342,7 @@ fn a_recipient_unsubscribed_while_their_email_waits_is_not_sent_to() {
     let campaign = stack.wait_completed(&id, Duration::from_secs(90));
     assert_eq!(
         campaign["progress"],
-        json!({ "total": USERS, "sent": USERS - 1, "failed": 0, "dead_lettered": 0, "suppressed": 1, "pending": 0 })
+        json!({ "total": USERS, "sent": USERS - 1, "failed": 0, "dead_lettered": 0, "suppressed": 1, "cancelled": 0, "pending": 0 })
     );
     let notification = contracts::notification_id(&id, 1);
     stack.wait_for("the notification's record", Duration::from_secs(30), || {

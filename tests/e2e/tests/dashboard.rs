@@ -118,6 +118,32 @@ fn a_campaign_scheduled_on_the_page_can_be_cancelled_there() {
 }
 
 #[test]
+fn a_sending_campaign_is_paused_resumed_and_cancelled_from_its_detail_panel() {
+    let mut stack = Stack::start(USERS);
+    // With email-service stopped the campaign stays `sending` for the
+    // page to act on.
+    stack.kill("email-service");
+    let id = stack.create_campaign("controlled", "Hi {{ name }}", "Dear {{ name }}");
+    stack.wait_for("the campaign sending", Duration::from_secs(30), || {
+        stack.get("campaign-service", &format!("/api/v1/campaigns/{id}"))["status"] == "sending"
+    });
+    let seen = browse(&stack, "control.mjs", &[&id]);
+    assert_eq!(seen["steps"].as_array().unwrap().len(), 4, "{seen}");
+
+    stack.start_service("email-service");
+    stack.wait_for("the cancellation settled", Duration::from_secs(60), || {
+        !stack.get("campaign-service", &format!("/api/v1/campaigns/{id}"))["completed_at"].is_null()
+    });
+    let done = stack.get("campaign-service", &format!("/api/v1/campaigns/{id}"));
+    assert_eq!(
+        done["progress"],
+        serde_json::json!({ "total": USERS, "sent": 0, "failed": 0, "dead_lettered": 0, "suppressed": 0, "cancelled": USERS, "pending": 0 }),
+        "{done}"
+    );
+    assert!(stack.emails().is_empty(), "nothing was sent");
+}
+
+#[test]
 fn the_dashboard_works_under_its_policy_which_refuses_inline_code() {
     let stack = Stack::start(1);
     let seen = browse(&stack, "csp.mjs", &[]);

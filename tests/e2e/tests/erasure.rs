@@ -60,7 +60,7 @@ fn an_erased_user_leaves_no_trace_and_the_counts_stay_exact() {
     let campaign = stack.get("campaign-service", &format!("/api/v1/campaigns/{id}"));
     assert_eq!(
         campaign["progress"],
-        json!({ "total": USERS, "sent": 0, "failed": USERS, "dead_lettered": 0, "suppressed": 0, "pending": 0 })
+        json!({ "total": USERS, "sent": 0, "failed": USERS, "dead_lettered": 0, "suppressed": 0, "cancelled": 0, "pending": 0 })
     );
     let counts = stack.notification_counts(&id, &json!({ "failed": USERS }), Duration::from_secs(5));
     assert_eq!(counts, json!({ "failed": USERS }));

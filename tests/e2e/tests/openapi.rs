@@ -22,6 +22,8 @@ fn own_paths(service: &str) -> &'static [&'static str] {
             "/api/v1/campaigns/{id}",
             "/api/v1/campaigns/{id}/cancel",
             "/api/v1/campaigns/{id}/failures",
+            "/api/v1/campaigns/{id}/pause",
+            "/api/v1/campaigns/{id}/resume",
             "/api/v1/campaigns/{id}/schedule",
             "/api/v1/dead-letters",
             "/api/v1/dead-letters/replay",

@@ -75,7 +75,7 @@ fn a_spent_retry_budget_fails_each_notification_visibly() {
     let campaign = stack.wait_completed(&id, Duration::from_secs(90));
     assert_eq!(
         campaign["progress"],
-        json!({ "total": USERS, "sent": 0, "failed": 0, "dead_lettered": USERS, "suppressed": 0, "pending": 0 }),
+        json!({ "total": USERS, "sent": 0, "failed": 0, "dead_lettered": USERS, "suppressed": 0, "cancelled": 0, "pending": 0 }),
         "every notification has an outcome, shown as dead-lettered: the campaign completes"
     );
     // Listed with why, a page at a time.

@@ -19,7 +19,7 @@ fn a_permanent_refusal_is_a_final_failure_with_the_servers_reply() {
     let campaign = stack.wait_completed(&id, Duration::from_secs(60));
     assert_eq!(
         campaign["progress"],
-        json!({ "total": USERS, "sent": 0, "failed": USERS, "dead_lettered": 0, "suppressed": 0, "pending": 0 })
+        json!({ "total": USERS, "sent": 0, "failed": USERS, "dead_lettered": 0, "suppressed": 0, "cancelled": 0, "pending": 0 })
     );
     // notification-service reads the same outcomes in its own group, at
     // its own pace.
@@ -79,7 +79,7 @@ fn a_refused_sender_fails_no_recipient() {
     let during = stack.get("campaign-service", &format!("/api/v1/campaigns/{id}"));
     assert_eq!(
         during["progress"],
-        json!({ "total": USERS, "sent": 0, "failed": 0, "dead_lettered": 0, "suppressed": 0, "pending": USERS }),
+        json!({ "total": USERS, "sent": 0, "failed": 0, "dead_lettered": 0, "suppressed": 0, "cancelled": 0, "pending": USERS }),
         "a refused sender is retried, not a recipient's failure"
     );
     assert!(refusing.message_ids().is_empty());

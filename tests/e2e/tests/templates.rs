@@ -112,7 +112,7 @@ fn a_template_too_costly_for_some_recipients_fails_them_and_health_answers() {
     };
     assert_eq!(
         campaign["progress"],
-        json!({ "total": USERS, "sent": 0, "failed": USERS, "dead_lettered": 0, "suppressed": 0, "pending": 0 })
+        json!({ "total": USERS, "sent": 0, "failed": USERS, "dead_lettered": 0, "suppressed": 0, "cancelled": 0, "pending": 0 })
     );
     let notification = stack.get(
         "notification-service",

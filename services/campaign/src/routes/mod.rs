@@ -10,7 +10,8 @@
 //! | `GET /api/v1/campaigns?after=…&limit=…`, `GET /api/v1/campaigns/{id}` | status and exact progress (the list a page at a time) | [`campaigns`] |
 //! | `GET /api/v1/campaigns/events` | the same, live: Server-Sent Events of what changed | [`live`] |
 //! | `GET /api/v1/campaigns/{id}/failures?after=…&limit=…` | its recipients not sent, with why, a page at a time | [`campaigns`] |
-//! | `POST /api/v1/campaigns/{id}/cancel`, `POST /api/v1/campaigns/{id}/schedule` | a scheduled campaign cancelled, or moved | [`schedule`] |
+//! | `POST /api/v1/campaigns/{id}/pause`, `…/resume`, `…/cancel` | a campaign paused, resumed or cancelled | [`control`] |
+//! | `POST /api/v1/campaigns/{id}/schedule` | a scheduled campaign moved | [`schedule`] |
 //! | `GET /api/v1/streams` | every stream's length, groups, pending, lag, counters | [`streams`] |
 //! | `GET /api/v1/dead-letters?stream=…&after=…&limit=…` | dead letters of a stream, a page at a time | [`dead_letters`] |
 //! | `POST /api/v1/dead-letters/replay?stream=…&id=…` | replays one | [`dead_letters`] |
@@ -27,6 +28,7 @@
 //! `/api-docs/openapi.json`.
 
 mod campaigns;
+mod control;
 mod dashboard;
 mod dead_letters;
 pub mod live;
@@ -60,7 +62,9 @@ use crate::store::{Campaign, Failure, Progress};
         live::events,
         campaigns::one,
         campaigns::failures,
-        schedule::cancel,
+        control::pause,
+        control::resume,
+        control::cancel,
         schedule::reschedule,
         streams::streams,
         dead_letters::dead_letters,
@@ -142,7 +146,9 @@ pub fn router(state: AppState, user_service_url: &str) -> Router {
             get(campaigns::create_demo).layer(middleware::from_fn(writes_only_from_here)),
         )
         .route("/api/v1/campaigns/{id}/failures", get(campaigns::failures))
-        .route("/api/v1/campaigns/{id}/cancel", post(schedule::cancel))
+        .route("/api/v1/campaigns/{id}/pause", post(control::pause))
+        .route("/api/v1/campaigns/{id}/resume", post(control::resume))
+        .route("/api/v1/campaigns/{id}/cancel", post(control::cancel))
         .route("/api/v1/campaigns/{id}/schedule", post(schedule::reschedule))
         .route("/api/v1/dead-letters", get(dead_letters::dead_letters))
         .route("/api/v1/dead-letters/replay", post(dead_letters::replay))

@@ -1,7 +1,7 @@
-//! A scheduled campaign, while it waits for its `send_at`: cancelled, or
-//! moved to another time ([`crate::store::CampaignStore::cancel`],
-//! [`crate::store::CampaignStore::reschedule`]). Either is a 409 once the
-//! campaign has started (or was cancelled), changing nothing.
+//! A scheduled campaign, while it waits for its `send_at`, moved to another
+//! time ([`crate::store::CampaignStore::reschedule`]): a 409 once the
+//! campaign has started (or was cancelled), changing nothing. Cancelling
+//! it is [`super::control`]'s.
 
 use axum::extract::State;
 use axum::Json;
@@ -22,27 +22,6 @@ pub(super) struct Reschedule {
     /// future).
     #[schema(format = DateTime, example = "2026-12-24T09:00:00+01:00")]
     send_at: String,
-}
-
-/// Cancels a scheduled campaign: status `cancelled`, nothing sent.
-#[utoipa::path(
-    post,
-    path = "/api/v1/campaigns/{id}/cancel",
-    tag = "campaigns",
-    security((), ("api_token" = [])),
-    params(("id" = String, Path, description = "The campaign's id")),
-    responses(
-        (status = 200, description = "The campaign, cancelled", body = Campaign),
-        (status = 404, description = "No campaign with this id", body = ErrorBody),
-        (status = 409, description = "The campaign is not scheduled (it started, or was cancelled): nothing changed", body = ErrorBody)
-    )
-)]
-pub(super) async fn cancel(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
-) -> Result<Json<Campaign>, ApiError> {
-    let change = state.tracker.store().cancel(&id).await?;
-    answer(change, &id, "cancelled")
 }
 
 /// Moves a scheduled campaign's `send_at`.
@@ -80,10 +59,7 @@ fn answer(change: Change, id: &str, done: &str) -> Result<Json<Campaign>, ApiErr
             tracing::info!(campaign = %campaign.id, send_at = campaign.send_at, "campaign {done}");
             Ok(Json(campaign))
         }
-        Change::NotScheduled(campaign) => Err(ApiError::conflict(format!(
-            "campaign {id} is {}, not scheduled: it cannot be {done}",
-            campaign.status.as_str()
-        ))),
+        Change::Refused(campaign) => Err(super::control::refused(id, &campaign, done)),
         Change::NotFound => Err(ApiError::not_found(format!("no campaign with id {id}"))),
     }
 }

@@ -18,12 +18,13 @@ use contracts::{DeliveryStatus, EmailDelivery};
 use servicekit::now_ms;
 use sqlx::{AnyPool, Row};
 
+mod control;
 mod create;
 mod failures;
 mod schedule;
+pub use control::Change;
 pub use create::Creation;
 pub use failures::ERASE;
-pub use schedule::Change;
 mod model;
 
 use model::Counts;
@@ -43,7 +44,9 @@ pub(super) const COLUMNS: &str =
     COALESCE((SELECT dead_lettered FROM campaign_dead_letters d WHERE d.campaign_id = campaigns.id), 0),
     COALESCE((SELECT suppressed FROM campaign_suppressed s WHERE s.campaign_id = campaigns.id), 0),
     (SELECT send_at FROM campaign_schedules w WHERE w.campaign_id = campaigns.id),
-    (SELECT started_at FROM campaign_schedules w WHERE w.campaign_id = campaigns.id)";
+    (SELECT started_at FROM campaign_schedules w WHERE w.campaign_id = campaigns.id),
+    COALESCE((SELECT cancelled FROM campaign_cancelled c WHERE c.campaign_id = campaigns.id), 0),
+    COALESCE((SELECT not_expanded FROM campaign_not_expanded n WHERE n.campaign_id = campaigns.id), 0)";
 
 impl CampaignStore {
     /// A store on `db` (schema applied).
@@ -116,6 +119,7 @@ impl CampaignStore {
             sum.failed += progress.failed;
             sum.dead_lettered += progress.dead_lettered;
             sum.suppressed += progress.suppressed;
+            sum.cancelled += progress.cancelled;
             sum.pending += progress.pending;
         }
         Ok(sum)
@@ -169,18 +173,32 @@ impl CampaignStore {
         Ok(row.map(|row| row.try_get(0)).transpose()?)
     }
 
-    /// Records the audience size of `id` (idempotent).
-    pub async fn set_total(&self, id: &str, total: i64) -> anyhow::Result<()> {
+    /// Records the audience size of `id`, and how many of it were never
+    /// requested because the campaign was cancelled first (idempotent).
+    pub async fn set_total(&self, id: &str, total: i64, not_expanded: i64) -> anyhow::Result<()> {
         let mut tx = self.db.begin().await?;
         // Announced when the expansion starts and again when it ends: the
-        // later figure wins until the campaign completes.
+        // later figure wins until the campaign completes. A paused or
+        // cancelled campaign keeps its status.
         sqlx::query(
-            "UPDATE campaigns SET total = $1, status = 'sending' WHERE id = $2 AND status IN ('expanding', 'sending')",
+            "UPDATE campaigns SET total = $1,
+                 status = CASE WHEN status = 'expanding' THEN 'sending' ELSE status END
+             WHERE id = $2 AND status IN ('expanding', 'sending', 'paused', 'cancelled') AND completed_at IS NULL",
         )
         .bind(total)
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        if not_expanded > 0 {
+            sqlx::query(
+                "INSERT INTO campaign_not_expanded (campaign_id, not_expanded) VALUES ($1, $2)
+                 ON CONFLICT (campaign_id) DO UPDATE SET not_expanded = excluded.not_expanded",
+            )
+            .bind(id)
+            .bind(not_expanded)
+            .execute(&mut *tx)
+            .await?;
+        }
         complete_if_done(&mut tx, id).await?;
         tx.commit().await?;
         Ok(())
@@ -189,7 +207,17 @@ impl CampaignStore {
     /// Records `outcomes` in one transaction, each once: the outcomes
     /// inserted for the first time (a multi-row insert that skips known
     /// notification ids and returns the new ones) are the only ones counted.
+    /// A `held` outcome is not final, and counts nothing.
     pub async fn record(&self, outcomes: &[EmailDelivery]) -> anyhow::Result<()> {
+        let finals: Vec<EmailDelivery> = outcomes
+            .iter()
+            .filter(|outcome| outcome.status.is_final())
+            .cloned()
+            .collect();
+        if finals.is_empty() {
+            return Ok(());
+        }
+        let outcomes = &finals[..];
         let sql = format!(
             "INSERT INTO outcomes (notification_id, campaign_id, status) VALUES {}
              ON CONFLICT (notification_id) DO NOTHING
@@ -218,7 +246,10 @@ impl CampaignStore {
             let status: DeliveryStatus = row.try_get::<String, _>(1)?.parse()?;
             new_ids.insert(row.try_get::<String, _>(2)?);
             counts.entry(campaign_id).or_default().add(status, 1);
-            if !matches!(status, DeliveryStatus::Sent | DeliveryStatus::Suppressed) {
+            if !matches!(
+                status,
+                DeliveryStatus::Sent | DeliveryStatus::Suppressed | DeliveryStatus::Cancelled
+            ) {
                 failures.push(row.try_get::<String, _>(2)?);
             }
             *recorded.entry(status.as_str()).or_default() += 1;
@@ -261,6 +292,14 @@ impl CampaignStore {
                 count.suppressed,
             )
             .await?;
+            add_to(
+                &mut tx,
+                "campaign_cancelled",
+                "cancelled",
+                campaign_id,
+                count.cancelled,
+            )
+            .await?;
             complete_if_done(&mut tx, campaign_id).await?;
         }
         tx.commit().await?;
@@ -291,7 +330,10 @@ impl CampaignStore {
         if !replaced {
             return Ok(false);
         }
-        if matches!(outcome.status, DeliveryStatus::Sent | DeliveryStatus::Suppressed) {
+        if matches!(
+            outcome.status,
+            DeliveryStatus::Sent | DeliveryStatus::Suppressed | DeliveryStatus::Cancelled
+        ) {
             sqlx::query("DELETE FROM campaign_failures WHERE notification_id = $1")
                 .bind(&outcome.notification_id)
                 .execute(&mut **tx)
@@ -365,10 +407,19 @@ async fn add_to(
     Ok(())
 }
 
-async fn complete_if_done(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> anyhow::Result<()> {
+/// Ends campaign `id` if every recipient has a final outcome: a campaign
+/// sending (or paused, with nothing left to pause) is `completed`; a
+/// cancelled one stays `cancelled`, and gets its `completed_at`.
+pub(super) async fn complete_if_done(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+) -> anyhow::Result<()> {
     sqlx::query(
-        "UPDATE campaigns SET status = 'completed', completed_at = $1
-         WHERE id = $2 AND status = 'sending' AND sent + failed >= total",
+        "UPDATE campaigns
+         SET status = CASE WHEN status = 'cancelled' THEN 'cancelled' ELSE 'completed' END, completed_at = $1
+         WHERE id = $2 AND status IN ('sending', 'paused', 'cancelled') AND completed_at IS NULL
+           AND total IS NOT NULL
+           AND sent + failed + COALESCE((SELECT not_expanded FROM campaign_not_expanded n WHERE n.campaign_id = $2), 0) >= total",
     )
     .bind(now_ms())
     .bind(id)
@@ -383,6 +434,8 @@ pub(super) fn to_campaign(row: sqlx::any::AnyRow) -> anyhow::Result<Campaign> {
     let not_sent: i64 = row.try_get(7)?;
     let dead_lettered: i64 = row.try_get(10)?;
     let suppressed: i64 = row.try_get(11)?;
+    let cancelled_notified: i64 = row.try_get(14)?;
+    let not_expanded: i64 = row.try_get(15)?;
     let total = total.unwrap_or(0);
     Ok(Campaign {
         id: row.try_get(0)?,
@@ -393,10 +446,11 @@ pub(super) fn to_campaign(row: sqlx::any::AnyRow) -> anyhow::Result<Campaign> {
         progress: Progress {
             total,
             sent,
-            failed: not_sent - dead_lettered - suppressed,
+            failed: not_sent - dead_lettered - suppressed - cancelled_notified,
             dead_lettered,
             suppressed,
-            pending: (total - sent - not_sent).max(0),
+            cancelled: cancelled_notified + not_expanded,
+            pending: (total - sent - not_sent - not_expanded).max(0),
         },
         created_at: row.try_get(8)?,
         completed_at: row.try_get(9)?,

@@ -32,9 +32,10 @@ pub struct Campaign {
     pub started_at: Option<i64>,
 }
 
-/// Where a campaign stands in its life: `scheduled` until its `send_at`
-/// (or `cancelled` then), `expanding` until its audience is known, then
-/// `sending`, then `completed` when every recipient has an outcome. Stored as that text in `campaigns.status` and served as the
+/// Where a campaign stands in its life: `scheduled` until its `send_at`,
+/// `expanding` until its audience is known, then `sending`, then
+/// `completed` when every recipient has an outcome; `paused` (and back)
+/// or `cancelled` (for good) at any time before that. Stored as that text in `campaigns.status` and served as the
 /// same string, so neither the rows nor the API changed when it stopped
 /// being a `String`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -42,8 +43,11 @@ pub struct Campaign {
 pub enum CampaignStatus {
     /// Waiting for its `send_at`.
     Scheduled,
-    /// Cancelled while scheduled: nothing was sent.
+    /// Cancelled: nothing more is sent; its recipients not sent end
+    /// `cancelled` (`completed_at` is set once they all have).
     Cancelled,
+    /// Paused: nothing new is sent until it is resumed.
+    Paused,
     /// Its audience is not known yet.
     Expanding,
     /// Its emails are going out.
@@ -58,6 +62,7 @@ impl CampaignStatus {
         match self {
             Self::Scheduled => "scheduled",
             Self::Cancelled => "cancelled",
+            Self::Paused => "paused",
             Self::Expanding => "expanding",
             Self::Sending => "sending",
             Self::Completed => "completed",
@@ -74,6 +79,7 @@ impl std::str::FromStr for CampaignStatus {
         [
             Self::Scheduled,
             Self::Cancelled,
+            Self::Paused,
             Self::Expanding,
             Self::Sending,
             Self::Completed,
@@ -98,6 +104,8 @@ pub struct Progress {
     pub dead_lettered: i64,
     /// Recipients not sent because they are on the suppression list.
     pub suppressed: i64,
+    /// Recipients not sent because the campaign was cancelled first.
+    pub cancelled: i64,
     /// Recipients without a final status yet.
     pub pending: i64,
 }
@@ -124,6 +132,7 @@ pub(super) struct Counts {
     pub(super) not_sent: i64,
     pub(super) dead_lettered: i64,
     pub(super) suppressed: i64,
+    pub(super) cancelled: i64,
 }
 
 impl Counts {
@@ -140,6 +149,11 @@ impl Counts {
                 self.not_sent += n;
                 self.suppressed += n;
             }
+            DeliveryStatus::Cancelled => {
+                self.not_sent += n;
+                self.cancelled += n;
+            }
+            DeliveryStatus::Held => {}
         }
     }
 }
@@ -155,6 +169,7 @@ mod tests {
         for status in [
             CampaignStatus::Scheduled,
             CampaignStatus::Cancelled,
+            CampaignStatus::Paused,
             CampaignStatus::Expanding,
             CampaignStatus::Sending,
             CampaignStatus::Completed,

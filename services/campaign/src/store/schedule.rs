@@ -1,5 +1,5 @@
-//! Scheduled campaigns: started when their `send_at` has come, cancelled
-//! or moved while they wait.
+//! Scheduled campaigns: started when their `send_at` has come, moved
+//! while they wait (cancelled like any other: [`super::control`]).
 //!
 //! Each change is one statement guarded by the campaign being `scheduled`
 //! (and, to start, by its time having come), so a start, a cancel and a
@@ -9,18 +9,7 @@
 
 use servicekit::now_ms;
 
-use super::{Campaign, CampaignStore, COLUMNS};
-
-/// What a cancel or a reschedule came to.
-#[derive(Debug)]
-pub enum Change {
-    /// Done: the campaign as it is now.
-    Done(Campaign),
-    /// The campaign is not scheduled (any more): nothing changed.
-    NotScheduled(Campaign),
-    /// No campaign with that id.
-    NotFound,
-}
+use super::{Campaign, CampaignStore, Change, COLUMNS};
 
 impl CampaignStore {
     /// The scheduled campaigns whose `send_at` has come by `now_ms`,
@@ -71,20 +60,6 @@ impl CampaignStore {
         self.get(id).await
     }
 
-    /// Cancels campaign `id` if it is scheduled: status `cancelled`,
-    /// `completed_at` now; nothing of it was sent.
-    pub async fn cancel(&self, id: &str) -> anyhow::Result<Change> {
-        let changed = sqlx::query(
-            "UPDATE campaigns SET status = 'cancelled', completed_at = $1 WHERE id = $2 AND status = 'scheduled'",
-        )
-        .bind(now_ms())
-        .bind(id)
-        .execute(&self.db)
-        .await?
-        .rows_affected();
-        self.change(id, changed).await
-    }
-
     /// Moves the `send_at` of campaign `id` (ms since the epoch) if it is
     /// scheduled.
     pub async fn reschedule(&self, id: &str, send_at: i64) -> anyhow::Result<Change> {
@@ -98,14 +73,5 @@ impl CampaignStore {
         .await?
         .rows_affected();
         self.change(id, changed).await
-    }
-
-    /// What a change of `changed` rows to campaign `id` came to.
-    async fn change(&self, id: &str, changed: u64) -> anyhow::Result<Change> {
-        Ok(match (self.get(id).await?, changed) {
-            (None, _) => Change::NotFound,
-            (Some(campaign), 0) => Change::NotScheduled(campaign),
-            (Some(campaign), _) => Change::Done(campaign),
-        })
     }
 }

@@ -37,6 +37,21 @@ CREATE TABLE IF NOT EXISTS campaign_suppressed (
     suppressed BIGINT NOT NULL
 );
 
+-- Of a campaign's recipients not sent, those cancelled: each
+-- notification settled `cancelled` (counted in `campaigns.failed`, as
+-- the suppressed are), and apart, those never requested because the
+-- campaign was cancelled before its expansion reached them (set once
+-- by the expansion's last announcement, so not in `campaigns.failed`).
+CREATE TABLE IF NOT EXISTS campaign_cancelled (
+    campaign_id TEXT PRIMARY KEY,
+    cancelled BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS campaign_not_expanded (
+    campaign_id TEXT PRIMARY KEY,
+    not_expanded BIGINT NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS campaign_failures (
     notification_id TEXT PRIMARY KEY,
     campaign_id TEXT NOT NULL,
