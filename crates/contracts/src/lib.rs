@@ -17,6 +17,7 @@
 //!
 //! Consent travels on two streams of its own: see [`consent`].
 
+pub mod audience;
 pub mod consent;
 pub mod unsubscribe;
 
