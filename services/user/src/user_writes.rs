@@ -1,6 +1,7 @@
 //! Users as a real audience, one at a time: `POST /api/v1/users` adds one,
-//! `PATCH /api/v1/users/{id}` changes a name or an address (deleting one is
-//! its erasure, [`crate::erase`]). Addresses are checked at the door
+//! `PATCH /api/v1/users/{id}` changes a name, an address or the profile
+//! ([`crate::profile`]: country, plan, tags, …; deleting a user is its
+//! erasure, [`crate::erase`]). Addresses are checked at the door
 //! ([`contracts::consent::check_address`]) and unique: one already some
 //! user's is a 409 naming that user.
 //!
@@ -12,10 +13,12 @@
 //! passed the id yet.
 
 use serde::Deserialize;
+use serde_json::Value;
 use sqlx::AnyPool;
 use utoipa::ToSchema;
 
-use crate::store::User;
+use crate::profile::{Given, Profile, ProfileChange, RawProfile};
+use crate::store::{to_user, with_tags, User, USER_COLUMNS};
 
 /// How many times a creation is tried when a concurrent one took its id
 /// (creations are serialised by [`ID_LOCK`]; this is for what is not, the
@@ -49,10 +52,58 @@ pub struct NewUser {
         pattern = r"^[^\S\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,198}[^\s\x00-\x1f\x7f-\x9f])?[^\S\x00-\x1f\x7f-\x9f]*$"
     )]
     pub name: String,
+    /// ISO 3166 alpha-2 country code: two uppercase letters.
+    #[serde(default)]
+    #[schema(example = "DE", pattern = "^[A-Z]{2}$")]
+    pub country: Option<String>,
+    /// Locale, a BCP 47 tag (a language of 2 or 3 letters, then subtags of
+    /// 1 to 8 letters or digits, joined by `-`; at most 35 characters).
+    #[serde(default)]
+    #[schema(
+        example = "de-DE",
+        max_length = 35,
+        pattern = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
+    )]
+    pub locale: Option<String>,
+    /// Plan, 1 to 64 characters.
+    #[serde(default)]
+    #[schema(example = "pro", min_length = 1, max_length = 64)]
+    pub plan: Option<String>,
+    /// When the user signed up: an RFC 3339 date (midnight UTC) or
+    /// date-time.
+    #[serde(default)]
+    #[schema(example = "2025-01-31T09:30:00Z")]
+    pub signed_up_at: Option<String>,
+    /// Tags, at most 50, each 1 to 64 of `A-Z a-z 0-9 _ -` (a set: order
+    /// and repeats do not count).
+    #[serde(default)]
+    #[schema(example = json!(["beta", "newsletter"]), max_items = 50)]
+    pub tags: Option<Vec<String>>,
+    /// Free-form attributes: a JSON object under 4 KiB.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>, example = json!({"team": "ops"}))]
+    pub attributes: Option<Value>,
+}
+
+impl NewUser {
+    /// Its profile, checked.
+    pub fn profile(&self) -> Result<Profile, String> {
+        let change = RawProfile {
+            country: Given::from_option(self.country.clone()),
+            locale: Given::from_option(self.locale.clone()),
+            plan: Given::from_option(self.plan.clone()),
+            signed_up_at: Given::from_option(self.signed_up_at.clone()),
+            tags: Given::from_option(self.tags.clone()),
+            attributes: Given::from_option(self.attributes.clone()),
+        }
+        .check()?;
+        Ok(change.apply(&Profile::default()))
+    }
 }
 
 /// A change to a user: a new name, a new address, or both (at least one;
-/// neither may be `null`).
+/// neither may be `null`), and any of the profile's attributes (`null`
+/// clears one; `tags` replaces the set).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(min_properties = 1)]
@@ -76,6 +127,47 @@ pub struct UserChange {
         pattern = r"^[^\S\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,198}[^\s\x00-\x1f\x7f-\x9f])?[^\S\x00-\x1f\x7f-\x9f]*$"
     )]
     pub name: Option<String>,
+    /// The country, as [`NewUser::country`]; `null` clears it.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, nullable, example = "DE", pattern = "^[A-Z]{2}$")]
+    pub country: Given<String>,
+    /// The locale, as [`NewUser::locale`]; `null` clears it.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, nullable, example = "de-DE", max_length = 35, pattern = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
+    pub locale: Given<String>,
+    /// The plan, as [`NewUser::plan`]; `null` clears it.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, nullable, example = "team", min_length = 1, max_length = 64)]
+    pub plan: Given<String>,
+    /// The sign-up time, as [`NewUser::signed_up_at`]; `null` clears it.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, nullable, example = "2025-01-31")]
+    pub signed_up_at: Given<String>,
+    /// The new set of tags, as [`NewUser::tags`] (replacing the old one;
+    /// `null` or `[]` clears it).
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>, nullable, example = json!(["vip"]), max_items = 50)]
+    pub tags: Given<Vec<String>>,
+    /// The new attributes, as [`NewUser::attributes`] (replacing the old
+    /// object); `null` clears them.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>, nullable, example = json!({"team": "sales"}))]
+    pub attributes: Given<Value>,
+}
+
+impl UserChange {
+    /// The change to the profile it asks for, checked.
+    pub fn profile(&self) -> Result<ProfileChange, String> {
+        RawProfile {
+            country: self.country.clone(),
+            locale: self.locale.clone(),
+            plan: self.plan.clone(),
+            signed_up_at: self.signed_up_at.clone(),
+            tags: self.tags.clone(),
+            attributes: self.attributes.clone(),
+        }
+        .check()
+    }
 }
 
 /// A field that, when present, holds a string (`null` is refused).
@@ -130,9 +222,9 @@ impl UserWrites {
         Self { db }
     }
 
-    /// Adds a user named `name` at `email` (both checked), with the id
-    /// after the highest.
-    pub async fn create(&self, name: &str, email: &str) -> anyhow::Result<Written> {
+    /// Adds a user named `name` at `email` with `profile` (all checked),
+    /// with the id after the highest.
+    pub async fn create(&self, name: &str, email: &str, profile: &Profile) -> anyhow::Result<Written> {
         for _ in 0..TRIES {
             let mut tx = self.db.begin().await?;
             servicekit::db::serialise(&mut tx, &self.db, ID_LOCK).await?;
@@ -140,23 +232,14 @@ impl UserWrites {
                 tx.rollback().await?;
                 return Ok(Written::AddressTaken(holder));
             }
-            let inserted = sqlx::query(
-                "INSERT INTO users (id, name, email) SELECT COALESCE(MAX(id), 0) + 1, $1, $2 FROM users",
-            )
-            .bind(name)
-            .bind(email)
-            .execute(&mut *tx)
-            .await;
-            match inserted {
-                Ok(_) => {
-                    let id = holder_of(&mut tx, email, None)
-                        .await?
-                        .ok_or_else(|| anyhow::anyhow!("the new user is missing"))?;
+            match insert(&mut tx, name, email, profile).await {
+                Ok(id) => {
                     tx.commit().await?;
                     return Ok(Written::Done(User {
                         id,
                         name: name.to_string(),
                         email: email.to_string(),
+                        profile: profile.clone(),
                     }));
                 }
                 // A creation at once took the id (or the address): again.
@@ -167,8 +250,15 @@ impl UserWrites {
         anyhow::bail!("creations at once kept taking the new user's id; try again")
     }
 
-    /// Changes user `id`'s name and address where given (both checked).
-    pub async fn update(&self, id: i64, name: Option<&str>, email: Option<&str>) -> anyhow::Result<Written> {
+    /// Changes user `id`'s name and address where given, and its profile
+    /// by `change` (all checked).
+    pub async fn update(
+        &self,
+        id: i64,
+        name: Option<&str>,
+        email: Option<&str>,
+        change: &ProfileChange,
+    ) -> anyhow::Result<Written> {
         let mut tx = self.db.begin().await?;
         if let Some(email) = email {
             if let Some(holder) = holder_of(&mut tx, email, Some(id)).await? {
@@ -176,31 +266,19 @@ impl UserWrites {
                 return Ok(Written::AddressTaken(holder));
             }
         }
-        let updated = sqlx::query(
-            "UPDATE users SET name = COALESCE($1, name), email = COALESCE($2, email) WHERE id = $3",
-        )
-        .bind(name)
-        .bind(email)
-        .bind(id)
-        .execute(&mut *tx)
-        .await;
+        let Some(before) = user_in(&mut tx, id).await? else {
+            tx.rollback().await?;
+            return Ok(Written::NotFound);
+        };
+        let profile = change.apply(&before.profile);
+        let updated = overwrite(&mut tx, &before, name, email, &profile).await;
         match updated {
-            Ok(done) if done.rows_affected() == 0 => {
-                tx.rollback().await?;
-                Ok(Written::NotFound)
-            }
-            Ok(_) => {
-                let row: (i64, String, String) =
-                    sqlx::query_as("SELECT id, name, email FROM users WHERE id = $1")
-                        .bind(id)
-                        .fetch_one(&mut *tx)
-                        .await?;
+            Ok(()) => {
+                let user = user_in(&mut tx, id)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("the user changed is missing"))?;
                 tx.commit().await?;
-                Ok(Written::Done(User {
-                    id: row.0,
-                    name: row.1,
-                    email: row.2,
-                }))
+                Ok(Written::Done(user))
             }
             // An update or creation at once took the address.
             Err(error) if is_unique_violation(&error) => {
@@ -222,18 +300,29 @@ impl UserWrites {
 pub struct Upserted {
     /// Users added.
     pub created: u64,
-    /// Users whose name changed.
+    /// Users whose name or profile changed.
     pub updated: u64,
-    /// Users already there with that name.
+    /// Users already there as given.
     pub unchanged: u64,
 }
 
+/// One user of an upsert: the address that finds it, the name it gets,
+/// and the change to its profile (all checked).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpsertRow {
+    /// The address (each once in an upsert).
+    pub email: String,
+    /// The name.
+    pub name: String,
+    /// What of the profile the row gives.
+    pub change: ProfileChange,
+}
+
 impl UserWrites {
-    /// Adds the users of `rows` (address, name; each checked, each address
-    /// once) that are not there, with the ids after the highest, and sets
-    /// the name of those that are, in one transaction: running it again
-    /// changes nothing.
-    pub async fn upsert(&self, rows: &[(String, String)]) -> anyhow::Result<Upserted> {
+    /// Adds the users of `rows` that are not there, with the ids after the
+    /// highest, and sets the name and the given attributes of those that
+    /// are, in one transaction: running it again changes nothing.
+    pub async fn upsert(&self, rows: &[UpsertRow]) -> anyhow::Result<Upserted> {
         for _ in 0..TRIES {
             // A unique violation: a creation at once took an id; again.
             match self.upsert_once(rows).await {
@@ -244,46 +333,136 @@ impl UserWrites {
         anyhow::bail!("creations at once kept taking the new users' ids; import again")
     }
 
-    async fn upsert_once(&self, rows: &[(String, String)]) -> Result<Upserted, sqlx::Error> {
+    async fn upsert_once(&self, rows: &[UpsertRow]) -> Result<Upserted, sqlx::Error> {
         let mut tx = self.db.begin().await?;
         servicekit::db::serialise(&mut tx, &self.db, ID_LOCK).await?;
         let sql = format!(
-            "SELECT email, name FROM users WHERE email IN {}",
+            "SELECT {USER_COLUMNS} FROM users WHERE email IN {} ORDER BY id",
             servicekit::db::in_list(rows.len(), 1)
         );
-        let mut query = sqlx::query_as::<_, (String, String)>(&sql);
-        for (email, _) in rows {
-            query = query.bind(email);
+        let mut query = sqlx::query(&sql);
+        for row in rows {
+            query = query.bind(&row.email);
         }
-        let known: std::collections::HashMap<String, String> =
-            query.fetch_all(&mut *tx).await?.into_iter().collect();
+        let known = query
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(to_user)
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map_err(|error| sqlx::Error::Decode(error.into()))?;
+        let known = with_tags(&mut *tx, known)
+            .await
+            .map_err(|error| sqlx::Error::Decode(error.into()))?;
+        let known: std::collections::HashMap<&str, &User> =
+            known.iter().map(|user| (user.email.as_str(), user)).collect();
         let mut done = Upserted::default();
-        for (email, name) in rows {
-            match known.get(email) {
-                Some(before) if before == name => done.unchanged += 1,
-                Some(_) => {
-                    sqlx::query("UPDATE users SET name = $1 WHERE email = $2")
-                        .bind(name)
-                        .bind(email)
-                        .execute(&mut *tx)
-                        .await?;
-                    done.updated += 1;
-                }
-                None => {
-                    sqlx::query(
-                        "INSERT INTO users (id, name, email) SELECT COALESCE(MAX(id), 0) + 1, $1, $2 FROM users",
-                    )
-                    .bind(name)
-                    .bind(email)
-                    .execute(&mut *tx)
-                    .await?;
-                    done.created += 1;
-                }
+        for row in rows {
+            let Some(user) = known.get(row.email.as_str()) else {
+                let profile = row.change.apply(&Profile::default());
+                insert(&mut tx, &row.name, &row.email, &profile).await?;
+                done.created += 1;
+                continue;
+            };
+            let profile = row.change.apply(&user.profile);
+            if user.name == row.name && profile == user.profile {
+                done.unchanged += 1;
+            } else {
+                overwrite(&mut tx, user, Some(&row.name), None, &profile).await?;
+                done.updated += 1;
             }
         }
         tx.commit().await?;
         Ok(done)
     }
+}
+
+/// Inserts a user with the id after the highest; returns the id.
+async fn insert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    name: &str,
+    email: &str,
+    profile: &Profile,
+) -> Result<i64, sqlx::Error> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO users (id, name, email, country, locale, plan, signed_up_at, attributes) \
+         SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7 FROM users RETURNING id",
+    )
+    .bind(name)
+    .bind(email)
+    .bind(profile.country.as_deref())
+    .bind(profile.locale.as_deref())
+    .bind(profile.plan.as_deref())
+    .bind(profile.signed_up_at)
+    .bind(profile.attributes_text())
+    .fetch_one(&mut **tx)
+    .await?;
+    replace_tags(tx, id, &profile.tags).await?;
+    Ok(id)
+}
+
+/// Sets the name and address of `before` where given, and its profile
+/// (its tags only if they changed).
+async fn overwrite(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    before: &User,
+    name: Option<&str>,
+    email: Option<&str>,
+    profile: &Profile,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET name = COALESCE($1, name), email = COALESCE($2, email), country = $3, locale = $4, \
+         plan = $5, signed_up_at = $6, attributes = $7 WHERE id = $8",
+    )
+    .bind(name)
+    .bind(email)
+    .bind(profile.country.as_deref())
+    .bind(profile.locale.as_deref())
+    .bind(profile.plan.as_deref())
+    .bind(profile.signed_up_at)
+    .bind(profile.attributes_text())
+    .bind(before.id)
+    .execute(&mut **tx)
+    .await?;
+    if profile.tags != before.profile.tags {
+        replace_tags(tx, before.id, &profile.tags).await?;
+    }
+    Ok(())
+}
+
+/// Makes `tags` user `id`'s tags.
+async fn replace_tags(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: i64,
+    tags: &[String],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM user_tags WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    if tags.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO user_tags (user_id, tag) VALUES {}",
+        servicekit::db::values_list(tags.len(), 2)
+    );
+    let mut query = sqlx::query(&sql);
+    for tag in tags {
+        query = query.bind(id).bind(tag);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// User `id` as `tx` sees it.
+async fn user_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: i64) -> anyhow::Result<Option<User>> {
+    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let users = with_tags(&mut **tx, row.into_iter().map(to_user).collect::<Result<_, _>>()?).await?;
+    Ok(users.into_iter().next())
 }
 
 /// The user at `email`, but `except`.
