@@ -289,59 +289,55 @@ impl Filter {
             sql.params.push(value);
             format!("${}", first + sql.params.len() - 1)
         };
-        match self {
+        // A test of a column that may be NULL is false there (two-valued
+        // logic); its negation is then true there.
+        let guarded = |attribute: Attribute, test: String, negated: bool| {
+            let test = if attribute.nullable() {
+                format!("(users.{} IS NOT NULL AND {test})", attribute.name())
+            } else {
+                format!("({test})")
+            };
+            if negated {
+                format!("(NOT {test})")
+            } else {
+                test
+            }
+        };
+        let leaf = match self {
             Filter::Compare {
                 attribute,
                 comparison,
                 value,
             } => {
-                let column = format!("users.{}", attribute.name());
                 let placeholder = bind(sql, value.clone());
-                let test = format!("{column} {} {placeholder}", comparison.sql());
-                let test = if attribute.nullable() {
-                    format!("({column} IS NOT NULL AND {test})")
-                } else {
-                    format!("({test})")
-                };
-                if *comparison == Comparison::Ne {
-                    sql.clause.push_str(&format!("(NOT {test})"));
-                } else {
-                    sql.clause.push_str(&test);
-                }
+                let test = format!("users.{} {} {placeholder}", attribute.name(), comparison.sql());
+                guarded(*attribute, test, *comparison == Comparison::Ne)
             }
             Filter::In {
                 attribute,
                 values,
                 negated,
             } => {
-                let column = format!("users.{}", attribute.name());
                 let list: Vec<String> = values.iter().map(|value| bind(sql, value.clone())).collect();
-                let test = format!("{column} IN ({})", list.join(", "));
-                let test = if attribute.nullable() {
-                    format!("({column} IS NOT NULL AND {test})")
-                } else {
-                    format!("({test})")
-                };
-                if *negated {
-                    sql.clause.push_str(&format!("(NOT {test})"));
-                } else {
-                    sql.clause.push_str(&test);
-                }
+                let test = format!("users.{} IN ({})", attribute.name(), list.join(", "));
+                guarded(*attribute, test, *negated)
             }
             Filter::Tag { tag, negated } => {
                 let placeholder = bind(sql, Param::Text(tag.clone()));
-                sql.clause.push_str(&format!(
+                format!(
                     "({}EXISTS (SELECT 1 FROM user_tags WHERE user_tags.user_id = users.id AND user_tags.tag = {placeholder}))",
                     if *negated { "NOT " } else { "" }
-                ));
+                )
             }
-            Filter::Null { attribute, negated } => {
-                sql.clause.push_str(&format!(
-                    "(users.{} IS {}NULL)",
-                    attribute.name(),
-                    if *negated { "NOT " } else { "" }
-                ));
-            }
+            Filter::Null { attribute, negated } => format!(
+                "(users.{} IS {}NULL)",
+                attribute.name(),
+                if *negated { "NOT " } else { "" }
+            ),
+            Filter::And(_) | Filter::Or(_) | Filter::Not(_) => String::new(),
+        };
+        sql.clause.push_str(&leaf);
+        match self {
             Filter::And(all) | Filter::Or(all) => {
                 let joint = if matches!(self, Filter::And(_)) {
                     " AND "
@@ -362,6 +358,7 @@ impl Filter {
                 filter.write_sql(first, sql);
                 sql.clause.push(')');
             }
+            _ => {}
         }
     }
 }
