@@ -309,3 +309,27 @@ fn user_id(id: &str) -> Result<i64, ApiError> {
     id.parse()
         .map_err(|_| ApiError::bad_request(format!("user id must be an integer, not `{id}`")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The document names the count route, and a user's profile fields
+    /// (flattened into the user, as served).
+    #[test]
+    fn the_document_has_the_count_and_the_profile() {
+        let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let count = &document["paths"]["/api/v1/users/count"]["get"];
+        assert_eq!(count["parameters"][0]["name"], "filter", "{count}");
+        assert!(count["responses"]["400"].is_object(), "{count}");
+        let text = document["components"]["schemas"].to_string();
+        for field in ["country", "locale", "plan", "signed_up_at", "tags", "attributes"] {
+            assert!(text.contains(&format!("\"{field}\"")), "{field}: {text}");
+        }
+        let change = &document["components"]["schemas"]["UserChange"]["properties"];
+        assert!(
+            change["tags"].is_object() && change["attributes"].is_object(),
+            "{change}"
+        );
+    }
+}

@@ -24,6 +24,13 @@
 //!   the table, its id index and its email index, whose random order costs
 //!   more than the other two together); making the fake users is under a
 //!   tenth, on another thread while the previous batch is inserted.
+//!
+//! Each user also gets a fake profile ([`fake_profile`]: country, locale,
+//! plan, sign-up time, tags), so that an audience filter has something to
+//! select. Four more columns and a tag row for about half the users cost
+//! 100,000 users on SQLite 1.76 s of CPU before, 2.15 s after (a debug
+//! build, on 2 cores busy with another build; PostgreSQL's wall time moved
+//! within its noise, 2.3 to 2.8 s before, 1.7 to 2.4 s after).
 
 use fake::faker::name::en::{FirstName, LastName};
 use fake::Fake;
