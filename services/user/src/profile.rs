@@ -255,12 +255,14 @@ pub fn checked_tags(tags: Vec<String>) -> Result<Vec<String>, String> {
             bad.escape_default()
         ));
     }
-    let mut tags = tags;
-    tags.sort_unstable();
-    tags.dedup();
+    // Counted as given, repeats too: what the OpenAPI document's
+    // `maxItems` says.
     if tags.len() > MAX_TAGS {
         return Err(format!("tags: at most {MAX_TAGS}, not {}", tags.len()));
     }
+    let mut tags = tags;
+    tags.sort_unstable();
+    tags.dedup();
     Ok(tags)
 }
 

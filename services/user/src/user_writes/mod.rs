@@ -69,17 +69,22 @@ pub struct NewUser {
         pattern = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
     )]
     pub locale: Option<String>,
-    /// Plan, 1 to 64 characters.
+    /// Plan, 1 to 64 characters, none a control character.
     #[serde(default)]
-    #[schema(example = "pro", min_length = 1, max_length = 64)]
+    #[schema(
+        example = "pro",
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]{1,64}$"
+    )]
     pub plan: Option<String>,
     /// When the user signed up: an RFC 3339 date (midnight UTC) or
     /// date-time.
     #[serde(default)]
     #[schema(example = "2025-01-31T09:30:00Z")]
     pub signed_up_at: Option<String>,
-    /// Tags, at most 50, each 1 to 64 of `A-Z a-z 0-9 _ -` (a set: order
-    /// and repeats do not count).
+    /// Tags, at most 50, each 1 to 64 of `A-Z a-z 0-9 _ -` (kept as a set:
+    /// in order, each once).
     #[serde(default)]
     #[schema(example = json!(["beta", "newsletter"]), max_items = 50)]
     pub tags: Option<Vec<String>>,
@@ -141,7 +146,7 @@ pub struct UserChange {
     pub locale: Given<String>,
     /// The plan, as [`NewUser::plan`]; `null` clears it.
     #[serde(default)]
-    #[schema(value_type = Option<String>, nullable, example = "team", min_length = 1, max_length = 64)]
+    #[schema(value_type = Option<String>, nullable, example = "team", min_length = 1, max_length = 64, pattern = r"^[^\x00-\x1f\x7f-\x9f]{1,64}$")]
     pub plan: Given<String>,
     /// The sign-up time, as [`NewUser::signed_up_at`]; `null` clears it.
     #[serde(default)]
