@@ -19,6 +19,7 @@
 //! campaign is paused or cancelled is on the [`control`] board, which every
 //! instance reads before each step.
 
+pub mod audience;
 pub mod consent;
 pub mod control;
 pub mod unsubscribe;
@@ -138,6 +139,9 @@ pub struct CampaignCreated {
     pub subject: String,
     /// Body template (minijinja; sees `name`, `email` and `unsubscribe_url`).
     pub body: String,
+    /// Who it goes to: a filter of [`audience`]; absent, every user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
 }
 
 impl Event for CampaignCreated {

@@ -69,6 +69,7 @@ impl Tracker {
             name: campaign.name.clone(),
             subject: campaign.subject.clone(),
             body: campaign.body.clone(),
+            audience: campaign.audience.clone(),
         };
         let entry_id = self
             .publisher

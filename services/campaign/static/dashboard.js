@@ -302,9 +302,9 @@ const newKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)),
 let creationKey = newKey();
 $('#new').onsubmit = async event => {
   event.preventDefault();
-  const sendAt = $('#send-at').value;
+  const sendAt = $('#send-at').value, audience = $('#audience').value.trim();
   const body = JSON.stringify({ name: $('#name').value, subject: $('#subject').value, body: $('#body').value,
-    ...(sendAt ? { send_at: new Date(sendAt).toISOString() } : {}) });
+    ...(sendAt ? { send_at: new Date(sendAt).toISOString() } : {}), ...(audience ? { audience } : {}) });
   const response = await guarded('/api/v1/campaigns', { method: 'POST',
     headers: { 'content-type': 'application/json', 'idempotency-key': creationKey }, body });
   if (response.ok) creationKey = newKey();

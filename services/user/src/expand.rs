@@ -1,6 +1,11 @@
-//! Expanding a campaign's audience: one `notification.requested` per user,
-//! published page by page, once per campaign however often the campaign is
-//! announced.
+//! Expanding a campaign's audience: one `notification.requested` per user
+//! its audience filter selects (every user, without one: see
+//! [`contracts::audience`]), published page by page, once per campaign
+//! however often the campaign is announced. The filter is evaluated as
+//! each page is read: the expansion selects the users that match when it
+//! runs. Each page's count is saved with the cursor, and the campaign's
+//! total at the end is their sum: exactly the notifications requested,
+//! whatever changed in the users meanwhile.
 //!
 //! The cursor (last user id published) is saved only after the page's
 //! events are in the stream, so a crash re-publishes at most one page (with
@@ -51,6 +56,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use contracts::audience::Filter;
 use contracts::control::{Control, ControlBoard};
 use contracts::{notification_id, AudienceExpanded, CampaignCreated, NotificationRequested, Streams};
 use eventstore::{Delivery, Envelope, Event, HandleError, Publisher, Redis};
@@ -143,12 +149,23 @@ impl Expander {
             return Ok(());
         }
         let campaign: CampaignCreated = delivery.envelope.decode()?;
+        // campaign-service checked it at its door: one that does not parse
+        // here never will.
+        let filter = campaign
+            .audience
+            .as_deref()
+            .map(Filter::parse)
+            .transpose()
+            .map_err(|error| HandleError::Poison(format!("audience filter: {error}")))?;
         let Some(_running) = self.running.enter(&campaign.campaign_id) else {
             tracing::info!(campaign = %campaign.campaign_id, "already being expanded here; announcement ignored");
             return Ok(());
         };
         let trace = delivery.envelope.trace.clone();
-        let Some(ended) = self.expand(&campaign.campaign_id, trace.as_deref()).await? else {
+        let Some(ended) = self
+            .expand(&campaign.campaign_id, filter.as_ref(), trace.as_deref())
+            .await?
+        else {
             return Ok(());
         };
         self.announce_total(&campaign.campaign_id, ended, trace.as_deref())
@@ -172,12 +189,17 @@ impl Expander {
         Ok(())
     }
 
-    /// Publishes the notifications of every user not yet covered by the
-    /// cursor, each carrying `trace`, until the end or the campaign's
-    /// cancellation; returns how it ended, or `None` when another instance
-    /// holds the expansion.
-    async fn expand(&self, id: &str, trace: Option<&str>) -> anyhow::Result<Option<Ended>> {
-        if let (_, Some(ended)) = self.store.expansion(id).await? {
+    /// Publishes the notifications of every user `filter` selects not yet
+    /// covered by the cursor, each carrying `trace`, until the end or the
+    /// campaign's cancellation; returns how it ended, or `None` when
+    /// another instance holds the expansion.
+    async fn expand(
+        &self,
+        id: &str,
+        filter: Option<&Filter>,
+        trace: Option<&str>,
+    ) -> anyhow::Result<Option<Ended>> {
+        if let Some(ended) = self.store.expansion(id).await?.ended {
             return Ok(Some(ended));
         }
         if !self
@@ -192,20 +214,21 @@ impl Expander {
             anyhow::bail!("campaign {id} is being expanded by another instance; retried until it ends or its lease runs out");
         }
         // Read under the lease: the previous holder may have moved it.
-        let (mut cursor, ended) = self.store.expansion(id).await?;
-        if let Some(ended) = ended {
+        let expansion = self.store.expansion(id).await?;
+        if let Some(ended) = expansion.ended {
             return Ok(Some(ended));
         }
+        let mut cursor = expansion.cursor;
         // The users are seeded before any expansion starts: the audience is
-        // all of them, known now, while the pages go out at the pipeline's
-        // pace.
+        // known now (as the users stand: the figure at the end is exact),
+        // while the pages go out at the pipeline's pace.
         let audience = Ended {
-            total: self.store.count_up_to(i64::MAX).await?,
+            total: self.store.count_matching(filter, i64::MAX).await?,
             not_expanded: 0,
         };
         self.announce_total(id, audience, trace).await?;
         loop {
-            let page = self.store.page(cursor, self.page_size).await?;
+            let page = self.store.page_matching(filter, cursor, self.page_size).await?;
             let Some(last) = page.last() else {
                 break;
             };
@@ -213,8 +236,9 @@ impl Expander {
             let slot = match self.wait_for_room(id, page.len() as u64).await? {
                 Next::Publish(slot) => slot,
                 Next::LeaseLost => return Ok(None),
-                Next::Cancelled => return self.end_cancelled(id, cursor).await.map(Some),
+                Next::Cancelled => return self.end_cancelled(id, filter, cursor).await.map(Some),
             };
+            let requested = page.len() as i64;
             if !self
                 .store
                 .renew_lease(id, &self.owner, now_ms() + self.lease_ms)
@@ -227,11 +251,11 @@ impl Expander {
             let published = self.publish_page(id, page, trace).await;
             slot.leave().await?;
             published?;
-            self.store.advance(id, last_id).await?;
+            self.store.advance(id, last_id, requested).await?;
             cursor = last_id;
         }
         let ended = Ended {
-            total: self.store.count_up_to(cursor).await?,
+            total: self.published(id, filter, cursor).await?,
             not_expanded: 0,
         };
         self.store.finish(id, ended).await?;
@@ -239,15 +263,25 @@ impl Expander {
         Ok(Some(ended))
     }
 
+    /// How many notifications the expansion of campaign `id` published up
+    /// to `cursor`: as counted page by page, or, for an expansion begun
+    /// before pages were counted, the users `filter` selects up to it now.
+    async fn published(&self, id: &str, filter: Option<&Filter>, cursor: i64) -> anyhow::Result<i64> {
+        match self.store.expansion(id).await?.published {
+            Some(published) => Ok(published),
+            None => self.store.count_matching(filter, cursor).await,
+        }
+    }
+
     /// Ends the expansion of cancelled campaign `id` at `cursor` (the last
-    /// user requested): its audience is every user now, of which those
-    /// past the cursor were never requested.
-    async fn end_cancelled(&self, id: &str, cursor: i64) -> anyhow::Result<Ended> {
-        let total = self.store.count_up_to(i64::MAX).await?;
-        let ended = Ended {
-            total,
-            not_expanded: total - self.store.count_up_to(cursor).await?,
-        };
+    /// user requested): its audience is what was requested and the users
+    /// `filter` selects past the cursor, never requested.
+    async fn end_cancelled(&self, id: &str, filter: Option<&Filter>, cursor: i64) -> anyhow::Result<Ended> {
+        let published = self.published(id, filter, cursor).await?;
+        let not_expanded = self.store.count_matching(filter, i64::MAX).await?
+            - self.store.count_matching(filter, cursor).await?;
+        let total = published + not_expanded;
+        let ended = Ended { total, not_expanded };
         self.store.finish(id, ended).await?;
         tracing::info!(campaign = %id, total, not_expanded = ended.not_expanded, "campaign cancelled: its expansion ends");
         Ok(ended)

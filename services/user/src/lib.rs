@@ -11,6 +11,7 @@ pub mod erase;
 pub mod expand;
 pub mod import;
 pub mod pace;
+pub mod profile;
 pub mod routes;
 pub mod seed;
 pub mod store;
@@ -52,6 +53,9 @@ const EXPANSION_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 pub async fn build(config: Config) -> anyhow::Result<Service> {
     let access = Access::new(config.app_env, &config.api_token)?;
     let service = Service::build(&SPEC, &config.service).await?;
+    store::migrate(service.db())
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot add the users' new columns: {error}"))?;
     let store = UserStore::new(service.db().clone());
     // The routes read on a pool of their own: a reader never holds up the
     // expansion's reads and writes.

@@ -1,4 +1,5 @@
-//! The users API: `GET /api/v1/users` (keyset pages), `POST
+//! The users API: `GET /api/v1/users` (keyset pages), `GET
+//! /api/v1/users/count?filter=…` (the size of an audience), `POST
 //! /api/v1/users` (one more), `GET` and `PATCH /api/v1/users/{id}` and
 //! `DELETE /api/v1/users/{id}` (the user's erasure, [`crate::erase`]; the
 //! writes are [`crate::user_writes`]'s). All touch personal data, so all need the API token
@@ -15,6 +16,8 @@ use servicekit::http::extract::{ApiJson, ApiPath, ApiQuery};
 use servicekit::http::{fetch_page, found, ApiError, ErrorBody};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use contracts::audience::Filter;
+
 use crate::erase::{Eraser, Erasure};
 use crate::store::{User, UserStore};
 use crate::user_writes::{checked_email, checked_name, NewUser, UserChange, UserWrites, Written};
@@ -23,9 +26,11 @@ use crate::user_writes::{checked_email, checked_name, NewUser, UserChange, UserW
 /// added by [`servicekit::openapi::document`]).
 #[derive(OpenApi)]
 #[openapi(
-    paths(list, create, crate::import::import, one, update, erase),
+    paths(list, count, create, crate::import::import, one, update, erase),
     components(schemas(
         User,
+        crate::profile::Profile,
+        Count,
         Page,
         Erasure,
         NewUser,
@@ -54,6 +59,7 @@ struct Users {
 pub fn router(store: UserStore, writes: UserWrites, eraser: Eraser, access: Access) -> Router {
     Router::new()
         .route("/api/v1/users", get(list).post(create))
+        .route("/api/v1/users/count", get(count))
         .route("/api/v1/users/{id}", get(one).patch(update).delete(erase))
         .route_layer(middleware::from_fn_with_state(access, require_token))
         .with_state(Users {
@@ -117,6 +123,51 @@ async fn list(
     Ok(Json(Page { users, next_after }))
 }
 
+/// `?filter=<filter>`: the users a filter selects.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct CountQuery {
+    /// An audience filter, e.g. `country = 'DE' and plan in ('pro', 'team')
+    /// and signed_up_at > '2025-01-01' and 'beta' in tags` (the grammar is
+    /// in the README); none or empty: every user.
+    #[param(max_length = 2000)]
+    filter: Option<String>,
+}
+
+/// How many users a filter selects.
+#[derive(Serialize, ToSchema)]
+struct Count {
+    /// The number of users.
+    count: i64,
+}
+
+/// How many users match an audience filter: the size of a campaign's
+/// audience before it is sent.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/count",
+    tag = "users",
+    security((), ("api_token" = [])),
+    params(CountQuery),
+    responses(
+        (status = 200, description = "How many users match", body = Count),
+        (status = 400, description = "A filter that is not one: what is wrong and at which character, e.g. `unknown attribute 'contry' at 0`", body = ErrorBody),
+    )
+)]
+async fn count(
+    State(Users { store, .. }): State<Users>,
+    ApiQuery(query): ApiQuery<CountQuery>,
+) -> Result<Json<Count>, ApiError> {
+    let filter = match query.filter.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => {
+            Some(Filter::parse(text).map_err(|error| ApiError::bad_request(format!("filter: {error}")))?)
+        }
+    };
+    let count = store.count_matching(filter.as_ref(), i64::MAX).await?;
+    Ok(Json(Count { count }))
+}
+
 /// One user.
 #[utoipa::path(
     get,
@@ -170,7 +221,7 @@ async fn erase(
     request_body = NewUser,
     responses(
         (status = 201, description = "The user added", body = User),
-        (status = 400, description = "An address or name that is not one (named), or malformed JSON", body = ErrorBody),
+        (status = 400, description = "An address, name or attribute that is not one (the field named), or malformed JSON", body = ErrorBody),
         (status = 409, description = "The address is another user's already (named); nothing changed", body = ErrorBody),
         (status = 415, description = "No JSON content type", body = ErrorBody),
         (status = 422, description = "JSON of the wrong shape (an unknown field)", body = ErrorBody)
@@ -182,12 +233,14 @@ async fn create(
 ) -> Result<(StatusCode, Json<User>), ApiError> {
     let name = checked_name(&new.name).map_err(ApiError::bad_request)?;
     let email = checked_email(&new.email).map_err(ApiError::bad_request)?;
-    let user = written(writes.create(&name, &email).await?, &email)?;
+    let profile = new.profile().map_err(ApiError::bad_request)?;
+    let user = written(writes.create(&name, &email, &profile).await?, &email)?;
     tracing::info!(user_id = user.id, "user added");
     Ok((StatusCode::CREATED, Json(user)))
 }
 
-/// Changes a user's name, address, or both.
+/// Changes a user's name, address, profile (country, locale, plan,
+/// sign-up time, tags, attributes), or any of them.
 #[utoipa::path(
     patch,
     path = "/api/v1/users/{id}",
@@ -197,7 +250,7 @@ async fn create(
     request_body = UserChange,
     responses(
         (status = 200, description = "The user as it is now", body = User),
-        (status = 400, description = "An id that is not an integer, an address or name that is not one, or no change asked (named)", body = ErrorBody),
+        (status = 400, description = "An id that is not an integer, an address, name or attribute that is not one, or no change asked (named)", body = ErrorBody),
         (status = 404, description = "No user with this id", body = ErrorBody),
         (status = 409, description = "The address is another user's already (named); nothing changed", body = ErrorBody),
         (status = 415, description = "No JSON content type", body = ErrorBody),
@@ -222,12 +275,15 @@ async fn update(
         .map(checked_email)
         .transpose()
         .map_err(ApiError::bad_request)?;
-    if name.is_none() && email.is_none() {
+    let profile = change.profile().map_err(ApiError::bad_request)?;
+    if name.is_none() && email.is_none() && profile.is_empty() {
         return Err(ApiError::bad_request(
-            "nothing to change: give `name`, `email` or both",
+            "nothing to change: give `name`, `email` or an attribute (`country`, `locale`, `plan`, `signed_up_at`, `tags`, `attributes`)",
         ));
     }
-    let written = writes.update(id, name.as_deref(), email.as_deref()).await?;
+    let written = writes
+        .update(id, name.as_deref(), email.as_deref(), &profile)
+        .await?;
     if matches!(written, Written::NotFound) {
         return Err(ApiError::not_found(format!("no user with id {id}")));
     }
@@ -252,4 +308,28 @@ fn written(written: Written, email: &str) -> Result<User, ApiError> {
 fn user_id(id: &str) -> Result<i64, ApiError> {
     id.parse()
         .map_err(|_| ApiError::bad_request(format!("user id must be an integer, not `{id}`")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The document names the count route, and a user's profile fields
+    /// (flattened into the user, as served).
+    #[test]
+    fn the_document_has_the_count_and_the_profile() {
+        let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let count = &document["paths"]["/api/v1/users/count"]["get"];
+        assert_eq!(count["parameters"][0]["name"], "filter", "{count}");
+        assert!(count["responses"]["400"].is_object(), "{count}");
+        let text = document["components"]["schemas"].to_string();
+        for field in ["country", "locale", "plan", "signed_up_at", "tags", "attributes"] {
+            assert!(text.contains(&format!("\"{field}\"")), "{field}: {text}");
+        }
+        let change = &document["components"]["schemas"]["UserChange"]["properties"];
+        assert!(
+            change["tags"].is_object() && change["attributes"].is_object(),
+            "{change}"
+        );
+    }
 }

@@ -1,7 +1,21 @@
+-- The optional attributes (crate::profile) are added to a table made
+-- before them by crate::store::migrate: keep the two lists alike.
 CREATE TABLE IF NOT EXISTS users (
     id BIGINT PRIMARY KEY,
     name TEXT NOT NULL,
-    email TEXT NOT NULL UNIQUE
+    email TEXT NOT NULL UNIQUE,
+    country TEXT,
+    locale TEXT,
+    plan TEXT,
+    signed_up_at BIGINT,
+    attributes TEXT
+);
+
+-- A user's tags, a row each: `'beta' in tags` is an EXISTS on the key.
+CREATE TABLE IF NOT EXISTS user_tags (
+    user_id BIGINT NOT NULL,
+    tag TEXT NOT NULL,
+    PRIMARY KEY (user_id, tag)
 );
 
 CREATE TABLE IF NOT EXISTS expansions (
@@ -9,6 +23,14 @@ CREATE TABLE IF NOT EXISTS expansions (
     cursor BIGINT NOT NULL,
     total BIGINT,
     done BIGINT NOT NULL
+);
+
+-- How many notifications each expansion has published, page by page
+-- (with its cursor): its campaign's total at the end, exactly what was
+-- requested whatever changed in the users meanwhile.
+CREATE TABLE IF NOT EXISTS expansion_progress (
+    campaign_id TEXT PRIMARY KEY,
+    published BIGINT NOT NULL
 );
 
 -- Of an expansion ended by its campaign's cancellation, the users of

@@ -102,7 +102,7 @@ async fn a_csv_is_upserted_by_address_with_every_bad_row_named_and_again_changes
 async fn ndjson_is_taken_a_line_each_and_other_bodies_are_refused_before_anything_changes() {
     let home = common::spawn(0, None).await;
     let body = "{\"email\": \"ada@example.com\", \"name\": \"Ada\"}\n\
-                {\"email\": \"bob@example.com\", \"name\": \"Bob\", \"plan\": \"pro\"}\n";
+                {\"email\": \"bob@example.com\", \"name\": \"Bob\", \"team\": \"ops\"}\n";
     let (status, done) = import(&home, "application/x-ndjson", body.into()).await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(
@@ -113,19 +113,19 @@ async fn ndjson_is_taken_a_line_each_and_other_bodies_are_refused_before_anythin
         done["rejections"][0]["reason"]
             .as_str()
             .unwrap()
-            .contains("unknown field `plan`"),
+            .contains("unknown field `team`"),
         "{done}"
     );
 
     let (status, refused) = import(&home, "application/json", "[]".into()).await;
     assert_eq!(status, 415, "{refused}");
-    let (status, refused) = import(&home, "text/csv", "email,name,plan\nx@example.com,X,pro\n".into()).await;
+    let (status, refused) = import(&home, "text/csv", "email,name,team\nx@example.com,X,ops\n".into()).await;
     assert_eq!(status, 400, "{refused}");
     assert!(
         refused["error"]
             .as_str()
             .unwrap()
-            .contains("unknown column `plan`"),
+            .contains("unknown column `team`"),
         "{refused}"
     );
     assert_eq!(users(&home).await.len(), 1);

@@ -102,7 +102,7 @@ async fn bad_input_is_a_400_naming_the_field_and_adds_nothing() {
         &home,
         "POST",
         "/api/v1/users",
-        json!({"email": "x@example.com", "name": "X", "plan": "pro"}),
+        json!({"email": "x@example.com", "name": "X", "team": "ops"}),
     )
     .await;
     assert_eq!(status, 422, "an unknown field");

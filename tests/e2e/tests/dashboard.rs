@@ -144,6 +144,29 @@ fn a_sending_campaign_is_paused_resumed_and_cancelled_from_its_detail_panel() {
 }
 
 #[test]
+fn the_audience_typed_shows_its_count_and_the_campaign_goes_to_that_segment() {
+    let stack = Stack::start(USERS);
+    let filter = "plan = 'pro' or 'vip' in tags";
+    let url = format!(
+        "http://127.0.0.1:{}/api/v1/users/count",
+        stack.port("user-service")
+    );
+    let count = ureq::get(&url)
+        .query("filter", filter)
+        .call()
+        .unwrap()
+        .into_json::<serde_json::Value>()
+        .unwrap()["count"]
+        .as_i64()
+        .unwrap();
+    assert!(count > 0 && count < USERS as i64, "{count}");
+    let seen = browse(&stack, "audience.mjs", &[filter, &count.to_string()]);
+    let id = seen["id"].as_str().unwrap();
+    let done = stack.wait_completed(id, Duration::from_secs(60));
+    assert_eq!(done["progress"], all_sent(count as u64), "{done}");
+}
+
+#[test]
 fn the_dashboard_works_under_its_policy_which_refuses_inline_code() {
     let stack = Stack::start(1);
     let seen = browse(&stack, "csp.mjs", &[]);

@@ -19,6 +19,7 @@ fn create_campaign(stack: &Stack) -> (String, CampaignCreated) {
         name: "once".into(),
         subject: subject.into(),
         body: body.into(),
+        audience: None,
     };
     (id, event)
 }

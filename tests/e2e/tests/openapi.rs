@@ -37,6 +37,7 @@ fn own_paths(service: &str) -> &'static [&'static str] {
             "/api/v1/suppressions/import",
             "/api/v1/suppressions/{address}",
             "/api/v1/users",
+            "/api/v1/users/count",
             "/api/v1/users/import",
             "/api/v1/users/{id}",
         ],

@@ -103,6 +103,13 @@ pub(super) fn routes<S: Clone + Send + Sync + 'static>(user_service_url: &str) -
             ),
         )
         .route(
+            "/dashboard/audience.js",
+            file(
+                "text/javascript; charset=utf-8",
+                include_str!("../../static/audience.js"),
+            ),
+        )
+        .route(
             "/dashboard/dashboard.css",
             file(
                 "text/css; charset=utf-8",

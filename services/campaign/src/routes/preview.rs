@@ -66,6 +66,7 @@ pub(super) async fn preview(ApiJson(request): ApiJson<PreviewRequest>) -> Result
             name: "preview".into(),
             templates: request.templates,
             send_at: None,
+            audience: None,
         })?;
         templates::Templates::compile(&campaign.subject, &campaign.body)
             .and_then(|templates| {

@@ -96,6 +96,13 @@ impl CampaignStore {
             .execute(&mut *tx)
             .await?;
         }
+        if let Some(audience) = &campaign.audience {
+            sqlx::query("INSERT INTO campaign_audiences (campaign_id, filter) VALUES ($1, $2)")
+                .bind(&id)
+                .bind(audience)
+                .execute(&mut *tx)
+                .await?;
+        }
         if let Some(trace_id) = trace_id {
             sqlx::query("INSERT INTO campaign_traces (campaign_id, trace_id) VALUES ($1, $2)")
                 .bind(&id)
@@ -141,6 +148,14 @@ fn asks_for(campaign: &NewCampaign, before: &Campaign) -> bool {
         subject,
         body,
         send_at,
+        audience,
     } = campaign;
-    (name, subject, body, send_at) == (&before.name, &before.subject, &before.body, &before.send_at)
+    (name, subject, body, send_at, audience)
+        == (
+            &before.name,
+            &before.subject,
+            &before.body,
+            &before.send_at,
+            &before.audience,
+        )
 }

@@ -30,6 +30,8 @@ pub struct Campaign {
     /// When a scheduled campaign started, ms since the epoch: after
     /// `send_at` by as much as comms was late (down, or at its quota).
     pub started_at: Option<i64>,
+    /// Its audience filter; `null`: every user.
+    pub audience: Option<String>,
 }
 
 /// Where a campaign stands in its life: `scheduled` until its `send_at`,

@@ -87,3 +87,10 @@ CREATE TABLE IF NOT EXISTS campaign_schedules (
     send_at BIGINT NOT NULL,
     started_at BIGINT
 );
+
+-- The audience filter of each campaign created with one (the others go
+-- to every user).
+CREATE TABLE IF NOT EXISTS campaign_audiences (
+    campaign_id TEXT PRIMARY KEY,
+    filter TEXT NOT NULL
+);

@@ -1,6 +1,6 @@
 //! `POST /api/v1/users/import`: many users at once, from a CSV or NDJSON
 //! body of any size, upserted by address (a new address is a new user, a
-//! known one gets the name given), streamed: the body is read a part at a
+//! known one gets the name and attributes given: [`parse::COLUMNS`]), streamed: the body is read a part at a
 //! time on a blocking thread ([`parse`]), its rows reach the database a
 //! batch at a time in one transaction each, so a million rows take the
 //! memory of a few batches (and of the addresses' 8-byte hashes, to find
@@ -87,9 +87,9 @@ pub fn router(writes: UserWrites, access: Access) -> Router {
     tag = "users",
     security((), ("api_token" = [])),
     request_body(content(
-        (Vec<NewUser> = "text/csv", example = "email,name\nada@example.com,Ada Lovelace\n"),
-        (Vec<NewUser> = "application/x-ndjson", example = "{\"email\": \"ada@example.com\", \"name\": \"Ada Lovelace\"}\n")
-    ), description = "The rows, each an `email` and a `name`: as CSV with a header naming the two columns (in any order; no other column), or as one JSON object per line. Any size: it is read as it comes. A row that is not a user is named in the answer, not refused with the file."),
+        (Vec<NewUser> = "text/csv", example = "email,name,country,plan,tags\nada@example.com,Ada Lovelace,GB,pro,beta;newsletter\n"),
+        (Vec<NewUser> = "application/x-ndjson", example = "{\"email\": \"ada@example.com\", \"name\": \"Ada Lovelace\", \"country\": \"GB\", \"tags\": [\"beta\"], \"attributes\": {\"team\": \"ops\"}}\n")
+    ), description = "The rows, each an `email` and a `name`, and any of `country`, `locale`, `plan`, `signed_up_at` and `tags` (checked as in `POST /api/v1/users`): as CSV with a header naming the columns (in any order; `email` and `name` needed; no other column; tags separated by `;` or `|`; an empty cell clears its attribute), or as one JSON object per line (these keys and `attributes`, an object; `tags` an array; `null` clears; a key left out leaves its attribute as it is). Any size: it is read as it comes. A row that is not a user is named in the answer, not refused with the file."),
     responses(
         (status = 200, description = "Imported: counts, and every rejected row by line and reason (the first 1,000 named)", body = Imported),
         (status = 400, description = "A CSV header with an unknown or missing column, a line over 1 MiB, or a body that stopped coming: the error says which line, and what was imported before it", body = ErrorBody),
@@ -114,9 +114,9 @@ pub(crate) async fn import(
         let mut rows = Vec::with_capacity(batch.len());
         for item in batch {
             match item {
-                Item::Row { line, email, name } => match seen.first(&email, line) {
-                    None => rows.push((email, name)),
-                    Some(first) => imported.reject(line, format!("{email} is on line {first} already")),
+                Item::Row { line, row } => match seen.first(&row.email, line) {
+                    None => rows.push(row),
+                    Some(first) => imported.reject(line, format!("{} is on line {first} already", row.email)),
                 },
                 Item::Rejected { line, reason } => imported.reject(line, reason),
             }

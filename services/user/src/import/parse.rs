@@ -1,5 +1,6 @@
 //! Reading an import's rows, CSV or NDJSON, from any `Read`, a batch at a
-//! time: each row becomes a [`Item::Row`] (a checked address and name) or
+//! time: each row becomes a [`Item::Row`] (a checked address, name and
+//! profile: [`crate::profile`]) or
 //! an [`Item::Rejected`] (its line and why), so one bad row never stops the
 //! others. Only what makes the rest unreadable stops the reading: a CSV
 //! header without `email` and `name` or with a column it does not know, a
@@ -11,15 +12,32 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::rc::Rc;
 
 use serde::Deserialize;
+use serde_json::Value;
 
-use crate::user_writes::{checked_email, checked_name};
+use crate::profile::{Given, ProfileChange, RawProfile};
+use crate::user_writes::{checked_email, checked_name, UpsertRow};
 
 /// The longest line read, in bytes: a longer one stops the import (a file
 /// that is not a list of users, or an attempt to fill the memory).
 pub const MAX_LINE: usize = 1024 * 1024;
 
-/// The columns an import knows.
-pub const COLUMNS: [&str; 2] = ["email", "name"];
+/// The columns an import knows: the address and name (both needed), and
+/// the profile's (NDJSON's `attributes` alone: a JSON object has no CSV
+/// cell). A CSV's column sets its attribute on every row (an empty cell
+/// clears it); an NDJSON key sets it on its row (`null` clears it), and an
+/// attribute not given is left as it is.
+pub const COLUMNS: [&str; 7] = [
+    "email",
+    "name",
+    "country",
+    "locale",
+    "plan",
+    "signed_up_at",
+    "tags",
+];
+
+/// Tags in a CSV cell are separated by either of these.
+const TAG_SEPARATORS: [char; 2] = [';', '|'];
 
 /// How an import's rows are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,16 +50,15 @@ pub enum Format {
 }
 
 /// One row read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Item {
-    /// A user to add, or whose name to set.
+    /// A user to add, or whose name and attributes to set.
     Row {
         /// Its line, from 1.
         line: u64,
-        /// The address, checked.
-        email: String,
-        /// The name, checked and trimmed.
-        name: String,
+        /// The address (checked), name (checked and trimmed) and profile
+        /// (checked).
+        row: UpsertRow,
     },
     /// A row that cannot be imported.
     Rejected {
@@ -137,9 +154,10 @@ fn read_items(
     Ok(())
 }
 
-/// Where each known column is in a CSV header; an unknown or missing one
-/// is an error naming it.
-fn columns_of(header: &csv::ByteRecord) -> Result<[usize; 2], String> {
+/// Where each known column of [`COLUMNS`] is in a CSV header, in its
+/// order (`None`: not there); an unknown or missing one is an error
+/// naming it.
+fn columns_of(header: &csv::ByteRecord) -> Result<[Option<usize>; 7], String> {
     let names: Vec<String> = header
         .iter()
         .enumerate()
@@ -160,47 +178,110 @@ fn columns_of(header: &csv::ByteRecord) -> Result<[usize; 2], String> {
             COLUMNS.join(", ")
         ));
     }
-    let at = |column: &str| {
-        names.iter().position(|name| name == column).ok_or_else(|| {
-            format!(
+    let columns = COLUMNS.map(|column| names.iter().position(|name| name == column));
+    for (column, at) in COLUMNS.iter().zip(columns).take(2) {
+        if at.is_none() {
+            return Err(format!(
                 "line 1: no `{column}` column (the columns are {})",
                 COLUMNS.join(", ")
-            )
-        })
-    };
-    Ok([at("email")?, at("name")?])
+            ));
+        }
+    }
+    Ok(columns)
 }
 
 /// The item of a CSV row.
-fn csv_item(line: u64, record: &csv::ByteRecord, [email, name]: &[usize; 2]) -> Item {
-    let field = |at: usize, column: &str| {
+fn csv_item(line: u64, record: &csv::ByteRecord, columns: &[Option<usize>; 7]) -> Item {
+    let field = |at: Option<usize>, column: &str| -> Result<Option<&str>, String> {
+        let Some(at) = at else { return Ok(None) };
         let bytes = record
             .get(at)
             .ok_or_else(|| format!("no {column} (the row has {} fields)", record.len()))?;
-        std::str::from_utf8(bytes).map_err(|_| format!("{column} is not UTF-8"))
+        std::str::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| format!("{column} is not UTF-8"))
     };
-    let row = field(*email, "email").and_then(|email| Ok((email, field(*name, "name")?)));
-    match row.and_then(|(email, name)| Ok((checked_email(email)?, checked_name(name)?))) {
-        Ok((email, name)) => Item::Row { line, email, name },
+    let row = || -> Result<UpsertRow, String> {
+        let [email, name, country, locale, plan, signed_up_at, tags] = *columns;
+        let email = checked_email(field(email, "email")?.unwrap_or_default())?;
+        let name = checked_name(field(name, "name")?.unwrap_or_default())?;
+        // A column given sets its attribute; an empty cell clears it.
+        let cell = |at, column| -> Result<Given<String>, String> {
+            Ok(match field(at, column)?.map(str::trim) {
+                None => Given::Absent,
+                Some("") => Given::Cleared,
+                Some(text) => Given::Set(text.to_string()),
+            })
+        };
+        let tags = match field(tags, "tags")? {
+            None => Given::Absent,
+            Some(text) => Given::Set(
+                text.split(TAG_SEPARATORS)
+                    .map(str::trim)
+                    .filter(|tag| !tag.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            ),
+        };
+        let change = RawProfile {
+            country: cell(country, "country")?,
+            locale: cell(locale, "locale")?,
+            plan: cell(plan, "plan")?,
+            signed_up_at: cell(signed_up_at, "signed_up_at")?,
+            tags,
+            attributes: Given::Absent,
+        }
+        .check()?;
+        Ok(UpsertRow { email, name, change })
+    };
+    match row() {
+        Ok(row) => Item::Row { line, row },
         Err(reason) => Item::Rejected { line, reason },
     }
 }
 
-/// One NDJSON line: exactly the known columns.
+/// One NDJSON line: exactly the known keys, `email` and `name` needed.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct JsonRow {
     email: String,
     name: String,
+    #[serde(default)]
+    country: Given<String>,
+    #[serde(default)]
+    locale: Given<String>,
+    #[serde(default)]
+    plan: Given<String>,
+    #[serde(default)]
+    signed_up_at: Given<String>,
+    #[serde(default)]
+    tags: Given<Vec<String>>,
+    #[serde(default)]
+    attributes: Given<Value>,
 }
 
 /// The item of an NDJSON line.
 fn json_item(line: u64, text: &[u8]) -> Item {
     let row = serde_json::from_slice::<JsonRow>(text)
         .map_err(|error| format!("not a user: {error}"))
-        .and_then(|row| Ok((checked_email(&row.email)?, checked_name(&row.name)?)));
+        .and_then(|row| {
+            let change: ProfileChange = RawProfile {
+                country: row.country,
+                locale: row.locale,
+                plan: row.plan,
+                signed_up_at: row.signed_up_at,
+                tags: row.tags,
+                attributes: row.attributes,
+            }
+            .check()?;
+            Ok(UpsertRow {
+                email: checked_email(&row.email)?,
+                name: checked_name(&row.name)?,
+                change,
+            })
+        });
     match row {
-        Ok((email, name)) => Item::Row { line, email, name },
+        Ok(row) => Item::Row { line, row },
         Err(reason) => Item::Rejected { line, reason },
     }
 }
@@ -304,8 +385,11 @@ mod tests {
     fn row(line: u64, email: &str, name: &str) -> Item {
         Item::Row {
             line,
-            email: email.into(),
-            name: name.into(),
+            row: UpsertRow {
+                email: email.into(),
+                name: name.into(),
+                change: ProfileChange::default(),
+            },
         }
     }
 
@@ -347,11 +431,13 @@ mod tests {
 
     #[test]
     fn a_csv_header_with_an_unknown_or_missing_column_stops_the_import() {
-        let unknown = all(Format::Csv, "email,name,plan\nada@example.com,Ada,pro\n").unwrap_err();
+        let unknown = all(Format::Csv, "email,name,team\nada@example.com,Ada,ops\n").unwrap_err();
         assert_eq!(
             unknown,
-            "line 1: unknown column `plan` (the columns are email, name)"
+            "line 1: unknown column `team` (the columns are email, name, country, locale, plan, signed_up_at, tags)"
         );
+        let attributes = all(Format::Csv, "email,name,attributes\n").unwrap_err();
+        assert!(attributes.contains("unknown column `attributes`"), "{attributes}");
         let missing = all(Format::Csv, "email\nada@example.com\n").unwrap_err();
         assert!(missing.starts_with("line 1: no `name` column"), "{missing}");
         assert_eq!(all(Format::Csv, "").unwrap(), []);
@@ -359,13 +445,76 @@ mod tests {
 
     #[test]
     fn ndjson_takes_exactly_the_known_keys_a_line_each() {
-        let text = "{\"email\": \"ada@example.com\", \"name\": \"Ada\"}\r\n\n{\"email\": \"bob@example.com\", \"name\": \"Bob\", \"plan\": \"pro\"}\nnot json\n";
+        let text = "{\"email\": \"ada@example.com\", \"name\": \"Ada\"}\r\n\n{\"email\": \"bob@example.com\", \"name\": \"Bob\", \"team\": \"ops\"}\nnot json\n";
         let items = all(Format::Ndjson, text).unwrap();
         assert_eq!(items[0], row(1, "ada@example.com", "Ada"));
         assert!(
-            matches!(&items[1], Item::Rejected { line: 3, reason } if reason.contains("unknown field `plan`"))
+            matches!(&items[1], Item::Rejected { line: 3, reason } if reason.contains("unknown field `team`"))
         );
         assert!(matches!(&items[2], Item::Rejected { line: 4, .. }));
+    }
+
+    #[test]
+    fn the_profile_columns_set_clear_or_refuse_attributes() {
+        let text = "email,name,country,plan,tags,signed_up_at\n\
+                    ada@example.com,Ada,DE,pro,beta;vip| newsletter,2025-01-31\n\
+                    bob@example.com,Bob,,,,\n\
+                    carl@example.com,Carl,de,pro,,\n\
+                    dan@example.com,Dan,DE,pro,a b,\n\
+                    eve@example.com,Eve,DE,pro,,last week\n";
+        let items = all(Format::Csv, text).unwrap();
+        let Item::Row { row: ada, .. } = &items[0] else {
+            panic!("{:?}", items[0])
+        };
+        assert_eq!(ada.change.country, Given::Set("DE".into()));
+        assert_eq!(ada.change.locale, Given::Absent, "no column: left as it is");
+        assert_eq!(
+            ada.change.tags,
+            Given::Set(vec!["beta".to_string(), "newsletter".into(), "vip".into()])
+        );
+        assert_eq!(ada.change.signed_up_at, Given::Set(1_738_281_600_000));
+        let Item::Row { row: bob, .. } = &items[1] else {
+            panic!("{:?}", items[1])
+        };
+        assert_eq!(
+            (&bob.change.country, &bob.change.tags),
+            (&Given::Cleared, &Given::Set(vec![]))
+        );
+        for (item, line, field) in [
+            (&items[2], 4, "country"),
+            (&items[3], 5, "tags"),
+            (&items[4], 6, "signed_up_at"),
+        ] {
+            assert!(
+                matches!(item, Item::Rejected { line: l, reason } if *l == line && reason.starts_with(field)),
+                "{item:?}"
+            );
+        }
+        let text = "{\"email\": \"ada@example.com\", \"name\": \"Ada\", \"tags\": [\"beta\"], \"attributes\": {\"team\": \"ops\"}, \"locale\": null}\n\
+                    {\"email\": \"bob@example.com\", \"name\": \"Bob\", \"attributes\": [1]}\n\
+                    {\"email\": \"cy@example.com\", \"name\": \"Cy\", \"tags\": \"beta\"}\n";
+        let items = all(Format::Ndjson, text).unwrap();
+        let Item::Row { row: ada, .. } = &items[0] else {
+            panic!("{:?}", items[0])
+        };
+        assert_eq!(
+            ada.change.attributes,
+            Given::Set(serde_json::json!({"team": "ops"}))
+        );
+        assert_eq!(
+            (&ada.change.locale, &ada.change.country),
+            (&Given::Cleared, &Given::Absent)
+        );
+        assert!(
+            matches!(&items[1], Item::Rejected { line: 2, reason } if reason.starts_with("attributes")),
+            "{:?}",
+            items[1]
+        );
+        assert!(
+            matches!(&items[2], Item::Rejected { line: 3, .. }),
+            "{:?}",
+            items[2]
+        );
     }
 
     #[test]
