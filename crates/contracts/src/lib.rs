@@ -142,6 +142,12 @@ pub struct CampaignCreated {
     /// Who it goes to: a filter of [`audience`]; absent, every user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<String>,
+    /// Instead, the recipients of this finished campaign that were not
+    /// reached (`failed`, `dead_lettered`): a resend. notification-service,
+    /// which owns the per-recipient outcomes, expands its audience;
+    /// user-service leaves it alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resend_of: Option<String>,
 }
 
 impl Event for CampaignCreated {

@@ -13,6 +13,7 @@ pub mod examples;
 pub mod http;
 pub mod metrics;
 pub mod openapi;
+pub mod pace;
 pub mod service;
 pub mod shutdown;
 pub mod streams;

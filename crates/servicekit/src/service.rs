@@ -282,6 +282,18 @@ impl Service {
         )
     }
 
+    /// The lease `name` held as this instance, shared with every service
+    /// that takes it by that name (not `<service>:` prefixed): for work one
+    /// instance of any of them does at a time ([`crate::pace::WINDOW`]).
+    pub fn shared_lease(&self, name: &str) -> Lease {
+        Lease::new(
+            self.redis.clone(),
+            name,
+            &self.consumer,
+            Duration::from_millis(self.streams.task_lease_ms),
+        )
+    }
+
     /// Runs `round` every `every`, in one instance of the service at a
     /// time: the one holding the lease `<service>:<task>`. Another takes
     /// over within the lease's time to live when it dies. A round may be

@@ -8,6 +8,8 @@
 //! every recipient later.
 
 use serde::Deserialize;
+
+use crate::store::Campaign;
 use templates::{Templates, MAX_BODY_CHARS, MAX_SUBJECT_CHARS};
 
 /// The JSON body of `POST /api/v1/campaigns`: a name and the templates.
@@ -81,6 +83,9 @@ pub struct NewCampaign {
     pub send_at: Option<i64>,
     /// Its audience filter, as given (it parses); `None`: every user.
     pub audience: Option<String>,
+    /// The finished campaign whose recipients not reached (`failed`,
+    /// `dead_lettered`) this one goes to instead ([`NewCampaign::resend`]).
+    pub resend_of: Option<String>,
 }
 
 impl NewCampaign {
@@ -89,7 +94,7 @@ impl NewCampaign {
     /// call it off the async threads.
     pub fn parse(request: NewCampaignRequest) -> Result<Self, String> {
         let name = request.name.trim().to_string();
-        check_length("name", &name, 200)?;
+        check_length("name", &name, MAX_NAME_CHARS)?;
         let TemplatesRequest { subject, body } = request.templates;
         check_length("subject", &subject, MAX_SUBJECT_CHARS)?;
         check_length("body", &body, MAX_BODY_CHARS)?;
@@ -105,6 +110,7 @@ impl NewCampaign {
             body,
             send_at,
             audience,
+            resend_of: None,
         })
     }
 
@@ -117,9 +123,33 @@ impl NewCampaign {
                 .into(),
             send_at: None,
             audience: None,
+            resend_of: None,
+        }
+    }
+
+    /// A new campaign to the recipients of finished campaign `of` that
+    /// were not reached, with its templates, named after it.
+    pub fn resend(of: &Campaign) -> Self {
+        let mut name = format!("{} (resend)", of.name);
+        if name.chars().count() > MAX_NAME_CHARS {
+            name = format!(
+                "{}… (resend)",
+                of.name.chars().take(MAX_NAME_CHARS - 10).collect::<String>()
+            );
+        }
+        Self {
+            name,
+            subject: of.subject.clone(),
+            body: of.body.clone(),
+            send_at: None,
+            audience: None,
+            resend_of: Some(of.id.clone()),
         }
     }
 }
+
+/// The longest name, in characters.
+const MAX_NAME_CHARS: usize = 200;
 
 /// An audience filter that parses ([`contracts::audience`]), or why not:
 /// what is wrong, and at which character.
@@ -165,6 +195,30 @@ mod tests {
             send_at: None,
             audience: None,
         }
+    }
+
+    #[test]
+    fn a_resend_is_named_after_its_campaign_within_the_name_s_bound() {
+        let mut of = NewCampaign::demo();
+        of.name = "x".repeat(200);
+        let campaign = Campaign {
+            id: "c1".into(),
+            name: of.name.clone(),
+            subject: of.subject.clone(),
+            body: of.body.clone(),
+            status: crate::store::CampaignStatus::Completed,
+            progress: crate::store::Progress::default(),
+            created_at: 0,
+            completed_at: Some(1),
+            send_at: None,
+            started_at: None,
+            audience: None,
+            resend_of: None,
+        };
+        let resend = NewCampaign::resend(&campaign);
+        assert_eq!(resend.name.chars().count(), MAX_NAME_CHARS);
+        assert!(resend.name.ends_with("… (resend)"));
+        assert_eq!(resend.resend_of.as_deref(), Some("c1"));
     }
 
     #[test]

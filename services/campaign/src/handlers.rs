@@ -70,6 +70,7 @@ impl Tracker {
             subject: campaign.subject.clone(),
             body: campaign.body.clone(),
             audience: campaign.audience.clone(),
+            resend_of: campaign.resend_of.clone(),
         };
         let entry_id = self
             .publisher

@@ -98,6 +98,7 @@ function renderDetail() {
   $('#detail-pause').hidden = !['expanding', 'sending'].includes(c.status);
   $('#detail-resume').hidden = c.status !== 'paused';
   $('#detail-cancel').hidden = !['scheduled', 'expanding', 'sending', 'paused'].includes(c.status);
+  $('#detail-resend').hidden = c.completed_at == null || notSent(c) === 0;
   for (const field of ['total', 'sent', 'failed', 'dead_lettered', 'suppressed', 'cancelled', 'pending']) {
     $('#detail-' + field).textContent = c.progress[field];
   }
@@ -115,6 +116,16 @@ for (const action of ['pause', 'resume', 'cancel']) {
     showCampaign(answer, true);
   };
 }
+// A finished campaign resent to its recipients that failed or were
+// dead-lettered: a new campaign, opened here.
+$('#detail-resend').onclick = async () => {
+  const response = await guarded(`/api/v1/campaigns/${encodeURIComponent(detailId)}/resend`, { method: 'POST' });
+  const answer = await response.json();
+  if (!response.ok) { $('#message').textContent = answer.error; return; }
+  $('#message').textContent = 'created ' + answer.id;
+  showCampaign(answer, true);
+  openDetail(answer.id);
+};
 $('#detail-close').onclick = () => {
   detailId = null;
   $('#detail').hidden = true;

@@ -30,6 +30,9 @@ pub struct Config {
     /// An address that unsubscribes by email too, offered beside the link
     /// in `List-Unsubscribe` (`UNSUBSCRIBE_MAILTO`; unset: none).
     pub unsubscribe_mailto: Option<String>,
+    /// The window every expansion shares (`EXPANSION_BACKLOG`, as
+    /// user-service reads it): resends publish their pages under it too.
+    pub expansion_backlog: u64,
 }
 
 impl Default for Config {
@@ -41,6 +44,7 @@ impl Default for Config {
             unsubscribe_key: empty_secret(),
             public_url: "http://localhost:8080".into(),
             unsubscribe_mailto: None,
+            expansion_backlog: 10_000,
         }
     }
 }
@@ -55,6 +59,7 @@ impl ServiceConfig for Config {
         "unsubscribe_key",
         "public_url",
         "unsubscribe_mailto",
+        "expansion_backlog",
     ];
     const DATABASE_FILE: &'static str = "notifications.db";
 

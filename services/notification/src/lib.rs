@@ -8,6 +8,7 @@ pub mod export;
 pub mod handlers;
 pub mod held;
 pub mod links;
+pub mod resend;
 pub mod routes;
 pub mod store;
 pub mod templates;
@@ -19,6 +20,7 @@ use secrecy::ExposeSecret;
 use servicekit::access::Access;
 use servicekit::app_env::AppEnv;
 use servicekit::erasure::Eraser;
+use servicekit::pace::{self, Pacer};
 use servicekit::service::{Service, Spec};
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
@@ -26,6 +28,7 @@ use utoipa::OpenApi;
 use crate::config::Config;
 use crate::handlers::{DeliveryHandler, Notifier, RequestHandler};
 use crate::links::UnsubscribeLinks;
+use crate::resend::Resends;
 use crate::store::NotificationStore;
 
 /// The consumer group of notification-service (on each of its streams).
@@ -58,11 +61,31 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         ControlBoard::new(service.redis().clone()),
     );
     let on_campaign = notifier.clone();
+    let downstream = [&streams.notifications, &streams.emails, &streams.deliveries]
+        .iter()
+        .flat_map(|stream| stream.partitions().to_vec())
+        .collect();
+    let resends = Resends::new(
+        service.db().clone(),
+        Publisher::new(service.redis().clone()),
+        streams.clone(),
+        ControlBoard::new(service.redis().clone()),
+        Pacer::new(
+            service.redis().clone(),
+            service.shared_lease(pace::WINDOW),
+            downstream,
+            config.expansion_backlog,
+        ),
+    );
+    let on_resend = resends.clone();
     let eraser = Eraser::new(service.db().clone(), store::ERASE);
     Ok(service
-        .consume(&streams.campaigns, move |delivery| {
-            let notifier = on_campaign.clone();
-            async move { notifier.on_campaign_event(delivery).await }
+        .consume(&streams.campaigns, move |delivery: eventstore::Delivery| {
+            let (notifier, resends) = (on_campaign.clone(), on_resend.clone());
+            async move {
+                resends.on_campaign_event(&delivery).await?;
+                notifier.on_campaign_event(delivery).await
+            }
         })
         .consume(&streams.notifications, RequestHandler(notifier.clone()))
         .consume(&streams.deliveries, DeliveryHandler(notifier.clone()))
@@ -73,6 +96,10 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
                 let store = store.clone();
                 async move { handlers::on_consent(&store, delivery).await }
             }
+        })
+        .once_per_cluster("resend", resend::EVERY, move || {
+            let resends = resends.clone();
+            async move { resends.round().await }
         })
         .once_per_cluster("held", held::EVERY, move || {
             let notifier = notifier.clone();

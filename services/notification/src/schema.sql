@@ -26,3 +26,22 @@ CREATE TABLE IF NOT EXISTS held_campaigns (
     campaign_id TEXT PRIMARY KEY,
     generation BIGINT NOT NULL
 );
+
+-- Resends (crate::resend): each one's audience, fixed when it was
+-- announced (the old notification of each recipient not reached: no
+-- personal data of its own), and how far it has been published.
+CREATE TABLE IF NOT EXISTS resends (
+    campaign_id TEXT PRIMARY KEY,
+    resend_of TEXT NOT NULL,
+    total BIGINT NOT NULL,
+    cursor BIGINT NOT NULL,
+    published BIGINT NOT NULL,
+    ended BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS resend_recipients (
+    campaign_id TEXT NOT NULL,
+    user_id BIGINT NOT NULL,
+    source_id TEXT NOT NULL,
+    PRIMARY KEY (campaign_id, user_id)
+);

@@ -32,7 +32,7 @@
 //! (`comms:notifications`, `comms:emails`, `comms:deliveries`) hold fewer
 //! than `max_backlog` entries that a consumer still needs (trimmed first:
 //! [`eventstore::trim::backlog`]), checked and published as one step for
-//! all expansions at once ([`crate::pace`]). The expansions go at the pace
+//! all expansions at once ([`servicekit::pace`]). The expansions go at the pace
 //! of the slowest service behind them, and Redis holds a bounded part of
 //! the campaigns whatever their audience and however many run: a
 //! million-user campaign, or twenty at once, take no more Redis than a
@@ -62,9 +62,9 @@ use contracts::{notification_id, AudienceExpanded, CampaignCreated, Notification
 use eventstore::{Delivery, Envelope, Event, HandleError, Publisher, Redis};
 use servicekit::now_ms;
 
-use crate::pace::{Pacer, Slot, PACE_POLL};
 use crate::store::{Ended, User, UserStore};
 use crate::suppressions::SuppressionStore;
+use servicekit::pace::{Pacer, Slot, PACE_POLL};
 
 /// How often a paused expansion says it waits.
 const PAUSE_REPORT: Duration = Duration::from_secs(15);
@@ -149,6 +149,10 @@ impl Expander {
             return Ok(());
         }
         let campaign: CampaignCreated = delivery.envelope.decode()?;
+        if campaign.resend_of.is_some() {
+            // Its audience comes from outcomes: notification-service's.
+            return Ok(());
+        }
         // campaign-service checked it at its door: one that does not parse
         // here never will.
         let filter = campaign

@@ -10,7 +10,6 @@ pub mod consent;
 pub mod erase;
 pub mod expand;
 pub mod import;
-pub mod pace;
 pub mod profile;
 pub mod routes;
 pub mod seed;
@@ -88,7 +87,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         streams.clone(),
         config.page_size,
         config.expansion_backlog,
-        service.lease("pace"),
+        service.shared_lease(servicekit::pace::WINDOW),
         service.consumer().to_string(),
         Duration::from_millis(config.expansion_lease_ms),
     );

@@ -23,6 +23,7 @@ fn own_paths(service: &str) -> &'static [&'static str] {
             "/api/v1/campaigns/{id}/cancel",
             "/api/v1/campaigns/{id}/failures",
             "/api/v1/campaigns/{id}/pause",
+            "/api/v1/campaigns/{id}/resend",
             "/api/v1/campaigns/{id}/resume",
             "/api/v1/campaigns/{id}/schedule",
             "/api/v1/dead-letters",

@@ -78,11 +78,11 @@ pub(super) async fn create(
 
 /// A campaign answered: 201 (created) or 200 (an idempotent retry's), its
 /// `traceparent`, and the campaign.
-type Answered = (StatusCode, [(HeaderName, String); 1], Json<Campaign>);
+pub(super) type Answered = (StatusCode, [(HeaderName, String); 1], Json<Campaign>);
 
 /// The `Idempotency-Key` header, when there is one: 1 to
 /// [`MAX_IDEMPOTENCY_KEY`] visible ASCII characters, else a 400.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
         return Ok(None);
     };
@@ -103,7 +103,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 /// Stores and announces `campaign`, in the trace of the request's
 /// `traceparent` when it has a valid one (else in the campaign's own trace
 /// id); once per idempotency `key` when given.
-async fn create_campaign(
+pub(super) async fn create_campaign(
     state: &AppState,
     campaign: NewCampaign,
     headers: &HeaderMap,

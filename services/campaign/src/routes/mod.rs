@@ -12,6 +12,7 @@
 //! | `GET /api/v1/campaigns/{id}/failures?after=…&limit=…` | its recipients not sent, with why, a page at a time | [`campaigns`] |
 //! | `POST /api/v1/campaigns/{id}/pause`, `…/resume`, `…/cancel` | a campaign paused, resumed or cancelled | [`control`] |
 //! | `POST /api/v1/campaigns/{id}/schedule` | a scheduled campaign moved | [`schedule`] |
+//! | `POST /api/v1/campaigns/{id}/resend` | a new campaign to a finished one's recipients not reached | [`resend`] |
 //! | `GET /api/v1/streams` | every stream's length, groups, pending, lag, counters | [`streams`] |
 //! | `GET /api/v1/dead-letters?stream=…&after=…&limit=…` | dead letters of a stream, a page at a time | [`dead_letters`] |
 //! | `POST /api/v1/dead-letters/replay?stream=…&id=…` | replays one | [`dead_letters`] |
@@ -33,6 +34,7 @@ mod dashboard;
 mod dead_letters;
 pub mod live;
 mod preview;
+mod resend;
 mod schedule;
 mod streams;
 pub mod unsubscribe;
@@ -65,6 +67,7 @@ use crate::store::{Campaign, Failure, Progress};
         control::pause,
         control::resume,
         control::cancel,
+        resend::resend,
         schedule::reschedule,
         streams::streams,
         dead_letters::dead_letters,
@@ -149,6 +152,7 @@ pub fn router(state: AppState, user_service_url: &str) -> Router {
         .route("/api/v1/campaigns/{id}/pause", post(control::pause))
         .route("/api/v1/campaigns/{id}/resume", post(control::resume))
         .route("/api/v1/campaigns/{id}/cancel", post(control::cancel))
+        .route("/api/v1/campaigns/{id}/resend", post(resend::resend))
         .route("/api/v1/campaigns/{id}/schedule", post(schedule::reschedule))
         .route("/api/v1/dead-letters", get(dead_letters::dead_letters))
         .route("/api/v1/dead-letters/replay", post(dead_letters::replay))

@@ -103,6 +103,13 @@ impl CampaignStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        if let Some(resend_of) = &campaign.resend_of {
+            sqlx::query("INSERT INTO campaign_resends (campaign_id, resend_of) VALUES ($1, $2)")
+                .bind(&id)
+                .bind(resend_of)
+                .execute(&mut *tx)
+                .await?;
+        }
         if let Some(trace_id) = trace_id {
             sqlx::query("INSERT INTO campaign_traces (campaign_id, trace_id) VALUES ($1, $2)")
                 .bind(&id)
@@ -149,13 +156,15 @@ fn asks_for(campaign: &NewCampaign, before: &Campaign) -> bool {
         body,
         send_at,
         audience,
+        resend_of,
     } = campaign;
-    (name, subject, body, send_at, audience)
+    (name, subject, body, send_at, audience, resend_of)
         == (
             &before.name,
             &before.subject,
             &before.body,
             &before.send_at,
             &before.audience,
+            &before.resend_of,
         )
 }

@@ -47,7 +47,8 @@ pub(super) const COLUMNS: &str =
     (SELECT started_at FROM campaign_schedules w WHERE w.campaign_id = campaigns.id),
     COALESCE((SELECT cancelled FROM campaign_cancelled c WHERE c.campaign_id = campaigns.id), 0),
     COALESCE((SELECT not_expanded FROM campaign_not_expanded n WHERE n.campaign_id = campaigns.id), 0),
-    (SELECT filter FROM campaign_audiences a WHERE a.campaign_id = campaigns.id)";
+    (SELECT filter FROM campaign_audiences a WHERE a.campaign_id = campaigns.id),
+    (SELECT resend_of FROM campaign_resends r WHERE r.campaign_id = campaigns.id)";
 
 impl CampaignStore {
     /// A store on `db` (schema applied).
@@ -458,5 +459,6 @@ pub(super) fn to_campaign(row: sqlx::any::AnyRow) -> anyhow::Result<Campaign> {
         send_at: row.try_get(12)?,
         started_at: row.try_get(13)?,
         audience: row.try_get(16)?,
+        resend_of: row.try_get(17)?,
     })
 }

@@ -32,6 +32,8 @@ pub struct Campaign {
     pub started_at: Option<i64>,
     /// Its audience filter; `null`: every user.
     pub audience: Option<String>,
+    /// The campaign whose recipients not reached this one resends to.
+    pub resend_of: Option<String>,
 }
 
 /// Where a campaign stands in its life: `scheduled` until its `send_at`,

@@ -94,3 +94,9 @@ CREATE TABLE IF NOT EXISTS campaign_audiences (
     campaign_id TEXT PRIMARY KEY,
     filter TEXT NOT NULL
 );
+
+-- The campaign each resend goes back to: its recipients not reached.
+CREATE TABLE IF NOT EXISTS campaign_resends (
+    campaign_id TEXT PRIMARY KEY,
+    resend_of TEXT NOT NULL
+);

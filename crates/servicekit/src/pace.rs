@@ -1,6 +1,7 @@
-//! One window for every expansion: the check that the streams behind the
-//! expansions have room for a page, and the page's publication, happen as
-//! one step, one expansion at a time.
+//! One window for every expansion (user-service's of audiences,
+//! notification-service's of resends): the check that the streams behind
+//! the expansions have room for a page, and the page's publication, happen
+//! as one step, one expansion at a time.
 //!
 //! Checked apart, the two let expansions overshoot together: twenty
 //! campaigns, each seeing room for its page, publish twenty pages on one
@@ -8,7 +9,7 @@
 //! `tests/e2e/tests/flow_control.rs`). So a page goes out only through
 //! [`Pacer::enter`], which hands out one [`Slot`] at a time: within a
 //! process under a fair mutex (the expansions queue in turn), across
-//! instances under the lease `user-service:pace` in Redis. The holder of a
+//! instances (and services) under the lease [`WINDOW`] in Redis. The holder of a
 //! slot measures the backlog, publishes its page only when it fits, and
 //! lets go; the next one measures again and sees that page. Between two
 //! slots entries only drain, so at most a window of recipients are ever
@@ -26,6 +27,10 @@ use std::time::{Duration, Instant};
 use eventstore::lease::Lease;
 use eventstore::{trim, Redis};
 use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// The lease every expander takes its slots under, whatever its service:
+/// one window for all of them.
+pub const WINDOW: &str = "expansions:pace";
 
 /// How long a measurement that found no room stands before it is taken
 /// again: how often waiting expansions look at the backlog.
