@@ -20,7 +20,9 @@
 #         and the campaign completes with the generated one; a service given
 #         an example token or password refuses to start in one line.
 #         Restarted with PROD_UIS=1: the same secrets, the last start's
-#         service tokens revoked, the UIs behind a password. dev's Redis
+#         service tokens revoked, the UIs behind a password, and a campaign
+#         scheduled before the stop starts after it and reaches every
+#         user. dev's Redis
 #         files (data/redis) are as dev left them.
 #   busy  with one port taken (VAULT_PORT), ./start.sh fails, naming the
 #         variable that moves it.
@@ -188,6 +190,37 @@ demo_campaign() {
   ok "campaign $id completed: $users sent"
 }
 
+# Schedules a campaign $2 seconds from now (with the bearer token $1);
+# sets scheduled_id and scheduled_at (ms).
+schedule_campaign() {
+  local created body
+  body="$(jq -nc --arg at "$(date -u -d "+$2 seconds" +%Y-%m-%dT%H:%M:%SZ)" \
+    '{name: "scheduled across a restart", subject: "Hi {{ name }}", body: "Dear {{ name }}", send_at: $at}')"
+  created="$(curl -fsS --max-time 30 -XPOST -H "Authorization: Bearer $1" -H 'content-type: application/json' \
+    -d "$body" "$api/campaigns")" || fail "POST $api/campaigns (scheduled) failed"
+  [ "$(jq -r .status <<<"$created")" = scheduled ] || fail "the campaign is not scheduled: $created"
+  scheduled_id="$(jq -r .id <<<"$created")"
+  scheduled_at="$(jq -r .send_at <<<"$created")"
+  ok "campaign $scheduled_id scheduled in $2 s"
+}
+
+# The campaign scheduled_id, still scheduled before a restart, started
+# after it (at its time or later) and reached every user.
+check_scheduled_after_restart() {
+  local campaign deadline=$((SECONDS + campaign_timeout))
+  while :; do
+    campaign="$(curl -fsS --max-time 10 "$api/campaigns/$scheduled_id")" || fail "GET $api/campaigns/$scheduled_id failed"
+    [ "$(jq -r .status <<<"$campaign")" != completed ] || break
+    [ "$SECONDS" -lt "$deadline" ] || fail "the scheduled campaign did not complete: $(jq -c . <<<"$campaign")"
+    sleep 1
+  done
+  [ "$(jq -r .progress.sent <<<"$campaign")" = "$users" ] ||
+    fail "the scheduled campaign did not reach every user: $(jq -c .progress <<<"$campaign")"
+  [ "$(jq -r .started_at <<<"$campaign")" -ge "$scheduled_at" ] ||
+    fail "the scheduled campaign started before its time: $(jq -c . <<<"$campaign")"
+  ok "the campaign scheduled before ./stop.sh started after ./start.sh, $(( ($(jq -r .started_at <<<"$campaign") - scheduled_at) / 1000 )) s after its time, and reached all $users users"
+}
+
 # Each service logged that it read its secret of APP_ENV $1 from Vault.
 check_vault_logs() {
   local service log
@@ -268,6 +301,7 @@ check_vault_logs prod
 check_example_refused
 secrets_before="$(prod_secret_values | sort)"
 old_token="$(service_vault_token campaign-service)"
+schedule_campaign "$token" 20
 stop_stack
 
 start_stack prod PROD_UIS=1
@@ -282,6 +316,7 @@ status="$(curl -sS --max-time 30 -o /dev/null -w '%{http_code}' -H "Authorizatio
   "http://127.0.0.1:${service_port[user-service]}/api/v1/users?limit=1")"
 [ "$status" = 200 ] || fail "the API token, after the restart, got $status from user-service's users"
 ok "the API token still opens the users' list after the restart"
+check_scheduled_after_restart
 stop_stack
 
 step "dev's Redis holds dev's data only"
