@@ -224,6 +224,8 @@ start_other_services
 # --- faults -------------------------------------------------------------------------
 # shellcheck source=bench/chaos_faults.sh
 source bench/chaos_faults.sh
+# shellcheck source=bench/chaos_checks.sh
+source bench/chaos_checks.sh
 
 subject='Hello {{ name }}, our spring catalogue is out'
 body='Dear {{ name }},
@@ -311,21 +313,9 @@ done
 campaign_s="$(now_s)"
 [ "$completed" = true ] || echo "chaos: campaigns not settled ${campaign_timeout}s after the faults: $campaign $controlled" >&2
 
-# Dead letters and idle groups: every group of every stream with nothing
-# pending and nothing left to read (bounded wait: the poison entries are
-# dead-lettered as they are read). Left to read means a last-delivered id
-# short of the stream's last id: Redis's own `lag` counter is not exact
-# after a restart from the AOF.
-groups_busy() {
-  local stream last
-  for stream in "${every_stored_stream[@]}"; do
-    last="$(rcli XINFO STREAM "$stream" 2>/dev/null | awk 'prev == "last-generated-id" { print } { prev = $0 }')"
-    rcli XINFO GROUPS "$stream" 2>/dev/null |
-      awk -v s="$stream" -v last="$last" 'prev == "name" { n = $0 } prev == "pending" { p = $0 }
-        prev == "last-delivered-id" { if (p != 0 || $0 != last) print s, n, "pending", p, "delivered up to", $0, "of", last }
-        { prev = $0 }'
-  done
-}
+# Every group of every stream with nothing pending and nothing left to
+# read (bounded wait: the poison entries are dead-lettered as they are
+# read): groups_busy (bench/chaos_checks.sh) lists those that are not.
 for ((tries = 0; tries < 120; tries++)); do
   [ -n "$(groups_busy)" ] || break
   sleep 0.5
@@ -378,13 +368,6 @@ received="$(grep -c . "$ids_file" || true)"
 sort -u "$ids_file" >"$workdir/unique-ids.txt"
 all_unique="$(grep -c . "$workdir/unique-ids.txt" || true)"
 duplicates=$((received - all_unique))
-# The Message-IDs of each campaign's notifications (notification-service's
-# export), and of those, the ones received.
-campaign_ids() {
-  curl -fsS --max-time 60 "http://127.0.0.1:${port[notification-service]}/api/v1/campaigns/$1/export" |
-    tail -n +2 | cut -d, -f1 | sed 's/.*/<&@comms>/' | sort -u
-}
-received_of() { campaign_ids "$1" | comm -12 - "$workdir/unique-ids.txt" | grep -c . || true; }
 unique="$(received_of "$id")"
 controlled_unique="$(received_of "$controlled_id")"
 lost=$((expected > unique ? expected - unique : 0))

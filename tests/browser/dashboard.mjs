@@ -4,7 +4,8 @@
 // is sent, the email is previewed for the sample recipient and for one
 // typed in, a campaign created from the form (by a double click: one
 // Idempotency-Key, one campaign) reaches `completed` on the page without a
-// reload, its counts exact, and its detail panel shows them.
+// reload, its counts exact, and its detail panel shows them, with the
+// chart of its sends over time.
 //
 //   node tests/browser/dashboard.mjs <campaign-service URL> <users>
 //
@@ -76,6 +77,12 @@ await onDashboard(base, async (page) => {
   const detail = await page.evaluate(() => Object.fromEntries(
     ['name', 'status', 'subject', 'created', 'completed', 'total', 'sent', 'pending']
       .map(field => [field, document.querySelector('#detail-' + field).textContent])));
+  // Its chart: the samples the live channel brought, plotted.
+  const chart = await page.evaluate(() => ({
+    points: Number(document.querySelector('#detail-chart').dataset.points),
+    canvas: document.querySelectorAll('#detail-chart canvas').length,
+    legend: document.querySelector('#detail-chart').textContent,
+  }));
 
   const problems = [];
   if (!seen.sameDocument) problems.push('the page was reloaded');
@@ -97,5 +104,8 @@ await onDashboard(base, async (page) => {
       || !detail.created || detail.completed === '—') {
     problems.push(`detail panel: ${JSON.stringify(detail)}`);
   }
-  return { id, templateError, preview, typedPreview, detail, creationKeys, ...seen, problems };
+  if (chart.points < 2 || chart.canvas !== 1 || !chart.legend.includes('emails/s')) {
+    problems.push(`the chart: ${JSON.stringify(chart)}`);
+  }
+  return { id, templateError, preview, typedPreview, detail, chart, creationKeys, ...seen, problems };
 });

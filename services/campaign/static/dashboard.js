@@ -104,6 +104,7 @@ function renderDetail() {
   }
   $('#detail-rate').textContent = rate;
   $('#detail-eta').textContent = eta;
+  drawChart(c.id);
 }
 // The open campaign paused, resumed or cancelled; the answer is the
 // campaign as it is now.
@@ -168,6 +169,7 @@ function stale(c) {
 function showCampaign(c, fromChange = false) {
   if (fromChange) changedHere.set(c.id, { status: c.status, at: Date.now() });
   else if (stale(c)) return;
+  chartSample(c);
   const [rate, eta] = pace(c);
   const row = campaignRow(c, rate, eta), old = campaigns.get(c.id);
   campaigns.set(c.id, { campaign: c, row, rate, eta });

@@ -12,6 +12,7 @@ pub mod mailer;
 pub mod recorder;
 pub mod sender;
 pub mod suppressed;
+pub mod unrecorded;
 
 use contracts::control::ControlBoard;
 use contracts::Streams;

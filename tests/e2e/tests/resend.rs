@@ -67,7 +67,10 @@ fn a_resend_goes_to_exactly_the_recipients_not_reached() {
     // Nothing left to resend; no such campaign.
     let (status, refused) = post(&stack, &format!("/api/v1/campaigns/{second}/resend"));
     assert_eq!(status, 409, "{refused}");
-    assert!(refused["error"].as_str().unwrap().contains("nothing to resend"), "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("nothing to resend"),
+        "{refused}"
+    );
     let (status, missing) = post(&stack, "/api/v1/campaigns/no-such-campaign/resend");
     assert_eq!(status, 404, "{missing}");
 }

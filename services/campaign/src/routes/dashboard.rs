@@ -103,6 +103,27 @@ pub(super) fn routes<S: Clone + Send + Sync + 'static>(user_service_url: &str) -
             ),
         )
         .route(
+            "/dashboard/chart.js",
+            file(
+                "text/javascript; charset=utf-8",
+                include_str!("../../static/chart.js"),
+            ),
+        )
+        .route(
+            "/dashboard/vendor/uPlot.iife.min.js",
+            file(
+                "text/javascript; charset=utf-8",
+                include_str!("../../static/vendor/uPlot.iife.min.js"),
+            ),
+        )
+        .route(
+            "/dashboard/vendor/uPlot.min.css",
+            file(
+                "text/css; charset=utf-8",
+                include_str!("../../static/vendor/uPlot.min.css"),
+            ),
+        )
+        .route(
             "/dashboard/audience.js",
             file(
                 "text/javascript; charset=utf-8",

@@ -15,6 +15,7 @@
 //! coming for [`IDLE`]) ends it with a 400 saying so and what was imported
 //! before it: never a partial import that looks whole.
 
+mod lines;
 pub mod parse;
 
 use std::collections::HashMap;
