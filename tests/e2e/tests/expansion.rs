@@ -20,6 +20,7 @@ fn create_campaign(stack: &Stack) -> (String, CampaignCreated) {
         subject: subject.into(),
         body: body.into(),
         audience: None,
+        html: None,
     };
     (id, event)
 }
