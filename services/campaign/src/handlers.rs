@@ -70,6 +70,7 @@ impl Tracker {
             subject: campaign.subject.clone(),
             body: campaign.body.clone(),
             audience: campaign.audience.clone(),
+            html: campaign.html.clone(),
         };
         let entry_id = self
             .publisher

@@ -103,6 +103,13 @@ impl CampaignStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        if let Some(html) = &campaign.html {
+            sqlx::query("INSERT INTO campaign_html (campaign_id, html) VALUES ($1, $2)")
+                .bind(&id)
+                .bind(html)
+                .execute(&mut *tx)
+                .await?;
+        }
         if let Some(trace_id) = trace_id {
             sqlx::query("INSERT INTO campaign_traces (campaign_id, trace_id) VALUES ($1, $2)")
                 .bind(&id)
@@ -147,14 +154,16 @@ fn asks_for(campaign: &NewCampaign, before: &Campaign) -> bool {
         name,
         subject,
         body,
+        html,
         send_at,
         audience,
     } = campaign;
-    (name, subject, body, send_at, audience)
+    (name, subject, body, html, send_at, audience)
         == (
             &before.name,
             &before.subject,
             &before.body,
+            &before.html,
             &before.send_at,
             &before.audience,
         )
