@@ -88,7 +88,6 @@ pub(super) struct TestSent {
     responses(
         (status = 202, description = "The test emails are requested: `[TEST] ` before the subject, `X-Comms-Test: 1`, counted in no campaign", body = TestSent),
         (status = 400, description = "Malformed JSON, an invalid template or address list (named)", body = ErrorBody),
-        (status = 401, description = "The API token is required and missing or wrong", body = ErrorBody),
         (status = 413, description = "A body over 256 KiB", body = ErrorBody),
         (status = 415, description = "No JSON content type", body = ErrorBody),
         (status = 422, description = "JSON of the wrong shape", body = ErrorBody)
@@ -123,7 +122,6 @@ pub(super) async fn draft(
     responses(
         (status = 202, description = "The test emails are requested: `[TEST] ` before the subject, `X-Comms-Test: 1`, counted in no campaign", body = TestSent),
         (status = 400, description = "Malformed JSON or an invalid address list (named)", body = ErrorBody),
-        (status = 401, description = "The API token is required and missing or wrong", body = ErrorBody),
         (status = 404, description = "No campaign with this id", body = ErrorBody),
         (status = 415, description = "No JSON content type", body = ErrorBody),
         (status = 422, description = "JSON of the wrong shape", body = ErrorBody)
