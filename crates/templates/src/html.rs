@@ -170,15 +170,13 @@ impl Text {
             return;
         }
         match name {
-            "br" => self.newline(1),
-            "tr" => self.newline(1),
-            "td" | "th" => self.space = true,
             "li" if !tag.closing => {
                 self.newline(1);
                 self.flush();
                 self.out.push_str("- ");
             }
-            "li" => self.newline(1),
+            "br" | "tr" | "li" => self.newline(1),
+            "td" | "th" => self.space = true,
             "a" if !tag.closing => links.push((tag.href.clone(), self.out.len())),
             "a" => {
                 if let Some((Some(href), start)) = links.pop() {
@@ -250,18 +248,15 @@ impl Tag {
                 continue;
             };
             attributes = after.trim_start();
-            let (value, after) = match attributes.chars().next() {
-                Some(quote @ ('"' | '\'')) => {
-                    let value = &attributes[1..];
-                    let end = value.find(quote)?;
-                    (&value[..end], &value[end + 1..])
-                }
-                _ => {
-                    let end = attributes
-                        .find(|c: char| c.is_whitespace() || c == '>')
-                        .unwrap_or(attributes.len());
-                    (&attributes[..end], &attributes[end..])
-                }
+            let (value, after) = if let Some(quote @ ('"' | '\'')) = attributes.chars().next() {
+                let value = &attributes[1..];
+                let end = value.find(quote)?;
+                (&value[..end], &value[end + 1..])
+            } else {
+                let end = attributes
+                    .find(|c: char| c.is_whitespace() || c == '>')
+                    .unwrap_or(attributes.len());
+                (&attributes[..end], &attributes[end..])
             };
             if key == "href" {
                 href = Some(decode(value).trim().to_string());
@@ -293,15 +288,12 @@ pub fn decode(text: &str) -> String {
             }
             None => named(name),
         };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                rest = rest[end..].strip_prefix(';').unwrap_or(&rest[end..]);
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
+        if let Some(c) = decoded {
+            out.push(c);
+            rest = rest[end..].strip_prefix(';').unwrap_or(&rest[end..]);
+        } else {
+            out.push('&');
+            rest = &rest[1..];
         }
     }
     out.push_str(rest);
