@@ -37,12 +37,13 @@
 //! template that fails only for some recipients fails their notifications
 //! with the reason.
 
-use std::io;
-
 use minijinja::{context, AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 
+mod bounded;
 pub mod html;
 mod shape;
+
+use bounded::Bounded;
 
 /// Most characters of a subject template.
 pub const MAX_SUBJECT_CHARS: usize = 500;
@@ -378,39 +379,6 @@ fn detail(error: &minijinja::Error) -> String {
         (Some(detail), None) => detail.to_string(),
         (None, Some(line)) => format!("{} (line {line})", error.kind()),
         (None, None) => error.kind().to_string(),
-    }
-}
-
-/// An output buffer that refuses to grow past its limit, so an oversized
-/// render stops at the first write that crosses it.
-struct Bounded {
-    bytes: Vec<u8>,
-    limit: usize,
-    overflowed: bool,
-}
-
-impl Bounded {
-    fn new(limit: usize) -> Self {
-        Self {
-            bytes: Vec::new(),
-            limit,
-            overflowed: false,
-        }
-    }
-}
-
-impl io::Write for Bounded {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.bytes.len() + buf.len() > self.limit {
-            self.overflowed = true;
-            return Err(io::Error::other("output over its size limit"));
-        }
-        self.bytes.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
