@@ -150,6 +150,11 @@ pub struct CampaignCreated {
     /// user-service leaves it alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resend_of: Option<String>,
+    /// HTML body template (minijinja, auto-escaped; sees what the body
+    /// sees); absent, a text-only campaign. Beside it, an empty `body`
+    /// means the text part is derived from the rendered HTML.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
 }
 
 impl Event for CampaignCreated {
@@ -237,7 +242,20 @@ pub struct EmailRequested {
     /// where an unsubscribe address is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unsubscribe_mailto: Option<String>,
+    /// Rendered HTML body: the email is then `multipart/alternative`, the
+    /// text body first (absent: text only, as in requests published
+    /// before it was added).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// A test send ([`TEST_CAMPAIGN`]): marked `X-Comms-Test: 1`, and
+    /// counted in no campaign.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
+
+/// The `campaign_id` of test sends' emails: no campaign has it (campaigns'
+/// ids are UUIDs), so their outcomes move no campaign's counts.
+pub const TEST_CAMPAIGN: &str = "test";
 
 impl Event for EmailRequested {
     const TYPE: &'static str = "email.requested";

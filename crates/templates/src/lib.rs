@@ -5,7 +5,16 @@
 //! Templates are minijinja and see three variables, the recipient's `name`
 //! and `email`, and `unsubscribe_url`, their one-click unsubscribe link. A
 //! body that does not place the link gets it in a short footer
-//! ([`footer`]): every campaign email offers a way out.
+//! ([`footer`], [`html::footer`] for an HTML body): every campaign email
+//! offers a way out.
+//!
+//! A campaign has a subject, a text body and, optionally, an HTML body
+//! ([`Sources`]). The HTML body is rendered with HTML auto-escaping, so a
+//! recipient's name or address can never inject markup; the subject and
+//! text body are not escaped (they are not HTML). An empty text body beside
+//! an HTML one means "derive the text part from the HTML": each
+//! recipient's text part is then their rendered HTML turned into text
+//! ([`html::to_text`]).
 //! Anything else is an error ([`UndefinedBehavior::Strict`]), so a typo is
 //! refused when the campaign is created rather than failing every recipient.
 //!
@@ -28,19 +37,21 @@
 //! template that fails only for some recipients fails their notifications
 //! with the reason.
 
-use std::io;
+use minijinja::{context, AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 
-use minijinja::{context, Environment, ErrorKind, UndefinedBehavior};
-
+mod bounded;
+pub mod html;
 mod shape;
+
+use bounded::Bounded;
 
 /// Most characters of a subject template.
 pub const MAX_SUBJECT_CHARS: usize = 500;
-/// Most characters of a body template.
+/// Most characters of a body template (text or HTML).
 pub const MAX_BODY_CHARS: usize = 100_000;
 /// Most bytes of a rendered subject.
 pub const MAX_SUBJECT_BYTES: usize = 1_000;
-/// Most bytes of a rendered body.
+/// Most bytes of a rendered body (text or HTML, each).
 pub const MAX_BODY_BYTES: usize = 200_000;
 /// Template instructions one part may run per render: far more than any
 /// mail merge needs (the demo campaign's body takes a handful), and a few
@@ -82,15 +93,17 @@ pub fn footer(unsubscribe_url: &str) -> String {
 }
 
 /// The parts, in the order they are compiled and checked.
-const PARTS: [Part; 2] = [Part::Subject, Part::Body];
+const PARTS: [Part; 3] = [Part::Subject, Part::Body, Part::Html];
 
-/// The two parts of a campaign's templates.
+/// The parts of a campaign's templates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
     /// The subject line.
     Subject,
     /// The plain-text body.
     Body,
+    /// The HTML body, if any.
+    Html,
 }
 
 impl Part {
@@ -98,21 +111,51 @@ impl Part {
         match self {
             Part::Subject => "subject",
             Part::Body => "body",
+            Part::Html => "html",
         }
     }
 
-    fn pick<'a>(self, subject: &'a str, body: &'a str) -> &'a str {
+    fn pick<'a>(self, sources: &Sources<'a>) -> Option<&'a str> {
         match self {
-            Part::Subject => subject,
-            Part::Body => body,
+            Part::Subject => Some(sources.subject),
+            Part::Body => Some(sources.body),
+            Part::Html => sources.html,
         }
     }
 
     fn max_bytes(self) -> usize {
         match self {
             Part::Subject => MAX_SUBJECT_BYTES,
-            Part::Body => MAX_BODY_BYTES,
+            Part::Body | Part::Html => MAX_BODY_BYTES,
         }
+    }
+}
+
+/// A campaign's template sources, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sources<'a> {
+    /// The subject template.
+    pub subject: &'a str,
+    /// The text body template; empty beside an HTML body: derived from it.
+    pub body: &'a str,
+    /// The HTML body template, if the campaign has one.
+    pub html: Option<&'a str>,
+}
+
+impl<'a> Sources<'a> {
+    /// A text-only campaign's sources.
+    pub fn text(subject: &'a str, body: &'a str) -> Self {
+        Self {
+            subject,
+            body,
+            html: None,
+        }
+    }
+
+    /// Whether the text part is derived from the HTML: an HTML body and
+    /// an empty text one.
+    pub fn derives_text(&self) -> bool {
+        self.html.is_some() && self.body.is_empty()
     }
 }
 
@@ -154,50 +197,88 @@ pub enum TemplateError {
 pub struct Rendered {
     /// The subject line.
     pub subject: String,
-    /// The plain-text body.
+    /// The plain-text body (derived from the HTML when the campaign has no
+    /// text template).
     pub body: String,
+    /// The HTML body, when the campaign has one.
+    pub html: Option<String>,
 }
 
-/// A campaign's subject and body, compiled.
+/// A campaign's templates, compiled.
 #[derive(Debug)]
 pub struct Templates {
     env: Environment<'static>,
     /// Whether the body places the unsubscribe link itself; if not, a
     /// render appends [`footer`].
     body_places_link: bool,
+    /// Whether there is an HTML body, and whether it places the link (if
+    /// not, a render adds [`html::footer`]).
+    html: Option<bool>,
+    /// Whether the text part is derived from the rendered HTML.
+    derives_text: bool,
 }
 
 impl Templates {
-    /// Compiles `subject` and `body`; a syntax error or a refused construct
-    /// names its part. Refusing here, not only at creation, keeps a
-    /// campaign stored before a rule existed from growing memory at render.
+    /// Compiles a text-only campaign's `subject` and `body`.
     pub fn compile(subject: &str, body: &str) -> Result<Self, TemplateError> {
+        Self::compile_sources(&Sources::text(subject, body))
+    }
+
+    /// Compiles `sources`; a syntax error or a refused construct names its
+    /// part. Refusing here, not only at creation, keeps a campaign stored
+    /// before a rule existed from growing memory at render. The HTML part
+    /// is compiled with HTML auto-escaping, the others without.
+    pub fn compile_sources(sources: &Sources) -> Result<Self, TemplateError> {
         let mut env = shape::environment();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_fuel(Some(FUEL));
-        for (part, source) in PARTS.map(|part| (part, part.pick(subject, body))) {
+        let html_name = Part::Html.name();
+        env.set_auto_escape_callback(move |name| {
+            if name == html_name {
+                AutoEscape::Html
+            } else {
+                AutoEscape::None
+            }
+        });
+        for part in PARTS {
+            let Some(source) = part.pick(sources) else {
+                continue;
+            };
             env.add_template_owned(part.name(), source.to_string())
                 .map_err(|error| TemplateError::Syntax(part, detail(&error)))?;
             if let Some(construct) = shape::refused(source) {
                 return Err(TemplateError::Refused(part, construct));
             }
         }
-        let body_places_link = env
-            .get_template(Part::Body.name())
-            .is_ok_and(|template| template.undeclared_variables(false).contains("unsubscribe_url"));
+        let places_link = |part: Part| {
+            env.get_template(part.name())
+                .is_ok_and(|template| template.undeclared_variables(false).contains("unsubscribe_url"))
+        };
+        let body_places_link = places_link(Part::Body);
+        let html = sources.html.map(|_| places_link(Part::Html));
         Ok(Self {
             env,
             body_places_link,
+            html,
+            derives_text: sources.derives_text(),
         })
     }
 
-    /// Compiles `subject` and `body`, refuses any variable but the
-    /// recipient's, even on a branch the sample does not take, and renders
-    /// them for the sample recipient: what a new campaign must pass.
+    /// Compiles a text-only campaign's templates and checks them as
+    /// [`Templates::check_sources`] does.
     pub fn check(subject: &str, body: &str) -> Result<(), TemplateError> {
-        let templates = Self::compile(subject, body)?;
+        Self::check_sources(&Sources::text(subject, body))
+    }
+
+    /// Compiles `sources`, refuses any variable but the recipient's, even
+    /// on a branch the sample does not take, and renders them for the
+    /// sample recipient: what a new campaign must pass.
+    pub fn check_sources(sources: &Sources) -> Result<(), TemplateError> {
+        let templates = Self::compile_sources(sources)?;
         for part in PARTS {
-            templates.check_variables(part)?;
+            if part.pick(sources).is_some() {
+                templates.check_variables(part)?;
+            }
         }
         templates.render(&SAMPLE).map(|_| ())
     }
@@ -219,16 +300,50 @@ impl Templates {
         Err(TemplateError::Undefined(part, unknown.join(", ")))
     }
 
-    /// Renders both parts for `recipient`, each within its fuel and output
-    /// size; the body ends with [`footer`] unless it places the link.
+    /// Renders every part for `recipient`, each within its fuel and
+    /// output size; a body ends with its footer unless it places the link.
+    /// A derived text part is the rendered HTML (before its footer) as
+    /// text, with the text footer unless the HTML placed the link.
     pub fn render(&self, recipient: &Recipient) -> Result<Rendered, TemplateError> {
-        let mut body = self.render_part(Part::Body, recipient)?;
-        if !self.body_places_link {
+        let subject = self.render_part(Part::Subject, recipient)?;
+        let Some(html_places_link) = self.html else {
+            let mut body = self.render_part(Part::Body, recipient)?;
+            if !self.body_places_link {
+                body.push_str(&footer(recipient.unsubscribe_url));
+            }
+            return Ok(Rendered {
+                subject,
+                body,
+                html: None,
+            });
+        };
+        let html = self.render_part(Part::Html, recipient)?;
+        let mut body = if self.derives_text {
+            let text = html::to_text(&html);
+            if text.len() > MAX_BODY_BYTES {
+                return Err(TemplateError::TooLarge(Part::Body, MAX_BODY_BYTES));
+            }
+            text
+        } else {
+            self.render_part(Part::Body, recipient)?
+        };
+        let text_places_link = if self.derives_text {
+            html_places_link
+        } else {
+            self.body_places_link
+        };
+        if !text_places_link {
             body.push_str(&footer(recipient.unsubscribe_url));
         }
+        let html = if html_places_link {
+            html
+        } else {
+            html::with_footer(&html, recipient.unsubscribe_url)
+        };
         Ok(Rendered {
-            subject: self.render_part(Part::Subject, recipient)?,
+            subject,
             body,
+            html: Some(html),
         })
     }
 
@@ -267,193 +382,5 @@ fn detail(error: &minijinja::Error) -> String {
     }
 }
 
-/// An output buffer that refuses to grow past its limit, so an oversized
-/// render stops at the first write that crosses it.
-struct Bounded {
-    bytes: Vec<u8>,
-    limit: usize,
-    overflowed: bool,
-}
-
-impl Bounded {
-    fn new(limit: usize) -> Self {
-        Self {
-            bytes: Vec::new(),
-            limit,
-            overflowed: false,
-        }
-    }
-}
-
-impl io::Write for Bounded {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.bytes.len() + buf.len() > self.limit {
-            self.overflowed = true;
-            return Err(io::Error::other("output over its size limit"));
-        }
-        self.bytes.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn check_body(body: &str) -> Result<(), TemplateError> {
-        Templates::check("Hi {{ name }}", body)
-    }
-
-    const LINK: &str = "https://mail.example.com/unsubscribe/t0k3n";
-
-    fn recipient<'a>(name: &'a str, email: &'a str) -> Recipient<'a> {
-        Recipient {
-            name,
-            email,
-            unsubscribe_url: LINK,
-        }
-    }
-
-    #[test]
-    fn templates_see_the_recipient() {
-        let templates = Templates::compile("Hi {{ name }}", "Dear {{ name }} <{{ email }}>").unwrap();
-        assert_eq!(
-            templates.render(&recipient("Ada", "ada@example.com")).unwrap(),
-            Rendered {
-                subject: "Hi Ada".into(),
-                body: format!("Dear Ada <ada@example.com>{}", footer(LINK)),
-            }
-        );
-    }
-
-    #[test]
-    fn a_body_that_places_the_link_gets_no_footer() {
-        let body = "Dear {{ name }}. Leave: {{ unsubscribe_url }}";
-        Templates::check("Hi", body).unwrap();
-        let rendered = Templates::compile("Hi", body)
-            .unwrap()
-            .render(&recipient("Ada", "ada@example.com"))
-            .unwrap();
-        assert_eq!(rendered.body, format!("Dear Ada. Leave: {LINK}"));
-        assert!(matches!(
-            Templates::check("{{ unsubscribe_link }}", "b"),
-            Err(TemplateError::Undefined(Part::Subject, _))
-        ));
-    }
-
-    #[test]
-    fn syntax_errors_and_unknown_variables_name_their_part() {
-        assert!(matches!(
-            Templates::compile("Hi {{ name ", "b"),
-            Err(TemplateError::Syntax(Part::Subject, _))
-        ));
-        let error = check_body("Dear {{ nope }}").unwrap_err();
-        assert!(
-            matches!(error, TemplateError::Undefined(Part::Body, _)),
-            "{error}"
-        );
-        assert!(
-            error.to_string().starts_with("body uses an undefined variable"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn unknown_variables_are_refused_on_every_branch() {
-        let error = check_body(r#"{% if name != "Ada Lovelace" %}{{ nope }}{% endif %}"#).unwrap_err();
-        assert_eq!(error, TemplateError::Undefined(Part::Body, "nope".into()));
-        assert_eq!(
-            Templates::check("{% if false %}{{ b }}{{ a }}{% endif %}", "x"),
-            Err(TemplateError::Undefined(Part::Subject, "a, b".into()))
-        );
-        assert_eq!(
-            check_body("{% for i in range(3) %}{% endfor %}"),
-            Err(TemplateError::Undefined(Part::Body, "range".into())),
-            "there are no global functions"
-        );
-    }
-
-    #[test]
-    fn constructs_that_build_values_are_refused() {
-        let hostile = r#"{% set a = "x"*100000000 %}{% set a = a ~ a %}{% set a = a ~ a %}"#;
-        let error = check_body(hostile).unwrap_err();
-        assert_eq!(
-            error,
-            TemplateError::Refused(Part::Body, "`set` statements".into())
-        );
-        assert!(
-            error
-                .to_string()
-                .starts_with("body uses `set` statements, which templates may not use"),
-            "{error}"
-        );
-        for (source, construct) in [
-            (r#"{{ "x" * 3 }}"#, "the `*` operator"),
-            ("{{ name ~ email }}", "the `~` operator"),
-            ("{{ [name] + [email] }}", "the `+` operator"),
-            ("{% macro m() %}x{% endmacro %}", "`macro` statements"),
-            ("{%- with a = name %}{% endwith %}", "`with` statements"),
-            ("{% filter upper %}x{% endfilter %}", "`filter` statements"),
-        ] {
-            assert_eq!(
-                Templates::compile("s", source).unwrap_err(),
-                TemplateError::Refused(Part::Body, construct.into()),
-                "{source}"
-            );
-        }
-        assert!(
-            matches!(
-                check_body("{{ name|center(1000000000) }}"),
-                Err(TemplateError::Render(Part::Body, _))
-            ),
-            "only a few filters exist"
-        );
-    }
-
-    #[test]
-    fn conditions_loops_filters_and_tests_still_work() {
-        let body = r#"{% if name is startingwith("A") %}Dear {{ name|split|first|upper }}{% elif email %}Hi{% else %}-{% endif %}
-{% for part in name|split %}{{ loop.index }}={{ part|lower|reverse }} {% endfor %}{{ "a*b~c+d" }}{% raw %}{% set %}{% endraw %}"#;
-        let templates = Templates::compile("{{ name|default(\"you\")|title }}", body).unwrap();
-        Templates::check("{{ name|default(\"you\")|title }}", body).unwrap();
-        assert_eq!(
-            templates
-                .render(&recipient("ada lovelace", "ada@example.com"))
-                .unwrap(),
-            Rendered {
-                subject: "Ada Lovelace".into(),
-                body: format!("Hi\n1=ada 2=ecalevol a*b~c+d{{% set %}}{}", footer(LINK)),
-            }
-        );
-    }
-
-    #[test]
-    fn a_render_over_its_fuel_stops() {
-        let chars = "x".repeat(300);
-        let nested =
-            format!("{{% for i in \"{chars}\" %}}{{% for j in \"{chars}\" %}}{{% endfor %}}{{% endfor %}}");
-        assert_eq!(check_body(&nested), Err(TemplateError::TooCostly(Part::Body)));
-    }
-
-    #[test]
-    fn a_render_over_its_size_stops() {
-        let body = format!("{{% for i in [1, 2, 3] %}}{}{{% endfor %}}", "x".repeat(100_000));
-        assert_eq!(
-            check_body(&body),
-            Err(TemplateError::TooLarge(Part::Body, MAX_BODY_BYTES))
-        );
-        let subject = format!("{{% for c in name %}}{}{{% endfor %}}", "x".repeat(100));
-        assert_eq!(
-            Templates::check(&subject, "b"),
-            Err(TemplateError::TooLarge(Part::Subject, MAX_SUBJECT_BYTES))
-        );
-        assert!(
-            check_body(&"x".repeat(MAX_BODY_BYTES)).is_ok(),
-            "up to the limit is fine"
-        );
-    }
-}
+mod tests;

@@ -6,11 +6,18 @@
 //! construct that builds values, a render too costly
 //! or an output too large is refused here, with a 400, instead of failing
 //! every recipient later.
+//!
+//! A campaign has a text body, an HTML body, or both. `body` is required
+//! unless `html` is given; a campaign with `html` and no `body` (absent or
+//! `null`) has its text part derived from each recipient's rendered HTML,
+//! and is stored, announced and served with an empty `body` (the `templates`
+//! crate's convention: an empty text body beside an HTML one is derived).
+//! A `body` that is given must not be empty, as before.
 
 use serde::Deserialize;
+use templates::{Sources, Templates, MAX_BODY_CHARS, MAX_SUBJECT_CHARS};
 
 use crate::store::Campaign;
-use templates::{Templates, MAX_BODY_CHARS, MAX_SUBJECT_CHARS};
 
 /// The JSON body of `POST /api/v1/campaigns`: a name and the templates.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -23,7 +30,7 @@ pub struct NewCampaignRequest {
         pattern = r"^\s*\S([\s\S]{0,198}\S)?\s*$"
     )]
     pub name: String,
-    /// The subject and body templates.
+    /// The subject, body and HTML templates.
     #[serde(flatten)]
     pub templates: TemplatesRequest,
     /// When to start sending (RFC 3339, with its offset, in the future):
@@ -45,8 +52,9 @@ pub struct NewCampaignRequest {
     pub audience: Option<String>,
 }
 
-/// A campaign's two templates as the API takes them, in a new campaign
-/// and in a preview. They see `{{ name }}` and `{{ email }}`.
+/// A campaign's templates as the API takes them, in a new campaign, a
+/// preview and a test send. They see `{{ name }}`, `{{ email }}` and
+/// `{{ unsubscribe_url }}`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TemplatesRequest {
     /// Subject template, one line of 1 to 500 characters, not only
@@ -58,15 +66,75 @@ pub struct TemplatesRequest {
         pattern = r"^[^\r\n]*\S[^\r\n]*$"
     )]
     pub subject: String,
-    /// Body template, 1 to 100,000 characters, not only spaces; a valid
-    /// template that renders within its bounds.
+    /// Text body template, 1 to 100,000 characters, not only spaces; a
+    /// valid template that renders within its bounds. Required unless
+    /// `html` is given: without it, the text part is derived from the
+    /// rendered HTML (and the campaign's `body` is served empty).
+    #[serde(default)]
     #[schema(
         example = "Dear {{ name }}, this was sent to {{ email }}.",
         min_length = 1,
         max_length = 100_000,
         pattern = r"\S"
     )]
+    pub body: Option<String>,
+    /// HTML body template, 1 to 100,000 characters, not only spaces; a
+    /// valid template that renders within its bounds, with the recipient's
+    /// values HTML-escaped. The email is then `multipart/alternative`
+    /// (text and HTML); a body without `{{ unsubscribe_url }}` gets an
+    /// unsubscribe link before its `</body>`. Absent: a text-only email.
+    #[serde(default)]
+    #[schema(
+        example = "<p>Dear {{ name }}, <a href=\"{{ unsubscribe_url }}\">unsubscribe</a></p>",
+        min_length = 1,
+        max_length = 100_000,
+        pattern = r"\S"
+    )]
+    pub html: Option<String>,
+}
+
+/// A campaign's templates, checked: each within its length, and together
+/// compiled and rendered for the sample recipient within their bounds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedTemplates {
+    /// Subject template, 1 to 500 characters.
+    pub subject: String,
+    /// Text body template, up to 100,000 characters; empty beside an HTML
+    /// body: derived from it.
     pub body: String,
+    /// HTML body template, 1 to 100,000 characters, if any.
+    pub html: Option<String>,
+}
+
+impl CheckedTemplates {
+    /// Checks `request`; the error names the field and what is wrong.
+    /// Test-rendering can take a while (up to the templates' fuel): call
+    /// it off the async threads.
+    pub fn parse(request: TemplatesRequest) -> Result<Self, String> {
+        let TemplatesRequest { subject, body, html } = request;
+        check_length("subject", &subject, MAX_SUBJECT_CHARS)?;
+        if subject.contains(['\r', '\n']) {
+            return Err("subject must be a single line".into());
+        }
+        if let Some(html) = &html {
+            check_length("html", html, MAX_BODY_CHARS)?;
+        }
+        let body = match (body, &html) {
+            (Some(body), _) => {
+                check_length("body", &body, MAX_BODY_CHARS)?;
+                body
+            }
+            (None, Some(_)) => String::new(),
+            (None, None) => return Err("body is required unless html is given".into()),
+        };
+        Templates::check_sources(&Sources {
+            subject: &subject,
+            body: &body,
+            html: html.as_deref(),
+        })
+        .map_err(|error| error.to_string())?;
+        Ok(Self { subject, body, html })
+    }
 }
 
 /// A campaign whose fields are known to be usable.
@@ -76,8 +144,11 @@ pub struct NewCampaign {
     pub name: String,
     /// Subject template that renders within its bounds, 1 to 500 characters.
     pub subject: String,
-    /// Body template that renders within its bounds, 1 to 100,000 characters.
+    /// Body template that renders within its bounds, up to 100,000
+    /// characters (empty: derived from `html`).
     pub body: String,
+    /// HTML body template that renders within its bounds, if any.
+    pub html: Option<String>,
     /// When to start sending, in ms since the epoch (in the future when
     /// it was asked for); `None`: now.
     pub send_at: Option<i64>,
@@ -95,19 +166,14 @@ impl NewCampaign {
     pub fn parse(request: NewCampaignRequest) -> Result<Self, String> {
         let name = request.name.trim().to_string();
         check_length("name", &name, MAX_NAME_CHARS)?;
-        let TemplatesRequest { subject, body } = request.templates;
-        check_length("subject", &subject, MAX_SUBJECT_CHARS)?;
-        check_length("body", &body, MAX_BODY_CHARS)?;
-        if subject.contains(['\r', '\n']) {
-            return Err("subject must be a single line".into());
-        }
-        Templates::check(&subject, &body).map_err(|error| error.to_string())?;
+        let CheckedTemplates { subject, body, html } = CheckedTemplates::parse(request.templates)?;
         let send_at = request.send_at.as_deref().map(parse_send_at).transpose()?;
         let audience = request.audience.map(check_audience).transpose()?;
         Ok(Self {
             name,
             subject,
             body,
+            html,
             send_at,
             audience,
             resend_of: None,
@@ -121,6 +187,7 @@ impl NewCampaign {
             subject: "Hello {{ name }}, news from comms".into(),
             body: "Dear {{ name }},\n\nthis is the comms demo campaign, sent to {{ email }}.\n\nBest regards,\nthe comms team\n"
                 .into(),
+            html: None,
             send_at: None,
             audience: None,
             resend_of: None,
@@ -141,6 +208,7 @@ impl NewCampaign {
             name,
             subject: of.subject.clone(),
             body: of.body.clone(),
+            html: of.html.clone(),
             send_at: None,
             audience: None,
             resend_of: Some(of.id.clone()),
@@ -190,7 +258,8 @@ mod tests {
             name: name.into(),
             templates: TemplatesRequest {
                 subject: subject.into(),
-                body: body.into(),
+                body: Some(body.into()),
+                html: None,
             },
             send_at: None,
             audience: None,
@@ -214,8 +283,10 @@ mod tests {
             started_at: None,
             audience: None,
             resend_of: None,
+            html: Some("<p>Hi</p>".into()),
         };
         let resend = NewCampaign::resend(&campaign);
+        assert_eq!(resend.html, campaign.html, "the same templates");
         assert_eq!(resend.name.chars().count(), MAX_NAME_CHARS);
         assert!(resend.name.ends_with("… (resend)"));
         assert_eq!(resend.resend_of.as_deref(), Some("c1"));
@@ -276,6 +347,40 @@ mod tests {
         assert!(NewCampaign::parse(request("n", "s", "Dear {{ nope }}"))
             .unwrap_err()
             .starts_with("body uses an undefined variable"));
+    }
+
+    #[test]
+    fn a_body_is_required_unless_html_is_given_then_derived() {
+        let mut html_only = request("n", "s", "b");
+        html_only.templates.body = None;
+        assert_eq!(
+            NewCampaign::parse(html_only).unwrap_err(),
+            "body is required unless html is given"
+        );
+        let mut html_only = request("n", "s", "b");
+        html_only.templates.body = None;
+        html_only.templates.html = Some("<p>Hi {{ name }}</p>".into());
+        let parsed = NewCampaign::parse(html_only).unwrap();
+        assert_eq!(
+            (parsed.body.as_str(), parsed.html.as_deref()),
+            ("", Some("<p>Hi {{ name }}</p>"))
+        );
+        for (html, error) in [
+            (" ".to_string(), "html must not be empty"),
+            (
+                "x".repeat(MAX_BODY_CHARS + 1),
+                "html must be at most 100000 characters",
+            ),
+        ] {
+            let mut bad = request("n", "s", "b");
+            bad.templates.html = Some(html);
+            assert_eq!(NewCampaign::parse(bad).unwrap_err(), error);
+        }
+        let mut bad = request("n", "s", "b");
+        bad.templates.html = Some("<p>{{ nope }}</p>".into());
+        assert!(NewCampaign::parse(bad)
+            .unwrap_err()
+            .starts_with("html uses an undefined variable"));
     }
 
     #[test]

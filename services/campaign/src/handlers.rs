@@ -71,6 +71,7 @@ impl Tracker {
             body: campaign.body.clone(),
             audience: campaign.audience.clone(),
             resend_of: campaign.resend_of.clone(),
+            html: campaign.html.clone(),
         };
         let entry_id = self
             .publisher

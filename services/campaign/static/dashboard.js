@@ -89,6 +89,8 @@ function renderDetail() {
   $('#detail').dataset.id = c.id;
   $('#detail-name').textContent = c.name;
   for (const field of ['id', 'status', 'subject', 'body']) $('#detail-' + field).textContent = c[field];
+  if (c.body === '' && c.html != null) $('#detail-body').textContent = '(derived from the HTML)';
+  $('#detail-html').textContent = c.html ?? '—';
   $('#detail-created').textContent = time(c.created_at);
   $('#detail-completed').textContent = time(c.completed_at);
   $('#detail-send_at').textContent = c.send_at == null ? 'at creation' : time(c.send_at);
@@ -316,16 +318,26 @@ let creationKey = newKey();
 $('#new').onsubmit = async event => {
   event.preventDefault();
   const sendAt = $('#send-at').value, audience = $('#audience').value.trim();
-  const body = JSON.stringify({ name: $('#name').value, subject: $('#subject').value, body: $('#body').value,
+  const body = JSON.stringify({ name: $('#name').value, ...templates(),
     ...(sendAt ? { send_at: new Date(sendAt).toISOString() } : {}), ...(audience ? { audience } : {}) });
   const response = await guarded('/api/v1/campaigns', { method: 'POST',
     headers: { 'content-type': 'application/json', 'idempotency-key': creationKey }, body });
   if (response.ok) creationKey = newKey();
   created(response);
 };
-// The email for the recipient given, or the sample recipient.
+// The form's templates as the API takes them: an HTML body when one is
+// typed, and no text body when it is left empty beside it (derived).
+function templates() {
+  const html = $('#html').value, body = $('#body').value;
+  return { subject: $('#subject').value, ...(body.trim() || !html.trim() ? { body } : {}),
+    ...(html.trim() ? { html } : {}) };
+}
+// The email for the recipient given, or the sample recipient: its text,
+// and its HTML in a sandboxed frame (no script, no form, no navigation of
+// this page; the page's policy applies in it too, so nothing it names is
+// fetched from elsewhere).
 $('#preview').onclick = async () => {
-  const request = { subject: $('#subject').value, body: $('#body').value };
+  const request = templates();
   if ($('#preview-name').value) request.name = $('#preview-name').value;
   if ($('#preview-email').value) request.email = $('#preview-email').value;
   const response = await guarded('/api/v1/campaigns/preview',
@@ -333,5 +345,8 @@ $('#preview').onclick = async () => {
   const answer = await response.json();
   $('#form-error').textContent = response.ok ? '' : answer.error;
   $('#rendered').textContent = response.ok ? `Subject: ${answer.subject}\n\n${answer.body}` : '';
+  const frame = $('#rendered-html');
+  frame.hidden = !(response.ok && answer.html != null);
+  frame.srcdoc = frame.hidden ? '' : answer.html;
 };
 $('#demo').onclick = async () => created(await guarded('/api/v1/campaign/create'));

@@ -205,8 +205,33 @@ async fn templates_that_cannot_render_within_their_bounds_are_refused_at_creatio
                 "body": format!(
                     "To grace@example.com 1:GRACE 2:HOPPER{}",
                     templates::footer(templates::SAMPLE_UNSUBSCRIBE_URL)
-                )
+                ),
+                "html": null
             })
+        )
+    );
+    // An HTML body: escaped values, and the text derived from it.
+    let request = json!({ "subject": "Hi", "html": "<p>Dear {{ name }}</p>", "name": "<b>&\"" });
+    let (status, preview) = call(
+        "POST",
+        app.url("/api/v1/campaigns/preview"),
+        None,
+        Some(&request.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(
+        preview["body"],
+        format!(
+            "Dear <b>&\"\n{}",
+            templates::footer(templates::SAMPLE_UNSUBSCRIBE_URL)
+        )
+    );
+    assert_eq!(
+        preview["html"],
+        format!(
+            "<p>Dear &lt;b&gt;&amp;&quot;</p>\n{}",
+            templates::html::footer(templates::SAMPLE_UNSUBSCRIBE_URL)
         )
     );
     let (_, list) = get(&app, "/api/v1/campaigns").await;

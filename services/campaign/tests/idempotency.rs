@@ -132,3 +132,28 @@ async fn at_once_with_one_key(database: Option<String>) {
     assert_eq!(campaigns(&app).await.len(), 1);
     assert_eq!(app.redis.command(&["XLEN", "comms:campaigns"]), ":1");
 }
+
+/// The HTML body is part of what a key compares: the same request again
+/// is the same campaign, another HTML (or none) under its key a 409.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_compares_the_html_body_too() {
+    let app = spawn(None).await;
+    let html = r#"{"name": "Rich", "subject": "Hi", "html": "<p>Dear {{ name }}</p>"}"#;
+    let (status, _, first) = create(&app, Some("rich-1"), html).await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["html"], "<p>Dear {{ name }}</p>");
+    assert_eq!(first["body"], "");
+    let (status, _, again) = create(&app, Some("rich-1"), html).await;
+    assert_eq!((status, &again["id"]), (200, &first["id"]), "{again}");
+    let other = r#"{"name": "Rich", "subject": "Hi", "html": "<p>Hello {{ name }}</p>"}"#;
+    assert_eq!(create(&app, Some("rich-1"), other).await.0, 409);
+    let text = r#"{"name": "Rich", "subject": "Hi", "body": ""}"#;
+    assert_eq!(
+        create(&app, Some("rich-1"), text).await.0,
+        400,
+        "an empty body is refused"
+    );
+    let (status, _, plain) = create(&app, Some("plain-1"), SPRING).await;
+    assert_eq!(status, 201);
+    assert_eq!(plain["html"], Value::Null);
+}

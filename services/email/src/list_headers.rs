@@ -3,6 +3,7 @@
 //! `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058), which
 //! tells mail providers that a `POST` to the link unsubscribes at once,
 //! with no page to click through. lettre has no type for either.
+//! Beside them, `X-Comms-Test: 1`, the mark of a test send's email.
 
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 
@@ -49,5 +50,24 @@ impl Header for ListUnsubscribePost {
 
     fn display(&self) -> HeaderValue {
         HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".into())
+    }
+}
+
+/// `X-Comms-Test: 1`: the email is a test send (a campaign's email sent
+/// to a few chosen addresses), so a filter or a reader can tell it apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommsTest;
+
+impl Header for CommsTest {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("X-Comms-Test")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "1".into())
     }
 }

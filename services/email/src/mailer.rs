@@ -23,7 +23,7 @@ use std::time::Duration;
 use contracts::EmailRequested;
 use lettre::address::Envelope;
 use lettre::message::header::ContentType;
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
@@ -34,7 +34,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use crate::config::{Config, TlsMode};
-use crate::list_headers::{ListUnsubscribe, ListUnsubscribePost};
+use crate::list_headers::{CommsTest, ListUnsubscribe, ListUnsubscribePost};
 
 /// Why a send did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -133,7 +133,9 @@ impl Mailer {
     }
 
     /// Sends `email` with the stable `Message-ID` `<notification id@comms>`,
-    /// so a receiver can drop the one duplicate no client can rule out.
+    /// so a receiver can drop the one duplicate no client can rule out:
+    /// `multipart/alternative` (text, then HTML) when it has an HTML body,
+    /// a single `text/plain` part otherwise.
     /// `held` says whether the send's ledger lease is still valid: it is
     /// asked just before `DATA`, and a send whose lease is not stops there
     /// (transient: nothing was handed over), so that no message goes out
@@ -192,16 +194,25 @@ impl Mailer {
             .from(self.from.clone())
             .to(to)
             .subject(&email.subject)
-            .message_id(Some(message_id(&email.notification_id)))
-            .header(ContentType::TEXT_PLAIN);
+            .message_id(Some(message_id(&email.notification_id)));
         if let Some(url) = &email.unsubscribe_url {
             builder = builder
                 .header(ListUnsubscribe::new(url, email.unsubscribe_mailto.as_deref()))
                 .header(ListUnsubscribePost);
         }
-        builder
-            .body(email.body.clone())
-            .map_err(|error| SendError::Permanent(format!("cannot build the message: {error}")))
+        if email.test {
+            builder = builder.header(CommsTest);
+        }
+        let built = match &email.html {
+            // Text first, HTML last: a client shows the last part it can
+            // (RFC 2046 §5.1.4), and one without HTML the text.
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+                email.body.clone(),
+                html.clone(),
+            )),
+            None => builder.header(ContentType::TEXT_PLAIN).body(email.body.clone()),
+        };
+        built.map_err(|error| SendError::Permanent(format!("cannot build the message: {error}")))
     }
 
     /// [`Mailer::open`] bounded by the SMTP timeout.

@@ -85,7 +85,12 @@ impl Notifier {
         }
         let campaign: CampaignCreated = delivery.envelope.decode()?;
         self.store
-            .save_templates(&campaign.campaign_id, &campaign.subject, &campaign.body)
+            .save_templates(
+                &campaign.campaign_id,
+                &campaign.subject,
+                &campaign.body,
+                campaign.html.as_deref(),
+            )
             .await?;
         Ok(())
     }
@@ -338,6 +343,8 @@ fn render(
                 body: rendered.body,
                 unsubscribe_url: Some(link.url),
                 unsubscribe_mailto: link.mailto,
+                html: rendered.html,
+                test: false,
             };
             let stream = streams.emails.for_key(&email.to_email).to_string();
             (stream, Envelope::with_id(&email, request.notification_id))

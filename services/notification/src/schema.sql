@@ -18,6 +18,13 @@ CREATE TABLE IF NOT EXISTS templates (
     body TEXT NOT NULL
 );
 
+-- The HTML body of each campaign that has one (store::templates): a
+-- table of its own, so that an older database gains it at start.
+CREATE TABLE IF NOT EXISTS templates_html (
+    campaign_id TEXT PRIMARY KEY,
+    html TEXT NOT NULL
+);
+
 -- The campaigns with notifications held back by a pause (`held`), each
 -- with a generation moved by every hold: the round that requests them
 -- again (or cancels them) forgets a campaign only at the generation it

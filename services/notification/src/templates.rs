@@ -1,14 +1,14 @@
 //! The templates of each campaign, compiled once per process.
 //!
 //! They arrive once per campaign, in `campaign.created` (kept in the
-//! `templates` table), not in each recipient's request. A small cache keeps
+//! `templates` and `templates_html` tables), not in each recipient's request. A small cache keeps
 //! the compiled templates of the campaigns being sent, so a campaign's
 //! templates are compiled once per process, not once per recipient.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use templates::{TemplateError, Templates};
+use templates::{Sources, TemplateError, Templates};
 
 use crate::store::NotificationStore;
 
@@ -41,10 +41,14 @@ impl TemplateCache {
         if let Some(compiled) = self.compiled.lock().expect("template cache").get(campaign_id) {
             return Ok(Some(compiled.clone()));
         }
-        let Some((subject, body)) = self.store.templates(campaign_id).await? else {
+        let Some(stored) = self.store.templates(campaign_id).await? else {
             return Ok(None);
         };
-        let compiled: Compiled = Arc::new(Templates::compile(&subject, &body));
+        let compiled: Compiled = Arc::new(Templates::compile_sources(&Sources {
+            subject: &stored.subject,
+            body: &stored.body,
+            html: stored.html.as_deref(),
+        }));
         let mut cache = self.compiled.lock().expect("template cache");
         if cache.len() >= CACHED_CAMPAIGNS {
             // Campaigns are sent one or a few at a time: starting over is

@@ -167,6 +167,21 @@ fn the_audience_typed_shows_its_count_and_the_campaign_goes_to_that_segment() {
 }
 
 #[test]
+fn an_html_draft_is_previewed_in_a_sandboxed_frame_and_test_sent() {
+    let stack = Stack::start(1);
+    let seen = browse(&stack, "html.mjs", &[]);
+    assert_eq!(seen["heading"], "Dear <b>Ada</b>", "{seen}");
+    stack.wait_for("the test emails", Duration::from_secs(30), || {
+        stack
+            .emails()
+            .iter()
+            .filter(|email| email["subject"] == "[TEST] Hello <b>Ada</b>")
+            .count()
+            == 2
+    });
+}
+
+#[test]
 fn the_dashboard_works_under_its_policy_which_refuses_inline_code() {
     let stack = Stack::start(1);
     let seen = browse(&stack, "csp.mjs", &[]);

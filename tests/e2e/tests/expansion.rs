@@ -21,6 +21,7 @@ fn create_campaign(stack: &Stack) -> (String, CampaignCreated) {
         body: body.into(),
         audience: None,
         resend_of: None,
+        html: None,
     };
     (id, event)
 }

@@ -131,6 +131,13 @@ pub(super) fn routes<S: Clone + Send + Sync + 'static>(user_service_url: &str) -
             ),
         )
         .route(
+            "/dashboard/test_send.js",
+            file(
+                "text/javascript; charset=utf-8",
+                include_str!("../../static/test_send.js"),
+            ),
+        )
+        .route(
             "/dashboard/dashboard.css",
             file(
                 "text/css; charset=utf-8",

@@ -7,6 +7,7 @@
 //! | `GET /api/v1/campaign/create` | creates the demo campaign | [`campaigns`] |
 //! | `POST /api/v1/campaigns` | creates a campaign from JSON | [`campaigns`] |
 //! | `POST /api/v1/campaigns/preview` | renders templates for one recipient, creating nothing | [`preview`] |
+//! | `POST /api/v1/campaigns/test-send`, `POST /api/v1/campaigns/{id}/test-send` | a draft's or a campaign's email sent now to a few addresses, marked as a test | [`test_send`] |
 //! | `GET /api/v1/campaigns?after=…&limit=…`, `GET /api/v1/campaigns/{id}` | status and exact progress (the list a page at a time) | [`campaigns`] |
 //! | `GET /api/v1/campaigns/events` | the same, live: Server-Sent Events of what changed | [`live`] |
 //! | `GET /api/v1/campaigns/{id}/failures?after=…&limit=…` | its recipients not sent, with why, a page at a time | [`campaigns`] |
@@ -37,6 +38,7 @@ mod preview;
 mod resend;
 mod schedule;
 mod streams;
+pub mod test_send;
 pub mod unsubscribe;
 
 use axum::routing::{get, post};
@@ -60,6 +62,8 @@ use crate::store::{Campaign, Failure, Progress};
         campaigns::create_demo,
         campaigns::create,
         preview::preview,
+        test_send::draft,
+        test_send::campaign,
         campaigns::list,
         live::events,
         campaigns::one,
@@ -87,6 +91,9 @@ use crate::store::{Campaign, Failure, Progress};
         TemplatesRequest,
         preview::PreviewRequest,
         preview::Preview,
+        test_send::DraftTestSend,
+        test_send::CampaignTestSend,
+        test_send::TestSent,
         schedule::Reschedule,
         dead_letters::Replayed,
         dead_letters::ReplayedAll,
@@ -142,6 +149,8 @@ pub fn router(state: AppState, user_service_url: &str) -> Router {
     let guarded = Router::new()
         .route("/api/v1/campaigns", post(campaigns::create))
         .route("/api/v1/campaigns/preview", post(preview::preview))
+        .route("/api/v1/campaigns/test-send", post(test_send::draft))
+        .route("/api/v1/campaigns/{id}/test-send", post(test_send::campaign))
         // A write behind a GET: from curl, a URL typed in or the
         // dashboard's own button, not from another site's link.
         .route(

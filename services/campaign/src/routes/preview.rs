@@ -7,13 +7,13 @@ use servicekit::http::extract::ApiJson;
 use servicekit::http::{ApiError, ErrorBody};
 use utoipa::ToSchema;
 
-use crate::domain::{NewCampaign, NewCampaignRequest, TemplatesRequest};
+use crate::domain::{CheckedTemplates, TemplatesRequest};
 
 /// The JSON body of `POST /api/v1/campaigns/preview`: templates, and the
 /// recipient to render them for (the sample recipient by default).
 #[derive(Deserialize, ToSchema)]
 pub(super) struct PreviewRequest {
-    /// The subject and body templates, as a campaign's.
+    /// The subject, body and HTML templates, as a campaign's.
     #[serde(flatten)]
     templates: TemplatesRequest,
     /// The recipient's name (the sample recipient's by default).
@@ -31,8 +31,12 @@ pub(super) struct PreviewRequest {
 pub(super) struct Preview {
     /// The subject.
     subject: String,
-    /// The body.
+    /// The text body (derived from the HTML when no text template was
+    /// given).
     body: String,
+    /// The HTML body, HTML-escaped values and unsubscribe link included;
+    /// `null` without an HTML template.
+    html: Option<String>,
 }
 
 fn sample_name() -> String {
@@ -62,21 +66,20 @@ fn sample_email() -> String {
 )]
 pub(super) async fn preview(ApiJson(request): ApiJson<PreviewRequest>) -> Result<Json<Preview>, ApiError> {
     let rendered = tokio::task::spawn_blocking(move || {
-        let campaign = NewCampaign::parse(NewCampaignRequest {
-            name: "preview".into(),
-            templates: request.templates,
-            send_at: None,
-            audience: None,
-        })?;
-        templates::Templates::compile(&campaign.subject, &campaign.body)
-            .and_then(|templates| {
-                templates.render(&templates::Recipient {
-                    name: &request.name,
-                    email: &request.email,
-                    unsubscribe_url: templates::SAMPLE_UNSUBSCRIBE_URL,
-                })
+        let checked = CheckedTemplates::parse(request.templates)?;
+        templates::Templates::compile_sources(&templates::Sources {
+            subject: &checked.subject,
+            body: &checked.body,
+            html: checked.html.as_deref(),
+        })
+        .and_then(|templates| {
+            templates.render(&templates::Recipient {
+                name: &request.name,
+                email: &request.email,
+                unsubscribe_url: templates::SAMPLE_UNSUBSCRIBE_URL,
             })
-            .map_err(|error| error.to_string())
+        })
+        .map_err(|error| error.to_string())
     })
     .await
     .map_err(anyhow::Error::from)?
@@ -84,5 +87,6 @@ pub(super) async fn preview(ApiJson(request): ApiJson<PreviewRequest>) -> Result
     Ok(Json(Preview {
         subject: rendered.subject,
         body: rendered.body,
+        html: rendered.html,
     }))
 }

@@ -110,6 +110,13 @@ impl CampaignStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        if let Some(html) = &campaign.html {
+            sqlx::query("INSERT INTO campaign_html (campaign_id, html) VALUES ($1, $2)")
+                .bind(&id)
+                .bind(html)
+                .execute(&mut *tx)
+                .await?;
+        }
         if let Some(trace_id) = trace_id {
             sqlx::query("INSERT INTO campaign_traces (campaign_id, trace_id) VALUES ($1, $2)")
                 .bind(&id)
@@ -154,15 +161,17 @@ fn asks_for(campaign: &NewCampaign, before: &Campaign) -> bool {
         name,
         subject,
         body,
+        html,
         send_at,
         audience,
         resend_of,
     } = campaign;
-    (name, subject, body, send_at, audience, resend_of)
+    (name, subject, body, html, send_at, audience, resend_of)
         == (
             &before.name,
             &before.subject,
             &before.body,
+            &before.html,
             &before.send_at,
             &before.audience,
             &before.resend_of,

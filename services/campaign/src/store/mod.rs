@@ -48,7 +48,8 @@ pub(super) const COLUMNS: &str =
     COALESCE((SELECT cancelled FROM campaign_cancelled c WHERE c.campaign_id = campaigns.id), 0),
     COALESCE((SELECT not_expanded FROM campaign_not_expanded n WHERE n.campaign_id = campaigns.id), 0),
     (SELECT filter FROM campaign_audiences a WHERE a.campaign_id = campaigns.id),
-    (SELECT resend_of FROM campaign_resends r WHERE r.campaign_id = campaigns.id)";
+    (SELECT resend_of FROM campaign_resends r WHERE r.campaign_id = campaigns.id),
+    (SELECT html FROM campaign_html h WHERE h.campaign_id = campaigns.id)";
 
 impl CampaignStore {
     /// A store on `db` (schema applied).
@@ -209,11 +210,13 @@ impl CampaignStore {
     /// Records `outcomes` in one transaction, each once: the outcomes
     /// inserted for the first time (a multi-row insert that skips known
     /// notification ids and returns the new ones) are the only ones counted.
-    /// A `held` outcome is not final, and counts nothing.
+    /// A `held` outcome is not final, and counts nothing; a test send's
+    /// ([`contracts::TEST_CAMPAIGN`]) belongs to no campaign, and is not
+    /// recorded.
     pub async fn record(&self, outcomes: &[EmailDelivery]) -> anyhow::Result<()> {
         let finals: Vec<EmailDelivery> = outcomes
             .iter()
-            .filter(|outcome| outcome.status.is_final())
+            .filter(|outcome| outcome.status.is_final() && outcome.campaign_id != contracts::TEST_CAMPAIGN)
             .cloned()
             .collect();
         if finals.is_empty() {
@@ -460,5 +463,6 @@ pub(super) fn to_campaign(row: sqlx::any::AnyRow) -> anyhow::Result<Campaign> {
         started_at: row.try_get(13)?,
         audience: row.try_get(16)?,
         resend_of: row.try_get(17)?,
+        html: row.try_get(18)?,
     })
 }

@@ -13,8 +13,11 @@ pub struct Campaign {
     pub name: String,
     /// Subject template.
     pub subject: String,
-    /// Body template.
+    /// Text body template; empty when the text part is derived from
+    /// `html`.
     pub body: String,
+    /// HTML body template; `null`: a text-only campaign.
+    pub html: Option<String>,
     /// Where it stands.
     #[schema(inline)]
     pub status: CampaignStatus,

@@ -100,3 +100,10 @@ CREATE TABLE IF NOT EXISTS campaign_resends (
     campaign_id TEXT PRIMARY KEY,
     resend_of TEXT NOT NULL
 );
+
+-- The HTML body of each campaign created with one (the others are text
+-- only): a table of its own, so that an older database gains it at start.
+CREATE TABLE IF NOT EXISTS campaign_html (
+    campaign_id TEXT PRIMARY KEY,
+    html TEXT NOT NULL
+);

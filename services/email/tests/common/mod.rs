@@ -13,5 +13,7 @@ pub fn email(id: &str) -> EmailRequested {
         body: "Hi Ada".into(),
         unsubscribe_url: Some("http://localhost:8080/unsubscribe/t".into()),
         unsubscribe_mailto: None,
+        html: None,
+        test: false,
     }
 }

@@ -10,8 +10,11 @@ use servicekit::db::{in_list, values_list};
 use servicekit::now_ms;
 use sqlx::{AnyPool, Row};
 
+mod templates;
+pub use templates::StoredTemplates;
+
 /// The schema, created at start if missing.
-pub const SCHEMA: &str = include_str!("schema.sql");
+pub const SCHEMA: &str = include_str!("../schema.sql");
 
 /// A campaign's notifications counted per status (`$1` the campaign's
 /// id), through `notifications_by_campaign`.
@@ -335,30 +338,6 @@ impl NotificationStore {
         .execute(&self.db)
         .await?;
         Ok(())
-    }
-
-    /// Keeps the templates of `campaign_id` (a campaign's templates never
-    /// change: a second copy is ignored).
-    pub async fn save_templates(&self, campaign_id: &str, subject: &str, body: &str) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO templates (campaign_id, subject, body) VALUES ($1, $2, $3)
-             ON CONFLICT (campaign_id) DO NOTHING",
-        )
-        .bind(campaign_id)
-        .bind(subject)
-        .bind(body)
-        .execute(&self.db)
-        .await?;
-        Ok(())
-    }
-
-    /// The `(subject, body)` templates of `campaign_id`, if known.
-    pub async fn templates(&self, campaign_id: &str) -> anyhow::Result<Option<(String, String)>> {
-        let row = sqlx::query("SELECT subject, body FROM templates WHERE campaign_id = $1")
-            .bind(campaign_id)
-            .fetch_optional(&self.db)
-            .await?;
-        row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).transpose()
     }
 
     /// One notification by id.
