@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Takes the README's screenshots of the running native stack (./start.sh)
-// into docs/screenshots/: the dashboard during and after a campaign, MailDev's inbox,
+// into docs/screenshots/: the dashboard during and after a campaign (and
+// the campaign's detail panel, with its controls and chart), MailDev's inbox,
 // Redis Commander showing a stream, and OpenBao's UI showing the secrets
 // under secret/comms (dev's; prod's live in prod's own OpenBao) and one
 // service's dev secret.
@@ -148,6 +149,14 @@ async function campaignShots(page) {
   await page.waitForSelector('#live:text("live")');
   await sleep(3000);
   await shot(page, 'dashboard-sending');
+
+  // Its detail panel: figures, controls and the chart of its sends, a
+  // few seconds of samples in.
+  await page.click(`#campaigns tr[data-id="${id}"] td.status`);
+  await page.waitForSelector('#detail-chart canvas');
+  await sleep(8000);
+  await page.locator('#detail').screenshot({ path: `${out}/dashboard-detail.png` });
+  console.log('wrote docs/screenshots/dashboard-detail.png');
 
   // Redis Commander while the campaign runs, so that its stream holds
   // entries: its key tree folds names at ':', so open comms:*, then the

@@ -39,6 +39,6 @@ function drawChart(id) {
       { label: 'not sent', stroke: '#c33', scale: 'n' },
       { label: 'emails/s', stroke: '#36c', scale: 'rate' },
     ],
-    axes: [{}, { scale: 'n' }, { scale: 'rate', side: 1, grid: { show: false } }],
+    axes: [{}, { scale: 'n', size: 70 }, { scale: 'rate', side: 1, size: 60, grid: { show: false } }],
   }, data, box);
 }
