@@ -30,26 +30,6 @@ fn escaped(text: &str) -> String {
     })
 }
 
-/// POSTs `body` as `content_type` to the import.
-async fn import(home: &ServiceHome, content_type: &str, body: String) -> (u16, Value) {
-    let (url, content_type) = (home.url("/api/v1/users/import"), content_type.to_string());
-    tokio::task::spawn_blocking(move || {
-        let response = match ureq::post(&url)
-            .set("content-type", &content_type)
-            .send_string(&body)
-        {
-            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
-            Err(error) => panic!("POST {url}: {error}"),
-        };
-        (
-            response.status(),
-            serde_json::from_str(&response.into_string().unwrap()).unwrap_or(Value::Null),
-        )
-    })
-    .await
-    .unwrap()
-}
-
 async fn count(home: &ServiceHome, filter: &str) -> (u16, Value) {
     call(
         "GET",
@@ -167,7 +147,7 @@ async fn an_import_sets_the_attributes_and_again_changes_nothing() {
                ada@example.com,Ada,GB,en-GB,pro,2024-01-02,beta;vip\n\
                bob@example.com,Bob,de,,free,,\n\
                cy@example.com,Cy,DE,de-DE,free,2024-01-02T03:04:05Z,newsletter|beta\n";
-    let (status, done) = import(&home, "text/csv", csv.into()).await;
+    let (status, done) = common::import(&home, "text/csv", csv.into()).await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(
         (done["created"].as_u64(), done["rejected"].as_u64()),
@@ -182,7 +162,7 @@ async fn an_import_sets_the_attributes_and_again_changes_nothing() {
             .starts_with("country"),
         "{done}"
     );
-    let (_, again) = import(&home, "text/csv", csv.into()).await;
+    let (_, again) = common::import(&home, "text/csv", csv.into()).await;
     assert_eq!(
         (again["created"].as_u64(), again["unchanged"].as_u64()),
         (Some(0), Some(2)),
@@ -192,7 +172,7 @@ async fn an_import_sets_the_attributes_and_again_changes_nothing() {
     let ndjson = "{\"email\": \"ada@example.com\", \"name\": \"Ada\", \"plan\": \"team\", \"attributes\": {\"team\": \"ops\"}}\n\
                   {\"email\": \"dee@example.com\", \"name\": \"Dee\", \"tags\": [\"vip\"], \"country\": null}\n\
                   {\"email\": \"eve@example.com\", \"name\": \"Eve\", \"tags\": \"vip\"}\n";
-    let (status, done) = import(&home, "application/x-ndjson", ndjson.into()).await;
+    let (status, done) = common::import(&home, "application/x-ndjson", ndjson.into()).await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(
         (
@@ -216,7 +196,7 @@ async fn an_import_sets_the_attributes_and_again_changes_nothing() {
             {"id": 3, "name": "Dee", "email": "dee@example.com", "tags": ["vip"]},
         ])
     );
-    let (_, again) = import(&home, "application/x-ndjson", ndjson.into()).await;
+    let (_, again) = common::import(&home, "application/x-ndjson", ndjson.into()).await;
     assert_eq!(
         (again["unchanged"].as_u64(), again["updated"].as_u64()),
         (Some(2), Some(0)),
@@ -280,7 +260,7 @@ async fn counts_match(database: Option<String>) {
         });
         writeln!(body, "{row}").unwrap();
     }
-    let (status, done) = import(&home, "application/x-ndjson", body).await;
+    let (status, done) = common::import(&home, "application/x-ndjson", body).await;
     assert_eq!((status, done["created"].as_i64()), (200, Some(USERS)), "{done}");
 
     let tagged = |user: &Made, tag: &str| user.tags.contains(&tag);

@@ -10,26 +10,6 @@ use std::fmt::Write;
 use serde_json::{json, Value};
 use testkit::{Postgres, ServiceHome};
 
-/// POSTs `body` as `content_type` to the import; returns status and answer.
-async fn import(home: &ServiceHome, content_type: &str, body: String) -> (u16, Value) {
-    let (url, content_type) = (home.url("/api/v1/users/import"), content_type.to_string());
-    tokio::task::spawn_blocking(move || {
-        let response = match ureq::post(&url)
-            .set("content-type", &content_type)
-            .send_string(&body)
-        {
-            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
-            Err(error) => panic!("POST {url}: {error}"),
-        };
-        (
-            response.status(),
-            serde_json::from_str(&response.into_string().unwrap()).unwrap_or(Value::Null),
-        )
-    })
-    .await
-    .unwrap()
-}
-
 async fn users(home: &ServiceHome) -> Vec<Value> {
     let (_, page) = testkit::http::call("GET", home.url("/api/v1/users?limit=1000"), None, None).await;
     page["users"].as_array().unwrap().clone()
@@ -48,7 +28,7 @@ async fn a_csv_is_upserted_by_address_with_every_bad_row_named_and_again_changes
     let home = common::spawn(1, None).await;
     let seeded = users(&home).await[0].clone();
     let renamed = format!("{CSV}Seeded Renamed,{}\r\n", seeded["email"].as_str().unwrap());
-    let (status, first) = import(&home, "text/csv", renamed.clone()).await;
+    let (status, first) = common::import(&home, "text/csv", renamed.clone()).await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(
         (
@@ -83,7 +63,7 @@ async fn a_csv_is_upserted_by_address_with_every_bad_row_named_and_again_changes
     assert_eq!(listed[3]["email"], "dan@example.com");
 
     // The same file again: the same users, nothing changed.
-    let (status, again) = import(&home, "text/csv; charset=utf-8", renamed).await;
+    let (status, again) = common::import(&home, "text/csv; charset=utf-8", renamed).await;
     assert_eq!(status, 200);
     assert_eq!(
         (
@@ -103,7 +83,7 @@ async fn ndjson_is_taken_a_line_each_and_other_bodies_are_refused_before_anythin
     let home = common::spawn(0, None).await;
     let body = "{\"email\": \"ada@example.com\", \"name\": \"Ada\"}\n\
                 {\"email\": \"bob@example.com\", \"name\": \"Bob\", \"team\": \"ops\"}\n";
-    let (status, done) = import(&home, "application/x-ndjson", body.into()).await;
+    let (status, done) = common::import(&home, "application/x-ndjson", body.into()).await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(
         (done["created"].as_u64(), done["rejected"].as_u64()),
@@ -117,9 +97,10 @@ async fn ndjson_is_taken_a_line_each_and_other_bodies_are_refused_before_anythin
         "{done}"
     );
 
-    let (status, refused) = import(&home, "application/json", "[]".into()).await;
+    let (status, refused) = common::import(&home, "application/json", "[]".into()).await;
     assert_eq!(status, 415, "{refused}");
-    let (status, refused) = import(&home, "text/csv", "email,name,team\nx@example.com,X,ops\n".into()).await;
+    let (status, refused) =
+        common::import(&home, "text/csv", "email,name,team\nx@example.com,X,ops\n".into()).await;
     assert_eq!(status, 400, "{refused}");
     assert!(
         refused["error"]
@@ -140,7 +121,7 @@ async fn a_file_refused_midway_keeps_the_rows_before_it_and_says_how_many() {
     }
     writeln!(body, "long@example.com,{}", "x".repeat(1024 * 1024 + 1)).unwrap();
     body.push_str("after@example.com,After\n");
-    let (status, refused) = import(&home, "text/csv", body).await;
+    let (status, refused) = common::import(&home, "text/csv", body).await;
     assert_eq!(status, 400, "{refused}");
     let error = refused["error"].as_str().unwrap();
     assert!(
@@ -163,7 +144,7 @@ async fn a_hundred_thousand_rows_import_in_one_request_with_the_bad_ones_named()
             writeln!(body, "user{n}@example.com,User {n}").unwrap();
         }
     }
-    let (status, done) = import(&home, "text/csv", body).await;
+    let (status, done) = common::import(&home, "text/csv", body).await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["created"], 99_990, "{done}");
     assert_eq!(done["rejected"], 10);
@@ -180,14 +161,14 @@ async fn a_hundred_thousand_rows_import_in_one_request_with_the_bad_ones_named()
 async fn on_postgresql_an_import_upserts_the_same_way() {
     let postgres = Postgres::start();
     let home = common::spawn(2, Some(postgres.database("users"))).await;
-    let (status, first) = import(&home, "text/csv", CSV.into()).await;
+    let (status, first) = common::import(&home, "text/csv", CSV.into()).await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(
         (first["created"].as_u64(), first["rejected"].as_u64()),
         (Some(3), Some(3)),
         "{first}"
     );
-    let (_, again) = import(&home, "text/csv", CSV.into()).await;
+    let (_, again) = common::import(&home, "text/csv", CSV.into()).await;
     assert_eq!(
         (again["created"].as_u64(), again["unchanged"].as_u64()),
         (Some(0), Some(3)),

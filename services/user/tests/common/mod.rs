@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use serde_json::Value;
 use servicekit::config::ServiceSettings;
 use testkit::ServiceHome;
 use user_service::config::Config;
@@ -29,4 +30,25 @@ pub async fn spawn_with(
     adjust(&mut config);
     let service = user_service::build(config).await.unwrap();
     home.run(service.port(), |shutdown| service.run(shutdown))
+}
+
+/// POSTs `body` as `content_type` to the import of `home`; returns status
+/// and answer (`null` when it is not JSON).
+pub async fn import(home: &ServiceHome, content_type: &str, body: String) -> (u16, Value) {
+    let (url, content_type) = (home.url("/api/v1/users/import"), content_type.to_string());
+    tokio::task::spawn_blocking(move || {
+        let response = match ureq::post(&url)
+            .set("content-type", &content_type)
+            .send_string(&body)
+        {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            Err(error) => panic!("POST {url}: {error}"),
+        };
+        (
+            response.status(),
+            serde_json::from_str(&response.into_string().unwrap()).unwrap_or(Value::Null),
+        )
+    })
+    .await
+    .unwrap()
 }

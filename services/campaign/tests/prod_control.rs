@@ -1,0 +1,45 @@
+//! In prod, the writes that change a campaign's course or send mail
+//! (pause, resume, cancel, resend, test sends) need the bearer token,
+//! against a real Redis and SQLite.
+
+mod common;
+
+use testkit::http::call;
+
+const TOKEN: &str = "s3cret-token";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_prod_pause_resume_cancel_resend_and_test_sends_need_the_bearer_token() {
+    let app = common::spawn_app(|config| {
+        config.app_env = "prod".parse().unwrap();
+        config.api_token = TOKEN.into();
+    })
+    .await
+    .unwrap();
+    let body = r#"{"name": "n", "subject": "s", "body": "b"}"#;
+    let (status, created) = call("POST", app.url("/api/v1/campaigns"), Some(TOKEN), Some(body)).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+
+    let test = r#"{"to": ["ada@example.com"]}"#;
+    for (path, body) in [
+        ("pause", None),
+        ("resume", None),
+        ("cancel", None),
+        ("resend", None),
+        ("test-send", Some(test)),
+    ] {
+        let url = app.url(&format!("/api/v1/campaigns/{id}/{path}"));
+        let (status, _) = call("POST", url, None, body).await;
+        assert_eq!(status, 401, "{path} needs the token in prod");
+    }
+    let draft = r#"{"to": ["ada@example.com"], "subject": "s", "body": "b"}"#;
+    let (status, _) = call("POST", app.url("/api/v1/campaigns/test-send"), None, Some(draft)).await;
+    assert_eq!(status, 401, "a draft's test send needs the token in prod");
+
+    // With it, the change is made.
+    let url = app.url(&format!("/api/v1/campaigns/{id}/pause"));
+    let (status, paused) = call("POST", url, Some(TOKEN), None).await;
+    assert_eq!(status, 200, "{paused}");
+    assert_eq!(paused["status"], "paused");
+}
