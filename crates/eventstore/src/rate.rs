@@ -20,11 +20,11 @@
 //!   is never exceeded, at worst reached a minute late).
 //!
 //! A send whose slot is more than the horizon away, or for which a quota
-//! is used up, gets no slot: the caller waits the reservation's
-//! `retry_after` and asks again (a slot held for minutes would be lost by
-//! a crash, and reserve capacity for a send that may never come). The
-//! keys share a hash tag, so one script touches them together on a
-//! cluster.
+//! is used up, gets no slot but a time to ask again (a slot held for
+//! minutes would be lost by a crash, and reserve capacity for a send that
+//! may never come): the sends refused together are told to come back
+//! spaced as their slots would be, not all at once. The keys share a hash
+//! tag, so one script touches them together on a cluster.
 
 use std::time::Duration;
 
@@ -47,9 +47,9 @@ pub fn lane_key(name: &str) -> String {
 /// the rate's interval and burst tolerance in µs (0: no rate), the hourly
 /// and daily quotas (0: none), the horizon in µs, the number of sends;
 /// then per send, its number of lanes and for each the lane's `KEYS`
-/// index and interval in µs. Returns the µs to wait before any send
-/// without a slot could ask again (-1: all have one), then per send the
-/// µs until its slot (-1: none).
+/// index and interval in µs. Returns per send the µs until its slot
+/// (0 or more), or, refused, minus one less the µs to wait before asking
+/// again.
 const RESERVE: &str = r"
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
@@ -93,7 +93,7 @@ local function quota_free_in()
   end
   return wait
 end
-local result, retry, at_arg, longest = { -1 }, nil, 7, 0
+local result, at_arg, longest, refused = {}, 7, 0, 0
 local counted = {}
 for i = 1, sends do
   local count = tonumber(ARGV[at_arg])
@@ -104,13 +104,17 @@ for i = 1, sends do
   end
   local quota_wait = quota_free_in()
   if quota_wait then
-    result[i + 1] = -1
-    if retry == nil or quota_wait < retry then retry = quota_wait end
+    result[i] = -1 - quota_wait
+    if quota_wait > longest then longest = quota_wait end
   elseif at - now > horizon then
-    result[i + 1] = -1
-    if retry == nil or at - now - horizon < retry then retry = at - now - horizon end
+    -- Its slot, were the sends refused before it in this batch to have
+    -- theirs: so that they come back one after the other.
+    local spacing = interval
+    for j = 1, count do spacing = math.max(spacing, tonumber(ARGV[at_arg + 2 * j])) end
+    result[i] = -1 - (at - now - horizon + refused * spacing)
+    refused = refused + 1
   else
-    result[i + 1] = at - now
+    result[i] = at - now
     if at - now > longest then longest = at - now end
     if interval > 0 then tat = math.max(tat, at) + interval end
     for j = 1, count do
@@ -134,13 +138,12 @@ for k, lane_tat in pairs(lanes) do
   local ttl = math.floor((lane_tat - now) / 1000) + 1000
   if ttl > 0 then redis.call('SET', KEYS[k], string.format('%.0f', lane_tat), 'PX', ttl) end
 end
-if retry then result[1] = retry end
 redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', tat),
   'per_second', ARGV[1] == '0' and '0' or string.format('%.3f', 1000000 / interval),
   'burst', string.format('%d', interval > 0 and math.floor(tolerance / interval + 1.5) or 0),
   'per_hour', ARGV[3], 'per_day', ARGV[4],
   'used_hour', string.format('%d', windows.h.used), 'used_day', string.format('%d', windows.d.used),
-  'wait_us', string.format('%d', retry or longest), 'at_us', string.format('%.0f', now))
+  'wait_us', string.format('%d', longest), 'at_us', string.format('%.0f', now))
 return result
 ";
 
@@ -174,14 +177,13 @@ pub struct Lane {
     pub per_second: f64,
 }
 
-/// The slots of a batch of sends.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reservation {
-    /// Per send, in order: how long until it may go, or `None`: no slot
-    /// now (ask again after `retry_after`).
-    pub slots: Vec<Option<Duration>>,
-    /// For the sends without a slot: when to ask again.
-    pub retry_after: Duration,
+/// What one send of a batch got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// A slot: it may go after this wait.
+    In(Duration),
+    /// No slot now: ask again after this wait.
+    Later(Duration),
 }
 
 /// The shared limits, as one instance reserves slots under them.
@@ -212,12 +214,9 @@ impl RateLimiter {
     /// Slots for a batch of sends, each going through the lanes given
     /// for it, in one round trip; none asked of Redis when nothing limits
     /// them.
-    pub async fn reserve(&self, sends: &[Vec<Lane>]) -> Result<Reservation> {
+    pub async fn reserve(&self, sends: &[Vec<Lane>]) -> Result<Vec<Slot>> {
         if !self.limits.any() && sends.iter().all(Vec::is_empty) {
-            return Ok(Reservation {
-                slots: vec![Some(Duration::ZERO); sends.len()],
-                retry_after: Duration::ZERO,
-            });
+            return Ok(vec![Slot::In(Duration::ZERO); sends.len()]);
         }
         let mut keys = vec![RATE_KEY.to_string()];
         let interval = |per_second: f64| (1_000_000.0 / per_second).round().max(1.0) as u64;
@@ -253,14 +252,15 @@ impl RateLimiter {
             .arg(sends.len())
             .arg(&per_send);
         let answer: Vec<i64> = eval.query_async(&mut self.conn.clone()).await?;
-        let micros = |us: i64| Duration::from_micros(us.max(0).unsigned_abs());
-        Ok(Reservation {
-            retry_after: micros(answer.first().copied().unwrap_or(-1)),
-            slots: answer
-                .iter()
-                .skip(1)
-                .map(|&us| (us >= 0).then(|| micros(us)))
-                .collect(),
-        })
+        Ok(answer
+            .into_iter()
+            .map(|us| {
+                if us >= 0 {
+                    Slot::In(Duration::from_micros(us.unsigned_abs()))
+                } else {
+                    Slot::Later(Duration::from_micros((-1 - us).unsigned_abs()))
+                }
+            })
+            .collect())
     }
 }

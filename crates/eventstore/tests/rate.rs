@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use eventstore::rate::{Lane, RateLimiter, SharedLimits};
+use eventstore::rate::{Lane, RateLimiter, SharedLimits, Slot};
 use eventstore::RedisTarget;
 use testkit::RedisServer;
 
@@ -13,10 +13,14 @@ async fn limiter(redis: &RedisServer, limits: SharedLimits, horizon: Duration) -
     RateLimiter::new(conn, limits, horizon)
 }
 
-fn ms(slots: &[Option<Duration>]) -> Vec<Option<u128>> {
+/// Each slot in ms: `Ok` its wait, `Err` when to ask again.
+fn ms(slots: &[Slot]) -> Vec<Result<u128, u128>> {
     slots
         .iter()
-        .map(|slot| slot.map(|wait| wait.as_millis()))
+        .map(|slot| match slot {
+            Slot::In(wait) => Ok(wait.as_millis()),
+            Slot::Later(after) => Err(after.as_millis()),
+        })
         .collect()
 }
 
@@ -36,23 +40,22 @@ async fn a_burst_goes_at_once_and_the_rest_at_the_rate_within_the_horizon() {
         ..SharedLimits::default()
     };
     let limiter = limiter(&redis, limits, Duration::from_millis(250)).await;
-    let reservation = limiter.reserve(&vec![Vec::new(); 9]).await.unwrap();
+    let slots = limiter.reserve(&vec![Vec::new(); 9]).await.unwrap();
+    // The next slots are 300 and 400 ms away: askable once within 250 ms.
     assert_eq!(
-        ms(&reservation.slots),
+        ms(&slots),
         [
-            Some(0),
-            Some(0),
-            Some(0),
-            Some(0),
-            Some(0),
-            Some(100),
-            Some(200),
-            None,
-            None
+            Ok(0),
+            Ok(0),
+            Ok(0),
+            Ok(0),
+            Ok(0),
+            Ok(100),
+            Ok(200),
+            Err(50),
+            Err(150)
         ]
     );
-    // The next slot is 300 ms away: askable once it is within 250 ms.
-    assert_eq!(reservation.retry_after.as_millis(), 50);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,30 +73,18 @@ async fn a_campaign_s_lane_spaces_its_own_sends_and_leaves_the_others_alone() {
         vec![slow.clone()],
         vec![slow],
     ];
-    let reservation = limiter.reserve(&sends).await.unwrap();
+    let slots = limiter.reserve(&sends).await.unwrap();
     assert_eq!(
-        ms(&reservation.slots),
-        [
-            Some(0),
-            Some(0),
-            Some(50),
-            Some(100),
-            Some(0),
-            Some(150),
-            Some(200),
-            None
-        ]
+        ms(&slots),
+        [Ok(0), Ok(0), Ok(50), Ok(100), Ok(0), Ok(150), Ok(200), Err(50)]
     );
     // A second call goes on where the lane stands.
     let again = limiter
         .reserve(&[vec![campaign("slow", 20.0)], vec![campaign("other", 20.0)]])
         .await
         .unwrap();
-    assert!(
-        again.slots[0].is_none_or(|wait| wait.as_millis() >= 150),
-        "{again:?}"
-    );
-    assert_eq!(ms(&again.slots[1..]), [Some(0)]);
+    assert!(matches!(again[0], Slot::Later(_)), "{again:?}");
+    assert_eq!(again[1], Slot::In(Duration::ZERO));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,24 +95,25 @@ async fn an_hourly_quota_refuses_past_its_count_until_its_oldest_sends_leave_the
         ..SharedLimits::default()
     };
     let limiter = limiter(&redis, limits, Duration::from_secs(1)).await;
-    let reservation = limiter.reserve(&vec![Vec::new(); 64]).await.unwrap();
-    let granted = reservation.slots.iter().filter(|slot| slot.is_some()).count();
-    assert_eq!(granted, 50);
-    assert!(reservation.slots[50..].iter().all(Option::is_none));
-    let after = reservation.retry_after;
-    assert!(
-        after > Duration::from_secs(3600) && after <= Duration::from_secs(3660),
-        "asks again once the first minute's sends are an hour old: {after:?}"
-    );
+    let slots = limiter.reserve(&vec![Vec::new(); 64]).await.unwrap();
+    assert!(slots[..50].iter().all(|slot| *slot == Slot::In(Duration::ZERO)));
+    for slot in &slots[50..] {
+        let Slot::Later(after) = slot else {
+            panic!("a slot past the quota: {slot:?}")
+        };
+        assert!(
+            *after > Duration::from_secs(3600) && *after <= Duration::from_secs(3660),
+            "asks again once the first minute's sends are an hour old: {after:?}"
+        );
+    }
     let more = limiter.reserve(&[Vec::new()]).await.unwrap();
-    assert_eq!(more.slots, [None]);
+    assert!(matches!(more[0], Slot::Later(_)));
     // Another instance sees the same count.
-    let other = limiter_with(&redis, limits).await;
-    assert_eq!(other.reserve(&[Vec::new()]).await.unwrap().slots, [None]);
-}
-
-async fn limiter_with(redis: &RedisServer, limits: SharedLimits) -> RateLimiter {
-    limiter(redis, limits, Duration::from_secs(1)).await
+    let other = self::limiter(&redis, limits, Duration::from_secs(1)).await;
+    assert!(matches!(
+        other.reserve(&[Vec::new()]).await.unwrap()[0],
+        Slot::Later(_)
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,28 +129,29 @@ async fn two_instances_share_one_rate() {
         limiter(&redis, limits, horizon).await,
         limiter(&redis, limits, horizon).await,
     ];
-    // Each instance takes slots for 200 sends, batches of 16 at a time,
-    // and notes when each slot is.
+    // Each instance takes slots for 200 sends, 16 asked at a time, and
+    // notes when each slot is.
     let started = Instant::now();
     let runs = instances.map(|limiter| {
         tokio::spawn(async move {
             let mut slots = Vec::new();
             while slots.len() < 200 {
-                let reservation = limiter.reserve(&vec![Vec::new(); 16]).await.unwrap();
+                let reserved = limiter.reserve(&vec![Vec::new(); 16]).await.unwrap();
                 let now = Instant::now();
-                let granted: Vec<Instant> = reservation
-                    .slots
-                    .iter()
-                    .flatten()
-                    .map(|wait| now + *wait)
-                    .collect();
-                let wait = if granted.is_empty() {
-                    reservation.retry_after.max(Duration::from_millis(1))
+                let mut later = Duration::MAX;
+                for slot in reserved {
+                    match slot {
+                        Slot::In(wait) => slots.push(now + wait),
+                        Slot::Later(after) => later = later.min(after),
+                    }
+                }
+                let last = slots.last().copied().unwrap_or(now);
+                let wait = if last > now {
+                    last - now
                 } else {
-                    *granted.last().unwrap() - now
+                    later.min(Duration::from_millis(50))
                 };
-                slots.extend(granted);
-                tokio::time::sleep(wait).await;
+                tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
             }
             slots.truncate(200);
             slots

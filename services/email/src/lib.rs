@@ -7,8 +7,10 @@
 pub mod config;
 pub mod held;
 pub mod ledger;
+pub mod limits;
 pub mod list_headers;
 pub mod mailer;
+pub mod outcome;
 pub mod recorder;
 pub mod sender;
 pub mod suppressed;
@@ -24,6 +26,7 @@ use utoipa::OpenApi;
 
 use crate::config::Config;
 use crate::ledger::Ledger;
+use crate::limits::SendSlots;
 use crate::mailer::Mailer;
 use crate::sender::Sender;
 use crate::suppressed::SuppressedAddresses;
@@ -43,6 +46,7 @@ const SPEC: Spec = Spec::new(GROUP, "EMAIL_PORT", ledger::SCHEMA);
 /// Builds email-service from `config`: connected to Redis, its ledger and
 /// the SMTP server, and bound (port 0 picks a free one), ready to run.
 pub async fn build(config: Config) -> anyhow::Result<Service> {
+    let limits = limits::from_config(&config)?;
     let service = Service::build(&SPEC, &config.service).await?;
     let mailer = Mailer::new(&config)?;
     mailer.check().await.map_err(|error| {
@@ -71,6 +75,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         &streams,
         suppressed.clone(),
         ControlBoard::new(service.redis().clone()),
+        SendSlots::new(service.redis().clone(), limits),
     );
     let eraser = Eraser::new(service.db().clone(), ledger::ERASE);
     Ok(service
