@@ -264,3 +264,54 @@ impl RateLimiter {
             .collect())
     }
 }
+
+/// The shared limits as the last reservation left them, for the dashboard:
+/// what they are, how much of each quota is used and how long sends wait.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SendFigures {
+    /// The shared rate, emails a second (0: none).
+    pub per_second: f64,
+    /// Its burst.
+    pub burst: u64,
+    /// The hourly quota (0: none).
+    pub per_hour: u64,
+    /// The daily quota (0: none).
+    pub per_day: u64,
+    /// Emails counted against the hourly quota now.
+    pub used_hour: u64,
+    /// Emails counted against the daily quota now.
+    pub used_day: u64,
+    /// The longest wait the last reservation gave, in ms: for its slot,
+    /// or, with a quota used up, until the quota frees one.
+    pub wait_ms: u64,
+    /// When the last reservation was made, ms since the epoch (Redis'
+    /// clock).
+    pub at_ms: i64,
+}
+
+/// The figures of the shared limits; `None` before any send was limited.
+pub async fn figures(conn: &Redis) -> Result<Option<SendFigures>> {
+    let fields: std::collections::HashMap<String, String> =
+        redis::AsyncCommands::hgetall(&mut conn.clone(), RATE_KEY).await?;
+    let Some(at_us) = fields.get("at_us") else {
+        return Ok(None);
+    };
+    let number = |name: &str| {
+        fields
+            .get(name)
+            .and_then(|value| value.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let count = |name: &str| number(name).max(0.0) as u64;
+    Ok(Some(SendFigures {
+        per_second: number("per_second"),
+        burst: count("burst"),
+        per_hour: count("per_hour"),
+        per_day: count("per_day"),
+        used_hour: count("used_hour"),
+        used_day: count("used_day"),
+        wait_ms: count("wait_us") / 1_000,
+        at_ms: at_us.parse::<i64>().unwrap_or(0) / 1_000,
+    }))
+}

@@ -5,7 +5,8 @@
 //! and its detail panel; dead letters appearing on a page opened before
 //! them, listed with their reason, a page at a time, and replayed one and
 //! all, on streams split into partitions; in prod, the token asked for and
-//! used; users imported from a file and a campaign's export downloaded.
+//! used; users imported from a file and a campaign's export downloaded;
+//! the send limits and their quota's use.
 //! Every page runs under its Content-Security-Policy, and a run in
 //! which it refused anything fails (`tests/browser/browser.mjs`); each
 //! service's OpenAPI reference renders with nothing fetched beyond
@@ -180,6 +181,24 @@ fn users_are_imported_and_a_campaign_exported_from_the_page() {
         "/api/v1/users/count?filter=%27imported%27%20in%20tags",
     );
     assert_eq!(imported["count"], 2, "{imported}");
+}
+
+#[test]
+fn the_send_limits_show_on_the_page_with_the_quota_used_and_the_wait() {
+    let stack = Stack::start_with(60, vec![("EMAIL_SEND_PER_HOUR".into(), "40".into())]);
+    stack.create_campaign("over its quota", "Hi {{ name }}", "Dear {{ name }}");
+    stack.wait_for("the quota's 40 emails", Duration::from_secs(30), || {
+        stack.emails().len() >= 40
+    });
+    let seen = browse(
+        &stack,
+        "limits.mjs",
+        &["no rate", "this hour 40 of 40", "a quota is used up"],
+    );
+    assert!(
+        seen["shown"].as_str().unwrap().starts_with("Send limits: "),
+        "{seen}"
+    );
 }
 
 #[test]

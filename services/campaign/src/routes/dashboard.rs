@@ -150,6 +150,13 @@ pub(super) fn routes<S: Clone + Send + Sync + 'static>(peers: &Peers) -> Router<
             ),
         )
         .route(
+            "/dashboard/limits.js",
+            file(
+                "text/javascript; charset=utf-8",
+                include_str!("../../static/limits.js"),
+            ),
+        )
+        .route(
             "/dashboard/users.js",
             file(
                 "text/javascript; charset=utf-8",

@@ -101,6 +101,7 @@ use crate::store::{Campaign, Failure, Progress};
         dead_letters::ReplayedAll,
         live::LiveEvent,
         eventstore::StreamStats,
+        eventstore::rate::SendFigures,
         eventstore::GroupStats,
         eventstore::ConsumerStats,
         eventstore::DeadLetter,
