@@ -52,6 +52,12 @@ pub struct Config {
     /// Emails in any rolling day, every instance together
     /// (`EMAIL_SEND_PER_DAY`); 0: no quota.
     pub send_per_day: u64,
+    /// Emails a second to each receiving domain, every instance together
+    /// (`EMAIL_DOMAIN_RATE`); 0: none.
+    pub domain_rate: f64,
+    /// Rates of some domains instead (`EMAIL_DOMAIN_LIMITS`:
+    /// `gmail.com=20/s,outlook.com=300/m`; `/s`, `/m` or `/h`).
+    pub domain_limits: String,
 }
 
 /// How email-service secures its SMTP connections (`SMTP_TLS`): read as
@@ -95,6 +101,8 @@ impl Default for Config {
             send_burst: 0,
             send_per_hour: 0,
             send_per_day: 0,
+            domain_rate: 0.0,
+            domain_limits: String::new(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! send, whoever is on it, and reports hard bounces to `comms:consent`.
 
 pub mod config;
+pub mod domains;
 pub mod held;
 pub mod ledger;
 pub mod limits;
@@ -47,6 +48,7 @@ const SPEC: Spec = Spec::new(GROUP, "EMAIL_PORT", ledger::SCHEMA);
 /// the SMTP server, and bound (port 0 picks a free one), ready to run.
 pub async fn build(config: Config) -> anyhow::Result<Service> {
     let limits = limits::from_config(&config)?;
+    let domain_rates = domains::DomainRates::parse(config.domain_rate, &config.domain_limits)?;
     let service = Service::build(&SPEC, &config.service).await?;
     let mailer = Mailer::new(&config)?;
     mailer.check().await.map_err(|error| {
@@ -75,7 +77,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         &streams,
         suppressed.clone(),
         ControlBoard::new(service.redis().clone()),
-        SendSlots::new(service.redis().clone(), limits),
+        SendSlots::new(service.redis().clone(), limits, domain_rates),
     );
     let eraser = Eraser::new(service.db().clone(), ledger::ERASE);
     Ok(service

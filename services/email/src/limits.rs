@@ -1,8 +1,9 @@
 //! How fast email-service may send: the shared rate and quotas of every
 //! instance together (`EMAIL_SEND_RATE`, `EMAIL_SEND_BURST`,
-//! `EMAIL_SEND_PER_HOUR`, `EMAIL_SEND_PER_DAY`), and each campaign's own
-//! rate (`rate_per_s`, carried on its email requests), as slots reserved in
-//! Redis ([`eventstore::rate`]) before each batch's sends.
+//! `EMAIL_SEND_PER_HOUR`, `EMAIL_SEND_PER_DAY`), each campaign's own rate
+//! (`rate_per_s`, carried on its email requests) and each receiving
+//! domain's ([`crate::domains`]), as slots reserved in Redis
+//! ([`eventstore::rate`]) before each batch's sends.
 //!
 //! A send with a slot waits for it (at most [`HORIZON`]) holding its
 //! lease, which is renewed meanwhile; one without a slot gives its lease
@@ -18,6 +19,7 @@ use eventstore::rate::{Lane, RateLimiter, SharedLimits, Slot};
 use eventstore::Redis;
 
 use crate::config::Config;
+use crate::domains::DomainRates;
 
 /// How far ahead a slot is reserved: the longest a send waits for its
 /// slot holding its lease and its handler's run.
@@ -46,12 +48,14 @@ pub fn from_config(config: &Config) -> anyhow::Result<SharedLimits> {
 #[derive(Clone)]
 pub struct SendSlots {
     limiter: RateLimiter,
+    domains: DomainRates,
 }
 
 impl SendSlots {
-    /// Slots under `limits`, shared through `redis`; the limits are shown
-    /// as gauges (`comms_send_rate_limit`, `comms_send_quota`; 0: none).
-    pub fn new(redis: Redis, limits: SharedLimits) -> Self {
+    /// Slots under `limits` and the rates of `domains`, shared through
+    /// `redis`; the limits are shown as gauges (`comms_send_rate_limit`,
+    /// `comms_send_quota`; 0: none).
+    pub fn new(redis: Redis, limits: SharedLimits, domains: DomainRates) -> Self {
         metrics::gauge!("comms_send_rate_limit").set(limits.per_second.unwrap_or(0.0));
         metrics::gauge!("comms_send_burst").set(f64::from(limits.burst));
         for (window, quota) in [("hour", limits.per_hour), ("day", limits.per_day)] {
@@ -59,26 +63,15 @@ impl SendSlots {
         }
         Self {
             limiter: RateLimiter::new(redis, limits, HORIZON),
+            domains,
         }
     }
 
     /// A slot for each of `emails`, in one round trip: each goes through
-    /// the shared limits and, with a `rate_per_s`, its campaign's lane.
+    /// the shared limits, its campaign's lane (with a `rate_per_s`) and its
+    /// domain's (with a rate).
     pub async fn reserve(&self, emails: &[&EmailRequested]) -> eventstore::Result<Vec<Slot>> {
-        let sends: Vec<Vec<Lane>> = emails
-            .iter()
-            .map(|email| {
-                email
-                    .rate_per_s
-                    .filter(|rate| rate.is_finite() && *rate > 0.0)
-                    .map(|per_second| Lane {
-                        name: format!("campaign:{}", email.campaign_id),
-                        per_second,
-                    })
-                    .into_iter()
-                    .collect()
-            })
-            .collect();
+        let sends: Vec<Vec<Lane>> = emails.iter().map(|email| self.lanes(email)).collect();
         let slots = self.limiter.reserve(&sends).await?;
         for slot in &slots {
             match slot {
@@ -89,6 +82,25 @@ impl SendSlots {
             }
         }
         Ok(slots)
+    }
+
+    /// The lanes `email` goes through besides the shared limits.
+    fn lanes(&self, email: &EmailRequested) -> Vec<Lane> {
+        let campaign = email
+            .rate_per_s
+            .filter(|rate| rate.is_finite() && *rate > 0.0)
+            .map(|per_second| Lane {
+                name: format!("campaign:{}", email.campaign_id),
+                per_second,
+            });
+        let domain = self
+            .domains
+            .of_address(&email.to_email)
+            .map(|(domain, per_second)| Lane {
+                name: format!("domain:{domain}"),
+                per_second,
+            });
+        campaign.into_iter().chain(domain).collect()
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use contracts::control::ControlBoard;
 use contracts::{Streams, DELIVERIES};
 use email_service::config::Config;
+use email_service::domains::DomainRates;
 use email_service::ledger::{Ledger, SCHEMA};
 use email_service::limits::SendSlots;
 use email_service::mailer::Mailer;
@@ -52,7 +53,7 @@ async fn sender_on(
         &Streams::new(1),
         SuppressedAddresses::new(db.clone()),
         ControlBoard::new(redis_link.clone()),
-        SendSlots::new(redis_link, SharedLimits::default()),
+        SendSlots::new(redis_link, SharedLimits::default(), DomainRates::default()),
     );
     (sender, db, dir)
 }

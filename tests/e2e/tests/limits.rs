@@ -1,7 +1,8 @@
 //! The send limits on the whole stack, as MailDev receives the emails:
 //! two email-service instances sharing one rate, a campaign's own rate
-//! beside a campaign without one, and an hourly quota that holds the rest
-//! of a campaign back without failing any of it.
+//! beside a campaign without one, a domain's rate beside a domain without
+//! one, and an hourly quota that holds the rest of a campaign back without
+//! failing any of it.
 
 use std::time::Duration;
 
@@ -144,4 +145,63 @@ fn an_hourly_quota_holds_the_rest_back_and_fails_none() {
     assert!(deferred >= 30.0, "{deferred} sends deferred");
     let failed = stack.stream_figures("comms:emails");
     assert_eq!(failed["dead_letters"], 0, "{failed}");
+}
+
+#[test]
+fn a_domain_s_rate_holds_its_mail_back_and_the_other_domains_go_on() {
+    let stack = Stack::start_with(
+        0,
+        vec![("EMAIL_DOMAIN_LIMITS".into(), "slow.example=10/s".into())],
+    );
+    let mut csv = String::from("email,name,tags\n");
+    for n in 0..50 {
+        csv.push_str(&format!(
+            "user{n}@slow.example,Slow {n},imported\nuser{n}@fast.example,Fast {n},imported\n"
+        ));
+    }
+    let url = format!(
+        "http://127.0.0.1:{}/api/v1/users/import",
+        stack.port("user-service")
+    );
+    let imported: Value = ureq::post(&url)
+        .set("content-type", "text/csv")
+        .send_string(&csv)
+        .expect("the import")
+        .into_json()
+        .unwrap();
+    assert_eq!(imported["created"], 100, "{imported}");
+    let id = create(&stack, "domains", json!({ "audience": "'imported' in tags" }));
+    let done = stack.wait_completed(&id, Duration::from_secs(60));
+    assert_eq!(done["progress"], all_sent(100), "{done}");
+
+    let emails = stack.emails();
+    let to = |domain: &str| -> Vec<Value> {
+        emails
+            .iter()
+            .filter(|email| {
+                email["to"][0]["address"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .ends_with(domain)
+            })
+            .cloned()
+            .collect()
+    };
+    let (slow, fast) = (
+        received(&to("@slow.example"), ""),
+        received(&to("@fast.example"), ""),
+    );
+    assert_eq!((slow.len(), fast.len()), (50, 50));
+    // 50 at 10 a second: 4.9 s from the first to the last.
+    let slow_span = slow[49] - slow[0];
+    assert!(
+        (4.4..=7.0).contains(&slow_span),
+        "slow.example took {slow_span:.1} s"
+    );
+    assert!(most_in_a_second(&slow, 0.0) <= 11);
+    let fast_span = fast[49] - fast[0];
+    assert!(
+        fast_span < slow_span / 2.0,
+        "fast.example took {fast_span:.1} s, slow.example {slow_span:.1} s"
+    );
 }
