@@ -64,11 +64,13 @@
 #   USERS=2000 bench/chaos.sh           # the CI run (about 2 minutes)
 #   USERS=2000 SEED=1234 bench/chaos.sh # repeat a run's schedule
 #   USERS=20000 PARTITIONS=4 bench/chaos.sh # the streams split in 4
+#   USERS=20000 SEND_RATE=400 bench/chaos.sh # under a shared send rate
 #
 # Settings: USERS (100000), SEED (random), SUPPRESS (users/200, at least 2),
 # KILLS (5 from 100,000 users, else
 # 4; at least 4), PARTITIONS (1: STREAM_PARTITIONS of the per-recipient
-# streams), SMTP_POOL (16), CAMPAIGN_TIMEOUT (seconds after the last
+# streams), SEND_RATE (0: none; email-service's EMAIL_SEND_RATE, emails a
+# second for all its instances), SMTP_POOL (16), CAMPAIGN_TIMEOUT (seconds after the last
 # fault; 600), KEEP=1 keeps the work directory (logs, databases, received
 # Message-IDs).
 set -euo pipefail
@@ -80,6 +82,7 @@ bench_settings 600
 seed="${SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}"
 kills="${KILLS:-$((users >= 100000 ? 5 : 4))}"
 partitions="${PARTITIONS:-1}"
+send_rate="${SEND_RATE:-0}"
 suppress="${SUPPRESS:-$((users / 200 > 2 ? users / 200 : 2))}"
 require_whole_numbers users smtp_pool campaign_timeout kills partitions suppress
 [ "$partitions" -ge 1 ] || { echo "PARTITIONS=$partitions: at least 1" >&2; exit 2; }
@@ -203,7 +206,7 @@ schedule_s=$t
 pace_ms="$(awk -v p="$smtp_pool" -v d="$schedule_s" -v n="$users" -v cap="$((smtp_timeout_ms / 4))" \
   'BEGIN { v = 1000 * p * d / n; if (v > cap) v = cap; printf "%d", v }')"
 
-echo "seed $seed: $users users, $partitions partition(s), $kills kills, SMTP down ${smtp_down_s}s, 4xx ${smtp_4xx_s}s, slow DATA ${smtp_slow_s}s (${slow_reply_ms} ms a message), stalled DATA ${smtp_stall_s}s (${stall_reply_ms} ms a message, SMTP_TIMEOUT_MS ${smtp_timeout_ms}), pace ${pace_ms} ms, schedule ${schedule_s}s" >&2
+echo "seed $seed: $users users, $partitions partition(s), $kills kills, SMTP down ${smtp_down_s}s, 4xx ${smtp_4xx_s}s, slow DATA ${smtp_slow_s}s (${slow_reply_ms} ms a message), stalled DATA ${smtp_stall_s}s (${stall_reply_ms} ms a message, SMTP_TIMEOUT_MS ${smtp_timeout_ms}), pace ${pace_ms} ms, schedule ${schedule_s}s, send rate ${send_rate}/s" >&2
 
 # --- the stack --------------------------------------------------------------------
 start_smtp() {
@@ -213,7 +216,7 @@ start_smtp() {
 # Short claim idle and send lease, so that a killed instance's entries and
 # sends are taken over in seconds, not the production minute.
 service_extra_env=(CLAIM_IDLE_MS=1000 EMAIL_LEASE_MS=3000 SMTP_TIMEOUT_MS="$smtp_timeout_ms"
-  USER_PAGE_SIZE="$page_size" STREAM_PARTITIONS="$partitions")
+  USER_PAGE_SIZE="$page_size" STREAM_PARTITIONS="$partitions" EMAIL_SEND_RATE="$send_rate")
 
 start_redis
 start_smtp

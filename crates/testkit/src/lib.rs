@@ -17,6 +17,7 @@ mod redis_server;
 mod service_home;
 mod slow_smtp;
 mod smtp_sink;
+mod throttling_smtp;
 
 pub use maildev::MailDev;
 pub use openbao::OpenBao;
@@ -27,6 +28,7 @@ pub use redis_server::{Persistence, RedisServer, MAXMEMORY};
 pub use service_home::ServiceHome;
 pub use slow_smtp::{serve_session, Answer, SlowSmtp};
 pub use smtp_sink::{SinkMode, SmtpSink};
+pub use throttling_smtp::ThrottlingSmtp;
 
 use std::collections::HashSet;
 use std::net::TcpListener;

@@ -4,16 +4,42 @@
 //! them, whatever the relay takes. Each domain is a lane of its own under
 //! the shared rate ([`eventstore::rate`]), kept across instances, so a
 //! slow domain waits alone and mail to the others goes on.
+//!
+//! A domain that asks to slow down (a throttling reply:
+//! [`crate::mailer::SendError::Throttled`]) gets a slower rate at once:
+//! half its rate (or half of [`START`] for a domain without one), down to
+//! [`FLOOR`], at most once per [`CUT_EVERY`] (the replies to the sends
+//! already in flight say the same thing once); each email it accepts then
+//! raises it by [`RAISE`], until it
+//! is back at its set rate (or [`RECOVERED`]) and forgotten. Each instance
+//! adapts from the replies it gets; the domain's lane is shared.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-/// The rate of each receiving domain, emails a second.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// The rate a domain without one slows down from, emails a second.
+pub const START: f64 = 10.0;
+/// The slowest a throttling domain is sent to, emails a second.
+pub const FLOOR: f64 = 0.2;
+/// A domain without a set rate is forgotten once back at this rate.
+pub const RECOVERED: f64 = 100.0;
+/// The factor each accepted email raises a slowed domain's rate by.
+pub const RAISE: f64 = 1.05;
+/// The shortest time between two cuts of a domain's rate.
+pub const CUT_EVERY: Duration = Duration::from_secs(1);
+
+/// The rate of each receiving domain, emails a second: set, and as its
+/// replies have made it. Clones share the latter.
+#[derive(Debug, Clone, Default)]
 pub struct DomainRates {
     /// Every domain's, unless overridden.
     default: Option<f64>,
     /// By lowercase domain.
     overrides: HashMap<String, f64>,
+    /// The domains slowed down by their replies: their rate now, and
+    /// when it was last cut.
+    slowed: Arc<Mutex<HashMap<String, (f64, Instant)>>>,
 }
 
 impl DomainRates {
@@ -26,7 +52,7 @@ impl DomainRates {
         }
         let mut rates = Self {
             default: (default > 0.0).then_some(default),
-            overrides: HashMap::new(),
+            ..Self::default()
         };
         for item in overrides
             .split(',')
@@ -41,12 +67,69 @@ impl DomainRates {
     }
 
     /// The rate of the domain of `address` (what follows its last `@`),
-    /// if it has one.
+    /// if it has one: its set rate, or slower if its replies asked.
     pub fn of_address(&self, address: &str) -> Option<(String, f64)> {
-        let domain = address.rsplit_once('@')?.1.to_ascii_lowercase();
-        let rate = self.overrides.get(&domain).copied().or(self.default)?;
+        let domain = domain_of(address)?;
+        let set = self.set_rate(&domain);
+        let slowed = self.slowed().get(&domain).map(|(rate, _)| *rate);
+        let rate = match (set, slowed) {
+            (Some(set), Some(slowed)) => set.min(slowed),
+            (set, slowed) => set.or(slowed)?,
+        };
         Some((domain, rate))
     }
+
+    /// The domain of `address` asked to slow down: halve its rate, unless
+    /// it was cut within [`CUT_EVERY`].
+    pub fn throttled(&self, address: &str) {
+        self.throttled_at(address, Instant::now());
+    }
+
+    fn throttled_at(&self, address: &str, at: Instant) {
+        metrics::counter!("comms_send_throttled_total").increment(1);
+        let Some(domain) = domain_of(address) else { return };
+        let set = self.set_rate(&domain);
+        let mut slowed = self.slowed();
+        let rate = match slowed.get(&domain) {
+            Some((_, cut)) if at.saturating_duration_since(*cut) < CUT_EVERY => return,
+            Some((rate, _)) => *rate,
+            None => set.unwrap_or(START),
+        };
+        let rate = (rate / 2.0).max(FLOOR);
+        tracing::info!(%domain, rate, "the domain asked to slow down");
+        slowed.insert(domain, (rate, at));
+    }
+
+    /// The domain of `address` accepted an email: a slowed domain's rate
+    /// rises, and is forgotten once back where it was.
+    pub fn accepted(&self, address: &str) {
+        let mut slowed = self.slowed();
+        if slowed.is_empty() {
+            return;
+        }
+        let Some(domain) = domain_of(address) else { return };
+        let recovered = self.set_rate(&domain).unwrap_or(RECOVERED);
+        if let Some((rate, _)) = slowed.get_mut(&domain) {
+            *rate *= RAISE;
+            if *rate >= recovered {
+                slowed.remove(&domain);
+                tracing::info!(%domain, "the domain is back at its rate");
+            }
+        }
+    }
+
+    fn set_rate(&self, domain: &str) -> Option<f64> {
+        self.overrides.get(domain).copied().or(self.default)
+    }
+
+    fn slowed(&self) -> std::sync::MutexGuard<'_, HashMap<String, (f64, Instant)>> {
+        self.slowed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The lowercase domain of `address`: what follows its last `@`.
+fn domain_of(address: &str) -> Option<String> {
+    Some(address.rsplit_once('@')?.1.to_ascii_lowercase())
 }
 
 /// `domain=<n>/<unit>` as the lowercase domain and its rate a second.
@@ -115,7 +198,52 @@ mod tests {
         );
         let only_overrides = DomainRates::parse(0.0, "gmail.com=1/s").unwrap();
         assert_eq!(only_overrides.of_address("dan@example.com"), None);
-        assert_eq!(DomainRates::parse(0.0, "").unwrap(), DomainRates::default());
+        assert_eq!(
+            DomainRates::parse(0.0, "").unwrap().of_address("ada@gmail.com"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_throttling_domain_is_halved_then_recovers_as_it_accepts() {
+        let rates = DomainRates::parse(0.0, "gmail.com=20/s").unwrap();
+        let start = Instant::now();
+        let later = |cuts: u32| start + CUT_EVERY * cuts;
+        rates.throttled_at("ada@gmail.com", start);
+        assert_eq!(
+            rates.of_address("bob@gmail.com"),
+            Some(("gmail.com".into(), 10.0))
+        );
+        // The replies of the sends in flight: one cut a second.
+        rates.throttled_at("ada@example.com", start);
+        rates.throttled_at("bob@example.com", start);
+        rates.throttled_at("carol@example.com", later(1));
+        assert_eq!(
+            rates.of_address("bob@example.com"),
+            Some(("example.com".into(), START / 4.0))
+        );
+        for cut in 0..100 {
+            rates.throttled_at("eve@slow.example", later(cut));
+        }
+        assert_eq!(
+            rates.of_address("x@slow.example"),
+            Some(("slow.example".into(), FLOOR))
+        );
+        // Accepted mail raises gmail.com back to its set 20/s, then it
+        // is forgotten; other domains are untouched by it.
+        for _ in 0..15 {
+            rates.accepted("ada@gmail.com");
+        }
+        assert_eq!(
+            rates.of_address("bob@gmail.com"),
+            Some(("gmail.com".into(), 20.0))
+        );
+        assert!(!rates.slowed().contains_key("gmail.com"));
+        assert_eq!(
+            rates.of_address("bob@example.com"),
+            Some(("example.com".into(), START / 4.0))
+        );
+        rates.accepted("nobody");
     }
 
     #[test]

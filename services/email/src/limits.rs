@@ -84,6 +84,17 @@ impl SendSlots {
         Ok(slots)
     }
 
+    /// The domain of `address` asked to slow down: it is slowed, alone.
+    pub fn throttled(&self, address: &str) {
+        self.domains.throttled(address);
+    }
+
+    /// The domain of `address` accepted an email: a slowed domain speeds
+    /// up again.
+    pub fn accepted(&self, address: &str) {
+        self.domains.accepted(address);
+    }
+
     /// The lanes `email` goes through besides the shared limits.
     fn lanes(&self, email: &EmailRequested) -> Vec<Lane> {
         let campaign = email

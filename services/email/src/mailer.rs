@@ -43,6 +43,12 @@ pub enum SendError {
     /// message was handed over, or answered 4xx.
     #[error("transient: {0}")]
     Transient(String),
+    /// Worth retrying, slower: the recipient's domain asks the sender to
+    /// slow down (a 4xx to `RCPT TO` or to the message, with an enhanced
+    /// status 4.7.x, or saying "too many" or "rate limit"): its domain
+    /// alone is paced down ([`crate::limits`]).
+    #[error("throttled: {0}")]
+    Throttled(String),
     /// The message went out but no reply came (a timeout or a dropped
     /// connection after the final `.`): the server may have accepted it.
     /// Sending it again may deliver it twice (with the same `Message-ID`).
@@ -322,7 +328,7 @@ async fn transfer(
         .await
         .map_err(|error| match error {
             SendError::Permanent(detail) => SendError::RecipientRefused(detail),
-            other => other,
+            other => throttled_or(other),
         })?;
     }
     if !held() {
@@ -333,7 +339,7 @@ async fn transfer(
     bounded("DATA", timeout, connection.command(Data)).await?;
     match tokio::time::timeout(timeout, connection.message(message)).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(error)) if error.is_permanent() || error.is_transient() => Err(classify(error)),
+        Ok(Err(error)) if error.is_permanent() || error.is_transient() => Err(throttled_or(classify(error))),
         Ok(Err(error)) => Err(SendError::Uncertain(format!(
             "no reply after the message: {error}"
         ))),
@@ -363,6 +369,35 @@ async fn bounded(
 /// The `Message-ID` of a notification's email.
 pub fn message_id(notification_id: &str) -> String {
     format!("<{notification_id}@comms>")
+}
+
+/// `error`, or [`SendError::Throttled`] when it is a 4xx that asks to slow
+/// down: an enhanced status 4.7.x (Gmail's `421 4.7.0 Try again later`,
+/// Outlook's `451 4.7.650 ... temporarily rate limited`) or words saying
+/// so. A 4xx about something else (`451 4.3.2`, a server shutting down)
+/// stays transient.
+fn throttled_or(error: SendError) -> SendError {
+    match error {
+        SendError::Transient(detail) => {
+            let text = detail.to_ascii_lowercase();
+            let throttling = [
+                "): 4.7.",
+                " 4.7.",
+                "too many",
+                "rate limit",
+                "throttl",
+                "slow down",
+            ]
+            .iter()
+            .any(|sign| text.contains(sign));
+            if throttling {
+                SendError::Throttled(detail)
+            } else {
+                SendError::Transient(detail)
+            }
+        }
+        other => other,
+    }
 }
 
 fn classify(error: lettre::transport::smtp::Error) -> SendError {

@@ -14,6 +14,7 @@ pub fn outcome_label(result: &Result<(), SendError>) -> &'static str {
         Ok(()) => "sent",
         Err(SendError::Permanent(_) | SendError::RecipientRefused(_)) => "failed",
         Err(SendError::Transient(_)) => "transient",
+        Err(SendError::Throttled(_)) => "throttled",
         Err(SendError::Uncertain(_)) => "uncertain",
         Err(SendError::Connection(_)) => "connection",
     }

@@ -372,7 +372,10 @@ impl Sender {
         tokio::time::sleep_until(slot_at.into()).await;
         let id = &email.notification_id;
         let outcome = match self.send(email, &|| holding.is_valid()).await {
-            Ok(()) => (lease, DeliveryStatus::Sent, None),
+            Ok(()) => {
+                self.slots.accepted(&email.to_email);
+                (lease, DeliveryStatus::Sent, None)
+            }
             Err(SendError::Permanent(detail)) => (lease, DeliveryStatus::Failed, Some(detail)),
             Err(SendError::RecipientRefused(detail)) => {
                 // The bounce is on comms:consent before the failure is
@@ -391,7 +394,10 @@ impl Sender {
                 anyhow::bail!("sending {id}: {detail}");
             }
             // Nothing about this recipient: never its final outcome.
-            Err(error @ (SendError::Transient(_) | SendError::Connection(_))) => {
+            Err(error @ (SendError::Transient(_) | SendError::Connection(_) | SendError::Throttled(_))) => {
+                if matches!(error, SendError::Throttled(_)) {
+                    self.slots.throttled(&email.to_email);
+                }
                 drop(holding);
                 if let Err(release) = self.ledger.release(&lease).await {
                     tracing::warn!(notification = %id, error = format!("{release:#}"), "cannot release a lease; it lapses instead");

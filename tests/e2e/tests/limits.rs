@@ -1,13 +1,15 @@
 //! The send limits on the whole stack, as MailDev receives the emails:
 //! two email-service instances sharing one rate, a campaign's own rate
 //! beside a campaign without one, a domain's rate beside a domain without
-//! one, and an hourly quota that holds the rest of a campaign back without
+//! one, a domain that throttles slowed alone and sent every email in the
+//! end, and an hourly quota that holds the rest of a campaign back without
 //! failing any of it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use e2e::{all_sent, Stack};
 use serde_json::{json, Value};
+use testkit::ThrottlingSmtp;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -203,5 +205,57 @@ fn a_domain_s_rate_holds_its_mail_back_and_the_other_domains_go_on() {
     assert!(
         fast_span < slow_span / 2.0,
         "fast.example took {fast_span:.1} s, slow.example {slow_span:.1} s"
+    );
+}
+
+#[test]
+fn a_throttling_domain_is_slowed_alone_and_gets_every_email_in_the_end() {
+    let smtp = ThrottlingSmtp::start("throttled.example", 5.0);
+    let stack = Stack::start_with(0, vec![("SMTP_PORT".into(), smtp.port().to_string())]);
+    let mut csv = String::from("email,name,tags\n");
+    for n in 0..30 {
+        csv.push_str(&format!(
+            "user{n}@throttled.example,Throttled {n},imported\nuser{n}@other.example,Other {n},imported\n"
+        ));
+    }
+    let url = format!(
+        "http://127.0.0.1:{}/api/v1/users/import",
+        stack.port("user-service")
+    );
+    ureq::post(&url)
+        .set("content-type", "text/csv")
+        .send_string(&csv)
+        .expect("the import");
+    let id = create(&stack, "throttled", json!({ "audience": "'imported' in tags" }));
+    let done = stack.wait_completed(&id, Duration::from_secs(120));
+    assert_eq!(done["progress"], all_sent(60), "every email in the end: {done}");
+
+    let received = smtp.received();
+    let to = |domain: &str| -> Vec<Instant> {
+        received
+            .iter()
+            .filter(|(to, _)| to.ends_with(domain))
+            .map(|(_, at)| *at)
+            .collect()
+    };
+    let (throttled, other) = (to("@throttled.example"), to("@other.example"));
+    assert_eq!((throttled.len(), other.len()), (30, 30), "one each: {received:?}");
+    assert!(smtp.refused() > 0, "the domain throttled");
+    let throttles = stack
+        .metric("email-service", "comms_send_throttled_total")
+        .unwrap_or(0.0);
+    assert!(throttles >= 1.0, "email-service saw it throttle");
+    // The other domain is not held behind it: all of its mail is in
+    // before the throttled domain's is half done.
+    let first = throttled.iter().chain(&other).min().copied().unwrap();
+    let other_done = *other.iter().max().unwrap() - first;
+    let throttled_done = *throttled.iter().max().unwrap() - first;
+    assert!(
+        other_done < throttled_done / 2,
+        "other.example done after {other_done:?}, throttled.example after {throttled_done:?}"
+    );
+    println!(
+        "throttled.example: {} throttling replies, done after {throttled_done:?}; other.example done after {other_done:?}",
+        smtp.refused()
     );
 }
