@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use servicekit::config::{empty_secret, ServiceConfig, ServiceSettings};
 use servicekit::streams::StreamSettings;
 
+use crate::dkim::DkimSettings;
+
 /// Everything email-service reads at start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
@@ -40,6 +42,10 @@ pub struct Config {
     /// connection, opening one, one command, a message and its reply
     /// (`SMTP_TIMEOUT_MS`).
     pub smtp_timeout_ms: u64,
+    /// DKIM signing: key, selector, domain, algorithm (`EMAIL_DKIM_*`,
+    /// Vault keys `dkim_*`; see [`crate::dkim`]). Off without a key.
+    #[serde(flatten)]
+    pub dkim: DkimSettings,
 }
 
 /// How email-service secures its SMTP connections (`SMTP_TLS`): read as
@@ -79,6 +85,7 @@ impl Default for Config {
             mail_from: "comms <comms@example.com>".into(),
             lease_ms: 60_000,
             smtp_timeout_ms: 30_000,
+            dkim: DkimSettings::default(),
         }
     }
 }

@@ -34,6 +34,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use crate::config::{Config, TlsMode};
+use crate::dkim::{Dkim, DkimRecord};
 use crate::list_headers::{CommsTest, ListUnsubscribe, ListUnsubscribePost};
 
 /// Why a send did not succeed.
@@ -81,6 +82,9 @@ pub struct Mailer {
     /// greeting, EHLO, STARTTLS, AUTH), one command, or the transfer of a
     /// message and its reply may take (`SMTP_TIMEOUT_MS`).
     timeout: Duration,
+    /// Signs every message with the domain's DKIM key, when one is set
+    /// ([`crate::dkim`]).
+    dkim: Option<Dkim>,
 }
 
 impl Mailer {
@@ -99,10 +103,11 @@ impl Mailer {
                  for a test server on loopback"
             );
         }
-        let from = config
+        let from: Mailbox = config
             .mail_from
             .parse()
             .map_err(|error| anyhow::anyhow!("MAIL_FROM is not an address: {error}"))?;
+        let dkim = Dkim::from_settings(&config.dkim, from.email.domain())?;
         Ok(Self {
             host: config.smtp_host.clone(),
             port: config.smtp_port,
@@ -118,7 +123,13 @@ impl Mailer {
             idle: Mutex::new(Vec::new()),
             slots: Semaphore::new(config.smtp_pool.max(1) as usize),
             timeout: Duration::from_millis(config.smtp_timeout_ms.max(1)),
+            dkim,
         })
+    }
+
+    /// The DNS record of the DKIM key this mailer signs with, if any.
+    pub fn dkim_record(&self) -> Option<&DkimRecord> {
+        self.dkim.as_ref().map(Dkim::record)
     }
 
     /// Opens one connection (kept for later sends), to check at start that
@@ -212,7 +223,12 @@ impl Mailer {
             )),
             None => builder.header(ContentType::TEXT_PLAIN).body(email.body.clone()),
         };
-        built.map_err(|error| SendError::Permanent(format!("cannot build the message: {error}")))
+        let mut message =
+            built.map_err(|error| SendError::Permanent(format!("cannot build the message: {error}")))?;
+        if let Some(dkim) = &self.dkim {
+            dkim.sign(&mut message);
+        }
+        Ok(message)
     }
 
     /// [`Mailer::open`] bounded by the SMTP timeout.
