@@ -71,9 +71,10 @@ case "$dkim" in
     require_openssl
     key_options=(-algorithm ed25519)
     [ "$dkim" = ed25519 ] || key_options=(-algorithm RSA -pkeyopt rsa_keygen_bits:2048)
-    # One array element: the PEM's line breaks reach email-service intact.
-    service_extra_env+=("EMAIL_DKIM_PRIVATE_KEY=$(openssl genpkey "${key_options[@]}" 2>/dev/null)"
-      EMAIL_DKIM_SELECTOR=bench)
+    dkim_pem="$(openssl genpkey "${key_options[@]}" 2>/dev/null)"
+    # On one line (a service's environment is passed a variable a line),
+    # its line breaks written \n, as email-service also reads a PEM.
+    service_extra_env+=("EMAIL_DKIM_PRIVATE_KEY=${dkim_pem//$'\n'/\\n}" EMAIL_DKIM_SELECTOR=bench)
     ;;
   *) echo "DKIM: unknown '$dkim' (off, rsa, ed25519)" >&2; exit 2 ;;
 esac

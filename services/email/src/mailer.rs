@@ -17,7 +17,7 @@
 //! thus returns within about twice `SMTP_TIMEOUT_MS`, whatever the server
 //! does.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use contracts::EmailRequested;
@@ -84,7 +84,7 @@ pub struct Mailer {
     timeout: Duration,
     /// Signs every message with the domain's DKIM key, when one is set
     /// ([`crate::dkim`]).
-    dkim: Option<Dkim>,
+    dkim: Option<Arc<Dkim>>,
 }
 
 impl Mailer {
@@ -107,7 +107,7 @@ impl Mailer {
             .mail_from
             .parse()
             .map_err(|error| anyhow::anyhow!("MAIL_FROM is not an address: {error}"))?;
-        let dkim = Dkim::from_settings(&config.dkim, from.email.domain())?;
+        let dkim = Dkim::from_settings(&config.dkim, from.email.domain())?.map(Arc::new);
         Ok(Self {
             host: config.smtp_host.clone(),
             port: config.smtp_port,
@@ -129,7 +129,7 @@ impl Mailer {
 
     /// The DNS record of the DKIM key this mailer signs with, if any.
     pub fn dkim_record(&self) -> Option<&DkimRecord> {
-        self.dkim.as_ref().map(Dkim::record)
+        self.dkim.as_deref().map(Dkim::record)
     }
 
     /// Opens one connection (kept for later sends), to check at start that
@@ -146,7 +146,7 @@ impl Mailer {
     /// Sends `email` with the stable `Message-ID` `<notification id@comms>`,
     /// so a receiver can drop the one duplicate no client can rule out:
     /// `multipart/alternative` (text, then HTML) when it has an HTML body,
-    /// a single `text/plain` part otherwise.
+    /// a single `text/plain` part otherwise; DKIM-signed when a key is set.
     /// `held` says whether the send's ledger lease is still valid: it is
     /// asked just before `DATA`, and a send whose lease is not stops there
     /// (transient: nothing was handed over), so that no message goes out
@@ -156,7 +156,13 @@ impl Mailer {
         email: &EmailRequested,
         held: &(dyn Fn() -> bool + Sync),
     ) -> Result<(), SendError> {
-        let message = self.message(email)?;
+        let mut message = self.message(email)?;
+        if let Some(dkim) = &self.dkim {
+            message = dkim
+                .sign(message)
+                .await
+                .map_err(|error| SendError::Transient(format!("DKIM signing failed: {error}")))?;
+        }
         let envelope = message.envelope().clone();
         let bytes = message.formatted();
         let timeout = self.timeout;
@@ -223,12 +229,7 @@ impl Mailer {
             )),
             None => builder.header(ContentType::TEXT_PLAIN).body(email.body.clone()),
         };
-        let mut message =
-            built.map_err(|error| SendError::Permanent(format!("cannot build the message: {error}")))?;
-        if let Some(dkim) = &self.dkim {
-            dkim.sign(&mut message);
-        }
-        Ok(message)
+        built.map_err(|error| SendError::Permanent(format!("cannot build the message: {error}")))
     }
 
     /// [`Mailer::open`] bounded by the SMTP timeout.
