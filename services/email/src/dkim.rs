@@ -32,6 +32,7 @@ use rsa::RsaPrivateKey;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use servicekit::config::empty_secret;
+use tokio::sync::Semaphore;
 use tokio::task::JoinError;
 use utoipa::ToSchema;
 
@@ -186,6 +187,9 @@ pub struct Dkim {
     config: DkimConfig,
     /// The key's algorithm, which decides where a signature is made.
     algorithm: DkimAlgorithm,
+    /// One permit per core: RSA signatures beyond them wait here, rather
+    /// than as more threads taking turns on the same cores.
+    cores: Semaphore,
     /// What to publish in DNS.
     record: DkimRecord,
 }
@@ -258,6 +262,7 @@ impl Dkim {
         Ok(Some(Self {
             config,
             algorithm: key.algorithm(),
+            cores: Semaphore::new(std::thread::available_parallelism().map_or(1, usize::from)),
             record,
         }))
     }
@@ -267,8 +272,8 @@ impl Dkim {
     /// than handing it to another thread costs. An RSA-2048 one takes
     /// about 1.5 ms (`bench/campaign.sh`), which on email-service's one
     /// thread would stall every other send meanwhile: it is made on
-    /// tokio's blocking threads, which spread over every core. Fails only
-    /// if the signer panicked.
+    /// tokio's blocking threads, which spread over every core, at most one
+    /// signature per core at a time. Fails only if the signer panicked.
     pub async fn sign(self: &Arc<Self>, mut message: Message) -> Result<Message, JoinError> {
         match self.algorithm {
             DkimAlgorithm::Ed25519Sha256 => {
@@ -276,6 +281,7 @@ impl Dkim {
                 Ok(message)
             }
             DkimAlgorithm::RsaSha256 => {
+                let _core = self.cores.acquire().await.expect("the semaphore is never closed");
                 let signer = Arc::clone(self);
                 tokio::task::spawn_blocking(move || {
                     message.sign(&signer.config);
