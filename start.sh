@@ -85,9 +85,11 @@ for name in "${stack_services[@]}"; do
   export "${manifest_variable[$name]}=$(manifest_port_of "${manifest_variable[$name]}")"
 done
 # Where browsers reach campaign-service (the dashboard, the unsubscribe
-# links) and user-service (the dashboard's suppression list), on those ports.
+# links), user-service (the dashboard's suppression list, audience count and
+# import) and notification-service (the dashboard's exports), on those ports.
 export PUBLIC_URL="${PUBLIC_URL:-http://localhost:$CAMPAIGN_PORT}"
 export USER_SERVICE_URL="${USER_SERVICE_URL:-http://localhost:$USER_PORT}"
+export NOTIFICATION_SERVICE_URL="${NOTIFICATION_SERVICE_URL:-http://localhost:$NOTIFICATION_PORT}"
 # The settings below are this script's own. The services take their Redis
 # URL and SMTP server from Vault, so none of these reaches them: an exported
 # REDIS_URL or SMTP_PORT would override what Vault holds.

@@ -155,6 +155,9 @@ pub struct CampaignCreated {
     /// means the text part is derived from the rendered HTML.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub html: Option<String>,
+    /// The campaign's own send rate, emails a second (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_s: Option<f64>,
 }
 
 impl Event for CampaignCreated {
@@ -251,6 +254,10 @@ pub struct EmailRequested {
     /// counted in no campaign.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub test: bool,
+    /// Its campaign's own send rate, emails a second, kept across
+    /// email-service's instances (absent: the shared limits alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_s: Option<f64>,
 }
 
 /// The `campaign_id` of test sends' emails: no campaign has it (campaigns'

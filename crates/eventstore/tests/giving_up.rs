@@ -2,7 +2,7 @@
 //! worker gives up on before it is dead-lettered; transient failures are
 //! retried with a growing backoff for a budget in time, never for a number
 //! of deliveries; `max_deliveries` counts only deliveries that never
-//! answered.
+//! answered; a deferral is a wait, past any budget and count.
 
 mod common;
 
@@ -23,6 +23,9 @@ type Runs = Arc<Mutex<HashMap<u64, Vec<(u64, Instant)>>>>;
 #[derive(Clone, Default)]
 struct Recorder {
     failing: Arc<Mutex<Vec<u64>>>,
+    /// Event numbers answered "later" (for how long), and how many more
+    /// times each is.
+    deferring: Arc<Mutex<HashMap<u64, (Duration, u32)>>>,
     runs: Runs,
     /// (event number, delivery count, reason) of each give-up.
     given_up: Arc<Mutex<Vec<(u64, u64, String)>>>,
@@ -55,6 +58,10 @@ impl Recorder {
             .push((delivery.deliveries, Instant::now()));
         if self.failing.lock().unwrap().contains(&event.n) {
             return Err(HandleError::Retry(anyhow::anyhow!("{} is greylisted", event.n)));
+        }
+        if let Some((wait, left @ 1..)) = self.deferring.lock().unwrap().get_mut(&event.n) {
+            *left -= 1;
+            return Err(HandleError::Later(*wait, "the send rate".into()));
         }
         Ok(())
     }
@@ -154,6 +161,46 @@ async fn entries_that_never_answered_are_settled_by_the_handler_then_dead_letter
         "a give-up that crashed is not called again: {}",
         letter(&ids[2]).reason
     );
+    assert_eq!(pending(&target, "s", "g").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_entry_comes_back_after_its_wait_past_any_budget_or_count() {
+    let redis = RedisServer::start();
+    let target = RedisTarget::parse(&redis.url()).unwrap();
+    publish(&target, 0..2).await;
+    let wait = Duration::from_millis(300);
+    let recorder = Recorder::default();
+    recorder.deferring.lock().unwrap().insert(0, (wait, 6));
+    let shutdown = CancellationToken::new();
+    let mut config = fast_config("s", "g", "c1");
+    config.retry_budget = Duration::from_secs(1);
+    config.max_deliveries = 1;
+    let worker = Worker::new(target.clone(), config);
+    let counters = worker.counters();
+    let run = tokio::spawn(worker.run(recorder.clone(), shutdown.clone()));
+    eventually("both entries handled", Duration::from_secs(20), || async {
+        counters.snapshot().handled == 2
+    })
+    .await;
+    shutdown.cancel();
+    run.await.unwrap();
+
+    let runs = recorder.runs(0);
+    assert_eq!(runs.len(), 7, "six deferrals, then handled: {runs:?}");
+    for pair in runs.windows(2) {
+        assert!(
+            pair[1].1 - pair[0].1 >= wait,
+            "came back before its wait: {runs:?}"
+        );
+    }
+    assert!(
+        runs[6].1 - runs[0].1 > Duration::from_secs(1),
+        "deferred past its retry budget"
+    );
+    let snapshot = counters.snapshot();
+    assert_eq!((snapshot.failed, snapshot.dead_lettered), (0, 0), "{snapshot:?}");
+    assert!(recorder.given_up().is_empty());
     assert_eq!(pending(&target, "s", "g").await, 0);
 }
 

@@ -169,6 +169,7 @@ mod tests {
                 Ok(()) => "ok",
                 Err(HandleError::Retry(_)) => "retry",
                 Err(HandleError::Poison(_)) => "poison",
+                Err(HandleError::Later(..)) => "later",
             })
             .collect()
     }

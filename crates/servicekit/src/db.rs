@@ -92,11 +92,17 @@ pub const SQLITE_SYNCHRONOUS: &str = "PRAGMA synchronous = FULL";
 /// the statement; SQLite runs in the process, whose clock it reads, and a
 /// file of SQLite belongs to one process anyway).
 pub fn now_ms_sql(pool: &AnyPool) -> &'static str {
-    if is_sqlite(pool.connect_options().database_url.as_str()) {
+    if is_sqlite_pool(pool) {
         "CAST((julianday('now') - 2440587.5) * 86400000.0 AS BIGINT)"
     } else {
         "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
     }
+}
+
+/// Whether `pool` is SQLite's (else PostgreSQL's): for the few statements
+/// whose SQL differs between them.
+pub fn is_sqlite_pool(pool: &AnyPool) -> bool {
+    is_sqlite(pool.connect_options().database_url.as_str())
 }
 
 /// Whether `url` names an SQLite database.

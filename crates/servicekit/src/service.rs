@@ -315,6 +315,13 @@ impl Service {
         self
     }
 
+    /// Takes writes on `route` (a pattern of the routes served) from the
+    /// pages of the allowed origins: see [`Site::writable_from_allowed_origins`].
+    pub fn writable_from_allowed_origins(mut self, route: &str) -> Self {
+        self.site = self.site.writable_from_allowed_origins(route);
+        self
+    }
+
     /// Lets requests to `route` (a pattern of the routes served) take as
     /// long as their body takes to come: see [`Limits::untimed_routes`].
     pub fn untimed(mut self, route: &str) -> Self {

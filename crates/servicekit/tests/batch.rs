@@ -27,6 +27,7 @@ fn kinds(results: &[Result<(), HandleError>]) -> Vec<&'static str> {
             Ok(()) => "ok",
             Err(HandleError::Retry(_)) => "retry",
             Err(HandleError::Poison(_)) => "poison",
+            Err(HandleError::Later(..)) => "later",
         })
         .collect()
 }

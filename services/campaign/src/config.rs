@@ -37,6 +37,11 @@ pub struct Config {
     /// suppression list there (user-service lets the pages of `PUBLIC_URL`
     /// read it).
     pub user_service_url: String,
+    /// Where browsers reach notification-service's API
+    /// (`NOTIFICATION_SERVICE_URL`, default `http://localhost:8083`): the
+    /// dashboard downloads a campaign's export there (notification-service
+    /// lets the pages of `PUBLIC_URL` read it).
+    pub notification_service_url: String,
 }
 
 impl Default for Config {
@@ -49,6 +54,7 @@ impl Default for Config {
             reannounce_ms: 30_000,
             max_in_progress: 50,
             user_service_url: "http://localhost:8082".into(),
+            notification_service_url: "http://localhost:8083".into(),
         }
     }
 }
@@ -57,7 +63,13 @@ impl Default for Config {
 impl ServiceConfig for Config {
     const NAME: &'static str = "campaign-service";
     const PREFIX: &'static str = "CAMPAIGN_";
-    const OWN_ENV: &'static [&'static str] = &["app_env", "api_token", "unsubscribe_key", "user_service_url"];
+    const OWN_ENV: &'static [&'static str] = &[
+        "app_env",
+        "api_token",
+        "unsubscribe_key",
+        "user_service_url",
+        "notification_service_url",
+    ];
     const DATABASE_FILE: &'static str = "campaigns.db";
 
     /// The unsubscribe key: dev's published one stops a prod start.

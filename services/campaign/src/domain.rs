@@ -50,6 +50,13 @@ pub struct NewCampaignRequest {
         max_length = 2000
     )]
     pub audience: Option<String>,
+    /// The campaign's own send rate, emails a second (more than 0, at
+    /// most 100,000; a fraction for slower than one a second), under
+    /// email-service's shared rate: a slow announcement beside a fast
+    /// campaign. Absent: as fast as the shared limits allow.
+    #[serde(default)]
+    #[schema(example = 20.0, exclusive_minimum = 0.0, maximum = 100_000.0)]
+    pub rate_per_s: Option<f64>,
 }
 
 /// A campaign's templates as the API takes them, in a new campaign, a
@@ -157,6 +164,8 @@ pub struct NewCampaign {
     /// The finished campaign whose recipients not reached (`failed`,
     /// `dead_lettered`) this one goes to instead ([`NewCampaign::resend`]).
     pub resend_of: Option<String>,
+    /// Its own send rate, emails a second; `None`: the shared limits only.
+    pub rate_per_s: Option<f64>,
 }
 
 impl NewCampaign {
@@ -169,6 +178,7 @@ impl NewCampaign {
         let CheckedTemplates { subject, body, html } = CheckedTemplates::parse(request.templates)?;
         let send_at = request.send_at.as_deref().map(parse_send_at).transpose()?;
         let audience = request.audience.map(check_audience).transpose()?;
+        let rate_per_s = request.rate_per_s.map(check_rate).transpose()?;
         Ok(Self {
             name,
             subject,
@@ -177,6 +187,7 @@ impl NewCampaign {
             send_at,
             audience,
             resend_of: None,
+            rate_per_s,
         })
     }
 
@@ -191,6 +202,7 @@ impl NewCampaign {
             send_at: None,
             audience: None,
             resend_of: None,
+            rate_per_s: None,
         }
     }
 
@@ -212,12 +224,28 @@ impl NewCampaign {
             send_at: None,
             audience: None,
             resend_of: Some(of.id.clone()),
+            rate_per_s: of.rate_per_s,
         }
     }
 }
 
 /// The longest name, in characters.
 const MAX_NAME_CHARS: usize = 200;
+
+/// The fastest rate a campaign may ask for, emails a second.
+const MAX_RATE_PER_S: f64 = 100_000.0;
+
+/// A `rate_per_s` that is a rate (more than 0, at most
+/// [`MAX_RATE_PER_S`]), or why not.
+fn check_rate(rate: f64) -> Result<f64, String> {
+    if rate.is_finite() && rate > 0.0 && rate <= MAX_RATE_PER_S {
+        Ok(rate)
+    } else {
+        Err(format!(
+            "rate_per_s must be more than 0 and at most {MAX_RATE_PER_S} emails a second, not {rate}"
+        ))
+    }
+}
 
 /// An audience filter that parses ([`contracts::audience`]), or why not:
 /// what is wrong, and at which character.
@@ -263,6 +291,7 @@ mod tests {
             },
             send_at: None,
             audience: None,
+            rate_per_s: None,
         }
     }
 
@@ -284,12 +313,32 @@ mod tests {
             audience: None,
             resend_of: None,
             html: Some("<p>Hi</p>".into()),
+            rate_per_s: Some(2.5),
         };
         let resend = NewCampaign::resend(&campaign);
         assert_eq!(resend.html, campaign.html, "the same templates");
+        assert_eq!(resend.rate_per_s, Some(2.5), "at the same rate");
         assert_eq!(resend.name.chars().count(), MAX_NAME_CHARS);
         assert!(resend.name.ends_with("… (resend)"));
         assert_eq!(resend.resend_of.as_deref(), Some("c1"));
+    }
+
+    #[test]
+    fn a_rate_is_a_positive_number_up_to_its_bound() {
+        for good in [0.5, 20.0, 100_000.0] {
+            let mut request = request("n", "s", "b");
+            request.rate_per_s = Some(good);
+            assert_eq!(NewCampaign::parse(request).unwrap().rate_per_s, Some(good));
+        }
+        for bad in [0.0, -1.0, 100_001.0, f64::NAN, f64::INFINITY] {
+            let mut request = request("n", "s", "b");
+            request.rate_per_s = Some(bad);
+            let error = NewCampaign::parse(request).unwrap_err();
+            assert!(
+                error.starts_with("rate_per_s must be more than 0"),
+                "{bad}: {error}"
+            );
+        }
     }
 
     #[test]

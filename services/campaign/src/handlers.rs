@@ -72,6 +72,7 @@ impl Tracker {
             audience: campaign.audience.clone(),
             resend_of: campaign.resend_of.clone(),
             html: campaign.html.clone(),
+            rate_per_s: campaign.rate_per_s,
         };
         let entry_id = self
             .publisher

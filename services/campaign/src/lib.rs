@@ -97,7 +97,13 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         })
         .open_to_every_page(routes::unsubscribe::ROUTE)
         .serve(
-            routes::router(state, &config.user_service_url),
+            routes::router(
+                state,
+                &routes::Peers {
+                    user_service: config.user_service_url.clone(),
+                    notification_service: config.notification_service_url.clone(),
+                },
+            ),
             routes::document(&streams),
         ))
 }

@@ -129,6 +129,26 @@ $('#detail-resend').onclick = async () => {
   showCampaign(answer, true);
   openDetail(answer.id);
 };
+// Every recipient of the open campaign and where they stand, as CSV, from
+// notification-service, which keeps them (<meta name="notification-service">;
+// it lets this page's origin read it): fetched with the token (it holds
+// addresses), then saved as a file.
+$('#detail-export').onclick = async () => {
+  const exportUrl = $('meta[name="notification-service"]').content
+    + `/api/v1/campaigns/${encodeURIComponent(detailId)}/export`;
+  const response = await guarded(exportUrl).catch(() => null);
+  if (!response || !response.ok) {
+    $('#message').textContent = response ? (await response.json()).error
+      : `cannot read ${exportUrl} from this page: is notification-service up, `
+        + `and this page's origin (${location.origin}) its PUBLIC_URL or among its ALLOWED_ORIGINS?`;
+    return;
+  }
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = `campaign-${detailId}.csv`;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+};
 $('#detail-close').onclick = () => {
   detailId = null;
   $('#detail').hidden = true;

@@ -254,8 +254,9 @@ async fn pages_run_only_their_own_files_and_no_answer_can_be_framed_or_sniffed()
         assert!(policy.contains("frame-ancestors 'none'"), "{path}: {policy}");
         assert!(policy.contains("default-src 'none'"), "{path}: {policy}");
         assert!(!policy.contains("script-src 'unsafe"), "{path}: {policy}");
-        // Nothing from elsewhere but the suppression list's reads, from
-        // user-service (`USER_SERVICE_URL`).
+        // Nothing from elsewhere but the reads (and the import) of
+        // user-service (`USER_SERVICE_URL`) and notification-service
+        // (`NOTIFICATION_SERVICE_URL`).
         let elsewhere: Vec<&str> = policy
             .split(';')
             .map(str::trim)
@@ -264,7 +265,8 @@ async fn pages_run_only_their_own_files_and_no_answer_can_be_framed_or_sniffed()
         assert!(
             elsewhere
                 .iter()
-                .all(|directive| *directive == "connect-src 'self' http://localhost:8082"),
+                .all(|directive| *directive
+                    == "connect-src 'self' http://localhost:8082 http://localhost:8083"),
             "{path}: {policy}"
         );
     }

@@ -42,6 +42,24 @@ pub struct Config {
     /// connection, opening one, one command, a message and its reply
     /// (`SMTP_TIMEOUT_MS`).
     pub smtp_timeout_ms: u64,
+    /// Emails a second, every instance together (`EMAIL_SEND_RATE`); 0:
+    /// no rate. A fraction for less than one a second.
+    pub send_rate: f64,
+    /// How many may go at once after a quiet spell (`EMAIL_SEND_BURST`);
+    /// 0: a second's worth of the rate.
+    pub send_burst: u32,
+    /// Emails in any rolling hour, every instance together
+    /// (`EMAIL_SEND_PER_HOUR`); 0: no quota.
+    pub send_per_hour: u64,
+    /// Emails in any rolling day, every instance together
+    /// (`EMAIL_SEND_PER_DAY`); 0: no quota.
+    pub send_per_day: u64,
+    /// Emails a second to each receiving domain, every instance together
+    /// (`EMAIL_DOMAIN_RATE`); 0: none.
+    pub domain_rate: f64,
+    /// Rates of some domains instead (`EMAIL_DOMAIN_LIMITS`:
+    /// `gmail.com=20/s,outlook.com=300/m`; `/s`, `/m` or `/h`).
+    pub domain_limits: String,
     /// DKIM signing: key, selector, domain, algorithm (`EMAIL_DKIM_*`,
     /// Vault keys `dkim_*`; see [`crate::dkim`]). Off without a key.
     #[serde(flatten)]
@@ -85,6 +103,12 @@ impl Default for Config {
             mail_from: "comms <comms@example.com>".into(),
             lease_ms: 60_000,
             smtp_timeout_ms: 30_000,
+            send_rate: 0.0,
+            send_burst: 0,
+            send_per_hour: 0,
+            send_per_day: 0,
+            domain_rate: 0.0,
+            domain_limits: String::new(),
             dkim: DkimSettings::default(),
         }
     }

@@ -8,10 +8,13 @@
 
 pub mod config;
 pub mod dkim;
+pub mod domains;
 pub mod held;
 pub mod ledger;
+pub mod limits;
 pub mod list_headers;
 pub mod mailer;
+pub mod outcome;
 pub mod recorder;
 pub mod routes;
 pub mod sender;
@@ -28,6 +31,7 @@ use utoipa::OpenApi;
 
 use crate::config::Config;
 use crate::ledger::Ledger;
+use crate::limits::SendSlots;
 use crate::mailer::Mailer;
 use crate::sender::Sender;
 use crate::suppressed::SuppressedAddresses;
@@ -42,6 +46,8 @@ const SPEC: Spec = Spec::new(GROUP, "EMAIL_PORT", ledger::SCHEMA);
 /// the SMTP server, and bound (port 0 picks a free one), ready to run.
 pub async fn build(config: Config) -> anyhow::Result<Service> {
     // The settings first: a bad one is named before any server is asked.
+    let limits = limits::from_config(&config)?;
+    let domain_rates = domains::DomainRates::parse(config.domain_rate, &config.domain_limits)?;
     let mailer = Mailer::new(&config)?;
     let service = Service::build(&SPEC, &config.service).await?;
     mailer.check().await.map_err(|error| {
@@ -71,6 +77,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         &streams,
         suppressed.clone(),
         ControlBoard::new(service.redis().clone()),
+        SendSlots::new(service.redis().clone(), limits, domain_rates),
     );
     let eraser = Eraser::new(service.db().clone(), ledger::ERASE);
     Ok(service

@@ -7,6 +7,11 @@
 //! waits in notification-service's records until the campaign resumes),
 //! one of a cancelled campaign `cancelled`. Either gives its lease back.
 //!
+//! Before the leases, the sends take their slots under the send limits
+//! ([`crate::limits`]), in one round trip for the batch: one without a
+//! slot now is answered "later" and touches nothing else; one with a slot
+//! waits for it (holding its lease) before its send.
+//!
 //! Order of effects: take the ledger lease → send (the lease renewed while
 //! it runs, and checked before `DATA`) → record the outcome in the ledger
 //! → publish it → (the worker) ack. The requests of one read go through
@@ -43,13 +48,16 @@ use std::time::Instant;
 
 use contracts::consent::{ConsentChanged, SuppressionReason};
 use contracts::control::{Control, ControlBoard};
-use contracts::{DeliveryStatus, EmailDelivery, EmailRequested, Streams};
+use contracts::{DeliveryStatus, EmailRequested, Streams};
+use eventstore::rate::Slot;
 use eventstore::{Delivery, Envelope, HandleError, Handler, Partitioned, Publisher};
 use servicekit::batch::{decode_each, Answers};
 
 use crate::held::InFlight;
 use crate::ledger::{Claim, Final, Lease, Ledger};
+use crate::limits::SendSlots;
 use crate::mailer::{Mailer, SendError};
+use crate::outcome::{outcome_event, outcome_label};
 use crate::recorder::Recorder;
 use crate::suppressed::SuppressedAddresses;
 use crate::unrecorded::Unrecorded;
@@ -74,6 +82,8 @@ pub struct Sender {
     consent: Partitioned,
     /// Which campaigns are paused or cancelled, checked for each batch.
     board: ControlBoard,
+    /// The send limits' slots, taken for each batch.
+    slots: SendSlots,
 }
 
 /// What became of one request of a batch before its outcome is published.
@@ -82,8 +92,8 @@ enum Step {
     Answered,
     /// Its final outcome, known from the ledger: publish it.
     Known(DeliveryStatus, Option<String>),
-    /// Its lease was taken: send it.
-    Leased(Lease),
+    /// Its lease was taken: send it at its slot (not before this instant).
+    Leased(Lease, Instant),
     /// Its lease was taken, but it is not to be sent (its recipient is
     /// suppressed, its campaign paused or cancelled): give the lease back,
     /// send nothing, publish this outcome and detail.
@@ -95,8 +105,8 @@ enum Step {
 impl Sender {
     /// A handler sending with `mailer`, keeping `ledger`, skipping the
     /// addresses in `suppressed` and the campaigns stopped on `board`,
-    /// publishing with `publisher` outcomes to
-    /// `streams.deliveries` and hard bounces to `streams.consent`. A
+    /// within the limits of `slots`, publishing with `publisher` outcomes
+    /// to `streams.deliveries` and hard bounces to `streams.consent`. A
     /// transient failure is retried by the worker within its retry budget;
     /// past it, [`Handler::give_up`] publishes the final `failed`.
     pub fn new(
@@ -106,6 +116,7 @@ impl Sender {
         streams: &Streams,
         suppressed: SuppressedAddresses,
         board: ControlBoard,
+        slots: SendSlots,
     ) -> Self {
         let in_flight = InFlight::default();
         in_flight.renew_on(ledger.clone());
@@ -120,6 +131,7 @@ impl Sender {
             suppressed,
             consent: streams.consent.clone(),
             board,
+            slots,
         }
     }
 
@@ -155,11 +167,28 @@ impl Sender {
             }
         };
         let (remembered, _recording) = self.unrecorded.take(&ids);
+        let to_send: Vec<bool> = remembered
+            .iter()
+            .zip(&suppressed)
+            .zip(&emails)
+            .map(|((remembered, suppressed), email)| {
+                remembered.is_none() && suppressed.is_none() && !controls.contains_key(&email.campaign_id)
+            })
+            .collect();
+        let reserved_at = Instant::now();
+        let slots = match self.take_slots(&emails, &to_send).await {
+            Ok(slots) => slots,
+            Err(error) => {
+                answers.answer_all(indexes, &Err(error));
+                return answers.into_results();
+            }
+        };
         let to_claim: Vec<String> = ids
             .iter()
             .zip(&remembered)
-            .filter(|(_, remembered)| remembered.is_none())
-            .map(|(id, _)| id.clone())
+            .zip(&slots)
+            .filter(|((_, remembered), slot)| remembered.is_none() && !matches!(slot, Some(Slot::Later(_))))
+            .map(|((id, _), _)| id.clone())
             .collect();
         let claimed_at = Instant::now();
         let claims = if to_claim.is_empty() {
@@ -180,7 +209,17 @@ impl Sender {
             .zip(&ids)
             .zip(suppressed)
             .zip(&emails)
-            .map(|((((remembered, &index), id), suppressed), email)| {
+            .zip(&slots)
+            .map(|(((((remembered, &index), id), suppressed), email), slot)| {
+                let slot_at = match slot {
+                    Some(Slot::Later(after)) => {
+                        let later = HandleError::Later(*after, "a slot under the send limits".into());
+                        answers.answer(index, Err(later));
+                        return Step::Answered;
+                    }
+                    Some(Slot::In(wait)) => reserved_at + *wait,
+                    None => reserved_at,
+                };
                 let claim = match remembered {
                     Some(Ok(outcome)) => return Step::Unrecorded(outcome),
                     Some(Err(())) => Claim::Busy,
@@ -210,7 +249,7 @@ impl Sender {
                             (None, Some(Control::Paused)) => {
                                 Step::NotSent(lease, DeliveryStatus::Held, "the campaign is paused".into())
                             }
-                            (None, None) => Step::Leased(lease),
+                            (None, None) => Step::Leased(lease, slot_at),
                         }
                     }
                 }
@@ -233,6 +272,26 @@ impl Sender {
             });
         answers.publish(&self.publisher, built).await;
         answers.into_results()
+    }
+
+    /// The slot of each email of a batch that is to be sent (`to_send`),
+    /// in one round trip; `None` for the others.
+    async fn take_slots(
+        &self,
+        emails: &[EmailRequested],
+        to_send: &[bool],
+    ) -> anyhow::Result<Vec<Option<Slot>>> {
+        let asked: Vec<&EmailRequested> = emails
+            .iter()
+            .zip(to_send)
+            .filter(|(_, send)| **send)
+            .map(|(email, _)| email)
+            .collect();
+        let mut slots = self.slots.reserve(&asked).await?.into_iter();
+        Ok(to_send
+            .iter()
+            .map(|send| if *send { slots.next() } else { None })
+            .collect())
     }
 
     /// Gives back the leases of the steps of a batch not to be sent, each
@@ -271,14 +330,16 @@ impl Sender {
         let work: Vec<(usize, Step)> = steps
             .iter_mut()
             .enumerate()
-            .filter(|(_, step)| matches!(step, Step::Leased(_) | Step::Unrecorded(_)))
+            .filter(|(_, step)| matches!(step, Step::Leased(..) | Step::Unrecorded(_)))
             .map(|(i, step)| (i, std::mem::replace(step, Step::Answered)))
             .collect();
         let settled = futures::future::join_all(work.into_iter().map(|(i, step)| {
             let email = &emails[i];
             async move {
                 let settled = match step {
-                    Step::Leased(lease) => self.send_and_record(email, lease, claimed_at).await,
+                    Step::Leased(lease, slot_at) => {
+                        self.send_and_record(email, lease, claimed_at, slot_at).await
+                    }
                     Step::Unrecorded(outcome) => self.record(outcome).await,
                     _ => unreachable!("only leased and unrecorded steps"),
                 };
@@ -294,18 +355,21 @@ impl Sender {
         }
     }
 
-    /// Sends `email` under `lease`, which is held in the renewed set (and
-    /// checked before `DATA`) until its outcome is recorded; its final
-    /// outcome, or the retry to answer.
+    /// Sends `email` under `lease` at its slot, `slot_at` (its wait counted
+    /// from the reservation, whatever the claim took since); the lease is
+    /// held in the renewed set (and checked before `DATA`) until its
+    /// outcome is recorded. Its final outcome, or the retry to answer.
     async fn send_and_record(
         &self,
         email: &EmailRequested,
         lease: Lease,
         claimed_at: Instant,
+        slot_at: Instant,
     ) -> anyhow::Result<(DeliveryStatus, Option<String>)> {
         let holding = self
             .in_flight
             .hold(&lease, claimed_at, self.ledger.lease_duration());
+        tokio::time::sleep_until(slot_at.into()).await;
         let id = &email.notification_id;
         let outcome = match self.send(email, &|| holding.is_valid()).await {
             Ok(()) => (lease, DeliveryStatus::Sent, None),
@@ -393,18 +457,6 @@ impl Sender {
     }
 }
 
-/// How a send attempt ended, as the `outcome` label of
-/// `comms_emails_total`.
-fn outcome_label(result: &Result<(), SendError>) -> &'static str {
-    match result {
-        Ok(()) => "sent",
-        Err(SendError::Permanent(_) | SendError::RecipientRefused(_)) => "failed",
-        Err(SendError::Transient(_)) => "transient",
-        Err(SendError::Uncertain(_)) => "uncertain",
-        Err(SendError::Connection(_)) => "connection",
-    }
-}
-
 /// The worker runs [`Sender::handle_requests`] on the requests of each
 /// read; when it gives an entry up (its retry budget spent, or it crashed
 /// the process too often) the request is `dead_lettered`, so its
@@ -436,27 +488,4 @@ impl Handler for Sender {
             .map_err(anyhow::Error::from)?;
         Ok(())
     }
-}
-
-/// The `email.delivery` event of `email`'s outcome, traced as `delivery`
-/// was, and the partition of `deliveries` it goes to.
-fn outcome_event<'s>(
-    deliveries: &'s Partitioned,
-    delivery: &Delivery,
-    email: EmailRequested,
-    status: DeliveryStatus,
-    detail: Option<String>,
-) -> anyhow::Result<(&'s str, Envelope)> {
-    let partition = deliveries.for_key(&email.to_email);
-    let id = email.notification_id;
-    let event = EmailDelivery {
-        notification_id: id.clone(),
-        campaign_id: email.campaign_id,
-        status,
-        detail,
-        recipient: Some(email.to_email),
-    };
-    let envelope =
-        Envelope::with_id(&event, format!("delivery:{id}"))?.traced(delivery.envelope.trace.clone());
-    Ok((partition, envelope))
 }

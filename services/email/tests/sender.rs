@@ -9,10 +9,13 @@ use std::time::Duration;
 use contracts::control::ControlBoard;
 use contracts::{Streams, DELIVERIES};
 use email_service::config::Config;
+use email_service::domains::DomainRates;
 use email_service::ledger::{Ledger, SCHEMA};
+use email_service::limits::SendSlots;
 use email_service::mailer::Mailer;
 use email_service::sender::Sender;
 use email_service::suppressed::SuppressedAddresses;
+use eventstore::rate::SharedLimits;
 use eventstore::{Delivery, Envelope, HandleError, Publisher, RedisTarget};
 use sqlx::AnyPool;
 use tempfile::TempDir;
@@ -49,7 +52,8 @@ async fn sender_on(
         publisher,
         &Streams::new(1),
         SuppressedAddresses::new(db.clone()),
-        ControlBoard::new(redis_link),
+        ControlBoard::new(redis_link.clone()),
+        SendSlots::new(redis_link, SharedLimits::default(), DomainRates::default()),
     );
     (sender, db, dir)
 }

@@ -11,10 +11,13 @@ use contracts::consent::{address_hash, SuppressionChanged, SuppressionReason};
 use contracts::control::ControlBoard;
 use contracts::{Streams, DELIVERIES};
 use email_service::config::Config;
+use email_service::domains::DomainRates;
 use email_service::ledger::{Ledger, SCHEMA};
+use email_service::limits::SendSlots;
 use email_service::mailer::Mailer;
 use email_service::sender::Sender;
 use email_service::suppressed::SuppressedAddresses;
+use eventstore::rate::SharedLimits;
 use eventstore::{Delivery, Envelope, Publisher, RedisTarget};
 use testkit::{RedisServer, SlowSmtp};
 
@@ -78,7 +81,8 @@ async fn a_suppressed_address_is_not_sent_to_and_the_latest_change_wins() {
         publisher,
         &Streams::new(1),
         list.clone(),
-        ControlBoard::new(redis_link),
+        ControlBoard::new(redis_link.clone()),
+        SendSlots::new(redis_link, SharedLimits::default(), DomainRates::default()),
     );
 
     list.apply(&change(true, 1_000)).await.unwrap();

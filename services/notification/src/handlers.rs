@@ -40,7 +40,7 @@ use eventstore::{Delivery, Envelope, Event, HandleError, Handler, Publisher};
 use servicekit::batch::{decode_each, decode_then, Answers};
 
 use crate::links::UnsubscribeLinks;
-use crate::store::NotificationStore;
+use crate::store::{NotificationStore, StoredTemplates};
 use crate::templates::{Compiled, TemplateCache};
 
 /// Shared state of the handlers.
@@ -84,13 +84,14 @@ impl Notifier {
             return Ok(());
         }
         let campaign: CampaignCreated = delivery.envelope.decode()?;
+        let templates = StoredTemplates {
+            subject: campaign.subject,
+            body: campaign.body,
+            html: campaign.html,
+            rate_per_s: campaign.rate_per_s,
+        };
         self.store
-            .save_templates(
-                &campaign.campaign_id,
-                &campaign.subject,
-                &campaign.body,
-                campaign.html.as_deref(),
-            )
+            .save_templates(&campaign.campaign_id, &templates)
             .await?;
         Ok(())
     }
@@ -324,7 +325,7 @@ fn render(
     links: &UnsubscribeLinks,
 ) -> anyhow::Result<(String, Envelope)> {
     let link = links.for_recipient(request.user_id, &request.campaign_id);
-    let rendered = match compiled.as_ref() {
+    let rendered = match &compiled.templates {
         Ok(templates) => templates.render(&templates::Recipient {
             name: &request.name,
             email: &request.email,
@@ -345,6 +346,7 @@ fn render(
                 unsubscribe_mailto: link.mailto,
                 html: rendered.html,
                 test: false,
+                rate_per_s: compiled.rate_per_s,
             };
             let stream = streams.emails.for_key(&email.to_email).to_string();
             (stream, Envelope::with_id(&email, request.notification_id))

@@ -106,6 +106,8 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
             async move { held::round(&notifier).await }
         })
         .trim(&[&streams.notifications, &streams.deliveries])
+        // The dashboard downloads a campaign's export from its pages.
+        .allow_origin_of(&config.public_url)
         .serve(routes::router(reads, access), routes::ApiDoc::openapi()))
 }
 

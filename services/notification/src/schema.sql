@@ -25,6 +25,13 @@ CREATE TABLE IF NOT EXISTS templates_html (
     html TEXT NOT NULL
 );
 
+-- The send rate of each campaign that has its own (emails a second), put
+-- on each of its email requests: a table of its own, for the same reason.
+CREATE TABLE IF NOT EXISTS templates_rate (
+    campaign_id TEXT PRIMARY KEY,
+    rate_per_s DOUBLE PRECISION NOT NULL
+);
+
 -- The campaigns with notifications held back by a pause (`held`), each
 -- with a generation moved by every hold: the round that requests them
 -- again (or cancels them) forgets a campaign only at the generation it

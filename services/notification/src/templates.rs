@@ -16,8 +16,17 @@ use crate::store::NotificationStore;
 /// looked up for each of its recipients, so a handful at a time is plenty.
 const CACHED_CAMPAIGNS: usize = 64;
 
-/// A campaign's templates, compiled, or why they do not compile.
-pub type Compiled = Arc<Result<Templates, TemplateError>>;
+/// What a campaign's email requests are made from.
+#[derive(Debug)]
+pub struct CompiledCampaign {
+    /// Its templates, compiled, or why they do not compile.
+    pub templates: Result<Templates, TemplateError>,
+    /// Its own send rate, emails a second, if any.
+    pub rate_per_s: Option<f64>,
+}
+
+/// A campaign's templates, compiled, and its rate, shared.
+pub type Compiled = Arc<CompiledCampaign>;
 
 /// Compiled templates by campaign id, loaded from the store on a miss.
 #[derive(Clone)]
@@ -44,11 +53,14 @@ impl TemplateCache {
         let Some(stored) = self.store.templates(campaign_id).await? else {
             return Ok(None);
         };
-        let compiled: Compiled = Arc::new(Templates::compile_sources(&Sources {
-            subject: &stored.subject,
-            body: &stored.body,
-            html: stored.html.as_deref(),
-        }));
+        let compiled: Compiled = Arc::new(CompiledCampaign {
+            templates: Templates::compile_sources(&Sources {
+                subject: &stored.subject,
+                body: &stored.body,
+                html: stored.html.as_deref(),
+            }),
+            rate_per_s: stored.rate_per_s,
+        });
         let mut cache = self.compiled.lock().expect("template cache");
         if cache.len() >= CACHED_CAMPAIGNS {
             // Campaigns are sent one or a few at a time: starting over is

@@ -112,6 +112,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         })
         .trim(&[&streams.campaigns, &streams.consent, &streams.erasures])
         .allow_origin_of(&config.public_url)
+        .writable_from_allowed_origins(import::ROUTE)
         .untimed(import::ROUTE)
         .serve(
             routes::router(reads, writes.clone(), eraser, access.clone())

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use contracts::audience::{Filter, Param};
+use contracts::audience::{Dialect, Filter, Param};
 use serde::Serialize;
 use servicekit::now_ms;
 use sqlx::any::AnyArguments;
@@ -155,7 +155,7 @@ impl UserStore {
         after: i64,
         limit: i64,
     ) -> anyhow::Result<Vec<User>> {
-        let (clause, params) = where_clause(filter, 3);
+        let (clause, params) = where_clause(filter, 3, self.dialect());
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM users WHERE users.id > $1{clause} ORDER BY users.id LIMIT $2"
         );
@@ -169,6 +169,15 @@ impl UserStore {
         with_tags(&self.db, users).await
     }
 
+    /// The SQL dialect of this store's database, for filters.
+    fn dialect(&self) -> Dialect {
+        if servicekit::db::is_sqlite_pool(&self.db) {
+            Dialect::Sqlite
+        } else {
+            Dialect::Postgres
+        }
+    }
+
     /// How many users have an id up to `id`.
     pub async fn count_up_to(&self, id: i64) -> anyhow::Result<i64> {
         self.count_matching(None, id).await
@@ -178,7 +187,7 @@ impl UserStore {
     /// `up_to_id`: an audience's size, and at the end of an expansion the
     /// number it published up to its cursor.
     pub async fn count_matching(&self, filter: Option<&Filter>, up_to_id: i64) -> anyhow::Result<i64> {
-        let (clause, params) = where_clause(filter, 2);
+        let (clause, params) = where_clause(filter, 2, self.dialect());
         let sql = format!("SELECT COUNT(*) FROM users WHERE users.id <= $1{clause}");
         let query = bind_params(sqlx::query(&sql).bind(up_to_id), &params);
         Ok(query.fetch_one(&self.db).await?.try_get(0)?)
@@ -336,12 +345,12 @@ impl UserStore {
     }
 }
 
-/// ` AND (<filter>)` with placeholders from `$first`, and their values;
-/// nothing for no filter.
-fn where_clause(filter: Option<&Filter>, first: usize) -> (String, Vec<Param>) {
+/// ` AND (<filter>)` in `dialect` with placeholders from `$first`, and
+/// their values; nothing for no filter.
+fn where_clause(filter: Option<&Filter>, first: usize, dialect: Dialect) -> (String, Vec<Param>) {
     match filter {
         Some(filter) => {
-            let sql = filter.to_sql(first);
+            let sql = filter.to_sql(first, dialect);
             (format!(" AND {}", sql.clause), sql.params)
         }
         None => (String::new(), Vec::new()),

@@ -214,6 +214,20 @@ struct Made {
     /// Days since 2020-01-01.
     day: Option<i64>,
     tags: Vec<&'static str>,
+    /// Free-form: `team` (a string; `null` in some), `seats` (a number).
+    team: Option<&'static str>,
+    seats: Option<i64>,
+}
+
+impl Made {
+    /// Its free-form attributes as JSON: none at all for some users, and
+    /// `team` present as `null` for others.
+    fn attributes(&self) -> Value {
+        match (self.seats, self.team) {
+            (None, _) => Value::Null,
+            (Some(seats), team) => json!({"team": team, "seats": seats}),
+        }
+    }
 }
 
 /// `n`'s user: every attribute varies with `n`, some missing.
@@ -234,6 +248,8 @@ fn made(n: i64) -> Made {
             .filter(|(at, _)| (n >> *at) % 2 == 1 && n % (*at as i64 + 2) != 0)
             .map(|(_, tag)| *tag)
             .collect(),
+        team: [None, Some("ops"), Some("sales"), None][(n % 4) as usize],
+        seats: (n % 4 != 0).then_some(n % 5),
     }
 }
 
@@ -257,6 +273,7 @@ async fn counts_match(database: Option<String>) {
         let row = json!({
             "email": user.email, "name": format!("User {}", user.id), "country": user.country,
             "plan": user.plan, "locale": user.locale, "signed_up_at": user.day.map(date), "tags": user.tags,
+            "attributes": user.attributes(),
         });
         writeln!(body, "{row}").unwrap();
     }
@@ -306,6 +323,20 @@ async fn counts_match(database: Option<String>) {
             Box::new(|u| u.id <= 2),
         ),
         ("plan = 'enterprise'".into(), Box::new(|_| false)),
+        (
+            "attributes.team = 'ops'".into(),
+            Box::new(|u| u.team == Some("ops")),
+        ),
+        (
+            "attributes.team != 'ops'".into(),
+            Box::new(|u| u.team != Some("ops")),
+        ),
+        ("attributes.team is null".into(), Box::new(|u| u.team.is_none())),
+        (
+            "attributes.seats in ('1', '3') and attributes.team = 'sales'".into(),
+            Box::new(|u| matches!(u.seats, Some(1 | 3)) && u.team == Some("sales")),
+        ),
+        ("attributes.missing is not null".into(), Box::new(|_| false)),
     ];
     for (filter, matches) in &cases {
         let expected = all.iter().filter(|u| matches(u)).count();

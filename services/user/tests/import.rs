@@ -1,7 +1,8 @@
 //! `POST /api/v1/users/import` against a real Redis and SQLite or
 //! PostgreSQL: rows upserted by address, every bad row named by line, the
 //! same file again changing nothing, a file refused midway keeping what
-//! came before it (and saying so), 100,000 rows in one request.
+//! came before it (and saying so), 100,000 rows in one request, from the
+//! dashboard's pages and no other's.
 
 mod common;
 
@@ -175,4 +176,59 @@ async fn on_postgresql_an_import_upserts_the_same_way() {
         "{again}"
     );
     assert_eq!(users(&home).await.len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_s_pages_may_import_and_no_other_page_may_write() {
+    let home = common::spawn_with(0, None, |config| {
+        config.public_url = "http://localhost:8080".into();
+    })
+    .await;
+    let dashboard = [
+        ("origin", "http://127.0.0.1:8080"),
+        ("sec-fetch-site", "same-site"),
+        ("content-type", "text/csv"),
+    ];
+    let preflight = [
+        ("origin", "http://127.0.0.1:8080"),
+        ("access-control-request-method", "POST"),
+        ("access-control-request-headers", "authorization,content-type"),
+    ];
+    let (status, _) = common::send(
+        &home,
+        "OPTIONS",
+        "/api/v1/users/import",
+        &preflight,
+        String::new(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, imported) =
+        common::send(&home, "POST", "/api/v1/users/import", &dashboard, CSV.into()).await;
+    assert_eq!(
+        (status, imported["created"].as_u64()),
+        (200, Some(3)),
+        "{imported}"
+    );
+
+    // The same page writing anywhere else, and another page importing.
+    let one = r#"{"email": "eve@example.com", "name": "Eve"}"#;
+    let json_from_dashboard = [
+        ("origin", "http://127.0.0.1:8080"),
+        ("sec-fetch-site", "same-site"),
+        ("content-type", "application/json"),
+    ];
+    let (status, refused) =
+        common::send(&home, "POST", "/api/v1/users", &json_from_dashboard, one.into()).await;
+    assert_eq!(status, 403, "{refused}");
+    for origin in ["http://localhost:3000", "http://evil.example", "null"] {
+        let page = [
+            ("origin", origin),
+            ("sec-fetch-site", "cross-site"),
+            ("content-type", "text/csv"),
+        ];
+        let (status, refused) = common::send(&home, "POST", "/api/v1/users/import", &page, CSV.into()).await;
+        assert_eq!(status, 403, "{origin}: {refused}");
+    }
+    assert_eq!(users(&home).await.len(), 3, "only the dashboard's import wrote");
 }

@@ -258,6 +258,10 @@ impl Stack {
                 "USER_SERVICE_URL",
                 format!("http://127.0.0.1:{}", self.port("user-service")),
             )
+            .env(
+                "NOTIFICATION_SERVICE_URL",
+                format!("http://127.0.0.1:{}", self.port("notification-service")),
+            )
             .envs(self.env.iter().cloned())
             .envs(extra.iter().copied())
             .stdout(Stdio::from(log.try_clone().expect("log handle")))

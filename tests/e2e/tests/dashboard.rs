@@ -5,7 +5,9 @@
 //! and its detail panel; dead letters appearing on a page opened before
 //! them, listed with their reason, a page at a time, and replayed one and
 //! all, on streams split into partitions; in prod, the token asked for and
-//! used. Every page runs under its Content-Security-Policy, and a run in
+//! used; users imported from a file and a campaign's export downloaded;
+//! the send limits and their quota's use.
+//! Every page runs under its Content-Security-Policy, and a run in
 //! which it refused anything fails (`tests/browser/browser.mjs`); each
 //! service's OpenAPI reference renders with nothing fetched beyond
 //! loopback.
@@ -164,6 +166,39 @@ fn the_audience_typed_shows_its_count_and_the_campaign_goes_to_that_segment() {
     let id = seen["id"].as_str().unwrap();
     let done = stack.wait_completed(id, Duration::from_secs(60));
     assert_eq!(done["progress"], all_sent(count as u64), "{done}");
+}
+
+#[test]
+fn users_are_imported_and_a_campaign_exported_from_the_page() {
+    let stack = Stack::start(USERS);
+    let id = stack.create_campaign("exported", "Hi {{ name }}", "Dear {{ name }}");
+    let done = stack.wait_completed(&id, Duration::from_secs(60));
+    assert_eq!(done["progress"], all_sent(USERS), "{done}");
+    let seen = browse(&stack, "users.mjs", &[&id, &USERS.to_string()]);
+    assert_eq!(seen["exported"]["rows"], USERS, "{seen}");
+    let imported = stack.get(
+        "user-service",
+        "/api/v1/users/count?filter=%27imported%27%20in%20tags",
+    );
+    assert_eq!(imported["count"], 2, "{imported}");
+}
+
+#[test]
+fn the_send_limits_show_on_the_page_with_the_quota_used_and_the_wait() {
+    let stack = Stack::start_with(60, vec![("EMAIL_SEND_PER_HOUR".into(), "40".into())]);
+    stack.create_campaign("over its quota", "Hi {{ name }}", "Dear {{ name }}");
+    stack.wait_for("the quota's 40 emails", Duration::from_secs(30), || {
+        stack.emails().len() >= 40
+    });
+    let seen = browse(
+        &stack,
+        "limits.mjs",
+        &["no rate", "this hour 40 of 40", "a quota is used up"],
+    );
+    assert!(
+        seen["shown"].as_str().unwrap().starts_with("Send limits: "),
+        "{seen}"
+    );
 }
 
 #[test]

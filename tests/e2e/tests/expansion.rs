@@ -22,6 +22,7 @@ fn create_campaign(stack: &Stack) -> (String, CampaignCreated) {
         audience: None,
         resend_of: None,
         html: None,
+        rate_per_s: None,
     };
     (id, event)
 }

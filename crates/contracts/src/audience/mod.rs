@@ -32,9 +32,17 @@
 //!            | attribute , [ "not" ] , "in" , "(" , literal , { "," , literal } , ")"
 //!            | attribute , "is" , [ "not" ] , "null" ;
 //! comparison = "=" | "!=" | "<>" | "<" | "<=" | ">" | ">=" ;
-//! attribute  = "id" | "email" | "name" | "country" | "locale" | "plan" | "signed_up_at" ;
+//! attribute  = "id" | "email" | "name" | "country" | "locale" | "plan" | "signed_up_at"
+//!            | "attributes." , key ;
+//! key        = letter or "_" , { letter or digit or "_" } ;   (at most 64)
 //! literal    = "'" , { any character but "'" | "''" } , "'" ;
 //! ```
+//!
+//! A free-form attribute (`attributes.team`, a key of the user's
+//! `attributes` object) is compared as the text of its JSON value: a
+//! string as itself, an integer as its digits; a user without the key (or
+//! whose value there is `null`) has no value, as for the optional
+//! attributes above. Its SQL depends on the database ([`Dialect`]).
 //!
 //! The module is cut as the work is: `lex` makes tokens, `parse` the
 //! tree, `sql` the SQL.
@@ -72,8 +80,21 @@ impl FilterError {
     }
 }
 
-/// An attribute of a user that a filter can test.
+/// The longest key of a free-form attribute (`attributes.<key>`).
+pub const MAX_KEY_LENGTH: usize = 64;
+
+/// The database a filter's SQL is for: they read JSON differently (the
+/// free-form attributes), and agree on the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite: `json_extract` on the `attributes` text.
+    Sqlite,
+    /// PostgreSQL: `->>` on the `attributes` text cast to `jsonb`.
+    Postgres,
+}
+
+/// An attribute of a user that a filter can test.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attribute {
     /// The user's id (compared as an integer).
     Id,
@@ -90,6 +111,9 @@ pub enum Attribute {
     /// When the user signed up (compared as a time: literals are RFC 3339
     /// dates or date-times).
     SignedUpAt,
+    /// A key of the free-form `attributes` object (`attributes.team`),
+    /// compared as the text of its value.
+    Free(String),
 }
 
 impl Attribute {
@@ -104,8 +128,8 @@ impl Attribute {
         Attribute::SignedUpAt,
     ];
 
-    /// Its name in a filter, which is also its column in `users`.
-    pub fn name(self) -> &'static str {
+    /// Its name in a filter: for a column of `users`, the column's.
+    pub fn name(&self) -> &str {
         match self {
             Attribute::Id => "id",
             Attribute::Email => "email",
@@ -114,25 +138,56 @@ impl Attribute {
             Attribute::Locale => "locale",
             Attribute::Plan => "plan",
             Attribute::SignedUpAt => "signed_up_at",
+            Attribute::Free(key) => key,
         }
     }
 
-    /// Whether its column may be NULL (the optional attributes).
-    fn nullable(self) -> bool {
+    /// Whether it may be missing (all but the id, the address and the
+    /// name).
+    fn nullable(&self) -> bool {
         !matches!(self, Attribute::Id | Attribute::Email | Attribute::Name)
     }
 
-    /// The attribute named `name` (any case).
-    fn named(name: &str) -> Option<Self> {
+    /// The attribute named `name` (any case), or the free-form one that
+    /// `attributes.<key>` names (its key as written); an error says why a
+    /// name is neither.
+    fn named(name: &str) -> Result<Self, String> {
+        if let Some(key) = name
+            .get(..11)
+            .filter(|prefix| prefix.eq_ignore_ascii_case("attributes."))
+            .map(|_| &name[11..])
+        {
+            let valid = key
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && key.len() <= MAX_KEY_LENGTH;
+            return if valid {
+                Ok(Attribute::Free(key.to_string()))
+            } else {
+                Err(format!(
+                    "'{name}' is not a free-form attribute: its key is a letter or '_', then letters, digits \
+                     or '_', at most {MAX_KEY_LENGTH}"
+                ))
+            };
+        }
         Self::ALL
             .into_iter()
             .find(|attribute| attribute.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                let known: Vec<&str> = Self::ALL.iter().map(Attribute::name).collect();
+                format!(
+                    "unknown attribute '{name}' (the attributes are {}, attributes.<key>, and 'tag' in tags)",
+                    known.join(", ")
+                )
+            })
     }
 
     /// The value `text`, a literal at `offset`, has when compared with this
     /// attribute: an integer for `id`, milliseconds since the epoch for
     /// `signed_up_at`, the text itself otherwise.
-    fn value(self, text: &str, offset: usize) -> Result<Param, FilterError> {
+    fn value(&self, text: &str, offset: usize) -> Result<Param, FilterError> {
         match self {
             Attribute::Id => text
                 .parse()
@@ -263,15 +318,15 @@ impl Filter {
         parse::parse(text)
     }
 
-    /// The filter as a `WHERE` fragment on `users` whose placeholders are
-    /// numbered from `$first` (so that it can follow a query's own
-    /// parameters), and their values.
-    pub fn to_sql(&self, first: usize) -> Sql {
+    /// The filter as a `WHERE` fragment on `users`, in `dialect`, whose
+    /// placeholders are numbered from `$first` (so that it can follow a
+    /// query's own parameters), and their values.
+    pub fn to_sql(&self, first: usize, dialect: Dialect) -> Sql {
         let mut sql = Sql {
             clause: String::new(),
             params: Vec::new(),
         };
-        self.write_sql(first, &mut sql);
+        self.write_sql(first, dialect, &mut sql);
         sql
     }
 }

@@ -174,16 +174,8 @@ impl Parser {
                         "tags are tested as 'tag' in tags or 'tag' not in tags",
                     ));
                 }
-                let Some(attribute) = Attribute::named(&word) else {
-                    let known: Vec<&str> = Attribute::ALL.iter().map(|a| a.name()).collect();
-                    return Err(FilterError::new(
-                        offset,
-                        format!(
-                            "unknown attribute '{word}' (the attributes are {}, and 'tag' in tags)",
-                            known.join(", ")
-                        ),
-                    ));
-                };
+                let attribute =
+                    Attribute::named(&word).map_err(|message| FilterError::new(offset, message))?;
                 self.at += 1;
                 self.condition_counted(offset)?;
                 self.test(attribute)
@@ -204,7 +196,7 @@ impl Parser {
         }) = self.peek().cloned()
         {
             self.at += 1;
-            let value = self.literal(attribute)?;
+            let value = self.literal(&attribute)?;
             return Ok(Filter::Compare {
                 attribute,
                 comparison,
@@ -230,10 +222,10 @@ impl Parser {
             ));
         }
         self.expect(&Kind::Open, "'('")?;
-        let mut values = vec![self.literal(attribute)?];
+        let mut values = vec![self.literal(&attribute)?];
         while self.peek().is_some_and(|token| token.kind == Kind::Comma) {
             self.at += 1;
-            values.push(self.literal(attribute)?);
+            values.push(self.literal(&attribute)?);
         }
         self.expect(&Kind::Close, "')'")?;
         Ok(Filter::In {
@@ -244,7 +236,7 @@ impl Parser {
     }
 
     /// A literal, typed for `attribute`.
-    fn literal(&mut self, attribute: Attribute) -> Result<Param, FilterError> {
+    fn literal(&mut self, attribute: &Attribute) -> Result<Param, FilterError> {
         match self.peek().cloned() {
             Some(Token {
                 kind: Kind::Literal(text),

@@ -112,7 +112,13 @@ fn invalid_filters_say_what_and_where() {
             14,
             "expected 'and', 'or' or the end, found ')' at 14",
         ),
-        ("attributes.team = 'x'", 0, "unknown attribute 'attributes.team'"),
+        ("attribute.team = 'x'", 0, "unknown attribute 'attribute.team'"),
+        (
+            "plan = 'pro' and attributes.9lives = 'x'",
+            17,
+            "'attributes.9lives' is not a free-form attribute",
+        ),
+        ("attributes. = 'x'", 0, "is not a free-form attribute"),
         ("= 'DE'", 0, "expected an attribute, a literal or '(', found '='"),
         ("'Zoë' in tags or ~", 17, "unexpected character '~' at 17"),
     ] {
@@ -156,7 +162,7 @@ fn sql_binds_every_literal_and_numbers_from_the_start() {
         "country = 'DE' and plan in ('pro', 'te''am') and signed_up_at > '2025-01-01' and 'beta' not in tags or not id != '7' or locale is null",
     )
     .unwrap()
-    .to_sql(3);
+    .to_sql(3, Dialect::Sqlite);
     assert_eq!(
         sql.clause,
         "(((users.country IS NOT NULL AND users.country = $3) AND (users.plan IS NOT NULL AND users.plan IN ($4, $5)) \
@@ -176,6 +182,47 @@ fn sql_binds_every_literal_and_numbers_from_the_start() {
         ]
     );
     assert!(!sql.clause.contains("te'am") && !sql.clause.contains("DE"));
+}
+
+#[test]
+fn a_free_form_attribute_is_its_json_value_s_text_with_its_key_bound_too() {
+    let filter = Filter::parse("attributes.Team = 'ops' or attributes.seats not in ('1', '2')").unwrap();
+    let sqlite = filter.to_sql(1, Dialect::Sqlite);
+    assert_eq!(
+        sqlite.clause,
+        "((CAST(json_extract(users.attributes, $1) AS TEXT) IS NOT NULL AND CAST(json_extract(users.attributes, $1) AS TEXT) = $2) \
+         OR (NOT (CAST(json_extract(users.attributes, $3) AS TEXT) IS NOT NULL AND CAST(json_extract(users.attributes, $3) AS TEXT) IN ($4, $5))))"
+    );
+    assert_eq!(sqlite.params[0], Param::Text("$.\"Team\"".into()));
+    let postgres = filter.to_sql(1, Dialect::Postgres);
+    assert_eq!(
+        postgres.clause,
+        "(((users.attributes::jsonb ->> $1) IS NOT NULL AND (users.attributes::jsonb ->> $1) = $2) \
+         OR (NOT ((users.attributes::jsonb ->> $3) IS NOT NULL AND (users.attributes::jsonb ->> $3) IN ($4, $5))))"
+    );
+    assert_eq!(
+        postgres.params,
+        ["Team", "ops", "seats", "1", "2"].map(|text| Param::Text(text.into()))
+    );
+    let missing = Filter::parse("attributes.team is null")
+        .unwrap()
+        .to_sql(1, Dialect::Postgres);
+    assert_eq!(missing.clause, "((users.attributes::jsonb ->> $1) IS NULL)");
+}
+
+/// The placeholders of `sql`'s clause, in order of first use: `$1`, `$2`…
+/// once each, one per parameter.
+fn placeholders_in_order(sql: &Sql, first: usize) -> bool {
+    let mut seen: Vec<usize> = Vec::new();
+    for part in sql.clause.split('$').skip(1) {
+        let digits: String = part.chars().take_while(char::is_ascii_digit).collect();
+        if let Ok(n) = digits.parse::<usize>() {
+            if !seen.contains(&n) {
+                seen.push(n);
+            }
+        }
+    }
+    seen == (first..first + sql.params.len()).collect::<Vec<_>>()
 }
 
 #[test]
@@ -203,6 +250,7 @@ proptest! {
         words in proptest::collection::vec(
             prop_oneof![
                 Just("country"), Just("plan"), Just("signed_up_at"), Just("id"), Just("tags"),
+                Just("attributes.team"),
                 Just("and"), Just("or"), Just("not"), Just("in"), Just("is"), Just("null"),
                 Just("("), Just(")"), Just(","), Just("="), Just("!="), Just("<"), Just(">="),
                 Just("'DE'"), Just("'2025-01-01'"), Just("'7'"), Just("'it''s'"), Just("'"),
@@ -213,8 +261,10 @@ proptest! {
         let text = words.join(" ");
         match Filter::parse(&text) {
             Ok(filter) => {
-                let sql = filter.to_sql(1);
-                prop_assert_eq!(sql.clause.matches('$').count(), sql.params.len());
+                for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+                    let sql = filter.to_sql(1, dialect);
+                    prop_assert!(placeholders_in_order(&sql, 1), "{:?}", sql);
+                }
             }
             Err(error) => prop_assert!(error.offset <= text.chars().count()),
         }

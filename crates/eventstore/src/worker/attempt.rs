@@ -13,6 +13,9 @@
 //!   the others; at most [`WorkerConfig::waiting_retries`] wait that way,
 //!   and the ones past it wait in their slots, which slows the reading. Such deliveries are counted apart (see [`super::commands`]),
 //!   so `max_deliveries` never applies to them.
+//! - [`HandleError::Later`]: delivered again to this worker after the wait
+//!   it names, as a retry is but with no failure counted, no backoff and
+//!   no budget (a send rate or quota used up: a wait, not a failure).
 //! - A panic, or a delivery that never answered (the process died, shutdown
 //!   abandoned it): once `max_deliveries` of those add up, given up.
 //! - [`HandleError::Poison`], or an entry that does not decode: given up.
@@ -35,7 +38,7 @@ use tracing::Instrument;
 
 use super::commands::{record_retry, take, Claimed};
 use super::config::WorkerConfig;
-use super::handler::{Delivery, HandleError, Handler};
+use super::handler::{Delivery, HandleError, Handler, MIN_LATER};
 use super::settle::Settlement;
 use super::WorkerCounters;
 use crate::deadletter::DeadLetterRequest;
@@ -161,7 +164,7 @@ impl<H: Handler> Attempts<H> {
         let Failed { mut ready, mut run } = failed;
         let max = self.config.max_deliveries;
         loop {
-            let error = match run {
+            let failure = match run {
                 Run::Handled => {
                     tracing::debug!(entry = %ready.entry.id, event = %ready.envelope.event_type, "handled");
                     let handled = Settlement::Handled {
@@ -175,7 +178,7 @@ impl<H: Handler> Attempts<H> {
                     if ready.deliveries.saturating_sub(ready.retried) >= max {
                         return Some((self.give_up(ready, error, true).await, slot));
                     }
-                    error
+                    Some(error)
                 }
                 Run::Retry(error) => {
                     let age = age(&ready.entry.id);
@@ -192,19 +195,32 @@ impl<H: Handler> Attempts<H> {
                         tracing::warn!(entry = %ready.entry.id, %error, "cannot count a retry; it will count as unanswered");
                     }
                     ready.retried += 1;
-                    error
+                    Some(error)
+                }
+                Run::Later(after, why) => {
+                    // Answered: counted as a retry is, so that
+                    // `max_deliveries` never applies to it.
+                    if let Err(error) = record_retry(&mut self.conn, &self.config, &ready.entry.id).await {
+                        tracing::warn!(entry = %ready.entry.id, %error, "cannot count a deferral; it will count as unanswered");
+                    }
+                    ready.retried += 1;
+                    tracing::debug!(entry = %ready.entry.id, %why, ?after, "deferred");
+                    slot = self.wait_out(after, slot).await?;
+                    None
                 }
             };
-            self.counters.failed.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!(
-                "comms_events_failed_total",
-                "stream" => self.config.stream.clone(),
-                "group" => self.config.group.clone()
-            )
-            .increment(1);
-            let backoff = self.config.retry_backoff(ready.deliveries);
-            tracing::warn!(entry = %ready.entry.id, deliveries = ready.deliveries, %error, ?backoff, "handler failed; the entry will be retried");
-            slot = self.wait_out(backoff, slot).await?;
+            if let Some(error) = failure {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!(
+                    "comms_events_failed_total",
+                    "stream" => self.config.stream.clone(),
+                    "group" => self.config.group.clone()
+                )
+                .increment(1);
+                let backoff = self.config.retry_backoff(ready.deliveries);
+                tracing::warn!(entry = %ready.entry.id, deliveries = ready.deliveries, %error, ?backoff, "handler failed; the entry will be retried");
+                slot = self.wait_out(backoff, slot).await?;
+            }
             match take(
                 &mut self.conn,
                 &self.config,
@@ -359,6 +375,7 @@ pub(crate) enum Run {
     Poison(String),
     Panicked(String),
     Retry(String),
+    Later(Duration, String),
 }
 
 impl From<Result<(), HandleError>> for Run {
@@ -367,6 +384,7 @@ impl From<Result<(), HandleError>> for Run {
             Ok(()) => Run::Handled,
             Err(HandleError::Poison(reason)) => Run::Poison(reason),
             Err(HandleError::Retry(error)) => Run::Retry(format!("{error:#}")),
+            Err(HandleError::Later(after, why)) => Run::Later(after.max(MIN_LATER), why),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! What a service writes: a [`Handler`] of [`Delivery`]s, which answers
-//! with success, [`HandleError::Retry`] or [`HandleError::Poison`], and may
-//! settle the entries the worker gives up on ([`Handler::give_up`]).
+//! with success, [`HandleError::Retry`], [`HandleError::Later`] or
+//! [`HandleError::Poison`], and may settle the entries the worker gives up
+//! on ([`Handler::give_up`]).
 //!
 //! The worker hands each read's entries to [`Handler::handle_batch`] at
 //! once, so that a service can share one database transaction and one
@@ -11,6 +12,7 @@
 //! "permanent" and nothing more.
 
 use std::future::Future;
+use std::time::Duration;
 
 use crate::envelope::{DecodeError, Envelope};
 
@@ -36,11 +38,22 @@ pub enum HandleError {
     /// younger than `retry_budget`; `max_deliveries` does not apply.
     #[error("{0:#}")]
     Retry(anyhow::Error),
+    /// Not now, and nothing failed (a send rate or quota is used up): the
+    /// worker delivers the entry again after this wait (at least
+    /// [`MIN_LATER`]), without counting a failure, without a backoff
+    /// and whatever its age: `retry_budget` and `max_deliveries` do not
+    /// apply. The string says what it waits for.
+    #[error("deferred for {0:?}: {1}")]
+    Later(Duration, String),
     /// The entry can never succeed (unknown event, invalid payload): it goes
     /// to the dead-letter stream at once.
     #[error("{0}")]
     Poison(String),
 }
+
+/// The shortest wait of a [`HandleError::Later`]: a handler that answers
+/// "later" at once, again and again, still leaves the worker room.
+pub const MIN_LATER: Duration = Duration::from_millis(10);
 
 impl From<anyhow::Error> for HandleError {
     fn from(error: anyhow::Error) -> Self {

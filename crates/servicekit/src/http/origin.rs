@@ -13,6 +13,9 @@
 //!   (`Sec-Fetch-Site` other than `same-origin` or `none`, a URL typed
 //!   in).
 //!
+//!   A route that takes writes from the allowed origins' pages
+//!   ([`Site::writable_from_allowed_origins`]) takes them from those pages.
+//!
 //! Both answer 403 with a JSON error. A client that is not a browser
 //! (curl, the tests, the health checks) sends neither header and goes on.
 //! A route the service opened to every page ([`Site::open_to_every_page`])
@@ -31,11 +34,12 @@ use super::ApiError;
 /// It runs after routing (a layer of the router), so the request names
 /// the pattern it matched.
 pub(super) async fn check(State(site): State<Site>, request: Request, next: Next) -> Response {
-    let open = request
+    let route = request
         .extensions()
         .get::<MatchedPath>()
-        .is_some_and(|route| site.is_open_to_every_page(route.as_str()));
-    if open {
+        .map(|route| route.as_str().to_string())
+        .unwrap_or_default();
+    if site.is_open_to_every_page(&route) {
         return next.run(request).await;
     }
     let headers = request.headers();
@@ -50,7 +54,11 @@ pub(super) async fn check(State(site): State<Site>, request: Request, next: Next
         }
     }
     let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe {
+    let trusted = headers
+        .get(header::ORIGIN)
+        .and_then(|origin| origin.to_str().ok())
+        .is_some_and(|origin| site.takes_writes_from(origin, &route));
+    if !safe && !trusted {
         if let Some(refused) = refused_write(headers) {
             return refused;
         }

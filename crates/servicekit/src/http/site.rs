@@ -41,6 +41,9 @@ pub struct Site {
     origins: Arc<Vec<String>>,
     /// Route patterns that take writes from any page ([`Site::open_to_every_page`]).
     open_routes: Arc<Vec<String>>,
+    /// Route patterns that take writes from the allowed origins' pages
+    /// ([`Site::writable_from_allowed_origins`]).
+    writable_routes: Arc<Vec<String>>,
 }
 
 impl Site {
@@ -62,6 +65,7 @@ impl Site {
             hosts: Arc::new(hosts.into_iter().map(|host| host.to_ascii_lowercase()).collect()),
             origins: Arc::new(list(&settings.allowed_origins)),
             open_routes: Arc::new(Vec::new()),
+            writable_routes: Arc::new(Vec::new()),
         }
     }
 
@@ -74,6 +78,17 @@ impl Site {
     /// `Host` check stays for all.
     pub fn open_to_every_page(mut self, route: &str) -> Self {
         Arc::make_mut(&mut self.open_routes).push(route.to_string());
+        self
+    }
+
+    /// The same site, with `route` (a pattern as the router has it) taking
+    /// writes from the pages of the allowed origins, and only theirs: a
+    /// write that another service's page makes by design (the dashboard's
+    /// import of users into user-service). Such a page is trusted as the
+    /// service's own; any other page's write is still refused, and every
+    /// other route takes writes from the service's own pages alone.
+    pub fn writable_from_allowed_origins(mut self, route: &str) -> Self {
+        Arc::make_mut(&mut self.writable_routes).push(route.to_string());
         self
     }
 
@@ -109,18 +124,31 @@ impl Site {
 
     /// CORS for the allowed origins' pages: they may read (`GET`, `HEAD`,
     /// with an `Authorization` header, so behind the API token too) and
-    /// see the answers. Writes from them get no CORS answer, and
-    /// [`super::origin`] refuses them from another site anyway.
+    /// see the answers. They may `POST` (with a `Content-Type`) when a
+    /// route takes their writes ([`Site::writable_from_allowed_origins`]);
+    /// [`super::origin`] still refuses their writes to any other route.
     pub fn cors(&self) -> CorsLayer {
         let origins: Vec<HeaderValue> = self
             .origins
             .iter()
             .filter_map(|origin| HeaderValue::from_str(origin).ok())
             .collect();
-        CorsLayer::new()
-            .allow_origin(AllowOrigin::list(origins))
-            .allow_methods([Method::GET, Method::HEAD])
-            .allow_headers([header::AUTHORIZATION, header::ACCEPT])
+        let cors = CorsLayer::new().allow_origin(AllowOrigin::list(origins));
+        if self.writable_routes.is_empty() {
+            cors.allow_methods([Method::GET, Method::HEAD])
+                .allow_headers([header::AUTHORIZATION, header::ACCEPT])
+        } else {
+            cors.allow_methods([Method::GET, Method::HEAD, Method::POST])
+                .allow_headers([header::AUTHORIZATION, header::ACCEPT, header::CONTENT_TYPE])
+        }
+    }
+
+    /// Whether a page of `origin` may write to `route`, the pattern a
+    /// request matched: an allowed origin (not merely the request's own),
+    /// on a route that takes their writes.
+    pub fn takes_writes_from(&self, origin: &str, route: &str) -> bool {
+        let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+        self.writable_routes.iter().any(|writable| writable == route) && self.origins.contains(&origin)
     }
 
     /// Whether `route`, the pattern a request matched, takes requests from
@@ -250,6 +278,18 @@ mod tests {
         assert!(!site.allows_origin("http://evil.example", Some("localhost:8080")));
         assert!(!site.allows_origin("null", Some("localhost:8080")));
         assert!(!site.allows_origin("http://localhost:8080", None));
+    }
+
+    #[test]
+    fn only_the_allowed_origins_write_and_only_to_the_routes_that_take_their_writes() {
+        let site = site("", "https://comms.example.org")
+            .allow_origin_of("http://localhost:8080")
+            .writable_from_allowed_origins("/api/v1/users/import");
+        assert!(site.takes_writes_from("http://127.0.0.1:8080", "/api/v1/users/import"));
+        assert!(site.takes_writes_from("https://COMMS.example.org/", "/api/v1/users/import"));
+        assert!(!site.takes_writes_from("http://localhost:8080", "/api/v1/users"));
+        assert!(!site.takes_writes_from("http://evil.example", "/api/v1/users/import"));
+        assert!(!site.takes_writes_from("null", "/api/v1/users/import"));
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! Content-Security-Policy allows no inline script or style: a value that
 //! reached the page unescaped could not run.
 //!
-//! The suppression list is user-service's: the page names where it is
-//! (`<meta name="user-service">`, from `USER_SERVICE_URL`) and its policy
-//! lets it read that origin, which lets the dashboard's pages read it.
+//! Two of the page's parts read other services: the suppression list and
+//! the audience's count (user-service), and a campaign's export
+//! (notification-service). The page names where they are ([`Peers`], as
+//! `<meta>` elements) and its policy lets it connect there; each of them
+//! lets the dashboard's origin read it (and user-service lets it import).
 
 use std::sync::Arc;
 
@@ -15,6 +17,16 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use servicekit::http::origin_of;
 
+/// Where browsers reach the services the dashboard's page reads besides
+/// campaign-service (`USER_SERVICE_URL`, `NOTIFICATION_SERVICE_URL`).
+#[derive(Debug, Clone)]
+pub struct Peers {
+    /// user-service: the suppression list, the audience's count, the import.
+    pub user_service: String,
+    /// notification-service: a campaign's export.
+    pub notification_service: String,
+}
+
 /// The page and its policy, made once from the settings.
 #[derive(Clone)]
 pub(super) struct Page {
@@ -23,21 +35,29 @@ pub(super) struct Page {
 }
 
 impl Page {
-    /// The page naming `user_service_url`, and a policy that allows its
-    /// own script, styles and API (the live channel included) and reads
-    /// from user-service, nothing inline, from nowhere else, in no frame.
-    fn new(user_service_url: &str) -> Self {
-        let user_service = origin_of(user_service_url).unwrap_or_default();
-        let html = include_str!("../../static/index.html").replace(
-            r#"<meta name="user-service" content="">"#,
-            &format!(
-                r#"<meta name="user-service" content="{}">"#,
-                escape_attribute(user_service_url.trim_end_matches('/'))
-            ),
-        );
+    /// The page naming `peers`, and a policy that allows its own script,
+    /// styles and API (the live channel included) and reads from the
+    /// peers, nothing inline, from nowhere else, in no frame.
+    fn new(peers: &Peers) -> Self {
+        let mut html = include_str!("../../static/index.html").to_string();
+        let mut sources = Vec::new();
+        for (name, url) in [
+            ("user-service", &peers.user_service),
+            ("notification-service", &peers.notification_service),
+        ] {
+            html = html.replace(
+                &format!(r#"<meta name="{name}" content="">"#),
+                &format!(
+                    r#"<meta name="{name}" content="{}">"#,
+                    escape_attribute(url.trim_end_matches('/'))
+                ),
+            );
+            sources.extend(origin_of(url));
+        }
+        let sources = sources.join(" ");
         let policy = format!(
             "default-src 'none'; script-src 'self'; style-src 'self'; \
-             connect-src 'self' {user_service}; img-src 'self'; form-action 'none'; base-uri 'none'; \
+             connect-src 'self' {sources}; img-src 'self'; form-action 'none'; base-uri 'none'; \
              frame-ancestors 'none'"
         );
         Self {
@@ -70,10 +90,9 @@ pub(super) async fn dashboard(Extension(page): Extension<Page>) -> impl IntoResp
     )
 }
 
-/// The dashboard's page and the files it loads; the page reads the
-/// suppression list at `user_service_url`.
-pub(super) fn routes<S: Clone + Send + Sync + 'static>(user_service_url: &str) -> Router<S> {
-    let page = Page::new(user_service_url);
+/// The dashboard's page and the files it loads; the page reads `peers`.
+pub(super) fn routes<S: Clone + Send + Sync + 'static>(peers: &Peers) -> Router<S> {
+    let page = Page::new(peers);
     let file = |content_type: &'static str, body: &'static str| {
         let policy = page.policy.clone();
         get(move || async move {
@@ -131,6 +150,20 @@ pub(super) fn routes<S: Clone + Send + Sync + 'static>(user_service_url: &str) -
             ),
         )
         .route(
+            "/dashboard/limits.js",
+            file(
+                "text/javascript; charset=utf-8",
+                include_str!("../../static/limits.js"),
+            ),
+        )
+        .route(
+            "/dashboard/users.js",
+            file(
+                "text/javascript; charset=utf-8",
+                include_str!("../../static/users.js"),
+            ),
+        )
+        .route(
             "/dashboard/test_send.js",
             file(
                 "text/javascript; charset=utf-8",
@@ -152,16 +185,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_page_names_user_service_and_its_policy_lets_it_read_there_only() {
-        let page = Page::new("http://localhost:9182/");
-        assert!(
-            page.html
-                .contains(r#"<meta name="user-service" content="http://localhost:9182">"#),
-            "{}",
-            page.html
-        );
-        assert!(page.policy.contains("connect-src 'self' http://localhost:9182;"));
-        let hostile = Page::new(r#"http://x"><script>alert(1)</script>"#);
+    fn the_page_names_its_peers_and_its_policy_lets_it_read_there_only() {
+        let page = Page::new(&Peers {
+            user_service: "http://localhost:9182/".into(),
+            notification_service: "http://localhost:9183".into(),
+        });
+        for meta in [
+            r#"<meta name="user-service" content="http://localhost:9182">"#,
+            r#"<meta name="notification-service" content="http://localhost:9183">"#,
+        ] {
+            assert!(page.html.contains(meta), "{meta}: {}", page.html);
+        }
+        assert!(page
+            .policy
+            .contains("connect-src 'self' http://localhost:9182 http://localhost:9183;"));
+        let hostile = Page::new(&Peers {
+            user_service: r#"http://x"><script>alert(1)</script>"#.into(),
+            notification_service: String::new(),
+        });
         assert!(!hostile.html.contains("<script>alert"), "{}", hostile.html);
     }
 }

@@ -49,6 +49,8 @@ use servicekit::http::writes_only_from_here;
 use utoipa::openapi::{ObjectBuilder, OpenApi as Document, Type};
 use utoipa::OpenApi;
 
+pub use dashboard::Peers;
+
 use crate::domain::{NewCampaignRequest, TemplatesRequest};
 use crate::state::AppState;
 use crate::store::{Campaign, Failure, Progress};
@@ -99,6 +101,7 @@ use crate::store::{Campaign, Failure, Progress};
         dead_letters::ReplayedAll,
         live::LiveEvent,
         eventstore::StreamStats,
+        eventstore::rate::SendFigures,
         eventstore::GroupStats,
         eventstore::ConsumerStats,
         eventstore::DeadLetter,
@@ -143,9 +146,8 @@ const MAX_LIMIT: i64 = 500;
 /// rest open; every write refused when a browser says another site sent
 /// it (servicekit's checks, and [`writes_only_from_here`] for the demo
 /// GET), but the unsubscribe link's, which the service opens to every
-/// page ([`unsubscribe::ROUTE`]). The dashboard reads the suppression
-/// list from user-service at `user_service_url`.
-pub fn router(state: AppState, user_service_url: &str) -> Router {
+/// page ([`unsubscribe::ROUTE`]). The dashboard reads `peers` too.
+pub fn router(state: AppState, peers: &Peers) -> Router {
     let guarded = Router::new()
         .route("/api/v1/campaigns", post(campaigns::create))
         .route("/api/v1/campaigns/preview", post(preview::preview))
@@ -170,7 +172,7 @@ pub fn router(state: AppState, user_service_url: &str) -> Router {
             state.access.clone(),
             require_token,
         ));
-    dashboard::routes(user_service_url)
+    dashboard::routes(peers)
         .route("/api/v1/campaigns", get(campaigns::list))
         .route("/api/v1/campaigns/events", get(live::events))
         .route("/api/v1/campaigns/{id}", get(campaigns::one))

@@ -226,6 +226,7 @@ fn render(
                 unsubscribe_mailto: None,
                 html: rendered.html,
                 test: true,
+                rate_per_s: None,
             })
         })
         .collect()

@@ -117,6 +117,13 @@ impl CampaignStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        if let Some(rate) = campaign.rate_per_s {
+            sqlx::query("INSERT INTO campaign_rates (campaign_id, rate_per_s) VALUES ($1, $2)")
+                .bind(&id)
+                .bind(rate)
+                .execute(&mut *tx)
+                .await?;
+        }
         if let Some(trace_id) = trace_id {
             sqlx::query("INSERT INTO campaign_traces (campaign_id, trace_id) VALUES ($1, $2)")
                 .bind(&id)
@@ -165,6 +172,7 @@ fn asks_for(campaign: &NewCampaign, before: &Campaign) -> bool {
         send_at,
         audience,
         resend_of,
+        rate_per_s,
     } = campaign;
     (name, subject, body, html, send_at, audience, resend_of)
         == (
@@ -176,4 +184,5 @@ fn asks_for(campaign: &NewCampaign, before: &Campaign) -> bool {
             &before.audience,
             &before.resend_of,
         )
+        && *rate_per_s == before.rate_per_s
 }

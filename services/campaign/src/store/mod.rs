@@ -49,7 +49,8 @@ pub(super) const COLUMNS: &str =
     COALESCE((SELECT not_expanded FROM campaign_not_expanded n WHERE n.campaign_id = campaigns.id), 0),
     (SELECT filter FROM campaign_audiences a WHERE a.campaign_id = campaigns.id),
     (SELECT resend_of FROM campaign_resends r WHERE r.campaign_id = campaigns.id),
-    (SELECT html FROM campaign_html h WHERE h.campaign_id = campaigns.id)";
+    (SELECT html FROM campaign_html h WHERE h.campaign_id = campaigns.id),
+    (SELECT rate_per_s FROM campaign_rates r WHERE r.campaign_id = campaigns.id)";
 
 impl CampaignStore {
     /// A store on `db` (schema applied).
@@ -464,5 +465,6 @@ pub(super) fn to_campaign(row: sqlx::any::AnyRow) -> anyhow::Result<Campaign> {
         audience: row.try_get(16)?,
         resend_of: row.try_get(17)?,
         html: row.try_get(18)?,
+        rate_per_s: row.try_get(19)?,
     })
 }

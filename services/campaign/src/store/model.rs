@@ -37,6 +37,9 @@ pub struct Campaign {
     pub audience: Option<String>,
     /// The campaign whose recipients not reached this one resends to.
     pub resend_of: Option<String>,
+    /// Its own send rate, emails a second; `null`: the shared limits
+    /// only.
+    pub rate_per_s: Option<f64>,
 }
 
 /// Where a campaign stands in its life: `scheduled` until its `send_at`,

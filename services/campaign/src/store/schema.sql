@@ -107,3 +107,10 @@ CREATE TABLE IF NOT EXISTS campaign_html (
     campaign_id TEXT PRIMARY KEY,
     html TEXT NOT NULL
 );
+
+-- The send rate of each campaign created with one (emails a second): a
+-- table of its own, for the same reason.
+CREATE TABLE IF NOT EXISTS campaign_rates (
+    campaign_id TEXT PRIMARY KEY,
+    rate_per_s DOUBLE PRECISION NOT NULL
+);

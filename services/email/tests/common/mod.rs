@@ -15,5 +15,6 @@ pub fn email(id: &str) -> EmailRequested {
         unsubscribe_mailto: None,
         html: None,
         test: false,
+        rate_per_s: None,
     }
 }

@@ -35,14 +35,39 @@ pub async fn spawn_with(
 /// POSTs `body` as `content_type` to the import of `home`; returns status
 /// and answer (`null` when it is not JSON).
 pub async fn import(home: &ServiceHome, content_type: &str, body: String) -> (u16, Value) {
-    let (url, content_type) = (home.url("/api/v1/users/import"), content_type.to_string());
+    send(
+        home,
+        "POST",
+        "/api/v1/users/import",
+        &[("content-type", content_type)],
+        body,
+    )
+    .await
+}
+
+/// Sends `body` to `path` of `home` with `method` and `headers`; returns
+/// status and answer (`null` when it is not JSON).
+pub async fn send(
+    home: &ServiceHome,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: String,
+) -> (u16, Value) {
+    let (url, method) = (home.url(path), method.to_string());
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(name, value)| ((*name).to_string(), (*value).to_string()))
+        .collect();
     tokio::task::spawn_blocking(move || {
-        let response = match ureq::post(&url)
-            .set("content-type", &content_type)
-            .send_string(&body)
-        {
+        let request = headers
+            .iter()
+            .fold(ureq::request(&method, &url), |request, (name, value)| {
+                request.set(name, value)
+            });
+        let response = match request.send_string(&body) {
             Ok(response) | Err(ureq::Error::Status(_, response)) => response,
-            Err(error) => panic!("POST {url}: {error}"),
+            Err(error) => panic!("{method} {url}: {error}"),
         };
         (
             response.status(),

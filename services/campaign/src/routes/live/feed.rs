@@ -1,5 +1,5 @@
-//! What every client of the live channel is shown, read once per tick for
-//! all of them.
+//! What every client of the live channel is shown (the campaigns, the
+//! streams' figures, the send limits'), read once per tick for all of them.
 //!
 //! Each client used to read the latest campaigns (bodies included) and
 //! every stream's figures itself, every tick: 200 dashboards open made 200
@@ -37,6 +37,8 @@ pub struct Snapshot {
     by_id: HashMap<String, usize>,
     /// Every stream's figures, as JSON; `None` until first read.
     pub streams: Option<String>,
+    /// The send limits' figures, as JSON; `None` until a send was limited.
+    pub limits: Option<String>,
 }
 
 impl Snapshot {
@@ -145,6 +147,13 @@ impl LiveFeed {
                 last.and_then(|last| last.streams.clone())
             }
         };
+        let limits = match eventstore::rate::figures(&self.redis).await {
+            Ok(figures) => figures.map(|figures| serde_json::to_string(&figures).expect("figures serialize")),
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), "live limits: cannot read");
+                last.and_then(|last| last.limits.clone())
+            }
+        };
         let by_id = campaigns
             .iter()
             .enumerate()
@@ -154,6 +163,7 @@ impl LiveFeed {
             campaigns,
             by_id,
             streams,
+            limits,
         }
     }
 }

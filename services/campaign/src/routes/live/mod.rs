@@ -69,6 +69,11 @@ fn changes(shown: Option<&Snapshot>, newest: &Snapshot) -> Vec<Event> {
             events.push(Event::default().event("streams").data(streams));
         }
     }
+    if let Some(limits) = &newest.limits {
+        if shown.and_then(|shown| shown.limits.as_ref()) != Some(limits) {
+            events.push(Event::default().event("limits").data(limits));
+        }
+    }
     events
 }
 
@@ -99,7 +104,8 @@ impl utoipa::PartialSchema for LiveEvent {
                 event("streams", serde_json::json!({
                     "type": "array",
                     "items": {"$ref": "#/components/schemas/StreamStats"}
-                }))
+                })),
+                event("limits", serde_json::json!({"$ref": "#/components/schemas/SendFigures"}))
             ]
         });
         serde_json::from_value(schema).expect("the live event's schema is a schema")
@@ -109,15 +115,17 @@ impl utoipa::PartialSchema for LiveEvent {
 impl utoipa::ToSchema for LiveEvent {}
 
 /// `GET /api/v1/campaigns/events`: Server-Sent Events, `campaign` (one
-/// campaign's JSON, each time it changes) and `streams` (every stream's
-/// figures, when they change), every 0.5 s, until the client leaves.
+/// campaign's JSON, each time it changes), `streams` (every stream's
+/// figures, when they change) and `limits` (the send limits' figures, when
+/// they change, once a send was limited), every 0.5 s, until the client
+/// leaves.
 #[utoipa::path(
     get,
     path = "/api/v1/campaigns/events",
     tag = "campaigns",
     responses((
         status = 200,
-        description = "A live channel: `event: campaign` with a Campaign, `event: streams` with every StreamStats",
+        description = "A live channel: `event: campaign` with a Campaign, `event: streams` with every StreamStats, `event: limits` with the SendFigures",
         body = LiveEvent,
         content_type = "text/event-stream"
     ))

@@ -1,0 +1,135 @@
+//! How fast email-service may send: the shared rate and quotas of every
+//! instance together (`EMAIL_SEND_RATE`, `EMAIL_SEND_BURST`,
+//! `EMAIL_SEND_PER_HOUR`, `EMAIL_SEND_PER_DAY`), each campaign's own rate
+//! (`rate_per_s`, carried on its email requests) and each receiving
+//! domain's ([`crate::domains`]), as slots reserved in Redis
+//! ([`eventstore::rate`]) before each batch's sends.
+//!
+//! A send with a slot waits for it (at most [`HORIZON`]) holding its
+//! lease, which is renewed meanwhile; one without a slot gives its lease
+//! back and its entry is delivered again when a slot may be free
+//! ([`eventstore::HandleError::Later`]): a wait, not a failure, so a used-up
+//! quota delays sends without spending their retry budget or counting a
+//! failure.
+
+use std::time::Duration;
+
+use contracts::EmailRequested;
+use eventstore::rate::{Lane, RateLimiter, SharedLimits, Slot};
+use eventstore::Redis;
+
+use crate::config::Config;
+use crate::domains::DomainRates;
+
+/// How far ahead a slot is reserved: the longest a send waits for its
+/// slot holding its lease and its handler's run.
+pub const HORIZON: Duration = Duration::from_secs(2);
+
+/// The shared limits `config` sets, or the setting that is not one.
+pub fn from_config(config: &Config) -> anyhow::Result<SharedLimits> {
+    let rate = config.send_rate;
+    if !rate.is_finite() || rate < 0.0 {
+        anyhow::bail!("EMAIL_SEND_RATE must be a number of emails a second (0: no limit), not {rate}");
+    }
+    let per_second = (rate > 0.0).then_some(rate);
+    let burst = match (per_second, config.send_burst) {
+        (Some(rate), 0) => (rate.ceil() as u32).max(1),
+        (_, burst) => burst.max(1),
+    };
+    Ok(SharedLimits {
+        per_second,
+        burst,
+        per_hour: (config.send_per_hour > 0).then_some(config.send_per_hour),
+        per_day: (config.send_per_day > 0).then_some(config.send_per_day),
+    })
+}
+
+/// Reserves the slots of each batch's sends, and says so in `/metrics`.
+#[derive(Clone)]
+pub struct SendSlots {
+    limiter: RateLimiter,
+    domains: DomainRates,
+}
+
+impl SendSlots {
+    /// Slots under `limits` and the rates of `domains`, shared through
+    /// `redis`; the limits are shown as gauges (`comms_send_rate_limit`,
+    /// `comms_send_quota`; 0: none).
+    pub fn new(redis: Redis, limits: SharedLimits, domains: DomainRates) -> Self {
+        metrics::gauge!("comms_send_rate_limit").set(limits.per_second.unwrap_or(0.0));
+        metrics::gauge!("comms_send_burst").set(f64::from(limits.burst));
+        for (window, quota) in [("hour", limits.per_hour), ("day", limits.per_day)] {
+            metrics::gauge!("comms_send_quota", "window" => window).set(quota.unwrap_or(0) as f64);
+        }
+        Self {
+            limiter: RateLimiter::new(redis, limits, HORIZON),
+            domains,
+        }
+    }
+
+    /// A slot for each of `emails`, in one round trip: each goes through
+    /// the shared limits, its campaign's lane (with a `rate_per_s`) and its
+    /// domain's (with a rate).
+    pub async fn reserve(&self, emails: &[&EmailRequested]) -> eventstore::Result<Vec<Slot>> {
+        let sends: Vec<Vec<Lane>> = emails.iter().map(|email| self.lanes(email)).collect();
+        let slots = self.limiter.reserve(&sends).await?;
+        for slot in &slots {
+            match slot {
+                Slot::In(wait) => {
+                    metrics::histogram!("comms_send_rate_wait_seconds").record(wait.as_secs_f64());
+                }
+                Slot::Later(_) => metrics::counter!("comms_send_deferred_total").increment(1),
+            }
+        }
+        Ok(slots)
+    }
+
+    /// The lanes `email` goes through besides the shared limits.
+    fn lanes(&self, email: &EmailRequested) -> Vec<Lane> {
+        let campaign = email
+            .rate_per_s
+            .filter(|rate| rate.is_finite() && *rate > 0.0)
+            .map(|per_second| Lane {
+                name: format!("campaign:{}", email.campaign_id),
+                per_second,
+            });
+        let domain = self
+            .domains
+            .of_address(&email.to_email)
+            .map(|(domain, per_second)| Lane {
+                name: format!("domain:{domain}"),
+                per_second,
+            });
+        campaign.into_iter().chain(domain).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_settings_become_limits_and_a_bad_rate_is_named() {
+        let mut config = Config::default();
+        assert!(!from_config(&config).unwrap().any(), "no limit by default");
+        config.send_rate = 14.0;
+        config.send_per_day = 50_000;
+        let limits = from_config(&config).unwrap();
+        assert_eq!(
+            limits,
+            SharedLimits {
+                per_second: Some(14.0),
+                burst: 14,
+                per_hour: None,
+                per_day: Some(50_000),
+            }
+        );
+        config.send_rate = 0.5;
+        assert_eq!(from_config(&config).unwrap().burst, 1);
+        config.send_burst = 3;
+        assert_eq!(from_config(&config).unwrap().burst, 3);
+        config.send_rate = -1.0;
+        let error = from_config(&config).unwrap_err().to_string();
+        assert!(error.starts_with("EMAIL_SEND_RATE must be"), "{error}");
+    }
+}

@@ -1,0 +1,207 @@
+//! The send limits on the whole stack, as MailDev receives the emails:
+//! two email-service instances sharing one rate, a campaign's own rate
+//! beside a campaign without one, a domain's rate beside a domain without
+//! one, and an hourly quota that holds the rest of a campaign back without
+//! failing any of it.
+
+use std::time::Duration;
+
+use e2e::{all_sent, Stack};
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// When MailDev received each of `emails` whose subject starts with
+/// `subject`, in seconds, sorted.
+fn received(emails: &[Value], subject: &str) -> Vec<f64> {
+    let mut times: Vec<f64> = emails
+        .iter()
+        .filter(|email| email["subject"].as_str().unwrap_or_default().starts_with(subject))
+        .map(|email| {
+            let at =
+                OffsetDateTime::parse(email["time"].as_str().expect("a time"), &Rfc3339).expect("RFC 3339");
+            at.unix_timestamp_nanos() as f64 / 1e9
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times
+}
+
+/// The most of `times` within any one second that starts at or after
+/// `from` seconds past the first.
+fn most_in_a_second(times: &[f64], from: f64) -> usize {
+    let start = times[0] + from;
+    times
+        .iter()
+        .enumerate()
+        .filter(|(_, at)| **at >= start)
+        .map(|(i, at)| times[i..].iter().take_while(|later| **later - at < 1.0).count())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Creates a campaign with `extra` fields beside its name and templates;
+/// its id.
+fn create(stack: &Stack, name: &str, extra: Value) -> String {
+    let mut request =
+        json!({ "name": name, "subject": format!("{name} {{{{ name }}}}"), "body": "Dear {{ name }}" });
+    request
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let (status, campaign) = stack.post("campaign-service", "/api/v1/campaigns", &request);
+    assert_eq!(status, 201, "{campaign}");
+    campaign["id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn two_instances_with_a_rate_of_100_send_3000_emails_in_30_seconds() {
+    const USERS: u64 = 3_000;
+    let mut stack = Stack::start_with(USERS, vec![("EMAIL_SEND_RATE".into(), "100".into())]);
+    stack.start_extra_instance("email-service");
+    let id = create(&stack, "paced", json!({}));
+    let done = stack.wait_completed(&id, Duration::from_secs(120));
+    assert_eq!(done["progress"], all_sent(USERS), "{done}");
+
+    let times = received(&stack.emails(), "paced");
+    assert_eq!(times.len() as u64, USERS);
+    // A second's worth at once (the default burst), then 2,900 at 100 a
+    // second: 29 s, not the 15 s of two rates of their own.
+    let span = times[times.len() - 1] - times[0];
+    assert!((27.0..=33.0).contains(&span), "3,000 emails over {span:.1} s");
+    let busiest = most_in_a_second(&times, 1.5);
+    assert!(
+        busiest <= 110,
+        "{busiest} emails within one second past the burst"
+    );
+    // Both instances sent their share.
+    let here = stack
+        .metric("email-service", "comms_emails_total{outcome=\"sent\"}")
+        .unwrap_or(0.0);
+    assert!(
+        (300.0..=2_700.0).contains(&here),
+        "the first instance sent {here} of 3,000: both share the work"
+    );
+    println!("3,000 emails over {span:.1} s, at most {busiest} in a second past the burst");
+}
+
+#[test]
+fn a_campaign_s_own_rate_spaces_its_emails_and_another_goes_at_full_speed() {
+    const USERS: u64 = 200;
+    let stack = Stack::start(USERS);
+    let slow = create(&stack, "slow", json!({ "rate_per_s": 20 }));
+    let fast = create(&stack, "fast", json!({}));
+    for id in [&slow, &fast] {
+        let done = stack.wait_completed(id, Duration::from_secs(60));
+        assert_eq!(done["progress"], all_sent(USERS), "{done}");
+    }
+    let campaign = stack.get("campaign-service", &format!("/api/v1/campaigns/{slow}"));
+    assert_eq!(campaign["rate_per_s"], 20.0, "{campaign}");
+
+    let emails = stack.emails();
+    let (slow_times, fast_times) = (received(&emails, "slow"), received(&emails, "fast"));
+    assert_eq!((slow_times.len(), fast_times.len()), (200, 200));
+    // 200 at 20 a second: one every 50 ms, 9.95 s from first to last.
+    let slow_span = slow_times[199] - slow_times[0];
+    assert!(
+        (9.0..=13.0).contains(&slow_span),
+        "the slow campaign took {slow_span:.1} s"
+    );
+    assert!(most_in_a_second(&slow_times, 0.0) <= 22);
+    // The other campaign is not held behind it.
+    let fast_end = fast_times[199] - slow_times[0];
+    assert!(
+        fast_end < slow_span / 2.0,
+        "the fast campaign ended {fast_end:.1} s in, the slow one {slow_span:.1} s"
+    );
+}
+
+#[test]
+fn an_hourly_quota_holds_the_rest_back_and_fails_none() {
+    const USERS: u64 = 80;
+    let stack = Stack::start_with(USERS, vec![("EMAIL_SEND_PER_HOUR".into(), "50".into())]);
+    let id = create(&stack, "quota", json!({}));
+    stack.wait_for("the quota's 50 emails", Duration::from_secs(30), || {
+        stack.emails().len() >= 50
+    });
+    // Well past the worker's backoffs: nothing more goes out, nothing
+    // fails, nothing is dead-lettered; the rest wait.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(stack.emails().len(), 50);
+    let campaign = stack.get("campaign-service", &format!("/api/v1/campaigns/{id}"));
+    assert_eq!(campaign["status"], "sending", "{campaign}");
+    assert_eq!(
+        campaign["progress"],
+        json!({ "total": USERS, "sent": 50, "failed": 0, "dead_lettered": 0, "suppressed": 0, "cancelled": 0, "pending": 30 }),
+        "{campaign}"
+    );
+    assert_eq!(
+        stack.metric("email-service", "comms_send_quota{window=\"hour\"}"),
+        Some(50.0)
+    );
+    let deferred = stack
+        .metric("email-service", "comms_send_deferred_total")
+        .unwrap_or(0.0);
+    assert!(deferred >= 30.0, "{deferred} sends deferred");
+    let failed = stack.stream_figures("comms:emails");
+    assert_eq!(failed["dead_letters"], 0, "{failed}");
+}
+
+#[test]
+fn a_domain_s_rate_holds_its_mail_back_and_the_other_domains_go_on() {
+    let stack = Stack::start_with(
+        0,
+        vec![("EMAIL_DOMAIN_LIMITS".into(), "slow.example=10/s".into())],
+    );
+    let mut csv = String::from("email,name,tags\n");
+    for n in 0..50 {
+        csv.push_str(&format!(
+            "user{n}@slow.example,Slow {n},imported\nuser{n}@fast.example,Fast {n},imported\n"
+        ));
+    }
+    let url = format!(
+        "http://127.0.0.1:{}/api/v1/users/import",
+        stack.port("user-service")
+    );
+    let imported: Value = ureq::post(&url)
+        .set("content-type", "text/csv")
+        .send_string(&csv)
+        .expect("the import")
+        .into_json()
+        .unwrap();
+    assert_eq!(imported["created"], 100, "{imported}");
+    let id = create(&stack, "domains", json!({ "audience": "'imported' in tags" }));
+    let done = stack.wait_completed(&id, Duration::from_secs(60));
+    assert_eq!(done["progress"], all_sent(100), "{done}");
+
+    let emails = stack.emails();
+    let to = |domain: &str| -> Vec<Value> {
+        emails
+            .iter()
+            .filter(|email| {
+                email["to"][0]["address"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .ends_with(domain)
+            })
+            .cloned()
+            .collect()
+    };
+    let (slow, fast) = (
+        received(&to("@slow.example"), ""),
+        received(&to("@fast.example"), ""),
+    );
+    assert_eq!((slow.len(), fast.len()), (50, 50));
+    // 50 at 10 a second: 4.9 s from the first to the last.
+    let slow_span = slow[49] - slow[0];
+    assert!(
+        (4.4..=7.0).contains(&slow_span),
+        "slow.example took {slow_span:.1} s"
+    );
+    assert!(most_in_a_second(&slow, 0.0) <= 11);
+    let fast_span = fast[49] - fast[0];
+    assert!(
+        fast_span < slow_span / 2.0,
+        "fast.example took {fast_span:.1} s, slow.example {slow_span:.1} s"
+    );
+}
