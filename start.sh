@@ -212,6 +212,8 @@ require_node_tools
 require_redis_commander
 require_openbao
 require_curl
+# The seed makes dev's DKIM key with it.
+require_openssl
 [ "$own_postgres" = 0 ] || require_postgres
 if ! command -v cargo >/dev/null; then
   echo "cargo is needed to build the services: install Rust 1.85 or newer" >&2

@@ -13,6 +13,7 @@ require_faketime
 require_postfix_tools
 require_openssl
 require_openbao
+require_dkimpy
 require_chromium
 for shell_test in tests/shell/*.sh; do
   bash "$shell_test"

@@ -30,7 +30,9 @@
 # CAMPAIGN_TIMEOUT (1800 s), MAILDEV_RAW_MESSAGES (smtp-source messages
 # sent to maildev; min(USERS, 20000)), KEEP=1 keeps the work directory
 # (logs, databases, samples), SERVERS ("maildev smtp-sink", the runs to
-# make, in order).
+# make, in order), DKIM (off; rsa or ed25519: email-service signs every
+# email with a key of that algorithm, RSA of 2048 bits, that openssl
+# makes for the run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
@@ -62,6 +64,20 @@ build_release "${services[@]}"
 # own tuning ("EMAIL_CONCURRENCY=32 EMAIL_READ_BATCH=32").
 read -r -a extra_env <<<"${SERVICE_ENV:-}"
 service_extra_env+=("${extra_env[@]}")
+dkim="${DKIM:-off}"
+case "$dkim" in
+  off) ;;
+  rsa | ed25519)
+    require_openssl
+    key_options=(-algorithm ed25519)
+    [ "$dkim" = ed25519 ] || key_options=(-algorithm RSA -pkeyopt rsa_keygen_bits:2048)
+    dkim_pem="$(openssl genpkey "${key_options[@]}" 2>/dev/null)"
+    # On one line (a service's environment is passed a variable a line),
+    # its line breaks written \n, as email-service also reads a PEM.
+    service_extra_env+=("EMAIL_DKIM_PRIVATE_KEY=${dkim_pem//$'\n'/\\n}" EMAIL_DKIM_SELECTOR=bench)
+    ;;
+  *) echo "DKIM: unknown '$dkim' (off, rsa, ed25519)" >&2; exit 2 ;;
+esac
 make_workdir
 
 mb() { awk -v v="$1" -v d="$2" 'BEGIN { printf "%.1f", v / d }'; }
@@ -338,7 +354,8 @@ jq -nc \
   --argjson smtp_pool "$smtp_pool" \
   --argjson msg_size "${msg_size:-600}" \
   --argjson elapsed_s "$took" \
-  '$sink + {smtp_pool: $smtp_pool, message_bytes: $msg_size}
+  --arg dkim "$dkim" \
+  '$sink + {smtp_pool: $smtp_pool, message_bytes: $msg_size, dkim: $dkim}
     + (if $maildev == {} then {} else {maildev: $maildev} end)
     + {machine: {cores: $cores, date: $date, redis: $redis}, elapsed_s: $elapsed_s}'
 for run in "${runs[@]}"; do

@@ -178,6 +178,22 @@ require_schemathesis() {
     "Schemathesis $comms_schemathesis_version"
 }
 
+# dkimpy (PyPI), the DKIM verifier independent of comms with which
+# services/email/tests/dkim.rs checks the signatures of the emails MailDev
+# received, with PyNaCl for Ed25519 signatures (RFC 8463), in a virtualenv
+# of the project's own: tools/dkimpy/bin/python. Pinned, as the other tools.
+comms_dkimpy_version="1.1.8"
+comms_pynacl_version="1.6.2"
+require_dkimpy() {
+  require_pypi_tool dkimpy dkimpy "$comms_dkimpy_version" dkimverify \
+    "dkimpy $comms_dkimpy_version"
+  local venv="$comms_root/tools/dkimpy"
+  "$venv/bin/pip" show PyNaCl 2>/dev/null | grep -x "Version: $comms_pynacl_version" >/dev/null \
+    && return
+  echo "installing PyNaCl $comms_pynacl_version from PyPI into tools/dkimpy" >&2
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "PyNaCl==$comms_pynacl_version"
+}
+
 # Redis Commander (npm: redis-commander), which start.sh runs to browse the
 # streams; installed with the other tools of tools/package.json.
 require_redis_commander() {

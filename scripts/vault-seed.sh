@@ -12,7 +12,9 @@
 #
 #   every service     redis_url, database_url
 #   email-service     smtp_host, smtp_port, smtp_user, smtp_password, smtp_tls,
-#                     smtp_allow_plaintext_auth
+#                     smtp_allow_plaintext_auth, and its DKIM key:
+#                     dkim_private_key, dkim_selector, dkim_domain,
+#                     dkim_algorithm
 #   campaign-service  api_token (the bearer token of writes, in prod)
 #   user-service      api_token (the same token: reading users needs it)
 #   notification-service  api_token (the same token: reading a notification,
@@ -75,6 +77,16 @@
 #                               at start without one; the native prod stack
 #                               makes one at random, the Docker stack takes
 #                               PROD_UNSUBSCRIBE_KEY)
+#   <ENV>_DKIM_PRIVATE_KEY      email-service's DKIM key, PEM (signing is off
+#                               without one)
+#                               DEV: unset: an Ed25519 key that openssl makes
+#                               at every seeding, where openssl is (not in the
+#                               openbao image: the Docker stack's dev signs
+#                               only when given one); set and empty: none
+#                               PROD: empty
+#   <ENV>_DKIM_SELECTOR         DEV: comms-dev  PROD: empty (required with a key)
+#   <ENV>_DKIM_DOMAIN           empty: MAIL_FROM's domain
+#   <ENV>_DKIM_ALGORITHM        empty: the key's (rsa-sha256, ed25519-sha256)
 #
 # The PROD example values are published, so a prod service refuses them
 # (it stops at start, naming the setting): they are here only for trying
@@ -111,6 +123,9 @@ KV_PREFIX="${KV_PREFIX:-comms}"
 : "${DEV_SMTP_ALLOW_PLAINTEXT_AUTH=}"
 : "${DEV_API_TOKEN=}"
 : "${DEV_UNSUBSCRIBE_KEY=}"
+: "${DEV_DKIM_SELECTOR=comms-dev}"
+: "${DEV_DKIM_DOMAIN=}"
+: "${DEV_DKIM_ALGORITHM=}"
 
 : "${PROD_REDIS_URL=redis://127.0.0.1:6379}"
 : "${PROD_DATABASE_URL=postgres://comms:comms@127.0.0.1:5433/{db}}"
@@ -122,6 +137,10 @@ KV_PREFIX="${KV_PREFIX:-comms}"
 : "${PROD_SMTP_ALLOW_PLAINTEXT_AUTH=}"
 : "${PROD_API_TOKEN=comms-prod-example-token}"
 : "${PROD_UNSUBSCRIBE_KEY=}"
+: "${PROD_DKIM_PRIVATE_KEY=}"
+: "${PROD_DKIM_SELECTOR=}"
+: "${PROD_DKIM_DOMAIN=}"
+: "${PROD_DKIM_ALGORITHM=}"
 
 fail() {
   echo "vault-seed: $*" >&2
@@ -143,8 +162,11 @@ is_set() {
   eval "[ -n \"\${$1+set}\" ]"
 }
 
-# $1 as the inside of a JSON string: \ and " escaped, control characters
-# (none belongs in these values) refused. Plain sh, character by character.
+# $1 as the inside of a JSON string: \ and " escaped, line breaks (a PEM
+# key's) as \n, other control characters (none belongs in these values)
+# refused. Plain sh, character by character.
+newline='
+'
 json_escape() {
   rest="$1"
   escaped=""
@@ -153,12 +175,30 @@ json_escape() {
     rest="${rest#?}"
     case "$char" in
       \\ | '"') escaped="$escaped\\$char" ;;
+      "$newline") escaped="$escaped\\n" ;;
       [[:cntrl:]]) return 1 ;;
       *) escaped="$escaped$char" ;;
     esac
   done
   printf '%s' "$escaped"
 }
+
+# dev's DKIM key, unless one was given (or none, set and empty): a new
+# Ed25519 key, so that dev's emails are signed (GET /api/v1/dkim on
+# email-service gives its record).
+if ! is_set DEV_DKIM_PRIVATE_KEY; then
+  DEV_DKIM_PRIVATE_KEY=""
+  case " $SEED_ENVS " in
+    *" dev "*)
+      if command -v openssl >/dev/null 2>&1; then
+        DEV_DKIM_PRIVATE_KEY="$(openssl genpkey -algorithm ed25519 2>/dev/null)" ||
+          fail "openssl could not make dev's DKIM key"
+      else
+        echo "no openssl here: dev's emails are not DKIM-signed (DEV_DKIM_PRIVATE_KEY gives a key)"
+      fi
+      ;;
+  esac
+fi
 
 # In a container started beside the server, the server may still be starting.
 waited=0
@@ -220,6 +260,13 @@ for env in $SEED_ENVS; do
       put smtp_password "$(value_of "${ENV}_SMTP_PASSWORD")"
       put smtp_tls "$(value_of "${ENV}_SMTP_TLS")"
       put smtp_allow_plaintext_auth "$(value_of "${ENV}_SMTP_ALLOW_PLAINTEXT_AUTH")"
+      put dkim_private_key "$(value_of "${ENV}_DKIM_PRIVATE_KEY")"
+      # A selector without a key would name nothing.
+      if [ -n "$(value_of "${ENV}_DKIM_PRIVATE_KEY")" ]; then
+        put dkim_selector "$(value_of "${ENV}_DKIM_SELECTOR")"
+        put dkim_domain "$(value_of "${ENV}_DKIM_DOMAIN")"
+        put dkim_algorithm "$(value_of "${ENV}_DKIM_ALGORITHM")"
+      fi
     fi
     if [ "$service" != email-service ]; then
       put api_token "$(value_of "${ENV}_API_TOKEN")"

@@ -12,7 +12,8 @@
 #
 # The stack, on free loopback ports: a private redis-server, chaos-smtp (the
 # harness's recording SMTP server) and the four debug binaries, in dev (no
-# API token: writes are open), with a few users. Each service is tested in
+# API token: writes are open), with a few users; email-service signs with
+# an Ed25519 DKIM key made for the run, so that its record is served. Each service is tested in
 # turn, from `http://127.0.0.1:<port>/api-docs/openapi.json`.
 #
 #   tests/api/schemathesis.sh               # the CI run (under a minute once built)
@@ -34,6 +35,7 @@ require_whole_numbers max_examples
 require_redis
 require_curl
 require_schemathesis
+require_openssl
 
 echo "building the services and chaos-smtp (debug)..." >&2
 cargo build --workspace --bins --quiet
@@ -48,6 +50,9 @@ make_workdir
 rundir="$workdir"
 users=50
 smtp_pool=4
+# On one line (a variable a line), its line breaks written \n.
+dkim_pem="$(openssl genpkey -algorithm ed25519 2>/dev/null)"
+service_extra_env+=("EMAIL_DKIM_PRIVATE_KEY=${dkim_pem//$'\n'/\\n}" EMAIL_DKIM_SELECTOR=schemathesis)
 read -r redis_port smtp_port ports <<<"$(free_ports $((2 + ${#services[@]})))"
 # shellcheck disable=SC2086 # one port each
 service_ports $ports

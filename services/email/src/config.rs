@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use servicekit::config::{empty_secret, ServiceConfig, ServiceSettings};
 use servicekit::streams::StreamSettings;
 
+use crate::dkim::DkimSettings;
+
 /// Everything email-service reads at start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
@@ -58,6 +60,10 @@ pub struct Config {
     /// Rates of some domains instead (`EMAIL_DOMAIN_LIMITS`:
     /// `gmail.com=20/s,outlook.com=300/m`; `/s`, `/m` or `/h`).
     pub domain_limits: String,
+    /// DKIM signing: key, selector, domain, algorithm (`EMAIL_DKIM_*`,
+    /// Vault keys `dkim_*`; see [`crate::dkim`]). Off without a key.
+    #[serde(flatten)]
+    pub dkim: DkimSettings,
 }
 
 /// How email-service secures its SMTP connections (`SMTP_TLS`): read as
@@ -103,6 +109,7 @@ impl Default for Config {
             send_per_day: 0,
             domain_rate: 0.0,
             domain_limits: String::new(),
+            dkim: DkimSettings::default(),
         }
     }
 }

@@ -3,8 +3,11 @@
 //! and publishes every outcome to `comms:deliveries`. It keeps a copy of
 //! the suppression list (from `comms:suppressions`) to skip, as late as the
 //! send, whoever is on it, and reports hard bounces to `comms:consent`.
+//! With a DKIM key set it signs every email, and serves the DNS record of
+//! the key at `GET /api/v1/dkim` ([`dkim`], [`routes`]).
 
 pub mod config;
+pub mod dkim;
 pub mod domains;
 pub mod held;
 pub mod ledger;
@@ -13,6 +16,7 @@ pub mod list_headers;
 pub mod mailer;
 pub mod outcome;
 pub mod recorder;
+pub mod routes;
 pub mod sender;
 pub mod suppressed;
 pub mod unrecorded;
@@ -32,12 +36,6 @@ use crate::mailer::Mailer;
 use crate::sender::Sender;
 use crate::suppressed::SuppressedAddresses;
 
-/// The OpenAPI document of email-service: it serves only the shared routes
-/// (`/health`, `/ready`, `/metrics`), which [`servicekit::openapi`] adds.
-#[derive(OpenApi)]
-#[openapi()]
-pub struct ApiDoc;
-
 /// The consumer group of email-service.
 pub const GROUP: &str = "email-service";
 
@@ -47,10 +45,11 @@ const SPEC: Spec = Spec::new(GROUP, "EMAIL_PORT", ledger::SCHEMA);
 /// Builds email-service from `config`: connected to Redis, its ledger and
 /// the SMTP server, and bound (port 0 picks a free one), ready to run.
 pub async fn build(config: Config) -> anyhow::Result<Service> {
+    // The settings first: a bad one is named before any server is asked.
     let limits = limits::from_config(&config)?;
     let domain_rates = domains::DomainRates::parse(config.domain_rate, &config.domain_limits)?;
-    let service = Service::build(&SPEC, &config.service).await?;
     let mailer = Mailer::new(&config)?;
+    let service = Service::build(&SPEC, &config.service).await?;
     mailer.check().await.map_err(|error| {
         anyhow::anyhow!(
             "cannot reach the SMTP server at {}:{}: {error}",
@@ -67,6 +66,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     if released > 0 {
         tracing::info!(released, "released the send leases of a previous run");
     }
+    let dkim_record = mailer.dkim_record().cloned();
     let streams = Streams::new(service.partitions());
     let publisher = Publisher::new(service.redis().clone());
     let suppressed = SuppressedAddresses::new(service.db().clone());
@@ -88,7 +88,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         })
         .consume(&streams.erasures, eraser)
         .trim(&[&streams.emails, &streams.suppressions])
-        .serve(axum::Router::new(), ApiDoc::openapi()))
+        .serve(routes::router(dkim_record), routes::ApiDoc::openapi()))
 }
 
 /// Loads the configuration, builds and runs email-service until `shutdown`.

@@ -17,7 +17,7 @@
 //! thus returns within about twice `SMTP_TIMEOUT_MS`, whatever the server
 //! does.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use contracts::EmailRequested;
@@ -34,6 +34,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use crate::config::{Config, TlsMode};
+use crate::dkim::{Dkim, DkimRecord};
 use crate::list_headers::{CommsTest, ListUnsubscribe, ListUnsubscribePost};
 
 /// Why a send did not succeed.
@@ -87,6 +88,9 @@ pub struct Mailer {
     /// greeting, EHLO, STARTTLS, AUTH), one command, or the transfer of a
     /// message and its reply may take (`SMTP_TIMEOUT_MS`).
     timeout: Duration,
+    /// Signs every message with the domain's DKIM key, when one is set
+    /// ([`crate::dkim`]).
+    dkim: Option<Arc<Dkim>>,
 }
 
 impl Mailer {
@@ -105,10 +109,11 @@ impl Mailer {
                  for a test server on loopback"
             );
         }
-        let from = config
+        let from: Mailbox = config
             .mail_from
             .parse()
             .map_err(|error| anyhow::anyhow!("MAIL_FROM is not an address: {error}"))?;
+        let dkim = Dkim::from_settings(&config.dkim, from.email.domain())?.map(Arc::new);
         Ok(Self {
             host: config.smtp_host.clone(),
             port: config.smtp_port,
@@ -124,7 +129,13 @@ impl Mailer {
             idle: Mutex::new(Vec::new()),
             slots: Semaphore::new(config.smtp_pool.max(1) as usize),
             timeout: Duration::from_millis(config.smtp_timeout_ms.max(1)),
+            dkim,
         })
+    }
+
+    /// The DNS record of the DKIM key this mailer signs with, if any.
+    pub fn dkim_record(&self) -> Option<&DkimRecord> {
+        self.dkim.as_deref().map(Dkim::record)
     }
 
     /// Opens one connection (kept for later sends), to check at start that
@@ -141,7 +152,7 @@ impl Mailer {
     /// Sends `email` with the stable `Message-ID` `<notification id@comms>`,
     /// so a receiver can drop the one duplicate no client can rule out:
     /// `multipart/alternative` (text, then HTML) when it has an HTML body,
-    /// a single `text/plain` part otherwise.
+    /// a single `text/plain` part otherwise; DKIM-signed when a key is set.
     /// `held` says whether the send's ledger lease is still valid: it is
     /// asked just before `DATA`, and a send whose lease is not stops there
     /// (transient: nothing was handed over), so that no message goes out
@@ -151,7 +162,13 @@ impl Mailer {
         email: &EmailRequested,
         held: &(dyn Fn() -> bool + Sync),
     ) -> Result<(), SendError> {
-        let message = self.message(email)?;
+        let mut message = self.message(email)?;
+        if let Some(dkim) = &self.dkim {
+            message = dkim
+                .sign(message)
+                .await
+                .map_err(|error| SendError::Transient(format!("DKIM signing failed: {error}")))?;
+        }
         let envelope = message.envelope().clone();
         let bytes = message.formatted();
         let timeout = self.timeout;

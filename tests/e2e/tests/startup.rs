@@ -74,6 +74,33 @@ fn a_missing_smtp_server_and_a_taken_port_are_named_in_one_line() {
 }
 
 #[test]
+fn a_dkim_key_that_is_not_one_is_named_in_one_line_before_any_server_is_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens at REDIS_URL nor at the SMTP port: the setting is
+    // named first.
+    let (ok, stderr) = run(service_command("email-service")
+        .env("REDIS_URL", format!("redis://127.0.0.1:{}", free_port()))
+        .env("SMTP_PORT", free_port().to_string())
+        .env("DATA_DIR", dir.path())
+        .env("EMAIL_PORT", free_port().to_string())
+        .env("EMAIL_DKIM_SELECTOR", "2026")
+        .env(
+            "EMAIL_DKIM_PRIVATE_KEY",
+            "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWJ1dC1ub3QtYS1rZXk=\n-----END PRIVATE KEY-----\n",
+        ));
+    assert!(!ok);
+    let line = error_line(&stderr);
+    assert!(
+        line.starts_with(
+            "email-service: EMAIL_DKIM_PRIVATE_KEY (dkim_private_key) is not an RSA or Ed25519 \
+             private key in PEM"
+        ),
+        "{line}"
+    );
+    assert!(!line.contains("c2VjcmV0"), "the key is never shown: {line}");
+}
+
+#[test]
 fn sigterm_stops_every_service_within_seconds() {
     let redis = RedisServer::start();
     let mail = MailDev::start();

@@ -1,7 +1,8 @@
 //! Secrets from Vault: a stack whose services learn where Redis, their
 //! database and the SMTP server are, and their passwords and API token,
-//! only from a real OpenBao; a campaign runs through it, and no secret
-//! value shows in any log line or HTTP answer.
+//! only from a real OpenBao; a campaign runs through it, its emails
+//! signed with the DKIM key from Vault, and no secret value shows in any
+//! log line or HTTP answer.
 
 use std::time::Duration;
 
@@ -15,6 +16,16 @@ const USERS: u64 = 200;
 /// A value no log line would hold by chance.
 fn secret(what: &str) -> String {
     format!("{what}-{}-x7Qz", std::process::id())
+}
+
+/// An Ed25519 private key that openssl makes, as PEM.
+fn dkim_key() -> String {
+    let output = std::process::Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519"])
+        .output()
+        .expect("openssl (./test.sh installs it)");
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap()
 }
 
 /// The body of `GET path` on `service`, as text, after asserting its 200.
@@ -33,6 +44,9 @@ fn the_services_take_their_secrets_from_vault_and_never_show_them() {
     let database_password = secret("db-pass");
     let api_token = secret("api-token");
     let vault_token = secret("vault-token");
+    let dkim_key = dkim_key();
+    // The key's base64 line: what would show if the key did.
+    let dkim_secret = dkim_key.lines().nth(1).unwrap().to_string();
 
     let redis = RedisServer::start_with(Persistence::AofEverySec, Some(&redis_password));
     let mail = MailDev::start_with_auth(Some(("comms", &smtp_password)));
@@ -56,6 +70,8 @@ fn the_services_take_their_secrets_from_vault_and_never_show_them() {
                 ("smtp_password", smtp_password.as_str()),
                 // MailDev offers no TLS: the login crosses loopback in clear.
                 ("smtp_allow_plaintext_auth", "true"),
+                ("dkim_private_key", dkim_key.as_str()),
+                ("dkim_selector", "vault"),
             ]),
             "campaign-service" => {
                 pairs.extend([("api_token", api_token.as_str()), ("database_url", &campaigns_db)])
@@ -101,6 +117,24 @@ fn the_services_take_their_secrets_from_vault_and_never_show_them() {
         USERS,
         "every email went through the SMTP server that needs the password from Vault"
     );
+    let record = stack.get("email-service", "/api/v1/dkim");
+    assert_eq!(record["name"], "vault._domainkey.example.com", "{record}");
+    assert!(
+        record["txt"]
+            .as_str()
+            .unwrap()
+            .starts_with("v=DKIM1; k=ed25519; p="),
+        "{record}"
+    );
+    for email in stack.emails() {
+        let signature = email["headers"]["dkim-signature"].as_str().unwrap_or_default();
+        let signature = signature.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            signature.contains("d=example.com; s=vault;"),
+            "signed with the key from Vault: {}",
+            email["headers"]
+        );
+    }
     let one = format!("/api/v1/notifications/{}", notification_id(id, 1));
     let (status, _) = stack.call("GET", "notification-service", &one, None, None);
     assert_eq!(status, 401, "a notification holds its recipient's address");
@@ -114,6 +148,7 @@ fn the_services_take_their_secrets_from_vault_and_never_show_them() {
         &database_password,
         &api_token,
         &vault_token,
+        &dkim_secret,
     ];
     let mut answers: Vec<(String, String)> = [&refused, &page, &campaign, &done, &notification]
         .iter()
@@ -123,6 +158,9 @@ fn the_services_take_their_secrets_from_vault_and_never_show_them() {
         let mut paths = vec!["/health", "/ready", "/metrics", "/api-docs/openapi.json"];
         if service == "campaign-service" {
             paths.push("/api/v1/streams");
+        }
+        if service == "email-service" {
+            paths.push("/api/v1/dkim");
         }
         for path in paths {
             answers.push((format!("GET {path} on {service}"), text(&stack, service, path)));
