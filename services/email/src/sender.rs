@@ -369,7 +369,9 @@ impl Sender {
         let holding = self
             .in_flight
             .hold(&lease, claimed_at, self.ledger.lease_duration());
-        tokio::time::sleep_until(slot_at.into()).await;
+        if slot_at > Instant::now() {
+            tokio::time::sleep_until(slot_at.into()).await;
+        }
         let id = &email.notification_id;
         let outcome = match self.send(email, &|| holding.is_valid()).await {
             Ok(()) => {
