@@ -6,6 +6,7 @@
 //! whose every status is an answer ([`http`]), and the plan of a query
 //! ([`query_plan`]).
 
+mod accept;
 pub mod http;
 mod maildev;
 mod openbao;

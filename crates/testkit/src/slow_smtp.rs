@@ -40,25 +40,16 @@ impl SlowSmtp {
         let port = listener.local_addr().expect("local address").port();
         let received = Arc::new(Mutex::new(Vec::new()));
         let stopped = Arc::new(AtomicBool::new(false));
-        let (log, stop) = (received.clone(), stopped.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stop.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(stream) = stream else { continue };
-                let log = log.clone();
-                std::thread::spawn(move || {
-                    let _ = serve_session(
-                        stream,
-                        || answer,
-                        |message_id| {
-                            log.lock().expect("received ids").push(message_id.to_string());
-                            Ok(())
-                        },
-                    );
-                });
-            }
+        let log = received.clone();
+        crate::accept::serve_each(listener, stopped.clone(), move |stream| {
+            let _ = serve_session(
+                stream,
+                || answer,
+                |message_id| {
+                    log.lock().expect("received ids").push(message_id.to_string());
+                    Ok(())
+                },
+            );
         });
         Self {
             port,

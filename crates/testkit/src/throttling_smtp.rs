@@ -46,18 +46,9 @@ impl ThrottlingSmtp {
             refused: AtomicU64::new(0),
         });
         let stopped = Arc::new(AtomicBool::new(false));
-        let (sessions, stop) = (shared.clone(), stopped.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stop.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(stream) = stream else { continue };
-                let shared = sessions.clone();
-                std::thread::spawn(move || {
-                    let _ = session(stream, &shared);
-                });
-            }
+        let sessions = shared.clone();
+        crate::accept::serve_each(listener, stopped.clone(), move |stream| {
+            let _ = session(stream, &sessions);
         });
         Self {
             port,

@@ -56,6 +56,28 @@ fn create(stack: &Stack, name: &str, extra: Value) -> String {
     campaign["id"].as_str().unwrap().to_string()
 }
 
+/// Imports `per_domain` users at each of `domains` (`user<n>@<domain>`),
+/// tagged `imported`.
+fn import_at(stack: &Stack, domains: &[&str], per_domain: usize) {
+    let mut csv = String::from("email,name,tags\n");
+    for n in 0..per_domain {
+        for domain in domains {
+            csv.push_str(&format!("user{n}@{domain},User {n},imported\n"));
+        }
+    }
+    let url = format!(
+        "http://127.0.0.1:{}/api/v1/users/import",
+        stack.port("user-service")
+    );
+    let imported: Value = ureq::post(&url)
+        .set("content-type", "text/csv")
+        .send_string(&csv)
+        .expect("the import")
+        .into_json()
+        .expect("JSON");
+    assert_eq!(imported["created"], per_domain * domains.len(), "{imported}");
+}
+
 #[test]
 fn two_instances_with_a_rate_of_100_send_3000_emails_in_30_seconds() {
     const USERS: u64 = 3_000;
@@ -155,23 +177,7 @@ fn a_domain_s_rate_holds_its_mail_back_and_the_other_domains_go_on() {
         0,
         vec![("EMAIL_DOMAIN_LIMITS".into(), "slow.example=10/s".into())],
     );
-    let mut csv = String::from("email,name,tags\n");
-    for n in 0..50 {
-        csv.push_str(&format!(
-            "user{n}@slow.example,Slow {n},imported\nuser{n}@fast.example,Fast {n},imported\n"
-        ));
-    }
-    let url = format!(
-        "http://127.0.0.1:{}/api/v1/users/import",
-        stack.port("user-service")
-    );
-    let imported: Value = ureq::post(&url)
-        .set("content-type", "text/csv")
-        .send_string(&csv)
-        .expect("the import")
-        .into_json()
-        .unwrap();
-    assert_eq!(imported["created"], 100, "{imported}");
+    import_at(&stack, &["slow.example", "fast.example"], 50);
     let id = create(&stack, "domains", json!({ "audience": "'imported' in tags" }));
     let done = stack.wait_completed(&id, Duration::from_secs(60));
     assert_eq!(done["progress"], all_sent(100), "{done}");
@@ -212,20 +218,7 @@ fn a_domain_s_rate_holds_its_mail_back_and_the_other_domains_go_on() {
 fn a_throttling_domain_is_slowed_alone_and_gets_every_email_in_the_end() {
     let smtp = ThrottlingSmtp::start("throttled.example", 5.0);
     let stack = Stack::start_with(0, vec![("SMTP_PORT".into(), smtp.port().to_string())]);
-    let mut csv = String::from("email,name,tags\n");
-    for n in 0..30 {
-        csv.push_str(&format!(
-            "user{n}@throttled.example,Throttled {n},imported\nuser{n}@other.example,Other {n},imported\n"
-        ));
-    }
-    let url = format!(
-        "http://127.0.0.1:{}/api/v1/users/import",
-        stack.port("user-service")
-    );
-    ureq::post(&url)
-        .set("content-type", "text/csv")
-        .send_string(&csv)
-        .expect("the import");
+    import_at(&stack, &["throttled.example", "other.example"], 30);
     let id = create(&stack, "throttled", json!({ "audience": "'imported' in tags" }));
     let done = stack.wait_completed(&id, Duration::from_secs(120));
     assert_eq!(done["progress"], all_sent(60), "every email in the end: {done}");
