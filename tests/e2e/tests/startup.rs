@@ -101,6 +101,49 @@ fn a_dkim_key_that_is_not_one_is_named_in_one_line_before_any_server_is_asked() 
 }
 
 #[test]
+fn a_send_limit_that_is_not_one_is_named_in_one_line_before_any_server_is_asked() {
+    for (variable, value, said) in [
+        (
+            "EMAIL_SEND_RATE",
+            "fast",
+            "expected f64 for key \"SEND_RATE\" in `EMAIL_`",
+        ),
+        (
+            "EMAIL_SEND_RATE",
+            "-5",
+            "email-service: EMAIL_SEND_RATE must be a number",
+        ),
+        ("EMAIL_SEND_PER_DAY", "-1", "for key \"SEND_PER_DAY\" in `EMAIL_`"),
+        (
+            "EMAIL_DOMAIN_RATE",
+            "-1",
+            "email-service: EMAIL_DOMAIN_RATE must be a number",
+        ),
+        (
+            "EMAIL_DOMAIN_LIMITS",
+            "gmail..com=20/s",
+            "email-service: EMAIL_DOMAIN_LIMITS: `gmail..com=20/s` names no domain",
+        ),
+        (
+            "EMAIL_DOMAIN_LIMITS",
+            "gmail.com=20",
+            "email-service: EMAIL_DOMAIN_LIMITS: `gmail.com=20` has no unit",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (ok, stderr) = run(service_command("email-service")
+            .env("REDIS_URL", format!("redis://127.0.0.1:{}", free_port()))
+            .env("SMTP_PORT", free_port().to_string())
+            .env("DATA_DIR", dir.path())
+            .env("EMAIL_PORT", free_port().to_string())
+            .env(variable, value));
+        assert!(!ok, "{variable}={value} started");
+        let line = error_line(&stderr);
+        assert!(line.contains(said), "{variable}={value}: {line}");
+    }
+}
+
+#[test]
 fn sigterm_stops_every_service_within_seconds() {
     let redis = RedisServer::start();
     let mail = MailDev::start();
