@@ -216,7 +216,7 @@ fn read_until_hang_up(reader: &mut impl BufRead) -> std::io::Result<()> {
 
 /// Reads a message up to its final `.`; returns its `Message-ID` (empty
 /// when it has none).
-fn read_message(reader: &mut impl BufRead) -> std::io::Result<String> {
+pub(crate) fn read_message(reader: &mut impl BufRead) -> std::io::Result<String> {
     let mut message_id = String::new();
     let mut line = String::new();
     loop {

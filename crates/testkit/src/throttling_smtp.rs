@@ -119,7 +119,7 @@ fn session(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             }
             "DATA" => {
                 writer.write_all(b"354 go ahead\r\n")?;
-                read_message(&mut reader)?;
+                crate::slow_smtp::read_message(&mut reader)?;
                 let to = recipient.take().unwrap_or_default();
                 shared
                     .received
@@ -148,18 +148,4 @@ fn take_one(shared: &Shared) -> bool {
     }
     *last = Some(now);
     true
-}
-
-/// Reads a message up to its final `.`.
-fn read_message(reader: &mut impl BufRead) -> std::io::Result<()> {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        if line.trim_end_matches(['\r', '\n']) == "." {
-            return Ok(());
-        }
-    }
 }
