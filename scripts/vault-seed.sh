@@ -12,7 +12,9 @@
 #
 #   every service     redis_url, database_url
 #   email-service     smtp_host, smtp_port, smtp_user, smtp_password, smtp_tls,
-#                     smtp_allow_plaintext_auth, and its DKIM key:
+#                     smtp_allow_plaintext_auth, relays (EMAIL_RELAYS: the
+#                     relay URLs with their logins, when there are
+#                     several), and its DKIM key:
 #                     dkim_private_key, dkim_selector, dkim_domain,
 #                     dkim_algorithm
 #   campaign-service  api_token (the bearer token of writes, in prod)
@@ -70,6 +72,10 @@
 #                               email-service log in over SMTP without TLS
 #                               (the stacks' MailDev on loopback); without it
 #                               a login with smtp_tls = none stops its start
+#   <ENV>_EMAIL_RELAYS          empty: the one relay above. Several relays,
+#                               each a URL with its login, pool, rate and
+#                               weight (smtp://user:password@host:587?name=ses&
+#                               tls=starttls&rate=14, ...; see README's relays)
 #   <ENV>_API_TOKEN             DEV: empty  PROD: comms-prod-example-token
 #   <ENV>_UNSUBSCRIBE_KEY       DEV: empty (the services use dev's key, which
 #                               is published in contracts::unsubscribe)
@@ -260,6 +266,7 @@ for env in $SEED_ENVS; do
       put smtp_password "$(value_of "${ENV}_SMTP_PASSWORD")"
       put smtp_tls "$(value_of "${ENV}_SMTP_TLS")"
       put smtp_allow_plaintext_auth "$(value_of "${ENV}_SMTP_ALLOW_PLAINTEXT_AUTH")"
+      put relays "$(value_of "${ENV}_EMAIL_RELAYS")"
       put dkim_private_key "$(value_of "${ENV}_DKIM_PRIVATE_KEY")"
       # A selector without a key would name nothing.
       if [ -n "$(value_of "${ENV}_DKIM_PRIVATE_KEY")" ]; then

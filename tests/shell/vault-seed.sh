@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# scripts/vault-seed.sh's DKIM keys, through a stand-in for the bao CLI
+# scripts/vault-seed.sh's DKIM keys and relays, through a stand-in for the bao CLI
 # that keeps what each `kv put` was given: dev gets an Ed25519 key that
 # openssl made, intact in its JSON (line breaks and all) with its
 # selector; prod, without a key, gets no dkim_* key at all; a given key is
-# written as given, and an empty one turns dev's signing off. Run by
+# written as given, and an empty one turns dev's signing off; a relay list
+# is written as given, its passwords in no log. Run by
 # test.sh, under dash when it is there (the openbao image's sh is no bash).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -62,6 +63,12 @@ Z2l2ZW4=
 seed given SEED_ENVS=prod PROD_DKIM_PRIVATE_KEY="$given" PROD_DKIM_SELECTOR=s2026 PROD_DKIM_DOMAIN=example.org
 [ "$(field given prod dkim_private_key)" = "$given" ] || fail "a given key is not written as given"
 [ "$(field given prod dkim_domain)" = example.org ] || fail "prod's domain: $(field given prod dkim_domain)"
+
+relays="smtp://AKIA:s3cr%2Ct@email-smtp.eu-west-1.amazonaws.com:587?name=ses&tls=starttls&rate=14"
+seed relays SEED_ENVS=prod PROD_EMAIL_RELAYS="$relays"
+[ "$(field relays prod relays)" = "$relays" ] || fail "prod's relays: $(field relays prod relays)"
+grep -q "s3cr" "$work/relays/log" && fail "the log shows a relay's password"
+[ -z "$(field made dev relays)" ] || fail "dev has relays it was not given"
 
 seed off SEED_ENVS=dev DEV_DKIM_PRIVATE_KEY=
 [ -z "$(field off dev dkim_private_key)$(field off dev dkim_selector)" ] || fail "an empty key still signs"

@@ -22,6 +22,7 @@
 pub mod audience;
 pub mod consent;
 pub mod control;
+pub mod relays;
 mod unknown_status;
 pub mod unsubscribe;
 pub use unknown_status::UnknownStatus;

@@ -7,6 +7,7 @@
 //! ([`query_plan`]).
 
 mod accept;
+mod chaos_smtp;
 pub mod http;
 mod maildev;
 mod openbao;
@@ -20,6 +21,7 @@ mod slow_smtp;
 mod smtp_sink;
 mod throttling_smtp;
 
+pub use chaos_smtp::ChaosSmtp;
 pub use maildev::MailDev;
 pub use openbao::OpenBao;
 pub use plan::query_plan;

@@ -60,6 +60,12 @@ pub struct Config {
     /// Rates of some domains instead (`EMAIL_DOMAIN_LIMITS`:
     /// `gmail.com=20/s,outlook.com=300/m`; `/s`, `/m` or `/h`).
     pub domain_limits: String,
+    /// The SMTP relays to send through, with their pools, rates and
+    /// weights (`EMAIL_RELAYS`, Vault key `relays`: it holds their
+    /// passwords; see [`crate::relay_list`]); empty: the one relay of the
+    /// `SMTP_*` settings.
+    #[serde(skip_serializing, default = "empty_secret")]
+    pub relays: SecretString,
     /// DKIM signing: key, selector, domain, algorithm (`EMAIL_DKIM_*`,
     /// Vault keys `dkim_*`; see [`crate::dkim`]). Off without a key.
     #[serde(flatten)]
@@ -109,6 +115,7 @@ impl Default for Config {
             send_per_day: 0,
             domain_rate: 0.0,
             domain_limits: String::new(),
+            relays: empty_secret(),
             dkim: DkimSettings::default(),
         }
     }

@@ -16,12 +16,16 @@ pub mod list_headers;
 pub mod mailer;
 pub mod outcome;
 pub mod recorder;
+pub mod relay;
+pub mod relay_list;
+pub mod relays;
 pub mod routes;
 pub mod sender;
 pub mod suppressed;
 pub mod unrecorded;
 
 use contracts::control::ControlBoard;
+use contracts::relays::RelayBoard;
 use contracts::Streams;
 use eventstore::Publisher;
 use servicekit::erasure::Eraser;
@@ -50,13 +54,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     let domain_rates = domains::DomainRates::parse(config.domain_rate, &config.domain_limits)?;
     let mailer = Mailer::new(&config)?;
     let service = Service::build(&SPEC, &config.service).await?;
-    mailer.check().await.map_err(|error| {
-        anyhow::anyhow!(
-            "cannot reach the SMTP server at {}:{}: {error}",
-            config.smtp_host,
-            config.smtp_port
-        )
-    })?;
+    mailer.relays().check().await?;
     let ledger = Ledger::new(
         service.db().clone(),
         service.consumer().to_string(),
@@ -67,6 +65,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         tracing::info!(released, "released the send leases of a previous run");
     }
     let dkim_record = mailer.dkim_record().cloned();
+    let relays = mailer.relays().clone();
     let streams = Streams::new(service.partitions());
     let publisher = Publisher::new(service.redis().clone());
     let suppressed = SuppressedAddresses::new(service.db().clone());
@@ -77,8 +76,10 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         &streams,
         suppressed.clone(),
         ControlBoard::new(service.redis().clone()),
-        SendSlots::new(service.redis().clone(), limits, domain_rates),
+        SendSlots::new(service.redis().clone(), limits, domain_rates, relays.clone()),
     );
+    let relay_board = RelayBoard::new(service.redis().clone());
+    let instance = service.consumer().to_string();
     let eraser = Eraser::new(service.db().clone(), ledger::ERASE);
     Ok(service
         .consume(&streams.emails, sender)
@@ -88,6 +89,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         })
         .consume(&streams.erasures, eraser)
         .trim(&[&streams.emails, &streams.suppressions])
+        .spawn(move |shutdown| relays.report_until(relay_board, instance, shutdown))
         .serve(routes::router(dkim_record), routes::ApiDoc::openapi()))
 }
 

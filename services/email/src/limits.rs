@@ -2,8 +2,9 @@
 //! instance together (`EMAIL_SEND_RATE`, `EMAIL_SEND_BURST`,
 //! `EMAIL_SEND_PER_HOUR`, `EMAIL_SEND_PER_DAY`), each campaign's own rate
 //! (`rate_per_s`, carried on its email requests) and each receiving
-//! domain's ([`crate::domains`]), as slots reserved in Redis
-//! ([`eventstore::rate`]) before each batch's sends.
+//! domain's ([`crate::domains`]) and each relay's ([`crate::relays`]), as
+//! slots reserved in Redis ([`eventstore::rate`]) before each batch's
+//! sends, each send given its relay then.
 //!
 //! A send with a slot waits for it (at most [`HORIZON`]) holding its
 //! lease, which is renewed meanwhile; one without a slot gives its lease
@@ -12,6 +13,7 @@
 //! quota delays sends without spending their retry budget or counting a
 //! failure.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use contracts::EmailRequested;
@@ -20,6 +22,7 @@ use eventstore::Redis;
 
 use crate::config::Config;
 use crate::domains::DomainRates;
+use crate::relays::Relays;
 
 /// How far ahead a slot is reserved: the longest a send waits for its
 /// slot holding its lease and its handler's run.
@@ -49,13 +52,15 @@ pub fn from_config(config: &Config) -> anyhow::Result<SharedLimits> {
 pub struct SendSlots {
     limiter: RateLimiter,
     domains: DomainRates,
+    relays: Arc<Relays>,
 }
 
 impl SendSlots {
-    /// Slots under `limits` and the rates of `domains`, shared through
-    /// `redis`; the limits are shown as gauges (`comms_send_rate_limit`,
+    /// Slots under `limits` and the rates of `domains` and of `relays`
+    /// (which also give each send its relay), shared through `redis`; the
+    /// limits are shown as gauges (`comms_send_rate_limit`,
     /// `comms_send_quota`; 0: none).
-    pub fn new(redis: Redis, limits: SharedLimits, domains: DomainRates) -> Self {
+    pub fn new(redis: Redis, limits: SharedLimits, domains: DomainRates, relays: Arc<Relays>) -> Self {
         metrics::gauge!("comms_send_rate_limit").set(limits.per_second.unwrap_or(0.0));
         metrics::gauge!("comms_send_burst").set(f64::from(limits.burst));
         for (window, quota) in [("hour", limits.per_hour), ("day", limits.per_day)] {
@@ -64,14 +69,41 @@ impl SendSlots {
         Self {
             limiter: RateLimiter::new(redis, limits, HORIZON),
             domains,
+            relays,
         }
     }
 
-    /// A slot for each of `emails`, in one round trip: each goes through
-    /// the shared limits, its campaign's lane (with a `rate_per_s`) and its
-    /// domain's (with a rate).
-    pub async fn reserve(&self, emails: &[&EmailRequested]) -> eventstore::Result<Vec<Slot>> {
-        let sends: Vec<Vec<Lane>> = emails.iter().map(|email| self.lanes(email)).collect();
+    /// The relay and slot of each email of a batch that is to be sent
+    /// (`to_send`), in one round trip; `None` for the others.
+    pub async fn for_batch(
+        &self,
+        emails: &[EmailRequested],
+        to_send: &[bool],
+    ) -> eventstore::Result<Vec<Option<(Slot, usize)>>> {
+        let asked: Vec<&EmailRequested> = emails
+            .iter()
+            .zip(to_send)
+            .filter(|(_, send)| **send)
+            .map(|(email, _)| email)
+            .collect();
+        let mut slots = self.reserve(&asked).await?.into_iter();
+        Ok(to_send
+            .iter()
+            .map(|send| if *send { slots.next() } else { None })
+            .collect())
+    }
+
+    /// A relay and a slot for each of `emails`, in one round trip: each
+    /// goes through the shared limits, its campaign's lane (with a
+    /// `rate_per_s`), its domain's (with a rate) and its relay's (with a
+    /// rate).
+    async fn reserve(&self, emails: &[&EmailRequested]) -> eventstore::Result<Vec<(Slot, usize)>> {
+        let relays: Vec<usize> = emails.iter().map(|_| self.relays.pick()).collect();
+        let sends: Vec<Vec<Lane>> = emails
+            .iter()
+            .zip(&relays)
+            .map(|(email, relay)| self.lanes(email, *relay))
+            .collect();
         let slots = self.limiter.reserve(&sends).await?;
         for slot in &slots {
             match slot {
@@ -81,7 +113,7 @@ impl SendSlots {
                 Slot::Later(_) => metrics::counter!("comms_send_deferred_total").increment(1),
             }
         }
-        Ok(slots)
+        Ok(slots.into_iter().zip(relays).collect())
     }
 
     /// The domain of `address` asked to slow down: it is slowed, alone.
@@ -95,8 +127,9 @@ impl SendSlots {
         self.domains.accepted(address);
     }
 
-    /// The lanes `email` goes through besides the shared limits.
-    fn lanes(&self, email: &EmailRequested) -> Vec<Lane> {
+    /// The lanes `email` goes through besides the shared limits, sent
+    /// through relay `relay`.
+    fn lanes(&self, email: &EmailRequested, relay: usize) -> Vec<Lane> {
         let campaign = email
             .rate_per_s
             .filter(|rate| rate.is_finite() && *rate > 0.0)
@@ -111,7 +144,11 @@ impl SendSlots {
                 name: format!("domain:{domain}"),
                 per_second,
             });
-        campaign.into_iter().chain(domain).collect()
+        campaign
+            .into_iter()
+            .chain(domain)
+            .chain(self.relays.lane(relay))
+            .collect()
     }
 }
 

@@ -1,7 +1,8 @@
 //! What an email's outcome is to the others: the `email.delivery` event on
-//! `comms:deliveries`, and the label of a send attempt in
-//! `comms_emails_total`.
+//! `comms:deliveries`, a hard bounce on `comms:consent`, and the label of
+//! a send attempt in `comms_emails_total`.
 
+use contracts::consent::{ConsentChanged, SuppressionReason};
 use contracts::{DeliveryStatus, EmailDelivery, EmailRequested};
 use eventstore::{Delivery, Envelope, Partitioned};
 
@@ -17,6 +18,7 @@ pub fn outcome_label(result: &Result<(), SendError>) -> &'static str {
         Err(SendError::Throttled(_)) => "throttled",
         Err(SendError::Uncertain(_)) => "uncertain",
         Err(SendError::Connection(_)) => "connection",
+        Err(SendError::Relay(_)) => "relay",
     }
 }
 
@@ -41,4 +43,19 @@ pub fn outcome_event<'s>(
     let envelope =
         Envelope::with_id(&event, format!("delivery:{id}"))?.traced(delivery.envelope.trace.clone());
     Ok((partition, envelope))
+}
+
+/// The consent change that a hard bounce of `email` (`detail`, the
+/// server's reply) makes: its address suppressed as `hard_bounce`.
+pub fn hard_bounce(email: &EmailRequested, detail: &str) -> ConsentChanged {
+    ConsentChanged {
+        user_id: None,
+        address: Some(email.to_email.clone()),
+        suppress: true,
+        reason: SuppressionReason::HardBounce,
+        campaign_id: Some(email.campaign_id.clone()),
+        detail: Some(detail.to_string()),
+        notification_id: Some(email.notification_id.clone()),
+        at: servicekit::now_ms(),
+    }
 }

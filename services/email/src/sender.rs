@@ -44,9 +44,8 @@
 //! with the same `Message-ID`.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use contracts::consent::{ConsentChanged, SuppressionReason};
 use contracts::control::{Control, ControlBoard};
 use contracts::{DeliveryStatus, EmailRequested, Streams};
 use eventstore::rate::Slot;
@@ -57,7 +56,7 @@ use crate::held::InFlight;
 use crate::ledger::{Claim, Final, Lease, Ledger};
 use crate::limits::SendSlots;
 use crate::mailer::{Mailer, SendError};
-use crate::outcome::{outcome_event, outcome_label};
+use crate::outcome::{hard_bounce, outcome_event, outcome_label};
 use crate::recorder::Recorder;
 use crate::suppressed::SuppressedAddresses;
 use crate::unrecorded::Unrecorded;
@@ -92,8 +91,9 @@ enum Step {
     Answered,
     /// Its final outcome, known from the ledger: publish it.
     Known(DeliveryStatus, Option<String>),
-    /// Its lease was taken: send it at its slot (not before this instant).
-    Leased(Lease, Instant),
+    /// Its lease was taken: send it at its slot (not before this instant),
+    /// through this relay.
+    Leased(Lease, Instant, usize),
     /// Its lease was taken, but it is not to be sent (its recipient is
     /// suppressed, its campaign paused or cancelled): give the lease back,
     /// send nothing, publish this outcome and detail.
@@ -176,10 +176,10 @@ impl Sender {
             })
             .collect();
         let reserved_at = Instant::now();
-        let slots = match self.take_slots(&emails, &to_send).await {
+        let slots = match self.slots.for_batch(&emails, &to_send).await {
             Ok(slots) => slots,
             Err(error) => {
-                answers.answer_all(indexes, &Err(error));
+                answers.answer_all(indexes, &Err(error.into()));
                 return answers.into_results();
             }
         };
@@ -187,7 +187,9 @@ impl Sender {
             .iter()
             .zip(&remembered)
             .zip(&slots)
-            .filter(|((_, remembered), slot)| remembered.is_none() && !matches!(slot, Some(Slot::Later(_))))
+            .filter(|((_, remembered), slot)| {
+                remembered.is_none() && !matches!(slot, Some((Slot::Later(_), _)))
+            })
             .map(|((id, _), _)| id.clone())
             .collect();
         let claimed_at = Instant::now();
@@ -211,14 +213,14 @@ impl Sender {
             .zip(&emails)
             .zip(&slots)
             .map(|(((((remembered, &index), id), suppressed), email), slot)| {
-                let slot_at = match slot {
-                    Some(Slot::Later(after)) => {
+                let (slot_at, relay) = match slot {
+                    Some((Slot::Later(after), _)) => {
                         let later = HandleError::Later(*after, "a slot under the send limits".into());
                         answers.answer(index, Err(later));
                         return Step::Answered;
                     }
-                    Some(Slot::In(wait)) => reserved_at + *wait,
-                    None => reserved_at,
+                    Some((Slot::In(wait), relay)) => (reserved_at + *wait, *relay),
+                    None => (reserved_at, 0),
                 };
                 let claim = match remembered {
                     Some(Ok(outcome)) => return Step::Unrecorded(outcome),
@@ -249,7 +251,7 @@ impl Sender {
                             (None, Some(Control::Paused)) => {
                                 Step::NotSent(lease, DeliveryStatus::Held, "the campaign is paused".into())
                             }
-                            (None, None) => Step::Leased(lease, slot_at),
+                            (None, None) => Step::Leased(lease, slot_at, relay),
                         }
                     }
                 }
@@ -274,26 +276,6 @@ impl Sender {
         answers.into_results()
     }
 
-    /// The slot of each email of a batch that is to be sent (`to_send`),
-    /// in one round trip; `None` for the others.
-    async fn take_slots(
-        &self,
-        emails: &[EmailRequested],
-        to_send: &[bool],
-    ) -> anyhow::Result<Vec<Option<Slot>>> {
-        let asked: Vec<&EmailRequested> = emails
-            .iter()
-            .zip(to_send)
-            .filter(|(_, send)| **send)
-            .map(|(email, _)| email)
-            .collect();
-        let mut slots = self.slots.reserve(&asked).await?.into_iter();
-        Ok(to_send
-            .iter()
-            .map(|send| if *send { slots.next() } else { None })
-            .collect())
-    }
-
     /// Gives back the leases of the steps of a batch not to be sent, each
     /// now known by its outcome; a lease not given back lapses, and the
     /// entry's next delivery (if any) finds the same reason not to send,
@@ -303,9 +285,7 @@ impl Sender {
             let Step::NotSent(lease, status, detail) = step else {
                 continue;
             };
-            if let Err(error) = self.ledger.release(lease).await {
-                tracing::warn!(notification = %lease.0, error = format!("{error:#}"), "cannot release a lease; it lapses instead");
-            }
+            self.give_back(lease).await;
             *step = Step::Known(*status, Some(std::mem::take(detail)));
         }
     }
@@ -337,10 +317,11 @@ impl Sender {
             let email = &emails[i];
             async move {
                 let settled = match step {
-                    Step::Leased(lease, slot_at) => {
-                        self.send_and_record(email, lease, claimed_at, slot_at).await
+                    Step::Leased(lease, slot_at, relay) => {
+                        self.send_and_record(email, lease, claimed_at, (slot_at, relay))
+                            .await
                     }
-                    Step::Unrecorded(outcome) => self.record(outcome).await,
+                    Step::Unrecorded(outcome) => self.record(outcome).await.map_err(HandleError::Retry),
                     _ => unreachable!("only leased and unrecorded steps"),
                 };
                 (i, settled)
@@ -350,22 +331,24 @@ impl Sender {
         for (i, settled) in settled {
             match settled {
                 Ok((status, detail)) => steps[i] = Step::Known(status, detail),
-                Err(retry) => answers.answer(indexes[i], Err(HandleError::Retry(retry))),
+                Err(again) => answers.answer(indexes[i], Err(again)),
             }
         }
     }
 
-    /// Sends `email` under `lease` at its slot, `slot_at` (its wait counted
-    /// from the reservation, whatever the claim took since); the lease is
-    /// held in the renewed set (and checked before `DATA`) until its
-    /// outcome is recorded. Its final outcome, or the retry to answer.
+    /// Sends `email` under `lease` at its slot (its wait counted from the
+    /// reservation, whatever the claim took since) through its relay; the
+    /// lease is held in the renewed set (and checked before `DATA`) until
+    /// its outcome is recorded. Its final outcome, or what the worker is
+    /// to do with its entry: retry it, or, when its relay failed and
+    /// another is up, deliver it again at once for that one to take.
     async fn send_and_record(
         &self,
         email: &EmailRequested,
         lease: Lease,
         claimed_at: Instant,
-        slot_at: Instant,
-    ) -> anyhow::Result<(DeliveryStatus, Option<String>)> {
+        (slot_at, relay): (Instant, usize),
+    ) -> Result<(DeliveryStatus, Option<String>), HandleError> {
         let holding = self
             .in_flight
             .hold(&lease, claimed_at, self.ledger.lease_duration());
@@ -373,7 +356,9 @@ impl Sender {
             tokio::time::sleep_until(slot_at.into()).await;
         }
         let id = &email.notification_id;
-        let outcome = match self.send(email, &|| holding.is_valid()).await {
+        let result = self.send(email, relay, &|| holding.is_valid()).await;
+        let failover = self.mailer.relays().settle(relay, &result);
+        let outcome = match result {
             Ok(()) => {
                 self.slots.accepted(&email.to_email);
                 (lease, DeliveryStatus::Sent, None)
@@ -384,32 +369,41 @@ impl Sender {
                 // final: if it cannot be published, the send is retried.
                 if let Err(error) = self.report_hard_bounce(email, &detail).await {
                     drop(holding);
-                    if let Err(release) = self.ledger.release(&lease).await {
-                        tracing::warn!(notification = %id, error = format!("{release:#}"), "cannot release a lease; it lapses instead");
-                    }
-                    anyhow::bail!("reporting the hard bounce of {id}: {error:#}");
+                    self.give_back(&lease).await;
+                    return Err(retry(format!("reporting the hard bounce of {id}: {error:#}")));
                 }
                 (lease, DeliveryStatus::Failed, Some(detail))
             }
             Err(SendError::Uncertain(detail)) => {
                 tracing::warn!(notification = %id, %detail, "uncertain send; it is sent again once its lease lapses");
-                anyhow::bail!("sending {id}: {detail}");
+                return Err(retry(format!("sending {id}: {detail}")));
             }
             // Nothing about this recipient: never its final outcome.
-            Err(error @ (SendError::Transient(_) | SendError::Connection(_) | SendError::Throttled(_))) => {
+            Err(error) => {
                 if matches!(error, SendError::Throttled(_)) {
                     self.slots.throttled(&email.to_email);
                 }
                 drop(holding);
-                if let Err(release) = self.ledger.release(&lease).await {
-                    tracing::warn!(notification = %id, error = format!("{release:#}"), "cannot release a lease; it lapses instead");
-                }
-                anyhow::bail!("sending {id}: {error}");
+                self.give_back(&lease).await;
+                return Err(match failover {
+                    Some(other) => {
+                        HandleError::Later(Duration::ZERO, format!("{error}; failing over to relay {other}"))
+                    }
+                    None => retry(format!("sending {id}: {error}")),
+                });
             }
         };
-        let recorded = self.record(outcome).await;
+        let recorded = self.record(outcome).await.map_err(HandleError::Retry);
         drop(holding);
         recorded
+    }
+
+    /// Gives `lease` back, so that the send may be taken again at once;
+    /// one that cannot be given back lapses instead.
+    async fn give_back(&self, lease: &Lease) {
+        if let Err(error) = self.ledger.release(lease).await {
+            tracing::warn!(notification = %lease.0, error = format!("{error:#}"), "cannot release a lease; it lapses instead");
+        }
     }
 
     /// Records `outcome` in the ledger with the writer's next flush. An
@@ -438,31 +432,30 @@ impl Sender {
     /// Publishes that `email`'s address was refused for good (`detail`,
     /// the server's reply): user-service suppresses it as `hard_bounce`.
     async fn report_hard_bounce(&self, email: &EmailRequested, detail: &str) -> anyhow::Result<()> {
-        let change = ConsentChanged {
-            user_id: None,
-            address: Some(email.to_email.clone()),
-            suppress: true,
-            reason: SuppressionReason::HardBounce,
-            campaign_id: Some(email.campaign_id.clone()),
-            detail: Some(detail.to_string()),
-            notification_id: Some(email.notification_id.clone()),
-            at: servicekit::now_ms(),
-        };
-        self.publisher
-            .publish(self.consent.name(), &Envelope::new(&change)?)
-            .await?;
+        let bounce = Envelope::new(&hard_bounce(email, detail))?;
+        self.publisher.publish(self.consent.name(), &bounce).await?;
         Ok(())
     }
 
     /// One attempt to send `email`, measured. A transient failure is the
     /// worker's to retry, after its backoff.
-    async fn send(&self, email: &EmailRequested, held: &(dyn Fn() -> bool + Sync)) -> Result<(), SendError> {
+    async fn send(
+        &self,
+        email: &EmailRequested,
+        relay: usize,
+        held: &(dyn Fn() -> bool + Sync),
+    ) -> Result<(), SendError> {
         let started = Instant::now();
-        let result = self.mailer.send(email, held).await;
+        let result = self.mailer.send(email, relay, held).await;
         metrics::histogram!("comms_smtp_send_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("comms_emails_total", "outcome" => outcome_label(&result)).increment(1);
         result
     }
+}
+
+/// A retry of the worker, saying why.
+fn retry(why: String) -> HandleError {
+    HandleError::Retry(anyhow::Error::msg(why))
 }
 
 /// The worker runs [`Sender::handle_requests`] on the requests of each

@@ -165,7 +165,7 @@ async fn emails_signed_with_either_algorithm_verify_with_dkimpy_and_a_changed_on
                              of the header, more than seventy-eight characters"
             .into();
         for request in [email("n-plain"), html, test_send] {
-            mailer.send(&request, &|| true).await.unwrap();
+            mailer.send(&request, 0, &|| true).await.unwrap();
         }
         let record = mailer.dkim_record().unwrap().clone();
         let messages = received(&server);
@@ -276,7 +276,7 @@ async fn without_a_key_nothing_is_signed_and_the_route_says_what_to_set() {
         ..Config::default()
     })
     .unwrap();
-    mailer.send(&email("n-unsigned"), &|| true).await.unwrap();
+    mailer.send(&email("n-unsigned"), 0, &|| true).await.unwrap();
     let message = String::from_utf8(received(&server).remove(0)).unwrap();
     assert!(!message.contains("DKIM-Signature"), "{message}");
 }

@@ -42,7 +42,7 @@ async fn an_html_body_goes_as_multipart_alternative_text_first() {
     let mut request = email("html-1");
     request.body = "Hi Ada, plain".into();
     request.html = Some("<p>Hi <b>Ada</b>, &lt;rich&gt;</p>".into());
-    mailer(&server).send(&request, &|| true).await.unwrap();
+    mailer(&server).send(&request, 0, &|| true).await.unwrap();
 
     let received = received(&server);
     assert_eq!(received.len(), 1);
@@ -70,7 +70,7 @@ async fn a_text_email_stays_one_part_and_a_test_send_is_marked() {
     let server = MailDev::start();
     let mut request = email("text-1");
     request.test = true;
-    mailer(&server).send(&request, &|| true).await.unwrap();
+    mailer(&server).send(&request, 0, &|| true).await.unwrap();
     let received = received(&server);
     assert_eq!(received.len(), 1);
     assert_eq!(received[0]["headers"]["x-comms-test"], "1");

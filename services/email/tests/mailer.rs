@@ -2,7 +2,8 @@
 //! message went out and no reply came in time, and within about twice the
 //! SMTP timeout even when the server never speaks again; a connection-level
 //! refusal (a 5xx greeting, AUTH, a 5xx to `MAIL FROM`) kept apart from a
-//! recipient's; transient when nobody answers. A login never crosses a
+//! recipient's; the relay's fault when nobody answers or the server
+//! speaks no SMTP. A login never crosses a
 //! connection without TLS unless that is allowed.
 
 mod common;
@@ -38,7 +39,7 @@ fn mailer(port: u16, timeout_ms: u64, auth: Option<(&str, &str)>) -> Mailer {
 async fn no_reply_after_the_message_is_an_uncertain_send() {
     let server = SlowSmtp::start(Duration::from_millis(1_500));
     let result = mailer(server.port(), 300, None)
-        .send(&email("n-1"), &|| true)
+        .send(&email("n-1"), 0, &|| true)
         .await;
     assert!(matches!(result, Err(SendError::Uncertain(_))), "{result:?}");
     assert_eq!(
@@ -49,7 +50,7 @@ async fn no_reply_after_the_message_is_an_uncertain_send() {
 
     let prompt = SlowSmtp::start(Duration::ZERO);
     mailer(prompt.port(), 300, None)
-        .send(&email("n-2"), &|| true)
+        .send(&email("n-2"), 0, &|| true)
         .await
         .unwrap();
     assert_eq!(prompt.message_ids(), vec!["<n-2@comms>"]);
@@ -59,11 +60,11 @@ async fn no_reply_after_the_message_is_an_uncertain_send() {
 async fn a_refused_login_is_about_the_connection_not_the_recipient() {
     let server = MailDev::start_with_auth(Some(("comms", "right")));
     let refused = mailer(server.smtp_port(), 5_000, Some(("comms", "wrong")))
-        .send(&email("n-3"), &|| true)
+        .send(&email("n-3"), 0, &|| true)
         .await;
     assert!(matches!(refused, Err(SendError::Connection(_))), "{refused:?}");
     mailer(server.smtp_port(), 5_000, Some(("comms", "right")))
-        .send(&email("n-4"), &|| true)
+        .send(&email("n-4"), 0, &|| true)
         .await
         .unwrap();
 }
@@ -88,7 +89,7 @@ async fn a_login_without_tls_needs_an_explicit_allowance() {
     plaintext.smtp_tls = TlsMode::StartTls;
     let refused = Mailer::new(&plaintext)
         .unwrap()
-        .send(&email("n-tls"), &|| true)
+        .send(&email("n-tls"), 0, &|| true)
         .await;
     assert!(
         matches!(&refused, Err(error) if error.to_string().contains("STARTTLS")),
@@ -97,7 +98,7 @@ async fn a_login_without_tls_needs_an_explicit_allowance() {
 
     // Allowed explicitly, the same login over the same connection works.
     mailer(server.smtp_port(), 5_000, Some(("comms", "right")))
-        .send(&email("n-clear"), &|| true)
+        .send(&email("n-clear"), 0, &|| true)
         .await
         .unwrap();
     let received: Vec<serde_json::Value> = ureq::get(&format!("{}/email", server.api_url()))
@@ -128,7 +129,7 @@ async fn any_display_name_reaches_the_server_as_it_is() {
         let mut request = email(&format!("name-{i}"));
         request.to_name = (*name).to_string();
         sender
-            .send(&request, &|| true)
+            .send(&request, 0, &|| true)
             .await
             .unwrap_or_else(|error| panic!("{name:?}: {error}"));
     }
@@ -162,7 +163,7 @@ async fn a_name_with_line_breaks_is_sent_with_spaces_in_their_place() {
     let mut request = email("name-breaks");
     request.to_name = "Ada,\r\nBcc: eve@example.com".to_string();
     mailer(server.smtp_port(), 5_000, None)
-        .send(&request, &|| true)
+        .send(&request, 0, &|| true)
         .await
         .expect("sent");
     let received: Vec<serde_json::Value> = ureq::get(&format!("{}/email", server.api_url()))
@@ -176,11 +177,59 @@ async fn a_name_with_line_breaks_is_sent_with_spaces_in_their_place() {
 }
 
 #[tokio::test]
-async fn nobody_listening_is_transient() {
+async fn nobody_listening_is_the_relay_s_fault() {
     let result = mailer(free_port(), 1_000, None)
-        .send(&email("n-5"), &|| true)
+        .send(&email("n-5"), 0, &|| true)
         .await;
-    assert!(matches!(result, Err(SendError::Transient(_))), "{result:?}");
+    assert!(
+        matches!(&result, Err(SendError::Relay(detail)) if detail.contains("cannot connect")),
+        "{result:?}"
+    );
+    assert!(result.unwrap_err().is_relay_fault());
+}
+
+/// A server on a free port that answers each session with `greeting`,
+/// then `reply` to every line, until the client hangs up.
+fn answering_garbage(greeting: &'static str, reply: &'static str) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut writer = stream.try_clone().unwrap();
+                let _ = writer.write_all(greeting.as_bytes());
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { return };
+                    let answer = if line.starts_with("EHLO") {
+                        "250 ok\r\n"
+                    } else {
+                        reply
+                    };
+                    if writer.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_relay_answering_garbage_is_a_relay_failure_not_a_recipient_one() {
+    for (greeting, reply) in [
+        ("* OK IMAP4rev1 ready\r\n", "* BAD\r\n"),
+        ("220 hello\r\n", "HTTP/1.1 400 Bad Request\r\n"),
+    ] {
+        let result = mailer(answering_garbage(greeting, reply), 1_000, None)
+            .send(&email("n-garbage"), 0, &|| true)
+            .await;
+        match result {
+            Err(error @ SendError::Relay(_)) => assert!(error.is_relay_fault()),
+            other => panic!("{greeting:?} then {reply:?}: {other:?}"),
+        }
+    }
 }
 
 #[tokio::test]
@@ -190,7 +239,7 @@ async fn a_server_silent_after_the_message_cannot_hold_a_send() {
     // The outer bound only turns a hang into a failure.
     let result = tokio::time::timeout(
         Duration::from_secs(10),
-        mailer(server.port(), 500, None).send(&email("n-6"), &|| true),
+        mailer(server.port(), 500, None).send(&email("n-6"), 0, &|| true),
     )
     .await
     .expect("the send returns although the server never answers QUIT");
@@ -209,7 +258,7 @@ async fn the_start_check_gives_up_on_a_server_that_never_greets() {
     let mute = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = mute.local_addr().unwrap().port();
     let started = Instant::now();
-    let checked = tokio::time::timeout(Duration::from_secs(10), mailer(port, 500, None).check())
+    let checked = tokio::time::timeout(Duration::from_secs(10), mailer(port, 500, None).relays().check())
         .await
         .expect("the check returns although no greeting comes");
     let took = started.elapsed();
@@ -222,10 +271,10 @@ async fn the_start_check_gives_up_on_a_server_that_never_greets() {
 async fn a_refused_greeting_is_about_the_connection_not_the_recipient() {
     let server = SlowSmtp::answering(Answer::Unavailable);
     let result = mailer(server.port(), 1_000, None)
-        .send(&email("n-7"), &|| true)
+        .send(&email("n-7"), 0, &|| true)
         .await;
     assert!(matches!(result, Err(SendError::Connection(_))), "{result:?}");
-    assert!(mailer(server.port(), 1_000, None).check().await.is_err());
+    assert!(mailer(server.port(), 1_000, None).relays().check().await.is_err());
 }
 
 #[tokio::test]
@@ -233,7 +282,7 @@ async fn a_refused_sender_is_about_the_connection_not_the_recipient() {
     for code in [530, 550, 553] {
         let server = SlowSmtp::answering(Answer::RefuseSender(code));
         let result = mailer(server.port(), 1_000, None)
-            .send(&email("n-8"), &|| true)
+            .send(&email("n-8"), 0, &|| true)
             .await;
         match result {
             Err(SendError::Connection(detail)) => {

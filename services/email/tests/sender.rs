@@ -46,6 +46,7 @@ async fn sender_on(
     let redis_link = RedisTarget::parse(&redis.url()).unwrap().shared().await.unwrap();
     let publisher = Publisher::new(redis_link.clone());
     let ledger = Ledger::new(db.clone(), "sender-test".into(), lease_ms);
+    let relays = mailer.relays().clone();
     let sender = Sender::new(
         mailer,
         ledger,
@@ -53,7 +54,12 @@ async fn sender_on(
         &Streams::new(1),
         SuppressedAddresses::new(db.clone()),
         ControlBoard::new(redis_link.clone()),
-        SendSlots::new(redis_link, SharedLimits::default(), DomainRates::default()),
+        SendSlots::new(
+            redis_link,
+            SharedLimits::default(),
+            DomainRates::default(),
+            relays,
+        ),
     );
     (sender, db, dir)
 }

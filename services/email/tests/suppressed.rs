@@ -75,6 +75,7 @@ async fn a_suppressed_address_is_not_sent_to_and_the_latest_change_wins() {
     let publisher = Publisher::new(redis_link.clone());
     let ledger = Ledger::new(db.clone(), "suppressed-test".into(), 60_000);
     let list = SuppressedAddresses::new(db.clone());
+    let relays = mailer.relays().clone();
     let sender = Sender::new(
         mailer,
         ledger,
@@ -82,7 +83,12 @@ async fn a_suppressed_address_is_not_sent_to_and_the_latest_change_wins() {
         &Streams::new(1),
         list.clone(),
         ControlBoard::new(redis_link.clone()),
-        SendSlots::new(redis_link, SharedLimits::default(), DomainRates::default()),
+        SendSlots::new(
+            redis_link,
+            SharedLimits::default(),
+            DomainRates::default(),
+            relays,
+        ),
     );
 
     list.apply(&change(true, 1_000)).await.unwrap();

@@ -17,6 +17,7 @@ pub mod mailbox;
 pub mod manifest;
 mod redis_cli;
 mod stores;
+pub mod timing;
 
 pub use manifest::service_names;
 

@@ -6,7 +6,7 @@
 //! them, listed with their reason, a page at a time, and replayed one and
 //! all, on streams split into partitions; in prod, the token asked for and
 //! used; users imported from a file and a campaign's export downloaded;
-//! the send limits and their quota's use.
+//! the send limits and their quota's use; the relays, one down.
 //! Every page runs under its Content-Security-Policy, and a run in
 //! which it refused anything fails (`tests/browser/browser.mjs`); each
 //! service's OpenAPI reference renders with nothing fetched beyond
@@ -16,8 +16,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use e2e::{all_sent, Stack};
-use testkit::{SinkMode, SmtpSink};
+use e2e::{all_sent, Stack, Wiring};
+use testkit::{free_port, MailDev, Persistence, RedisServer, SinkMode, SmtpSink};
 
 const USERS: u64 = 300;
 
@@ -192,13 +192,46 @@ fn the_send_limits_show_on_the_page_with_the_quota_used_and_the_wait() {
     });
     let seen = browse(
         &stack,
-        "limits.mjs",
-        &["no rate", "this hour 40 of 40", "a quota is used up"],
+        "shows.mjs",
+        &["#limits", "no rate", "this hour 40 of 40", "a quota is used up"],
     );
     assert!(
         seen["shown"].as_str().unwrap().starts_with("Send limits: "),
         "{seen}"
     );
+}
+
+#[test]
+fn the_relays_show_on_the_page_one_down_and_the_other_taking_its_mail() {
+    let mail = MailDev::start();
+    let relays = format!(
+        "smtp://127.0.0.1:{}?name=gone&weight=1, smtp://127.0.0.1:{}?name=maildev&weight=1&rate=50",
+        free_port(),
+        mail.smtp_port()
+    );
+    let stack = Stack::start_on(
+        20,
+        RedisServer::start_with(Persistence::AofEverySec, None),
+        mail,
+        Wiring::Environment,
+        vec![("EMAIL_RELAYS".into(), relays)],
+    );
+    let id = stack.create_campaign("through one relay", "Hi {{ name }}", "Dear {{ name }}");
+    let done = stack.wait_completed(&id, Duration::from_secs(60));
+    assert_eq!(done["progress"], all_sent(20), "{done}");
+    let seen = browse(
+        &stack,
+        "shows.mjs",
+        &[
+            "#relays",
+            "gone",
+            "down: relay unusable: cannot connect",
+            "maildev",
+            "50/s",
+            "up\t20",
+        ],
+    );
+    println!("{}", seen["shown"]);
 }
 
 #[test]

@@ -59,6 +59,23 @@ fn a_missing_smtp_server_and_a_taken_port_are_named_in_one_line() {
         )),
         "{line}"
     );
+    let (first, second) = (free_port(), free_port());
+    let (ok, stderr) = run(service_command("email-service")
+        .env("REDIS_URL", redis.url())
+        .env("DATA_DIR", dir.path())
+        .env(
+            "EMAIL_RELAYS",
+            format!("smtp://127.0.0.1:{first}?name=ses, smtp://127.0.0.1:{second}?name=backup"),
+        )
+        .env("EMAIL_PORT", free_port().to_string()));
+    assert!(!ok);
+    let line = error_line(&stderr);
+    assert!(
+        line.starts_with(
+            "email-service: cannot reach any SMTP relay: relay unusable: cannot connect to relay ses"
+        ) && line.contains(&format!("relay backup (127.0.0.1:{second})")),
+        "{line}"
+    );
 
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
@@ -129,6 +146,16 @@ fn a_send_limit_that_is_not_one_is_named_in_one_line_before_any_server_is_asked(
             "gmail.com=20",
             "email-service: EMAIL_DOMAIN_LIMITS: `gmail.com=20` has no unit",
         ),
+        (
+            "EMAIL_RELAYS",
+            "smtp://a.example?weight=0",
+            "email-service: EMAIL_RELAYS: no relay has a weight above 0",
+        ),
+        (
+            "EMAIL_RELAYS",
+            "smtp://a.example, smtp://ses:hunter2@b.example:587?pool=lots",
+            "email-service: EMAIL_RELAYS: relay 2 has pool=lots",
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let (ok, stderr) = run(service_command("email-service")
@@ -140,6 +167,7 @@ fn a_send_limit_that_is_not_one_is_named_in_one_line_before_any_server_is_asked(
         assert!(!ok, "{variable}={value} started");
         let line = error_line(&stderr);
         assert!(line.contains(said), "{variable}={value}: {line}");
+        assert!(!line.contains("hunter2"), "a password is never shown: {line}");
     }
 }
 

@@ -1,5 +1,6 @@
 //! Secrets from Vault: a stack whose services learn where Redis, their
-//! database and the SMTP server are, and their passwords and API token,
+//! database and the SMTP relay are, and their passwords (the relay's in
+//! its URL) and API token,
 //! only from a real OpenBao; a campaign runs through it, its emails
 //! signed with the DKIM key from Vault, and no secret value shows in any
 //! log line or HTTP answer.
@@ -59,15 +60,16 @@ fn the_services_take_their_secrets_from_vault_and_never_show_them() {
             .replacen("postgres@", &format!("postgres:{database_password}@"), 1);
     let vault = OpenBao::start(&vault_token);
     let redis_url = redis.url();
-    let smtp_port = mail.smtp_port().to_string();
+    let relays = format!(
+        "smtp://comms:{smtp_password}@127.0.0.1:{}?name=maildev",
+        mail.smtp_port()
+    );
     for service in service_names() {
         let mut pairs = vec![("redis_url", redis_url.as_str())];
         match service {
             "email-service" => pairs.extend([
-                ("smtp_host", "127.0.0.1"),
-                ("smtp_port", smtp_port.as_str()),
-                ("smtp_user", "comms"),
-                ("smtp_password", smtp_password.as_str()),
+                // The relay, with its login, as one URL (EMAIL_RELAYS).
+                ("relays", relays.as_str()),
                 // MailDev offers no TLS: the login crosses loopback in clear.
                 ("smtp_allow_plaintext_auth", "true"),
                 ("dkim_private_key", dkim_key.as_str()),

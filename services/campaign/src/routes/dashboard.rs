@@ -157,6 +157,13 @@ pub(super) fn routes<S: Clone + Send + Sync + 'static>(peers: &Peers) -> Router<
             ),
         )
         .route(
+            "/dashboard/relays.js",
+            file(
+                "text/javascript; charset=utf-8",
+                include_str!("../../static/relays.js"),
+            ),
+        )
+        .route(
             "/dashboard/users.js",
             file(
                 "text/javascript; charset=utf-8",

@@ -102,6 +102,7 @@ use crate::store::{Campaign, Failure, Progress};
         live::LiveEvent,
         eventstore::StreamStats,
         eventstore::rate::SendFigures,
+        contracts::relays::RelayFigures,
         eventstore::GroupStats,
         eventstore::ConsumerStats,
         eventstore::DeadLetter,

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use contracts::relays::RelayBoard;
 use contracts::Streams;
 use eventstore::Redis;
 use tokio::sync::watch;
@@ -39,6 +40,9 @@ pub struct Snapshot {
     pub streams: Option<String>,
     /// The send limits' figures, as JSON; `None` until a send was limited.
     pub limits: Option<String>,
+    /// The SMTP relays' figures, as JSON; `None` until an email-service
+    /// instance reported them.
+    pub relays: Option<String>,
 }
 
 impl Snapshot {
@@ -154,6 +158,17 @@ impl LiveFeed {
                 last.and_then(|last| last.limits.clone())
             }
         };
+        let relays = match RelayBoard::new(self.redis.clone())
+            .figures(servicekit::now_ms())
+            .await
+        {
+            Ok(figures) if figures.is_empty() => None,
+            Ok(figures) => Some(serde_json::to_string(&figures).expect("figures serialize")),
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), "live relays: cannot read");
+                last.and_then(|last| last.relays.clone())
+            }
+        };
         let by_id = campaigns
             .iter()
             .enumerate()
@@ -164,6 +179,7 @@ impl LiveFeed {
             by_id,
             streams,
             limits,
+            relays,
         }
     }
 }

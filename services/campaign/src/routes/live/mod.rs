@@ -74,6 +74,11 @@ fn changes(shown: Option<&Snapshot>, newest: &Snapshot) -> Vec<Event> {
             events.push(Event::default().event("limits").data(limits));
         }
     }
+    if let Some(relays) = &newest.relays {
+        if shown.and_then(|shown| shown.relays.as_ref()) != Some(relays) {
+            events.push(Event::default().event("relays").data(relays));
+        }
+    }
     events
 }
 
@@ -105,7 +110,11 @@ impl utoipa::PartialSchema for LiveEvent {
                     "type": "array",
                     "items": {"$ref": "#/components/schemas/StreamStats"}
                 })),
-                event("limits", serde_json::json!({"$ref": "#/components/schemas/SendFigures"}))
+                event("limits", serde_json::json!({"$ref": "#/components/schemas/SendFigures"})),
+                event("relays", serde_json::json!({
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/RelayFigures"}
+                }))
             ]
         });
         serde_json::from_value(schema).expect("the live event's schema is a schema")
@@ -125,7 +134,7 @@ impl utoipa::ToSchema for LiveEvent {}
     tag = "campaigns",
     responses((
         status = 200,
-        description = "A live channel: `event: campaign` with a Campaign, `event: streams` with every StreamStats, `event: limits` with the SendFigures",
+        description = "A live channel: `event: campaign` with a Campaign, `event: streams` with every StreamStats, `event: limits` with the SendFigures, `event: relays` with every RelayFigures",
         body = LiveEvent,
         content_type = "text/event-stream"
     ))
