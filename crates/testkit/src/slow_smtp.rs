@@ -15,12 +15,12 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The server, on a free loopback port, stopped when dropped.
 pub struct SlowSmtp {
     port: u16,
-    received: Arc<Mutex<Vec<String>>>,
+    received: Arc<Mutex<Vec<(String, Instant)>>>,
     stopped: Arc<AtomicBool>,
 }
 
@@ -46,7 +46,9 @@ impl SlowSmtp {
                 stream,
                 || answer,
                 |message_id| {
-                    log.lock().expect("received ids").push(message_id.to_string());
+                    log.lock()
+                        .expect("received ids")
+                        .push((message_id.to_string(), Instant::now()));
                     Ok(())
                 },
             );
@@ -66,6 +68,12 @@ impl SlowSmtp {
     /// The `Message-ID` of every message received, in order, duplicates
     /// included.
     pub fn message_ids(&self) -> Vec<String> {
+        self.received_at().into_iter().map(|(id, _)| id).collect()
+    }
+
+    /// The `Message-ID` of every message received and when its final `.`
+    /// came, in order.
+    pub fn received_at(&self) -> Vec<(String, Instant)> {
         self.received.lock().expect("received ids").clone()
     }
 

@@ -57,8 +57,12 @@ pub struct Config {
     /// Emails a second to each receiving domain, every instance together
     /// (`EMAIL_DOMAIN_RATE`); 0: none.
     pub domain_rate: f64,
-    /// Rates of some domains instead (`EMAIL_DOMAIN_LIMITS`:
-    /// `gmail.com=20/s,outlook.com=300/m`; `/s`, `/m` or `/h`).
+    /// Most sends in flight at once to each receiving domain, per
+    /// instance (`EMAIL_DOMAIN_CONNECTIONS`); 0: none.
+    pub domain_connections: u32,
+    /// Limits of some domains instead (`EMAIL_DOMAIN_LIMITS`:
+    /// `gmail.com=20/s,outlook.com=300/m,gmail.com=2 connections`; `/s`,
+    /// `/m` or `/h`).
     pub domain_limits: String,
     /// The SMTP relays to send through, with their pools, rates and
     /// weights (`EMAIL_RELAYS`, Vault key `relays`: it holds their
@@ -114,6 +118,7 @@ impl Default for Config {
             send_per_hour: 0,
             send_per_day: 0,
             domain_rate: 0.0,
+            domain_connections: 0,
             domain_limits: String::new(),
             relays: empty_secret(),
             dkim: DkimSettings::default(),

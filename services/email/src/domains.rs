@@ -1,9 +1,19 @@
-//! Rates per receiving domain (`EMAIL_DOMAIN_RATE` for every domain,
-//! `EMAIL_DOMAIN_LIMITS` for some: `gmail.com=20/s,outlook.com=300/m`):
-//! gmail.com and outlook.com throttle a sender that goes too fast for
-//! them, whatever the relay takes. Each domain is a lane of its own under
-//! the shared rate ([`eventstore::rate`]), kept across instances, so a
-//! slow domain waits alone and mail to the others goes on.
+//! Limits per receiving domain: gmail.com and outlook.com throttle a
+//! sender that goes too fast or opens too many connections for them,
+//! whatever the relay takes.
+//!
+//! **Rates** (`EMAIL_DOMAIN_RATE` for every domain, `EMAIL_DOMAIN_LIMITS`
+//! for some: `gmail.com=20/s,outlook.com=300/m`): each domain is a lane of
+//! its own under the shared rate ([`eventstore::rate`]), kept across
+//! instances, so a slow domain waits alone and mail to the others goes on.
+//!
+//! **Connections** (`EMAIL_DOMAIN_CONNECTIONS` for every domain,
+//! `gmail.com=2 connections` among `EMAIL_DOMAIN_LIMITS` for some): the
+//! most sends to one domain in flight at once, each instance on its own
+//! (each send holds one SMTP connection while it runs). A send waits for
+//! its place at most [`crate::limits::HORIZON`]; past it, it gives its
+//! lease back and comes again later, so that the sends held for a busy
+//! domain never fill the worker and hold the other domains back.
 //!
 //! A domain that asks to slow down (a throttling reply:
 //! [`crate::mailer::SendError::Throttled`]) gets a slower rate at once:
@@ -18,6 +28,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 /// The rate a domain without one slows down from, emails a second.
 pub const START: f64 = 10.0;
 /// The slowest a throttling domain is sent to, emails a second.
@@ -29,29 +41,38 @@ pub const RAISE: f64 = 1.05;
 /// The shortest time between two cuts of a domain's rate.
 pub const CUT_EVERY: Duration = Duration::from_secs(1);
 
-/// The rate of each receiving domain, emails a second: set, and as its
-/// replies have made it. Clones share the latter.
+/// The limits of each receiving domain: its rate, emails a second (set,
+/// and as its replies have made it), and its connections. Clones share
+/// the slowed rates and the connections in use.
 #[derive(Debug, Clone, Default)]
-pub struct DomainRates {
-    /// Every domain's, unless overridden.
+pub struct DomainLimits {
+    /// Every domain's rate, unless overridden.
     default: Option<f64>,
-    /// By lowercase domain.
+    /// Rates by lowercase domain.
     overrides: HashMap<String, f64>,
+    /// Every domain's most connections at once, unless overridden.
+    default_connections: Option<u32>,
+    /// Most connections at once by lowercase domain.
+    connection_overrides: HashMap<String, u32>,
+    /// The places of the domains with a connection limit.
+    connections: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
     /// The domains slowed down by their replies: their rate now, and
     /// when it was last cut.
     slowed: Arc<Mutex<HashMap<String, (f64, Instant)>>>,
 }
 
-impl DomainRates {
-    /// The rates of `default` (emails a second; 0: none) and `overrides`
-    /// (`domain=<n>/s`, `/m` or `/h`, comma-separated); an error names the
-    /// setting and the item that is not one.
-    pub fn parse(default: f64, overrides: &str) -> anyhow::Result<Self> {
+impl DomainLimits {
+    /// The limits of `default` (emails a second; 0: none),
+    /// `default_connections` (0: none) and `overrides` (`domain=<n>/s`,
+    /// `/m` or `/h`, or `domain=<n> connections`, comma-separated); an
+    /// error names the setting and the item that is not one.
+    pub fn parse(default: f64, default_connections: u32, overrides: &str) -> anyhow::Result<Self> {
         if !default.is_finite() || default < 0.0 {
             anyhow::bail!("EMAIL_DOMAIN_RATE must be a number of emails a second (0: none), not {default}");
         }
-        let mut rates = Self {
+        let mut limits = Self {
             default: (default > 0.0).then_some(default),
+            default_connections: (default_connections > 0).then_some(default_connections),
             ..Self::default()
         };
         for item in overrides
@@ -59,11 +80,54 @@ impl DomainRates {
             .map(str::trim)
             .filter(|item| !item.is_empty())
         {
-            let (domain, rate) = parse_override(item)
+            let (domain, limit) = parse_override(item)
                 .map_err(|why| anyhow::anyhow!("EMAIL_DOMAIN_LIMITS: `{}` {why}", item.escape_default()))?;
-            rates.overrides.insert(domain, rate);
+            match limit {
+                Limit::Rate(rate) => {
+                    limits.overrides.insert(domain, rate);
+                }
+                Limit::Connections(most) => {
+                    limits.connection_overrides.insert(domain, most);
+                }
+            }
         }
-        Ok(rates)
+        Ok(limits)
+    }
+
+    /// A place among the sends in flight to the domain of `address`, when
+    /// it has a connection limit (`Ok(None)` when it has none), waited for
+    /// at most `wait`; `Err` when none came free in that time.
+    pub async fn connection(
+        &self,
+        address: &str,
+        wait: Duration,
+    ) -> Result<Option<OwnedSemaphorePermit>, String> {
+        if self.default_connections.is_none() && self.connection_overrides.is_empty() {
+            return Ok(None);
+        }
+        let Some(domain) = domain_of(address) else {
+            return Ok(None);
+        };
+        let Some(most) = self
+            .connection_overrides
+            .get(&domain)
+            .copied()
+            .or(self.default_connections)
+        else {
+            return Ok(None);
+        };
+        let places = self
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(domain.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(most as usize)))
+            .clone();
+        if let Ok(place) = tokio::time::timeout(wait, places.acquire_owned()).await {
+            return Ok(Some(place.expect("a domain's places are never closed")));
+        }
+        metrics::counter!("comms_send_domain_busy_total").increment(1);
+        Err(format!("{domain} has its {most} connections in use"))
     }
 
     /// The rate of the domain of `address` (what follows its last `@`),
@@ -135,19 +199,37 @@ fn domain_of(address: &str) -> Option<String> {
     Some(address.rsplit_once('@')?.1.to_ascii_lowercase())
 }
 
-/// `domain=<n>/<unit>` as the lowercase domain and its rate a second.
-fn parse_override(item: &str) -> Result<(String, f64), String> {
-    let (domain, rate) = item
+/// One limit of a domain.
+enum Limit {
+    /// Emails a second.
+    Rate(f64),
+    /// Most connections at once.
+    Connections(u32),
+}
+
+/// `domain=<n>/<unit>` or `domain=<n> connections` as the lowercase
+/// domain and its limit.
+fn parse_override(item: &str) -> Result<(String, Limit), String> {
+    let (domain, limit) = item
         .split_once('=')
-        .ok_or("is not `domain=rate`, as `gmail.com=20/s`")?;
+        .ok_or("is not `domain=rate` or `domain=<n> connections`, as `gmail.com=20/s`")?;
     let domain = domain.trim().to_ascii_lowercase();
     if !is_domain(&domain) {
         return Err(format!("names no domain (`{}`)", domain.escape_default()));
     }
-    let (count, unit) = rate
-        .trim()
+    let limit = limit.trim();
+    if let Some(count) = limit
+        .strip_suffix("connections")
+        .or_else(|| limit.strip_suffix("connection"))
+    {
+        return match count.trim().parse::<u32>() {
+            Ok(most) if most > 0 => Ok((domain, Limit::Connections(most))),
+            _ => Err("has no whole number above 0 before `connections`".into()),
+        };
+    }
+    let (count, unit) = limit
         .split_once('/')
-        .ok_or("has no unit: `/s`, `/m` or `/h`")?;
+        .ok_or("has no unit: `/s`, `/m` or `/h` (or ` connections`)")?;
     let seconds = match unit.trim() {
         "s" => 1.0,
         "m" => 60.0,
@@ -161,7 +243,7 @@ fn parse_override(item: &str) -> Result<(String, f64), String> {
     if !count.is_finite() || count <= 0.0 {
         return Err("has a rate that is not more than 0".into());
     }
-    Ok((domain, count / seconds))
+    Ok((domain, Limit::Rate(count / seconds)))
 }
 
 /// Whether `name` is a domain name: dot-separated labels of letters,
@@ -182,7 +264,8 @@ mod tests {
 
     #[test]
     fn overrides_take_their_domain_and_the_default_the_others() {
-        let rates = DomainRates::parse(5.0, " Gmail.com=20/s, outlook.com=300/m,example.org=36/h ").unwrap();
+        let rates =
+            DomainLimits::parse(5.0, 0, " Gmail.com=20/s, outlook.com=300/m,example.org=36/h ").unwrap();
         assert_eq!(
             rates.of_address("Ada@GMAIL.com"),
             Some(("gmail.com".into(), 20.0))
@@ -199,17 +282,19 @@ mod tests {
             rates.of_address("carol@example.com"),
             Some(("example.com".into(), 5.0))
         );
-        let only_overrides = DomainRates::parse(0.0, "gmail.com=1/s").unwrap();
+        let only_overrides = DomainLimits::parse(0.0, 0, "gmail.com=1/s").unwrap();
         assert_eq!(only_overrides.of_address("dan@example.com"), None);
         assert_eq!(
-            DomainRates::parse(0.0, "").unwrap().of_address("ada@gmail.com"),
+            DomainLimits::parse(0.0, 0, "")
+                .unwrap()
+                .of_address("ada@gmail.com"),
             None
         );
     }
 
     #[test]
     fn a_throttling_domain_is_halved_then_recovers_as_it_accepts() {
-        let rates = DomainRates::parse(0.0, "gmail.com=20/s").unwrap();
+        let rates = DomainLimits::parse(0.0, 0, "gmail.com=20/s").unwrap();
         let start = Instant::now();
         let later = |cuts: u32| start + CUT_EVERY * cuts;
         rates.throttled_at("ada@gmail.com", start);
@@ -249,6 +334,39 @@ mod tests {
         rates.accepted("nobody");
     }
 
+    #[tokio::test]
+    async fn a_domain_s_connections_are_held_by_its_sends_and_the_others_are_free() {
+        let limits = DomainLimits::parse(0.0, 3, "gmail.com=1 connection, gmail.com=20/s").unwrap();
+        assert_eq!(
+            limits.of_address("ada@gmail.com"),
+            Some(("gmail.com".into(), 20.0))
+        );
+        let wait = Duration::from_millis(50);
+        let first = limits.connection("ada@gmail.com", wait).await.unwrap();
+        assert!(first.is_some());
+        let busy = limits.connection("bob@GMAIL.com", wait).await.unwrap_err();
+        assert_eq!(busy, "gmail.com has its 1 connections in use");
+        let others: Vec<_> =
+            futures::future::join_all((0..3).map(|_| limits.connection("eve@example.com", wait))).await;
+        assert!(
+            others.iter().all(|place| matches!(place, Ok(Some(_)))),
+            "the default: 3"
+        );
+        drop(first);
+        assert!(limits
+            .clone()
+            .connection("bob@gmail.com", wait)
+            .await
+            .unwrap()
+            .is_some());
+        let unlimited = DomainLimits::parse(0.0, 0, "gmail.com=20/s").unwrap();
+        assert!(unlimited
+            .connection("ada@gmail.com", wait)
+            .await
+            .unwrap()
+            .is_none());
+    }
+
     #[test]
     fn a_bad_item_is_named_with_its_setting() {
         for (overrides, why) in [
@@ -260,12 +378,14 @@ mod tests {
             ("gmail.com=20/d", "a unit other than"),
             ("gmail.com=fast/s", "no number"),
             ("gmail.com=0/s", "not more than 0"),
+            ("gmail.com=0 connections", "no whole number above 0"),
+            ("gmail.com=many connections", "no whole number above 0"),
         ] {
-            let error = DomainRates::parse(0.0, overrides).unwrap_err().to_string();
+            let error = DomainLimits::parse(0.0, 0, overrides).unwrap_err().to_string();
             assert!(error.starts_with("EMAIL_DOMAIN_LIMITS: `"), "{error}");
             assert!(error.contains(why), "{overrides}: {error}");
         }
-        let error = DomainRates::parse(-1.0, "").unwrap_err().to_string();
+        let error = DomainLimits::parse(-1.0, 0, "").unwrap_err().to_string();
         assert!(error.starts_with("EMAIL_DOMAIN_RATE must be"), "{error}");
     }
 }

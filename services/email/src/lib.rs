@@ -51,7 +51,11 @@ const SPEC: Spec = Spec::new(GROUP, "EMAIL_PORT", ledger::SCHEMA);
 pub async fn build(config: Config) -> anyhow::Result<Service> {
     // The settings first: a bad one is named before any server is asked.
     let limits = limits::from_config(&config)?;
-    let domain_rates = domains::DomainRates::parse(config.domain_rate, &config.domain_limits)?;
+    let domain_limits = domains::DomainLimits::parse(
+        config.domain_rate,
+        config.domain_connections,
+        &config.domain_limits,
+    )?;
     let mailer = Mailer::new(&config)?;
     let service = Service::build(&SPEC, &config.service).await?;
     mailer.relays().check().await?;
@@ -76,7 +80,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         &streams,
         suppressed.clone(),
         ControlBoard::new(service.redis().clone()),
-        SendSlots::new(service.redis().clone(), limits, domain_rates, relays.clone()),
+        SendSlots::new(service.redis().clone(), limits, domain_limits, relays.clone()),
     );
     let relay_board = RelayBoard::new(service.redis().clone());
     let instance = service.consumer().to_string();

@@ -18,15 +18,19 @@ use std::time::Duration;
 
 use contracts::EmailRequested;
 use eventstore::rate::{Lane, RateLimiter, SharedLimits, Slot};
-use eventstore::Redis;
+use eventstore::{HandleError, Redis};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::config::Config;
-use crate::domains::DomainRates;
+use crate::domains::DomainLimits;
 use crate::relays::Relays;
 
 /// How far ahead a slot is reserved: the longest a send waits for its
 /// slot holding its lease and its handler's run.
 pub const HORIZON: Duration = Duration::from_secs(2);
+
+/// How soon a send whose domain had no connection free comes again.
+pub const DOMAIN_BUSY_AGAIN: Duration = Duration::from_millis(500);
 
 /// The shared limits `config` sets, or the setting that is not one.
 pub fn from_config(config: &Config) -> anyhow::Result<SharedLimits> {
@@ -51,7 +55,7 @@ pub fn from_config(config: &Config) -> anyhow::Result<SharedLimits> {
 #[derive(Clone)]
 pub struct SendSlots {
     limiter: RateLimiter,
-    domains: DomainRates,
+    domains: DomainLimits,
     relays: Arc<Relays>,
 }
 
@@ -60,7 +64,7 @@ impl SendSlots {
     /// (which also give each send its relay), shared through `redis`; the
     /// limits are shown as gauges (`comms_send_rate_limit`,
     /// `comms_send_quota`; 0: none).
-    pub fn new(redis: Redis, limits: SharedLimits, domains: DomainRates, relays: Arc<Relays>) -> Self {
+    pub fn new(redis: Redis, limits: SharedLimits, domains: DomainLimits, relays: Arc<Relays>) -> Self {
         metrics::gauge!("comms_send_rate_limit").set(limits.per_second.unwrap_or(0.0));
         metrics::gauge!("comms_send_burst").set(f64::from(limits.burst));
         for (window, quota) in [("hour", limits.per_hour), ("day", limits.per_day)] {
@@ -114,6 +118,19 @@ impl SendSlots {
             }
         }
         Ok(slots.into_iter().zip(relays).collect())
+    }
+
+    /// A place among the sends in flight to the domain of `address`, when
+    /// it has a connection limit, waited for at most [`HORIZON`]; else the
+    /// answer that brings the send back after [`DOMAIN_BUSY_AGAIN`].
+    pub async fn domain_connection(
+        &self,
+        address: &str,
+    ) -> Result<Option<OwnedSemaphorePermit>, HandleError> {
+        self.domains
+            .connection(address, HORIZON)
+            .await
+            .map_err(|busy| HandleError::Later(DOMAIN_BUSY_AGAIN, busy))
     }
 
     /// The domain of `address` asked to slow down: it is slowed, alone.

@@ -8,9 +8,13 @@
 //! one of a cancelled campaign `cancelled`. Either gives its lease back.
 //!
 //! Before the leases, the sends take their slots under the send limits
-//! ([`crate::limits`]), in one round trip for the batch: one without a
-//! slot now is answered "later" and touches nothing else; one with a slot
-//! waits for it (holding its lease) before its send.
+//! ([`crate::limits`]), in one round trip for the batch, and each is given
+//! its relay ([`crate::relays`]): one without a slot now is answered
+//! "later" and touches nothing else; one with a slot waits for it (holding
+//! its lease), then for a place among its domain's connections when the
+//! domain has a limit ([`crate::domains`]), before its send. A send whose
+//! relay failed before anything was handed over gives its lease back and
+//! comes again at once for another relay that is up.
 //!
 //! Order of effects: take the ledger lease → send (the lease renewed while
 //! it runs, and checked before `DATA`) → record the outcome in the ledger
@@ -49,7 +53,7 @@ use std::time::{Duration, Instant};
 use contracts::control::{Control, ControlBoard};
 use contracts::{DeliveryStatus, EmailRequested, Streams};
 use eventstore::rate::Slot;
-use eventstore::{Delivery, Envelope, HandleError, Handler, Partitioned, Publisher};
+use eventstore::{Delivery, Envelope, HandleError, Partitioned, Publisher};
 use servicekit::batch::{decode_each, Answers};
 
 use crate::held::InFlight;
@@ -60,6 +64,8 @@ use crate::outcome::{hard_bounce, outcome_event, outcome_label};
 use crate::recorder::Recorder;
 use crate::suppressed::SuppressedAddresses;
 use crate::unrecorded::Unrecorded;
+
+mod handler;
 
 /// The email handler's state.
 #[derive(Clone)]
@@ -355,6 +361,14 @@ impl Sender {
         if slot_at > Instant::now() {
             tokio::time::sleep_until(slot_at.into()).await;
         }
+        let _connection = match self.slots.domain_connection(&email.to_email).await {
+            Ok(place) => place,
+            Err(later) => {
+                drop(holding);
+                self.give_back(&lease).await;
+                return Err(later);
+            }
+        };
         let id = &email.notification_id;
         let result = self.send(email, relay, &|| holding.is_valid()).await;
         let failover = self.mailer.relays().settle(relay, &result);
@@ -456,37 +470,4 @@ impl Sender {
 /// A retry of the worker, saying why.
 fn retry(why: String) -> HandleError {
     HandleError::Retry(anyhow::Error::msg(why))
-}
-
-/// The worker runs [`Sender::handle_requests`] on the requests of each
-/// read; when it gives an entry up (its retry budget spent, or it crashed
-/// the process too often) the request is `dead_lettered`, so its
-/// notification and campaign are final. The ledger is left as it is: a
-/// replayed dead letter may still send once.
-impl Handler for Sender {
-    fn handle_batch(
-        &self,
-        deliveries: Vec<Delivery>,
-    ) -> impl std::future::Future<Output = Vec<Result<(), HandleError>>> + Send {
-        self.handle_requests(deliveries)
-    }
-
-    async fn give_up(&self, delivery: Delivery, reason: &str) -> Result<(), HandleError> {
-        let email: EmailRequested = delivery.envelope.decode()?;
-        self.unrecorded.forget(&email.notification_id);
-        let detail = format!("dead-lettered: {reason}");
-        metrics::counter!("comms_emails_total", "outcome" => "dead_lettered").increment(1);
-        let (stream, envelope) = outcome_event(
-            &self.deliveries,
-            &delivery,
-            email,
-            DeliveryStatus::DeadLettered,
-            Some(detail),
-        )?;
-        self.publisher
-            .publish(stream, &envelope)
-            .await
-            .map_err(anyhow::Error::from)?;
-        Ok(())
-    }
 }

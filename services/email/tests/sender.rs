@@ -9,7 +9,7 @@ use std::time::Duration;
 use contracts::control::ControlBoard;
 use contracts::{Streams, DELIVERIES};
 use email_service::config::Config;
-use email_service::domains::DomainRates;
+use email_service::domains::DomainLimits;
 use email_service::ledger::{Ledger, SCHEMA};
 use email_service::limits::SendSlots;
 use email_service::mailer::Mailer;
@@ -57,7 +57,7 @@ async fn sender_on(
         SendSlots::new(
             redis_link,
             SharedLimits::default(),
-            DomainRates::default(),
+            DomainLimits::default(),
             relays,
         ),
     );

@@ -11,7 +11,7 @@ use contracts::consent::{address_hash, SuppressionChanged, SuppressionReason};
 use contracts::control::ControlBoard;
 use contracts::{Streams, DELIVERIES};
 use email_service::config::Config;
-use email_service::domains::DomainRates;
+use email_service::domains::DomainLimits;
 use email_service::ledger::{Ledger, SCHEMA};
 use email_service::limits::SendSlots;
 use email_service::mailer::Mailer;
@@ -86,7 +86,7 @@ async fn a_suppressed_address_is_not_sent_to_and_the_latest_change_wins() {
         SendSlots::new(
             redis_link,
             SharedLimits::default(),
-            DomainRates::default(),
+            DomainLimits::default(),
             relays,
         ),
     );

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use testkit::ready::{http_ready, wait_while_running, NotReady};
-use testkit::{free_port, MailDev, Persistence, RedisCluster, RedisServer};
+use testkit::{free_port, MailDev, Persistence, RedisServer};
 
+mod event_store;
 mod exactly_once;
 pub mod mailbox;
 pub mod manifest;
@@ -19,6 +20,7 @@ mod redis_cli;
 mod stores;
 pub mod timing;
 
+pub use event_store::EventStore;
 pub use manifest::service_names;
 
 /// Waits until `service` (one instance of it, called `name` in the error)
@@ -57,53 +59,6 @@ pub enum Wiring {
         /// `VAULT_TOKEN`.
         token: String,
     },
-}
-
-/// Where a stack's event store runs.
-pub enum EventStore {
-    /// One `redis-server`.
-    Node(RedisServer),
-    /// A Redis Cluster; the services get a `redis+cluster://` URL.
-    Cluster(RedisCluster),
-}
-
-impl EventStore {
-    /// The `REDIS_URL` the services get.
-    pub fn url(&self) -> String {
-        match self {
-            Self::Node(redis) => redis.url(),
-            Self::Cluster(cluster) => cluster.url(),
-        }
-    }
-
-    /// The single `redis-server`, for tests that work on it directly.
-    pub fn node(&self) -> &RedisServer {
-        match self {
-            Self::Node(redis) => redis,
-            Self::Cluster(_) => panic!("this test needs a single redis-server, not a cluster"),
-        }
-    }
-
-    /// The port of the server holding `key` (on a cluster, its master),
-    /// for `redis-cli`.
-    pub fn port_of(&self, key: &str) -> u16 {
-        match self {
-            Self::Node(redis) => redis.port(),
-            Self::Cluster(cluster) => cluster.ports()[cluster.master_of(key)],
-        }
-    }
-}
-
-impl From<RedisServer> for EventStore {
-    fn from(redis: RedisServer) -> Self {
-        Self::Node(redis)
-    }
-}
-
-impl From<RedisCluster> for EventStore {
-    fn from(cluster: RedisCluster) -> Self {
-        Self::Cluster(cluster)
-    }
 }
 
 /// A running stack.
