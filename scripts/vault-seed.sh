@@ -75,7 +75,7 @@
 #   <ENV>_EMAIL_RELAYS          empty: the one relay above. Several relays,
 #                               each a URL with its login, pool, rate and
 #                               weight (smtp://user:password@host:587?name=ses&
-#                               tls=starttls&rate=14, ...; see README's relays)
+#                               tls=starttls&rate=14, ...; see docs/sending.md)
 #   <ENV>_API_TOKEN             DEV: empty  PROD: comms-prod-example-token
 #   <ENV>_UNSUBSCRIBE_KEY       DEV: empty (the services use dev's key, which
 #                               is published in contracts::unsubscribe)
