@@ -39,7 +39,7 @@ pub struct NewCampaignRequest {
     #[schema(format = DateTime, example = "2026-12-24T09:00:00+01:00")]
     pub send_at: Option<String>,
     /// Who it goes to: a filter over the users' attributes (the grammar:
-    /// the README's "Segments"), at most 2,000 characters; an invalid one
+    /// docs/campaigns.md, "Segments"), at most 2,000 characters; an invalid one
     /// is a 400 naming the character it fails at. Absent: every user.
     /// user-service's `GET /api/v1/users/count?filter=…` says how many
     /// it selects.

@@ -129,7 +129,7 @@ async fn list(
 struct CountQuery {
     /// An audience filter, e.g. `country = 'DE' and plan in ('pro', 'team')
     /// and signed_up_at > '2025-01-01' and 'beta' in tags` (the grammar is
-    /// in the README); none or empty: every user.
+    /// in docs/campaigns.md); none or empty: every user.
     #[param(max_length = 2000)]
     filter: Option<String>,
 }

@@ -312,8 +312,8 @@ pub struct Sql {
 }
 
 impl Filter {
-    /// Parses `text` (grammar in the module's documentation and in the
-    /// README); an error says what is wrong and at which character.
+    /// Parses `text` (grammar in the module's documentation and in
+    /// docs/campaigns.md); an error says what is wrong and at which character.
     pub fn parse(text: &str) -> Result<Filter, FilterError> {
         parse::parse(text)
     }
