@@ -7,17 +7,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use contracts::control::ControlBoard;
-use contracts::{EmailRequested, Streams};
-use email_service::config::Config;
+use contracts::EmailRequested;
 use email_service::domains::DomainLimits;
-use email_service::ledger::{Ledger, SCHEMA};
-use email_service::limits::{SendSlots, DOMAIN_BUSY_AGAIN, HORIZON};
-use email_service::mailer::Mailer;
-use email_service::sender::Sender;
-use email_service::suppressed::SuppressedAddresses;
-use eventstore::rate::SharedLimits;
-use eventstore::{Delivery, Envelope, HandleError, Publisher, RedisTarget};
+use email_service::ledger::SCHEMA;
+use email_service::limits::{DOMAIN_BUSY_AGAIN, HORIZON};
+use eventstore::{Delivery, Envelope, HandleError};
 use testkit::{RedisServer, SlowSmtp};
 
 use common::email;
@@ -45,27 +39,14 @@ async fn a_domain_s_sends_take_turns_for_its_one_connection_and_the_others_go_to
     let db = servicekit::db::connect(&format!("sqlite://{}/email.db", dir.path().display()), SCHEMA)
         .await
         .unwrap();
-    let mailer = Mailer::new(&Config {
-        smtp_port: smtp.port(),
-        ..Config::default()
-    })
-    .unwrap();
-    let link = RedisTarget::parse(&redis.url()).unwrap().shared().await.unwrap();
-    let relays = mailer.relays().clone();
-    let sender = Sender::new(
-        mailer,
-        Ledger::new(db.clone(), "domains-test".into(), 60_000),
-        Publisher::new(link.clone()),
-        &Streams::new(1),
-        SuppressedAddresses::new(db.clone()),
-        ControlBoard::new(link.clone()),
-        SendSlots::new(
-            link,
-            SharedLimits::default(),
-            DomainLimits::parse(0.0, 0, "slow.test=1 connection").unwrap(),
-            relays,
-        ),
-    );
+    let sender = common::sender(
+        &redis,
+        &db,
+        smtp.port(),
+        ("domains-test", 60_000),
+        DomainLimits::parse(0.0, 0, "slow.test=1 connection").unwrap(),
+    )
+    .await;
 
     // Ten to slow.test, one at a time: seven fit in the 2 s horizon at
     // 0.3 s each. Four to fast.test, together.

@@ -6,17 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use contracts::control::ControlBoard;
-use contracts::{Streams, DELIVERIES};
-use email_service::config::Config;
+use contracts::DELIVERIES;
 use email_service::domains::DomainLimits;
-use email_service::ledger::{Ledger, SCHEMA};
-use email_service::limits::SendSlots;
-use email_service::mailer::Mailer;
+use email_service::ledger::SCHEMA;
 use email_service::sender::Sender;
-use email_service::suppressed::SuppressedAddresses;
-use eventstore::rate::SharedLimits;
-use eventstore::{Delivery, Envelope, HandleError, Publisher, RedisTarget};
+use eventstore::{Delivery, Envelope, HandleError};
 use sqlx::AnyPool;
 use tempfile::TempDir;
 use testkit::{Answer, RedisServer, SlowSmtp};
@@ -38,29 +32,14 @@ async fn sender_on(
     let url = format!("sqlite://{}/email.db", dir.path().display());
     let db = servicekit::db::connect(&url, SCHEMA).await.unwrap();
     sqlx::query(trigger).execute(&db).await.unwrap();
-    let mailer = Mailer::new(&Config {
+    let sender = common::sender(
+        redis,
+        &db,
         smtp_port,
-        ..Config::default()
-    })
-    .unwrap();
-    let redis_link = RedisTarget::parse(&redis.url()).unwrap().shared().await.unwrap();
-    let publisher = Publisher::new(redis_link.clone());
-    let ledger = Ledger::new(db.clone(), "sender-test".into(), lease_ms);
-    let relays = mailer.relays().clone();
-    let sender = Sender::new(
-        mailer,
-        ledger,
-        publisher,
-        &Streams::new(1),
-        SuppressedAddresses::new(db.clone()),
-        ControlBoard::new(redis_link.clone()),
-        SendSlots::new(
-            redis_link,
-            SharedLimits::default(),
-            DomainLimits::default(),
-            relays,
-        ),
-    );
+        ("sender-test", lease_ms),
+        DomainLimits::default(),
+    )
+    .await;
     (sender, db, dir)
 }
 

@@ -8,17 +8,11 @@ mod common;
 use std::time::Duration;
 
 use contracts::consent::{address_hash, SuppressionChanged, SuppressionReason};
-use contracts::control::ControlBoard;
-use contracts::{Streams, DELIVERIES};
-use email_service::config::Config;
+use contracts::DELIVERIES;
 use email_service::domains::DomainLimits;
-use email_service::ledger::{Ledger, SCHEMA};
-use email_service::limits::SendSlots;
-use email_service::mailer::Mailer;
-use email_service::sender::Sender;
+use email_service::ledger::SCHEMA;
 use email_service::suppressed::SuppressedAddresses;
-use eventstore::rate::SharedLimits;
-use eventstore::{Delivery, Envelope, Publisher, RedisTarget};
+use eventstore::{Delivery, Envelope};
 use testkit::{RedisServer, SlowSmtp};
 
 use common::email;
@@ -66,30 +60,15 @@ async fn a_suppressed_address_is_not_sent_to_and_the_latest_change_wins() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/email.db", dir.path().display());
     let db = servicekit::db::connect(&url, SCHEMA).await.unwrap();
-    let mailer = Mailer::new(&Config {
-        smtp_port: smtp.port(),
-        ..Config::default()
-    })
-    .unwrap();
-    let redis_link = RedisTarget::parse(&redis.url()).unwrap().shared().await.unwrap();
-    let publisher = Publisher::new(redis_link.clone());
-    let ledger = Ledger::new(db.clone(), "suppressed-test".into(), 60_000);
     let list = SuppressedAddresses::new(db.clone());
-    let relays = mailer.relays().clone();
-    let sender = Sender::new(
-        mailer,
-        ledger,
-        publisher,
-        &Streams::new(1),
-        list.clone(),
-        ControlBoard::new(redis_link.clone()),
-        SendSlots::new(
-            redis_link,
-            SharedLimits::default(),
-            DomainLimits::default(),
-            relays,
-        ),
-    );
+    let sender = common::sender(
+        &redis,
+        &db,
+        smtp.port(),
+        ("suppressed-test", 60_000),
+        DomainLimits::default(),
+    )
+    .await;
 
     list.apply(&change(true, 1_000)).await.unwrap();
     let answers = sender.handle_requests(request("n1")).await;
