@@ -11,6 +11,15 @@
 //! the holder renews its leases while its sends run, so a slow send keeps
 //! its lease.
 //!
+//! A lease ends one of two ways without an outcome, and the ledger keeps
+//! them apart: *given back* (`lease_until = 0`: the send failed before
+//! anything was handed over, or was not to be made) or *lapsed* (its
+//! sender died, or the send was uncertain: the message may have gone out).
+//! The next claim of a lapsed lease says so ([`Claim::Resumed`]), so that
+//! the email is finished rather than settled as never sent. While an id
+//! is `sending`, its `detail` column carries that mark (`lapsed`); it
+//! holds a failure's detail once `failed`.
+//!
 //! Lease times are the database's clock, never an instance's: every
 //! statement that sets or compares `lease_until` computes "now" in SQL
 //! ([`servicekit::db::now_ms_sql`]), so instances whose clocks disagree
@@ -73,6 +82,12 @@ impl std::str::FromStr for LedgerStatus {
 pub enum Claim {
     /// The lease is ours, with this generation: send.
     Acquired(Generation),
+    /// The lease is ours, with this generation, after an earlier lease
+    /// lapsed without an outcome (its sender died mid-send, or the send
+    /// was uncertain): the email may have gone out already. It is in
+    /// flight: finish it (a possible duplicate, with the same
+    /// `Message-ID`) rather than settle it as never sent.
+    Resumed(Generation),
     /// Already sent: do not send again.
     Sent,
     /// Already failed for good, with this detail.
@@ -118,15 +133,19 @@ impl Ledger {
         std::time::Duration::from_millis(self.lease_ms.max(0) as u64)
     }
 
-    /// Releases the leases a previous run of this same instance held when
-    /// it died (an instance name is unique among live ones, so they are
-    /// stale).
+    /// Ends the leases a previous run of this same instance held when it
+    /// died (an instance name is unique among live ones, so they are
+    /// stale): lapsed at once (`lease_until = 1`, long past), not given
+    /// back, since those sends may have gone out. Leases it had given back
+    /// stay given back.
     pub async fn release_stale_leases(&self) -> anyhow::Result<u64> {
-        let result =
-            sqlx::query("UPDATE send_ledger SET lease_until = 0 WHERE status = 'sending' AND owner = $1")
-                .bind(&self.owner)
-                .execute(&self.db)
-                .await?;
+        let result = sqlx::query(
+            "UPDATE send_ledger SET lease_until = 1
+                 WHERE status = 'sending' AND owner = $1 AND lease_until > 0",
+        )
+        .bind(&self.owner)
+        .execute(&self.db)
+        .await?;
         Ok(result.rows_affected())
     }
 
@@ -143,9 +162,10 @@ impl Ledger {
              VALUES {}
              ON CONFLICT (notification_id) DO UPDATE
                 SET owner = excluded.owner, lease_until = excluded.lease_until,
-                    attempts = send_ledger.attempts + 1
+                    attempts = send_ledger.attempts + 1,
+                    detail = CASE WHEN send_ledger.lease_until > 0 THEN 'lapsed' END
                 WHERE send_ledger.status = 'sending' AND send_ledger.lease_until < {now}
-             RETURNING notification_id, attempts",
+             RETURNING notification_id, attempts, detail",
             claim_values(unique.len(), self.now),
             now = self.now,
         );
@@ -165,19 +185,30 @@ impl Ledger {
         }
 
         let mut tx = self.db.begin().await?;
-        let acquired: HashMap<String, Generation> = upsert
+        let acquired: HashMap<String, Claim> = upsert
             .fetch_all(&mut *tx)
             .await?
             .into_iter()
-            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .map(|row| {
+                let generation: Generation = row.try_get(1)?;
+                let lapsed = row
+                    .try_get::<Option<String>, _>(2)?
+                    .is_some_and(|mark| mark == "lapsed");
+                let claim = if lapsed {
+                    Claim::Resumed(generation)
+                } else {
+                    Claim::Acquired(generation)
+                };
+                Ok((row.try_get(0)?, claim))
+            })
             .collect::<Result<_, sqlx::Error>>()?;
         let mut claims: HashMap<String, Claim> = HashMap::new();
         for row in select.fetch_all(&mut *tx).await? {
             let id: String = row.try_get(0)?;
             let status: LedgerStatus = row.try_get::<String, _>(1)?.parse()?;
             let detail: Option<String> = row.try_get(2)?;
-            let claim = if let Some(generation) = acquired.get(&id) {
-                Claim::Acquired(*generation)
+            let claim = if let Some(claim) = acquired.get(&id) {
+                claim.clone()
             } else {
                 match status {
                     LedgerStatus::Sent => Claim::Sent,
@@ -193,7 +224,9 @@ impl Ledger {
             .map(|id| match claims.get_mut(id) {
                 // The first request of an id gets the lease; any later one
                 // in the same batch finds it taken.
-                Some(claim @ Claim::Acquired(_)) => std::mem::replace(claim, Claim::Busy),
+                Some(claim @ (Claim::Acquired(_) | Claim::Resumed(_))) => {
+                    std::mem::replace(claim, Claim::Busy)
+                }
                 Some(claim) => claim.clone(),
                 None => Claim::Busy,
             })

@@ -241,9 +241,14 @@ impl Sender {
                         answers.answer(index, Err(HandleError::Retry(error)));
                         Step::Answered
                     }
-                    Claim::Acquired(generation) => {
+                    Claim::Acquired(generation) | Claim::Resumed(generation) => {
                         let lease = (id.clone(), generation);
-                        match (suppressed, controls.get(&email.campaign_id)) {
+                        // A send in flight when its lease lapsed may have
+                        // gone out: it finishes, paused or cancelled since.
+                        let control = controls
+                            .get(&email.campaign_id)
+                            .filter(|_| matches!(claim, Claim::Acquired(_)));
+                        match (suppressed, control) {
                             (Some(reason), _) => Step::NotSent(
                                 lease,
                                 DeliveryStatus::Suppressed,

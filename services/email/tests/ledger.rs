@@ -1,6 +1,7 @@
 //! The send ledger on SQLite and on PostgreSQL: one lease per id, final
-//! states are final, a dead run's leases can be taken over, and a lease
-//! lost is lost: its old holder can no longer write the id's row.
+//! states are final, a dead run's leases can be taken over (resumed: its
+//! send may have gone out, unlike a lease given back), and a lease lost is
+//! lost: its old holder can no longer write the id's row.
 
 use std::time::Duration;
 
@@ -56,14 +57,21 @@ async fn check_ledger(url: &str) {
     );
 
     // Another instance sees the live lease; after a restart of the holder,
-    // its stale leases are released and the id can be sent again.
+    // its stale leases lapse and the id can be sent again: resumed, since
+    // the dead run's send may have gone out.
     let other = Ledger::new(db.clone(), "sender-2".into(), 60_000);
     assert_eq!(other.claim_all(&ids(&["c"])).await.unwrap(), vec![Claim::Busy]);
     let restarted = Ledger::new(db, "sender-1".into(), 60_000);
     assert_eq!(restarted.release_stale_leases().await.unwrap(), 1);
     assert_eq!(
         other.claim_all(&ids(&["c"])).await.unwrap(),
-        vec![Claim::Acquired(3)]
+        vec![Claim::Resumed(3)]
+    );
+    other.release(&("c".into(), 3)).await.unwrap();
+    assert_eq!(
+        other.claim_all(&ids(&["c"])).await.unwrap(),
+        vec![Claim::Acquired(4)],
+        "a lease given back says nothing went out"
     );
 }
 
@@ -85,7 +93,8 @@ async fn check_fencing(url: &str) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         other.claim_all(&ids(&["x"])).await.unwrap(),
-        vec![Claim::Acquired(2)]
+        vec![Claim::Resumed(2)],
+        "a lapsed lease: its send may have gone out"
     );
 
     let lost = slow.renew_all(&[("x".into(), 1), ("y".into(), 1)]).await.unwrap();
@@ -122,7 +131,7 @@ async fn check_fencing(url: &str) {
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(
         again.claim_all(&ids(&["z"])).await.unwrap(),
-        vec![Claim::Acquired(2)]
+        vec![Claim::Resumed(2)]
     );
     assert_eq!(
         again

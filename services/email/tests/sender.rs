@@ -1,21 +1,24 @@
 //! Retrying is the worker's: an outcome the ledger could not take after
 //! the server's `250 OK` is kept by the sender, and the worker's retry of
-//! the entry records it instead of sending the email again.
+//! the entry records it instead of sending the email again. A send in
+//! flight when its sender died is finished, whatever happened to its
+//! campaign since.
 
 mod common;
 
 use std::time::Duration;
 
+use contracts::control::{Control, ControlBoard};
 use contracts::DELIVERIES;
 use email_service::domains::DomainLimits;
-use email_service::ledger::SCHEMA;
+use email_service::ledger::{Ledger, SCHEMA};
 use email_service::sender::Sender;
-use eventstore::{Delivery, Envelope, HandleError};
+use eventstore::{Delivery, Envelope, HandleError, RedisTarget};
 use sqlx::AnyPool;
 use tempfile::TempDir;
 use testkit::{Answer, RedisServer, SlowSmtp};
 
-use common::email;
+use common::{email, published};
 
 /// A sender as email-service builds one, to the SMTP server on
 /// `smtp_port`, publishing on `redis`, with a ledger of leases of
@@ -124,4 +127,41 @@ async fn a_send_whose_lease_renewal_failed_never_reaches_data() {
         "sent without a lease: {:?}",
         smtp.message_ids()
     );
+}
+
+/// A send in flight when its sender died may have gone out: once its
+/// lease lapses, it is finished, though its campaign was cancelled
+/// meanwhile (a possible duplicate, never an email counted `cancelled`
+/// that went out). One whose lease was given back (nothing handed over)
+/// is settled `cancelled`, and not sent.
+#[tokio::test]
+async fn a_send_in_flight_when_its_sender_died_is_finished_though_its_campaign_was_cancelled() {
+    let redis = RedisServer::start();
+    let smtp = SlowSmtp::start(Duration::ZERO);
+    let (sender, db, _dir) = sender_on(&redis, smtp.port(), 60_000, "SELECT 1").await;
+    // An instance that died mid-send (n1, its 1 ms lease left to lapse),
+    // and one that gave its lease back after a failure (n2).
+    let dead = Ledger::new(db.clone(), "dead".into(), 1);
+    dead.claim_all(&["n1".into(), "n2".into()]).await.unwrap();
+    dead.release(&("n2".into(), 1)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let link = RedisTarget::parse(&redis.url()).unwrap().shared().await.unwrap();
+    ControlBoard::new(link)
+        .set("c", Some(Control::Cancelled))
+        .await
+        .unwrap();
+
+    let requests = ["n1", "n2"].map(|id| Delivery {
+        entry_id: "1-0".into(),
+        envelope: Envelope::new(&email(id)).unwrap(),
+        deliveries: 2,
+    });
+    let answers = sender.handle_requests(requests.to_vec()).await;
+    assert!(matches!(answers[..], [Ok(()), Ok(())]), "{answers:?}");
+    assert_eq!(smtp.message_ids(), vec!["<n1@comms>"], "only the one in flight");
+    let published = published(&redis);
+    for (id, status) in [("n1", "sent"), ("n2", "cancelled")] {
+        let outcome = format!(r#""notification_id":"{id}","campaign_id":"c","status":"{status}""#);
+        assert!(published.contains(&outcome), "{outcome} in {published}");
+    }
 }

@@ -8,14 +8,13 @@ mod common;
 use std::time::Duration;
 
 use contracts::consent::{address_hash, SuppressionChanged, SuppressionReason};
-use contracts::DELIVERIES;
 use email_service::domains::DomainLimits;
 use email_service::ledger::SCHEMA;
 use email_service::suppressed::SuppressedAddresses;
 use eventstore::{Delivery, Envelope};
 use testkit::{RedisServer, SlowSmtp};
 
-use common::email;
+use common::{email, published};
 
 fn change(suppressed: bool, at: i64) -> SuppressionChanged {
     SuppressionChanged {
@@ -32,15 +31,6 @@ fn request(id: &str) -> Vec<Delivery> {
         envelope: Envelope::new(&email(id)).unwrap(),
         deliveries: 1,
     }]
-}
-
-/// The entries of `comms:deliveries`, as redis-cli prints them.
-fn published(redis: &RedisServer) -> String {
-    let output = std::process::Command::new("redis-cli")
-        .args(["-p", &redis.port().to_string(), "XRANGE", DELIVERIES, "-", "+"])
-        .output()
-        .expect("redis-cli");
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// The statuses of the outcomes published on `comms:deliveries`, in order
