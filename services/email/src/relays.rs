@@ -128,6 +128,11 @@ impl Relays {
 
     /// The relay the next send goes through (see the module's choice).
     pub fn pick(&self) -> usize {
+        // One relay (the `SMTP_*` settings): nothing to choose, nothing
+        // to allocate on every send.
+        if self.each.len() == 1 {
+            return 0;
+        }
         let now = Instant::now();
         let up: Vec<bool> = self.health.iter().map(|health| lock(health).is_up(now)).collect();
         let weighted: Vec<(usize, u64)> = self
