@@ -40,7 +40,7 @@ use eventstore::{Delivery, Envelope, Event, HandleError, Handler, Publisher};
 use servicekit::batch::{decode_each, decode_then, Answers};
 
 use crate::links::UnsubscribeLinks;
-use crate::store::{NotificationStore, StoredTemplates};
+use crate::store::{NotificationStore, Recorded, StoredTemplates};
 use crate::templates::{Compiled, TemplateCache};
 
 /// Shared state of the handlers.
@@ -99,7 +99,11 @@ impl Notifier {
     /// Handles the `notification.requested` entries of one read: records
     /// them in one transaction, renders the pending ones together on the
     /// blocking pool, and publishes their email requests (or their
-    /// failures) in one pipeline.
+    /// failures) in one pipeline. Only a request seen for the first time
+    /// is held or settled `cancelled` here, by its campaign's control: one
+    /// seen before may have had its email requested already, so it is
+    /// requested again and email-service settles it by its ledger (sent
+    /// stays sent).
     pub async fn on_requests(&self, deliveries: Vec<Delivery>) -> Vec<Result<(), HandleError>> {
         let mut answers = Answers::new(deliveries.len());
         let (indexes, requests): (Vec<usize>, Vec<NotificationRequested>) =
@@ -107,19 +111,19 @@ impl Notifier {
         if requests.is_empty() {
             return answers.into_results();
         }
-        let pending = match self.store.record(&requests).await {
-            Ok(pending) => pending,
+        let recorded = match self.store.record(&requests).await {
+            Ok(recorded) => recorded,
             Err(error) => {
                 answers.answer_all(indexes, &Err(error));
                 return answers.into_results();
             }
         };
-        let pending_campaigns = requests
+        let new_campaigns = requests
             .iter()
-            .zip(&pending)
-            .filter(|(_, pending)| **pending)
+            .zip(&recorded)
+            .filter(|(_, recorded)| **recorded == Recorded::New)
             .map(|(request, _)| request.campaign_id.as_str());
-        let controls = match self.board.of_batch(pending_campaigns).await {
+        let controls = match self.board.of_batch(new_campaigns).await {
             Ok(controls) => controls,
             Err(error) => {
                 answers.answer_all(indexes, &Err(anyhow::Error::from(error)));
@@ -130,8 +134,8 @@ impl Notifier {
         let mut settled = Vec::new();
         let mut to_hold = Vec::new();
         let mut templates: HashMap<String, Option<Compiled>> = HashMap::new();
-        for ((index, request), pending) in indexes.into_iter().zip(requests).zip(pending) {
-            if !pending {
+        for ((index, request), recorded) in indexes.into_iter().zip(requests).zip(recorded) {
+            if recorded == Recorded::Settled {
                 answers.answer(index, Ok(()));
                 continue;
             }
@@ -143,7 +147,13 @@ impl Notifier {
                 settled.push((index, outcome));
                 continue;
             }
-            match controls.get(&request.campaign_id) {
+            // A request seen before may have had its email requested and
+            // sent: it is requested again whatever its campaign's control,
+            // and email-service, with its send ledger, settles it.
+            let control = controls
+                .get(&request.campaign_id)
+                .filter(|_| recorded == Recorded::New);
+            match control {
                 Some(Control::Cancelled) => {
                     let detail = "the campaign was cancelled before its email was requested";
                     let outcome =

@@ -120,6 +120,21 @@ impl std::str::FromStr for NotificationStatus {
     }
 }
 
+/// Where a notification request stands once recorded
+/// ([`NotificationStore::record`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Seen for the first time: nothing was done for it yet.
+    New,
+    /// Recorded before and not settled: a redelivery (its handler died or
+    /// lost Redis before the ack) or a replayed dead letter. Its email may
+    /// have been requested, and even sent, already, so only email-service,
+    /// which holds the send ledger, may settle it.
+    Again,
+    /// Settled already (or held back): nothing more to do.
+    Settled,
+}
+
 /// The columns of a [`Notification`], as [`to_notification`] reads them.
 const NOTIFICATION: &str = "id, campaign_id, user_id, email, status, detail";
 
@@ -148,14 +163,14 @@ impl NotificationStore {
     }
 
     /// Records `requests` in one transaction (a request already recorded
-    /// is left as it is) and returns, for each, whether it still needs its
-    /// email requested: it is pending, or it was dead-lettered and is being
-    /// replayed.
-    pub async fn record(&self, requests: &[NotificationRequested]) -> anyhow::Result<Vec<bool>> {
+    /// is left as it is) and returns where each stands: new, recorded
+    /// before and not settled (its email may have been requested already),
+    /// or settled.
+    pub async fn record(&self, requests: &[NotificationRequested]) -> anyhow::Result<Vec<Recorded>> {
         let now = now_ms();
         let insert_sql = format!(
             "INSERT INTO notifications (id, campaign_id, user_id, email, name, status, detail, updated_at)
-             VALUES {} ON CONFLICT (id) DO NOTHING",
+             VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
             values_list(requests.len(), 8)
         );
         let mut insert = sqlx::query(&insert_sql);
@@ -178,18 +193,27 @@ impl NotificationStore {
         for request in requests {
             select = select.bind(&request.notification_id);
         }
+        let ids = |rows: Vec<sqlx::any::AnyRow>| {
+            rows.into_iter()
+                .map(|row| row.try_get(0))
+                .collect::<Result<HashSet<String>, _>>()
+        };
         let mut tx = self.db.begin().await?;
-        insert.execute(&mut *tx).await?;
-        let pending: HashSet<String> = select
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|row| row.try_get(0))
-            .collect::<Result<_, _>>()?;
+        let inserted = ids(insert.fetch_all(&mut *tx).await?)?;
+        let pending = ids(select.fetch_all(&mut *tx).await?)?;
         tx.commit().await?;
         Ok(requests
             .iter()
-            .map(|request| pending.contains(&request.notification_id))
+            .map(|request| {
+                let id = &request.notification_id;
+                if inserted.contains(id) {
+                    Recorded::New
+                } else if pending.contains(id) {
+                    Recorded::Again
+                } else {
+                    Recorded::Settled
+                }
+            })
             .collect())
     }
 
