@@ -100,13 +100,16 @@ health_figures() {
 }
 
 # campaign_until_completed ID: reads campaign ID every 0.2 s until it is
-# completed; campaign holds its last answer.
+# completed (a read refused with 503, the services' answer past their
+# bound on reads, is tried again after its Retry-After); campaign holds its
+# last answer.
 campaign_until_completed() {
   local api status deadline
   api="$(campaigns_api)"
   deadline=$((SECONDS + campaign_timeout))
   while :; do
-    campaign="$(curl -fsS --max-time 5 "$api/$1")" || fail "reading the campaign failed"
+    campaign="$(curl -fsS --max-time 5 --retry 10 --retry-max-time 30 "$api/$1")" ||
+      fail "reading the campaign failed"
     status="$(jq -r .status <<<"$campaign")"
     [ "$status" != completed ] || break
     [ "$SECONDS" -lt "$deadline" ] || fail "campaign not completed after ${campaign_timeout}s: $campaign"
