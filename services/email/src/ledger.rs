@@ -16,7 +16,9 @@
 //! anything was handed over, or was not to be made) or *lapsed* (its
 //! sender died, or the send was uncertain: the message may have gone out).
 //! The next claim of a lapsed lease says so ([`Claim::Resumed`]), so that
-//! the email is finished rather than settled as never sent. While an id
+//! the email is finished rather than settled as never sent; and a resumed
+//! lease given back stays lapsed, since the attempt before it may have
+//! handed the message over. While an id
 //! is `sending`, its `detail` column carries that mark (`lapsed`); it
 //! holds a failure's detail once `failed`.
 //!
@@ -323,11 +325,14 @@ impl Ledger {
     }
 
     /// Gives `lease` back after a transient failure, so the retry need not
-    /// wait for it to expire; a lease taken over since is left alone.
+    /// wait for it to expire; a lease taken over since is left alone. A
+    /// lease taken over from a lapsed one stays lapsed (`lease_until = 1`,
+    /// long past): this attempt handed nothing over, but an earlier one may
+    /// have, so the next claim is [`Claim::Resumed`] again.
     pub async fn release(&self, lease: &Lease) -> anyhow::Result<()> {
         let (id, generation) = lease;
         sqlx::query(
-            "UPDATE send_ledger SET lease_until = 0
+            "UPDATE send_ledger SET lease_until = CASE WHEN detail = 'lapsed' THEN 1 ELSE 0 END
              WHERE notification_id = $1 AND attempts = $2 AND owner = $3 AND status = 'sending'",
         )
         .bind(id)

@@ -70,7 +70,19 @@ async fn check_ledger(url: &str) {
     other.release(&("c".into(), 3)).await.unwrap();
     assert_eq!(
         other.claim_all(&ids(&["c"])).await.unwrap(),
-        vec![Claim::Acquired(4)],
+        vec![Claim::Resumed(4)],
+        "a resumed lease given back stays lapsed: the dead run's send may have gone out"
+    );
+
+    // A lease that never lapsed, given back, says nothing went out.
+    assert_eq!(
+        other.claim_all(&ids(&["d"])).await.unwrap(),
+        vec![Claim::Acquired(1)]
+    );
+    other.release(&("d".into(), 1)).await.unwrap();
+    assert_eq!(
+        other.claim_all(&ids(&["d"])).await.unwrap(),
+        vec![Claim::Acquired(2)],
         "a lease given back says nothing went out"
     );
 }
