@@ -120,6 +120,21 @@ impl RedisServer {
         self.spawn();
     }
 
+    /// Every entry of `stream`, as `redis-cli --raw XRANGE` prints them
+    /// (an entry's id, then its fields and values, a line each); for test
+    /// assertions that should not depend on the code under test.
+    pub fn entries(&self, stream: &str) -> String {
+        assert!(
+            !self.tls && self.password.is_none(),
+            "entries() reads a plain, open server"
+        );
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "--raw", "XRANGE", stream, "-", "+"])
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// Runs one command with `redis-cli`-like simplicity over a raw socket
     /// and returns the first line of the reply; for test assertions that
     /// should not depend on the code under test.

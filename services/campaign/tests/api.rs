@@ -387,19 +387,7 @@ async fn create_traced(base: &str, traceparent: Option<&str>) -> (String, String
 /// The `trace` field of every entry of `stream` about `campaign_id`, read
 /// with `redis-cli`.
 fn traces_of(redis: &RedisServer, stream: &str, campaign_id: &str) -> Vec<String> {
-    let output = std::process::Command::new("redis-cli")
-        .args([
-            "-p",
-            &redis.port().to_string(),
-            "--raw",
-            "XRANGE",
-            stream,
-            "-",
-            "+",
-        ])
-        .output()
-        .expect("redis-cli runs");
-    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    let text = redis.entries(stream);
     let lines: Vec<&str> = text.lines().collect();
     // Each entry: its id, then field and value lines; `id` is the campaign.
     let mut traces = Vec::new();

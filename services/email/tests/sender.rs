@@ -18,7 +18,7 @@ use sqlx::AnyPool;
 use tempfile::TempDir;
 use testkit::{Answer, RedisServer, SlowSmtp};
 
-use common::{email, published};
+use common::email;
 
 /// A sender as email-service builds one, to the SMTP server on
 /// `smtp_port`, publishing on `redis`, with a ledger of leases of
@@ -159,7 +159,7 @@ async fn a_send_in_flight_when_its_sender_died_is_finished_though_its_campaign_w
     let answers = sender.handle_requests(requests.to_vec()).await;
     assert!(matches!(answers[..], [Ok(()), Ok(())]), "{answers:?}");
     assert_eq!(smtp.message_ids(), vec!["<n1@comms>"], "only the one in flight");
-    let published = published(&redis);
+    let published = redis.entries(contracts::DELIVERIES);
     for (id, status) in [("n1", "sent"), ("n2", "cancelled")] {
         let outcome = format!(r#""notification_id":"{id}","campaign_id":"c","status":"{status}""#);
         assert!(published.contains(&outcome), "{outcome} in {published}");

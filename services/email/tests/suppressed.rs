@@ -14,7 +14,7 @@ use email_service::suppressed::SuppressedAddresses;
 use eventstore::{Delivery, Envelope};
 use testkit::{RedisServer, SlowSmtp};
 
-use common::{email, published};
+use common::email;
 
 fn change(suppressed: bool, at: i64) -> SuppressionChanged {
     SuppressionChanged {
@@ -36,7 +36,8 @@ fn request(id: &str) -> Vec<Delivery> {
 /// The statuses of the outcomes published on `comms:deliveries`, in order
 /// (from the entries' JSON payloads).
 fn statuses(redis: &RedisServer) -> Vec<String> {
-    published(redis)
+    redis
+        .entries(contracts::DELIVERIES)
         .split("\"status\":\"")
         .skip(1)
         .map(|rest| rest.split('"').next().unwrap_or_default().to_string())
@@ -66,7 +67,9 @@ async fn a_suppressed_address_is_not_sent_to_and_the_latest_change_wins() {
     assert!(smtp.message_ids().is_empty(), "nothing was sent");
     assert_eq!(statuses(&redis), ["suppressed"]);
     assert!(
-        published(&redis).contains("on the suppression list (unsubscribed) at the send"),
+        redis
+            .entries(contracts::DELIVERIES)
+            .contains("on the suppression list (unsubscribed) at the send"),
         "the outcome says why"
     );
     let status: String = sqlx::query_scalar("SELECT status FROM send_ledger WHERE notification_id = 'n1'")

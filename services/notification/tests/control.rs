@@ -32,18 +32,10 @@ fn request(id: &str, earlier: u64) -> Delivery {
     }
 }
 
-/// The entries of `stream`, as redis-cli prints them.
-fn entries(redis: &RedisServer, stream: &str) -> String {
-    let output = std::process::Command::new("redis-cli")
-        .args(["-p", &redis.port().to_string(), "XRANGE", stream, "-", "+"])
-        .output()
-        .expect("redis-cli");
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 /// How many entries of `stream` name notification `id`.
 fn entries_naming(redis: &RedisServer, stream: &str, id: &str) -> usize {
-    entries(redis, stream)
+    redis
+        .entries(stream)
         .matches(&format!(r#""notification_id":"{id}""#))
         .count()
 }
@@ -89,7 +81,7 @@ async fn a_request_seen_again_after_its_campaign_was_cancelled_is_requested_agai
     assert_eq!(entries_naming(&redis, DELIVERIES, "n1"), 0);
     // n2, new, is settled `cancelled` at once, with no email requested.
     assert_eq!(entries_naming(&redis, EMAILS, "n2"), 0);
-    let outcomes = entries(&redis, DELIVERIES);
+    let outcomes = redis.entries(DELIVERIES);
     assert!(
         outcomes.contains(r#""notification_id":"n2","campaign_id":"c","status":"cancelled""#),
         "n2 cancelled in {outcomes}"

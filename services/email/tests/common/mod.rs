@@ -53,20 +53,3 @@ pub async fn sender(
         SendSlots::new(link, eventstore::rate::SharedLimits::default(), domains, relays),
     )
 }
-
-/// The entries of `comms:deliveries`, as redis-cli prints them.
-#[allow(dead_code, reason = "not every test binary reads the outcomes")]
-pub fn published(redis: &testkit::RedisServer) -> String {
-    let output = std::process::Command::new("redis-cli")
-        .args([
-            "-p",
-            &redis.port().to_string(),
-            "XRANGE",
-            contracts::DELIVERIES,
-            "-",
-            "+",
-        ])
-        .output()
-        .expect("redis-cli");
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
