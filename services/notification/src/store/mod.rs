@@ -200,7 +200,12 @@ impl NotificationStore {
         };
         let mut tx = self.db.begin().await?;
         let inserted = ids(insert.fetch_all(&mut *tx).await?)?;
-        let pending = ids(select.fetch_all(&mut *tx).await?)?;
+        // The common case, every request new: nothing else to read.
+        let pending = if inserted.len() == requests.len() {
+            HashSet::new()
+        } else {
+            ids(select.fetch_all(&mut *tx).await?)?
+        };
         tx.commit().await?;
         Ok(requests
             .iter()
