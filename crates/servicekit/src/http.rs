@@ -30,6 +30,7 @@ mod headers;
 mod hosts;
 mod origin;
 mod page;
+mod read_runtime;
 mod site;
 
 pub use error::{found, ApiError, ErrorBody};

@@ -14,6 +14,7 @@ pub mod http;
 pub mod metrics;
 pub mod openapi;
 pub mod pace;
+mod priority;
 pub mod service;
 pub mod shutdown;
 pub mod streams;

@@ -91,6 +91,8 @@ pub struct Service {
     target: RedisTarget,
     /// The shared event-store connection.
     redis: Redis,
+    /// The event-store connection of the routes read at the idle priority.
+    routes_redis: Redis,
     /// Its own database, schema applied: the pool its writes go through.
     db: AnyPool,
     /// The pool its HTTP routes read through (see [`Service::reads`]).
@@ -111,6 +113,8 @@ pub struct Service {
     partitions: u32,
     /// How many requests and event streams its routes serve at once.
     capacity: Capacity,
+    /// The route patterns whose reads run at the idle priority.
+    idle_routes: Vec<String>,
     /// What every task stops on; cancelled when `run`'s token is.
     stop: CancellationToken,
     /// Workers, the trimmer and the service's own tasks, started by `run`.
@@ -130,6 +134,7 @@ impl Service {
         let target = RedisTarget::parse(settings.redis_url.expose_secret())?;
         let mut redis = target.shared().await?;
         eventstore::partition::agree(&mut redis, settings.stream_partitions).await?;
+        let routes_redis = target.shared().await?;
         let db = crate::db::connect(settings.database_url.expose_secret(), spec.schema).await?;
         let read_connections = u32::try_from(settings.capacity.max_reads).unwrap_or(u32::MAX);
         let reads = crate::db::connect_reads(&db, read_connections).await?;
@@ -139,6 +144,7 @@ impl Service {
             spec: *spec,
             target,
             redis,
+            routes_redis,
             db,
             reads,
             listener,
@@ -149,6 +155,7 @@ impl Service {
             streams: settings.streams.clone(),
             partitions: settings.stream_partitions.max(1),
             capacity: settings.capacity,
+            idle_routes: Vec::new(),
             stop: CancellationToken::new(),
             tasks: Vec::new(),
             routes: Router::new(),
@@ -167,11 +174,19 @@ impl Service {
         &self.db
     }
 
+    /// An event-store connection of the routes' own, for the routes read at
+    /// the idle priority ([`Service::read_at_idle_priority`]): a
+    /// connection re-opened by one of them is driven by the idle thread,
+    /// so it must not be the pipeline's ([`Service::redis`]).
+    pub fn routes_redis(&self) -> &Redis {
+        &self.routes_redis
+    }
+
     /// The service's database for its HTTP routes' reads: on SQLite,
     /// read-only connections of their own (one per read the routes run at
     /// once, [`Capacity::max_reads`]), so that a stream handler never
     /// queues behind a reader for the writer's connection; on PostgreSQL,
-    /// the same pool as [`Service::db`] (see [`crate::db::connect_reads`]).
+    /// a pool of its own (see [`crate::db::connect_reads`]).
     pub fn reads(&self) -> &AnyPool {
         &self.reads
     }
@@ -329,6 +344,18 @@ impl Service {
         self
     }
 
+    /// Runs the reads (`GET`, `HEAD`) of `routes` (patterns of the routes
+    /// served) on a thread of the idle priority, beside the runtime of the
+    /// stream handlers: a route that readers may call as fast as they are
+    /// answered then takes only the time the pipeline leaves. These
+    /// routes' handlers must reach Redis through [`Service::routes_redis`]
+    /// and the database through [`Service::reads`] only: a connection
+    /// opened on that thread is driven by it.
+    pub fn read_at_idle_priority(mut self, routes: &[&str]) -> Self {
+        self.idle_routes.extend(routes.iter().map(ToString::to_string));
+        self
+    }
+
     /// Lets pages of the origin of `url` call this service, and read its
     /// answers: see [`Site::allow_origin_of`].
     pub fn allow_origin_of(mut self, url: &str) -> Self {
@@ -361,6 +388,7 @@ impl Service {
             routes,
             document,
             capacity,
+            idle_routes,
             ..
         } = self;
         // However `run` ends, everything it started stops.
@@ -379,8 +407,12 @@ impl Service {
 
         // The health routes stay outside the bound: a busy service still
         // says that it lives.
-        let app = capacity::bound(routes.merge(crate::openapi::routes(document)), capacity)
-            .merge(health_routes(Dependencies { redis, db }));
+        let app = capacity::bound(
+            routes.merge(crate::openapi::routes(document)),
+            capacity,
+            &idle_routes,
+        )?
+        .merge(health_routes(Dependencies { redis, db }));
         tracing::info!(port, "{} ready", spec.name);
         crate::http::serve_with(listener, app, stop.clone(), limits, site).await;
         stop.cancel();

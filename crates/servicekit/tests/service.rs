@@ -194,3 +194,49 @@ async fn a_split_stream_is_consumed_in_every_partition_and_the_count_is_agreed()
     shutdown.cancel();
     running.await.unwrap().unwrap();
 }
+
+/// The scheduling policy of the thread that calls it, as Linux's
+/// `/proc/thread-self/stat` gives it (its 41st field): 0 is the usual
+/// policy, 5 the idle one.
+async fn this_threads_policy() -> String {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    fields[38].to_string()
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reads_of_the_routes_marked_run_at_the_idle_priority_and_nothing_else_does() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::build(&SPEC, &settings(&redis.url(), &dir))
+        .await
+        .unwrap();
+    let port = service.port();
+    let routes = Router::new()
+        .route("/idle", get(this_threads_policy).post(this_threads_policy))
+        .route("/usual", get(this_threads_policy));
+    let service = service
+        .read_at_idle_priority(&["/idle"])
+        .serve(routes, <ApiDoc as utoipa::OpenApi>::openapi());
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(service.run(shutdown.clone()));
+
+    let base = format!("http://127.0.0.1:{port}");
+    assert_eq!(get_text(format!("{base}/idle")).await, (200, "5".into()));
+    assert_eq!(get_text(format!("{base}/usual")).await, (200, "0".into()));
+    let posted = tokio::task::spawn_blocking(move || {
+        ureq::post(&format!("{base}/idle"))
+            .set("content-type", "application/json")
+            .send_string("")
+            .unwrap()
+            .into_string()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(posted, "0", "a write to the same route runs as usual");
+
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+}

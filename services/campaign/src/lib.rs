@@ -51,14 +51,14 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     let streams = Streams::new(service.partitions());
     let live = routes::live::LiveFeed::new(
         reads.clone(),
-        service.redis().clone(),
+        service.routes_redis().clone(),
         streams.clone(),
         service.shutdown(),
     );
     let state = AppState {
         tracker: tracker.clone(),
         reads: reads.clone(),
-        redis: service.redis().clone(),
+        redis: service.routes_redis().clone(),
         publisher: Publisher::new(service.redis().clone()),
         unsubscribe_key,
         streams: streams.clone(),
@@ -96,6 +96,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
             async move { tracker.reannounce_stalled(reannounce).await }
         })
         .open_to_every_page(routes::unsubscribe::ROUTE)
+        .read_at_idle_priority(routes::READ_AT_IDLE_PRIORITY)
         .serve(
             routes::router(
                 state,

@@ -21,7 +21,9 @@ pub struct AppState {
     /// ([`servicekit::service::Service::reads`]): a reader never holds up
     /// the stream handlers' writes.
     pub reads: CampaignStore,
-    /// For stream figures and dead letters.
+    /// For stream figures and dead letters: the routes' own connection
+    /// ([`servicekit::service::Service::routes_redis`]), never the
+    /// pipeline's, since the routes read at the idle priority use it.
     pub redis: Redis,
     /// Publishes what a request asks for (an unsubscribe's consent change).
     pub publisher: Publisher,

@@ -108,6 +108,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         .trim(&[&streams.notifications, &streams.deliveries])
         // The dashboard downloads a campaign's export from its pages.
         .allow_origin_of(&config.public_url)
+        .read_at_idle_priority(routes::READ_AT_IDLE_PRIORITY)
         .serve(routes::router(reads, access), routes::ApiDoc::openapi()))
 }
 

@@ -28,6 +28,15 @@ use crate::store::{Notification, NotificationStore};
 )]
 pub struct ApiDoc;
 
+/// The reads run at the idle priority
+/// ([`servicekit::service::Service::read_at_idle_priority`]): their
+/// handlers read only the store, on the service's read connections. The
+/// export streams its body from the service's own runtime.
+pub const READ_AT_IDLE_PRIORITY: &[&str] = &[
+    "/api/v1/notifications/{id}",
+    "/api/v1/campaigns/{id}/notifications",
+];
+
 /// The routes, on `store`; the one returning personal data behind
 /// `access`.
 pub fn router(store: NotificationStore, access: Access) -> Router {

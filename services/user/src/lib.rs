@@ -114,6 +114,8 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         .allow_origin_of(&config.public_url)
         .writable_from_allowed_origins(import::ROUTE)
         .untimed(import::ROUTE)
+        .read_at_idle_priority(routes::READ_AT_IDLE_PRIORITY)
+        .read_at_idle_priority(&[suppression_routes::LIST_ROUTE])
         .serve(
             routes::router(reads, writes.clone(), eraser, access.clone())
                 .merge(suppression_routes::router(consent, list_reads, access.clone()))

@@ -54,6 +54,11 @@ struct Users {
     eraser: Eraser,
 }
 
+/// The reads run at the idle priority
+/// ([`servicekit::service::Service::read_at_idle_priority`]): their
+/// handlers read only `store`, on the service's read connections.
+pub const READ_AT_IDLE_PRIORITY: &[&str] = &["/api/v1/users", "/api/v1/users/count", "/api/v1/users/{id}"];
+
 /// The routes, reading on `store`, writing through `writes` (users erased
 /// by `eraser`), behind `access`.
 pub fn router(store: UserStore, writes: UserWrites, eraser: Eraser, access: Access) -> Router {

@@ -49,11 +49,15 @@ struct Routes {
     reads: SuppressionStore,
 }
 
+/// The list's route, whose reads (on `reads` only) run at the idle
+/// priority ([`servicekit::service::Service::read_at_idle_priority`]).
+pub const LIST_ROUTE: &str = "/api/v1/suppressions";
+
 /// The routes, publishing through `consent` and reading the list on
 /// `reads`, behind `access`.
 pub fn router(consent: Consent, reads: SuppressionStore, access: Access) -> Router {
     Router::new()
-        .route("/api/v1/suppressions", get(list).post(add))
+        .route(LIST_ROUTE, get(list).post(add))
         .route("/api/v1/suppressions/import", post(import))
         .route("/api/v1/suppressions/{address}", delete(remove))
         .route("/api/v1/bounces", post(bounce))

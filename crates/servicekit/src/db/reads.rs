@@ -9,18 +9,13 @@
 //!
 //! The pipeline's work should also win the cores over readers: the read
 //! connections' threads (sqlx runs each SQLite connection on a thread of
-//! its own) run [`READ_NICENESS`] below the rest of the process, so that a
-//! read's SQL gets the CPU the handlers leave.
+//! its own) run in the idle scheduling class ([`crate::priority`]), so
+//! that a read's SQL gets only the CPU the handlers leave.
 
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
-
-/// How much lower than the rest of the process the read connections'
-/// threads run (a niceness added to the process's: 10 gives them about a
-/// tenth of a core's share against a busy thread of the process).
-pub const READ_NICENESS: i32 = 10;
 
 /// The pool an HTTP route reads through, beside the writer pool `writes`
 /// (from [`super::connect`]), so that a stream handler never waits behind
@@ -28,17 +23,24 @@ pub const READ_NICENESS: i32 = 10;
 ///
 /// On an SQLite file: `size` read-only connections of their own
 /// (`mode=ro`: a write through them fails rather than take the writer's
-/// place), opened at once on threads of lower priority
-/// ([`READ_NICENESS`]) and kept (no idle timeout, no lifetime), so that a
-/// read never waits for one to open. On PostgreSQL, or an SQLite database
-/// in memory (which belongs to its one connection), `writes` itself:
-/// PostgreSQL's pool has connections enough, and the bound on reads in
-/// flight ([`crate::http::capacity::Capacity::max_reads`]) keeps readers
-/// from taking all of them.
+/// place), opened at once on threads of the idle priority
+/// ([`crate::priority`]) and kept (no idle timeout, no lifetime), so that a
+/// read never waits for one to open. On PostgreSQL: a pool of `size`
+/// connections of their own, opened when first needed, so that a
+/// connection opened by a route read at the idle priority (whose socket
+/// that route's thread then drives) is never one the stream handlers use.
+/// An SQLite database in memory (which belongs to its one connection) is
+/// read through `writes` itself.
 pub async fn connect_reads(writes: &AnyPool, size: u32) -> anyhow::Result<AnyPool> {
     let url = writes.connect_options().database_url.clone();
-    if !super::is_sqlite(url.as_str()) || url.as_str().contains(":memory:") || size == 0 {
+    if size == 0 || url.as_str().contains(":memory:") {
         return Ok(writes.clone());
+    }
+    if !super::is_sqlite(url.as_str()) {
+        return Ok(AnyPoolOptions::new()
+            .max_connections(size)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with((*writes.connect_options()).clone()));
     }
     let mut read_only = url.clone();
     let query: Vec<(String, String)> = url
@@ -74,15 +76,15 @@ pub async fn connect_reads(writes: &AnyPool, size: u32) -> anyhow::Result<AnyPoo
 }
 
 /// Opens the `size` connections of `reads` from a thread of its own run
-/// [`READ_NICENESS`] lower: a thread inherits its creator's niceness, so
-/// each connection's thread runs as low. The connections go back to the
+/// in the idle scheduling class: a thread inherits its creator's policy,
+/// so each connection's thread runs as low. The connections go back to the
 /// pool idle before it returns.
 async fn open_at_low_priority(reads: AnyPool, size: u32) -> anyhow::Result<()> {
     let (opened, outcome) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("db-reads-open".into())
         .spawn(move || {
-            lower_this_threads_priority();
+            crate::priority::lower_this_thread_to_idle();
             let result = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -108,20 +110,6 @@ async fn open_all(reads: &AnyPool, size: u32) -> anyhow::Result<()> {
     })
     .await
     .map_err(|_| anyhow::anyhow!("the read connections did not come back to their pool"))
-}
-
-/// Lowers the calling thread's priority by [`READ_NICENESS`]. On Linux
-/// the niceness is a thread's own (`nice` changes the calling thread
-/// only), and lowering it needs no privilege; should it fail, the reads
-/// run at the usual priority, which is correct, only less kind to the
-/// pipeline.
-fn lower_this_threads_priority() {
-    // SAFETY: `nice` takes an integer and changes only the calling
-    // thread's scheduling priority; no memory is involved.
-    let niceness = unsafe { libc::nice(READ_NICENESS) };
-    if niceness == -1 {
-        tracing::warn!("the database reads' threads run at the usual priority");
-    }
 }
 
 #[cfg(test)]
@@ -162,35 +150,30 @@ mod tests {
         assert!(write.is_err(), "a write through the read pool fails");
     }
 
-    /// The read connections' threads run [`READ_NICENESS`] below the
-    /// process (Linux: each thread's niceness is in its `stat`).
+    /// The read connections' threads run in the idle scheduling class
+    /// (Linux: each thread's policy is in its `stat`).
     #[cfg(target_os = "linux")]
     #[tokio::test]
-    async fn the_read_connections_threads_run_at_a_lower_priority() {
+    async fn the_read_connections_threads_run_at_the_idle_priority() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/nice.db", dir.path().display());
+        let url = format!("sqlite://{}/idle.db", dir.path().display());
         let writes = super::super::connect(&url, "").await.unwrap();
         let _reads = connect_reads(&writes, 3).await.unwrap();
-        let niceness = |stat: &str| -> i32 {
-            let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
-            fields[16].parse().unwrap()
-        };
-        let own = niceness(&std::fs::read_to_string("/proc/thread-self/stat").unwrap());
-        let (mut lowered, mut usual) = (0, 0);
+        let (mut idle, mut usual) = (0, 0);
         for task in std::fs::read_dir("/proc/self/task").unwrap() {
             let Ok(stat) = std::fs::read_to_string(task.unwrap().path().join("stat")) else {
                 continue;
             };
             if stat.contains("(sqlx-sqlite-wor") {
-                if niceness(&stat) == own + READ_NICENESS {
-                    lowered += 1;
-                } else if niceness(&stat) == own {
+                if crate::priority::is_idle(&stat) {
+                    idle += 1;
+                } else {
                     usual += 1;
                 }
             }
         }
         // Other tests of this process may hold connections of their own.
-        assert!(lowered >= 3, "the three read connections' threads run lower");
+        assert!(idle >= 3, "the three read connections' threads run idle");
         assert!(usual >= 1, "the writer's runs as the process does");
     }
 }

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -40,6 +40,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::read_runtime::ReadRuntime;
 use super::ApiError;
 
 /// The bounds of one service (`<PREFIX>MAX_REQUESTS`,
@@ -77,18 +78,39 @@ struct Places {
     streams: Arc<Semaphore>,
     reads: Arc<Semaphore>,
     capacity: Capacity,
+    /// Where the reads of the routes served at the idle priority run.
+    idle: Option<IdleReads>,
+}
+
+/// The routes whose reads run at the idle priority, and the runtime they
+/// run on.
+#[derive(Clone)]
+struct IdleReads {
+    routes: Arc<[String]>,
+    runtime: Arc<ReadRuntime>,
 }
 
 /// `routes` within `capacity`: a request past either bound is answered
-/// 503 at once. Routes merged in afterwards are outside it.
-pub fn bound(routes: Router, capacity: Capacity) -> Router {
+/// 503 at once. Routes merged in afterwards are outside it. The reads
+/// (`GET`, `HEAD`) of the route patterns `idle_routes` run on a thread of
+/// the idle priority ([`super::read_runtime`]).
+pub fn bound(routes: Router, capacity: Capacity, idle_routes: &[String]) -> anyhow::Result<Router> {
+    let idle = if idle_routes.is_empty() {
+        None
+    } else {
+        Some(IdleReads {
+            routes: idle_routes.into(),
+            runtime: Arc::new(ReadRuntime::start("http-reads")?),
+        })
+    };
     let places = Places {
         requests: Arc::new(Semaphore::new(capacity.max_requests)),
         streams: Arc::new(Semaphore::new(capacity.max_streams)),
         reads: Arc::new(Semaphore::new(capacity.max_reads)),
         capacity,
+        idle,
     };
-    routes.layer(middleware::from_fn_with_state(places, admit))
+    Ok(routes.layer(middleware::from_fn_with_state(places, admit)))
 }
 
 /// Runs `request` if a place is free (for a read, once one is, within the
@@ -114,7 +136,25 @@ async fn admit(State(places): State<Places>, request: Request, next: Next) -> Re
     } else {
         None
     };
-    let response = next.run(request).await;
+    let at_idle_priority = places.idle.as_ref().filter(|idle| {
+        read.is_some()
+            && request
+                .extensions()
+                .get::<MatchedPath>()
+                .is_some_and(|route| idle.routes.iter().any(|idle| idle == route.as_str()))
+    });
+    let response = if let Some(idle) = at_idle_priority {
+        match idle.runtime.run(next.run(request)).await {
+            Ok(response) => response,
+            Err(error) => ApiError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: format!("the read stopped: {error}"),
+            }
+            .into_response(),
+        }
+    } else {
+        next.run(request).await
+    };
     drop((read, place));
     if !is_event_stream(&response) {
         return response;

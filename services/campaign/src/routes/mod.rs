@@ -143,6 +143,20 @@ pub fn document(streams: &Streams) -> Document {
 /// The longest page of any list here.
 const MAX_LIMIT: i64 = 500;
 
+/// The reads that dashboards and scripts may ask for as fast as they are
+/// answered, run at the idle priority
+/// ([`servicekit::service::Service::read_at_idle_priority`]): their
+/// handlers read the store through [`AppState::reads`] and Redis through
+/// [`AppState::redis`], the routes' own connection.
+pub const READ_AT_IDLE_PRIORITY: &[&str] = &[
+    "/api/v1/campaigns",
+    "/api/v1/campaigns/events",
+    "/api/v1/campaigns/{id}",
+    "/api/v1/campaigns/{id}/failures",
+    "/api/v1/streams",
+    "/api/v1/dead-letters",
+];
+
 /// The routes: writes and personal data behind [`require_token`], the
 /// rest open; every write refused when a browser says another site sent
 /// it (servicekit's checks, and [`writes_only_from_here`] for the demo
