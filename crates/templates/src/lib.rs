@@ -37,10 +37,11 @@
 //! template that fails only for some recipients fails their notifications
 //! with the reason.
 
-use minijinja::{context, AutoEscape, Environment, ErrorKind, UndefinedBehavior};
+use minijinja::{context, AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 
 mod bounded;
 pub mod html;
+pub mod message;
 mod shape;
 
 use bounded::Bounded;
@@ -93,7 +94,7 @@ pub fn footer(unsubscribe_url: &str) -> String {
 }
 
 /// The parts, in the order they are compiled and checked.
-const PARTS: [Part; 3] = [Part::Subject, Part::Body, Part::Html];
+pub(crate) const PARTS: [Part; 3] = [Part::Subject, Part::Body, Part::Html];
 
 /// The parts of a campaign's templates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +116,7 @@ impl Part {
         }
     }
 
-    fn pick<'a>(self, sources: &Sources<'a>) -> Option<&'a str> {
+    pub(crate) fn pick<'a>(self, sources: &Sources<'a>) -> Option<&'a str> {
         match self {
             Part::Subject => Some(sources.subject),
             Part::Body => Some(sources.body),
@@ -175,6 +176,12 @@ pub enum TemplateError {
     /// The template uses a variable other than the recipient's.
     #[error("{0} uses an undefined variable (templates see `name`, `email` and `unsubscribe_url`): {1}")]
     Undefined(Part, String),
+    /// A message's template uses a variable the message does not give
+    /// ([`message`]).
+    #[error(
+        "{0} uses variables the message does not give (it sees `name`, `email` and its `variables`): {1}"
+    )]
+    Missing(Part, String),
     /// The template uses a construct that could build values of any size.
     #[error(
         "{0} uses {1}, which templates may not use: they can test (`if`), loop (`for`), \
@@ -284,6 +291,16 @@ impl Templates {
     }
 
     fn check_variables(&self, part: Part) -> Result<(), TemplateError> {
+        let unknown = self.variables_beyond(part, &RECIPIENT)?;
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        Err(TemplateError::Undefined(part, unknown.join(", ")))
+    }
+
+    /// The variables `part` uses, on any branch, that are not in `known`,
+    /// sorted.
+    pub(crate) fn variables_beyond(&self, part: Part, known: &[&str]) -> Result<Vec<String>, TemplateError> {
         let template = self
             .env
             .get_template(part.name())
@@ -291,13 +308,10 @@ impl Templates {
         let mut unknown: Vec<String> = template
             .undeclared_variables(false)
             .into_iter()
-            .filter(|variable| !RECIPIENT.contains(&variable.as_str()))
+            .filter(|variable| !known.contains(&variable.as_str()))
             .collect();
-        if unknown.is_empty() {
-            return Ok(());
-        }
         unknown.sort();
-        Err(TemplateError::Undefined(part, unknown.join(", ")))
+        Ok(unknown)
     }
 
     /// Renders every part for `recipient`, each within its fuel and
@@ -305,11 +319,28 @@ impl Templates {
     /// A derived text part is the rendered HTML (before its footer) as
     /// text, with the text footer unless the HTML placed the link.
     pub fn render(&self, recipient: &Recipient) -> Result<Rendered, TemplateError> {
-        let subject = self.render_part(Part::Subject, recipient)?;
+        let Recipient {
+            name,
+            email,
+            unsubscribe_url,
+        } = *recipient;
+        self.render_in(&context! { name, email, unsubscribe_url }, Some(unsubscribe_url))
+    }
+
+    /// Renders every part in `context`; with `unsubscribe_url`, a part
+    /// that does not place the link ends with its footer (a campaign's),
+    /// without, none does (a message's, [`message`]).
+    pub(crate) fn render_in(
+        &self,
+        context: &Value,
+        unsubscribe_url: Option<&str>,
+    ) -> Result<Rendered, TemplateError> {
+        let footer_of = |places_link: bool| unsubscribe_url.filter(|_| !places_link);
+        let subject = self.render_part(Part::Subject, context)?;
         let Some(html_places_link) = self.html else {
-            let mut body = self.render_part(Part::Body, recipient)?;
-            if !self.body_places_link {
-                body.push_str(&footer(recipient.unsubscribe_url));
+            let mut body = self.render_part(Part::Body, context)?;
+            if let Some(url) = footer_of(self.body_places_link) {
+                body.push_str(&footer(url));
             }
             return Ok(Rendered {
                 subject,
@@ -317,7 +348,7 @@ impl Templates {
                 html: None,
             });
         };
-        let html = self.render_part(Part::Html, recipient)?;
+        let html = self.render_part(Part::Html, context)?;
         let mut body = if self.derives_text {
             let text = html::to_text(&html);
             if text.len() > MAX_BODY_BYTES {
@@ -325,20 +356,19 @@ impl Templates {
             }
             text
         } else {
-            self.render_part(Part::Body, recipient)?
+            self.render_part(Part::Body, context)?
         };
         let text_places_link = if self.derives_text {
             html_places_link
         } else {
             self.body_places_link
         };
-        if !text_places_link {
-            body.push_str(&footer(recipient.unsubscribe_url));
+        if let Some(url) = footer_of(text_places_link) {
+            body.push_str(&footer(url));
         }
-        let html = if html_places_link {
-            html
-        } else {
-            html::with_footer(&html, recipient.unsubscribe_url)
+        let html = match footer_of(html_places_link) {
+            Some(url) => html::with_footer(&html, url),
+            None => html,
         };
         Ok(Rendered {
             subject,
@@ -347,18 +377,13 @@ impl Templates {
         })
     }
 
-    fn render_part(&self, part: Part, recipient: &Recipient) -> Result<String, TemplateError> {
+    fn render_part(&self, part: Part, context: &Value) -> Result<String, TemplateError> {
         let template = self
             .env
             .get_template(part.name())
             .map_err(|error| TemplateError::Render(part, detail(&error)))?;
         let mut out = Bounded::new(part.max_bytes());
-        let Recipient {
-            name,
-            email,
-            unsubscribe_url,
-        } = *recipient;
-        let rendered = template.render_captured_to(context! { name, email, unsubscribe_url }, &mut out);
+        let rendered = template.render_captured_to(context, &mut out);
         if out.overflowed {
             return Err(TemplateError::TooLarge(part, part.max_bytes()));
         }

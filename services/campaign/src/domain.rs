@@ -62,7 +62,7 @@ pub struct NewCampaignRequest {
 /// A campaign's templates as the API takes them, in a new campaign, a
 /// preview and a test send. They see `{{ name }}`, `{{ email }}` and
 /// `{{ unsubscribe_url }}`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, serde::Serialize, utoipa::ToSchema)]
 pub struct TemplatesRequest {
     /// Subject template, one line of 1 to 500 characters, not only
     /// spaces; a valid template that renders within its bounds.
@@ -118,6 +118,24 @@ impl CheckedTemplates {
     /// Test-rendering can take a while (up to the templates' fuel): call
     /// it off the async threads.
     pub fn parse(request: TemplatesRequest) -> Result<Self, String> {
+        let checked = Self::within_bounds(request)?;
+        Templates::check_sources(&checked.sources()).map_err(|error| error.to_string())?;
+        Ok(checked)
+    }
+
+    /// The sources of these templates.
+    pub fn sources(&self) -> Sources<'_> {
+        Sources {
+            subject: &self.subject,
+            body: &self.body,
+            html: self.html.as_deref(),
+        }
+    }
+
+    /// `request` if its parts are within their lengths and shapes (a
+    /// one-line subject, a body unless there is HTML); the templates
+    /// themselves are not checked.
+    pub fn within_bounds(request: TemplatesRequest) -> Result<Self, String> {
         let TemplatesRequest { subject, body, html } = request;
         check_length("subject", &subject, MAX_SUBJECT_CHARS)?;
         if subject.contains(['\r', '\n']) {
@@ -134,12 +152,6 @@ impl CheckedTemplates {
             (None, Some(_)) => String::new(),
             (None, None) => return Err("body is required unless html is given".into()),
         };
-        Templates::check_sources(&Sources {
-            subject: &subject,
-            body: &body,
-            html: html.as_deref(),
-        })
-        .map_err(|error| error.to_string())?;
         Ok(Self { subject, body, html })
     }
 }

@@ -7,6 +7,7 @@ pub mod control;
 pub mod domain;
 pub mod gauges;
 pub mod handlers;
+pub mod messages;
 pub mod quota;
 pub mod routes;
 pub mod scheduler;
@@ -69,6 +70,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         max_in_progress: config.max_in_progress,
     };
     let (board, controlled) = (state.board.clone(), tracker.store().clone());
+    let publisher = state.publisher.clone();
     let reannounce = Duration::from_millis(config.reannounce_ms);
     let on_campaign = tracker.clone();
     let eraser = Eraser::new(service.db().clone(), store::ERASE);
@@ -90,6 +92,13 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         .once_per_cluster("control", control::EVERY, move || {
             let (store, board) = (controlled.clone(), board.clone());
             async move { control::mend(&store, &board).await }
+        })
+        .once_per_cluster("messages", messages::EVERY, {
+            let (store, streams) = (tracker.store().clone(), streams.clone());
+            move || {
+                let (store, publisher, streams) = (store.clone(), publisher.clone(), streams.clone());
+                async move { messages::reannounce(&store, &publisher, &streams, messages::AFTER).await }
+            }
         })
         .once_per_cluster("reannounce", reannounce, move || {
             let tracker = tracker.clone();

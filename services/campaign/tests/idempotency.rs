@@ -13,29 +13,7 @@ const SPRING: &str = r#"{"name": "Spring", "subject": "Hi {{ name }}", "body": "
 /// POSTs `body` as a campaign with `Idempotency-Key: key` when given;
 /// returns the status, the `traceparent` and the JSON answer.
 async fn create(app: &ServiceHome, key: Option<&str>, body: &str) -> (u16, String, Value) {
-    let (url, key, body) = (
-        app.url("/api/v1/campaigns"),
-        key.map(str::to_string),
-        body.to_string(),
-    );
-    tokio::task::spawn_blocking(move || {
-        let mut request = ureq::post(&url).set("content-type", "application/json");
-        if let Some(key) = &key {
-            request = request.set("idempotency-key", key);
-        }
-        let response = match request.send_string(&body) {
-            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
-            Err(error) => panic!("POST {url}: {error}"),
-        };
-        let traceparent = response.header("traceparent").unwrap_or_default().to_string();
-        (
-            response.status(),
-            traceparent,
-            serde_json::from_str(&response.into_string().unwrap()).unwrap_or(Value::Null),
-        )
-    })
-    .await
-    .unwrap()
+    common::post_with_key(app, "/api/v1/campaigns", key, body).await
 }
 
 /// The campaigns the service lists.

@@ -1,6 +1,7 @@
 //! In prod, the writes that change a campaign's course or send mail
-//! (pause, resume, cancel, resend, test sends) need the bearer token,
-//! against a real Redis and SQLite.
+//! (pause, resume, cancel, resend, test sends, messages) and a message's
+//! status (it names its address) need the bearer token, against a real
+//! Redis and SQLite.
 
 mod common;
 
@@ -9,7 +10,7 @@ use testkit::http::call;
 const TOKEN: &str = "s3cret-token";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn in_prod_pause_resume_cancel_resend_and_test_sends_need_the_bearer_token() {
+async fn in_prod_pause_resume_cancel_resend_test_sends_and_messages_need_the_bearer_token() {
     let app = common::spawn_app(|config| {
         config.app_env = "prod".parse().unwrap();
         config.api_token = TOKEN.into();
@@ -36,6 +37,20 @@ async fn in_prod_pause_resume_cancel_resend_and_test_sends_need_the_bearer_token
     let draft = r#"{"to": ["ada@example.com"], "subject": "s", "body": "b"}"#;
     let (status, _) = call("POST", app.url("/api/v1/campaigns/test-send"), None, Some(draft)).await;
     assert_eq!(status, 401, "a draft's test send needs the token in prod");
+    let message = r#"{"to": "ada@example.com", "subject": "s", "body": "b"}"#;
+    let (status, _) = call("POST", app.url("/api/v1/messages"), None, Some(message)).await;
+    assert_eq!(status, 401, "a message needs the token in prod");
+    let (status, queued) = call("POST", app.url("/api/v1/messages"), Some(TOKEN), Some(message)).await;
+    assert_eq!(status, 202, "{queued}");
+    let message_url = app.url(&format!("/api/v1/messages/{}", queued["id"].as_str().unwrap()));
+    let (status, _) = call("GET", message_url.clone(), None, None).await;
+    assert_eq!(status, 401, "a message's status needs the token in prod");
+    let (status, shown) = call("GET", message_url, Some(TOKEN), None).await;
+    assert_eq!(
+        (status, shown["to"].as_str()),
+        (200, Some("ada@example.com")),
+        "{shown}"
+    );
 
     // With it, the change is made.
     let url = app.url(&format!("/api/v1/campaigns/{id}/pause"));

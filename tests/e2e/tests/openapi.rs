@@ -31,6 +31,8 @@ fn own_paths(service: &str) -> &'static [&'static str] {
             "/api/v1/dead-letters",
             "/api/v1/dead-letters/replay",
             "/api/v1/dead-letters/replay-all",
+            "/api/v1/messages",
+            "/api/v1/messages/{id}",
             "/api/v1/streams",
             "/unsubscribe/{token}",
         ],

@@ -34,6 +34,7 @@ mod control;
 mod dashboard;
 mod dead_letters;
 pub mod live;
+mod messages;
 mod preview;
 mod resend;
 mod schedule;
@@ -66,6 +67,8 @@ use crate::store::{Campaign, Failure, Progress};
         preview::preview,
         test_send::draft,
         test_send::campaign,
+        messages::send,
+        messages::one,
         campaigns::list,
         live::events,
         campaigns::one,
@@ -96,6 +99,9 @@ use crate::store::{Campaign, Failure, Progress};
         test_send::DraftTestSend,
         test_send::CampaignTestSend,
         test_send::TestSent,
+        messages::SendMessage,
+        messages::MessageQueued,
+        crate::store::Message,
         schedule::Reschedule,
         dead_letters::Replayed,
         dead_letters::ReplayedAll,
@@ -111,6 +117,7 @@ use crate::store::{Campaign, Failure, Progress};
     )),
     tags(
         (name = "campaigns", description = "Campaigns: creation, status and exact progress"),
+        (name = "messages", description = "Transactional messages: one email to one address, sent now"),
         (name = "streams", description = "The event streams: figures and dead letters"),
         (name = "consent", description = "The unsubscribe link of every email (RFC 8058 one-click)")
     )
@@ -167,6 +174,8 @@ pub fn router(state: AppState, peers: &Peers) -> Router {
         .route("/api/v1/campaigns", post(campaigns::create))
         .route("/api/v1/campaigns/preview", post(preview::preview))
         .route("/api/v1/campaigns/test-send", post(test_send::draft))
+        .route("/api/v1/messages", post(messages::send))
+        .route("/api/v1/messages/{id}", get(messages::one))
         .route("/api/v1/campaigns/{id}/test-send", post(test_send::campaign))
         // A write behind a GET: from curl, a URL typed in or the
         // dashboard's own button, not from another site's link.

@@ -164,23 +164,27 @@ fn check_addresses(to: &[String]) -> Result<Vec<String>, ApiError> {
         )));
     }
     to.iter()
-        .map(|address| {
-            let address = address.trim();
-            if address.contains(['<', '>', '"', ',']) {
-                return Err(format!(
-                    "to: {address:?} is not a bare address (no display name, quotes or commas)"
-                ));
-            }
-            contracts::consent::check_address(address)
-                .map(str::to_string)
-                .map_err(|error| format!("to: {address:?}: {error}"))
-        })
+        .map(|address| bare_address(address))
         .collect::<Result<_, _>>()
         .map_err(ApiError::bad_request)
 }
 
+/// `address`, trimmed, if it is a bare address (no display name);
+/// otherwise what is wrong, naming it.
+pub(super) fn bare_address(address: &str) -> Result<String, String> {
+    let address = address.trim();
+    if address.contains(['<', '>', '"', ',']) {
+        return Err(format!(
+            "to: {address:?} is not a bare address (no display name, quotes or commas)"
+        ));
+    }
+    contracts::consent::check_address(address)
+        .map(str::to_string)
+        .map_err(|error| format!("to: {address:?}: {error}"))
+}
+
 /// The given name, trimmed, if it is at most 200 characters.
-fn check_name(name: Option<String>) -> Result<Option<String>, ApiError> {
+pub(super) fn check_name(name: Option<String>) -> Result<Option<String>, ApiError> {
     let name = name
         .map(|name| name.trim().to_string())
         .filter(|name| !name.is_empty());

@@ -21,10 +21,12 @@ use sqlx::{AnyPool, Row};
 mod control;
 mod create;
 mod failures;
+mod messages;
 mod schedule;
 pub use control::Change;
 pub use create::Creation;
 pub use failures::ERASE;
+pub use messages::{Message, NewMessage, Stored};
 mod model;
 
 use model::Counts;
@@ -213,11 +215,24 @@ impl CampaignStore {
     /// notification ids and returns the new ones) are the only ones counted.
     /// A `held` outcome is not final, and counts nothing; a test send's
     /// ([`contracts::TEST_CAMPAIGN`]) belongs to no campaign, and is not
-    /// recorded.
+    /// recorded; a message's ([`contracts::MESSAGE_CAMPAIGN`]) settles it.
     pub async fn record(&self, outcomes: &[EmailDelivery]) -> anyhow::Result<()> {
+        let messages: Vec<&EmailDelivery> = outcomes
+            .iter()
+            .filter(|outcome| outcome.campaign_id == contracts::MESSAGE_CAMPAIGN)
+            .collect();
+        if !messages.is_empty() {
+            let mut tx = self.db.begin().await?;
+            Self::settle_messages(&mut tx, &messages).await?;
+            tx.commit().await?;
+        }
         let finals: Vec<EmailDelivery> = outcomes
             .iter()
-            .filter(|outcome| outcome.status.is_final() && outcome.campaign_id != contracts::TEST_CAMPAIGN)
+            .filter(|outcome| {
+                outcome.status.is_final()
+                    && outcome.campaign_id != contracts::TEST_CAMPAIGN
+                    && outcome.campaign_id != contracts::MESSAGE_CAMPAIGN
+            })
             .cloned()
             .collect();
         if finals.is_empty() {

@@ -114,3 +114,22 @@ CREATE TABLE IF NOT EXISTS campaign_rates (
     campaign_id TEXT PRIMARY KEY,
     rate_per_s DOUBLE PRECISION NOT NULL
 );
+
+-- Transactional messages (routes/messages.rs): one email each, sent now,
+-- settled by its outcome. `email` is the email.requested it publishes, to
+-- publish again if its entry may have been lost (store::messages).
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    idempotency_key TEXT UNIQUE,
+    request_hash TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    email TEXT NOT NULL,
+    status TEXT NOT NULL,
+    detail TEXT,
+    created_at BIGINT NOT NULL,
+    announced_at BIGINT NOT NULL,
+    settled_at BIGINT
+);
+
+CREATE INDEX IF NOT EXISTS messages_by_status ON messages (status, announced_at);

@@ -1,0 +1,200 @@
+//! `POST /api/v1/messages` and `GET /api/v1/messages/{id}`: one email to
+//! one address, sent now (a password reset, a receipt, a login code), and
+//! where it stands.
+//!
+//! A message takes a test send's path ([`super::test_send`]): campaign-
+//! service renders its templates with the message's own variables and
+//! publishes one `email.requested` to `comms:emails` (the address'
+//! partition); email-service sends it through its send ledger and its
+//! checks (a suppressed address gets nothing, and the message ends
+//! `suppressed`). The message is stored first, `queued`
+//! ([`crate::store::Stored`]), and answered 202 once its entry is in the
+//! stream; its email's outcome settles it. Its id is its email's
+//! notification id and `Message-ID`: one email per message, however often
+//! its request or its entry comes again. With an `Idempotency-Key`, a
+//! retried request gets the first message back and sends nothing more.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use contracts::{EmailRequested, MESSAGE_CAMPAIGN};
+use eventstore::Envelope;
+use serde::{Deserialize, Serialize};
+use servicekit::http::extract::ApiJson;
+use servicekit::http::{found, ApiError, ErrorBody};
+use sha2::{Digest, Sha256};
+use templates::message::MessageTemplates;
+use utoipa::ToSchema;
+
+use super::campaigns::idempotency_key;
+use super::test_send::{bare_address, check_name};
+use crate::domain::{CheckedTemplates, TemplatesRequest};
+use crate::state::AppState;
+use crate::store::{Message, NewMessage, Stored};
+
+/// The JSON body of `POST /api/v1/messages`.
+#[derive(Deserialize, Serialize, ToSchema)]
+pub(super) struct SendMessage {
+    /// The address, bare (`ada@example.com`, no display name).
+    #[schema(example = "ada@example.com", min_length = 3, max_length = 254)]
+    to: String,
+    /// The name the templates see as `name` (absent: the address' local
+    /// part).
+    #[serde(default)]
+    #[schema(example = "Ada Lovelace", max_length = 200)]
+    name: Option<String>,
+    /// The subject, body and HTML templates: they see `name`, `email` and
+    /// the names of `variables`, nothing else (no `unsubscribe_url`: a
+    /// message has no unsubscribe link).
+    #[serde(flatten)]
+    templates: TemplatesRequest,
+    /// The message's own values, by name (letters, digits and `_`; up to
+    /// 50, each up to 10,000 characters): every variable the templates
+    /// use must be here.
+    #[serde(default)]
+    #[schema(example = json!({"code": "482913"}))]
+    variables: BTreeMap<String, String>,
+}
+
+/// The message asked for.
+#[derive(Serialize, ToSchema)]
+pub(super) struct MessageQueued {
+    /// Its id, for `GET /api/v1/messages/{id}`.
+    id: String,
+    /// `queued`, or where it stands when the request was a retry.
+    status: String,
+}
+
+/// Sends one email to one address now.
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages",
+    tag = "messages",
+    security((), ("api_token" = [])),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters, new for each message: a request retried with the same key and body gets the message the first one asked for (200), and no second email; the same key with another body is a 409. A key names its message for good.")
+    ),
+    request_body = SendMessage,
+    responses(
+        (status = 202, description = "The message is stored and its email in the stream", body = MessageQueued),
+        (status = 200, description = "The message this `Idempotency-Key` asked for before, for the same body; nothing new", body = MessageQueued),
+        (status = 400, description = "Malformed JSON, an invalid address, template, variable or `Idempotency-Key`, or a variable the templates use and the message does not give (named)", body = ErrorBody),
+        (status = 409, description = "This `Idempotency-Key` asked for another message (named); nothing new", body = ErrorBody),
+        (status = 413, description = "A body over 256 KiB", body = ErrorBody),
+        (status = 415, description = "No JSON content type", body = ErrorBody),
+        (status = 422, description = "JSON of the wrong shape", body = ErrorBody),
+        (status = 503, description = "The event store is unreachable: retry with the same `Idempotency-Key`", body = ErrorBody)
+    )
+)]
+pub(super) async fn send(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<SendMessage>,
+) -> Result<(StatusCode, Json<MessageQueued>), ApiError> {
+    let key = idempotency_key(&headers)?;
+    let request_hash = format!(
+        "{:x}",
+        Sha256::digest(serde_json::to_vec(&request).map_err(anyhow::Error::from)?)
+    );
+    let id = uuid::Uuid::new_v4().to_string();
+    let email = tokio::task::spawn_blocking(move || render(id, request))
+        .await
+        .map_err(anyhow::Error::from)?
+        .map_err(ApiError::bad_request)?;
+    let stored = state
+        .tracker
+        .store()
+        .store_message(NewMessage {
+            id: email.notification_id.clone(),
+            key,
+            request_hash,
+            recipient: email.to_email.clone(),
+            subject: email.subject.clone(),
+            email: serde_json::to_string(&email).map_err(anyhow::Error::from)?,
+        })
+        .await?;
+    match stored {
+        Stored::New(message) => {
+            publish(&state, &email).await?;
+            tracing::info!(message = %message.id, "message requested");
+            Ok((StatusCode::ACCEPTED, queued(message)))
+        }
+        Stored::Replayed(message) => Ok((StatusCode::OK, queued(message))),
+        Stored::KeyReused { message_id } => Err(ApiError::conflict(format!(
+            "this Idempotency-Key asked for message {message_id} with another body; use a new key for a new message"
+        ))),
+    }
+}
+
+/// Where a message stands: `queued` until its email's outcome.
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}",
+    tag = "messages",
+    security((), ("api_token" = [])),
+    params(("id" = String, Path, description = "The message's id")),
+    responses(
+        (status = 200, description = "The message", body = Message),
+        (status = 404, description = "No message with this id", body = ErrorBody)
+    )
+)]
+pub(super) async fn one(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Message>, ApiError> {
+    found(state.tracker.store().message(&id).await?, "message", &id)
+}
+
+/// The email of message `id` asked for by `request`, rendered; what is
+/// wrong with the request otherwise.
+fn render(id: String, request: SendMessage) -> Result<EmailRequested, String> {
+    let to = bare_address(&request.to)?;
+    let name = check_name(request.name)
+        .map_err(|error| error.message)?
+        .unwrap_or_else(|| to.split('@').next().unwrap_or(&to).to_string());
+    templates::message::check_variables(&request.variables)?;
+    let checked = CheckedTemplates::within_bounds(request.templates)?;
+    let rendered = MessageTemplates::check(&checked.sources(), &request.variables)
+        .and_then(|templates| templates.render(&name, &to, &request.variables))
+        .map_err(|error| error.to_string())?;
+    Ok(EmailRequested {
+        notification_id: id,
+        campaign_id: MESSAGE_CAMPAIGN.into(),
+        to_email: to,
+        to_name: name,
+        subject: rendered.subject,
+        body: rendered.body,
+        unsubscribe_url: None,
+        unsubscribe_mailto: None,
+        html: rendered.html,
+        test: false,
+        rate_per_s: None,
+    })
+}
+
+/// Publishes `email` to its address' partition of `comms:emails`. A
+/// failure is a 503: the message stays `queued` and is published again
+/// later ([`crate::messages`]).
+pub(crate) async fn publish(state: &AppState, email: &EmailRequested) -> Result<(), ApiError> {
+    let stream = state.streams.emails.for_key(&email.to_email).to_string();
+    let envelope = Envelope::with_id(email, email.notification_id.clone()).map_err(anyhow::Error::from)?;
+    state
+        .publisher
+        .publish_many(&[(stream, envelope)])
+        .await
+        .map(|_| ())
+        .map_err(|error| ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: format!("the message is stored but not yet in the event store ({error}); retry with the same Idempotency-Key"),
+        })
+}
+
+/// The answer for `message`.
+fn queued(message: Message) -> Json<MessageQueued> {
+    Json(MessageQueued {
+        id: message.id,
+        status: message.status,
+    })
+}

@@ -1,0 +1,209 @@
+//! Transactional messages: stored when asked for, once per
+//! `Idempotency-Key`, and settled by their email's first final outcome.
+//!
+//! A message is `queued` from its request until its email's outcome comes
+//! back on `comms:deliveries`: `sent`, `failed`, `suppressed` or
+//! `dead_lettered`. As with a campaign's notifications, the first final
+//! outcome stands, except `dead_lettered`, which a replayed letter's real
+//! outcome replaces.
+//!
+//! The row is written before its email is published, and holds that
+//! email: a message whose entry may have been lost (the service died
+//! between the two, or Redis lost its last second) is published again
+//! ([`CampaignStore::messages_to_announce`]). Its id is its email's
+//! notification id, so email-service's send ledger sends it once however
+//! many times it is published.
+
+use contracts::{DeliveryStatus, EmailDelivery};
+use serde::Serialize;
+use servicekit::now_ms;
+use sqlx::Row;
+use utoipa::ToSchema;
+
+use super::CampaignStore;
+
+/// A message, as `GET /api/v1/messages/{id}` shows it.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct Message {
+    /// Its id: its email's `Message-ID` is `<id@comms>`.
+    pub id: String,
+    /// The address it goes to.
+    pub to: String,
+    /// Its rendered subject.
+    pub subject: String,
+    /// `queued` until its outcome, then `sent`, `failed`, `suppressed` or
+    /// `dead_lettered`.
+    #[schema(example = "sent")]
+    pub status: String,
+    /// The server's reply or the reason, for a message not sent.
+    pub detail: Option<String>,
+    /// When it was asked for, in ms since the Unix epoch.
+    pub created_at: i64,
+    /// When its outcome came, in ms since the Unix epoch.
+    pub settled_at: Option<i64>,
+}
+
+/// A message to store: its id, what identifies its request, and the
+/// email it publishes.
+#[derive(Debug)]
+pub struct NewMessage {
+    /// Its id (its email's notification id).
+    pub id: String,
+    /// The request's `Idempotency-Key`, if it came with one.
+    pub key: Option<String>,
+    /// A digest of the request, to tell a retry from another request
+    /// under the same key.
+    pub request_hash: String,
+    /// The address.
+    pub recipient: String,
+    /// The rendered subject.
+    pub subject: String,
+    /// The `email.requested` JSON it publishes.
+    pub email: String,
+}
+
+/// What storing a message came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// New: its email is to be published.
+    New(Message),
+    /// The message this key asked for before, for the same request:
+    /// nothing new.
+    Replayed(Message),
+    /// The key asked for this message, for another request: nothing new.
+    KeyReused {
+        /// The message the key names.
+        message_id: String,
+    },
+}
+
+/// The columns of [`Message`], in its order.
+const COLUMNS: &str = "id, recipient, subject, status, detail, created_at, settled_at";
+
+impl CampaignStore {
+    /// Stores `message` as `queued`, unless its key was used before.
+    pub async fn store_message(&self, message: NewMessage) -> anyhow::Result<Stored> {
+        let now = now_ms();
+        let inserted = sqlx::query(
+            "INSERT INTO messages (id, idempotency_key, request_hash, recipient, subject, email, status,
+                                   created_at, announced_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7)
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(&message.id)
+        .bind(&message.key)
+        .bind(&message.request_hash)
+        .bind(&message.recipient)
+        .bind(&message.subject)
+        .bind(&message.email)
+        .bind(now)
+        .execute(&self.db)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(Stored::New(Message {
+                id: message.id,
+                to: message.recipient,
+                subject: message.subject,
+                status: "queued".into(),
+                detail: None,
+                created_at: now,
+                settled_at: None,
+            }));
+        }
+        let key = message.key.as_deref().unwrap_or_default();
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS}, request_hash FROM messages WHERE idempotency_key = $1"
+        ))
+        .bind(key)
+        .fetch_optional(&self.db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the message of an idempotency key is missing"))?;
+        let before = message_of(&row)?;
+        if row.try_get::<String, _>(7)? == message.request_hash {
+            Ok(Stored::Replayed(before))
+        } else {
+            Ok(Stored::KeyReused {
+                message_id: before.id,
+            })
+        }
+    }
+
+    /// The message `id`, if there is one.
+    pub async fn message(&self, id: &str) -> anyhow::Result<Option<Message>> {
+        sqlx::query(&format!("SELECT {COLUMNS} FROM messages WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.db)
+            .await?
+            .map(|row| message_of(&row))
+            .transpose()
+    }
+
+    /// The emails (JSON) of up to `limit` messages still `queued` whose
+    /// last publication is older than `older_than_ms`, marked published
+    /// now: the caller publishes them again.
+    pub async fn messages_to_announce(&self, older_than_ms: i64, limit: i64) -> anyhow::Result<Vec<String>> {
+        let now = now_ms();
+        let mut tx = self.db.begin().await?;
+        let rows = sqlx::query(
+            "SELECT id, email FROM messages WHERE status = 'queued' AND announced_at < $1
+             ORDER BY announced_at LIMIT $2",
+        )
+        .bind(now - older_than_ms)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut emails = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.try_get(0)?;
+            sqlx::query("UPDATE messages SET announced_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            emails.push(row.try_get(1)?);
+        }
+        tx.commit().await?;
+        Ok(emails)
+    }
+
+    /// Settles the messages of `outcomes` (those of
+    /// [`contracts::MESSAGE_CAMPAIGN`]) in `tx`: a `queued` one, or a
+    /// `dead_lettered` one by a real outcome.
+    pub(super) async fn settle_messages(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        outcomes: &[&EmailDelivery],
+    ) -> anyhow::Result<()> {
+        let now = now_ms();
+        for outcome in outcomes.iter().filter(|outcome| outcome.status.is_final()) {
+            let replaceable = if outcome.status == DeliveryStatus::DeadLettered {
+                "status = 'queued'"
+            } else {
+                "status IN ('queued', 'dead_lettered')"
+            };
+            sqlx::query(&format!(
+                "UPDATE messages SET status = $1, detail = $2, settled_at = $3 WHERE id = $4 AND {replaceable}"
+            ))
+            .bind(outcome.status.as_str())
+            .bind(&outcome.detail)
+            .bind(now)
+            .bind(&outcome.notification_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A [`Message`] from a row of [`COLUMNS`].
+fn message_of(row: &sqlx::any::AnyRow) -> anyhow::Result<Message> {
+    Ok(Message {
+        id: row.try_get(0)?,
+        to: row.try_get(1)?,
+        subject: row.try_get(2)?,
+        status: row.try_get(3)?,
+        detail: row.try_get(4)?,
+        created_at: row.try_get(5)?,
+        settled_at: row.try_get(6)?,
+    })
+}

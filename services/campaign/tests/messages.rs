@@ -1,0 +1,211 @@
+//! `POST /api/v1/messages` and `GET /api/v1/messages/{id}` against a real
+//! Redis and SQLite: a message is stored, its email is in `comms:emails`
+//! when it is answered, a retry under its `Idempotency-Key` sends nothing
+//! more, bad requests are refused naming why with nothing sent, its email's
+//! first final outcome settles it, and a message whose entry was lost is
+//! published again.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::spawn_app;
+use contracts::{DeliveryStatus, EmailDelivery, Streams, DELIVERIES, EMAILS, MESSAGE_CAMPAIGN};
+use eventstore::{Envelope, Publisher};
+use serde_json::{json, Value};
+use testkit::ServiceHome;
+
+const CODE: &str = r#"{"to": "ada@example.com", "subject": "Your code, {{ name }}",
+    "body": "Code {{ code }} for {{ email }}", "variables": {"code": "482913"}}"#;
+
+/// POSTs `body` to `/api/v1/messages`, with `Idempotency-Key: key` when
+/// given; the status and the JSON answer.
+async fn send(app: &ServiceHome, key: Option<&str>, body: &str) -> (u16, Value) {
+    let (status, _, answer) = common::post_with_key(app, "/api/v1/messages", key, body).await;
+    (status, answer)
+}
+
+/// How many entries of `comms:emails` have the envelope id `id` (a line
+/// of its own in `redis-cli --raw`'s output).
+fn emails_of(app: &ServiceHome, id: &str) -> usize {
+    app.redis
+        .entries(EMAILS)
+        .lines()
+        .filter(|line| line.trim() == id)
+        .count()
+}
+
+/// Publishes `status` as the outcome of message `id`.
+async fn outcome(publisher: &Publisher, id: &str, status: DeliveryStatus, n: u32) {
+    let outcome = EmailDelivery {
+        notification_id: id.to_string(),
+        campaign_id: MESSAGE_CAMPAIGN.into(),
+        status,
+        detail: Some(format!("outcome {n}")),
+        recipient: Some("ada@example.com".into()),
+    };
+    let envelope = Envelope::with_id(&outcome, format!("delivery:{id}:{n}")).unwrap();
+    publisher.publish(DELIVERIES, &envelope).await.unwrap();
+}
+
+/// Waits until message `id` has `status`; the message.
+async fn wait_status(app: &ServiceHome, id: &str, status: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let (code, message) =
+            testkit::http::call("GET", app.url(&format!("/api/v1/messages/{id}")), None, None).await;
+        assert_eq!(code, 200, "{message}");
+        if message["status"] == status {
+            return message;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{message} never became {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_is_in_the_stream_when_answered_once_per_key_and_settled_by_its_first_outcome() {
+    let app = spawn_app(|_| {}).await.unwrap();
+
+    let (status, queued) = send(&app, Some("reset-42"), CODE).await;
+    assert_eq!(status, 202, "{queued}");
+    assert_eq!(queued["status"], "queued");
+    let id = queued["id"].as_str().unwrap().to_string();
+    let entries = app.redis.entries(EMAILS);
+    assert_eq!(emails_of(&app, &id), 1, "its email is in the stream: {entries}");
+    assert!(entries.contains("Code 482913 for ada@example.com"), "{entries}");
+    assert!(
+        entries.contains("Your code, ada"),
+        "the name defaults to the local part: {entries}"
+    );
+    assert!(
+        !entries.contains("unsubscribe"),
+        "a message has no unsubscribe link: {entries}"
+    );
+
+    // A retry under the key: the same message, no second email.
+    let (status, again) = send(&app, Some("reset-42"), CODE).await;
+    assert_eq!(
+        (status, again["id"].as_str()),
+        (200, Some(id.as_str())),
+        "{again}"
+    );
+    assert_eq!(emails_of(&app, &id), 1);
+    // The key with another body: refused, naming the message.
+    let other = CODE.replace("482913", "000000");
+    let (status, refused) = send(&app, Some("reset-42"), &other).await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(refused["error"].as_str().unwrap().contains(&id), "{refused}");
+    // Without a key, a second request is a second message.
+    let (status, second) = send(&app, None, CODE).await;
+    assert_eq!(status, 202, "{second}");
+    assert_ne!(second["id"], queued["id"]);
+
+    let message = wait_status(&app, &id, "queued").await;
+    assert_eq!(message["to"], "ada@example.com");
+    assert_eq!(message["subject"], "Your code, ada");
+    assert_eq!(message["settled_at"], Value::Null);
+
+    // The first final outcome stands; a dead letter is replaced by a real
+    // outcome, and only it.
+    let publisher = common::publisher(&app).await;
+    outcome(&publisher, &id, DeliveryStatus::DeadLettered, 1).await;
+    wait_status(&app, &id, "dead_lettered").await;
+    outcome(&publisher, &id, DeliveryStatus::Sent, 2).await;
+    let sent = wait_status(&app, &id, "sent").await;
+    assert!(sent["settled_at"].as_i64().unwrap() >= message["created_at"].as_i64().unwrap());
+    outcome(&publisher, &id, DeliveryStatus::Failed, 3).await;
+    let second_id = second["id"].as_str().unwrap();
+    outcome(&publisher, second_id, DeliveryStatus::Suppressed, 4).await;
+    let suppressed = wait_status(&app, second_id, "suppressed").await;
+    assert_eq!(suppressed["detail"], "outcome 4");
+    assert_eq!(
+        wait_status(&app, &id, "sent").await["detail"],
+        "outcome 2",
+        "a later failure changes nothing"
+    );
+
+    let (status, missing) = testkit::http::call("GET", app.url("/api/v1/messages/nope"), None, None).await;
+    assert_eq!(status, 404, "{missing}");
+    // Messages are no campaign: none is listed.
+    let (_, list) = testkit::http::call("GET", app.url("/api/v1/campaigns"), None, None).await;
+    assert_eq!(list["campaigns"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_message_is_refused_naming_why_and_nothing_is_sent() {
+    let app = spawn_app(|_| {}).await.unwrap();
+    let cases = [
+        (
+            r#"{"to": "ada@example.com", "subject": "s", "body": "{{ code }} {{ total }}", "variables": {"code": "1"}}"#,
+            "total",
+        ),
+        (
+            r#"{"to": "ada@example.com", "subject": "s", "body": "{{ unsubscribe_url }}"}"#,
+            "unsubscribe_url",
+        ),
+        (
+            r#"{"to": "Ada <ada@example.com>", "subject": "s", "body": "b"}"#,
+            "not a bare address",
+        ),
+        (r#"{"to": "nobody", "subject": "s", "body": "b"}"#, "nobody"),
+        (
+            r#"{"to": "ada@example.com", "subject": "s", "body": "b", "variables": {"name": "x"}}"#,
+            "recipient",
+        ),
+        (
+            r#"{"to": "ada@example.com", "subject": "s", "body": "b", "variables": {"a-b": "x"}}"#,
+            "a-b",
+        ),
+        (
+            r#"{"to": "ada@example.com", "subject": "s\nt", "body": "b"}"#,
+            "single line",
+        ),
+        (r#"{"to": "ada@example.com", "subject": "s"}"#, "body is required"),
+        (
+            r#"{"to": "ada@example.com", "subject": "{% set a = 1 %}", "body": "b"}"#,
+            "set",
+        ),
+    ];
+    for (body, named) in cases {
+        let (status, refused) = send(&app, None, body).await;
+        assert_eq!(status, 400, "{body}: {refused}");
+        let error = refused["error"].as_str().unwrap();
+        assert!(error.contains(named), "{body}: {error} should name {named}");
+    }
+    let (status, refused) = send(&app, Some("has space"), CODE).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(app.redis.entries(EMAILS).trim(), "", "nothing was sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_whose_entry_was_lost_is_published_again_with_the_same_id() {
+    let app = spawn_app(|_| {}).await.unwrap();
+    let (status, queued) = send(&app, None, CODE).await;
+    assert_eq!(status, 202, "{queued}");
+    let id = queued["id"].as_str().unwrap();
+    // Redis loses the entry (its last second, before a restart).
+    app.redis.command(&["DEL", EMAILS]);
+    assert_eq!(emails_of(&app, id), 0);
+
+    let db = servicekit::db::connect(&app.sqlite_url("campaigns.db"), "")
+        .await
+        .unwrap();
+    let store = campaign_service::store::CampaignStore::new(db);
+    let publisher = common::publisher(&app).await;
+    let streams = Streams::new(1);
+    // Not yet: it was published a moment ago.
+    campaign_service::messages::reannounce(&store, &publisher, &streams, Duration::from_secs(60)).await;
+    assert_eq!(emails_of(&app, id), 0);
+    campaign_service::messages::reannounce(&store, &publisher, &streams, Duration::ZERO).await;
+    assert_eq!(emails_of(&app, id), 1, "published again, under its own id");
+    assert!(app.redis.entries(EMAILS).contains("Code 482913"));
+    // Settled, it is never published again.
+    outcome(&publisher, id, DeliveryStatus::Sent, 1).await;
+    wait_status(&app, id, "sent").await;
+    campaign_service::messages::reannounce(&store, &publisher, &streams, Duration::ZERO).await;
+    assert_eq!(emails_of(&app, id), 1);
+}

@@ -1,0 +1,158 @@
+//! Transactional messages through the four services and MailDev: each
+//! message reaches its address once, across email-service's death (the
+//! messages wait in the stream) and retries of its request under its
+//! `Idempotency-Key`, and ends `sent`; a
+//! message to a suppressed address is not sent and ends `suppressed`.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use contracts::consent::SUPPRESSIONS;
+use e2e::Stack;
+use serde_json::{json, Value};
+
+/// POSTs `body` to campaign-service's `/api/v1/messages` under `key`; the
+/// status and the JSON answer.
+fn send(stack: &Stack, key: &str, body: &Value) -> (u16, Value) {
+    let url = format!(
+        "http://127.0.0.1:{}/api/v1/messages",
+        stack.port("campaign-service")
+    );
+    let response = match ureq::post(&url)
+        .set("idempotency-key", key)
+        .send_json(body.clone())
+    {
+        Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+        Err(error) => panic!("POST {url}: {error}"),
+    };
+    (response.status(), response.into_json().unwrap_or(Value::Null))
+}
+
+/// The message `id`, as campaign-service shows it.
+fn message(stack: &Stack, id: &str) -> Value {
+    stack.get("campaign-service", &format!("/api/v1/messages/{id}"))
+}
+
+/// A login code for `to`.
+fn code(to: &str, n: usize) -> Value {
+    json!({
+        "to": to,
+        "subject": "Your code, {{ name }}",
+        "body": "Code {{ code }} for {{ email }}",
+        "html": "<p>Code <b>{{ code }}</b></p>",
+        "variables": { "code": format!("{n:06}") },
+    })
+}
+
+#[test]
+fn each_message_reaches_its_address_once_across_a_kill_and_retries() {
+    let mut stack = Stack::start(3);
+    // email-service is killed: the messages wait in the stream for it.
+    stack.kill("email-service");
+    let mut ids = Vec::new();
+    for n in 0..10 {
+        let (status, queued) = send(
+            &stack,
+            &format!("login-{n}"),
+            &code(&format!("person{n}@example.com"), n),
+        );
+        assert_eq!(status, 202, "{queued}");
+        ids.push(queued["id"].as_str().unwrap().to_string());
+    }
+    // Each request is retried, as a client whose answer was lost would.
+    for (n, id) in ids.iter().enumerate() {
+        let (status, again) = send(
+            &stack,
+            &format!("login-{n}"),
+            &code(&format!("person{n}@example.com"), n),
+        );
+        assert_eq!(
+            (status, again["id"].as_str()),
+            (200, Some(id.as_str())),
+            "{again}"
+        );
+        assert_eq!(again["status"], "queued");
+    }
+    stack.start_service("email-service");
+
+    stack.wait_for("every message sent", Duration::from_secs(60), || {
+        ids.iter().all(|id| message(&stack, id)["status"] == "sent")
+    });
+    let emails: Vec<Value> = stack
+        .emails()
+        .into_iter()
+        .filter(|email| {
+            email["subject"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("Your code, person"))
+        })
+        .collect();
+    assert_eq!(emails.len(), 10, "one email per message: {emails:?}");
+    let message_ids: BTreeSet<String> = emails
+        .iter()
+        .map(|email| {
+            email["messageId"]
+                .as_str()
+                .unwrap()
+                .trim_matches(['<', '>'])
+                .to_string()
+        })
+        .collect();
+    let expected: BTreeSet<String> = ids.iter().map(|id| format!("{id}@comms")).collect();
+    assert_eq!(
+        message_ids, expected,
+        "each message's id is its email's Message-ID"
+    );
+    let first = emails
+        .iter()
+        .find(|email| email["subject"] == "Your code, person3")
+        .unwrap();
+    assert_eq!(first["to"][0]["address"], "person3@example.com");
+    assert!(
+        first["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Code 000003 for person3@example.com"),
+        "{first}"
+    );
+    assert!(
+        first["html"]
+            .as_str()
+            .unwrap()
+            .starts_with("<p>Code <b>000003</b></p>"),
+        "{first}"
+    );
+    assert_eq!(first["headers"]["list-unsubscribe"], Value::Null, "{first}");
+    assert_eq!(first["headers"]["x-comms-test"], Value::Null, "{first}");
+}
+
+#[test]
+fn a_message_to_a_suppressed_address_is_not_sent_and_says_so() {
+    let stack = Stack::start(3);
+    let address = stack.suppress_user(2);
+    stack.wait_for(
+        "email-service to know the suppression",
+        Duration::from_secs(30),
+        || stack.group_caught_up(SUPPRESSIONS, "email-service"),
+    );
+    let (status, queued) = send(&stack, "receipt-1", &code(&address, 1));
+    assert_eq!(status, 202, "{queued}");
+    let id = queued["id"].as_str().unwrap().to_string();
+    stack.wait_for("the message suppressed", Duration::from_secs(30), || {
+        message(&stack, &id)["status"] == "suppressed"
+    });
+    // And another message, sent, shows the pipeline was flowing.
+    let (status, other) = send(&stack, "receipt-2", &code("someone@example.com", 2));
+    assert_eq!(status, 202, "{other}");
+    let other = other["id"].as_str().unwrap().to_string();
+    stack.wait_for("the other message sent", Duration::from_secs(30), || {
+        message(&stack, &other)["status"] == "sent"
+    });
+    assert!(
+        stack
+            .emails()
+            .iter()
+            .all(|email| email["to"][0]["address"] != address.as_str()),
+        "nothing reached the suppressed address"
+    );
+}
