@@ -12,7 +12,8 @@
 //! user-service ─ notification.requested ─► comms:notifications ─► notification-service
 //! user-service ─ campaign.audience_expanded ─► comms:campaigns ─► campaign-service
 //! notification-service ─ email.requested ─► comms:emails ─► email-service
-//! campaign-service ─ email.requested (test sends, messages) ─► comms:emails ─► email-service
+//! campaign-service ─ email.requested (test sends) ─► comms:emails ─► email-service
+//! campaign-service ─ email.requested (messages) ─► comms:messages ─► email-service
 //! email-service ─ email.delivery ─► comms:deliveries ─► notification-service, campaign-service
 //! ```
 //!
@@ -39,6 +40,9 @@ pub const NOTIFICATIONS: &str = "comms:notifications";
 pub const EMAILS: &str = "comms:emails";
 /// The outcome of each send.
 pub const DELIVERIES: &str = "comms:deliveries";
+/// Transactional messages' emails, to send ahead of any campaign's: a lane
+/// of their own, read by email-service beside [`EMAILS`].
+pub const MESSAGES: &str = "comms:messages";
 
 /// The consumer group that expands campaigns on [`CAMPAIGNS`]
 /// (user-service's): campaign-service asks whether an announcement still
@@ -46,10 +50,11 @@ pub const DELIVERIES: &str = "comms:deliveries";
 pub const AUDIENCE_GROUP: &str = "user-service";
 
 /// Every stream of comms, for dashboards and trimming.
-pub const ALL_STREAMS: [&str; 7] = [
+pub const ALL_STREAMS: [&str; 8] = [
     CAMPAIGNS,
     NOTIFICATIONS,
     EMAILS,
+    MESSAGES,
     DELIVERIES,
     consent::CONSENT,
     consent::SUPPRESSIONS,
@@ -62,7 +67,8 @@ pub const ALL_STREAMS: [&str; 7] = [
 /// recipient's address, so each recipient's entries stay in order.
 /// [`CAMPAIGNS`] stays whole: it carries a few entries per campaign, and
 /// campaign-service looks its announcements up by id; so do the consent
-/// streams, whose changes one consumer applies in order.
+/// streams, whose changes one consumer applies in order, and [`MESSAGES`],
+/// which carries a few.
 #[derive(Debug, Clone)]
 pub struct Streams {
     /// [`CAMPAIGNS`], never split.
@@ -71,6 +77,8 @@ pub struct Streams {
     pub notifications: Partitioned,
     /// [`EMAILS`], by recipient address.
     pub emails: Partitioned,
+    /// [`MESSAGES`], never split.
+    pub messages: Partitioned,
     /// [`DELIVERIES`], by recipient address.
     pub deliveries: Partitioned,
     /// [`consent::CONSENT`], never split.
@@ -88,6 +96,7 @@ impl Streams {
             campaigns: Partitioned::new(CAMPAIGNS, 1),
             notifications: Partitioned::new(NOTIFICATIONS, partitions),
             emails: Partitioned::new(EMAILS, partitions),
+            messages: Partitioned::new(MESSAGES, 1),
             deliveries: Partitioned::new(DELIVERIES, partitions),
             consent: Partitioned::new(consent::CONSENT, 1),
             suppressions: Partitioned::new(consent::SUPPRESSIONS, 1),
@@ -96,11 +105,12 @@ impl Streams {
     }
 
     /// Every stream, in the order of [`ALL_STREAMS`].
-    pub fn all(&self) -> [&Partitioned; 7] {
+    pub fn all(&self) -> [&Partitioned; 8] {
         [
             &self.campaigns,
             &self.notifications,
             &self.emails,
+            &self.messages,
             &self.deliveries,
             &self.consent,
             &self.suppressions,

@@ -1,13 +1,14 @@
 //! Publishing again the transactional messages whose entries may have
 //! been lost: stored `queued` ([`crate::store::Stored`]) but whose
-//! `email.requested` never reached `comms:emails`, because the service
+//! `email.requested` never reached `comms:messages`, because the service
 //! died between the two, or Redis lost its last second of writes, or was
 //! unreachable when the request came (answered 503).
 //!
 //! A message still `queued` [`AFTER`] after its last publication is
-//! published again, once per cluster every [`EVERY`]. One still waiting in
-//! a long `comms:emails` backlog is published twice: its id is its email's
-//! notification id, so email-service's send ledger sends it once.
+//! published again, once per cluster every [`EVERY`]. One still waiting
+//! (email-service down, or sending slowly) is published twice: its id is
+//! its email's notification id, so email-service's send ledger sends it
+//! once.
 
 use std::time::Duration;
 
@@ -49,7 +50,7 @@ pub async fn reannounce(store: &CampaignStore, publisher: &Publisher, streams: &
                 continue;
             }
         };
-        let stream = streams.emails.for_key(&email.to_email).to_string();
+        let stream = streams.messages.for_key(&email.to_email).to_string();
         match Envelope::with_id(&email, email.notification_id.clone()) {
             Ok(envelope) => events.push((stream, envelope)),
             Err(error) => {

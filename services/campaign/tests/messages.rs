@@ -1,5 +1,5 @@
 //! `POST /api/v1/messages` and `GET /api/v1/messages/{id}` against a real
-//! Redis and SQLite: a message is stored, its email is in `comms:emails`
+//! Redis and SQLite: a message is stored, its email is in `comms:messages`
 //! when it is answered, a retry under its `Idempotency-Key` sends nothing
 //! more, bad requests are refused naming why with nothing sent, its email's
 //! first final outcome settles it, and a message whose entry was lost is
@@ -10,7 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::spawn_app;
-use contracts::{DeliveryStatus, EmailDelivery, Streams, DELIVERIES, EMAILS, MESSAGE_CAMPAIGN};
+use contracts::{DeliveryStatus, EmailDelivery, Streams, DELIVERIES, MESSAGES, MESSAGE_CAMPAIGN};
 use eventstore::{Envelope, Publisher};
 use serde_json::{json, Value};
 use testkit::ServiceHome;
@@ -25,11 +25,11 @@ async fn send(app: &ServiceHome, key: Option<&str>, body: &str) -> (u16, Value) 
     (status, answer)
 }
 
-/// How many entries of `comms:emails` have the envelope id `id` (a line
+/// How many entries of `comms:messages` have the envelope id `id` (a line
 /// of its own in `redis-cli --raw`'s output).
 fn emails_of(app: &ServiceHome, id: &str) -> usize {
     app.redis
-        .entries(EMAILS)
+        .entries(MESSAGES)
         .lines()
         .filter(|line| line.trim() == id)
         .count()
@@ -74,7 +74,7 @@ async fn a_message_is_in_the_stream_when_answered_once_per_key_and_settled_by_it
     assert_eq!(status, 202, "{queued}");
     assert_eq!(queued["status"], "queued");
     let id = queued["id"].as_str().unwrap().to_string();
-    let entries = app.redis.entries(EMAILS);
+    let entries = app.redis.entries(MESSAGES);
     assert_eq!(emails_of(&app, &id), 1, "its email is in the stream: {entries}");
     assert!(entries.contains("Code 482913 for ada@example.com"), "{entries}");
     assert!(
@@ -178,7 +178,7 @@ async fn a_bad_message_is_refused_naming_why_and_nothing_is_sent() {
     }
     let (status, refused) = send(&app, Some("has space"), CODE).await;
     assert_eq!(status, 400, "{refused}");
-    assert_eq!(app.redis.entries(EMAILS).trim(), "", "nothing was sent");
+    assert_eq!(app.redis.entries(MESSAGES).trim(), "", "nothing was sent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,7 +188,7 @@ async fn a_message_whose_entry_was_lost_is_published_again_with_the_same_id() {
     assert_eq!(status, 202, "{queued}");
     let id = queued["id"].as_str().unwrap();
     // Redis loses the entry (its last second, before a restart).
-    app.redis.command(&["DEL", EMAILS]);
+    app.redis.command(&["DEL", MESSAGES]);
     assert_eq!(emails_of(&app, id), 0);
 
     let db = servicekit::db::connect(&app.sqlite_url("campaigns.db"), "")
@@ -202,7 +202,7 @@ async fn a_message_whose_entry_was_lost_is_published_again_with_the_same_id() {
     assert_eq!(emails_of(&app, id), 0);
     campaign_service::messages::reannounce(&store, &publisher, &streams, Duration::ZERO).await;
     assert_eq!(emails_of(&app, id), 1, "published again, under its own id");
-    assert!(app.redis.entries(EMAILS).contains("Code 482913"));
+    assert!(app.redis.entries(MESSAGES).contains("Code 482913"));
     // Settled, it is never published again.
     outcome(&publisher, id, DeliveryStatus::Sent, 1).await;
     wait_status(&app, id, "sent").await;

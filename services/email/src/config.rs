@@ -32,6 +32,10 @@ pub struct Config {
     pub smtp_allow_plaintext_auth: bool,
     /// Most connections open to the SMTP server at once (`SMTP_POOL`).
     pub smtp_pool: u32,
+    /// Connections to each relay kept for transactional messages beyond
+    /// its pool (`EMAIL_RESERVED_CONNECTIONS`, 2): a message never waits
+    /// for a campaign's sends to free one.
+    pub reserved_connections: u32,
     /// The sender address (`MAIL_FROM`).
     pub mail_from: String,
     /// How long a send's ledger lease lasts unless renewed; it is renewed
@@ -110,6 +114,7 @@ impl Default for Config {
             smtp_tls: TlsMode::None,
             smtp_allow_plaintext_auth: false,
             smtp_pool: 16,
+            reserved_connections: 2,
             mail_from: "comms <comms@example.com>".into(),
             lease_ms: 60_000,
             smtp_timeout_ms: 30_000,

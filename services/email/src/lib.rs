@@ -86,13 +86,16 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     let instance = service.consumer().to_string();
     let eraser = Eraser::new(service.db().clone(), ledger::ERASE);
     Ok(service
+        // Transactional messages on a lane of their own: never behind the
+        // campaigns' emails waiting in `comms:emails`.
+        .consume(&streams.messages, sender.clone())
         .consume(&streams.emails, sender)
         .consume(&streams.suppressions, move |delivery| {
             let suppressed = suppressed.clone();
             async move { suppressed.handle(delivery).await }
         })
         .consume(&streams.erasures, eraser)
-        .trim(&[&streams.emails, &streams.suppressions])
+        .trim(&[&streams.emails, &streams.messages, &streams.suppressions])
         .spawn(move |shutdown| relays.report_until(relay_board, instance, shutdown))
         .serve(routes::router(dkim_record), routes::ApiDoc::openapi()))
 }

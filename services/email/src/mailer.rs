@@ -127,9 +127,10 @@ impl Mailer {
                 .map_err(|error| SendError::Transient(format!("DKIM signing failed: {error}")))?;
         }
         let envelope = message.envelope().clone();
+        let priority = email.campaign_id == contracts::MESSAGE_CAMPAIGN;
         self.relays
             .get(relay)
-            .send(&envelope, &message.formatted(), held)
+            .send(&envelope, &message.formatted(), priority, held)
             .await
     }
 

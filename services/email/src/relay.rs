@@ -41,6 +41,8 @@ pub struct Relay {
     idle: Mutex<Vec<AsyncSmtpConnection>>,
     /// One permit per connection that may be open at once.
     slots: Semaphore,
+    /// One permit per connection kept for transactional messages.
+    reserved: Semaphore,
     /// Longest that waiting for a pooled connection, opening one, one
     /// command, or the transfer of a message and its reply may take.
     timeout: Duration,
@@ -52,6 +54,7 @@ impl Relay {
     pub fn new(settings: RelaySettings, timeout: Duration) -> Self {
         Self {
             slots: Semaphore::new(settings.pool.max(1) as usize),
+            reserved: Semaphore::new(settings.reserved as usize),
             settings,
             hello: ClientId::default(),
             idle: Mutex::new(Vec::new()),
@@ -73,17 +76,30 @@ impl Relay {
     }
 
     /// Hands `message` to the relay for `envelope`'s recipients over a
-    /// pooled connection. `held` is asked just before `DATA`: without a
-    /// valid lease the transaction stops there (transient: nothing was
-    /// handed over).
+    /// pooled connection; a `priority` one (a transactional message) also
+    /// over one of the connections kept for them, whichever is free first.
+    /// `held` is asked just before `DATA`: without a valid lease the
+    /// transaction stops there (transient: nothing was handed over).
     pub async fn send(
         &self,
         envelope: &Envelope,
         message: &[u8],
+        priority: bool,
         held: &(dyn Fn() -> bool + Sync),
     ) -> Result<(), SendError> {
         let timeout = self.timeout;
-        let _slot = tokio::time::timeout(timeout, self.slots.acquire())
+        let place = async {
+            if priority {
+                tokio::select! {
+                    biased;
+                    slot = self.reserved.acquire() => slot,
+                    slot = self.slots.acquire() => slot,
+                }
+            } else {
+                self.slots.acquire().await
+            }
+        };
+        let _slot = tokio::time::timeout(timeout, place)
             .await
             .map_err(|_| SendError::Transient(format!("no SMTP connection free within {timeout:?}")))?
             .expect("the pool is never closed");

@@ -35,8 +35,11 @@ pub struct RelaySettings {
     pub tls: TlsMode,
     /// Its login, if it asks for one.
     pub credentials: Option<Credentials>,
-    /// Most connections open to it at once.
+    /// Most connections open to it at once for campaigns' emails.
     pub pool: u32,
+    /// Connections to it kept for transactional messages, beyond `pool`
+    /// (`EMAIL_RESERVED_CONNECTIONS`).
+    pub reserved: u32,
     /// Emails a second through it, every instance together; `None`: as
     /// fast as it takes them (under the shared limits).
     pub per_second: Option<f64>,
@@ -69,6 +72,7 @@ pub fn relays(config: &Config) -> anyhow::Result<Vec<RelaySettings>> {
                 )
             }),
             pool: config.smtp_pool,
+            reserved: config.reserved_connections,
             per_second: None,
             weight: 1,
         }]
@@ -138,6 +142,7 @@ fn parse(item: &str, config: &Config) -> Result<RelaySettings, String> {
         tls: config.smtp_tls,
         credentials: (!user.is_empty()).then(|| Credentials::new(user, password)),
         pool: config.smtp_pool,
+        reserved: config.reserved_connections,
         per_second: None,
         weight: 1,
     };

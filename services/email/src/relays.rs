@@ -314,6 +314,7 @@ mod tests {
             tls: TlsMode::None,
             credentials: None,
             pool: 1,
+            reserved: 0,
             per_second: None,
             weight,
         }

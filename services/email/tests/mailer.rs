@@ -293,3 +293,45 @@ async fn a_refused_sender_is_about_the_connection_not_the_recipient() {
         assert!(server.message_ids().is_empty());
     }
 }
+
+/// The order in which the server got a campaign's email `a` (sent first,
+/// holding the one pooled connection for `delay`), another `b` and a
+/// transactional message `m` asked for after `b`, with `reserved`
+/// connections kept for messages.
+async fn order_with_reserved(reserved: u32) -> Vec<String> {
+    let server = SlowSmtp::start(Duration::from_millis(600));
+    let config = Config {
+        smtp_pool: 1,
+        reserved_connections: reserved,
+        ..config(server.port(), 5_000, None)
+    };
+    let mailer = std::sync::Arc::new(Mailer::new(&config).unwrap());
+    let send = |email: contracts::EmailRequested, after_ms: u64| {
+        let mailer = mailer.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(after_ms)).await;
+            mailer.send(&email, 0, &|| true).await
+        })
+    };
+    let mut message = email("m");
+    message.campaign_id = contracts::MESSAGE_CAMPAIGN.into();
+    let sends = [send(email("a"), 0), send(email("b"), 100), send(message, 200)];
+    for sent in sends {
+        sent.await.unwrap().unwrap();
+    }
+    server.message_ids()
+}
+
+#[tokio::test]
+async fn a_message_goes_over_a_connection_kept_for_messages_while_campaigns_hold_the_pool() {
+    assert_eq!(
+        order_with_reserved(1).await,
+        vec!["<a@comms>", "<m@comms>", "<b@comms>"],
+        "the message did not wait for the campaign's connection"
+    );
+    assert_eq!(
+        order_with_reserved(0).await,
+        vec!["<a@comms>", "<b@comms>", "<m@comms>"],
+        "with none kept, it waits its turn"
+    );
+}

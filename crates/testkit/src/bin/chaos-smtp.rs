@@ -2,12 +2,14 @@
 //! behaviour changes while it runs.
 //!
 //! ```text
-//! chaos-smtp <port> <message-id file> <control file> [pace ms]
+//! chaos-smtp <port> <message-id file> <control file> [pace ms] [stamped]
 //! ```
 //!
 //! It listens on `127.0.0.1:<port>` and appends the `Message-ID` of every
 //! message it takes to the message-id file, one per line, written before
-//! its `250` reply (so a message the client may believe lost is counted).
+//! its `250` reply (so a message the client may believe lost is counted);
+//! `stamped`, each line starts with the time it came, in milliseconds
+//! since the Unix epoch (`bench/messages.sh` times messages by it).
 //! The control file's first word sets the mode, read every 50 ms:
 //!
 //! - `accept` (or no file): takes every message, answering `MAIL FROM`
@@ -70,11 +72,14 @@ impl Mode {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (port, ids, control, pace) = match args.as_slice() {
-        [port, ids, control] => (port, ids, control, "0"),
-        [port, ids, control, pace] => (port, ids, control, pace.as_str()),
+    let (port, ids, control, pace, stamped) = match args.as_slice() {
+        [port, ids, control] => (port, ids, control, "0", false),
+        [port, ids, control, pace] => (port, ids, control, pace.as_str(), false),
+        [port, ids, control, pace, stamped] if stamped == "stamped" => {
+            (port, ids, control, pace.as_str(), true)
+        }
         _ => {
-            eprintln!("usage: chaos-smtp <port> <message-id file> <control file> [pace ms]");
+            eprintln!("usage: chaos-smtp <port> <message-id file> <control file> [pace ms] [stamped]");
             std::process::exit(2);
         }
     };
@@ -95,7 +100,7 @@ fn main() {
     };
     let control = PathBuf::from(control);
     let mode = Arc::new(RwLock::new(read_mode(&control, pace, None)));
-    if let Err(error) = run(port, &control, pace, &mode, &ids) {
+    if let Err(error) = run(port, &control, pace, &mode, &Recorder { ids, stamped }) {
         eprintln!("chaos-smtp: {error}");
         std::process::exit(1);
     }
@@ -115,6 +120,30 @@ fn read_mode(control: &Path, pace: Duration, current: Option<Mode>) -> Mode {
         .unwrap_or(fallback)
 }
 
+/// Where the `Message-ID`s go, and whether each line is stamped.
+#[derive(Clone)]
+struct Recorder {
+    ids: Arc<Mutex<File>>,
+    stamped: bool,
+}
+
+impl Recorder {
+    /// Appends `message_id`'s line.
+    fn record(&self, message_id: &str) -> std::io::Result<()> {
+        let line = if self.stamped {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            format!("{} {message_id}\n", now.as_millis())
+        } else {
+            format!("{message_id}\n")
+        };
+        let mut file = self.ids.lock().expect("message-id file");
+        file.write_all(line.as_bytes())?;
+        file.flush()
+    }
+}
+
 /// Follows the control file and serves sessions; listens only while the
 /// mode is not `down`.
 fn run(
@@ -122,7 +151,7 @@ fn run(
     control: &Path,
     pace: Duration,
     mode: &Arc<RwLock<Mode>>,
-    ids: &Arc<Mutex<File>>,
+    recorder: &Recorder,
 ) -> std::io::Result<()> {
     let mut listener: Option<TcpListener> = None;
     let mut last_read = std::time::Instant::now();
@@ -158,16 +187,12 @@ fn run(
             Ok((stream, _)) => {
                 stream.set_nonblocking(false)?;
                 let _ = stream.set_nodelay(true);
-                let (mode, ids) = (mode.clone(), ids.clone());
+                let (mode, recorder) = (mode.clone(), recorder.clone());
                 std::thread::spawn(move || {
                     let _ = serve_session(
                         stream,
                         || mode.read().expect("mode").answer(),
-                        |message_id| {
-                            let mut file = ids.lock().expect("message-id file");
-                            file.write_all(format!("{message_id}\n").as_bytes())?;
-                            file.flush()
-                        },
+                        |message_id| recorder.record(message_id),
                     );
                 });
             }

@@ -2,12 +2,14 @@
 //! one address, sent now (a password reset, a receipt, a login code), and
 //! where it stands.
 //!
-//! A message takes a test send's path ([`super::test_send`]): campaign-
-//! service renders its templates with the message's own variables and
-//! publishes one `email.requested` to `comms:emails` (the address'
-//! partition); email-service sends it through its send ledger and its
-//! checks (a suppressed address gets nothing, and the message ends
-//! `suppressed`). The message is stored first, `queued`
+//! campaign-service renders its templates with the message's own
+//! variables, as a test send's ([`super::test_send`]), and publishes one
+//! `email.requested` to `comms:messages`, a lane of its own that
+//! email-service reads beside `comms:emails`, so that a message never
+//! waits behind a campaign's backlog, and sends over connections kept for
+//! messages when the campaigns' are busy; email-service sends it through
+//! its send ledger and its checks (a suppressed address gets nothing, and
+//! the message ends `suppressed`). The message is stored first, `queued`
 //! ([`crate::store::Stored`]), and answered 202 once its entry is in the
 //! stream; its email's outcome settles it. Its id is its email's
 //! notification id and `Message-ID`: one email per message, however often
@@ -174,11 +176,11 @@ fn render(id: String, request: SendMessage) -> Result<EmailRequested, String> {
     })
 }
 
-/// Publishes `email` to its address' partition of `comms:emails`. A
+/// Publishes `email` to `comms:messages`. A
 /// failure is a 503: the message stays `queued` and is published again
 /// later ([`crate::messages`]).
 pub(crate) async fn publish(state: &AppState, email: &EmailRequested) -> Result<(), ApiError> {
-    let stream = state.streams.emails.for_key(&email.to_email).to_string();
+    let stream = state.streams.messages.for_key(&email.to_email).to_string();
     let envelope = Envelope::with_id(email, email.notification_id.clone()).map_err(anyhow::Error::from)?;
     state
         .publisher
