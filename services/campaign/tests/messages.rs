@@ -209,3 +209,28 @@ async fn a_message_whose_entry_was_lost_is_published_again_with_the_same_id() {
     campaign_service::messages::reannounce(&store, &publisher, &streams, Duration::ZERO).await;
     assert_eq!(emails_of(&app, id), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settled_message_keeps_no_copy_of_its_email() {
+    let app = spawn_app(|_| {}).await.unwrap();
+    let (_, queued) = send(&app, None, CODE).await;
+    let id = queued["id"].as_str().unwrap();
+    let db = servicekit::db::connect(&app.sqlite_url("campaigns.db"), "")
+        .await
+        .unwrap();
+    let kept = || async {
+        let email: String = sqlx::query_scalar("SELECT email FROM messages WHERE id = $1")
+            .bind(id)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        email
+    };
+    assert!(
+        kept().await.contains("482913"),
+        "kept while queued, to publish again"
+    );
+    outcome(&common::publisher(&app).await, id, DeliveryStatus::Sent, 1).await;
+    wait_status(&app, id, "sent").await;
+    assert_eq!(kept().await, "", "gone once settled");
+}

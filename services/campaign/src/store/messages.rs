@@ -8,7 +8,7 @@
 //! outcome replaces.
 //!
 //! The row is written before its email is published, and holds that
-//! email: a message whose entry may have been lost (the service died
+//! email until it is settled: a message whose entry may have been lost (the service died
 //! between the two, or Redis lost its last second) is published again
 //! ([`CampaignStore::messages_to_announce`]). Its id is its email's
 //! notification id, so email-service's send ledger sends it once however
@@ -169,7 +169,8 @@ impl CampaignStore {
 
     /// Settles the messages of `outcomes` (those of
     /// [`contracts::MESSAGE_CAMPAIGN`]) in `tx`: a `queued` one, or a
-    /// `dead_lettered` one by a real outcome.
+    /// `dead_lettered` one by a real outcome. The email it kept to publish
+    /// again (the body, the address) goes: it is not needed any more.
     pub(super) async fn settle_messages(
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         outcomes: &[&EmailDelivery],
@@ -182,7 +183,7 @@ impl CampaignStore {
                 "status IN ('queued', 'dead_lettered')"
             };
             sqlx::query(&format!(
-                "UPDATE messages SET status = $1, detail = $2, settled_at = $3 WHERE id = $4 AND {replaceable}"
+                "UPDATE messages SET status = $1, detail = $2, settled_at = $3, email = '' WHERE id = $4 AND {replaceable}"
             ))
             .bind(outcome.status.as_str())
             .bind(&outcome.detail)
