@@ -234,3 +234,92 @@ async fn a_settled_message_keeps_no_copy_of_its_email() {
     wait_status(&app, id, "sent").await;
     assert_eq!(kept().await, "", "gone once settled");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_names_a_stored_template_its_latest_version_or_the_one_it_asks_for() {
+    let app = spawn_app(|_| {}).await.unwrap();
+    let store = |body: Value| {
+        let app = &app;
+        async move {
+            testkit::http::call(
+                "POST",
+                app.url("/api/v1/templates"),
+                None,
+                Some(&body.to_string()),
+            )
+            .await
+        }
+    };
+    let (status, first) = store(json!({"name": "login-code", "subject": "Code for {{ name }}",
+        "body": "v1: {{ code }}", "variables": ["code"]}))
+    .await;
+    assert_eq!((status, first["version"].as_i64()), (201, Some(1)), "{first}");
+    let (status, second) = store(json!({"name": "login-code", "subject": "Your code",
+        "body": "v2: {{ code }} until {{ until }}", "variables": ["until", "code"]}))
+    .await;
+    assert_eq!((status, second["version"].as_i64()), (201, Some(2)), "{second}");
+    assert_eq!(second["variables"], json!(["code", "until"]));
+    // Checked when stored: a variable not declared, a bad name.
+    let (status, refused) = store(json!({"name": "x", "subject": "s", "body": "{{ code }}"})).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused["error"].as_str().unwrap().contains("code"), "{refused}");
+    let (status, _) = store(json!({"name": "Bad Name", "subject": "s", "body": "b"})).await;
+    assert_eq!(status, 400);
+    let (status, latest) =
+        testkit::http::call("GET", app.url("/api/v1/templates/login-code"), None, None).await;
+    assert_eq!((status, latest["version"].as_i64()), (200, Some(2)), "{latest}");
+    let (status, _) = testkit::http::call(
+        "GET",
+        app.url("/api/v1/templates/login-code?version=3"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    let latest_message =
+        r#"{"to": "ada@example.com", "template": "login-code", "variables": {"code": "7", "until": "noon"}}"#;
+    let (status, queued) = send(&app, None, latest_message).await;
+    assert_eq!(status, 202, "{queued}");
+    let first_message =
+        r#"{"to": "bob@example.com", "template": "login-code", "version": 1, "variables": {"code": "8"}}"#;
+    let (status, _) = send(&app, None, first_message).await;
+    assert_eq!(status, 202);
+    let entries = app.redis.entries(MESSAGES);
+    assert!(entries.contains("v2: 7 until noon"), "{entries}");
+    assert!(
+        entries.contains("v1: 8") && entries.contains("Code for bob"),
+        "{entries}"
+    );
+
+    for (body, named) in [
+        (
+            r#"{"to": "a@example.com", "template": "login-code", "variables": {"code": "7"}}"#,
+            "declares [code, until]",
+        ),
+        (
+            r#"{"to": "a@example.com", "template": "login-code", "version": 1, "variables": {"code": "7", "x": "1"}}"#,
+            "gives [code, x]",
+        ),
+        (
+            r#"{"to": "a@example.com", "template": "nope"}"#,
+            "no template nope",
+        ),
+        (
+            r#"{"to": "a@example.com", "template": "login-code", "version": 9, "variables": {}}"#,
+            "no version 9",
+        ),
+        (
+            r#"{"to": "a@example.com", "template": "login-code", "subject": "s", "variables": {"code": "7", "until": "x"}}"#,
+            "not both",
+        ),
+        (r#"{"to": "a@example.com", "body": "b"}"#, "subject is required"),
+    ] {
+        let (status, refused) = send(&app, None, body).await;
+        assert_eq!(status, 400, "{body}: {refused}");
+        assert!(
+            refused["error"].as_str().unwrap().contains(named),
+            "{body}: {refused}"
+        );
+    }
+}

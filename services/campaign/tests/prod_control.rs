@@ -1,5 +1,5 @@
 //! In prod, the writes that change a campaign's course or send mail
-//! (pause, resume, cancel, resend, test sends, messages) and a message's
+//! (pause, resume, cancel, resend, test sends, messages, templates) and a message's
 //! status (it names its address) need the bearer token, against a real
 //! Redis and SQLite.
 
@@ -45,6 +45,9 @@ async fn in_prod_pause_resume_cancel_resend_test_sends_and_messages_need_the_bea
     let message_url = app.url(&format!("/api/v1/messages/{}", queued["id"].as_str().unwrap()));
     let (status, _) = call("GET", message_url.clone(), None, None).await;
     assert_eq!(status, 401, "a message's status needs the token in prod");
+    let template = r#"{"name": "t", "subject": "s", "body": "b"}"#;
+    let (status, _) = call("POST", app.url("/api/v1/templates"), None, Some(template)).await;
+    assert_eq!(status, 401, "storing a template needs the token in prod");
     let (status, shown) = call("GET", message_url, Some(TOKEN), None).await;
     assert_eq!(
         (status, shown["to"].as_str()),

@@ -34,6 +34,8 @@ fn own_paths(service: &str) -> &'static [&'static str] {
             "/api/v1/messages",
             "/api/v1/messages/{id}",
             "/api/v1/streams",
+            "/api/v1/templates",
+            "/api/v1/templates/{name}",
             "/unsubscribe/{token}",
         ],
         "user-service" => &[

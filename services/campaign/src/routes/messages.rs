@@ -36,7 +36,8 @@ use crate::domain::{CheckedTemplates, TemplatesRequest};
 use crate::state::AppState;
 use crate::store::{Message, NewMessage, Stored};
 
-/// The JSON body of `POST /api/v1/messages`.
+/// The JSON body of `POST /api/v1/messages`: its templates inline
+/// (`subject`, `body`, `html`) or a stored template's name (`template`).
 #[derive(Deserialize, Serialize, ToSchema)]
 pub(super) struct SendMessage {
     /// The address, bare (`ada@example.com`, no display name).
@@ -47,17 +48,98 @@ pub(super) struct SendMessage {
     #[serde(default)]
     #[schema(example = "Ada Lovelace", max_length = 200)]
     name: Option<String>,
-    /// The subject, body and HTML templates: they see `name`, `email` and
-    /// the names of `variables`, nothing else (no `unsubscribe_url`: a
-    /// message has no unsubscribe link).
-    #[serde(flatten)]
-    templates: TemplatesRequest,
+    /// Subject template, one line of 1 to 500 characters; required unless
+    /// `template` is given. The templates see `name`, `email` and the
+    /// names of `variables`, nothing else (no `unsubscribe_url`: a message
+    /// has no unsubscribe link).
+    #[serde(default)]
+    #[schema(
+        example = "Your code, {{ name }}",
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\r\n]*\S[^\r\n]*$"
+    )]
+    subject: Option<String>,
+    /// Text body template, 1 to 100,000 characters; without it beside
+    /// `html`, the text part is derived from the rendered HTML.
+    #[serde(default)]
+    #[schema(
+        example = "Your login code is {{ code }}.",
+        min_length = 1,
+        max_length = 100_000
+    )]
+    body: Option<String>,
+    /// HTML body template, 1 to 100,000 characters (auto-escaped).
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 100_000)]
+    html: Option<String>,
+    /// Instead of `subject`, `body` and `html`: the name of a stored
+    /// template (`POST /api/v1/templates`).
+    #[serde(default)]
+    #[schema(example = "login-code", min_length = 1, max_length = 100)]
+    template: Option<String>,
+    /// With `template`: the version to use (absent: its latest).
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    version: Option<i64>,
     /// The message's own values, by name (letters, digits and `_`; up to
     /// 50, each up to 10,000 characters): every variable the templates
-    /// use must be here.
+    /// use must be here, and, with a stored template, exactly those it
+    /// declares.
     #[serde(default)]
     #[schema(example = json!({"code": "482913"}))]
     variables: BTreeMap<String, String>,
+}
+
+impl SendMessage {
+    /// The templates the message is rendered from: its own, or the stored
+    /// one it names (checked against its variables); what is wrong
+    /// otherwise.
+    async fn templates(&self, state: &AppState) -> Result<CheckedTemplates, ApiError> {
+        let inline = self.subject.is_some() || self.body.is_some() || self.html.is_some();
+        let Some(name) = &self.template else {
+            let subject = self
+                .subject
+                .clone()
+                .ok_or_else(|| ApiError::bad_request("subject is required unless template is given"))?;
+            return CheckedTemplates::within_bounds(TemplatesRequest {
+                subject,
+                body: self.body.clone(),
+                html: self.html.clone(),
+            })
+            .map_err(ApiError::bad_request);
+        };
+        if inline {
+            return Err(ApiError::bad_request(
+                "template names a stored template: give it, or subject, body and html, not both",
+            ));
+        }
+        let stored = state
+            .tracker
+            .store()
+            .template(name, self.version)
+            .await?
+            .ok_or_else(|| {
+                ApiError::bad_request(match self.version {
+                    Some(version) => format!("template {name} has no version {version}"),
+                    None => format!("no template {name}"),
+                })
+            })?;
+        let given: Vec<&str> = self.variables.keys().map(String::as_str).collect();
+        if given != stored.variables.iter().map(String::as_str).collect::<Vec<_>>() {
+            return Err(ApiError::bad_request(format!(
+                "variables: template {name} (version {}) declares [{}]; the message gives [{}]",
+                stored.version,
+                stored.variables.join(", "),
+                given.join(", ")
+            )));
+        }
+        Ok(CheckedTemplates {
+            subject: stored.subject,
+            body: stored.body,
+            html: stored.html,
+        })
+    }
 }
 
 /// The message asked for.
@@ -82,7 +164,7 @@ pub(super) struct MessageQueued {
     responses(
         (status = 202, description = "The message is stored and its email in the stream", body = MessageQueued),
         (status = 200, description = "The message this `Idempotency-Key` asked for before, for the same body; nothing new", body = MessageQueued),
-        (status = 400, description = "Malformed JSON, an invalid address, template, variable or `Idempotency-Key`, or a variable the templates use and the message does not give (named)", body = ErrorBody),
+        (status = 400, description = "Malformed JSON, an invalid address, template, variable or `Idempotency-Key`, a variable the templates use and the message does not give, a stored template unknown or whose declared variables are not the message's (named)", body = ErrorBody),
         (status = 409, description = "This `Idempotency-Key` asked for another message (named); nothing new", body = ErrorBody),
         (status = 413, description = "A body over 256 KiB", body = ErrorBody),
         (status = 415, description = "No JSON content type", body = ErrorBody),
@@ -100,8 +182,9 @@ pub(super) async fn send(
         "{:x}",
         Sha256::digest(serde_json::to_vec(&request).map_err(anyhow::Error::from)?)
     );
+    let templates = request.templates(&state).await?;
     let id = uuid::Uuid::new_v4().to_string();
-    let email = tokio::task::spawn_blocking(move || render(id, request))
+    let email = tokio::task::spawn_blocking(move || render(id, request, &templates))
         .await
         .map_err(anyhow::Error::from)?
         .map_err(ApiError::bad_request)?;
@@ -149,16 +232,15 @@ pub(super) async fn one(
     found(state.tracker.store().message(&id).await?, "message", &id)
 }
 
-/// The email of message `id` asked for by `request`, rendered; what is
-/// wrong with the request otherwise.
-fn render(id: String, request: SendMessage) -> Result<EmailRequested, String> {
+/// The email of message `id` asked for by `request`, rendered from
+/// `templates`; what is wrong with the request otherwise.
+fn render(id: String, request: SendMessage, templates: &CheckedTemplates) -> Result<EmailRequested, String> {
     let to = bare_address(&request.to)?;
     let name = check_name(request.name)
         .map_err(|error| error.message)?
         .unwrap_or_else(|| to.split('@').next().unwrap_or(&to).to_string());
     templates::message::check_variables(&request.variables)?;
-    let checked = CheckedTemplates::within_bounds(request.templates)?;
-    let rendered = MessageTemplates::check(&checked.sources(), &request.variables)
+    let rendered = MessageTemplates::check(&templates.sources(), &request.variables)
         .and_then(|templates| templates.render(&name, &to, &request.variables))
         .map_err(|error| error.to_string())?;
     Ok(EmailRequested {

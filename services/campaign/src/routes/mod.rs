@@ -39,6 +39,7 @@ mod preview;
 mod resend;
 mod schedule;
 mod streams;
+mod templates;
 pub mod test_send;
 pub mod unsubscribe;
 
@@ -69,6 +70,8 @@ use crate::store::{Campaign, Failure, Progress};
         test_send::campaign,
         messages::send,
         messages::one,
+        templates::add,
+        templates::one,
         campaigns::list,
         live::events,
         campaigns::one,
@@ -102,6 +105,8 @@ use crate::store::{Campaign, Failure, Progress};
         messages::SendMessage,
         messages::MessageQueued,
         crate::store::Message,
+        templates::NewTemplate,
+        crate::store::StoredTemplate,
         schedule::Reschedule,
         dead_letters::Replayed,
         dead_letters::ReplayedAll,
@@ -176,6 +181,7 @@ pub fn router(state: AppState, peers: &Peers) -> Router {
         .route("/api/v1/campaigns/test-send", post(test_send::draft))
         .route("/api/v1/messages", post(messages::send))
         .route("/api/v1/messages/{id}", get(messages::one))
+        .route("/api/v1/templates", post(templates::add))
         .route("/api/v1/campaigns/{id}/test-send", post(test_send::campaign))
         // A write behind a GET: from curl, a URL typed in or the
         // dashboard's own button, not from another site's link.
@@ -201,6 +207,7 @@ pub fn router(state: AppState, peers: &Peers) -> Router {
         .route("/api/v1/campaigns/events", get(live::events))
         .route("/api/v1/campaigns/{id}", get(campaigns::one))
         .route("/api/v1/streams", get(streams::streams))
+        .route("/api/v1/templates/{name}", get(templates::one))
         .route(
             unsubscribe::ROUTE,
             get(unsubscribe::page).post(unsubscribe::choose),

@@ -21,11 +21,13 @@ use sqlx::{AnyPool, Row};
 mod control;
 mod create;
 mod failures;
+mod message_templates;
 mod messages;
 mod schedule;
 pub use control::Change;
 pub use create::Creation;
 pub use failures::ERASE;
+pub use message_templates::StoredTemplate;
 pub use messages::{Message, NewMessage, Stored};
 mod model;
 

@@ -133,3 +133,17 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 
 CREATE INDEX IF NOT EXISTS messages_by_status ON messages (status, announced_at);
+
+-- Stored message templates (routes/templates.rs): each change a new
+-- version, a message naming one by name gets the latest (or the version
+-- it asks for). `variables` is the JSON array of the names it declares.
+CREATE TABLE IF NOT EXISTS message_templates (
+    name TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL,
+    html TEXT,
+    variables TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (name, version)
+);
