@@ -270,12 +270,32 @@ async fn a_message_names_a_stored_template_its_latest_version_or_the_one_it_asks
     assert_eq!((status, latest["version"].as_i64()), (200, Some(2)), "{latest}");
     let (status, _) = testkit::http::call(
         "GET",
-        app.url("/api/v1/templates/login-code?version=3"),
+        app.url("/api/v1/templates/login-code/versions/3"),
         None,
         None,
     )
     .await;
     assert_eq!(status, 404);
+    let (status, first_again) = testkit::http::call(
+        "GET",
+        app.url("/api/v1/templates/login-code/versions/1"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, first_again["body"].as_str()),
+        (200, Some("v1: {{ code }}")),
+        "{first_again}"
+    );
+    let (status, _) = testkit::http::call(
+        "GET",
+        app.url("/api/v1/templates/login-code/versions/0"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 400);
 
     let latest_message =
         r#"{"to": "ada@example.com", "template": "login-code", "variables": {"code": "7", "until": "noon"}}"#;

@@ -36,6 +36,7 @@ fn own_paths(service: &str) -> &'static [&'static str] {
             "/api/v1/streams",
             "/api/v1/templates",
             "/api/v1/templates/{name}",
+            "/api/v1/templates/{name}/versions/{version}",
             "/unsubscribe/{token}",
         ],
         "user-service" => &[

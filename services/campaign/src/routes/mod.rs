@@ -71,7 +71,8 @@ use crate::store::{Campaign, Failure, Progress};
         messages::send,
         messages::one,
         templates::add,
-        templates::one,
+        templates::latest,
+        templates::version,
         campaigns::list,
         live::events,
         campaigns::one,
@@ -207,7 +208,11 @@ pub fn router(state: AppState, peers: &Peers) -> Router {
         .route("/api/v1/campaigns/events", get(live::events))
         .route("/api/v1/campaigns/{id}", get(campaigns::one))
         .route("/api/v1/streams", get(streams::streams))
-        .route("/api/v1/templates/{name}", get(templates::one))
+        .route("/api/v1/templates/{name}", get(templates::latest))
+        .route(
+            "/api/v1/templates/{name}/versions/{version}",
+            get(templates::version),
+        )
         .route(
             unsubscribe::ROUTE,
             get(unsubscribe::page).post(unsubscribe::choose),

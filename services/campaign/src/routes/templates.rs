@@ -1,4 +1,5 @@
-//! `POST /api/v1/templates` and `GET /api/v1/templates/{name}`: message
+//! `POST /api/v1/templates`, `GET /api/v1/templates/{name}` and
+//! `GET /api/v1/templates/{name}/versions/{version}`: message
 //! templates stored by name, each change a new version, for messages to
 //! name instead of carrying their templates
 //! (`{"to", "template": "login-code", "variables": {...}}`).
@@ -10,14 +11,14 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
-use servicekit::http::extract::{ApiJson, ApiQuery};
+use servicekit::http::extract::{ApiJson, ApiPath};
 use servicekit::http::{found, ApiError, ErrorBody};
 use templates::message::MessageTemplates;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::domain::{CheckedTemplates, TemplatesRequest};
 use crate::state::AppState;
@@ -46,14 +47,6 @@ pub(super) struct NewTemplate {
     #[serde(default)]
     #[schema(example = json!(["code"]))]
     variables: Vec<String>,
-}
-
-/// `?version=`: a version of the template rather than its latest.
-#[derive(Deserialize, IntoParams)]
-pub(super) struct VersionQuery {
-    /// The version (1 or more); absent: the latest.
-    #[param(minimum = 1)]
-    version: Option<i64>,
 }
 
 /// Stores a message template, as a new version if the name has one.
@@ -95,31 +88,48 @@ pub(super) async fn add(
     }
 }
 
-/// A stored message template: its latest version, or the one asked for.
+/// A stored message template's latest version.
 #[utoipa::path(
     get,
     path = "/api/v1/templates/{name}",
     tag = "messages",
-    params(("name" = String, Path, description = "The template's name"), VersionQuery),
+    params(("name" = String, Path, description = "The template's name")),
     responses(
-        (status = 200, description = "The template", body = StoredTemplate),
-        (status = 400, description = "An invalid version (named)", body = ErrorBody),
-        (status = 404, description = "No template of this name (or version)", body = ErrorBody)
+        (status = 200, description = "Its latest version", body = StoredTemplate),
+        (status = 404, description = "No template of this name", body = ErrorBody)
     )
 )]
-pub(super) async fn one(
+pub(super) async fn latest(
     State(state): State<AppState>,
-    Path(name): Path<String>,
-    ApiQuery(query): ApiQuery<VersionQuery>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<StoredTemplate>, ApiError> {
-    if query.version.is_some_and(|version| version < 1) {
+    found(state.reads.template(&name, None).await?, "template", &name)
+}
+
+/// One version of a stored message template.
+#[utoipa::path(
+    get,
+    path = "/api/v1/templates/{name}/versions/{version}",
+    tag = "messages",
+    params(
+        ("name" = String, Path, description = "The template's name"),
+        ("version" = i64, Path, minimum = 1, description = "The version, 1 for the first")
+    ),
+    responses(
+        (status = 200, description = "The version", body = StoredTemplate),
+        (status = 400, description = "A version that is not a whole number of 1 or more", body = ErrorBody),
+        (status = 404, description = "No template of this name and version", body = ErrorBody)
+    )
+)]
+pub(super) async fn version(
+    State(state): State<AppState>,
+    ApiPath((name, version)): ApiPath<(String, i64)>,
+) -> Result<Json<StoredTemplate>, ApiError> {
+    if version < 1 {
         return Err(ApiError::bad_request("version must be 1 or more"));
     }
-    found(
-        state.reads.template(&name, query.version).await?,
-        "template",
-        &name,
-    )
+    let template = state.reads.template(&name, Some(version)).await?;
+    found(template, "template version", &format!("{name}/{version}"))
 }
 
 /// `name` if it is 1 to [`MAX_NAME`] lower-case letters, digits, `.`, `_`
