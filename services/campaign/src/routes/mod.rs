@@ -160,10 +160,12 @@ const MAX_LIMIT: i64 = 500;
 /// answered, run at the idle priority
 /// ([`servicekit::service::Service::read_at_idle_priority`]): their
 /// handlers read the store through [`AppState::reads`] and Redis through
-/// [`AppState::redis`], the routes' own connection.
+/// [`AppState::redis`], the routes' own connection. Not the live channel:
+/// its feed is one read per tick for every client, and runs at the usual
+/// priority, so that the dashboard goes on showing a campaign however
+/// busy the machine is.
 pub const READ_AT_IDLE_PRIORITY: &[&str] = &[
     "/api/v1/campaigns",
-    "/api/v1/campaigns/events",
     "/api/v1/campaigns/{id}",
     "/api/v1/campaigns/{id}/failures",
     "/api/v1/streams",
