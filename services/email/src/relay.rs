@@ -110,9 +110,11 @@ impl Relay {
         };
         let mut result = transfer(&mut connection, envelope, message, timeout, held).await;
         // A pooled connection the server has closed meanwhile (an idle
-        // timeout) fails at its first command: that says nothing about
-        // the relay until a new connection fails too.
-        if reused && matches!(result, Err(SendError::Relay(_))) {
+        // timeout) fails at its first command, dropped or answered `421`
+        // (closing the channel; MailDev's `421 Timeout - closing
+        // connection`): that says nothing about the relay, nor the
+        // recipient, until a new connection fails too.
+        if reused && result.as_ref().is_err_and(closed_meanwhile) {
             let _ = tokio::time::timeout(timeout, connection.abort()).await;
             connection = self.open_bounded().await?;
             result = transfer(&mut connection, envelope, message, timeout, held).await;
@@ -267,6 +269,16 @@ async fn transfer(
         Err(_) => Err(SendError::Uncertain(format!(
             "no reply within {timeout:?} after the message"
         ))),
+    }
+}
+
+/// Whether `error` is what a pooled connection that the server closed
+/// while it was idle answers: no SMTP reply at all, or a `421`.
+fn closed_meanwhile(error: &SendError) -> bool {
+    match error {
+        SendError::Relay(_) => true,
+        SendError::Transient(detail) => detail.contains("(421)"),
+        _ => false,
     }
 }
 
