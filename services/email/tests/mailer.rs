@@ -335,3 +335,55 @@ async fn a_message_goes_over_a_connection_kept_for_messages_while_campaigns_hold
         "with none kept, it waits its turn"
     );
 }
+
+#[tokio::test]
+async fn a_pooled_connection_the_server_closed_with_a_421_is_replaced_not_failed() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    // The first session closes with `421` once `idle_timeout` is set, as
+    // MailDev's does after its idle timeout; later sessions take mail.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let idle_timeout = Arc::new(AtomicBool::new(false));
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let sessions = Arc::new(AtomicUsize::new(0));
+    {
+        let (idle_timeout, received) = (idle_timeout.clone(), received.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let first = sessions.fetch_add(1, Ordering::SeqCst) == 0;
+                let (idle_timeout, received) = (idle_timeout.clone(), received.clone());
+                std::thread::spawn(move || {
+                    let accept = Answer::Accept {
+                        mail_delay: Duration::ZERO,
+                        reply_delay: Duration::ZERO,
+                    };
+                    let _ = testkit::serve_session(
+                        stream.unwrap(),
+                        || {
+                            if first && idle_timeout.load(Ordering::SeqCst) {
+                                Answer::Close
+                            } else {
+                                accept
+                            }
+                        },
+                        |id| {
+                            received.lock().unwrap().push(id.to_string());
+                            Ok(())
+                        },
+                    );
+                });
+            }
+        });
+    }
+    let mailer = mailer(port, 5_000, None);
+    mailer.send(&email("n-5"), 0, &|| true).await.unwrap();
+    idle_timeout.store(true, Ordering::SeqCst);
+    let result = mailer.send(&email("n-6"), 0, &|| true).await;
+    assert!(
+        result.is_ok(),
+        "a 421 from an idle pooled connection is not the send's: {result:?}"
+    );
+    assert_eq!(*received.lock().unwrap(), vec!["<n-5@comms>", "<n-6@comms>"]);
+}
