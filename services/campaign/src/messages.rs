@@ -50,9 +50,8 @@ pub async fn reannounce(store: &CampaignStore, publisher: &Publisher, streams: &
                 continue;
             }
         };
-        let stream = streams.messages.for_key(&email.to_email).to_string();
-        match Envelope::with_id(&email, email.notification_id.clone()) {
-            Ok(envelope) => events.push((stream, envelope)),
+        match entry(streams, &email) {
+            Ok(event) => events.push(event),
             Err(error) => {
                 tracing::error!(%error, message = %email.notification_id, "cannot encode a message's email");
             }
@@ -65,4 +64,11 @@ pub async fn reannounce(store: &CampaignStore, publisher: &Publisher, streams: &
         Ok(_) => tracing::info!(messages = events.len(), "messages published again"),
         Err(error) => tracing::warn!(error = format!("{error:#}"), "publishing messages again failed"),
     }
+}
+
+/// The entry of message `email` on `comms:messages`: its stream and its
+/// envelope, whose id is the message's.
+pub fn entry(streams: &Streams, email: &EmailRequested) -> Result<(String, Envelope), serde_json::Error> {
+    let stream = streams.messages.for_key(&email.to_email).to_string();
+    Ok((stream, Envelope::with_id(email, email.notification_id.clone())?))
 }

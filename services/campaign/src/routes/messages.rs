@@ -22,7 +22,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use contracts::{EmailRequested, MESSAGE_CAMPAIGN};
-use eventstore::Envelope;
 use serde::{Deserialize, Serialize};
 use servicekit::http::extract::ApiJson;
 use servicekit::http::{found, ApiError, ErrorBody};
@@ -262,11 +261,10 @@ fn render(id: String, request: SendMessage, templates: &CheckedTemplates) -> Res
 /// failure is a 503: the message stays `queued` and is published again
 /// later ([`crate::messages`]).
 pub(crate) async fn publish(state: &AppState, email: &EmailRequested) -> Result<(), ApiError> {
-    let stream = state.streams.messages.for_key(&email.to_email).to_string();
-    let envelope = Envelope::with_id(email, email.notification_id.clone()).map_err(anyhow::Error::from)?;
+    let event = crate::messages::entry(&state.streams, email).map_err(anyhow::Error::from)?;
     state
         .publisher
-        .publish_many(&[(stream, envelope)])
+        .publish_many(&[event])
         .await
         .map(|_| ())
         .map_err(|error| ApiError {

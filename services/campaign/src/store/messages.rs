@@ -153,15 +153,22 @@ impl CampaignStore {
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
+        let mut ids = Vec::with_capacity(rows.len());
         let mut emails = Vec::with_capacity(rows.len());
         for row in rows {
-            let id: String = row.try_get(0)?;
-            sqlx::query("UPDATE messages SET announced_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
+            ids.push(row.try_get::<String, _>(0)?);
             emails.push(row.try_get(1)?);
+        }
+        if !ids.is_empty() {
+            let sql = format!(
+                "UPDATE messages SET announced_at = $1 WHERE id IN {}",
+                servicekit::db::in_list(ids.len(), 2)
+            );
+            let mut marked = sqlx::query(&sql).bind(now);
+            for id in &ids {
+                marked = marked.bind(id);
+            }
+            marked.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(emails)
