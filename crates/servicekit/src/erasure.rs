@@ -58,26 +58,28 @@ pub async fn update_each(pool: &AnyPool, statement: &str, ids: &[String]) -> any
 }
 
 /// The handler of `comms:erasures` (`user.erased`) for a service that
-/// keeps personal data under notification ids: it runs its `statement`
-/// ([`update_each`]) for the erased user's notifications. The rows stay,
+/// keeps personal data under notification ids: it runs each of its
+/// `statements` ([`update_each`]) for the erased user's notifications. The rows stay,
 /// blanked, so that the counts made of them stay exact.
 #[derive(Clone)]
 pub struct Eraser {
     pool: AnyPool,
-    statement: &'static str,
+    statements: &'static [&'static str],
 }
 
 impl Eraser {
-    /// Erases with `statement` (an `UPDATE … SET <personal columns> =
-    /// NULL … WHERE <notification id column>`) on `pool`.
-    pub fn new(pool: AnyPool, statement: &'static str) -> Self {
-        Self { pool, statement }
+    /// Erases with `statements` (each an `UPDATE … SET <personal
+    /// columns> = NULL … WHERE <notification id column>`) on `pool`.
+    pub fn new(pool: AnyPool, statements: &'static [&'static str]) -> Self {
+        Self { pool, statements }
     }
 
     /// Handles one entry of `comms:erasures`.
     pub async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
         let erased: UserErased = delivery.envelope.decode()?;
-        update_each(&self.pool, self.statement, &erased.notification_ids).await?;
+        for statement in self.statements {
+            update_each(&self.pool, statement, &erased.notification_ids).await?;
+        }
         Ok(())
     }
 }

@@ -234,18 +234,39 @@ impl Service {
     /// which share the service's `concurrency` between them: the service
     /// holds as many entries at once as it would of a whole stream.
     pub fn consume_with<H: Handler>(
-        mut self,
+        self,
         stream: impl Into<Partitioned>,
         handler: H,
         adjust: impl Fn(&mut WorkerConfig),
     ) -> Self {
-        let stream = stream.into();
+        let group = self.spec.name;
+        self.consume_as(group, stream.into(), handler, adjust)
+    }
+
+    /// Like [`Service::consume`], in the consumer group `group` instead of
+    /// the service's: for work on the same entries that must neither wait
+    /// for the service's own handling nor hold it up (webhooks of the
+    /// outcomes the service counts).
+    pub fn consume_in_group<H: Handler>(
+        self,
+        group: &str,
+        stream: impl Into<Partitioned>,
+        handler: H,
+    ) -> Self {
+        self.consume_as(group, stream.into(), handler, |_| {})
+    }
+
+    fn consume_as<H: Handler>(
+        mut self,
+        group: &str,
+        stream: Partitioned,
+        handler: H,
+        adjust: impl Fn(&mut WorkerConfig),
+    ) -> Self {
         let handler = Arc::new(handler);
         let partitions = stream.partitions().len();
         for partition in stream.partitions() {
-            let mut config = self
-                .streams
-                .worker_config(partition, self.spec.name, &self.consumer);
+            let mut config = self.streams.worker_config(partition, group, &self.consumer);
             adjust(&mut config);
             config.concurrency = config.concurrency.div_ceil(partitions);
             config.batch_size = config.batch_size.min(config.concurrency);

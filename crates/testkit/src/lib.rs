@@ -1,4 +1,4 @@
-//! Real servers for tests (Redis, a Redis Cluster, SMTP, PostgreSQL, OpenBao), each on a
+//! Real servers for tests (Redis, a Redis Cluster, SMTP, PostgreSQL, OpenBao, a webhook endpoint), each on a
 //! free loopback port in a directory of its own, stopped when dropped.
 //! Nothing here fakes a server: tests talk to the same servers a deployment
 //! runs. Beside them, what tests of a service share: its own Redis and
@@ -20,6 +20,7 @@ mod service_home;
 mod slow_smtp;
 mod smtp_sink;
 mod throttling_smtp;
+mod webhook_receiver;
 
 pub use chaos_smtp::ChaosSmtp;
 pub use maildev::MailDev;
@@ -32,6 +33,7 @@ pub use service_home::ServiceHome;
 pub use slow_smtp::{serve_session, Answer, SlowSmtp};
 pub use smtp_sink::{SinkMode, SmtpSink};
 pub use throttling_smtp::ThrottlingSmtp;
+pub use webhook_receiver::{Received, Reply, WebhookReceiver};
 
 use std::collections::HashSet;
 use std::net::TcpListener;

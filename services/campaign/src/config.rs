@@ -1,5 +1,7 @@
 //! campaign-service's configuration (see `servicekit::config` for the layers).
 
+use std::time::Duration;
+
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use servicekit::app_env::AppEnv;
@@ -42,6 +44,36 @@ pub struct Config {
     /// dashboard downloads a campaign's export there (notification-service
     /// lets the pages of `PUBLIC_URL` read it).
     pub notification_service_url: String,
+    /// The wait after a webhook endpoint's first failure, in ms
+    /// (`CAMPAIGN_WEBHOOK_RETRY_BASE_MS`); it doubles with each failure in
+    /// a row.
+    pub webhook_retry_base_ms: u64,
+    /// The longest wait between two tries of an endpoint, in ms
+    /// (`CAMPAIGN_WEBHOOK_RETRY_MAX_MS`).
+    pub webhook_retry_max_ms: u64,
+    /// How long a webhook event is tried before it is dead, in ms
+    /// (`CAMPAIGN_WEBHOOK_RETRY_FOR_MS`; 8 hours).
+    pub webhook_retry_for_ms: u64,
+    /// How long a webhook POST may take, in ms
+    /// (`CAMPAIGN_WEBHOOK_TIMEOUT_MS`).
+    pub webhook_timeout_ms: u64,
+    /// Whether webhook URLs may go to link-local addresses and cloud
+    /// metadata servers (`CAMPAIGN_WEBHOOK_ALLOW_LINK_LOCAL`; never by
+    /// default).
+    pub webhook_allow_link_local: bool,
+}
+
+impl Config {
+    /// The webhooks' settings.
+    pub fn webhooks(&self) -> crate::webhooks::Settings {
+        crate::webhooks::Settings {
+            retry_base: Duration::from_millis(self.webhook_retry_base_ms),
+            retry_max: Duration::from_millis(self.webhook_retry_max_ms),
+            retry_for: Duration::from_millis(self.webhook_retry_for_ms),
+            timeout: Duration::from_millis(self.webhook_timeout_ms),
+            allow_link_local: self.webhook_allow_link_local,
+        }
+    }
 }
 
 impl Default for Config {
@@ -55,6 +87,11 @@ impl Default for Config {
             max_in_progress: 50,
             user_service_url: "http://localhost:8082".into(),
             notification_service_url: "http://localhost:8083".into(),
+            webhook_retry_base_ms: 5_000,
+            webhook_retry_max_ms: 30 * 60_000,
+            webhook_retry_for_ms: 8 * 3_600_000,
+            webhook_timeout_ms: 10_000,
+            webhook_allow_link_local: false,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod routes;
 pub mod scheduler;
 pub mod state;
 pub mod store;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ use crate::config::Config;
 use crate::handlers::{DeliveryHandler, Tracker};
 use crate::state::AppState;
 use crate::store::CampaignStore;
+use crate::webhooks::store::WebhookStore;
 
 /// The consumer group of campaign-service (on both its streams).
 pub const GROUP: &str = "campaign-service";
@@ -68,12 +70,20 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         live,
         board: ControlBoard::new(service.redis().clone()),
         max_in_progress: config.max_in_progress,
+        webhooks: WebhookStore::new(service.db().clone()),
+        allow_link_local: config.webhook_allow_link_local,
     };
     let (board, controlled) = (state.board.clone(), tracker.store().clone());
     let publisher = state.publisher.clone();
     let reannounce = Duration::from_millis(config.reannounce_ms);
     let on_campaign = tracker.clone();
-    let eraser = Eraser::new(service.db().clone(), store::ERASE);
+    let eraser = Eraser::new(service.db().clone(), &[store::ERASE, webhooks::store::ERASE]);
+    let intake = webhooks::intake::Intake::new(state.webhooks.clone());
+    let dispatcher = webhooks::dispatch::Dispatcher::new(
+        state.webhooks.clone(),
+        tracker.store().clone(),
+        config.webhooks(),
+    );
     Ok(service
         .consume(&streams.campaigns, move |delivery| {
             let tracker = on_campaign.clone();
@@ -81,6 +91,12 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         })
         .consume(&streams.deliveries, DeliveryHandler(tracker.clone()))
         .consume(&streams.erasures, eraser)
+        .consume_in_group(webhooks::GROUP, &streams.deliveries, intake.clone())
+        .consume_in_group(webhooks::GROUP, &streams.consent, intake)
+        .once_per_cluster("webhooks", webhooks::EVERY, move || {
+            let dispatcher = dispatcher.clone();
+            async move { dispatcher.round().await }
+        })
         .spawn(move |shutdown| gauges::refresh(reads, gauges::REFRESH, shutdown))
         .once_per_cluster("schedule", scheduler::EVERY, {
             let (tracker, max_in_progress) = (tracker.clone(), config.max_in_progress);

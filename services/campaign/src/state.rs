@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::handlers::Tracker;
 use crate::routes::live::LiveFeed;
 use crate::store::CampaignStore;
+use crate::webhooks::store::WebhookStore;
 
 /// What the routes share.
 #[derive(Clone)]
@@ -43,6 +44,11 @@ pub struct AppState {
     /// Campaigns that may be in progress at once (`CAMPAIGN_MAX_IN_PROGRESS`):
     /// a creation past it is refused ([`crate::quota`]).
     pub max_in_progress: u64,
+    /// The webhook endpoints and their events.
+    pub webhooks: WebhookStore,
+    /// Whether webhook URLs may go to link-local and metadata addresses
+    /// (`CAMPAIGN_WEBHOOK_ALLOW_LINK_LOCAL`).
+    pub allow_link_local: bool,
 }
 
 impl AppState {

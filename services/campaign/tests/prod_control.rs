@@ -1,6 +1,7 @@
 //! In prod, the writes that change a campaign's course or send mail
-//! (pause, resume, cancel, resend, test sends, messages, templates) and a message's
-//! status (it names its address) need the bearer token, against a real
+//! (pause, resume, cancel, resend, test sends, messages, templates,
+//! webhooks) and a message's status (it names its address) or the
+//! webhooks (their URLs) need the bearer token, against a real
 //! Redis and SQLite.
 
 mod common;
@@ -48,6 +49,26 @@ async fn in_prod_pause_resume_cancel_resend_test_sends_and_messages_need_the_bea
     let template = r#"{"name": "t", "subject": "s", "body": "b"}"#;
     let (status, _) = call("POST", app.url("/api/v1/templates"), None, Some(template)).await;
     assert_eq!(status, 401, "storing a template needs the token in prod");
+    let hook = r#"{"url": "http://127.0.0.1:9/hooks", "events": ["email.sent"]}"#;
+    let (status, _) = call("POST", app.url("/api/v1/webhooks"), None, Some(hook)).await;
+    assert_eq!(status, 401, "registering a webhook needs the token in prod");
+    let (status, _) = call("GET", app.url("/api/v1/webhooks"), None, None).await;
+    assert_eq!(status, 401, "the webhooks (their URLs) need the token in prod");
+    let (status, registered) = call("POST", app.url("/api/v1/webhooks"), Some(TOKEN), Some(hook)).await;
+    assert_eq!(status, 201, "{registered}");
+    let hook_url = app.url(&format!(
+        "/api/v1/webhooks/{}",
+        registered["id"].as_str().unwrap()
+    ));
+    for (method, url) in [
+        ("GET", hook_url.clone()),
+        ("DELETE", hook_url.clone()),
+        ("GET", format!("{hook_url}/dead")),
+        ("POST", format!("{hook_url}/replay")),
+    ] {
+        let (status, _) = call(method, url.clone(), None, None).await;
+        assert_eq!(status, 401, "{method} {url} needs the token in prod");
+    }
     let (status, shown) = call("GET", message_url, Some(TOKEN), None).await;
     assert_eq!(
         (status, shown["to"].as_str()),

@@ -84,7 +84,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     );
     let relay_board = RelayBoard::new(service.redis().clone());
     let instance = service.consumer().to_string();
-    let eraser = Eraser::new(service.db().clone(), ledger::ERASE);
+    let eraser = Eraser::new(service.db().clone(), &[ledger::ERASE]);
     Ok(service
         // Transactional messages on a lane of their own: never behind the
         // campaigns' emails waiting in `comms:emails`.

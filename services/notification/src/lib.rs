@@ -78,7 +78,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         ),
     );
     let on_resend = resends.clone();
-    let eraser = Eraser::new(service.db().clone(), store::ERASE);
+    let eraser = Eraser::new(service.db().clone(), &[store::ERASE]);
     Ok(service
         .consume(&streams.campaigns, move |delivery: eventstore::Delivery| {
             let (notifier, resends) = (on_campaign.clone(), on_resend.clone());

@@ -19,6 +19,7 @@ pub mod manifest;
 mod redis_cli;
 mod stores;
 pub mod timing;
+pub mod webhooks;
 
 pub use event_store::EventStore;
 pub use manifest::service_names;

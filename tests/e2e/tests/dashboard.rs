@@ -17,7 +17,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use e2e::{all_sent, Stack, Wiring};
-use testkit::{free_port, MailDev, Persistence, RedisServer, SinkMode, SmtpSink};
+use testkit::{free_port, MailDev, Persistence, RedisServer, Reply, SinkMode, SmtpSink, WebhookReceiver};
 
 const USERS: u64 = 300;
 
@@ -377,4 +377,23 @@ fn dead_letters_are_listed_and_replayed_from_the_page() {
     let records =
         stack.notification_counts(&id, &serde_json::json!({ "sent": DEAD }), Duration::from_secs(60));
     assert_eq!(records, serde_json::json!({ "sent": DEAD }));
+}
+
+#[test]
+fn a_webhook_registered_on_the_page_receives_a_campaign_s_events_signed() {
+    const RECIPIENTS: u64 = 20;
+    let stack = Stack::start(RECIPIENTS);
+    let receiver = WebhookReceiver::start(Reply::Ok);
+    // Every kind is ticked: each email sent, then the campaign completed.
+    let expected = RECIPIENTS + 1;
+    let seen = browse(&stack, "webhooks.mjs", &[&receiver.url(), &expected.to_string()]);
+    let secret = seen["secret"].as_str().expect("the secret shown");
+    let events = e2e::webhooks::signed_events(&receiver, secret);
+    assert_eq!(events.len() as u64, expected, "{seen}");
+    assert_eq!(
+        e2e::webhooks::of_kind(&events, "email.sent").len() as u64,
+        RECIPIENTS
+    );
+    let listed = stack.get("campaign-service", "/api/v1/webhooks");
+    assert_eq!(listed["webhooks"], serde_json::json!([]), "removed on the page");
 }

@@ -37,6 +37,10 @@ fn own_paths(service: &str) -> &'static [&'static str] {
             "/api/v1/templates",
             "/api/v1/templates/{name}",
             "/api/v1/templates/{name}/versions/{version}",
+            "/api/v1/webhooks",
+            "/api/v1/webhooks/{id}",
+            "/api/v1/webhooks/{id}/dead",
+            "/api/v1/webhooks/{id}/replay",
             "/unsubscribe/{token}",
         ],
         "user-service" => &[

@@ -178,6 +178,13 @@ pub(super) fn routes<S: Clone + Send + Sync + 'static>(peers: &Peers) -> Router<
             ),
         )
         .route(
+            "/dashboard/webhooks.js",
+            file(
+                "text/javascript; charset=utf-8",
+                include_str!("../../static/webhooks.js"),
+            ),
+        )
+        .route(
             "/dashboard/dashboard.css",
             file(
                 "text/css; charset=utf-8",

@@ -18,6 +18,8 @@
 //! | `GET /api/v1/dead-letters?stream=…&after=…&limit=…` | dead letters of a stream, a page at a time | [`dead_letters`] |
 //! | `POST /api/v1/dead-letters/replay?stream=…&id=…` | replays one | [`dead_letters`] |
 //! | `POST /api/v1/dead-letters/replay-all?stream=…` | replays every one | [`dead_letters`] |
+//! | `POST /api/v1/webhooks`, `GET /api/v1/webhooks`, `GET`/`DELETE /api/v1/webhooks/{id}` | signed webhook endpoints: registered, listed, removed | [`webhooks`] |
+//! | `GET /api/v1/webhooks/{id}/dead`, `POST /api/v1/webhooks/{id}/replay` | an endpoint's events whose tries ran out, and replaying them | [`webhooks`] |
 //! | `GET /unsubscribe/{token}` | an email's unsubscribe link: a page asking to confirm, changing nothing | [`unsubscribe`] |
 //! | `POST /unsubscribe/{token}` | unsubscribes (`List-Unsubscribe=One-Click`) or resubscribes (`action=resubscribe`) | [`unsubscribe`] |
 //!
@@ -42,6 +44,7 @@ mod streams;
 mod templates;
 pub mod test_send;
 pub mod unsubscribe;
+mod webhooks;
 
 use axum::routing::{get, post};
 use axum::{middleware, Router};
@@ -86,6 +89,12 @@ use crate::store::{Campaign, Failure, Progress};
         dead_letters::dead_letters,
         dead_letters::replay,
         dead_letters::replay_all,
+        webhooks::add,
+        webhooks::list,
+        webhooks::one,
+        webhooks::remove,
+        webhooks::dead,
+        webhooks::replay,
         unsubscribe::page,
         unsubscribe::choose
     ),
@@ -118,12 +127,21 @@ use crate::store::{Campaign, Failure, Progress};
         eventstore::GroupStats,
         eventstore::ConsumerStats,
         eventstore::DeadLetter,
+        webhooks::NewWebhook,
+        webhooks::NewEndpoint,
+        webhooks::Endpoints,
+        webhooks::DeadPage,
+        webhooks::ReplayedEvents,
+        crate::webhooks::store::Endpoint,
+        crate::webhooks::store::DeadEvent,
+        crate::webhooks::event::EventType,
         unsubscribe::Choice,
         unsubscribe::Consent
     )),
     tags(
         (name = "campaigns", description = "Campaigns: creation, status and exact progress"),
         (name = "messages", description = "Transactional messages: one email to one address, sent now"),
+        (name = "webhooks", description = "Signed webhooks: every outcome POSTed to the endpoints registered"),
         (name = "streams", description = "The event streams: figures and dead letters"),
         (name = "consent", description = "The unsubscribe link of every email (RFC 8058 one-click)")
     )
@@ -201,6 +219,13 @@ pub fn router(state: AppState, peers: &Peers) -> Router {
         .route("/api/v1/dead-letters", get(dead_letters::dead_letters))
         .route("/api/v1/dead-letters/replay", post(dead_letters::replay))
         .route("/api/v1/dead-letters/replay-all", post(dead_letters::replay_all))
+        .route("/api/v1/webhooks", post(webhooks::add).get(webhooks::list))
+        .route(
+            "/api/v1/webhooks/{id}",
+            get(webhooks::one).delete(webhooks::remove),
+        )
+        .route("/api/v1/webhooks/{id}/dead", get(webhooks::dead))
+        .route("/api/v1/webhooks/{id}/replay", post(webhooks::replay))
         .route_layer(middleware::from_fn_with_state(
             state.access.clone(),
             require_token,

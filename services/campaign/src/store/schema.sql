@@ -147,3 +147,49 @@ CREATE TABLE IF NOT EXISTS message_templates (
     created_at BIGINT NOT NULL,
     PRIMARY KEY (name, version)
 );
+
+-- Webhook endpoints (webhooks/, routes/webhooks.rs): where events are
+-- POSTed, signed with `secret`, and which kinds (`events`, a JSON array).
+-- `failures` and `retry_at` space out the tries of an endpoint that fails.
+CREATE TABLE IF NOT EXISTS webhook_endpoints (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    events TEXT NOT NULL,
+    batch_size BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    delivered BIGINT NOT NULL,
+    failures BIGINT NOT NULL,
+    retry_at BIGINT NOT NULL,
+    last_success_at BIGINT,
+    last_error TEXT,
+    last_error_at BIGINT
+);
+
+-- Each event until its endpoint has it: deleted once delivered, kept with
+-- `dead_at` once its tries ran out, until an operator replays it.
+-- `recipient` and `detail` apart from `data`, for erasures.
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    endpoint_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    occurred_at BIGINT NOT NULL,
+    notification_id TEXT,
+    recipient TEXT,
+    detail TEXT,
+    data TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    attempts BIGINT NOT NULL,
+    next_at BIGINT NOT NULL,
+    last_error TEXT,
+    dead_at BIGINT,
+    PRIMARY KEY (endpoint_id, event_id)
+);
+
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (endpoint_id, dead_at, next_at);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_notification ON webhook_deliveries (notification_id);
+
+-- The campaigns whose end has been made an event.
+CREATE TABLE IF NOT EXISTS webhook_campaigns (
+    campaign_id TEXT PRIMARY KEY
+);
