@@ -1,7 +1,7 @@
 //! Transactional messages through the four services and MailDev: each
-//! message reaches its address once, across email-service's death (the
-//! messages wait in the stream) and retries of its request under its
-//! `Idempotency-Key`, and ends `sent`; a
+//! message reaches its address once, across the SIGKILL of every service
+//! (email-service's while the messages wait in the stream) and retries of
+//! its request under its `Idempotency-Key`, and ends `sent`; a
 //! message to a suppressed address is not sent and ends `suppressed`.
 
 use std::collections::BTreeSet;
@@ -59,7 +59,13 @@ fn each_message_reaches_its_address_once_across_a_kill_and_retries() {
         assert_eq!(status, 202, "{queued}");
         ids.push(queued["id"].as_str().unwrap().to_string());
     }
-    // Each request is retried, as a client whose answer was lost would.
+    // campaign-service dies with the messages stored and published, and
+    // so do the services off the messages' path; back, each request is
+    // retried, as a client whose answer was lost would.
+    for service in ["campaign-service", "notification-service", "user-service"] {
+        stack.kill(service);
+        stack.start_service(service);
+    }
     for (n, id) in ids.iter().enumerate() {
         let (status, again) = send(
             &stack,

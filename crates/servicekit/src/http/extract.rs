@@ -71,3 +71,45 @@ impl<S: Send + Sync> FromRequest<S> for FormFields {
         Ok(Self(fields))
     }
 }
+
+/// Deserializes a whole number of a JSON body written either way: `17` or
+/// `17.0`, which JSON Schema (and so an OpenAPI `integer`) calls the same
+/// integer. A fraction, or a number past ±2^53 where a float is no longer
+/// exact, is refused (`#[serde(deserialize_with = "whole_number")]`).
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    use serde::de::Error;
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    let number = <f64 as serde::Deserialize>::deserialize(deserializer)?;
+    if number.fract() == 0.0 && number.abs() <= EXACT {
+        // Whole and within ±2^53: the cast is exact.
+        #[allow(clippy::cast_possible_truncation)]
+        Ok(number as i64)
+    } else {
+        Err(D::Error::custom(format!("{number} is not a whole number")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::whole_number;
+
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(deserialize_with = "whole_number")]
+        n: i64,
+    }
+
+    #[test]
+    fn a_whole_number_reads_written_either_way_and_a_fraction_is_refused() {
+        let read = |json: &str| serde_json::from_str::<Body>(json).map(|body| body.n);
+        assert_eq!(read(r#"{"n": 17}"#).unwrap(), 17);
+        assert_eq!(read(r#"{"n": 17.0}"#).unwrap(), 17);
+        assert_eq!(read(r#"{"n": -3}"#).unwrap(), -3);
+        assert!(read(r#"{"n": 17.5}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("not a whole number"));
+        assert!(read(r#"{"n": 1e300}"#).is_err());
+        assert!(read(r#"{"n": "17"}"#).is_err());
+    }
+}

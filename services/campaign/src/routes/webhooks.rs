@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use servicekit::http::extract::{ApiJson, ApiPath, ApiQuery};
+use servicekit::http::extract::{whole_number, ApiJson, ApiPath, ApiQuery};
 use servicekit::http::{fetch_page, found, ApiError, ErrorBody};
 use servicekit::now_ms;
 use utoipa::{IntoParams, ToSchema};
@@ -38,7 +38,7 @@ pub(super) struct NewWebhook {
     events: Vec<EventType>,
     /// Events per POST: 1 (the default) sends each event as the body; more
     /// sends `{"events": [...]}` of up to this many.
-    #[serde(default = "one_event")]
+    #[serde(default = "one_event", deserialize_with = "whole_number")]
     #[schema(default = 1, minimum = 1, maximum = 100)]
     batch_size: i64,
     /// The signing secret, `whsec_` and the base64 of 24 to 64 bytes;
