@@ -32,7 +32,11 @@
 # (logs, databases, samples), SERVERS ("maildev smtp-sink", the runs to
 # make, in order), DKIM (off; rsa or ed25519: email-service signs every
 # email with a key of that algorithm, RSA of 2048 bits, that openssl
-# makes for the run).
+# makes for the run), WEBHOOK (0; 1: an endpoint registered for every
+# `email.sent` and the campaign's end, WEBHOOK_BATCH (100) events a POST,
+# into a receiver (Python's http.server) that answers 200: what webhooks
+# cost the campaign, and how long after its completion the endpoint had
+# every event).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
@@ -78,6 +82,12 @@ case "$dkim" in
     ;;
   *) echo "DKIM: unknown '$dkim' (off, rsa, ed25519)" >&2; exit 2 ;;
 esac
+webhook="${WEBHOOK:-0}" webhook_batch="${WEBHOOK_BATCH:-100}"
+case "$webhook" in
+  0 | 1) ;;
+  *) echo "WEBHOOK: 0 or 1, not '$webhook'" >&2; exit 2 ;;
+esac
+require_whole_numbers webhook_batch
 make_workdir
 
 mb() { awk -v v="$1" -v d="$2" 'BEGIN { printf "%.1f", v / d }'; }
@@ -95,6 +105,41 @@ stream_groups() {
     awk 'prev == "name" { n = $0 } prev == "pending" { p = $0 } prev == "lag" { print n, p, $0 } { prev = $0 }'
 }
 redis_memory() { rcli info memory | tr -d '\r' | awk -F: -v k="$1" '$1 == k { print $2 }'; }
+
+# start_webhook: a receiver answering 200 to every POST, and an endpoint
+# registered on it (webhook_id).
+start_webhook() {
+  local receiver_port hooks
+  receiver_port="$(free_ports 1)"
+  launch webhook-receiver python3 -c '
+import http.server, sys
+class Receiver(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers["content-length"]))
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Receiver).serve_forever()' "$receiver_port"
+  ready_or_fail webhook-receiver 10 curl -fsS -o /dev/null -X POST -d '{}' "http://127.0.0.1:$receiver_port/"
+  hooks="http://127.0.0.1:${port[campaign-service]}/api/v1/webhooks"
+  webhook_id="$(curl -fsS -X POST -H 'content-type: application/json' \
+    -d "{\"url\": \"http://127.0.0.1:$receiver_port/hooks\", \"events\": [\"email.sent\", \"campaign.completed\"], \"batch_size\": $webhook_batch}" \
+    "$hooks" | jq -r .id)" || fail "registering the webhook failed"
+}
+# webhook_drained: waits until the endpoint has every event (each email's
+# and the campaign's end), for at most 10 minutes; records when, after t1.
+webhook_drained() {
+  local url="http://127.0.0.1:${port[campaign-service]}/api/v1/webhooks/$webhook_id" delivered=0 deadline=$((SECONDS + 600))
+  while [ "$delivered" -lt $((users + 1)) ] && [ "$SECONDS" -lt "$deadline" ]; do
+    sleep 0.2
+    delivered="$(curl -fsS --max-time 5 "$url" | jq .delivered)"
+  done
+  result[$run.webhook_delivered]="$delivered"
+  result[$run.webhook_after_s]="$(elapsed "$t1" "$(now)")"
+  [ "$delivered" = $((users + 1)) ] || fail "the webhook endpoint had $delivered events, not $((users + 1))"
+}
 
 declare -A result=()   # run.key -> value
 clk_tck="$(getconf CLK_TCK)"
@@ -161,6 +206,7 @@ bench_run() {
   result[$run.seed_s]="$(jq -r '.seconds * 1000 | round / 1000' <<<"$seeded_line")"
 
   start_other_services
+  [ "$webhook" = 0 ] || start_webhook
 
   local procs=("${services[@]}" "$smtp_proc" redis)
   declare -A ticks0=()
@@ -173,6 +219,7 @@ bench_run() {
   : >"$samples"
   catalogue_campaign sample_campaign
   [ -n "$expanded_at" ] || expanded_at="$t1"
+  [ "$webhook" = 0 ] || webhook_drained
   result[$run.campaign_wall_s]="$(elapsed "$t0" "$t1")"
   result[$run.expanded_s]="$(elapsed "$t0" "$expanded_at")"
   record_campaign "$run" "$campaign"
@@ -222,6 +269,7 @@ bench_run() {
   for name in "${services[@]}" redis; do
     stopping+=("${pid[$name]}")
   done
+  [ "$webhook" = 0 ] || stopping+=("${pid[webhook-receiver]}")
   stop_pids "${stopping[@]}"
 
   local messages=$users
@@ -331,13 +379,17 @@ run_json() {
     --argjson backlog "$(jq -Rn '[inputs | select(length > 0) | split(" ") | {stream: .[0], group: .[1], max: (.[2] | tonumber), at_s: (.[3] | tonumber)}]' <<<"${result[$run.backlog]}")" \
     --arg smtp_server "$run" \
     --arg loadavg "${result[$run.loadavg]}" \
+    --argjson webhook "$(if [ "$webhook" = 0 ]; then echo null; else
+      printf '{"batch": %s, "delivered": %s, "after_completion_s": %s}' "$webhook_batch" \
+        "${result[$run.webhook_delivered]}" "${result[$run.webhook_after_s]}"; fi)" \
     '{users: $users, seed_s: $seed_s, ready_s: $ready_s, campaign_s: $campaign_s, campaign_wall_s: $campaign_wall_s,
       expanded_s: $expanded_s, emails_per_s: $emails_per_s, raw_smtp_per_s: $raw_smtp_per_s, raw_messages: $raw_messages,
       ratio: $ratio, sent: $sent, failed: $failed, received: $received, exact: $exact, smtp_server: $smtp_server,
       peak_rss_mb: {"user-service": $user, "notification-service": $notification, "email-service": $email,
                     "campaign-service": $campaign, ($smtp_server): $smtp_rss},
       redis_peak_mb: $redis_peak_mb, redis_final_mb: $redis_final_mb, redis_rss_mb: $redis_rss_mb,
-      cpu_percent: $cpu, cpu_us_per_email: $cpu_us, max_backlog: $backlog, loadavg_before: $loadavg}'
+      cpu_percent: $cpu, cpu_us_per_email: $cpu_us, max_backlog: $backlog, loadavg_before: $loadavg,
+      webhook: $webhook}'
 }
 # Top level: the smtp-sink run when it ran, else the maildev run; the
 # maildev run under "maildev" when both ran.

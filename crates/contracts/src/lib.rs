@@ -364,6 +364,13 @@ pub struct EmailDelivery {
     /// (absent in outcomes published before it was added).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient: Option<String>,
+    /// How many times email-service was handed the email's request for
+    /// this outcome, this time included (1: its first try settled it);
+    /// absent where no try was made (a dead letter given up by a reader,
+    /// a cancelled campaign) and in outcomes published before it was
+    /// added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tries: Option<u64>,
 }
 
 impl Event for EmailDelivery {

@@ -38,6 +38,7 @@ fn outcome(campaign_id: &str, n: u32, status: DeliveryStatus) -> Envelope {
         status,
         detail: None,
         recipient: Some(format!("user{n}@example.com")),
+        tries: None,
     };
     Envelope::with_id(&outcome, format!("delivery:{campaign_id}:{n}")).unwrap()
 }

@@ -43,6 +43,7 @@ async fn outcome(publisher: &Publisher, id: &str, status: DeliveryStatus, n: u32
         status,
         detail: Some(format!("outcome {n}")),
         recipient: Some("ada@example.com".into()),
+        tries: Some(u64::from(n)),
     };
     let envelope = Envelope::with_id(&outcome, format!("delivery:{id}:{n}")).unwrap();
     publisher.publish(DELIVERIES, &envelope).await.unwrap();
@@ -122,10 +123,29 @@ async fn a_message_is_in_the_stream_when_answered_once_per_key_and_settled_by_it
     outcome(&publisher, second_id, DeliveryStatus::Suppressed, 4).await;
     let suppressed = wait_status(&app, second_id, "suppressed").await;
     assert_eq!(suppressed["detail"], "outcome 4");
+    let sent = wait_status(&app, &id, "sent").await;
+    assert_eq!(sent["detail"], "outcome 2", "a later failure changes nothing");
+    // Every outcome is an attempt, in order, with email-service's tries.
+    let attempts: Vec<(&str, &str, i64)> = sent["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|attempt| {
+            (
+                attempt["outcome"].as_str().unwrap(),
+                attempt["detail"].as_str().unwrap(),
+                attempt["tries"].as_i64().unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(
-        wait_status(&app, &id, "sent").await["detail"],
-        "outcome 2",
-        "a later failure changes nothing"
+        attempts,
+        [
+            ("dead_lettered", "outcome 1", 1),
+            ("sent", "outcome 2", 2),
+            ("failed", "outcome 3", 3)
+        ],
+        "{sent}"
     );
 
     let (status, missing) = testkit::http::call("GET", app.url("/api/v1/messages/nope"), None, None).await;

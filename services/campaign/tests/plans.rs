@@ -1,7 +1,8 @@
 //! campaign-service's reads by order and by status use its indexes on
 //! real SQLite and PostgreSQL: the list and the live channel read the
-//! latest campaigns often, and the stalled-campaign sweep reads those in
-//! one status, so neither sorts nor scans the table. The queries have the
+//! latest campaigns often, the stalled-campaign sweep reads those in one
+//! status, and the webhooks read an endpoint's next events however many
+//! wait, so none sorts nor scans the table. The queries have the
 //! store's `WHERE` and `ORDER BY` clauses, which decide the plan.
 
 use campaign_service::store::SCHEMA;
@@ -21,6 +22,11 @@ const READS: &[(&str, &str)] = &[
     (
         "SELECT id FROM campaigns WHERE status = 'expanding' AND created_at < 1000",
         "campaigns_by_status",
+    ),
+    (
+        "SELECT event_id FROM webhook_deliveries
+         WHERE endpoint_id = 'e' AND dead_at IS NULL AND next_at <= 5 ORDER BY next_at, event_id LIMIT 100",
+        "webhook_deliveries_in_order",
     ),
 ];
 

@@ -17,6 +17,7 @@ fn sent(n: u32, at: i64) -> Event {
         status: contracts::DeliveryStatus::Sent,
         detail: None,
         recipient: Some(format!("person{n}@example.com")),
+        tries: None,
     };
     Event::of_delivery(&delivery, at).unwrap()
 }
@@ -34,18 +35,18 @@ async fn keeps_delivers_puts_off_and_replays(db: AnyPool) {
     let subscribers = store.subscribers().await.unwrap();
     assert_eq!(subscribers[0].events, [EventType::EmailSent]);
 
-    let events: Vec<(String, Event)> = [3, 1, 2, 1]
-        .into_iter()
-        .map(|n| ("hook-1".to_string(), sent(n, 1_000 + i64::from(n))))
-        .chain([("no-such-hook".to_string(), sent(9, 1_009))])
-        .collect();
-    store.enqueue(&events, 2_000).await.unwrap();
+    for (n, kept_at) in [(1, 1_997), (2, 1_998), (3, 1_999), (1, 2_000)] {
+        let events = [("hook-1".to_string(), sent(n, 1_000 + i64::from(n)))];
+        store.enqueue(&events, kept_at).await.unwrap();
+    }
+    let stray = [("no-such-hook".to_string(), sent(9, 1_009))];
+    store.enqueue(&stray, 2_000).await.unwrap();
     let due = store.due("hook-1", 2_000, 10).await.unwrap();
     let order: Vec<_> = due
         .iter()
         .map(|event| event.notification_id.clone().unwrap())
         .collect();
-    assert_eq!(order, ["n-1", "n-2", "n-3"], "each once, oldest first");
+    assert_eq!(order, ["n-1", "n-2", "n-3"], "each once, in the order kept");
     assert_eq!(due[0], sent(1, 1_001), "read back as kept");
     assert_eq!(store.due_targets(2_000).await.unwrap().len(), 1);
     assert!(store.due("no-such-hook", 2_000, 10).await.unwrap().is_empty());

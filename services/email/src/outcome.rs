@@ -39,6 +39,7 @@ pub fn outcome_event<'s>(
         status,
         detail,
         recipient: Some(email.to_email),
+        tries: Some(delivery.deliveries),
     };
     let envelope =
         Envelope::with_id(&event, format!("delivery:{id}"))?.traced(delivery.envelope.trace.clone());

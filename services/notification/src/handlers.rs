@@ -297,6 +297,7 @@ pub(crate) fn unsent_outcome(
         status,
         detail: Some(detail.into()),
         recipient: None,
+        tries: None,
     };
     Ok((
         stream,
@@ -369,6 +370,7 @@ fn render(
                 status: DeliveryStatus::Failed,
                 detail: Some(format!("cannot render the template: {error}")),
                 recipient: Some(request.email),
+                tries: None,
             };
             (stream, Envelope::with_id(&failure, request.notification_id))
         }
@@ -397,6 +399,7 @@ impl Handler for RequestHandler {
             status: DeliveryStatus::DeadLettered,
             detail: Some(format!("dead-lettered: {reason}")),
             recipient: Some(request.email),
+            tries: None,
         };
         let envelope = Envelope::with_id(&outcome, format!("delivery:{}", request.notification_id))
             .map_err(anyhow::Error::from)?

@@ -17,6 +17,7 @@ mod exactly_once;
 pub mod mailbox;
 pub mod manifest;
 mod redis_cli;
+pub mod reports;
 mod stores;
 pub mod timing;
 pub mod webhooks;

@@ -137,20 +137,6 @@ fn a_recipient_refused_at_rcpt_is_suppressed_as_a_hard_bounce() {
     );
 }
 
-/// Posts `report` to user-service's bounce endpoint, as a mailbox's pipe
-/// would.
-fn post_report(stack: &Stack, report: &str) -> (u16, Value) {
-    let url = format!("http://127.0.0.1:{}/api/v1/bounces", stack.port("user-service"));
-    let response = match ureq::post(&url)
-        .set("content-type", "message/rfc822")
-        .send_string(report)
-    {
-        Ok(response) | Err(ureq::Error::Status(_, response)) => response,
-        Err(error) => panic!("POST /api/v1/bounces: {error}"),
-    };
-    (response.status(), response.into_json().expect("JSON body"))
-}
-
 #[test]
 fn bounce_and_complaint_reports_suppress_their_recipients() {
     let stack = Stack::start(5);
@@ -172,7 +158,7 @@ Final-Recipient: rfc822; {soft}\r\nAction: delayed\r\nStatus: 4.2.2\r\n\r\n\
 Final-Recipient: rfc822; stranger@nowhere.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
 --b1\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{bounced}@comms>\r\nTo: {hard}\r\n\r\n--b1--\r\n"
     );
-    let (status, report) = post_report(&stack, &dsn);
+    let (status, report) = stack.post_report(&dsn);
     assert_eq!(status, 202, "{report}");
     assert_eq!(
         report,
@@ -183,14 +169,8 @@ Final-Recipient: rfc822; stranger@nowhere.example\r\nAction: failed\r\nStatus: 5
             "unmatched": ["stranger@nowhere.example"]
         })
     );
-    let arf = format!(
-        "From: fbl@isp.example\r\nMIME-Version: 1.0\r\n\
-Content-Type: multipart/report; report-type=feedback-report; boundary=\"b2\"\r\n\r\n\
---b2\r\nContent-Type: text/plain\r\n\r\nA complaint.\r\n\
---b2\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nVersion: 1\r\n\r\n\
---b2\r\nContent-Type: message/rfc822\r\n\r\nMessage-ID: <n@comms>\r\nTo: <{complainer}>\r\nSubject: Hi\r\n\r\nHi\r\n--b2--\r\n"
-    );
-    let (status, report) = post_report(&stack, &arf);
+    let arf = e2e::reports::complaint(&complainer);
+    let (status, report) = stack.post_report(&arf);
     assert_eq!(status, 202, "{report}");
     assert_eq!(report["suppressed"], json!([complainer]));
 
@@ -219,7 +199,7 @@ Content-Type: multipart/report; report-type=feedback-report; boundary=\"b2\"\r\n
         "{detail}"
     );
 
-    let (status, error) = post_report(&stack, "Subject: hello\r\n\r\nnot a report\r\n");
+    let (status, error) = stack.post_report("Subject: hello\r\n\r\nnot a report\r\n");
     assert_eq!(status, 400, "{error}");
     assert!(
         error["error"].as_str().unwrap().contains("multipart/report"),

@@ -228,18 +228,8 @@ fn each_kind_of_event_goes_to_whoever_asked_for_it_and_bad_registrations_are_ref
         .as_str()
         .unwrap()
         .to_string();
-    let arf = format!(
-        "From: fbl@isp.example\r\nMIME-Version: 1.0\r\n\
-Content-Type: multipart/report; report-type=feedback-report; boundary=\"b2\"\r\n\r\n\
---b2\r\nContent-Type: text/plain\r\n\r\nA complaint.\r\n\
---b2\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nVersion: 1\r\n\r\n\
---b2\r\nContent-Type: message/rfc822\r\n\r\nMessage-ID: <n@comms>\r\nTo: <{complainer}>\r\nSubject: Hi\r\n\r\nHi\r\n--b2--\r\n"
-    );
-    let url = format!("http://127.0.0.1:{}/api/v1/bounces", stack.port("user-service"));
-    let response = ureq::post(&url)
-        .set("content-type", "message/rfc822")
-        .send_string(&arf);
-    assert_eq!(response.map(|response| response.status()).ok(), Some(202));
+    let (status, report) = stack.post_report(&e2e::reports::complaint(&complainer));
+    assert_eq!(status, 202, "{report}");
     // A scheduled campaign cancelled.
     let (status, scheduled) = stack.post(
         "campaign-service",

@@ -115,6 +115,7 @@ use crate::store::{Campaign, Failure, Progress};
         messages::SendMessage,
         messages::MessageQueued,
         crate::store::Message,
+        crate::store::Attempt,
         templates::NewTemplate,
         crate::store::StoredTemplate,
         schedule::Reschedule,

@@ -41,6 +41,25 @@ pub struct Message {
     pub created_at: i64,
     /// When its outcome came, in ms since the Unix epoch.
     pub settled_at: Option<i64>,
+    /// Every outcome its email had, in order: one, or a dead letter and
+    /// its replay's.
+    pub attempts: Vec<Attempt>,
+}
+
+/// One outcome of a message's email.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct Attempt {
+    /// `sent`, `failed`, `suppressed` or `dead_lettered`.
+    #[schema(example = "sent")]
+    pub outcome: String,
+    /// The server's reply or the reason.
+    pub detail: Option<String>,
+    /// How many times email-service tried it for this outcome (its
+    /// retries of a busy or refusing server included); `null` when none
+    /// was made (a dead letter).
+    pub tries: Option<i64>,
+    /// When the outcome came, in ms since the Unix epoch.
+    pub at: i64,
 }
 
 /// A message to store: its id, what identifies its request, and the
@@ -109,6 +128,7 @@ impl CampaignStore {
                 detail: None,
                 created_at: now,
                 settled_at: None,
+                attempts: Vec::new(),
             }));
         }
         let key = message.key.as_deref().unwrap_or_default();
@@ -129,14 +149,31 @@ impl CampaignStore {
         }
     }
 
-    /// The message `id`, if there is one.
+    /// The message `id`, with its attempts, if there is one.
     pub async fn message(&self, id: &str) -> anyhow::Result<Option<Message>> {
-        sqlx::query(&format!("SELECT {COLUMNS} FROM messages WHERE id = $1"))
+        let Some(row) = sqlx::query(&format!("SELECT {COLUMNS} FROM messages WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.db)
             .await?
-            .map(|row| message_of(&row))
-            .transpose()
+        else {
+            return Ok(None);
+        };
+        let mut message = message_of(&row)?;
+        let attempts = sqlx::query(
+            "SELECT outcome, detail, tries, at FROM message_attempts WHERE message_id = $1 ORDER BY n",
+        )
+        .bind(id)
+        .fetch_all(&self.db)
+        .await?;
+        for row in attempts {
+            message.attempts.push(Attempt {
+                outcome: row.try_get(0)?,
+                detail: row.try_get(1)?,
+                tries: row.try_get(2)?,
+                at: row.try_get(3)?,
+            });
+        }
+        Ok(Some(message))
     }
 
     /// The emails (JSON) of up to `limit` messages still `queued` whose
@@ -184,6 +221,19 @@ impl CampaignStore {
     ) -> anyhow::Result<()> {
         let now = now_ms();
         for outcome in outcomes.iter().filter(|outcome| outcome.status.is_final()) {
+            sqlx::query(
+                "INSERT INTO message_attempts (message_id, n, outcome, detail, tries, at)
+                 SELECT $1, (SELECT COUNT(*) FROM message_attempts WHERE message_id = $1), $2, $3, $4, $5
+                 WHERE EXISTS (SELECT 1 FROM messages WHERE id = $1)
+                 ON CONFLICT (message_id, outcome) DO NOTHING",
+            )
+            .bind(&outcome.notification_id)
+            .bind(outcome.status.as_str())
+            .bind(&outcome.detail)
+            .bind(outcome.tries.map(i64::try_from).transpose()?)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
             let replaceable = if outcome.status == DeliveryStatus::DeadLettered {
                 "status = 'queued'"
             } else {
@@ -213,5 +263,6 @@ fn message_of(row: &sqlx::any::AnyRow) -> anyhow::Result<Message> {
         detail: row.try_get(4)?,
         created_at: row.try_get(5)?,
         settled_at: row.try_get(6)?,
+        attempts: Vec::new(),
     })
 }

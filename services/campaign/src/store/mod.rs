@@ -28,7 +28,7 @@ pub use control::Change;
 pub use create::Creation;
 pub use failures::ERASE;
 pub use message_templates::StoredTemplate;
-pub use messages::{Message, NewMessage, Stored};
+pub use messages::{Attempt, Message, NewMessage, Stored};
 mod model;
 
 use model::Counts;

@@ -134,6 +134,19 @@ CREATE TABLE IF NOT EXISTS messages (
 
 CREATE INDEX IF NOT EXISTS messages_by_status ON messages (status, announced_at);
 
+-- Each outcome a message's email had (a dead letter, then its replay's
+-- real outcome), once each, with how many tries email-service made; `n`
+-- numbers them in the order they came.
+CREATE TABLE IF NOT EXISTS message_attempts (
+    message_id TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT,
+    tries BIGINT,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (message_id, outcome)
+);
+
 -- Stored message templates (routes/templates.rs): each change a new
 -- version, a message naming one by name gets the latest (or the version
 -- it asks for). `variables` is the JSON array of the names it declares.
@@ -186,7 +199,7 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     PRIMARY KEY (endpoint_id, event_id)
 );
 
-CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (endpoint_id, dead_at, next_at);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_in_order ON webhook_deliveries (endpoint_id, next_at, event_id) WHERE dead_at IS NULL;
 CREATE INDEX IF NOT EXISTS webhook_deliveries_by_notification ON webhook_deliveries (notification_id);
 
 -- The campaigns whose end has been made an event.

@@ -253,6 +253,7 @@ mod tests {
             status,
             detail: Some("550 no such user".into()),
             recipient: Some("ada@example.com".into()),
+            tries: None,
         }
     }
 

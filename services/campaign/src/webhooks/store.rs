@@ -1,6 +1,8 @@
 //! The webhook endpoints and the events each still has to receive, in
 //! campaign-service's database.
 
+use std::collections::BTreeSet;
+
 use serde::Serialize;
 use servicekit::db::in_list;
 use sqlx::any::AnyRow;
@@ -85,6 +87,10 @@ const ENDPOINT_COLUMNS: &str = "id, url, events, batch_size, created_at, deliver
     last_success_at, last_error, last_error_at,
     (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.dead_at IS NULL),
     (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.dead_at IS NOT NULL)";
+
+/// Events per `INSERT` of [`WebhookStore::enqueue`]: 9 parameters each,
+/// well within SQLite's and PostgreSQL's limits.
+const ROWS_PER_INSERT: usize = 100;
 
 const EVENT_COLUMNS: &str = "event_id, event_type, occurred_at, notification_id, recipient, detail, data";
 
@@ -183,28 +189,58 @@ impl WebhookStore {
 
     /// Keeps each `(endpoint, event)` until the endpoint has it, due now;
     /// one already kept (an entry read again) is left as it is. An
-    /// endpoint removed meanwhile gets nothing.
+    /// endpoint removed meanwhile gets nothing. A statement per
+    /// [`ROWS_PER_INSERT`] events, not one per event.
     pub async fn enqueue(&self, events: &[(String, Event)], now: i64) -> anyhow::Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.db.begin().await?;
-        for (endpoint_id, event) in events {
-            sqlx::query(
+        let endpoints: BTreeSet<&str> = events.iter().map(|(id, _)| id.as_str()).collect();
+        let sql = format!(
+            "SELECT id FROM webhook_endpoints WHERE id IN {}",
+            in_list(endpoints.len(), 1)
+        );
+        let mut select = sqlx::query(&sql);
+        for id in &endpoints {
+            select = select.bind(*id);
+        }
+        let existing: BTreeSet<String> = select
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?;
+        let kept: Vec<_> = events.iter().filter(|(id, _)| existing.contains(id)).collect();
+        for chunk in kept.chunks(ROWS_PER_INSERT) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|row| {
+                    let first = row * 9 + 1;
+                    let params: Vec<String> = (first..first + 9).map(|n| format!("${n}")).collect();
+                    format!("({}, 0, ${})", params.join(", "), first + 8)
+                })
+                .collect();
+            let sql = format!(
                 "INSERT INTO webhook_deliveries
                    (endpoint_id, event_id, event_type, occurred_at, notification_id, recipient, detail, data, created_at, attempts, next_at)
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $9
-                 WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $1)
+                 VALUES {}
                  ON CONFLICT (endpoint_id, event_id) DO NOTHING",
-            )
-            .bind(endpoint_id)
-            .bind(&event.id)
-            .bind(event.kind.as_str())
-            .bind(event.occurred_at)
-            .bind(&event.notification_id)
-            .bind(&event.recipient)
-            .bind(&event.detail)
-            .bind(event.data.to_string())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+                rows.join(", ")
+            );
+            let mut insert = sqlx::query(&sql);
+            for (endpoint_id, event) in chunk {
+                insert = insert
+                    .bind(endpoint_id)
+                    .bind(&event.id)
+                    .bind(event.kind.as_str())
+                    .bind(event.occurred_at)
+                    .bind(&event.notification_id)
+                    .bind(&event.recipient)
+                    .bind(&event.detail)
+                    .bind(event.data.to_string())
+                    .bind(now);
+            }
+            insert.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -234,12 +270,13 @@ impl WebhookStore {
             .collect()
     }
 
-    /// Up to `limit` events due at `now` for `endpoint_id`, oldest first.
+    /// Up to `limit` events due at `now` for `endpoint_id`, in the order
+    /// they came due (the index's: no sort, however many wait).
     pub async fn due(&self, endpoint_id: &str, now: i64, limit: i64) -> anyhow::Result<Vec<Event>> {
         sqlx::query(&format!(
             "SELECT {EVENT_COLUMNS} FROM webhook_deliveries
              WHERE endpoint_id = $1 AND dead_at IS NULL AND next_at <= $2
-             ORDER BY occurred_at, event_id LIMIT $3"
+             ORDER BY next_at, event_id LIMIT $3"
         ))
         .bind(endpoint_id)
         .bind(now)
