@@ -1,6 +1,7 @@
 //! Signed webhooks through the four services: every outcome of a campaign
 //! reaches the endpoints that asked for it, signed, each event at least
-//! once with a stable id, across an endpoint down for 30 s; an endpoint
+//! once with a stable id, across campaign-service's SIGKILL and an
+//! endpoint down for 30 s; an endpoint
 //! that is slow, answers 500 or closes the connection holds up no other,
 //! its events end dead when their tries run out and reach it once
 //! replayed; each kind of event (failed, bounced, suppressed, complained,
@@ -42,9 +43,9 @@ fn register(stack: &Stack, receiver: &WebhookReceiver, events: &[&str], batch_si
 }
 
 #[test]
-fn every_outcome_of_a_campaign_reaches_the_endpoints_signed_across_an_endpoint_down_for_30_s() {
+fn every_outcome_of_a_campaign_reaches_the_endpoints_signed_across_a_kill_and_an_endpoint_down_for_30_s() {
     const USERS: usize = 2_000;
-    let stack = Stack::start_with(
+    let mut stack = Stack::start_with(
         USERS as u64,
         vec![
             ("CAMPAIGN_WEBHOOK_RETRY_BASE_MS".into(), "200".into()),
@@ -67,6 +68,10 @@ fn every_outcome_of_a_campaign_reaches_the_endpoints_signed_across_an_endpoint_d
     stack.wait_for("the first events", Duration::from_secs(60), || {
         one_by_one.received().len() >= 200
     });
+    // campaign-service dies mid-campaign, with events kept and not sent,
+    // and comes back; then the first endpoint goes down for 30 s.
+    stack.kill("campaign-service");
+    stack.start_service("campaign-service");
     one_by_one.down();
     let while_up = one_by_one.received().len();
     std::thread::sleep(Duration::from_secs(30));
