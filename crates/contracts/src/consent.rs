@@ -3,7 +3,7 @@
 //! ```text
 //! campaign-service (unsubscribe link), email-service (550 at RCPT),
 //! user-service (its API, bounce reports) ─ consent.changed ─► comms:consent ─► user-service
-//! user-service ─ suppression.changed ─► comms:suppressions ─► email-service
+//! user-service ─ suppression.changed ─► comms:suppressions ─► email-service, campaign-service
 //! ```
 //!
 //! user-service owns the suppression list: every change reaches it as a
@@ -12,7 +12,8 @@
 //! resolves a user to an address and publishes each change of the list as
 //! a [`SuppressionChanged`] on [`SUPPRESSIONS`], keyed by the address's
 //! hash ([`address_hash`]), which email-service keeps to check every
-//! recipient as late as the send.
+//! recipient as late as the send, and campaign-service to refuse a
+//! message to a suppressed address at the door.
 
 use std::fmt::Write;
 

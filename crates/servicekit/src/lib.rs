@@ -18,6 +18,7 @@ mod priority;
 pub mod service;
 pub mod shutdown;
 pub mod streams;
+pub mod suppressed;
 pub mod telemetry;
 pub mod vault;
 mod withheld;

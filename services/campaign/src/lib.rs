@@ -25,6 +25,7 @@ use servicekit::access::Access;
 use servicekit::app_env::AppEnv;
 use servicekit::erasure::Eraser;
 use servicekit::service::{Service, Spec};
+use servicekit::suppressed::SuppressedAddresses;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -70,6 +71,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         live,
         board: ControlBoard::new(service.redis().clone()),
         max_in_progress: config.max_in_progress,
+        suppressed: SuppressedAddresses::new(service.db().clone()),
         webhooks: WebhookStore::new(service.db().clone()),
         allow_link_local: config.webhook_allow_link_local,
     };
@@ -91,6 +93,13 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         })
         .consume(&streams.deliveries, DeliveryHandler(tracker.clone()))
         .consume(&streams.erasures, eraser)
+        .consume(&streams.suppressions, {
+            let suppressed = state.suppressed.clone();
+            move |delivery| {
+                let suppressed = suppressed.clone();
+                async move { suppressed.handle(delivery).await }
+            }
+        })
         .consume_in_group(webhooks::GROUP, &streams.deliveries, intake.clone())
         .consume_in_group(webhooks::GROUP, &streams.consent, intake)
         .once_per_cluster("webhooks", webhooks::EVERY, move || {

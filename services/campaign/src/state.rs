@@ -6,6 +6,7 @@ use contracts::unsubscribe::TokenKey;
 use contracts::Streams;
 use eventstore::{partitioned_stats, Publisher, Redis, StreamStats};
 use servicekit::access::Access;
+use servicekit::suppressed::SuppressedAddresses;
 use tokio_util::sync::CancellationToken;
 
 use crate::handlers::Tracker;
@@ -44,6 +45,9 @@ pub struct AppState {
     /// Campaigns that may be in progress at once (`CAMPAIGN_MAX_IN_PROGRESS`):
     /// a creation past it is refused ([`crate::quota`]).
     pub max_in_progress: u64,
+    /// The copy of the suppression list: a message to an address on it is
+    /// refused.
+    pub suppressed: SuppressedAddresses,
     /// The webhook endpoints and their events.
     pub webhooks: WebhookStore,
     /// Whether webhook URLs may go to link-local and metadata addresses

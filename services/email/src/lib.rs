@@ -21,7 +21,6 @@ pub mod relay_list;
 pub mod relays;
 pub mod routes;
 pub mod sender;
-pub mod suppressed;
 pub mod unrecorded;
 
 use contracts::control::ControlBoard;
@@ -38,7 +37,7 @@ use crate::ledger::Ledger;
 use crate::limits::SendSlots;
 use crate::mailer::Mailer;
 use crate::sender::Sender;
-use crate::suppressed::SuppressedAddresses;
+use servicekit::suppressed::SuppressedAddresses;
 
 /// The consumer group of email-service.
 pub const GROUP: &str = "email-service";

@@ -7,7 +7,7 @@ CREATE TABLE IF NOT EXISTS send_ledger (
     detail TEXT
 );
 
--- The copy of the suppression list (crate::suppressed).
+-- The copy of the suppression list (servicekit::suppressed).
 CREATE TABLE IF NOT EXISTS suppressed_addresses (
     address_hash TEXT PRIMARY KEY,
     suppressed BIGINT NOT NULL,

@@ -62,8 +62,8 @@ use crate::limits::SendSlots;
 use crate::mailer::{Mailer, SendError};
 use crate::outcome::{hard_bounce, outcome_event, outcome_label};
 use crate::recorder::Recorder;
-use crate::suppressed::SuppressedAddresses;
 use crate::unrecorded::Unrecorded;
+use servicekit::suppressed::SuppressedAddresses;
 
 mod handler;
 

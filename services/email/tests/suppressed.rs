@@ -10,8 +10,8 @@ use std::time::Duration;
 use contracts::consent::{address_hash, SuppressionChanged, SuppressionReason};
 use email_service::domains::DomainLimits;
 use email_service::ledger::SCHEMA;
-use email_service::suppressed::SuppressedAddresses;
 use eventstore::{Delivery, Envelope};
+use servicekit::suppressed::SuppressedAddresses;
 use testkit::{RedisServer, SlowSmtp};
 
 use common::email;

@@ -1,8 +1,9 @@
 //! Transactional messages through the four services and MailDev: each
 //! message reaches its address once, across the SIGKILL of every service
 //! (email-service's while the messages wait in the stream) and retries of
-//! its request under its `Idempotency-Key`, and ends `sent`; a
-//! message to a suppressed address is not sent and ends `suppressed`.
+//! its request under its `Idempotency-Key`, and ends `sent`; a message to
+//! a suppressed address is refused with 422, and one queued before the
+//! suppression is not sent and ends `suppressed`.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -133,22 +134,47 @@ fn each_message_reaches_its_address_once_across_a_kill_and_retries() {
 }
 
 #[test]
-fn a_message_to_a_suppressed_address_is_not_sent_and_says_so() {
-    let stack = Stack::start(3);
-    let address = stack.suppress_user(2);
-    stack.wait_for(
-        "email-service to know the suppression",
-        Duration::from_secs(30),
-        || stack.group_caught_up(SUPPRESSIONS, "email-service"),
-    );
+fn a_message_to_a_suppressed_address_is_refused_or_if_queued_before_not_sent() {
+    let mut stack = Stack::start(3);
+    let address = stack.get("user-service", "/api/v1/users/2")["email"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Queued while email-service is away, before the address is suppressed.
+    stack.kill("email-service");
     let (status, queued) = send(&stack, "receipt-1", &code(&address, 1));
     assert_eq!(status, 202, "{queued}");
     let id = queued["id"].as_str().unwrap().to_string();
+    stack.suppress_user(2);
+    stack.wait_for(
+        "campaign-service to know the suppression",
+        Duration::from_secs(30),
+        || stack.group_caught_up(SUPPRESSIONS, "campaign-service"),
+    );
+
+    // A new message to it is refused at the door, naming why.
+    let (status, refused) = send(&stack, "receipt-2", &code(&address, 2));
+    assert_eq!(status, 422, "{refused}");
+    let why = refused["error"].as_str().unwrap();
+    assert!(
+        why.contains(&address) && why.contains("suppression list (manual)"),
+        "{why}"
+    );
+    // A retry of the one asked before gets it back.
+    let (status, again) = send(&stack, "receipt-1", &code(&address, 1));
+    assert_eq!(
+        (status, again["id"].as_str()),
+        (200, Some(id.as_str())),
+        "{again}"
+    );
+
+    // The one queued before is checked as late as the send: not sent.
+    stack.start_service("email-service");
     stack.wait_for("the message suppressed", Duration::from_secs(30), || {
         message(&stack, &id)["status"] == "suppressed"
     });
     // And another message, sent, shows the pipeline was flowing.
-    let (status, other) = send(&stack, "receipt-2", &code("someone@example.com", 2));
+    let (status, other) = send(&stack, "receipt-3", &code("someone@example.com", 3));
     assert_eq!(status, 202, "{other}");
     let other = other["id"].as_str().unwrap().to_string();
     stack.wait_for("the other message sent", Duration::from_secs(30), || {

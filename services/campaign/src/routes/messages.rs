@@ -167,7 +167,7 @@ pub(super) struct MessageQueued {
         (status = 409, description = "This `Idempotency-Key` asked for another message (named); nothing new", body = ErrorBody),
         (status = 413, description = "A body over 256 KiB", body = ErrorBody),
         (status = 415, description = "No JSON content type", body = ErrorBody),
-        (status = 422, description = "JSON of the wrong shape", body = ErrorBody),
+        (status = 422, description = "JSON of the wrong shape, or an address on the suppression list (named, with why); nothing is sent", body = ErrorBody),
         (status = 503, description = "The event store is unreachable: retry with the same `Idempotency-Key`", body = ErrorBody)
     )
 )]
@@ -187,6 +187,7 @@ pub(super) async fn send(
         .await
         .map_err(anyhow::Error::from)?
         .map_err(ApiError::bad_request)?;
+    refuse_if_suppressed(&state, &email.to_email, key.as_deref()).await?;
     let stored = state
         .tracker
         .store()
@@ -210,6 +211,24 @@ pub(super) async fn send(
             "this Idempotency-Key asked for message {message_id} with another body; use a new key for a new message"
         ))),
     }
+}
+
+/// A 422 naming why, when `to` is on the suppression list (as
+/// campaign-service's copy of it has it), unless `key` already names a
+/// message: a retry gets the message it asked for, whatever happened since.
+async fn refuse_if_suppressed(state: &AppState, to: &str, key: Option<&str>) -> Result<(), ApiError> {
+    let Some(reason) = state.suppressed.among(&[to]).await?.pop().flatten() else {
+        return Ok(());
+    };
+    if let Some(key) = key {
+        if state.tracker.store().message_key_used(key).await? {
+            return Ok(());
+        }
+    }
+    Err(ApiError {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        message: format!("{to} is on the suppression list ({reason}); nothing was sent"),
+    })
 }
 
 /// Where a message stands: `queued` until its email's outcome.

@@ -149,6 +149,15 @@ impl CampaignStore {
         }
     }
 
+    /// Whether `key` names a message already.
+    pub async fn message_key_used(&self, key: &str) -> anyhow::Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM messages WHERE idempotency_key = $1")
+            .bind(key)
+            .fetch_optional(&self.db)
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// The message `id`, with its attempts, if there is one.
     pub async fn message(&self, id: &str) -> anyhow::Result<Option<Message>> {
         let Some(row) = sqlx::query(&format!("SELECT {COLUMNS} FROM messages WHERE id = $1"))

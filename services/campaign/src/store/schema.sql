@@ -206,3 +206,12 @@ CREATE INDEX IF NOT EXISTS webhook_deliveries_by_notification ON webhook_deliver
 CREATE TABLE IF NOT EXISTS webhook_campaigns (
     campaign_id TEXT PRIMARY KEY
 );
+
+-- The copy of the suppression list (servicekit::suppressed, as
+-- email-service's): a message to an address on it is refused at the door.
+CREATE TABLE IF NOT EXISTS suppressed_addresses (
+    address_hash TEXT PRIMARY KEY,
+    suppressed BIGINT NOT NULL,
+    reason TEXT NOT NULL,
+    changed_at BIGINT NOT NULL
+);

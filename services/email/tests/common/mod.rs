@@ -48,7 +48,7 @@ pub async fn sender(
         Ledger::new(db.clone(), consumer.into(), lease_ms),
         eventstore::Publisher::new(link.clone()),
         &contracts::Streams::new(1),
-        email_service::suppressed::SuppressedAddresses::new(db.clone()),
+        servicekit::suppressed::SuppressedAddresses::new(db.clone()),
         contracts::control::ControlBoard::new(link.clone()),
         SendSlots::new(link, eventstore::rate::SharedLimits::default(), domains, relays),
     )

@@ -1,16 +1,19 @@
-//! email-service's copy of the suppression list: the hashes of the
-//! addresses on it, kept from `comms:suppressions` (user-service owns the
-//! list), so that each batch of sends is checked against it in one query,
-//! as late as the send. Its table is in [`crate::ledger::SCHEMA`].
+//! A service's copy of the suppression list: the hashes of the addresses
+//! on it, kept from `comms:suppressions` (user-service owns the list).
+//! email-service checks each batch of sends against it in one query, as
+//! late as the send; campaign-service refuses a message to an address on
+//! it at the door. Each has the table `suppressed_addresses` in its schema.
 //!
 //! Of two changes of one address, the one asked later wins whatever order
-//! they are read in (`changed_at`), as in user-service's list.
+//! they are read in (`changed_at`), as in user-service's list. A copy
+//! holds what the stream held when its group began, and every change
+//! since.
 
 use std::collections::HashMap;
 
+use crate::db::rows_among;
 use contracts::consent::{address_hash, SuppressionChanged};
 use eventstore::{Delivery, Event, HandleError};
-use servicekit::db::rows_among;
 use sqlx::{AnyPool, Row};
 
 /// The addresses not to send to.
