@@ -2,7 +2,8 @@
 //! real SQLite and PostgreSQL: the list and the live channel read the
 //! latest campaigns often, the stalled-campaign sweep reads those in one
 //! status, and the webhooks read an endpoint's next events however many
-//! wait, so none sorts nor scans the table. The queries have the
+//! wait and the campaigns that ended lately, so none sorts nor scans the
+//! table. The queries have the
 //! store's `WHERE` and `ORDER BY` clauses, which decide the plan.
 
 use campaign_service::store::SCHEMA;
@@ -27,6 +28,13 @@ const READS: &[(&str, &str)] = &[
         "SELECT event_id FROM webhook_deliveries
          WHERE endpoint_id = 'e' AND dead_at IS NULL AND next_at <= 5 ORDER BY next_at, event_id LIMIT 100",
         "webhook_deliveries_in_order",
+    ),
+    (
+        "SELECT id, status, completed_at FROM campaigns c
+         WHERE completed_at IS NOT NULL AND completed_at >= 5
+           AND NOT EXISTS (SELECT 1 FROM webhook_campaigns w WHERE w.campaign_id = c.id)
+         ORDER BY completed_at LIMIT 100",
+        "campaigns_by_completion",
     ),
 ];
 

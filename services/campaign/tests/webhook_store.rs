@@ -4,7 +4,7 @@
 
 use campaign_service::store::SCHEMA;
 use campaign_service::webhooks::event::{Event, EventType};
-use campaign_service::webhooks::store::{Failure, Target, WebhookStore, ERASE};
+use campaign_service::webhooks::store::{Failure, Target, WebhookStore, ENDS_MARGIN_MS, ERASE};
 use serde_json::json;
 use sqlx::AnyPool;
 use testkit::Postgres;
@@ -101,6 +101,40 @@ async fn keeps_delivers_puts_off_and_replays(db: AnyPool) {
     );
     assert_eq!(store.replay("hook-1", 5_000).await.unwrap(), 1);
     assert_eq!(store.due("hook-1", 5_000, 10).await.unwrap().len(), 1);
+
+    // Campaign ends: the earliest first; once one is an event, only those
+    // that ended since, less the margin, are looked at.
+    for (id, status, ended) in [
+        ("c-late", "cancelled", 5_000_000),
+        ("c-early", "completed", 10_000),
+    ] {
+        sqlx::query(
+            "INSERT INTO campaigns (id, name, subject, body, status, total, sent, failed, created_at, completed_at)
+             VALUES ($1, 'n', 's', 'b', $2, 0, 0, 0, 0, $3)",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(ended)
+        .execute(&db)
+        .await
+        .unwrap();
+    }
+    let ended = store.campaigns_ended(0, 10).await.unwrap();
+    assert_eq!(
+        ended,
+        [
+            ("c-early".to_string(), false, 10_000),
+            ("c-late".to_string(), true, 5_000_000)
+        ]
+    );
+    store
+        .enqueue_campaign_end(("c-late", 5_000_000), &[], 6_000)
+        .await
+        .unwrap();
+    assert!(
+        store.campaigns_ended(0, 10).await.unwrap().is_empty(),
+        "c-early ended more than {ENDS_MARGIN_MS} ms before the last end made an event"
+    );
 
     assert!(store.delete("hook-1").await.unwrap());
     assert!(!store.delete("hook-1").await.unwrap());

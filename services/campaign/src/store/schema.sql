@@ -202,10 +202,15 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
 CREATE INDEX IF NOT EXISTS webhook_deliveries_in_order ON webhook_deliveries (endpoint_id, next_at, event_id) WHERE dead_at IS NULL;
 CREATE INDEX IF NOT EXISTS webhook_deliveries_by_notification ON webhook_deliveries (notification_id);
 
--- The campaigns whose end has been made an event.
+-- The campaigns whose end has been made an event, and when they ended:
+-- the next round looks only at the campaigns that ended since (less a
+-- margin), through campaigns_by_completion.
 CREATE TABLE IF NOT EXISTS webhook_campaigns (
-    campaign_id TEXT PRIMARY KEY
+    campaign_id TEXT PRIMARY KEY,
+    completed_at BIGINT NOT NULL
 );
+
+CREATE INDEX IF NOT EXISTS campaigns_by_completion ON campaigns (completed_at);
 
 -- The copy of the suppression list (servicekit::suppressed, as
 -- email-service's): a message to an address on it is refused at the door.

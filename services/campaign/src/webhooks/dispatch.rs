@@ -120,7 +120,7 @@ impl Dispatcher {
             let event = Event::of_campaign(&campaign_id, cancelled, ended_at, progress);
             let events = for_subscribers(&subscribers, &event);
             self.store
-                .enqueue_campaign_end(&campaign_id, &events, now_ms())
+                .enqueue_campaign_end((&campaign_id, ended_at), &events, now_ms())
                 .await?;
         }
         Ok(())
