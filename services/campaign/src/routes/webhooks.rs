@@ -209,8 +209,21 @@ pub(super) async fn remove(
     if state.webhooks.delete(&id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(format!("no webhook {id}")))
+        Err(unknown(&id))
     }
+}
+
+/// A 404 unless endpoint `id` exists.
+async fn known(state: &AppState, id: &str) -> Result<(), ApiError> {
+    match state.webhooks.get(id).await? {
+        Some(_) => Ok(()),
+        None => Err(unknown(id)),
+    }
+}
+
+/// The 404 of an endpoint `id` that does not exist.
+fn unknown(id: &str) -> ApiError {
+    ApiError::not_found(format!("no webhook with id {id}"))
 }
 
 /// An endpoint's dead events (their tries ran out), a page at a time.
@@ -231,9 +244,7 @@ pub(super) async fn dead(
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<DeadQuery>,
 ) -> Result<Json<DeadPage>, ApiError> {
-    if state.webhooks.get(&id).await?.is_none() {
-        return Err(ApiError::not_found(format!("no webhook {id}")));
-    }
+    known(&state, &id).await?;
     let (dead, next_after) = fetch_page(
         query.limit,
         MAX_LIMIT,
@@ -261,9 +272,7 @@ pub(super) async fn replay(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ReplayedEvents>, ApiError> {
-    if state.webhooks.get(&id).await?.is_none() {
-        return Err(ApiError::not_found(format!("no webhook {id}")));
-    }
+    known(&state, &id).await?;
     Ok(Json(ReplayedEvents {
         replayed: state.webhooks.replay(&id, now_ms()).await?,
     }))
