@@ -3,8 +3,9 @@
 //! out, replayed, blanked by an erasure, and gone with their endpoint.
 
 use campaign_service::store::SCHEMA;
+use campaign_service::webhooks::ends::ENDS_MARGIN_MS;
 use campaign_service::webhooks::event::{Event, EventType};
-use campaign_service::webhooks::store::{Failure, Target, WebhookStore, ENDS_MARGIN_MS, ERASE};
+use campaign_service::webhooks::store::{Failure, Target, WebhookStore, ERASE};
 use serde_json::json;
 use sqlx::AnyPool;
 use testkit::Postgres;

@@ -17,6 +17,7 @@
 //! deduplicate by.
 
 pub mod dispatch;
+pub mod ends;
 pub mod event;
 pub mod intake;
 pub mod sign;
