@@ -170,13 +170,16 @@ fn a_domain_s_rate_holds_its_mail_back_and_the_other_domains_go_on() {
         received(&to("@fast.example"), ""),
     );
     assert_eq!((slow.len(), fast.len()), (50, 50));
-    // 50 at 10 a second: 4.9 s from the first to the last.
+    // 50 at 10 a second: never more than 11 in any second, and 4.9 s
+    // from the first send to the last; the first arrival may come up to a
+    // second late on a loaded machine (a new connection, a busy MailDev),
+    // which shortens the span seen at the server.
+    assert!(most_in_a_second(&slow, 0.0) <= 11);
     let slow_span = slow[49] - slow[0];
     assert!(
-        (4.4..=7.0).contains(&slow_span),
+        (3.9..=7.0).contains(&slow_span),
         "slow.example took {slow_span:.1} s"
     );
-    assert!(most_in_a_second(&slow, 0.0) <= 11);
     let fast_span = fast[49] - fast[0];
     assert!(
         fast_span < slow_span / 2.0,
