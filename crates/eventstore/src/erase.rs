@@ -14,9 +14,10 @@
 
 use crate::connection::Redis;
 use crate::deadletter::fields::original;
-use crate::entry::{entry_list, RawEntry};
+use crate::entry::RawEntry;
 use crate::error::Result;
 use crate::keys::dead_letter_stream;
+use crate::range::entries_after;
 use crate::trim::trim;
 
 /// Entries read per `XRANGE`.
@@ -75,17 +76,9 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// page at a time.
 async fn scan(conn: &mut Redis, stream: &str, matches: impl Fn(&RawEntry) -> bool) -> Result<Vec<String>> {
     let mut found = Vec::new();
-    let mut start = "-".to_string();
+    let mut after: Option<String> = None;
     loop {
-        let reply: redis::Value = redis::cmd("XRANGE")
-            .arg(stream)
-            .arg(&start)
-            .arg("+")
-            .arg("COUNT")
-            .arg(PAGE)
-            .query_async(conn)
-            .await?;
-        let entries = entry_list(reply);
+        let entries = entries_after(conn, stream, after.as_deref(), PAGE).await?;
         let Some(last) = entries.last().map(|entry| entry.id.clone()) else {
             return Ok(found);
         };
@@ -98,6 +91,6 @@ async fn scan(conn: &mut Redis, stream: &str, matches: impl Fn(&RawEntry) -> boo
         if entries.len() < PAGE {
             return Ok(found);
         }
-        start = format!("({last}");
+        after = Some(last);
     }
 }

@@ -57,6 +57,7 @@ pub mod lease;
 pub mod partition;
 pub mod pending;
 mod publisher;
+pub mod range;
 pub mod rate;
 mod stats;
 pub mod trim;

@@ -17,6 +17,7 @@ pub mod webhooks;
 
 use std::time::Duration;
 
+use contracts::consent::SUPPRESSIONS;
 use contracts::control::ControlBoard;
 use contracts::Streams;
 use eventstore::Publisher;
@@ -33,6 +34,7 @@ use crate::handlers::{DeliveryHandler, Tracker};
 use crate::state::AppState;
 use crate::store::CampaignStore;
 use crate::webhooks::store::WebhookStore;
+use crate::webhooks::subscribers::Subscribers;
 
 /// The consumer group of campaign-service (on both its streams).
 pub const GROUP: &str = "campaign-service";
@@ -59,6 +61,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         streams.clone(),
         service.shutdown(),
     );
+    let webhooks = WebhookStore::new(service.db().clone());
     let state = AppState {
         tracker: tracker.clone(),
         reads: reads.clone(),
@@ -71,8 +74,9 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         live,
         board: ControlBoard::new(service.redis().clone()),
         max_in_progress: config.max_in_progress,
-        suppressed: SuppressedAddresses::new(service.db().clone()),
-        webhooks: WebhookStore::new(service.db().clone()),
+        suppressed: SuppressedAddresses::new(service.db().clone(), service.redis().clone(), SUPPRESSIONS),
+        webhooks: webhooks.clone(),
+        subscribers: Subscribers::new(webhooks),
         allow_link_local: config.webhook_allow_link_local,
     };
     let (board, controlled) = (state.board.clone(), tracker.store().clone());
@@ -80,9 +84,10 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     let reannounce = Duration::from_millis(config.reannounce_ms);
     let on_campaign = tracker.clone();
     let eraser = Eraser::new(service.db().clone(), &[store::ERASE, webhooks::store::ERASE]);
-    let intake = webhooks::intake::Intake::new(state.webhooks.clone());
+    let intake = webhooks::intake::Intake::new(state.webhooks.clone(), state.subscribers.clone());
     let dispatcher = webhooks::dispatch::Dispatcher::new(
         state.webhooks.clone(),
+        state.subscribers.clone(),
         tracker.store().clone(),
         config.webhooks(),
     );

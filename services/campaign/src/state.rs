@@ -13,6 +13,7 @@ use crate::handlers::Tracker;
 use crate::routes::live::LiveFeed;
 use crate::store::CampaignStore;
 use crate::webhooks::store::WebhookStore;
+use crate::webhooks::subscribers::Subscribers;
 
 /// What the routes share.
 #[derive(Clone)]
@@ -50,6 +51,8 @@ pub struct AppState {
     pub suppressed: SuppressedAddresses,
     /// The webhook endpoints and their events.
     pub webhooks: WebhookStore,
+    /// The endpoints' kinds, as the intake and dispatcher see them.
+    pub subscribers: Subscribers,
     /// Whether webhook URLs may go to link-local and metadata addresses
     /// (`CAMPAIGN_WEBHOOK_ALLOW_LINK_LOCAL`).
     pub allow_link_local: bool,

@@ -23,6 +23,7 @@ pub mod routes;
 pub mod sender;
 pub mod unrecorded;
 
+use contracts::consent::SUPPRESSIONS;
 use contracts::control::ControlBoard;
 use contracts::relays::RelayBoard;
 use contracts::Streams;
@@ -71,7 +72,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     let relays = mailer.relays().clone();
     let streams = Streams::new(service.partitions());
     let publisher = Publisher::new(service.redis().clone());
-    let suppressed = SuppressedAddresses::new(service.db().clone());
+    let suppressed = SuppressedAddresses::new(service.db().clone(), service.redis().clone(), SUPPRESSIONS);
     let sender = Sender::new(
         mailer,
         ledger,

@@ -330,13 +330,14 @@ impl Stack {
     }
 
     /// Puts user `id`'s address on the suppression list (reason
-    /// `manual`) and waits until user-service lists it; returns the
-    /// address.
+    /// `manual`) and waits until user-service lists it and has published
+    /// the change on `comms:suppressions`; returns the address.
     pub fn suppress_user(&self, id: i64) -> String {
         let address = self.get("user-service", &format!("/api/v1/users/{id}"))["email"]
             .as_str()
             .expect("the user's address")
             .to_string();
+        let changes = self.entries_added(contracts::consent::SUPPRESSIONS);
         let (status, body) = self.post(
             "user-service",
             "/api/v1/suppressions",
@@ -347,6 +348,9 @@ impl Stack {
             self.get("user-service", "/api/v1/suppressions")["suppressions"]
                 .as_array()
                 .is_some_and(|listed| listed.iter().any(|entry| entry["address"] == address.as_str()))
+        });
+        self.wait_for("the change published", Duration::from_secs(30), || {
+            self.entries_added(contracts::consent::SUPPRESSIONS) > changes
         });
         address
     }

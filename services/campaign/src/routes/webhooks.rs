@@ -146,8 +146,10 @@ pub(super) async fn add(
         url: url.to_string(),
         secret,
         batch_size: request.batch_size,
+        failures: 0,
     };
     let endpoint = state.webhooks.add(&target, &events, now_ms()).await?;
+    state.subscribers.forget().await;
     Ok((
         StatusCode::CREATED,
         Json(NewEndpoint {
@@ -207,6 +209,7 @@ pub(super) async fn remove(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     if state.webhooks.delete(&id).await? {
+        state.subscribers.forget().await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(unknown(&id))

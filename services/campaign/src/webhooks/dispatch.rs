@@ -19,7 +19,8 @@ use servicekit::now_ms;
 use super::event::Event;
 use super::intake::for_subscribers;
 use super::sign;
-use super::store::{Failure, Target, WebhookStore};
+use super::store::{Failure, Subscriber, Target, WebhookStore};
+use super::subscribers::Subscribers;
 use super::target::GuardedResolver;
 use super::Settings;
 use crate::store::CampaignStore;
@@ -34,6 +35,7 @@ const MAX_ERROR: usize = 300;
 #[derive(Clone)]
 pub struct Dispatcher {
     store: WebhookStore,
+    subscribers: Subscribers,
     campaigns: CampaignStore,
     settings: Settings,
     agent: ureq::Agent,
@@ -42,9 +44,14 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// A dispatcher of `store`'s events, the campaigns' ends read in
-    /// `campaigns`.
-    pub fn new(store: WebhookStore, campaigns: CampaignStore, settings: Settings) -> Self {
+    /// A dispatcher of `store`'s events to the endpoints in `subscribers`,
+    /// the campaigns' ends read in `campaigns`.
+    pub fn new(
+        store: WebhookStore,
+        subscribers: Subscribers,
+        campaigns: CampaignStore,
+        settings: Settings,
+    ) -> Self {
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(settings.timeout.min(std::time::Duration::from_secs(5)))
             .timeout(settings.timeout)
@@ -56,6 +63,7 @@ impl Dispatcher {
             .build();
         Self {
             store,
+            subscribers,
             campaigns,
             settings,
             agent,
@@ -64,9 +72,20 @@ impl Dispatcher {
     }
 
     /// One round: the campaigns that ended made events, and a task started
-    /// for each endpoint with events due that none serves yet.
+    /// for each endpoint with events due that none serves yet; nothing
+    /// more than the endpoints' cached list while there is none.
     pub async fn round(&self) {
-        if let Err(error) = self.campaign_ends().await {
+        let subscribers = match self.subscribers.current().await {
+            Ok(subscribers) => subscribers,
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), "cannot read the webhook endpoints");
+                return;
+            }
+        };
+        if subscribers.is_empty() {
+            return;
+        }
+        if let Err(error) = self.campaign_ends(&subscribers).await {
             tracing::warn!(
                 error = format!("{error:#}"),
                 "cannot make the campaigns' ends events"
@@ -99,13 +118,11 @@ impl Dispatcher {
 
     /// Keeps an event for each campaign that ended since the oldest
     /// endpoint asking for campaigns' ends was registered.
-    async fn campaign_ends(&self) -> anyhow::Result<()> {
-        let subscribers: Vec<_> = self
-            .store
-            .subscribers()
-            .await?
-            .into_iter()
+    async fn campaign_ends(&self, subscribers: &[Subscriber]) -> anyhow::Result<()> {
+        let subscribers: Vec<Subscriber> = subscribers
+            .iter()
             .filter(|subscriber| subscriber.events.iter().any(|kind| kind.is_campaigns()))
+            .cloned()
             .collect();
         let Some(since) = subscribers.iter().map(|subscriber| subscriber.created_at).min() else {
             return Ok(());
@@ -136,6 +153,9 @@ impl Dispatcher {
                 return;
             }
         };
+        // This task is the endpoint's only sender: it counts the failures
+        // in a row as it records them.
+        let mut failures = target.failures;
         loop {
             let due = match self
                 .store
@@ -152,8 +172,11 @@ impl Dispatcher {
             let ids: Vec<String> = due.iter().map(|event| event.id.clone()).collect();
             let outcome = self.post(&target, &key, &due).await;
             let recorded = match &outcome {
-                Ok(()) => self.store.delivered(&target.id, &ids, now_ms()).await,
-                Err(error) => self.record_failure(&target, &ids, error).await,
+                Ok(()) => {
+                    failures = 0;
+                    self.store.delivered(&target.id, &ids, now_ms()).await
+                }
+                Err(error) => self.record_failure(&target.id, failures, &ids, error).await,
             };
             if let Err(error) = recorded {
                 tracing::warn!(endpoint = %target.id, error = format!("{error:#}"), "cannot record a POST's outcome");
@@ -166,9 +189,15 @@ impl Dispatcher {
         }
     }
 
-    /// Puts `ids` and `target` off after a failed POST.
-    async fn record_failure(&self, target: &Target, ids: &[String], error: &str) -> anyhow::Result<()> {
-        let failures = self.store.failures(&target.id).await?;
+    /// Puts `ids` and endpoint `endpoint_id` off after a failed POST that
+    /// follows `failures` others in a row.
+    async fn record_failure(
+        &self,
+        endpoint_id: &str,
+        failures: i64,
+        ids: &[String],
+        error: &str,
+    ) -> anyhow::Result<()> {
         let now = now_ms();
         let failure = Failure {
             error,
@@ -176,7 +205,7 @@ impl Dispatcher {
             retry_at: now + self.settings.backoff(failures),
             dead_before: now - i64::try_from(self.settings.retry_for.as_millis())?,
         };
-        self.store.failed(&target.id, ids, &failure).await
+        self.store.failed(endpoint_id, ids, &failure).await
     }
 
     /// POSTs `events` to `target`, signed with `key`.

@@ -4,58 +4,32 @@
 //! group of its own, so that webhooks never hold up the counts or the
 //! sending; with no endpoint registered, it only reads and acknowledges.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
 use contracts::consent::ConsentChanged;
 use contracts::EmailDelivery;
 use eventstore::{Delivery, Event as _, HandleError, Handler};
 use servicekit::now_ms;
-use tokio::sync::Mutex;
 
 use super::event::{entry_time, Event};
 use super::store::{Subscriber, WebhookStore};
-
-/// How long the endpoints' kinds are kept in memory before they are read
-/// again: a new endpoint receives events within this.
-pub const SUBSCRIBERS_TTL: Duration = Duration::from_secs(1);
+use super::subscribers::Subscribers;
 
 /// The handler of the webhooks' group.
 #[derive(Clone)]
 pub struct Intake {
     store: WebhookStore,
-    subscribers: Arc<Mutex<Option<Cached>>>,
+    subscribers: Subscribers,
 }
 
-/// The endpoints' kinds and when they were read.
-type Cached = (Instant, Arc<Vec<Subscriber>>);
-
 impl Intake {
-    /// The intake into `store`.
-    pub fn new(store: WebhookStore) -> Self {
-        Self {
-            store,
-            subscribers: Arc::default(),
-        }
-    }
-
-    /// The endpoints' kinds, read at most every [`SUBSCRIBERS_TTL`].
-    async fn subscribers(&self) -> anyhow::Result<Arc<Vec<Subscriber>>> {
-        let mut cached = self.subscribers.lock().await;
-        if let Some((read_at, subscribers)) = cached.as_ref() {
-            if read_at.elapsed() < SUBSCRIBERS_TTL {
-                return Ok(subscribers.clone());
-            }
-        }
-        let subscribers = Arc::new(self.store.subscribers().await?);
-        *cached = Some((Instant::now(), subscribers.clone()));
-        Ok(subscribers)
+    /// The intake into `store`, for the endpoints in `subscribers`.
+    pub fn new(store: WebhookStore, subscribers: Subscribers) -> Self {
+        Self { store, subscribers }
     }
 
     /// Keeps the events of `deliveries` for their endpoints: one result per
     /// delivery.
     async fn take(&self, deliveries: Vec<Delivery>) -> Vec<Result<(), HandleError>> {
-        let subscribers = match self.subscribers().await {
+        let subscribers = match self.subscribers.current().await {
             Ok(subscribers) => subscribers,
             Err(error) => return retry_all(deliveries.len(), &error),
         };

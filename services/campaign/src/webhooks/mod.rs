@@ -22,6 +22,7 @@ pub mod event;
 pub mod intake;
 pub mod sign;
 pub mod store;
+pub mod subscribers;
 pub mod target;
 
 use std::time::Duration;

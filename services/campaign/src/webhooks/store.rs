@@ -56,6 +56,8 @@ pub struct Target {
     pub secret: String,
     /// Events per POST.
     pub batch_size: i64,
+    /// How many POSTs to it failed in a row.
+    pub failures: i64,
 }
 
 /// An endpoint's kinds and since when, for the intake to fan events out.
@@ -250,7 +252,7 @@ impl WebhookStore {
     /// after a failure.
     pub async fn due_targets(&self, now: i64) -> anyhow::Result<Vec<Target>> {
         let rows = sqlx::query(
-            "SELECT id, url, secret, batch_size FROM webhook_endpoints e
+            "SELECT id, url, secret, batch_size, failures FROM webhook_endpoints e
              WHERE retry_at <= $1 AND EXISTS (
                  SELECT 1 FROM webhook_deliveries d
                  WHERE d.endpoint_id = e.id AND d.dead_at IS NULL AND d.next_at <= $1)",
@@ -265,6 +267,7 @@ impl WebhookStore {
                     url: row.try_get(1)?,
                     secret: row.try_get(2)?,
                     batch_size: row.try_get(3)?,
+                    failures: row.try_get(4)?,
                 })
             })
             .collect()
@@ -352,15 +355,6 @@ impl WebhookStore {
         .await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// How many POSTs to `endpoint_id` failed in a row.
-    pub async fn failures(&self, endpoint_id: &str) -> anyhow::Result<i64> {
-        let row = sqlx::query("SELECT failures FROM webhook_endpoints WHERE id = $1")
-            .bind(endpoint_id)
-            .fetch_optional(&self.db)
-            .await?;
-        Ok(row.map(|row| row.try_get(0)).transpose()?.unwrap_or(0))
     }
 
     /// The dead events of `endpoint_id`, `limit` after event `after` (by

@@ -48,7 +48,11 @@ pub async fn sender(
         Ledger::new(db.clone(), consumer.into(), lease_ms),
         eventstore::Publisher::new(link.clone()),
         &contracts::Streams::new(1),
-        servicekit::suppressed::SuppressedAddresses::new(db.clone()),
+        servicekit::suppressed::SuppressedAddresses::new(
+            db.clone(),
+            link.clone(),
+            contracts::consent::SUPPRESSIONS,
+        ),
         contracts::control::ControlBoard::new(link.clone()),
         SendSlots::new(link, eventstore::rate::SharedLimits::default(), domains, relays),
     )
