@@ -134,13 +134,24 @@ impl Event for SuppressionChanged {
 /// them), keeping the rows that its counts are made of. user-service has
 /// erased them from the users and the suppression list (which keeps only
 /// the hash of their address) and from the streams.
+///
+/// Transactional messages name an address, not a user: campaign-service
+/// finds those to the erased address by its hash, blanks them, and
+/// publishes their ids in an erasure of its own (no hash), for the others
+/// to blank what they keep under those ids.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct UserErased {
     /// The user.
     pub user_id: i64,
     /// Their notification in every campaign expanded so far
-    /// ([`crate::notification_id`]).
+    /// ([`crate::notification_id`]), or the ids of the messages to their
+    /// address.
     pub notification_ids: Vec<String>,
+    /// [`address_hash`] of their address, for the messages sent to it;
+    /// absent in an erasure of messages' ids, and in those published
+    /// before messages were erased by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_hash: Option<String>,
 }
 
 impl Event for UserErased {

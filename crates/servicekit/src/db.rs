@@ -85,6 +85,13 @@ pub async fn serialise(
 /// transaction, and the services write a batch per transaction.
 pub const SQLITE_SYNCHRONOUS: &str = "PRAGMA synchronous = FULL";
 
+/// What SQLite does with the bytes a deletion or an update frees: left
+/// as they were, a message's address would stay in the file's free space
+/// after its row was blanked at settlement, where no erasure could reach
+/// it. `ON` overwrites them with zeros as they are freed: most sit in a
+/// page being written anyway; only a page freed whole costs a write more.
+pub const SQLITE_SECURE_DELETE: &str = "PRAGMA secure_delete = ON";
+
 /// The database's clock as SQL: milliseconds since the Unix epoch, the
 /// unit the services store times in. Leases compare times that instances
 /// with their own clocks set; the database is the one clock they share
@@ -136,6 +143,7 @@ pub async fn connect(url: &str, schema: &str) -> anyhow::Result<AnyPool> {
                 if sqlite {
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
                     conn.execute(SQLITE_SYNCHRONOUS).await?;
+                    conn.execute(SQLITE_SECURE_DELETE).await?;
                 }
                 Ok(())
             })

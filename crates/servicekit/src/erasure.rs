@@ -1,10 +1,11 @@
 //! Erasing personal data from a service's database so that it is gone,
-//! not merely unreachable. SQLite leaves the bytes of a deleted or
+//! not merely unreachable. SQLite would leave the bytes of a deleted or
 //! shortened row in the file's free space, and the old pages in its
-//! write-ahead log, until they happen to be reused: an erasure runs with
-//! `secure_delete` on (freed bytes overwritten with zeros) and ends with a
-//! checkpoint that truncates the log. (PostgreSQL keeps old row versions
-//! until `VACUUM`, which its operators run: see docs/consent.md.)
+//! write-ahead log, until they happen to be reused: every connection
+//! overwrites what it frees ([`crate::db::SQLITE_SECURE_DELETE`]), and an
+//! erasure ends with a checkpoint that truncates the log. (PostgreSQL
+//! keeps old row versions until `VACUUM`, which its operators run: see
+//! docs/consent.md.)
 
 use contracts::consent::UserErased;
 use eventstore::{Delivery, HandleError, Handler};
@@ -13,15 +14,6 @@ use sqlx::{Any, AnyPool, Transaction};
 /// Whether `pool` is SQLite's.
 fn is_sqlite(pool: &AnyPool) -> bool {
     pool.connect_options().database_url.scheme() == "sqlite"
-}
-
-/// A transaction whose deletions and updates overwrite what they free.
-pub async fn begin(pool: &AnyPool) -> anyhow::Result<Transaction<'static, Any>> {
-    let mut tx = pool.begin().await?;
-    if is_sqlite(pool) {
-        sqlx::query("PRAGMA secure_delete = ON").execute(&mut *tx).await?;
-    }
-    Ok(tx)
 }
 
 /// Commits `tx` and, on SQLite, moves the log into the file and truncates
@@ -43,9 +35,9 @@ const CHUNK: usize = 500;
 
 /// Runs `statement` (an `UPDATE … WHERE <column>` to which ` IN (…)` is
 /// appended) for every id of `ids`, a chunk at a time, in one erasure
-/// transaction ([`begin`], [`commit`]).
+/// transaction ([`commit`]).
 pub async fn update_each(pool: &AnyPool, statement: &str, ids: &[String]) -> anyhow::Result<()> {
-    let mut tx = begin(pool).await?;
+    let mut tx = pool.begin().await?;
     for chunk in ids.chunks(CHUNK) {
         let sql = format!("{statement} IN {}", crate::db::in_list(chunk.len(), 1));
         let mut query = sqlx::query(&sql);
@@ -77,8 +69,14 @@ impl Eraser {
     /// Handles one entry of `comms:erasures`.
     pub async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
         let erased: UserErased = delivery.envelope.decode()?;
+        self.erase(&erased.notification_ids).await?;
+        Ok(())
+    }
+
+    /// Runs each statement for `ids`.
+    pub async fn erase(&self, ids: &[String]) -> anyhow::Result<()> {
         for statement in self.statements {
-            update_each(&self.pool, statement, &erased.notification_ids).await?;
+            update_each(&self.pool, statement, ids).await?;
         }
         Ok(())
     }

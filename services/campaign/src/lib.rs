@@ -5,6 +5,7 @@
 pub mod config;
 pub mod control;
 pub mod domain;
+pub mod erasure;
 pub mod gauges;
 pub mod handlers;
 pub mod messages;
@@ -24,7 +25,6 @@ use eventstore::Publisher;
 use secrecy::ExposeSecret;
 use servicekit::access::Access;
 use servicekit::app_env::AppEnv;
-use servicekit::erasure::Eraser;
 use servicekit::service::{Service, Spec};
 use servicekit::suppressed::SuppressedAddresses;
 use tokio_util::sync::CancellationToken;
@@ -83,7 +83,19 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     let publisher = state.publisher.clone();
     let reannounce = Duration::from_millis(config.reannounce_ms);
     let on_campaign = tracker.clone();
-    let eraser = Eraser::new(service.db().clone(), &[store::ERASE, webhooks::store::ERASE]);
+    let hashed = tracker.store().hash_message_recipients().await?;
+    if hashed > 0 {
+        tracing::info!(
+            hashed,
+            "hashed the addresses of the messages stored before erasure could find them"
+        );
+    }
+    let eraser = erasure::UserEraser::new(
+        service.db().clone(),
+        tracker.store().clone(),
+        state.publisher.clone(),
+        streams.erasures.name(),
+    );
     let intake = webhooks::intake::Intake::new(state.webhooks.clone(), state.subscribers.clone());
     let dispatcher = webhooks::dispatch::Dispatcher::new(
         state.webhooks.clone(),

@@ -4,8 +4,9 @@
 //! In order, so that a crash at any step leaves the request worth sending
 //! again (the user is deleted last, and each step is idempotent):
 //! 1. `user.erased` goes on `comms:erasures` with the user's notification
-//!    in every campaign expanded so far: notification-service blanks its
-//!    records of them, campaign-service its list of failures, email-service
+//!    in every campaign expanded so far and the hash of their address:
+//!    notification-service blanks its records of them, campaign-service
+//!    its list of failures and the messages to the address, email-service
 //!    the servers' replies in its ledger; each keeps the row its counts
 //!    are made of;
 //! 2. the streams: what every group has handled is trimmed, dead letters
@@ -18,7 +19,7 @@
 
 use std::sync::Arc;
 
-use contracts::consent::UserErased;
+use contracts::consent::{address_hash, UserErased};
 use contracts::{notification_id, Streams};
 use eventstore::erase::Erased;
 use eventstore::{Envelope, Publisher, Redis};
@@ -78,6 +79,7 @@ impl Eraser {
         let event = UserErased {
             user_id: id,
             notification_ids,
+            address_hash: Some(address_hash(&user.email)),
         };
         self.publisher
             .publish(self.streams.erasures.name(), &Envelope::new(&event)?)

@@ -208,7 +208,7 @@ impl UserStore {
     /// entry, if any, keeps only the hash of the address; nothing of them
     /// is left in the file ([`servicekit::erasure`]).
     pub async fn erase(&self, id: i64, email: &str) -> anyhow::Result<()> {
-        let mut tx = servicekit::erasure::begin(&self.db).await?;
+        let mut tx = self.db.begin().await?;
         sqlx::query(
             "UPDATE suppressions SET address = NULL, user_id = NULL, detail = NULL WHERE address_hash = $1",
         )

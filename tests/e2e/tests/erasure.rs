@@ -1,6 +1,7 @@
 //! Erasing a user: `DELETE /api/v1/users/{id}` leaves no trace of their
 //! address in any store of comms (every service's database, every key of
-//! Redis, dead letters included), keeps every campaign's counts exact,
+//! Redis, dead letters included, the transactional messages sent to the
+//! address too), keeps every campaign's counts exact,
 //! and, where they were suppressed, keeps them suppressed by the hash
 //! alone.
 
@@ -81,4 +82,45 @@ fn an_erased_user_leaves_no_trace_and_the_counts_stay_exact() {
         contracts::consent::address_hash(&address).as_str()
     );
     assert!(kept[0]["user_id"].is_null());
+}
+
+#[test]
+fn the_messages_to_an_erased_user_s_address_leave_no_trace_and_keep_their_outcome() {
+    // Refused at RCPT: the address is in the message, its outcome's
+    // reply, the send ledger and the suppression list.
+    let sink = SmtpSink::start(SinkMode::HardReject);
+    let stack = Stack::start_with(3, vec![("SMTP_PORT".into(), sink.port().to_string())]);
+    let address = stack.get("user-service", "/api/v1/users/2")["email"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, message) = stack.post(
+        "campaign-service",
+        "/api/v1/messages",
+        &json!({ "to": address, "subject": "Your receipt", "body": "Thanks, {{ email }}" }),
+    );
+    assert_eq!(status, 202, "{message}");
+    let path = format!("/api/v1/messages/{}", message["id"].as_str().unwrap());
+    stack.wait_for("the message failed", Duration::from_secs(30), || {
+        stack.get("campaign-service", &path)["status"] == "failed"
+    });
+    assert!(
+        !stack.places_holding(&address).is_empty(),
+        "the address is there to erase"
+    );
+
+    let (status, erasure) = stack.call("DELETE", "user-service", "/api/v1/users/2", None, None);
+    assert_eq!(status, 200, "{erasure}");
+    stack.wait_for("every store erased", Duration::from_secs(30), || {
+        stack.places_holding(&address).is_empty()
+    });
+    let message = stack.get("campaign-service", &path);
+    assert_eq!(
+        (&message["status"], &message["to"], &message["subject"]),
+        (&json!("failed"), &json!(""), &json!("")),
+        "the message stays, blank: {message}"
+    );
+    assert!(message["detail"].is_null(), "{message}");
+    assert_eq!(message["attempts"][0]["outcome"], "failed", "{message}");
+    assert!(message["attempts"][0]["detail"].is_null(), "{message}");
 }

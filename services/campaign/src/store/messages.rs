@@ -14,6 +14,7 @@
 //! notification id, so email-service's send ledger sends it once however
 //! many times it is published.
 
+use contracts::consent::address_hash;
 use contracts::{DeliveryStatus, EmailDelivery};
 use serde::Serialize;
 use servicekit::now_ms;
@@ -103,6 +104,7 @@ impl CampaignStore {
     /// Stores `message` as `queued`, unless its key was used before.
     pub async fn store_message(&self, message: NewMessage) -> anyhow::Result<Stored> {
         let now = now_ms();
+        let mut tx = self.db.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO messages (id, idempotency_key, request_hash, recipient, subject, email, status,
                                    created_at, announced_at)
@@ -116,9 +118,17 @@ impl CampaignStore {
         .bind(&message.subject)
         .bind(&message.email)
         .bind(now)
-        .execute(&self.db)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        if inserted == 1 {
+            sqlx::query("INSERT INTO message_recipients (message_id, address_hash) VALUES ($1, $2)")
+                .bind(&message.id)
+                .bind(address_hash(&message.recipient))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         if inserted == 1 {
             return Ok(Stored::New(Message {
                 id: message.id,
@@ -192,7 +202,7 @@ impl CampaignStore {
         let now = now_ms();
         let mut tx = self.db.begin().await?;
         let rows = sqlx::query(
-            "SELECT id, email FROM messages WHERE status = 'queued' AND announced_at < $1
+            "SELECT id, email FROM messages WHERE status = 'queued' AND email <> '' AND announced_at < $1
              ORDER BY announced_at LIMIT $2",
         )
         .bind(now - older_than_ms)

@@ -147,6 +147,17 @@ CREATE TABLE IF NOT EXISTS message_attempts (
     PRIMARY KEY (message_id, outcome)
 );
 
+-- The hash of each message's address (contracts::consent::address_hash),
+-- for erasing a user to find the messages sent to them
+-- (store/message_erasure.rs). A table of its own, so that a database
+-- made before it gains it as it starts.
+CREATE TABLE IF NOT EXISTS message_recipients (
+    message_id TEXT PRIMARY KEY,
+    address_hash TEXT NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS message_recipients_by_address ON message_recipients (address_hash);
+
 -- Stored message templates (routes/templates.rs): each change a new
 -- version, a message naming one by name gets the latest (or the version
 -- it asks for). `variables` is the JSON array of the names it declares.
