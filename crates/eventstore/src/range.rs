@@ -15,11 +15,24 @@ pub async fn entries_after(
     after: Option<&str>,
     count: usize,
 ) -> Result<Vec<RawEntry>> {
+    entries_between(conn, stream, after, "+", count).await
+}
+
+/// Up to `count` entries of `stream`, oldest first, after the entry id
+/// `after` (`None`: from the first) and up to `until` (an entry id, or
+/// `+` for the last).
+pub async fn entries_between(
+    conn: &mut Redis,
+    stream: &str,
+    after: Option<&str>,
+    until: &str,
+    count: usize,
+) -> Result<Vec<RawEntry>> {
     let start = after.map_or_else(|| "-".to_string(), |id| format!("({id}"));
     let reply: redis::Value = redis::cmd("XRANGE")
         .arg(stream)
         .arg(start)
-        .arg("+")
+        .arg(until)
         .arg("COUNT")
         .arg(count)
         .query_async(conn)

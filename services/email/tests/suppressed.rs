@@ -11,6 +11,7 @@ use std::time::Duration;
 use contracts::consent::{address_hash, SuppressionChanged, SuppressionReason, SUPPRESSIONS};
 use email_service::domains::DomainLimits;
 use email_service::ledger::SCHEMA;
+use email_service::sender::Sender;
 use eventstore::{Delivery, Envelope, Publisher, Redis};
 use servicekit::suppressed::SuppressedAddresses;
 use testkit::{RedisServer, SlowSmtp};
@@ -45,6 +46,25 @@ fn statuses(redis: &RedisServer) -> Vec<String> {
         .collect()
 }
 
+/// A Redis, an SMTP server, an email-service database (in the directory
+/// returned) and a sender on them.
+async fn start() -> (RedisServer, SlowSmtp, tempfile::TempDir, sqlx::AnyPool, Sender) {
+    let redis = RedisServer::start();
+    let smtp = SlowSmtp::start(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/email.db", dir.path().display());
+    let db = servicekit::db::connect(&url, SCHEMA).await.unwrap();
+    let sender = common::sender(
+        &redis,
+        &db,
+        smtp.port(),
+        ("suppressed-test", 60_000),
+        DomainLimits::default(),
+    )
+    .await;
+    (redis, smtp, dir, db, sender)
+}
+
 async fn link(redis: &RedisServer) -> Redis {
     eventstore::RedisTarget::parse(&redis.url())
         .unwrap()
@@ -55,20 +75,8 @@ async fn link(redis: &RedisServer) -> Redis {
 
 #[tokio::test]
 async fn a_suppressed_address_is_not_sent_to_and_the_latest_change_wins() {
-    let redis = RedisServer::start();
-    let smtp = SlowSmtp::start(Duration::ZERO);
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/email.db", dir.path().display());
-    let db = servicekit::db::connect(&url, SCHEMA).await.unwrap();
+    let (redis, smtp, _dir, db, sender) = start().await;
     let list = SuppressedAddresses::new(db.clone(), link(&redis).await, SUPPRESSIONS);
-    let sender = common::sender(
-        &redis,
-        &db,
-        smtp.port(),
-        ("suppressed-test", 60_000),
-        DomainLimits::default(),
-    )
-    .await;
 
     list.apply(&change(true, 1_000)).await.unwrap();
     let answers = sender.handle_requests(request("n1")).await;
@@ -102,19 +110,7 @@ async fn a_suppressed_address_is_not_sent_to_and_the_latest_change_wins() {
 /// ran. The first send must see it, whatever the group has read.
 #[tokio::test]
 async fn a_suppression_on_the_stream_counts_before_the_group_reads_it() {
-    let redis = RedisServer::start();
-    let smtp = SlowSmtp::start(Duration::ZERO);
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/email.db", dir.path().display());
-    let db = servicekit::db::connect(&url, SCHEMA).await.unwrap();
-    let sender = common::sender(
-        &redis,
-        &db,
-        smtp.port(),
-        ("suppressed-test", 60_000),
-        DomainLimits::default(),
-    )
-    .await;
+    let (redis, smtp, _dir, _db, sender) = start().await;
     let publisher = Publisher::new(link(&redis).await);
     let announce = |change: SuppressionChanged| {
         let publisher = publisher.clone();

@@ -18,9 +18,10 @@ mod replay;
 pub use replay::{replay, replay_all, replay_over, Pace, ReplayOutcome};
 
 use crate::connection::Redis;
-use crate::entry::{entry_list, RawEntry, StreamId};
+use crate::entry::{RawEntry, StreamId};
 use crate::error::{Error, Result};
 use crate::keys::dead_letter_stream;
+use crate::range::entries_after;
 
 const FIELD_STREAM: &str = "dead.stream";
 const FIELD_GROUP: &str = "dead.group";
@@ -97,20 +98,11 @@ pub async fn page(
     after: Option<&str>,
     count: usize,
 ) -> Result<Vec<DeadLetter>> {
-    let start = match after {
-        Some(id) if !StreamId::is_exact(id) => return Err(Error::InvalidId(id.to_string())),
-        Some(id) => format!("({id}"),
-        None => "-".to_string(),
-    };
-    let reply: redis::Value = redis::cmd("XRANGE")
-        .arg(dead_letter_stream(stream))
-        .arg(start)
-        .arg("+")
-        .arg("COUNT")
-        .arg(count)
-        .query_async(conn)
-        .await?;
-    Ok(entry_list(reply)
+    if let Some(id) = after.filter(|id| !StreamId::is_exact(id)) {
+        return Err(Error::InvalidId(id.to_string()));
+    }
+    Ok(entries_after(conn, &dead_letter_stream(stream), after, count)
+        .await?
         .into_iter()
         .map(|entry| to_dead_letter(stream, entry))
         .collect())

@@ -24,6 +24,7 @@ use crate::connection::Redis;
 use crate::entry::{entry_list, RawEntry, StreamId};
 use crate::error::{Error, Result};
 use crate::keys::dead_letter_stream;
+use crate::range::entries_between;
 use crate::trim;
 
 /// Most letters replayed in one page (one pipeline).
@@ -110,23 +111,15 @@ pub async fn replay_all(conn: &mut Redis, stream: &str, pace: Pace) -> Result<Re
         outcome.done = true;
         return Ok(outcome);
     };
-    let page_size = PAGE.min(pace.max_backlog).max(1);
-    let mut start = "-".to_string();
+    let page_size = usize::try_from(PAGE.min(pace.max_backlog).max(1)).unwrap_or(usize::MAX);
+    let mut after: Option<String> = None;
     loop {
-        let reply: redis::Value = redis::cmd("XRANGE")
-            .arg(&dead)
-            .arg(&start)
-            .arg(&last)
-            .arg("COUNT")
-            .arg(page_size)
-            .query_async(conn)
-            .await?;
-        let page = entry_list(reply);
+        let page = entries_between(conn, &dead, after.as_deref(), &last, page_size).await?;
         let Some(tail) = page.last() else {
             outcome.done = true;
             return Ok(outcome);
         };
-        start = format!("({}", tail.id);
+        after = Some(tail.id.clone());
         let (letters, skipped): (Vec<_>, Vec<_>) = page
             .into_iter()
             .map(|letter| (fields::original(&letter.fields), letter))
