@@ -2,8 +2,9 @@
 //! Redis and SQLite: a message is stored, its email is in `comms:messages`
 //! when it is answered, a retry under its `Idempotency-Key` sends nothing
 //! more, bad requests are refused naming why with nothing sent, its email's
-//! first final outcome settles it, and a message whose entry was lost is
-//! published again.
+//! first final outcome settles it, a message whose entry was lost is
+//! published again, and one asked for while Redis is away is a 503 with
+//! nothing stored.
 
 mod common;
 
@@ -228,6 +229,29 @@ async fn a_message_whose_entry_was_lost_is_published_again_with_the_same_id() {
     wait_status(&app, id, "sent").await;
     campaign_service::messages::reannounce(&store, &publisher, &streams, Duration::ZERO).await;
     assert_eq!(emails_of(&app, id), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_asked_for_while_redis_is_away_is_a_503_and_nothing_is_stored() {
+    let mut app = spawn_app(|_| {}).await.unwrap();
+    app.redis.kill();
+    let (status, refused) = send(&app, Some("while-away"), CODE).await;
+    assert_eq!(status, 503, "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("suppression list"),
+        "{refused}"
+    );
+    // Back, the same request is a new message: nothing was kept of it.
+    app.redis.restart();
+    let start = Instant::now();
+    let (status, queued) = loop {
+        let (status, answer) = send(&app, Some("while-away"), CODE).await;
+        if status != 503 || start.elapsed() > Duration::from_secs(20) {
+            break (status, answer);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(status, 202, "{queued}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -168,7 +168,7 @@ pub(super) struct MessageQueued {
         (status = 413, description = "A body over 256 KiB", body = ErrorBody),
         (status = 415, description = "No JSON content type", body = ErrorBody),
         (status = 422, description = "JSON of the wrong shape, or an address on the suppression list (named, with why); nothing is sent", body = ErrorBody),
-        (status = 503, description = "The event store is unreachable: retry with the same `Idempotency-Key`", body = ErrorBody)
+        (status = 503, description = "The event store is unreachable (nothing stored, or stored and published later): retry with the same `Idempotency-Key`", body = ErrorBody)
     )
 )]
 pub(super) async fn send(
@@ -214,10 +214,16 @@ pub(super) async fn send(
 }
 
 /// A 422 naming why, when `to` is on the suppression list (as
-/// campaign-service's copy of it has it), unless `key` already names a
-/// message: a retry gets the message it asked for, whatever happened since.
+/// campaign-service's copy of it has it, brought up to date with the
+/// event store first), unless `key` already names a message: a retry gets
+/// the message it asked for, whatever happened since. A 503 when the list
+/// cannot be read up to date (the event store away): nothing is stored.
 async fn refuse_if_suppressed(state: &AppState, to: &str, key: Option<&str>) -> Result<(), ApiError> {
-    let Some(reason) = state.suppressed.among(&[to]).await?.pop().flatten() else {
+    let listed = state.suppressed.among(&[to]).await.map_err(|error| ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: format!("cannot read the suppression list now ({error:#}); nothing was stored, retry"),
+    })?;
+    let Some(reason) = listed.into_iter().next().flatten() else {
         return Ok(());
     };
     if let Some(key) = key {

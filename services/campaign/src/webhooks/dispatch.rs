@@ -223,7 +223,7 @@ impl Dispatcher {
         let answer = tokio::task::spawn_blocking(move || match request.send_string(&body) {
             Ok(response) if (200..300).contains(&response.status()) => Ok(()),
             Ok(response) | Err(ureq::Error::Status(_, response)) => Err(status_error(response)),
-            Err(ureq::Error::Transport(transport)) => Err(transport.to_string()),
+            Err(ureq::Error::Transport(transport)) => Err(transport_error(&transport)),
         })
         .await;
         answer.unwrap_or_else(|error| Err(format!("the POST's task failed: {error}")))
@@ -257,4 +257,42 @@ fn status_error(response: ureq::Response) -> String {
         text.truncate(end);
     }
     format!("HTTP {status}: {}", text.trim())
+}
+
+/// A failure to reach an endpoint, said without its URL: an endpoint's
+/// URL may carry a credential (a token in its query), and the text is kept
+/// as the endpoint's `last_error`, shown by the API. Its kind, message and
+/// cause say what went wrong.
+fn transport_error(transport: &ureq::Transport) -> String {
+    let mut text = transport.kind().to_string();
+    if let Some(message) = transport.message() {
+        text = format!("{text}: {message}");
+    }
+    if let Some(cause) = std::error::Error::source(transport) {
+        text = format!("{text}: {cause}");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_to_connect_is_said_without_the_url_and_its_credentials() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let url = format!("http://user:pass@127.0.0.1:{port}/hooks?token=s3cret");
+        let Err(ureq::Error::Transport(transport)) = ureq::post(&url).send_string("{}") else {
+            panic!("nothing listens on {port}");
+        };
+        assert!(
+            transport.to_string().contains("s3cret"),
+            "ureq's own text names it"
+        );
+        let said = transport_error(&transport);
+        assert!(said.contains("Connection Failed"), "{said}");
+        assert!(!said.contains("s3cret") && !said.contains("pass"), "{said}");
+    }
 }
