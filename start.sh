@@ -334,10 +334,11 @@ mkdir -p data
 infra=()
 if [ "$APP_ENV" = prod ]; then
   # --- prod: OpenBao (server mode), its secrets, then Redis and PostgreSQL -
+  prod_use_dir "$stack_root/data/prod"
   prod_openbao_config "$VAULT_PROD_PORT" "$([ "$uis" = 1 ] && echo true || echo false)"
   launch openbao-prod "$comms_bao" server -config="$prod_bao_config"
   wait_ready openbao-prod
-  prod_openbao_open "$VAULT_PROD_PORT"
+  prod_openbao_open "$VAULT_PROD_PORT" "$(stack_pid openbao-prod)"
   prod_secrets_load
   prod_policies
   if [ "$own_redis" = 1 ]; then

@@ -14,7 +14,7 @@
 # `docker compose` (v2) when there is one, else `docker-compose` (v1.29).
 #
 # Settings (environment variables, with their defaults):
-#   APP_ENV=dev                 dev or prod
+#   APP_ENV=dev                 dev or prod (prod: scripts/docker-prod.sh)
 #   COMPOSE_PROJECT_NAME=comms  the Compose project (containers, network, volumes)
 #   PUBLISH_ADDRESS=127.0.0.1   the host address every published port binds
 #   <SERVICE>_PORT (CAMPAIGN_PORT, ...), MAIL_UI_PORT, SMTP_PORT, VAULT_PORT,
@@ -37,6 +37,7 @@ source scripts/require.sh
 source scripts/ready.sh
 source scripts/manifest.sh
 source docker/standins/build.sh
+source scripts/docker-prod.sh
 
 export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-comms}"
 docker_run="$docker_root/run"
@@ -65,10 +66,8 @@ docker_images=(
   "RUNTIME_IMAGE debian"
 )
 
-fail() {
-  echo "$*" >&2
-  exit 1
-}
+# One line on stderr, then exit 1.
+fail() { echo "$*" >&2 && exit 1; }
 
 # --- the engine ---------------------------------------------------------------
 
@@ -370,18 +369,13 @@ docker_up() {
     *) fail "APP_ENV=$APP_ENV: it must be dev or prod" ;;
   esac
   [ $# -eq 0 ] || fail "scripts/docker.sh up takes no arguments (settings are environment variables)"
-  # In prod, email-service logs in to the SMTP server with the login that
-  # vault-seed.sh writes (its example one unless PROD_SMTP_USER and
-  # PROD_SMTP_PASSWORD say otherwise), so MailDev asks for that login.
+  # config/prod.toml seeds no users (a deployment has its own); this stack
+  # in prod seeds a thousand, as the native one does, so that a campaign
+  # has someone to email. Its browsing UIs do not run in prod.
+  unset MAILDEV_INCOMING_USER MAILDEV_INCOMING_PASS
   if [ "$APP_ENV" = prod ]; then
-    # config/prod.toml seeds no users (a deployment has its own); this
-    # stack in prod seeds a thousand, as the native one does, so that a
-    # campaign has someone to email.
     export SEED_USERS="${SEED_USERS:-1000}"
-    export MAILDEV_INCOMING_USER="${PROD_SMTP_USER-comms}"
-    export MAILDEV_INCOMING_PASS="${PROD_SMTP_PASSWORD-comms-smtp-example}"
-  else
-    unset MAILDEV_INCOMING_USER MAILDEV_INCOMING_PASS
+    skipped_services+=(redis-commander redisinsight)
   fi
   mkdir -p "$docker_logs"
   command -v docker >/dev/null 2>&1 || apt_install docker.io
@@ -413,6 +407,7 @@ docker_up() {
     exit 1
   fi
   echo "  built in $((SECONDS - started))s" >&2
+  [ "$APP_ENV" != prod ] || docker_prod_open
   echo "starting: ${services[*]}" >&2
   if ! compose up -d --remove-orphans "${services[@]}" >"$docker_logs/docker-up.log" 2>&1; then
     echo "docker compose up failed; the last 20 lines of run/logs/docker-up.log:" >&2
@@ -435,24 +430,28 @@ docker_up_failed() {
 }
 
 docker_print_urls() {
-  local host="${PUBLISH_ADDRESS:-127.0.0.1}" insight stop campaign_port
+  local host="${PUBLISH_ADDRESS:-127.0.0.1}" stop campaign_port
   campaign_port="$(manifest_port_of CAMPAIGN_PORT)"
   case "$host" in 127.0.0.1 | 0.0.0.0 | "") host=localhost ;; esac
   stop="$(docker_stop_command)"
-  # In prod the demo endpoint, like every write, takes the bearer token
-  # that OpenBao holds.
-  local create="curl http://$host:$campaign_port/api/v1/campaign/create"
-  [ "$APP_ENV" != prod ] ||
-    create="$create, with the bearer token of secret/comms/prod/campaign-service"
-  insight="http://$host:$(manifest_port_of REDISINSIGHT_PORT)/"
+  local create="curl http://$host:$campaign_port/api/v1/campaign/create" mail=""
+  local secrets="http://$host:$(manifest_port_of VAULT_PORT)/ui/   (token ${VAULT_TOKEN:-0000})"
+  local commander="http://$host:$(manifest_port_of REDIS_COMMANDER_PORT)/" insight="http://$host:$(manifest_port_of REDISINSIGHT_PORT)/"
   [[ " ${skipped_services[*]} " != *" redisinsight "* ]] || insight="(left out: its image cannot be pulled here)"
+  if [ "$APP_ENV" = prod ]; then
+    # Every write takes the bearer token that OpenBao holds.
+    create="$create, with the bearer token of secret/comms/prod/campaign-service"
+    mail=", login comms and secret/comms-stack/prod's ui_password"
+    secrets="http://$host:$(manifest_port_of VAULT_PORT)/   (no UI; root token in ${prod_init#"$docker_root"/})"
+    commander="(off in prod)" insight="(off in prod)"
+  fi
   cat <<EOF
 
 comms is running in Docker ($APP_ENV; Compose project $COMPOSE_PROJECT_NAME, run by $compose_name)
   dashboard and API   http://$host:$campaign_port/
-  emails              http://$host:$(manifest_port_of MAIL_UI_PORT)/   (SMTP on port $(manifest_port_of SMTP_PORT))
-  secrets (OpenBao)   http://$host:$(manifest_port_of VAULT_PORT)/ui/   (token ${VAULT_TOKEN:-0000})
-  Redis Commander     http://$host:$(manifest_port_of REDIS_COMMANDER_PORT)/
+  emails              http://$host:$(manifest_port_of MAIL_UI_PORT)/   (SMTP on port $(manifest_port_of SMTP_PORT)$mail)
+  secrets (OpenBao)   $secrets
+  Redis Commander     $commander
   RedisInsight        $insight
   create a campaign   $create
   its progress        curl http://$host:$campaign_port/api/v1/campaigns
@@ -479,6 +478,7 @@ docker_down() {
   fi
   docker_require_compose
   compose down --remove-orphans "${volumes[@]}"
+  [ "${#volumes[@]}" = 0 ] || docker_prod_forget
   docker_stop_own_engine
 }
 

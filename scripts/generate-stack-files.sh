@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Writes what compose.yaml and docker/Dockerfile say about each service of
-# the stack's manifest (stack.list), which neither file can read: the
+# Writes what compose.yaml, docker/compose.prod.yaml and docker/Dockerfile
+# say about each service of the stack's manifest (stack.list), which none
+# of them can read: the
 # lines between
 #
 #   # --- generated from stack.list by scripts/generate-stack-files.sh: do not edit ---
@@ -19,6 +20,9 @@
 #                      the manifest's order; then a target per service: its
 #                      binary, <NAME>_HOST=0.0.0.0, <VARIABLE>=<port>,
 #                      EXPOSE <port>, a health check on "$<VARIABLE>"
+#   docker/compose.prod.yaml  one region, in services: each service's
+#                      VAULT_TOKEN in prod, ${<NAME>_VAULT_TOKEN} (CAMPAIGN_
+#                      for the service of CAMPAIGN_PORT): its own
 #
 # The blocks and targets come in the order of the services' ports (the
 # API's, campaign-service on 8080, first).
@@ -29,7 +33,7 @@
 #                                            what it would write, and shows
 #                                            the difference
 #
-# STACK_LIST, COMPOSE_FILE and DOCKERFILE name other files (the tests use
+# STACK_LIST, COMPOSE_FILE, PROD_COMPOSE_FILE and DOCKERFILE name other files (the tests use
 # them); relative names are the repository root's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +41,7 @@ cd "$(dirname "$0")/.."
 source scripts/manifest.sh
 manifest_name="${STACK_LIST:-stack.list}"
 compose_file="${COMPOSE_FILE:-compose.yaml}"
+prod_compose_file="${PROD_COMPOSE_FILE:-docker/compose.prod.yaml}"
 dockerfile="${DOCKERFILE:-docker/Dockerfile}"
 begin_marker="# --- generated from stack.list by scripts/generate-stack-files.sh: do not edit ---"
 end_marker="# --- end of generated ---"
@@ -89,6 +94,21 @@ compose_services() {
       target: $name
     ports:
       - "\${PUBLISH_ADDRESS:-127.0.0.1}:\${$variable:-$port}:$port"
+EOF
+  done
+}
+
+# --- docker/compose.prod.yaml --------------------------------------------------
+prod_compose_services() {
+  local name variable first=true
+  for name in "${by_port[@]}"; do
+    variable="${manifest_variable[$name]}"
+    $first || echo
+    first=false
+    cat <<EOF
+  $name:
+    environment:
+      VAULT_TOKEN: \${${variable%_PORT}_VAULT_TOKEN:?scripts/docker-prod.sh sets it}
 EOF
   done
 }
@@ -162,12 +182,14 @@ fill_regions() {
 compose_services >"$work/compose-services"
 dockerfile_services >"$work/dockerfile-services"
 dockerfile_targets >"$work/dockerfile-targets"
+prod_compose_services >"$work/prod-compose-services"
 fill_regions "$compose_file" "$work/compose-services" >"$work/compose.yaml"
+fill_regions "$prod_compose_file" "$work/prod-compose-services" >"$work/compose.prod.yaml"
 fill_regions "$dockerfile" "$work/dockerfile-services" "$work/dockerfile-targets" >"$work/Dockerfile"
 
 stale=0
-files=("$compose_file" "$dockerfile")
-written=("$work/compose.yaml" "$work/Dockerfile")
+files=("$compose_file" "$prod_compose_file" "$dockerfile")
+written=("$work/compose.yaml" "$work/compose.prod.yaml" "$work/Dockerfile")
 for i in "${!files[@]}"; do
   file="${files[$i]}"
   cmp -s "$file" "${written[$i]}" && continue

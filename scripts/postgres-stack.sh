@@ -4,7 +4,8 @@
 # that only it logs in as. Sourced by start.sh, which sets pg_data (the
 # cluster's directory) and gives the passwords: the superuser `comms`'s
 # and each service's, all made at random on the first prod start and kept
-# in prod's OpenBao (scripts/prod-stack.sh).
+# in prod's OpenBao (scripts/prod-stack.sh). scripts/docker-prod.sh gives
+# the Docker stack's prod the same roles, with postgres_provision_sql.
 #
 #   postgres_find             sets pg_bin (Debian's server binaries) and
 #                             pg_as (run as the postgres user when root)
@@ -13,6 +14,9 @@
 #   postgres_provision SUPERPASSWORD PORT SERVICE=PASSWORD...
 #                             each service's role (its password set again,
 #                             so that a changed one takes) and database
+#   postgres_provision_sql SUFFIX SERVICE=PASSWORD...
+#                             the SQL of that, for databases named
+#                             <db>SUFFIX (the Docker stack's users_prod)
 
 pg_bin=""
 pg_as=()
@@ -64,32 +68,39 @@ postgres_database_role() {
   echo "comms_${manifest_database[$1]}"
 }
 
-postgres_provision() {
-  local superpassword="$1" port="$2" pair service password role db sql=""
-  shift 2
+postgres_provision_sql() {
+  local suffix="$1" pair service password role db
+  shift
   for pair in "$@"; do
     service="${pair%%=*}"
     password="${pair#*=}"
     role="$(postgres_database_role "$service")"
-    db="${manifest_database[$service]}"
+    db="${manifest_database[$service]}$suffix"
     # Names come from stack.list, passwords are letters and digits
     # (prod-stack.sh makes them so): nothing here needs quoting beyond this.
     [[ "$password" =~ ^[A-Za-z0-9]+$ ]] || {
       echo "the database password of $service holds more than letters and digits" >&2
-      exit 1
+      return 1
     }
-    sql+="SELECT format('CREATE ROLE %I LOGIN', '$role')
-  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$role')\\gexec
+    cat <<SQL
+SELECT format('CREATE ROLE %I LOGIN', '$role')
+  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$role')\gexec
 ALTER ROLE $role LOGIN PASSWORD '$password';
 SELECT format('CREATE DATABASE %I OWNER %I', '$db', '$role')
-  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$db')\\gexec
+  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$db')\gexec
 ALTER DATABASE $db OWNER TO $role;
 REVOKE ALL ON DATABASE $db FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE $db TO $role;
-"
+SQL
   done
+}
+
+postgres_provision() {
+  local superpassword="$1" port="$2" sql
+  shift 2
+  sql="$(postgres_provision_sql "" "$@")" || exit 1
   # The SQL, passwords included, goes on psql's standard input.
-  printf '%s' "$sql" | PGPASSWORD="$superpassword" "$pg_bin/psql" -h 127.0.0.1 -p "$port" \
+  printf '%s\n' "$sql" | PGPASSWORD="$superpassword" "$pg_bin/psql" -h 127.0.0.1 -p "$port" \
     -U comms -d postgres -v ON_ERROR_STOP=1 -q -f - >"$(stack_log postgres-provision)" 2>&1 || {
     echo "creating the services' databases failed; see run/logs/postgres-provision.log" >&2
     exit 1

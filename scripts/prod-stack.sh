@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# What makes the native prod stack (APP_ENV=prod ./start.sh) more than dev
-# under another name: its own OpenBao in server mode, its secrets made at
-# random and kept there, a token per service that reads only its own
-# secret, and its own Redis with a password per service. Sourced by
-# start.sh, after scripts/stack.sh and scripts/require.sh.
+# What makes a prod stack more than dev under another name: its own
+# OpenBao in server mode, its secrets made at random and kept there, a
+# token per service that reads only its own secret, and its own Redis with
+# a password per service. Sourced by start.sh (the native stack, after
+# scripts/stack.sh) and scripts/docker-prod.sh (the Docker one), after
+# scripts/require.sh; each first names the folder of its keys
+# (prod_use_dir) and sets VAULT_PROD_PORT, where OpenBao (prod) answers on
+# 127.0.0.1.
 #
-# OpenBao (prod) keeps its data in data/prod/openbao/storage (integrated
-# storage, raft; OpenBao has no plain file storage), listens on
-# 127.0.0.1:VAULT_PROD_PORT over plain HTTP (loopback only), and is
-# initialised on the first start with one unseal key; that key and the root
-# token go to data/prod/openbao/init.json (mode 0600) and are printed that
-# once. Every start unseals it with that key.
+# OpenBao (prod) keeps its data in integrated storage (raft; OpenBao has no
+# plain file storage): natively in data/prod/openbao/storage, listening on
+# 127.0.0.1:VAULT_PROD_PORT over plain HTTP (loopback only); in Docker in a
+# volume of its own. It is initialised on the first start with one unseal
+# key; that key and the root token go to <dir>/openbao/init.json (mode
+# 0600) and are printed that once. Every start unseals it with that key.
 #
 # Its KV v2 mount secret/ holds:
 #   comms/prod/<service>   each service's secret (scripts/vault-seed.sh's
@@ -22,10 +25,14 @@
 #                          Redis's and PostgreSQL's passwords; only the root
 #                          token reads it
 #
-#   prod_openbao_config PORT UI   writes data/prod/openbao/config.hcl
+#   prod_use_dir DIR              where the keys are kept: DIR/openbao
+#                                 (natively data/prod, which holds the
+#                                 stack's data too)
+#   prod_openbao_config PORT UI   writes DIR/openbao/config.hcl (native)
 #   prod_openbao_answers PORT     true once the server answers, sealed or not
-#   prod_openbao_open PORT        initialises (first start) and unseals it,
-#                                 then waits until it serves
+#   prod_openbao_open PORT PID    initialises (first start) and unseals it,
+#                                 then waits until it serves (PID: the
+#                                 server's process, - for a container)
 #   prod_secrets_load             makes what comms-stack/prod lacks, and
 #                                 reads it: prod_secret KEY prints a value
 #   prod_policies                 one policy per service
@@ -35,13 +42,18 @@
 #                                 one per service
 #   prod_redis_pings PORT         PONG from Redis as comms-admin
 
-prod_dir="$stack_root/data/prod"
-prod_bao_dir="$prod_dir/openbao"
-prod_init="$prod_bao_dir/init.json"
-prod_bao_config="$prod_bao_dir/config.hcl"
-# Accessors (not tokens: an accessor reads nothing) of the tokens handed
-# out at the last start, revoked at the next.
-prod_accessors="$prod_bao_dir/service-token-accessors"
+prod_use_dir() {
+  prod_dir="$1"
+  prod_bao_dir="$prod_dir/openbao"
+  prod_init="$prod_bao_dir/init.json"
+  prod_bao_config="$prod_bao_dir/config.hcl"
+  # Accessors (not tokens: an accessor reads nothing) of the tokens handed
+  # out at the last start, revoked at the next.
+  prod_accessors="$prod_bao_dir/service-token-accessors"
+  mkdir -p "$prod_bao_dir"
+  chmod 700 "$prod_dir" "$prod_bao_dir"
+}
+
 prod_stack_path="comms-stack/prod"
 prod_secrets_json=""
 declare -A prod_token=()
@@ -56,7 +68,6 @@ prod_bao() {
 prod_openbao_config() {
   local port="$1" ui="$2"
   mkdir -p "$prod_bao_dir/storage"
-  chmod 700 "$prod_dir" "$prod_bao_dir"
   cat >"$prod_bao_config" <<EOF
 # Written by start.sh at every prod start: prod's OpenBao.
 storage "raft" {
@@ -91,11 +102,11 @@ prod_openbao_answers() {
 }
 
 prod_openbao_open() {
-  local port="$1" health
+  local port="$1" pid="$2" health
   health="$(prod_openbao_health "$port")"
   if [ "$health" = 501 ]; then
     if [ -e "$prod_init" ]; then
-      echo "OpenBao (prod) is not initialised, yet $prod_init exists: remove data/prod to start afresh" >&2
+      echo "OpenBao (prod) is not initialised, yet $prod_init exists: remove $prod_dir to start afresh" >&2
       exit 1
     fi
     (umask 077 && BAO_ADDR="http://127.0.0.1:$port" "$comms_bao" operator init \
@@ -109,24 +120,24 @@ prod_openbao_open() {
     cat <<EOF
 
 OpenBao (prod) was initialised. Its unseal key and root token, shown this once,
-are kept in data/prod/openbao/init.json (mode 0600); keep a copy elsewhere:
+are kept in $prod_init (mode 0600); keep a copy elsewhere:
   unseal key   $(jq -r '.unseal_keys_b64[0]' "$prod_init")
   root token   $(jq -r .root_token "$prod_init")
 
 EOF
   elif [ ! -r "$prod_init" ]; then
-    echo "OpenBao (prod) in data/prod/openbao is initialised but $prod_init is missing: without its unseal key it stays sealed (remove data/prod to start afresh, losing every prod secret)" >&2
+    echo "OpenBao (prod) is initialised but $prod_init is missing: without its unseal key it stays sealed (start afresh without its data, losing every prod secret)" >&2
     exit 1
   fi
   if [ "$(prod_openbao_health "$port")" = 503 ]; then
     # The key goes to the server on curl's standard input.
     jq '{key: .unseal_keys_b64[0]}' "$prod_init" |
       curl -fsS -o /dev/null --max-time 10 -X PUT --data @- "http://127.0.0.1:$port/v1/sys/unseal" || {
-      echo "unsealing OpenBao (prod) failed (is data/prod/openbao/init.json its own?)" >&2
+      echo "unsealing OpenBao (prod) failed (is $prod_init its own?)" >&2
       exit 1
     }
   fi
-  wait_until "OpenBao (prod)" "$(stack_pid openbao-prod)" "$READY_TIMEOUT" \
+  wait_until "OpenBao (prod)" "$pid" "$READY_TIMEOUT" \
     prod_openbao_serving "$port" || exit 1
   # A new server has no KV mount yet.
   prod_bao secrets list -format=json | jq -e 'has("secret/")' >/dev/null ||

@@ -18,12 +18,14 @@
 # Then it checks itself: a manifest with a service's port changed must
 # fail; one with a service added must fail the generator's check of both
 # files, and copies of them that the generator rewrote from it must pass.
-# Run by test.sh. STACK_LIST, COMPOSE_FILE and DOCKERFILE name other files.
+# Run by test.sh. STACK_LIST, COMPOSE_FILE, PROD_COMPOSE_FILE and
+# DOCKERFILE name other files.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=scripts/manifest.sh
 source scripts/manifest.sh
 compose_file="${COMPOSE_FILE:-compose.yaml}"
+prod_compose_file="${PROD_COMPOSE_FILE:-docker/compose.prod.yaml}"
 dockerfile="${DOCKERFILE:-docker/Dockerfile}"
 
 # shellcheck source=scripts/test-problems.sh
@@ -90,7 +92,7 @@ done
 problems_end tests/shell/stack-manifest.sh "differences from $manifest_file"
 
 # --- the check itself ---------------------------------------------------------
-if [ -z "${STACK_LIST:-}${COMPOSE_FILE:-}${DOCKERFILE:-}" ]; then
+if [ -z "${STACK_LIST:-}${COMPOSE_FILE:-}${PROD_COMPOSE_FILE:-}${DOCKERFILE:-}" ]; then
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
   self="tests/shell/stack-manifest.sh"
@@ -108,19 +110,21 @@ if [ -z "${STACK_LIST:-}${COMPOSE_FILE:-}${DOCKERFILE:-}" ]; then
     echo "$self: a manifest with a service added passed the generator's check" >&2
     exit 1
   fi
-  for file in "$compose_file" "$dockerfile"; do
+  for file in "$compose_file" "$prod_compose_file" "$dockerfile"; do
     grep -qxF "$file is out of date with $work/added.list: run scripts/generate-stack-files.sh" "$work/check.err" || {
       echo "$self: with a service added to the manifest, the generator's check does not say that $file is out of date" >&2
       exit 1
     }
   done
   cp "$compose_file" "$work/compose.yaml"
+  cp "$prod_compose_file" "$work/compose.prod.yaml"
   cp "$dockerfile" "$work/Dockerfile"
-  export STACK_LIST="$work/added.list" COMPOSE_FILE="$work/compose.yaml" DOCKERFILE="$work/Dockerfile"
+  export STACK_LIST="$work/added.list" COMPOSE_FILE="$work/compose.yaml" \
+    PROD_COMPOSE_FILE="$work/compose.prod.yaml" DOCKERFILE="$work/Dockerfile"
   if ! bash scripts/generate-stack-files.sh >/dev/null || ! bash scripts/generate-stack-files.sh --check 2>/dev/null; then
     echo "$self: the files the generator writes from a manifest with a service added fail its check" >&2
     exit 1
   fi
-  unset STACK_LIST COMPOSE_FILE DOCKERFILE
+  unset STACK_LIST COMPOSE_FILE PROD_COMPOSE_FILE DOCKERFILE
 fi
 echo "tests/shell/stack-manifest.sh: ok"
