@@ -130,4 +130,6 @@ docker_prod_forget() {
   local dir
   dir="$(docker_prod_dir)"
   [ ! -d "$dir" ] || { rm -rf "$dir" && echo "removed $dir (the keys of the removed OpenBao (prod))"; }
+  # And the folders above it, when nothing else is left in them.
+  rmdir "$docker_root/data/docker" "$docker_root/data" 2>/dev/null || true
 }

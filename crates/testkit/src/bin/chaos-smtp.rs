@@ -9,7 +9,7 @@
 //! message it takes to the message-id file, one per line, written before
 //! its `250` reply (so a message the client may believe lost is counted);
 //! `stamped`, each line starts with the time it came, in milliseconds
-//! since the Unix epoch (`bench/messages.sh` times messages by it).
+//! since the Unix epoch (`bench/priority.sh` times messages by it).
 //! The control file's first word sets the mode, read every 50 ms:
 //!
 //! - `accept` (or no file): takes every message, answering `MAIL FROM`

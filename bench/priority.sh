@@ -17,8 +17,8 @@
 # messages were asked for while the campaign was still sending, the two
 # campaigns' rates; then, as the last line, one JSON object of the figures.
 #
-#   bench/messages.sh                   # 100,000 users, 200 messages
-#   USERS=5000 bench/messages.sh        # a quick run
+#   bench/priority.sh                   # 100,000 users, 200 messages
+#   USERS=5000 bench/priority.sh        # a quick run
 #
 # Settings: USERS (100000), MESSAGES (200), INTERVAL_MS (50), SMTP_POOL
 # (16), CAMPAIGN_TIMEOUT (1800 s), KEEP=1 keeps the work directory.
