@@ -14,6 +14,7 @@
 //! notification-service ─ email.requested ─► comms:emails ─► email-service
 //! campaign-service ─ email.requested (test sends) ─► comms:emails ─► email-service
 //! campaign-service ─ email.requested (messages) ─► comms:messages ─► email-service
+//! campaign-service ─ message.to_user ─► comms:message-users ─► user-service (see [`messages`])
 //! email-service ─ email.delivery ─► comms:deliveries ─► notification-service, campaign-service
 //! ```
 //!
@@ -24,6 +25,7 @@
 pub mod audience;
 pub mod consent;
 pub mod control;
+pub mod messages;
 pub mod relays;
 mod unknown_status;
 pub mod unsubscribe;
@@ -50,11 +52,12 @@ pub const MESSAGES: &str = "comms:messages";
 pub const AUDIENCE_GROUP: &str = "user-service";
 
 /// Every stream of comms, for dashboards and trimming.
-pub const ALL_STREAMS: [&str; 8] = [
+pub const ALL_STREAMS: [&str; 9] = [
     CAMPAIGNS,
     NOTIFICATIONS,
     EMAILS,
     MESSAGES,
+    messages::MESSAGE_USERS,
     DELIVERIES,
     consent::CONSENT,
     consent::SUPPRESSIONS,
@@ -67,8 +70,8 @@ pub const ALL_STREAMS: [&str; 8] = [
 /// recipient's address, so each recipient's entries stay in order.
 /// [`CAMPAIGNS`] stays whole: it carries a few entries per campaign, and
 /// campaign-service looks its announcements up by id; so do the consent
-/// streams, whose changes one consumer applies in order, and [`MESSAGES`],
-/// which carries a few.
+/// streams, whose changes one consumer applies in order, and [`MESSAGES`]
+/// and [`messages::MESSAGE_USERS`], which carry a few.
 #[derive(Debug, Clone)]
 pub struct Streams {
     /// [`CAMPAIGNS`], never split.
@@ -79,6 +82,8 @@ pub struct Streams {
     pub emails: Partitioned,
     /// [`MESSAGES`], never split.
     pub messages: Partitioned,
+    /// [`messages::MESSAGE_USERS`], never split.
+    pub message_users: Partitioned,
     /// [`DELIVERIES`], by recipient address.
     pub deliveries: Partitioned,
     /// [`consent::CONSENT`], never split.
@@ -97,6 +102,7 @@ impl Streams {
             notifications: Partitioned::new(NOTIFICATIONS, partitions),
             emails: Partitioned::new(EMAILS, partitions),
             messages: Partitioned::new(MESSAGES, 1),
+            message_users: Partitioned::new(messages::MESSAGE_USERS, 1),
             deliveries: Partitioned::new(DELIVERIES, partitions),
             consent: Partitioned::new(consent::CONSENT, 1),
             suppressions: Partitioned::new(consent::SUPPRESSIONS, 1),
@@ -105,12 +111,13 @@ impl Streams {
     }
 
     /// Every stream, in the order of [`ALL_STREAMS`].
-    pub fn all(&self) -> [&Partitioned; 8] {
+    pub fn all(&self) -> [&Partitioned; 9] {
         [
             &self.campaigns,
             &self.notifications,
             &self.emails,
             &self.messages,
+            &self.message_users,
             &self.deliveries,
             &self.consent,
             &self.suppressions,

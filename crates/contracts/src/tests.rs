@@ -37,7 +37,7 @@ fn every_name_is_selectable_and_nothing_else_is_named() {
     for partitions in [1, 4] {
         let streams = Streams::new(partitions);
         let names = streams.names();
-        assert_eq!(names.len(), if partitions == 1 { 8 } else { 8 + 3 * 4 });
+        assert_eq!(names.len(), if partitions == 1 { 9 } else { 9 + 3 * 4 });
         assert!(names.iter().all(|name| streams.select(name).is_some()));
         assert_eq!(&names[..2], [CAMPAIGNS, NOTIFICATIONS].as_slice());
     }

@@ -4,13 +4,15 @@
 //! more, bad requests are refused naming why with nothing sent, its email's
 //! first final outcome settles it, a message whose entry was lost is
 //! published again, and one asked for while Redis is away is a 503 with
-//! nothing stored.
+//! nothing stored; a message to a user id goes to user-service
+//! unrendered and learns its address from its outcome.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::spawn_app;
+use contracts::messages::MESSAGE_USERS;
 use contracts::{DeliveryStatus, EmailDelivery, Streams, DELIVERIES, MESSAGES, MESSAGE_CAMPAIGN};
 use eventstore::{Envelope, Publisher};
 use serde_json::{json, Value};
@@ -386,4 +388,46 @@ async fn a_message_names_a_stored_template_its_latest_version_or_the_one_it_asks
             "{body}: {refused}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_to_a_user_id_goes_unrendered_to_user_service_and_learns_the_address_from_its_outcome() {
+    let app = spawn_app(|_| {}).await.unwrap();
+    let publisher = common::publisher(&app).await;
+
+    let to_user = r#"{"to": 7, "subject": "Your code, {{ name }}", "body": "Code {{ code }}",
+        "variables": {"code": "482913"}}"#;
+    let (status, queued) = send(&app, Some("user-7"), to_user).await;
+    assert_eq!(status, 202, "{queued}");
+    let id = queued["id"].as_str().unwrap().to_string();
+    let to_users = app.redis.entries(MESSAGE_USERS);
+    assert_eq!(
+        to_users.lines().filter(|line| line.trim() == id).count(),
+        1,
+        "the message is on comms:message-users: {to_users}"
+    );
+    assert!(to_users.contains("\"user_id\":7"), "{to_users}");
+    assert!(
+        to_users.contains("Your code, {{ name }}"),
+        "unrendered: {to_users}"
+    );
+    assert_eq!(
+        emails_of(&app, &id),
+        0,
+        "no email before user-service addresses it"
+    );
+    let shown = wait_status(&app, &id, "queued").await;
+    assert_eq!(shown["to"], "user 7");
+
+    // Checked at the door all the same: a variable the request lacks.
+    let (status, refused) = send(&app, None, r#"{"to": 7, "subject": "{{ code }}", "body": "x"}"#).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused["error"].as_str().unwrap().contains("code"), "{refused}");
+
+    outcome(&publisher, &id, DeliveryStatus::Sent, 1).await;
+    let sent = wait_status(&app, &id, "sent").await;
+    assert_eq!(
+        sent["to"], "ada@example.com",
+        "the outcome brought the address: {sent}"
+    );
 }

@@ -1,9 +1,11 @@
 //! user-service: owns the users and the suppression list. It seeds the
 //! users at start, serves them over HTTP, expands each new campaign's
 //! audience into one notification request per user on
-//! `comms:notifications` (marking those on the list), and applies every
-//! consent change of `comms:consent` to the list.
+//! `comms:notifications` (marking those on the list), applies every
+//! consent change of `comms:consent` to the list, and addresses the
+//! messages sent to a user id (`comms:message-users`).
 
+pub mod addresser;
 pub mod bounces;
 pub mod config;
 pub mod consent;
@@ -26,6 +28,7 @@ use servicekit::service::{Service, Spec};
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 
+use crate::addresser::Addresser;
 use crate::config::Config;
 use crate::consent::Consent;
 use crate::erase::Eraser;
@@ -91,6 +94,11 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         service.consumer().to_string(),
         Duration::from_millis(config.expansion_lease_ms),
     );
+    let addresser = Addresser::new(
+        store.clone(),
+        eventstore::Publisher::new(service.redis().clone()),
+        streams.clone(),
+    );
     let expand = move |delivery| {
         let expander = expander.clone();
         async move { expander.handle(delivery).await }
@@ -110,7 +118,16 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
                 async move { consent.handle(delivery).await }
             }
         })
-        .trim(&[&streams.campaigns, &streams.consent, &streams.erasures])
+        .consume(&streams.message_users, move |delivery| {
+            let addresser = addresser.clone();
+            async move { addresser.handle(delivery).await }
+        })
+        .trim(&[
+            &streams.campaigns,
+            &streams.consent,
+            &streams.erasures,
+            &streams.message_users,
+        ])
         .allow_origin_of(&config.public_url)
         .writable_from_allowed_origins(import::ROUTE)
         .untimed(import::ROUTE)

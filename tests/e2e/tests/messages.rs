@@ -5,6 +5,8 @@
 //! a suppressed address is refused with 422 (a retry of one asked for
 //! before is not), and one queued before its address was suppressed is
 //! not sent, even by an email-service that starts after the suppression.
+//! A message to a user id reaches that user's address once, even asked
+//! for while user-service is down; one to no such user ends `failed`.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -210,4 +212,55 @@ fn a_message_queued_before_its_address_was_suppressed_is_not_sent_by_a_restarted
         .filter(|email| email["to"][0]["address"] == address.as_str())
         .count();
     assert_eq!(to_address, 0, "nothing sent to a suppressed address");
+}
+
+#[test]
+fn a_message_to_a_user_id_reaches_their_address_once_and_one_to_no_such_user_fails() {
+    let mut stack = Stack::start(5);
+    let user = stack.get("user-service", "/api/v1/users/4");
+    let address = user["email"].as_str().unwrap().to_string();
+    let name = user["name"].as_str().unwrap().to_string();
+    let body = json!({
+        "to": 4,
+        "subject": "Your code, {{ name }}",
+        "body": "Code {{ code }} for {{ email }}",
+        "variables": { "code": "000042" },
+    });
+    // Asked for while no user-service runs: it waits in comms:message-users.
+    stack.kill("user-service");
+    let (status, queued) = send(&stack, "user-4", &body);
+    assert_eq!(status, 202, "{queued}");
+    let id = queued["id"].as_str().unwrap().to_string();
+    assert_eq!(message(&stack, &id)["to"], "user 4");
+    stack.start_service("user-service");
+    stack.wait_for("the message sent", Duration::from_secs(30), || {
+        message(&stack, &id)["status"] == "sent"
+    });
+    assert_eq!(message(&stack, &id)["to"], address.as_str());
+    let (status, again) = send(&stack, "user-4", &body);
+    assert_eq!((status, &again["id"]), (200, &json!(id)), "a retry: {again}");
+    let emails: Vec<Value> = stack
+        .emails()
+        .into_iter()
+        .filter(|email| email["to"][0]["address"] == address.as_str())
+        .collect();
+    assert_eq!(emails.len(), 1, "one email to user 4's address");
+    assert_eq!(emails[0]["subject"], format!("Your code, {name}"));
+    let text = emails[0]["text"].as_str().unwrap();
+    assert!(text.contains(&format!("Code 000042 for {address}")), "{text}");
+
+    let (status, queued) = send(
+        &stack,
+        "user-none",
+        &json!({"to": 999_999, "subject": "Hi", "body": "x"}),
+    );
+    assert_eq!(status, 202, "{queued}");
+    let id = queued["id"].as_str().unwrap().to_string();
+    stack.wait_for("the message settled", Duration::from_secs(30), || {
+        message(&stack, &id)["status"] != "queued"
+    });
+    let failed = message(&stack, &id);
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["detail"], "no user with id 999999", "{failed}");
+    assert_eq!(failed["to"], "user 999999");
 }

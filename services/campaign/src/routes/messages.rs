@@ -1,10 +1,11 @@
 //! `POST /api/v1/messages` and `GET /api/v1/messages/{id}`: one email to
-//! one address, sent now (a password reset, a receipt, a login code), and
-//! where it stands.
+//! one address or one user, sent now (a password reset, a receipt, a login
+//! code), and where it stands.
 //!
-//! campaign-service renders its templates with the message's own
-//! variables, as a test send's ([`super::test_send`]), and publishes one
-//! `email.requested` to `comms:messages`, a lane of its own that
+//! To an address, campaign-service renders its templates with the
+//! message's own variables, as a test send's ([`super::test_send`]), and
+//! publishes one `email.requested` to `comms:messages`, a lane of its own
+//! that
 //! email-service reads beside `comms:emails`, so that a message never
 //! waits behind a campaign's backlog, and sends over connections kept for
 //! messages when the campaigns' are busy; email-service sends it through
@@ -15,23 +16,37 @@
 //! notification id and `Message-ID`: one email per message, however often
 //! its request or its entry comes again. With an `Idempotency-Key`, a
 //! retried request gets the first message back and sends nothing more.
+//!
+//! To a user id, campaign-service checks the templates against the
+//! variables and publishes them, unrendered, as `message.to_user` on
+//! `comms:message-users`: user-service, which owns the users, renders the
+//! email with the user's name and address and requests it on
+//! `comms:messages` like any other, or settles the message `failed`
+//! ("no user with id …") when there is no such user
+//! ([`contracts::messages`]). The suppression list is then checked by
+//! email-service alone, as late as the send (`suppressed`).
 
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use contracts::{EmailRequested, MESSAGE_CAMPAIGN};
+use contracts::messages::MessageToUser;
+use contracts::EmailRequested;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use servicekit::http::extract::ApiJson;
 use servicekit::http::{found, ApiError, ErrorBody};
 use sha2::{Digest, Sha256};
 use templates::message::MessageTemplates;
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 use super::campaigns::idempotency_key;
 use super::test_send::{bare_address, check_name};
 use crate::domain::{CheckedTemplates, TemplatesRequest};
+use crate::messages::Outgoing;
 use crate::state::AppState;
 use crate::store::{Message, NewMessage, Stored};
 
@@ -39,11 +54,10 @@ use crate::store::{Message, NewMessage, Stored};
 /// (`subject`, `body`, `html`) or a stored template's name (`template`).
 #[derive(Deserialize, Serialize, ToSchema)]
 pub(super) struct SendMessage {
-    /// The address, bare (`ada@example.com`, no display name).
-    #[schema(example = "ada@example.com", min_length = 3, max_length = 254)]
-    to: String,
-    /// The name the templates see as `name` (absent: the address' local
-    /// part).
+    /// An address, or a user's id.
+    to: Recipient,
+    /// The name the templates see as `name` (absent: the user's name, or
+    /// the address' local part).
     #[serde(default)]
     #[schema(example = "Ada Lovelace", max_length = 200)]
     name: Option<String>,
@@ -89,6 +103,39 @@ pub(super) struct SendMessage {
     #[schema(example = json!({"code": "482913"}))]
     variables: BTreeMap<String, String>,
 }
+
+/// Whom a message is for.
+#[derive(Deserialize, Serialize)]
+#[serde(untagged)]
+pub(super) enum Recipient {
+    /// A user's id (user-service's): the email goes to their address, with
+    /// their name; a message to no such user ends `failed`.
+    User(i64),
+    /// An address, bare (`ada@example.com`, no display name).
+    Address(String),
+}
+
+/// `to`, documented as the handler reads it: an integer or a string.
+impl PartialSchema for Recipient {
+    fn schema() -> RefOr<Schema> {
+        let user = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+            .description(Some(
+                "A user's id: the email goes to their address, with their name; a message to no such user ends `failed`",
+            ))
+            .examples([json!(42)]);
+        let address = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(3))
+            .max_length(Some(254))
+            .description(Some("An address, bare (no display name)"))
+            .examples([json!("ada@example.com")]);
+        OneOfBuilder::new().item(user).item(address).into()
+    }
+}
+
+impl ToSchema for Recipient {}
 
 impl SendMessage {
     /// The templates the message is rendered from: its own, or the stored
@@ -150,7 +197,7 @@ pub(super) struct MessageQueued {
     status: String,
 }
 
-/// Sends one email to one address now.
+/// Sends one email to one address or user now.
 #[utoipa::path(
     post,
     path = "/api/v1/messages",
@@ -161,13 +208,13 @@ pub(super) struct MessageQueued {
     ),
     request_body = SendMessage,
     responses(
-        (status = 202, description = "The message is stored and its email in the stream", body = MessageQueued),
+        (status = 202, description = "The message is stored and its email (or, to a user id, the message for user-service to address) in the stream", body = MessageQueued),
         (status = 200, description = "The message this `Idempotency-Key` asked for before, for the same body; nothing new", body = MessageQueued),
         (status = 400, description = "Malformed JSON, an invalid address, template, variable or `Idempotency-Key`, a variable the templates use and the message does not give, a stored template unknown or whose declared variables are not the message's (named)", body = ErrorBody),
         (status = 409, description = "This `Idempotency-Key` asked for another message (named); nothing new", body = ErrorBody),
         (status = 413, description = "A body over 256 KiB", body = ErrorBody),
         (status = 415, description = "No JSON content type", body = ErrorBody),
-        (status = 422, description = "JSON of the wrong shape, or an address on the suppression list (named, with why); nothing is sent", body = ErrorBody),
+        (status = 422, description = "JSON of the wrong shape, or an address on the suppression list (named, with why); nothing is sent. A user on the list ends `suppressed`", body = ErrorBody),
         (status = 503, description = "The event store is unreachable (nothing stored, or stored and published later): retry with the same `Idempotency-Key`", body = ErrorBody)
     )
 )]
@@ -183,26 +230,28 @@ pub(super) async fn send(
     );
     let templates = request.templates(&state).await?;
     let id = uuid::Uuid::new_v4().to_string();
-    let email = tokio::task::spawn_blocking(move || render(id, request, &templates))
+    let outgoing = tokio::task::spawn_blocking(move || prepare(id, request, &templates))
         .await
         .map_err(anyhow::Error::from)?
         .map_err(ApiError::bad_request)?;
-    refuse_if_suppressed(&state, &email.to_email, key.as_deref()).await?;
+    if let Outgoing::Email(email) = &outgoing {
+        refuse_if_suppressed(&state, &email.to_email, key.as_deref()).await?;
+    }
     let stored = state
         .tracker
         .store()
         .store_message(NewMessage {
-            id: email.notification_id.clone(),
+            id: outgoing.id().to_string(),
             key,
             request_hash,
-            recipient: email.to_email.clone(),
-            subject: email.subject.clone(),
-            email: serde_json::to_string(&email).map_err(anyhow::Error::from)?,
+            recipient: outgoing.recipient(),
+            subject: outgoing.subject().to_string(),
+            email: serde_json::to_string(&outgoing).map_err(anyhow::Error::from)?,
         })
         .await?;
     match stored {
         Stored::New(message) => {
-            publish(&state, &email).await?;
+            publish(&state, &outgoing).await?;
             tracing::info!(message = %message.id, "message requested");
             Ok((StatusCode::ACCEPTED, queued(message)))
         }
@@ -256,37 +305,48 @@ pub(super) async fn one(
     found(state.tracker.store().message(&id).await?, "message", &id)
 }
 
-/// The email of message `id` asked for by `request`, rendered from
-/// `templates`; what is wrong with the request otherwise.
-fn render(id: String, request: SendMessage, templates: &CheckedTemplates) -> Result<EmailRequested, String> {
-    let to = bare_address(&request.to)?;
-    let name = check_name(request.name)
-        .map_err(|error| error.message)?
-        .unwrap_or_else(|| to.split('@').next().unwrap_or(&to).to_string());
+/// What message `id` asked for by `request` publishes: to an address, its
+/// email rendered from `templates`; to a user, the templates, checked
+/// against the request's variables, for user-service to render. What is
+/// wrong with the request otherwise.
+fn prepare(id: String, request: SendMessage, templates: &CheckedTemplates) -> Result<Outgoing, String> {
+    let name = check_name(request.name).map_err(|error| error.message)?;
     templates::message::check_variables(&request.variables)?;
-    let rendered = MessageTemplates::check(&templates.sources(), &request.variables)
-        .and_then(|templates| templates.render(&name, &to, &request.variables))
+    let checked = MessageTemplates::check(&templates.sources(), &request.variables)
         .map_err(|error| error.to_string())?;
-    Ok(EmailRequested {
-        notification_id: id,
-        campaign_id: MESSAGE_CAMPAIGN.into(),
-        to_email: to,
-        to_name: name,
-        subject: rendered.subject,
-        body: rendered.body,
-        unsubscribe_url: None,
-        unsubscribe_mailto: None,
-        html: rendered.html,
-        test: false,
-        rate_per_s: None,
-    })
+    let to = match request.to {
+        Recipient::User(user_id) => {
+            return Ok(Outgoing::ToUser(MessageToUser {
+                message_id: id,
+                user_id,
+                name,
+                subject: templates.subject.clone(),
+                body: templates.body.clone(),
+                html: templates.html.clone(),
+                variables: request.variables,
+            }))
+        }
+        Recipient::Address(to) => bare_address(&to)?,
+    };
+    let name = name.unwrap_or_else(|| to.split('@').next().unwrap_or(&to).to_string());
+    let rendered = checked
+        .render(&name, &to, &request.variables)
+        .map_err(|error| error.to_string())?;
+    Ok(Outgoing::Email(EmailRequested::message(
+        id,
+        to,
+        name,
+        rendered.subject,
+        rendered.body,
+        rendered.html,
+    )))
 }
 
-/// Publishes `email` to `comms:messages`. A
-/// failure is a 503: the message stays `queued` and is published again
+/// Publishes `outgoing` (to `comms:messages`, or `comms:message-users`).
+/// A failure is a 503: the message stays `queued` and is published again
 /// later ([`crate::messages`]).
-pub(crate) async fn publish(state: &AppState, email: &EmailRequested) -> Result<(), ApiError> {
-    let event = crate::messages::entry(&state.streams, email).map_err(anyhow::Error::from)?;
+async fn publish(state: &AppState, outgoing: &Outgoing) -> Result<(), ApiError> {
+    let event = outgoing.entry(&state.streams).map_err(anyhow::Error::from)?;
     state
         .publisher
         .publish_many(&[event])

@@ -38,7 +38,7 @@ impl CampaignStore {
         let mut hashed = 0;
         loop {
             let rows = sqlx::query(
-                "SELECT id, recipient FROM messages m WHERE recipient <> '' AND NOT EXISTS
+                "SELECT id, recipient FROM messages m WHERE recipient LIKE '%@%' AND NOT EXISTS
                  (SELECT 1 FROM message_recipients r WHERE r.message_id = m.id) LIMIT $1",
             )
             .bind(PAGE)

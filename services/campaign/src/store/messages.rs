@@ -28,9 +28,10 @@ use super::CampaignStore;
 pub struct Message {
     /// Its id: its email's `Message-ID` is `<id@comms>`.
     pub id: String,
-    /// The address it goes to.
+    /// The address it goes to; for a message to a user id, `user <id>`
+    /// until its outcome brings the user's address.
     pub to: String,
-    /// Its rendered subject.
+    /// Its rendered subject (to a user id: its template).
     pub subject: String,
     /// `queued` until its outcome, then `sent`, `failed`, `suppressed` or
     /// `dead_lettered`.
@@ -74,11 +75,12 @@ pub struct NewMessage {
     /// A digest of the request, to tell a retry from another request
     /// under the same key.
     pub request_hash: String,
-    /// The address.
+    /// The address, or `user <id>` for a message to a user id (whose
+    /// address its outcome brings).
     pub recipient: String,
-    /// The rendered subject.
+    /// The rendered subject (to a user id: its template).
     pub subject: String,
-    /// The `email.requested` JSON it publishes.
+    /// The JSON of what it publishes ([`crate::messages::Outgoing`]).
     pub email: String,
 }
 
@@ -121,7 +123,7 @@ impl CampaignStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if inserted == 1 {
+        if inserted == 1 && message.recipient.contains('@') {
             sqlx::query("INSERT INTO message_recipients (message_id, address_hash) VALUES ($1, $2)")
                 .bind(&message.id)
                 .bind(address_hash(&message.recipient))
@@ -253,6 +255,9 @@ impl CampaignStore {
             .bind(now)
             .execute(&mut **tx)
             .await?;
+            if let Some(address) = &outcome.recipient {
+                learn_address(tx, &outcome.notification_id, address).await?;
+            }
             let replaceable = if outcome.status == DeliveryStatus::DeadLettered {
                 "status = 'queued'"
             } else {
@@ -270,6 +275,33 @@ impl CampaignStore {
         }
         Ok(())
     }
+}
+
+/// Puts `address` on message `id` if it was sent to a user id (its
+/// recipient still `user <id>`), and its hash beside it, by which the
+/// user's erasure finds it.
+async fn learn_address(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    address: &str,
+) -> anyhow::Result<()> {
+    let learnt = sqlx::query("UPDATE messages SET recipient = $1 WHERE id = $2 AND recipient LIKE 'user %'")
+        .bind(address)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if learnt == 1 {
+        sqlx::query(
+            "INSERT INTO message_recipients (message_id, address_hash) VALUES ($1, $2)
+             ON CONFLICT (message_id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(address_hash(address))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// A [`Message`] from a row of [`COLUMNS`].
