@@ -418,6 +418,11 @@ async fn a_message_to_a_user_id_goes_unrendered_to_user_service_and_learns_the_a
     );
     let shown = wait_status(&app, &id, "queued").await;
     assert_eq!(shown["to"], "user 7");
+    // 7.0 is the integer 7 to JSON Schema, and so to the API.
+    let (status, also) = send(&app, None, &to_user.replace("\"to\": 7", "\"to\": 7.0")).await;
+    assert_eq!(status, 202, "{also}");
+    let also = wait_status(&app, also["id"].as_str().unwrap(), "queued").await;
+    assert_eq!(also["to"], "user 7");
 
     // Checked at the door all the same: a variable the request lacks.
     let (status, refused) = send(&app, None, r#"{"to": 7, "subject": "{{ code }}", "body": "x"}"#).await;

@@ -35,7 +35,7 @@ use contracts::messages::MessageToUser;
 use contracts::EmailRequested;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use servicekit::http::extract::ApiJson;
+use servicekit::http::extract::{whole_number, ApiJson};
 use servicekit::http::{found, ApiError, ErrorBody};
 use sha2::{Digest, Sha256};
 use templates::message::MessageTemplates;
@@ -109,11 +109,16 @@ pub(super) struct SendMessage {
 #[serde(untagged)]
 pub(super) enum Recipient {
     /// A user's id (user-service's): the email goes to their address, with
-    /// their name; a message to no such user ends `failed`.
-    User(i64),
+    /// their name; a message to no such user ends `failed`. Written `42`
+    /// or `42.0`, the same integer to JSON Schema.
+    User(#[serde(deserialize_with = "whole_number")] i64),
     /// An address, bare (`ada@example.com`, no display name).
     Address(String),
 }
+
+/// The largest user id `to` takes, 2^53, past which a JSON number is no
+/// longer exact ([`whole_number`]).
+const WHOLE: f64 = 9_007_199_254_740_992.0;
 
 /// `to`, documented as the handler reads it: an integer or a string.
 impl PartialSchema for Recipient {
@@ -121,6 +126,9 @@ impl PartialSchema for Recipient {
         let user = ObjectBuilder::new()
             .schema_type(Type::Integer)
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+            // Exact as JSON's numbers are: 42.0 is 42 too.
+            .minimum(Some(-WHOLE))
+            .maximum(Some(WHOLE))
             .description(Some(
                 "A user's id: the email goes to their address, with their name; a message to no such user ends `failed`",
             ))
