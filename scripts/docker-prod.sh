@@ -33,26 +33,27 @@ docker_prod_dir() {
   echo "$docker_root/data/docker/$COMPOSE_PROJECT_NAME"
 }
 
-# The check of the wait for PostgreSQL: it accepts connections over TCP
-# (while the image initialises a new cluster, its server listens on its
-# socket only).
+# The check of the wait for PostgreSQL (container $1): it accepts
+# connections over TCP (while the image initialises a new cluster, its
+# server listens on its socket only).
 docker_prod_postgres_accepts() {
-  docker exec "$(compose ps -q postgres)" pg_isready -q -h 127.0.0.1 -U comms -d comms
+  docker exec "$1" pg_isready -q -h 127.0.0.1 -U comms -d comms
 }
 
 # Starts PostgreSQL and gives each service its role and database
 # (<db>_prod), through psql in the container, on its socket.
 docker_prod_postgres() {
-  local name roles=() log="$docker_logs/postgres-provision.log"
+  local name id roles=() log="$docker_logs/postgres-provision.log"
   compose up -d postgres >>"$docker_logs/docker-up.log" 2>&1 || fail "starting PostgreSQL failed (run/logs/docker-up.log)"
-  await_ready "PostgreSQL (prod)" - "$READY_TIMEOUT" - docker_prod_postgres_accepts ||
+  id="$(compose ps -q postgres)"
+  await_ready "PostgreSQL (prod)" - "$READY_TIMEOUT" - docker_prod_postgres_accepts "$id" ||
     fail "PostgreSQL (prod) does not accept connections"
   for name in "${manifest_services[@]}"; do
     roles+=("$name=$(prod_secret "database_password_$name")")
   done
   # The SQL, passwords included, goes on psql's standard input.
   postgres_provision_sql _prod "${roles[@]}" |
-    docker exec -i "$(compose ps -q postgres)" psql -U comms -d postgres -v ON_ERROR_STOP=1 -q -f - >"$log" 2>&1 ||
+    docker exec -i "$id" psql -U comms -d postgres -v ON_ERROR_STOP=1 -q -f - >"$log" 2>&1 ||
     fail "creating the services' roles failed; see run/logs/postgres-provision.log"
 }
 
