@@ -63,17 +63,8 @@ impl SuppressionReason {
     }
 }
 
-/// How a stored reason is read back.
-impl std::str::FromStr for SuppressionReason {
-    type Err = crate::UnknownStatus;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|reason| reason.as_str() == value)
-            .ok_or_else(|| crate::UnknownStatus::new("suppression reason", value))
-    }
-}
+// How a stored reason is read back.
+crate::read_back_by_name!(SuppressionReason, "suppression reason", Self::ALL);
 
 /// Someone's consent changes: suppress them (`suppress`), or take them off
 /// the list again (a resubscribe). Names the user (an unsubscribe link

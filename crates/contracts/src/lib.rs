@@ -335,25 +335,20 @@ impl DeliveryStatus {
     }
 }
 
-/// How a status column is read back: the text [`DeliveryStatus::as_str`]
-/// wrote, and nothing else.
-impl std::str::FromStr for DeliveryStatus {
-    type Err = UnknownStatus;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        [
-            Self::Sent,
-            Self::Failed,
-            Self::DeadLettered,
-            Self::Suppressed,
-            Self::Cancelled,
-            Self::Held,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == value)
-        .ok_or_else(|| UnknownStatus::new("delivery", value))
-    }
-}
+// How a status column is read back: the text [`DeliveryStatus::as_str`]
+// wrote, and nothing else.
+crate::read_back_by_name!(
+    DeliveryStatus,
+    "delivery",
+    [
+        Self::Sent,
+        Self::Failed,
+        Self::DeadLettered,
+        Self::Suppressed,
+        Self::Cancelled,
+        Self::Held
+    ]
+);
 
 /// What happened to one email.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -28,3 +28,25 @@ impl std::fmt::Display for UnknownStatus {
 }
 
 impl std::error::Error for UnknownStatus {}
+
+/// Implements `FromStr` for an enum stored as text (a status column, a
+/// kind in a row): the one of the values listed whose `as_str()` is the
+/// text read back, or an [`UnknownStatus`] of `kind`. One definition for
+/// every such enum, so that each reads back exactly what it wrote.
+///
+/// `read_back_by_name!(LedgerStatus, "send ledger", [Self::Sending, Self::Sent, Self::Failed]);`
+#[macro_export]
+macro_rules! read_back_by_name {
+    ($type:ty, $kind:literal, $values:expr) => {
+        impl ::std::str::FromStr for $type {
+            type Err = $crate::UnknownStatus;
+
+            fn from_str(value: &str) -> Result<Self, Self::Err> {
+                $values
+                    .into_iter()
+                    .find(|known| known.as_str() == value)
+                    .ok_or_else(|| $crate::UnknownStatus::new($kind, value))
+            }
+        }
+    };
+}

@@ -14,7 +14,10 @@
 //! ([`ApiError`](crate::http::ApiError): 500, and 503 past the request
 //! limit), and with 405 for a method the route does not take; every
 //! operation that names the token's scheme, with the 401 of
-//! [`require_token`](crate::access::require_token).
+//! [`require_token`](crate::access::require_token); every operation that
+//! takes a JSON body, with the 413, 415 and 422 that
+//! [`ApiJson`](crate::http::extract::ApiJson) and the body limit answer
+//! (an operation documents one of these itself where it says more).
 
 use axum::response::Redirect;
 use axum::routing::get;
@@ -114,18 +117,35 @@ fn add_common_errors(operation: &mut Operation) {
             .entry("401".to_string())
             .or_insert_with(|| RefOr::T(error_response("A token is set and the request lacks it")));
     }
-    for (status, description) in [
-        ("405", "The route does not take this method"),
-        ("500", "The service failed (the details are in its log)"),
-        ("503", "The request took longer than the service's limit (30 s)"),
-    ] {
+    let takes_json = operation
+        .request_body
+        .as_ref()
+        .is_some_and(|body| body.content.contains_key("application/json"));
+    let json_errors: &[(&str, &str)] = if takes_json { &JSON_BODY_ERRORS } else { &[] };
+    for (status, description) in COMMON_ERRORS.iter().chain(json_errors) {
         operation
             .responses
             .responses
-            .entry(status.to_string())
+            .entry((*status).to_string())
             .or_insert_with(|| RefOr::T(error_response(description)));
     }
 }
+
+/// What any route may answer.
+const COMMON_ERRORS: [(&str, &str); 3] = [
+    ("405", "The route does not take this method"),
+    ("500", "The service failed (the details are in its log)"),
+    ("503", "The request took longer than the service's limit (30 s)"),
+];
+
+/// What any route that reads a JSON body may answer besides: the body
+/// limit's 413 and the refusals of
+/// [`ApiJson`](crate::http::extract::ApiJson).
+const JSON_BODY_ERRORS: [(&str, &str); 3] = [
+    ("413", "A body over 256 KiB"),
+    ("415", "No JSON content type"),
+    ("422", "JSON of the wrong shape (the field named)"),
+];
 
 /// A response documented with the one error shape, [`ErrorBody`].
 pub fn error_response(description: &str) -> Response {
@@ -157,8 +177,21 @@ mod tests {
     use super::*;
 
     #[derive(OpenApi)]
-    #[openapi(info(title = "example"))]
+    #[openapi(info(title = "example"), paths(take_json, take_json_saying_more))]
     struct Example;
+
+    #[utoipa::path(post, path = "/json", request_body = Health, responses((status = 204)))]
+    #[allow(dead_code)]
+    fn take_json() {}
+
+    #[utoipa::path(
+        post,
+        path = "/json-saying-more",
+        request_body = Health,
+        responses((status = 422, description = "An unknown kind", body = ErrorBody))
+    )]
+    #[allow(dead_code)]
+    fn take_json_saying_more() {}
 
     #[test]
     fn the_shared_parts_are_in_every_document() {
@@ -171,6 +204,19 @@ mod tests {
                 assert!(responses.contains_key(status), "{path} {status}");
             }
         }
+        let responses = |path: &str| {
+            let item = &document.paths.paths[path];
+            let operation = item.post.as_ref().or(item.get.as_ref()).unwrap();
+            operation.responses.responses.clone()
+        };
+        for status in ["413", "415", "422"] {
+            assert!(responses("/json").contains_key(status), "{status}");
+            assert!(!responses("/health").contains_key(status), "{status}");
+        }
+        let RefOr::T(said) = &responses("/json-saying-more")["422"] else {
+            panic!("a response of its own");
+        };
+        assert_eq!(said.description, "An unknown kind");
         let components = document.components.unwrap();
         assert!(components.schemas.contains_key("ErrorBody"));
         assert!(components.security_schemes.contains_key(API_TOKEN));

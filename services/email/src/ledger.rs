@@ -29,7 +29,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use contracts::{DeliveryStatus, UnknownStatus};
+use contracts::DeliveryStatus;
 use servicekit::db::{in_list, now_ms_sql, values_list};
 use sqlx::{AnyPool, Row};
 
@@ -66,18 +66,13 @@ impl LedgerStatus {
     }
 }
 
-/// How the status column is read back (sqlx's `Type` derive has no `Any`
-/// support: it implements the trait for each concrete driver only).
-impl std::str::FromStr for LedgerStatus {
-    type Err = UnknownStatus;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        [Self::Sending, Self::Sent, Self::Failed]
-            .into_iter()
-            .find(|status| status.as_str() == value)
-            .ok_or_else(|| UnknownStatus::new("send ledger", value))
-    }
-}
+// How the status column is read back (sqlx's `Type` derive has no `Any`
+// support: it implements the trait for each concrete driver only).
+contracts::read_back_by_name!(
+    LedgerStatus,
+    "send ledger",
+    [Self::Sending, Self::Sent, Self::Failed]
+);
 
 /// What the ledger says about an id when a send is asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]

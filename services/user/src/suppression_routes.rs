@@ -175,7 +175,7 @@ fn change(
     params(PageQuery),
     responses(
         (status = 200, description = "One page of the list", body = SuppressionPage),
-        (status = 400, description = "A limit out of range", body = ErrorBody),
+        (status = 400, description = "A limit out of range", body = ErrorBody)
     )
 )]
 async fn list(
@@ -205,7 +205,6 @@ async fn list(
     responses(
         (status = 202, description = "The change is on comms:consent", body = Accepted),
         (status = 400, description = "Not an email address, or malformed JSON", body = ErrorBody),
-        (status = 415, description = "No JSON content type", body = ErrorBody),
         (status = 422, description = "JSON of the wrong shape (an unknown reason or field)", body = ErrorBody)
     )
 )]
@@ -236,7 +235,7 @@ async fn add(
     params(("address" = String, Path, description = "The address", min_length = 3, max_length = 254, pattern = r"^[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]+$")),
     responses(
         (status = 202, description = "The change is on comms:consent", body = Accepted),
-        (status = 400, description = "Not an email address", body = ErrorBody),
+        (status = 400, description = "Not an email address", body = ErrorBody)
     )
 )]
 async fn remove(
@@ -260,9 +259,7 @@ async fn remove(
     request_body = Import,
     responses(
         (status = 202, description = "The valid addresses' changes are on comms:consent", body = Accepted),
-        (status = 400, description = "More than 10,000 addresses, or malformed JSON", body = ErrorBody),
-        (status = 415, description = "No JSON content type", body = ErrorBody),
-        (status = 422, description = "JSON of the wrong shape", body = ErrorBody)
+        (status = 400, description = "More than 10,000 addresses, or malformed JSON", body = ErrorBody)
     )
 )]
 async fn import(
@@ -319,7 +316,7 @@ struct BounceReport {
     ),
     responses(
         (status = 202, description = "Read; its suppressions are on comms:consent", body = BounceReport),
-        (status = 400, description = "Not a report, or a report lacking what it needs (named)", body = ErrorBody),
+        (status = 400, description = "Not a report, or a report lacking what it needs (named)", body = ErrorBody)
     )
 )]
 async fn bounce(

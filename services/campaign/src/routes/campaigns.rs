@@ -56,9 +56,6 @@ pub(super) async fn create_demo(
         (status = 201, description = "The campaign created", body = Campaign, headers(("traceparent" = String, description = "The W3C traceparent the campaign's events carry: grep its trace id in the logs"))),
         (status = 400, description = "Malformed JSON, an invalid value or `Idempotency-Key` (named)", body = ErrorBody),
         (status = 409, description = "This `Idempotency-Key` created a campaign from another body (named); nothing new", body = ErrorBody),
-        (status = 413, description = "A body over 256 KiB", body = ErrorBody),
-        (status = 415, description = "No JSON content type", body = ErrorBody),
-        (status = 422, description = "JSON of the wrong shape", body = ErrorBody),
         (status = 429, description = "As many campaigns in progress as the quota allows (`CAMPAIGN_MAX_IN_PROGRESS`)", body = ErrorBody),
         (status = 503, description = "Redis is at its memory ceiling (`maxmemory`); nothing was created", body = ErrorBody)
     )

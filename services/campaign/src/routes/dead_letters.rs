@@ -145,7 +145,7 @@ fn refused(error: eventstore::Error) -> ApiError {
     params(StreamQuery, PageQuery),
     responses(
         (status = 200, description = "The stream's dead letters (their payloads hold recipients' addresses)", body = DeadLetterPage),
-        (status = 400, description = "No stream, or an unknown one, a limit out of range, or an `after` that is not a stream id", body = ErrorBody),
+        (status = 400, description = "No stream, or an unknown one, a limit out of range, or an `after` that is not a stream id", body = ErrorBody)
     )
 )]
 pub(super) async fn dead_letters(
@@ -217,7 +217,7 @@ pub(super) async fn replay(
     params(StreamQuery),
     responses(
         (status = 200, description = "Replayed, with how many, and whether that was all", body = ReplayedAll),
-        (status = 400, description = "No stream, or an unknown one", body = ErrorBody),
+        (status = 400, description = "No stream, or an unknown one", body = ErrorBody)
     )
 )]
 pub(super) async fn replay_all(

@@ -220,8 +220,6 @@ pub(super) struct MessageQueued {
         (status = 200, description = "The message this `Idempotency-Key` asked for before, for the same body; nothing new", body = MessageQueued),
         (status = 400, description = "Malformed JSON, an invalid address, template, variable or `Idempotency-Key`, a variable the templates use and the message does not give, a stored template unknown or whose declared variables are not the message's (named)", body = ErrorBody),
         (status = 409, description = "This `Idempotency-Key` asked for another message (named); nothing new", body = ErrorBody),
-        (status = 413, description = "A body over 256 KiB", body = ErrorBody),
-        (status = 415, description = "No JSON content type", body = ErrorBody),
         (status = 422, description = "JSON of the wrong shape, or an address on the suppression list (named, with why); nothing is sent. A user on the list ends `suppressed`", body = ErrorBody),
         (status = 503, description = "The event store is unreachable (nothing stored, or stored and published later): retry with the same `Idempotency-Key`", body = ErrorBody)
     )

@@ -58,10 +58,7 @@ fn sample_email() -> String {
     request_body = PreviewRequest,
     responses(
         (status = 200, description = "The email as that recipient would get it", body = Preview),
-        (status = 400, description = "Malformed JSON, or an invalid template (named)", body = ErrorBody),
-        (status = 413, description = "A body over 256 KiB", body = ErrorBody),
-        (status = 415, description = "No JSON content type", body = ErrorBody),
-        (status = 422, description = "JSON of the wrong shape", body = ErrorBody)
+        (status = 400, description = "Malformed JSON, or an invalid template (named)", body = ErrorBody)
     )
 )]
 pub(super) async fn preview(ApiJson(request): ApiJson<PreviewRequest>) -> Result<Json<Preview>, ApiError> {

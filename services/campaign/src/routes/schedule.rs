@@ -36,9 +36,7 @@ pub(super) struct Reschedule {
         (status = 200, description = "The campaign, with its new `send_at`", body = Campaign),
         (status = 400, description = "A `send_at` that does not parse, or has passed (named)", body = ErrorBody),
         (status = 404, description = "No campaign with this id", body = ErrorBody),
-        (status = 409, description = "The campaign is not scheduled (it started, or was cancelled): nothing changed", body = ErrorBody),
-        (status = 415, description = "No JSON content type", body = ErrorBody),
-        (status = 422, description = "JSON of the wrong shape", body = ErrorBody)
+        (status = 409, description = "The campaign is not scheduled (it started, or was cancelled): nothing changed", body = ErrorBody)
     )
 )]
 pub(super) async fn reschedule(

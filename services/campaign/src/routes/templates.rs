@@ -59,10 +59,7 @@ pub(super) struct NewTemplate {
     responses(
         (status = 201, description = "The version stored", body = StoredTemplate),
         (status = 400, description = "Malformed JSON, an invalid name, template or variable (named)", body = ErrorBody),
-        (status = 409, description = "Another version of this name was stored at the same moment: try again", body = ErrorBody),
-        (status = 413, description = "A body over 256 KiB", body = ErrorBody),
-        (status = 415, description = "No JSON content type", body = ErrorBody),
-        (status = 422, description = "JSON of the wrong shape", body = ErrorBody)
+        (status = 409, description = "Another version of this name was stored at the same moment: try again", body = ErrorBody)
     )
 )]
 pub(super) async fn add(

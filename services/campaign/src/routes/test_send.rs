@@ -87,10 +87,7 @@ pub(super) struct TestSent {
     request_body = DraftTestSend,
     responses(
         (status = 202, description = "The test emails are requested: `[TEST] ` before the subject, `X-Comms-Test: 1`, counted in no campaign", body = TestSent),
-        (status = 400, description = "Malformed JSON, an invalid template or address list (named)", body = ErrorBody),
-        (status = 413, description = "A body over 256 KiB", body = ErrorBody),
-        (status = 415, description = "No JSON content type", body = ErrorBody),
-        (status = 422, description = "JSON of the wrong shape", body = ErrorBody)
+        (status = 400, description = "Malformed JSON, an invalid template or address list (named)", body = ErrorBody)
     )
 )]
 pub(super) async fn draft(
@@ -122,9 +119,7 @@ pub(super) async fn draft(
     responses(
         (status = 202, description = "The test emails are requested: `[TEST] ` before the subject, `X-Comms-Test: 1`, counted in no campaign", body = TestSent),
         (status = 400, description = "Malformed JSON or an invalid address list (named)", body = ErrorBody),
-        (status = 404, description = "No campaign with this id", body = ErrorBody),
-        (status = 415, description = "No JSON content type", body = ErrorBody),
-        (status = 422, description = "JSON of the wrong shape", body = ErrorBody)
+        (status = 404, description = "No campaign with this id", body = ErrorBody)
     )
 )]
 pub(super) async fn campaign(

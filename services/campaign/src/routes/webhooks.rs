@@ -114,8 +114,6 @@ pub(super) struct ReplayedEvents {
     responses(
         (status = 201, description = "Registered: its secret is in the answer, and only there", body = NewEndpoint),
         (status = 400, description = "A URL that is not http(s) or goes to a link-local or metadata address, no event kind, a batch size out of 1 to 100, a malformed secret (named)", body = ErrorBody),
-        (status = 413, description = "A body over 256 KiB", body = ErrorBody),
-        (status = 415, description = "No JSON content type", body = ErrorBody),
         (status = 422, description = "JSON of the wrong shape (an unknown event kind)", body = ErrorBody)
     )
 )]

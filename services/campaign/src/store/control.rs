@@ -40,18 +40,12 @@ impl CampaignStore {
     /// while its audience is not known yet; `completed` at once if every
     /// recipient has an outcome already.
     pub async fn resume(&self, id: &str) -> anyhow::Result<Change> {
-        let mut tx = self.db.begin().await?;
-        let changed = sqlx::query(
+        let update = sqlx::query(
             "UPDATE campaigns SET status = CASE WHEN total IS NULL THEN 'expanding' ELSE 'sending' END
              WHERE id = $1 AND status = 'paused'",
         )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        super::complete_if_done(&mut tx, id).await?;
-        tx.commit().await?;
-        self.change(id, changed).await
+        .bind(id);
+        self.change_then_complete(id, update).await
     }
 
     /// Cancels campaign `id` unless it has ended: a scheduled one ends at
@@ -59,20 +53,14 @@ impl CampaignStore {
     /// is `cancelled`, and gets its `completed_at` when every recipient
     /// has an outcome (those not sent: `cancelled`).
     pub async fn cancel(&self, id: &str) -> anyhow::Result<Change> {
-        let mut tx = self.db.begin().await?;
-        let changed = sqlx::query(
+        let update = sqlx::query(
             "UPDATE campaigns
              SET completed_at = CASE WHEN status = 'scheduled' THEN $1 ELSE NULL END, status = 'cancelled'
              WHERE id = $2 AND status IN ('scheduled', 'expanding', 'sending', 'paused')",
         )
         .bind(now_ms())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        super::complete_if_done(&mut tx, id).await?;
-        tx.commit().await?;
-        self.change(id, changed).await
+        .bind(id);
+        self.change_then_complete(id, update).await
     }
 
     /// The campaigns the other services must not send for: paused, or
@@ -87,6 +75,21 @@ impl CampaignStore {
         .into_iter()
         .map(super::to_campaign)
         .collect()
+    }
+
+    /// Runs `update` (a change of campaign `id`'s status) and, in the same
+    /// transaction, completes the campaign if every recipient has an
+    /// outcome already: a change that can end a campaign.
+    async fn change_then_complete<'q>(
+        &self,
+        id: &str,
+        update: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> anyhow::Result<Change> {
+        let mut tx = self.db.begin().await?;
+        let changed = update.execute(&mut *tx).await?.rows_affected();
+        super::complete_if_done(&mut tx, id).await?;
+        tx.commit().await?;
+        self.change(id, changed).await
     }
 
     /// What a change of `changed` rows to campaign `id` came to.

@@ -1,7 +1,7 @@
 //! What the store answers: a campaign with its status and exact
 //! progress, and a recipient not sent, in the shapes the API serves.
 
-use contracts::{DeliveryStatus, UnknownStatus};
+use contracts::DeliveryStatus;
 use serde::Serialize;
 
 /// A campaign as the API shows it.
@@ -80,25 +80,20 @@ impl CampaignStatus {
     }
 }
 
-/// How the status column is read back (sqlx's `Type` derive has no `Any`
-/// support: it implements the trait for each concrete driver only).
-impl std::str::FromStr for CampaignStatus {
-    type Err = UnknownStatus;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        [
-            Self::Scheduled,
-            Self::Cancelled,
-            Self::Paused,
-            Self::Expanding,
-            Self::Sending,
-            Self::Completed,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == value)
-        .ok_or_else(|| UnknownStatus::new("campaign", value))
-    }
-}
+// How the status column is read back (sqlx's `Type` derive has no `Any`
+// support: it implements the trait for each concrete driver only).
+contracts::read_back_by_name!(
+    CampaignStatus,
+    "campaign",
+    [
+        Self::Scheduled,
+        Self::Cancelled,
+        Self::Paused,
+        Self::Expanding,
+        Self::Sending,
+        Self::Completed
+    ]
+);
 
 /// How far a campaign's recipients are.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]

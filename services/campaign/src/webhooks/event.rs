@@ -77,17 +77,8 @@ impl EventType {
     }
 }
 
-/// How a stored kind is read back.
-impl std::str::FromStr for EventType {
-    type Err = contracts::UnknownStatus;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == value)
-            .ok_or_else(|| contracts::UnknownStatus::new("webhook event", value))
-    }
-}
+// How a stored kind is read back.
+contracts::read_back_by_name!(EventType, "webhook event", Self::ALL);
 
 /// The namespace of event ids (a UUID v5 namespace).
 const EVENT_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x3b7e_91c2_5a4d_4f60_9e1b_7c2d_8f3a_6b51);

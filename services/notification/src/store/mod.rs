@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use contracts::{DeliveryStatus, EmailDelivery, NotificationRequested, UnknownStatus};
+use contracts::{DeliveryStatus, EmailDelivery, NotificationRequested};
 use serde::Serialize;
 use servicekit::db::{in_list, values_list};
 use servicekit::now_ms;
@@ -99,26 +99,21 @@ impl From<DeliveryStatus> for NotificationStatus {
     }
 }
 
-/// How the status column is read back (sqlx's `Type` derive has no `Any`
-/// support: it implements the trait for each concrete driver only).
-impl std::str::FromStr for NotificationStatus {
-    type Err = UnknownStatus;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        [
-            Self::Pending,
-            Self::Sent,
-            Self::Failed,
-            Self::DeadLettered,
-            Self::Suppressed,
-            Self::Cancelled,
-            Self::Held,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == value)
-        .ok_or_else(|| UnknownStatus::new("notification", value))
-    }
-}
+// How the status column is read back (sqlx's `Type` derive has no `Any`
+// support: it implements the trait for each concrete driver only).
+contracts::read_back_by_name!(
+    NotificationStatus,
+    "notification",
+    [
+        Self::Pending,
+        Self::Sent,
+        Self::Failed,
+        Self::DeadLettered,
+        Self::Suppressed,
+        Self::Cancelled,
+        Self::Held
+    ]
+);
 
 /// Where a notification request stands once recorded
 /// ([`NotificationStore::record`]).

@@ -14,7 +14,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use sqlx::AnyPool;
+use sqlx::{AnyPool, Row};
 use utoipa::ToSchema;
 
 use crate::profile::{Given, Profile, ProfileChange, RawProfile};
@@ -311,19 +311,16 @@ async fn insert(
     email: &str,
     profile: &Profile,
 ) -> Result<i64, sqlx::Error> {
-    let id: i64 = sqlx::query_scalar(
+    let insert = sqlx::query(
         "INSERT INTO users (id, name, email, country, locale, plan, signed_up_at, attributes) \
          SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7 FROM users RETURNING id",
     )
     .bind(name)
-    .bind(email)
-    .bind(profile.country.as_deref())
-    .bind(profile.locale.as_deref())
-    .bind(profile.plan.as_deref())
-    .bind(profile.signed_up_at)
-    .bind(profile.attributes_text())
-    .fetch_one(&mut **tx)
-    .await?;
+    .bind(email);
+    let id: i64 = with_profile(insert, profile)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get(0)?;
     replace_tags(tx, id, &profile.tags).await?;
     Ok(id)
 }
@@ -337,24 +334,34 @@ async fn overwrite(
     email: Option<&str>,
     profile: &Profile,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    let update = sqlx::query(
         "UPDATE users SET name = COALESCE($1, name), email = COALESCE($2, email), country = $3, locale = $4, \
          plan = $5, signed_up_at = $6, attributes = $7 WHERE id = $8",
     )
     .bind(name)
-    .bind(email)
-    .bind(profile.country.as_deref())
-    .bind(profile.locale.as_deref())
-    .bind(profile.plan.as_deref())
-    .bind(profile.signed_up_at)
-    .bind(profile.attributes_text())
-    .bind(before.id)
-    .execute(&mut **tx)
-    .await?;
+    .bind(email);
+    with_profile(update, profile)
+        .bind(before.id)
+        .execute(&mut **tx)
+        .await?;
     if profile.tags != before.profile.tags {
         replace_tags(tx, before.id, &profile.tags).await?;
     }
     Ok(())
+}
+
+/// `query` with `profile`'s columns bound next: country, locale, plan,
+/// signed_up_at, attributes (its tags are rows of their own).
+fn with_profile<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    profile: &'q Profile,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(profile.country.as_deref())
+        .bind(profile.locale.as_deref())
+        .bind(profile.plan.as_deref())
+        .bind(profile.signed_up_at)
+        .bind(profile.attributes_text())
 }
 
 /// Makes `tags` user `id`'s tags.
