@@ -181,10 +181,63 @@ fn prepare_sqlite(url: &str) -> anyhow::Result<String> {
     })
 }
 
+/// How to write the parameters of a statement whose only parameters are
+/// the generated lists of a batch ([`ListParams::values`],
+/// [`ListParams::among`]), on the backend of its pool.
+///
+/// SQLite finds a numbered parameter (`$7`) by a linear scan of the
+/// statement's names, which sqlx does for each parameter it binds: N
+/// numbered parameters cost O(N²), and a batch's multi-row statement spent
+/// a tenth of notification-service's CPU there (`BENCHMARKS.md`).
+/// Anonymous `?` parameters cost nothing to find, but PostgreSQL takes
+/// numbered ones only, and sqlx binds a statement that mixes the two
+/// wrongly on SQLite: hence a statement of lists alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListParams {
+    /// `$1`, `$2`, ...: PostgreSQL's.
+    Numbered,
+    /// `?`, bound in order: SQLite's cheapest.
+    Anonymous,
+}
+
+impl ListParams {
+    /// The style for `pool`'s backend.
+    pub fn of(pool: &AnyPool) -> Self {
+        if is_sqlite_pool(pool) {
+            Self::Anonymous
+        } else {
+            Self::Numbered
+        }
+    }
+
+    /// A multi-row `VALUES` list of `rows` tuples of `columns` parameters
+    /// each, the statement's only parameters: [`values_list`], or
+    /// `(?, ?), (?, ?)`.
+    pub fn values(self, rows: usize, columns: usize) -> String {
+        match self {
+            Self::Numbered => values_list(rows, columns),
+            Self::Anonymous => {
+                let row = format!("({})", vec!["?"; columns].join(", "));
+                vec![row; rows].join(", ")
+            }
+        }
+    }
+
+    /// An `IN (...)` list of `count` parameters, the statement's only
+    /// ones: [`in_list`] from `$1`, or `(?, ?, ?)`.
+    pub fn among(self, count: usize) -> String {
+        match self {
+            Self::Numbered => in_list(count, 1),
+            Self::Anonymous => format!("({})", vec!["?"; count].join(", ")),
+        }
+    }
+}
+
 /// Placeholders for a multi-row `VALUES` list: `rows` tuples of `columns`
 /// parameters each, numbered from `$1`: `($1, $2), ($3, $4)`. One statement
 /// per batch instead of one per row: each statement is a round trip to the
-/// database (for SQLite, to its worker thread).
+/// database (for SQLite, to its worker thread). A statement with no other
+/// parameters is cheaper with [`ListParams::values`].
 pub fn values_list(rows: usize, columns: usize) -> String {
     (0..rows)
         .map(|row| {
@@ -208,7 +261,7 @@ pub async fn rows_among(
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!("{select} {}", in_list(keys.len(), 1));
+    let sql = format!("{select} {}", ListParams::of(pool).among(keys.len()));
     let mut query = sqlx::query(&sql);
     for key in keys {
         query = query.bind(key);
@@ -217,7 +270,8 @@ pub async fn rows_among(
 }
 
 /// Placeholders for an `IN (...)` list of `count` parameters numbered from
-/// `$first`.
+/// `$first` (in a statement of this list alone, [`ListParams::among`] is
+/// cheaper).
 pub fn in_list(count: usize, first: usize) -> String {
     let params: Vec<String> = (first..first + count).map(|n| format!("${n}")).collect();
     format!("({})", params.join(", "))
@@ -225,6 +279,8 @@ pub fn in_list(count: usize, first: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use sqlx::Row;
+
     use super::*;
 
     #[test]
@@ -241,6 +297,37 @@ mod tests {
     fn placeholders_are_numbered_in_order() {
         assert_eq!(values_list(2, 3), "($1, $2, $3), ($4, $5, $6)");
         assert_eq!(in_list(3, 2), "($2, $3, $4)");
+        assert_eq!(ListParams::Numbered.values(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(ListParams::Numbered.among(2), "($1, $2)");
+        assert_eq!(ListParams::Anonymous.values(2, 3), "(?, ?, ?), (?, ?, ?)");
+        assert_eq!(ListParams::Anonymous.among(3), "(?, ?, ?)");
+    }
+
+    /// On SQLite, the anonymous lists bind in order: every row written as
+    /// given, and read back by a list of the same style.
+    #[tokio::test]
+    async fn sqlite_lists_are_anonymous_and_bind_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/lists.db", dir.path().display());
+        let pool = connect(&url, "CREATE TABLE t (k TEXT PRIMARY KEY, n BIGINT)")
+            .await
+            .unwrap();
+        let params = ListParams::of(&pool);
+        assert_eq!(params, ListParams::Anonymous);
+        let rows = 300;
+        let sql = format!("INSERT INTO t (k, n) VALUES {}", params.values(rows, 2));
+        let mut insert = sqlx::query(&sql);
+        for n in 0..rows {
+            insert = insert.bind(format!("k{n}")).bind(i64::try_from(n).unwrap() * 10);
+        }
+        insert.execute(&pool).await.unwrap();
+        let keys: Vec<String> = ["k7", "k299", "absent"].map(String::from).to_vec();
+        let found = rows_among(&pool, "SELECT k, n FROM t WHERE k IN", &keys)
+            .await
+            .unwrap();
+        let mut found: Vec<(String, i64)> = found.iter().map(|row| (row.get(0), row.get(1))).collect();
+        found.sort();
+        assert_eq!(found, [("k299".to_string(), 2990), ("k7".to_string(), 70)]);
     }
 
     /// Every connection of an SQLite pool syncs its log at each commit

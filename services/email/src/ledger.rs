@@ -30,7 +30,7 @@
 use std::collections::{HashMap, HashSet};
 
 use contracts::DeliveryStatus;
-use servicekit::db::{in_list, now_ms_sql, values_list};
+use servicekit::db::{now_ms_sql, values_list, ListParams};
 use sqlx::{AnyPool, Row};
 
 /// The schema, created at start if missing: the ledger, and the copy of
@@ -174,7 +174,7 @@ impl Ledger {
         upsert = upsert.bind(&self.owner).bind(self.lease_ms);
         let select_sql = format!(
             "SELECT notification_id, status, detail FROM send_ledger WHERE notification_id IN {}",
-            in_list(unique.len(), 1)
+            ListParams::of(&self.db).among(unique.len())
         );
         let mut select = sqlx::query(&select_sql);
         for id in &unique {

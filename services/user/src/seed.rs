@@ -36,6 +36,7 @@ use fake::faker::name::en::{FirstName, LastName};
 use fake::Fake;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use servicekit::db::ListParams;
 use sqlx::{AnyConnection, AnyPool, Connection, Row};
 use tokio::sync::mpsc;
 
@@ -178,11 +179,10 @@ async fn insert_users(conn: &mut AnyConnection, first: i64, last: i64, sqlite: b
 /// NOTHING` would check the indexes before each row as well as after.
 fn insert_sql(rows: usize, sqlite: bool) -> String {
     const INTO: &str = "INTO users (id, name, email, country, locale, plan, signed_up_at)";
+    let values = list_params(sqlite).values(rows, COLUMNS);
     if sqlite {
-        let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; rows].join(", ");
         format!("INSERT OR IGNORE {INTO} VALUES {values}")
     } else {
-        let values = servicekit::db::values_list(rows, COLUMNS);
         format!("INSERT {INTO} VALUES {values}")
     }
 }
@@ -190,12 +190,16 @@ fn insert_sql(rows: usize, sqlite: bool) -> String {
 /// A multi-row `INSERT` of `rows` tags, as [`insert_sql`] (the users
 /// are new, so are their tags).
 fn tags_sql(rows: usize, sqlite: bool) -> String {
+    let values = list_params(sqlite).values(rows, 2);
+    format!("INSERT INTO user_tags (user_id, tag) VALUES {values}")
+}
+
+/// Anonymous parameters on SQLite, numbered on PostgreSQL.
+fn list_params(sqlite: bool) -> ListParams {
     if sqlite {
-        let values = vec!["(?, ?)"; rows].join(", ");
-        format!("INSERT INTO user_tags (user_id, tag) VALUES {values}")
+        ListParams::Anonymous
     } else {
-        let values = servicekit::db::values_list(rows, 2);
-        format!("INSERT INTO user_tags (user_id, tag) VALUES {values}")
+        ListParams::Numbered
     }
 }
 

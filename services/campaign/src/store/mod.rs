@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 
 use contracts::{DeliveryStatus, EmailDelivery};
+use servicekit::db::ListParams;
 use servicekit::now_ms;
 use sqlx::{AnyPool, Row};
 
@@ -247,7 +248,7 @@ impl CampaignStore {
             "INSERT INTO outcomes (notification_id, campaign_id, status) VALUES {}
              ON CONFLICT (notification_id) DO NOTHING
              RETURNING campaign_id, status, notification_id",
-            servicekit::db::values_list(outcomes.len(), 3)
+            ListParams::of(&self.db).values(outcomes.len(), 3)
         );
         let mut insert = sqlx::query(&sql);
         for outcome in outcomes {

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use contracts::{DeliveryStatus, EmailDelivery, NotificationRequested};
 use serde::Serialize;
-use servicekit::db::{in_list, values_list};
+use servicekit::db::{in_list, ListParams};
 use servicekit::now_ms;
 use sqlx::{AnyPool, Row};
 
@@ -149,12 +149,15 @@ fn to_notification(row: sqlx::any::AnyRow) -> anyhow::Result<Notification> {
 #[derive(Clone)]
 pub struct NotificationStore {
     db: AnyPool,
+    /// How its batch statements write their lists.
+    lists: ListParams,
 }
 
 impl NotificationStore {
     /// A store on `db` (schema applied).
     pub fn new(db: AnyPool) -> Self {
-        Self { db }
+        let lists = ListParams::of(&db);
+        Self { db, lists }
     }
 
     /// Records `requests` in one transaction (a request already recorded
@@ -166,7 +169,7 @@ impl NotificationStore {
         let insert_sql = format!(
             "INSERT INTO notifications (id, campaign_id, user_id, email, name, status, detail, updated_at)
              VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
-            values_list(requests.len(), 8)
+            self.lists.values(requests.len(), 8)
         );
         let mut insert = sqlx::query(&insert_sql);
         for request in requests {
@@ -182,7 +185,7 @@ impl NotificationStore {
         }
         let select_sql = format!(
             "SELECT id FROM notifications WHERE status IN ('pending', 'dead_lettered') AND id IN {}",
-            in_list(requests.len(), 1)
+            self.lists.among(requests.len())
         );
         let mut select = sqlx::query(&select_sql);
         for request in requests {
