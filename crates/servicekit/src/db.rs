@@ -2,7 +2,8 @@
 //! driver: the URL picks the backend, the code is the same.
 //!
 //! SQL is written to run on both: `$1` placeholders, `ON CONFLICT`, `BIGINT`
-//! and `TEXT` columns.
+//! and `TEXT` columns. A batch's statement made only of generated lists
+//! writes them as its backend binds fastest ([`ListParams`]).
 //!
 //! Several instances of a service need PostgreSQL: an SQLite file belongs
 //! to the one process that opens it, so instances on SQLite would each keep
